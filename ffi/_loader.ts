@@ -1,0 +1,60 @@
+/**
+ * The lazy, cached `Deno.dlopen` behind each symbol table. Importing a table loads nothing; the
+ * first call to its loader opens the DLL (on Windows only) and keeps it for the isolate's life.
+ * Each Worker has its own isolate and so opens its own copy.
+ *
+ * @module
+ */
+
+import { UnsupportedError } from "./status.ts";
+
+/** True when this Deno is the Windows build (on Windows, or under Wine). */
+export function isWindows(): boolean {
+  return Deno.build.os === "windows";
+}
+
+/** Throws {@link UnsupportedError} unless this is the Windows build of Deno. */
+export function assertWindows(what = "this call"): void {
+  if (!isWindows()) {
+    throw new UnsupportedError(
+      `${what} needs Windows x64 (this Deno is ${Deno.build.os}/${Deno.build.arch}); ` +
+        "on Linux run it under Wine with `deno task test:wine` or `deno task lab`",
+    );
+  }
+}
+
+/**
+ * Returns a memoised loader for `file` with `symbols`.
+ *
+ * @param file the DLL name, resolved by the Windows loader (already mapped for ntdll/kernel32)
+ * @param symbols the `as const` symbol table
+ */
+export function lazyLibrary<const S extends Deno.ForeignLibraryInterface>(
+  file: string,
+  symbols: S,
+): () => Deno.DynamicLibrary<S>["symbols"] {
+  let lib: Deno.DynamicLibrary<S> | undefined;
+  return () => {
+    if (lib === undefined) {
+      assertWindows(`loading ${file}`);
+      lib = Deno.dlopen(file, symbols);
+    }
+    return lib.symbols;
+  };
+}
+
+/**
+ * Returns an optional symbol, or throws {@link UnsupportedError} naming it when this system's DLL
+ * does not export it (Wine 8.0 lacks most of the LPC/ALPC surface).
+ *
+ * @param fn the symbol as loaded (`null` when an optional export is missing)
+ * @param qualifiedName `dll!Name`, for the message
+ */
+export function requireSymbol<T>(fn: T | null, qualifiedName: string): T {
+  if (fn === null) {
+    throw new UnsupportedError(
+      `${qualifiedName} is not exported by this system's DLL (Wine 8.0 lacks it; real LPC needs Windows)`,
+    );
+  }
+  return fn;
+}

@@ -1,0 +1,507 @@
+/**
+ * The LPC `PORT_MESSAGE` codec (x64: a 40-byte header, then the payload), and the decoders for
+ * the messages the kernel itself sends: `LPC_CLIENT_DIED` / `LPC_PORT_CLOSED`
+ * (`LPC_CLIENT_DIED_MSG`) and `LPC_EXCEPTION` (`DBGKM_APIMSG`).
+ *
+ * Decoding never trusts the buffer: every length is checked before it is used, a malformed
+ * message throws {@link PortMessageError}, and nothing is read outside the given bytes.
+ * Message types are compared after `& 0xFF`; the flag bits above are kept apart.
+ *
+ * @module
+ */
+
+import { LAYOUTS } from "./layouts.ts";
+
+const PM = LAYOUTS.PORT_MESSAGE;
+const CID = LAYOUTS.CLIENT_ID;
+const DIED = LAYOUTS.LPC_CLIENT_DIED_MSG;
+const DBGKM = LAYOUTS.DBGKM_APIMSG;
+const ER = LAYOUTS.EXCEPTION_RECORD;
+const PDI = LAYOUTS.PORT_DATA_INFORMATION;
+const PDE = LAYOUTS.PORT_DATA_ENTRY;
+
+/** `sizeof(PORT_MESSAGE)` on x64. */
+export const PORT_MESSAGE_HEADER_SIZE: number = PM.size;
+/** `PORT_MAXIMUM_MESSAGE_LENGTH` on x64: the largest `TotalLength` of a legacy LPC message. */
+export const PORT_MAXIMUM_MESSAGE_LENGTH = 512;
+/** `LPC_MAX_CONNECTION_INFO_SIZE` on x64 (16 pointers). */
+export const LPC_MAX_CONNECTION_INFO_SIZE = 128;
+/**
+ * `PORT_TOTAL_MAXIMUM_MESSAGE_LENGTH` on x64 (0x2B0): the receive-buffer size that holds any
+ * legacy message, connection requests included.
+ */
+export const PORT_TOTAL_MAXIMUM_MESSAGE_LENGTH =
+  (PORT_MAXIMUM_MESSAGE_LENGTH + PM.size + LPC_MAX_CONNECTION_INFO_SIZE + 0xf) & ~0xf;
+/** The largest kernel message the lab expects (`sizeof(DBGKM_APIMSG)` on Windows 7+ x64). */
+export const LARGEST_KERNEL_MESSAGE: number = DBGKM.size;
+
+/** LPC message types (the low byte of `PORT_MESSAGE.Type`). */
+export const LpcMessageType = {
+  LPC_NEW_MESSAGE: 0,
+  LPC_REQUEST: 1,
+  LPC_REPLY: 2,
+  LPC_DATAGRAM: 3,
+  LPC_LOST_REPLY: 4,
+  LPC_PORT_CLOSED: 5,
+  LPC_CLIENT_DIED: 6,
+  LPC_EXCEPTION: 7,
+  LPC_DEBUG_EVENT: 8,
+  LPC_ERROR_EVENT: 9,
+  LPC_CONNECTION_REQUEST: 10,
+  LPC_CONNECTION_REPLY: 11,
+  LPC_CANCELED: 12,
+  LPC_UNREGISTER_PROCESS: 13,
+} as const;
+
+/** Flag bits above the type byte. */
+export const LpcMessageFlag = {
+  LPC_CONTINUATION_REQUIRED: 0x2000,
+  LPC_NO_IMPERSONATE: 0x4000,
+  LPC_KERNELMODE_MESSAGE: 0x8000,
+} as const;
+
+const TYPE_NAMES = new Map<number, string>(
+  Object.entries(LpcMessageType).map(([k, v]) => [v, k]),
+);
+
+/**
+ * The name of a message type, masked with `0xFF` first (`LPC_UNKNOWN_<n>` when unknown).
+ *
+ * @example
+ * ```ts
+ * import { messageTypeName } from "./port_message.ts";
+ * messageTypeName(0x2001); // "LPC_REQUEST"
+ * ```
+ */
+export function messageTypeName(type: number): string {
+  const t = type & 0xff;
+  return TYPE_NAMES.get(t) ?? `LPC_UNKNOWN_${t}`;
+}
+
+/** Names of the flag bits set in a raw `Type`. */
+export function messageFlagNames(type: number): string[] {
+  return Object.entries(LpcMessageFlag).filter(([, bit]) => (type & bit) !== 0).map(([k]) => k);
+}
+
+/** A `CLIENT_ID`: the sending process and thread. */
+export interface ClientId {
+  /** `UniqueProcess`: the process id. */
+  process: number;
+  /** `UniqueThread`: the thread id. */
+  thread: number;
+}
+
+/** A decoded `PORT_MESSAGE` header. */
+export interface PortMessageHeader {
+  /** Payload bytes after the 40-byte header. */
+  dataLength: number;
+  /** Header + payload. */
+  totalLength: number;
+  /** The raw 16-bit `Type`, flags included. */
+  rawType: number;
+  /** `Type & 0xFF`: compare this with {@link LpcMessageType}. */
+  type: number;
+  /** `Type & 0xFF00`: the flag bits. */
+  flags: number;
+  /** `DataInfoOffset` (0 unless the message carries a `PORT_DATA_INFORMATION`). */
+  dataInfoOffset: number;
+  /** The sender, stamped by the kernel. */
+  clientId: ClientId;
+  /** The kernel-assigned message id (a reply must echo it). */
+  messageId: number;
+  /** `ClientViewSize` (union with `CallbackId`): meaningful for connection requests. */
+  clientViewSize: bigint;
+  /** `CallbackId` (the low 32 bits of the same union): meaningful for requests. */
+  callbackId: number;
+}
+
+/** A decoded message: the header and a copy of its payload. */
+export interface PortMessage {
+  /** The header. */
+  header: PortMessageHeader;
+  /** A copy of the `dataLength` payload bytes. */
+  data: Uint8Array<ArrayBuffer>;
+}
+
+/** What was wrong with a message that failed to decode or encode. */
+export type PortMessageFault =
+  | "short-buffer"
+  | "total-below-header"
+  | "total-beyond-buffer"
+  | "data-beyond-total"
+  | "bad-data-info-offset"
+  | "too-long"
+  | "wrong-type"
+  | "short-payload"
+  | "bad-parameter-count";
+
+/**
+ * A malformed or oversized `PORT_MESSAGE`.
+ *
+ * @example
+ * ```ts
+ * import { decodePortMessage, PortMessageError } from "./port_message.ts";
+ * try {
+ *   decodePortMessage(new Uint8Array(8));
+ * } catch (e) {
+ *   (e as PortMessageError).fault; // "short-buffer"
+ * }
+ * ```
+ */
+export class PortMessageError extends RangeError {
+  /** Always `"PortMessageError"`. */
+  override name = "PortMessageError";
+  /** What was wrong. */
+  readonly fault: PortMessageFault;
+
+  /**
+   * Builds the error.
+   *
+   * @param fault what was wrong
+   * @param message the details
+   */
+  constructor(fault: PortMessageFault, message: string) {
+    super(`Malformed PORT_MESSAGE (${fault}): ${message}`);
+    this.fault = fault;
+  }
+}
+
+function viewOf(buf: Uint8Array): DataView {
+  return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+/**
+ * Decodes and validates a header: `TotalLength` ≥ 40 and within the buffer, `DataLength` ≤
+ * `TotalLength` − 40, `DataInfoOffset` either 0 or an 8-aligned offset whose data-entry table lies
+ * inside the message.
+ *
+ * @param buf the received bytes (at least the header)
+ */
+export function decodePortMessageHeader(buf: Uint8Array): PortMessageHeader {
+  if (buf.byteLength < PM.size) {
+    throw new PortMessageError(
+      "short-buffer",
+      `${buf.byteLength} bytes, a header needs ${PM.size}`,
+    );
+  }
+  const dv = viewOf(buf);
+  const dataLength = dv.getUint16(PM.offsets.DataLength, true);
+  const totalLength = dv.getUint16(PM.offsets.TotalLength, true);
+  const rawType = dv.getUint16(PM.offsets.Type, true);
+  const dataInfoOffset = dv.getUint16(PM.offsets.DataInfoOffset, true);
+  if (totalLength < PM.size) {
+    throw new PortMessageError(
+      "total-below-header",
+      `TotalLength ${totalLength} < ${PM.size}`,
+    );
+  }
+  if (totalLength > buf.byteLength) {
+    throw new PortMessageError(
+      "total-beyond-buffer",
+      `TotalLength ${totalLength} > ${buf.byteLength} received bytes`,
+    );
+  }
+  if (dataLength > totalLength - PM.size) {
+    throw new PortMessageError(
+      "data-beyond-total",
+      `DataLength ${dataLength} > TotalLength ${totalLength} - ${PM.size}`,
+    );
+  }
+  if (dataInfoOffset !== 0) {
+    const tableEnd = dataInfoOffset + PDI.offsets.DataEntries;
+    if (dataInfoOffset < PM.size || dataInfoOffset % 8 !== 0 || tableEnd > totalLength) {
+      throw new PortMessageError(
+        "bad-data-info-offset",
+        `DataInfoOffset ${dataInfoOffset} (must be 0, or 8-aligned, >= ${PM.size} and inside TotalLength ${totalLength})`,
+      );
+    }
+    const count = dv.getUint32(dataInfoOffset + PDI.offsets.CountDataEntries, true);
+    if (tableEnd + count * PDE.size > totalLength) {
+      throw new PortMessageError(
+        "bad-data-info-offset",
+        `${count} data entries at ${dataInfoOffset} overrun TotalLength ${totalLength}`,
+      );
+    }
+  }
+  const cid = PM.offsets.ClientId;
+  return {
+    dataLength,
+    totalLength,
+    rawType,
+    type: rawType & 0xff,
+    flags: rawType & 0xff00,
+    dataInfoOffset,
+    clientId: {
+      process: Number(dv.getBigUint64(cid + CID.offsets.UniqueProcess, true)),
+      thread: Number(dv.getBigUint64(cid + CID.offsets.UniqueThread, true)),
+    },
+    messageId: dv.getUint32(PM.offsets.MessageId, true),
+    clientViewSize: dv.getBigUint64(PM.offsets.ClientViewSize, true),
+    callbackId: dv.getUint32(PM.offsets.CallbackId, true),
+  };
+}
+
+/**
+ * Decodes a whole message: the validated header and a copy of its payload.
+ *
+ * @example
+ * ```ts
+ * import { decodePortMessage, encodePortMessage } from "./port_message.ts";
+ * const msg = decodePortMessage(encodePortMessage({ data: new Uint8Array([1, 2, 3]) }));
+ * msg.header.dataLength; // 3
+ * ```
+ */
+export function decodePortMessage(buf: Uint8Array): PortMessage {
+  const header = decodePortMessageHeader(buf);
+  return { header, data: buf.slice(PM.size, PM.size + header.dataLength) };
+}
+
+/** What {@link encodePortMessage} writes. */
+export interface PortMessageInit {
+  /** The payload. */
+  data?: Uint8Array;
+  /** The raw `Type` (user-mode senders leave it 0). */
+  type?: number;
+  /** `ClientId` (a reply must echo the request's). */
+  clientId?: ClientId;
+  /** `MessageId` (a reply must echo the request's). */
+  messageId?: number;
+  /** `CallbackId` / low half of `ClientViewSize`. */
+  callbackId?: number;
+  /** The largest `TotalLength` allowed (default {@link PORT_MAXIMUM_MESSAGE_LENGTH}). */
+  maxTotalLength?: number;
+}
+
+/**
+ * Encodes a message: header with `DataLength` = payload size, `TotalLength` = 40 + payload,
+ * `DataInfoOffset` 0. Throws {@link PortMessageError} (`too-long`) when it would exceed
+ * `maxTotalLength`.
+ *
+ * @param init the fields
+ * @param into an existing buffer to write into (at least `TotalLength` bytes); a new one otherwise
+ *
+ * @example
+ * ```ts
+ * import { encodePortMessage } from "./port_message.ts";
+ * encodePortMessage({ data: new TextEncoder().encode("hi") }).byteLength; // 42
+ * ```
+ */
+export function encodePortMessage(
+  init: PortMessageInit,
+  into?: Uint8Array<ArrayBuffer>,
+): Uint8Array<ArrayBuffer> {
+  const data = init.data ?? new Uint8Array(0);
+  const max = init.maxTotalLength ?? PORT_MAXIMUM_MESSAGE_LENGTH;
+  const total = PM.size + data.byteLength;
+  if (total > max || total > 0x7fff) {
+    throw new PortMessageError(
+      "too-long",
+      `TotalLength ${total} (40 + ${data.byteLength} bytes of data) exceeds the maximum ${max}`,
+    );
+  }
+  const buf = into ?? new Uint8Array(total);
+  if (buf.byteLength < total) {
+    throw new PortMessageError(
+      "short-buffer",
+      `${buf.byteLength}-byte buffer for a ${total}-byte message`,
+    );
+  }
+  buf.fill(0, 0, PM.size);
+  const dv = viewOf(buf);
+  dv.setUint16(PM.offsets.DataLength, data.byteLength, true);
+  dv.setUint16(PM.offsets.TotalLength, total, true);
+  dv.setUint16(PM.offsets.Type, init.type ?? 0, true);
+  if (init.clientId) {
+    dv.setBigUint64(
+      PM.offsets.ClientId + CID.offsets.UniqueProcess,
+      BigInt(init.clientId.process),
+      true,
+    );
+    dv.setBigUint64(
+      PM.offsets.ClientId + CID.offsets.UniqueThread,
+      BigInt(init.clientId.thread),
+      true,
+    );
+  }
+  dv.setUint32(PM.offsets.MessageId, init.messageId ?? 0, true);
+  dv.setUint32(PM.offsets.CallbackId, init.callbackId ?? 0, true);
+  buf.set(data, PM.size);
+  return buf;
+}
+
+/**
+ * Turns a received message into its reply, in place: keeps `ClientId`, `MessageId` and `Type`
+ * (the kernel stamps `LPC_REPLY`), replaces the payload and both lengths, zeroes
+ * `DataInfoOffset`. Returns `buf`.
+ *
+ * @param buf the buffer the request was received into
+ * @param data the reply payload
+ * @param maxTotalLength the port's maximum message length
+ */
+export function rewriteAsReply(
+  buf: Uint8Array<ArrayBuffer>,
+  data: Uint8Array,
+  maxTotalLength: number = PORT_MAXIMUM_MESSAGE_LENGTH,
+): Uint8Array<ArrayBuffer> {
+  const total = PM.size + data.byteLength;
+  if (total > maxTotalLength || total > buf.byteLength) {
+    throw new PortMessageError(
+      "too-long",
+      `reply TotalLength ${total} exceeds ${Math.min(maxTotalLength, buf.byteLength)}`,
+    );
+  }
+  const dv = viewOf(buf);
+  dv.setUint16(PM.offsets.DataLength, data.byteLength, true);
+  dv.setUint16(PM.offsets.TotalLength, total, true);
+  dv.setUint16(PM.offsets.DataInfoOffset, 0, true);
+  buf.set(data, PM.size);
+  return buf;
+}
+
+/** Converts a FILETIME (100 ns since 1601-01-01 UTC) to a `Date`. */
+export function fileTimeToDate(fileTime: bigint): Date {
+  return new Date(Number((fileTime - 116444736000000000n) / 10000n));
+}
+
+/** A decoded `LPC_CLIENT_DIED` or `LPC_PORT_CLOSED` message. */
+export interface ClientDiedMessage {
+  /** The header (ClientId = the exiting thread, or the closing process's last thread). */
+  header: PortMessageHeader;
+  /** The exiting thread's creation time (FILETIME), not an exit time. */
+  createTime: bigint;
+  /** `createTime` as a date. */
+  createdAt: Date;
+}
+
+function requireType(header: PortMessageHeader, allowed: number[]): void {
+  if (!allowed.includes(header.type)) {
+    throw new PortMessageError(
+      "wrong-type",
+      `${messageTypeName(header.type)} where ${
+        allowed.map(messageTypeName).join(" or ")
+      } was expected`,
+    );
+  }
+}
+
+/**
+ * Decodes an `LPC_CLIENT_DIED_MSG` (type 6, or type 5 `LPC_PORT_CLOSED` with the same layout).
+ *
+ * @example
+ * ```ts ignore
+ * import { decodeClientDied } from "./port_message.ts";
+ * const died = decodeClientDied(receiveBuffer);
+ * console.log(died.header.clientId.thread, died.createdAt.toISOString());
+ * ```
+ */
+export function decodeClientDied(buf: Uint8Array): ClientDiedMessage {
+  const header = decodePortMessageHeader(buf);
+  requireType(header, [LpcMessageType.LPC_CLIENT_DIED, LpcMessageType.LPC_PORT_CLOSED]);
+  const payload = DIED.size - DIED.offsets.CreateTime;
+  if (header.dataLength < payload) {
+    throw new PortMessageError(
+      "short-payload",
+      `DataLength ${header.dataLength} < ${payload} (CreateTime)`,
+    );
+  }
+  const createTime = viewOf(buf).getBigInt64(DIED.offsets.CreateTime, true);
+  return { header, createTime, createdAt: fileTimeToDate(createTime) };
+}
+
+/** A decoded `EXCEPTION_RECORD`. */
+export interface ExceptionRecordInfo {
+  /** `ExceptionCode` (unsigned). */
+  code: number;
+  /** `ExceptionFlags` (1 = non-continuable). */
+  flags: number;
+  /** `ExceptionRecord`: a chained record's address in the faulting process (0 if none). */
+  nested: bigint;
+  /** `ExceptionAddress`. */
+  address: bigint;
+  /** `ExceptionInformation[0 .. NumberParameters)`. */
+  parameters: bigint[];
+}
+
+/** `EXCEPTION_MAXIMUM_PARAMETERS`. */
+export const EXCEPTION_MAXIMUM_PARAMETERS = 15;
+
+/**
+ * Decodes an `EXCEPTION_RECORD` at `offset` of `buf` (152 bytes must fit).
+ *
+ * @param buf the bytes
+ * @param offset where the record starts
+ */
+export function decodeExceptionRecord(buf: Uint8Array, offset = 0): ExceptionRecordInfo {
+  if (offset < 0 || offset + ER.size > buf.byteLength) {
+    throw new PortMessageError(
+      "short-payload",
+      `an EXCEPTION_RECORD at ${offset} needs ${ER.size} bytes, ${buf.byteLength - offset} left`,
+    );
+  }
+  const dv = viewOf(buf);
+  const count = dv.getUint32(offset + ER.offsets.NumberParameters, true);
+  if (count > EXCEPTION_MAXIMUM_PARAMETERS) {
+    throw new PortMessageError(
+      "bad-parameter-count",
+      `NumberParameters ${count} > ${EXCEPTION_MAXIMUM_PARAMETERS}`,
+    );
+  }
+  const parameters: bigint[] = [];
+  for (let i = 0; i < count; i++) {
+    parameters.push(dv.getBigUint64(offset + ER.offsets.ExceptionInformation + 8 * i, true));
+  }
+  return {
+    code: dv.getUint32(offset + ER.offsets.ExceptionCode, true),
+    flags: dv.getUint32(offset + ER.offsets.ExceptionFlags, true),
+    nested: dv.getBigUint64(offset + ER.offsets.ExceptionRecord, true),
+    address: dv.getBigUint64(offset + ER.offsets.ExceptionAddress, true),
+    parameters,
+  };
+}
+
+/** A decoded `LPC_EXCEPTION` (`DBGKM_APIMSG` with the exception member). */
+export interface ExceptionMessage {
+  /** The header (ClientId = the faulting thread). */
+  header: PortMessageHeader;
+  /** `ApiNumber` (0 = DbgKmExceptionApi). */
+  apiNumber: number;
+  /** `ReturnedStatus` as received (STATUS_PENDING on arrival). */
+  returnedStatus: number;
+  /** The exception. */
+  record: ExceptionRecordInfo;
+  /** `FirstChance` (always 0 on the exception-port path). */
+  firstChance: boolean;
+}
+
+/**
+ * Decodes an `LPC_EXCEPTION` message. Its `TotalLength` varies by Windows version (0xD0 or
+ * 0x110); only the bytes up to `FirstChance` are required.
+ */
+export function decodeExceptionMessage(buf: Uint8Array): ExceptionMessage {
+  const header = decodePortMessageHeader(buf);
+  requireType(header, [LpcMessageType.LPC_EXCEPTION]);
+  const needed = DBGKM.offsets.FirstChance + 4 - PM.size;
+  if (header.dataLength < needed) {
+    throw new PortMessageError(
+      "short-payload",
+      `DataLength ${header.dataLength} < ${needed} (DBGKM_APIMSG up to FirstChance)`,
+    );
+  }
+  const dv = viewOf(buf);
+  return {
+    header,
+    apiNumber: dv.getUint32(DBGKM.offsets.ApiNumber, true),
+    returnedStatus: dv.getUint32(DBGKM.offsets.ReturnedStatus, true),
+    record: decodeExceptionRecord(buf, DBGKM.offsets.ExceptionRecord),
+    firstChance: dv.getUint32(DBGKM.offsets.FirstChance, true) !== 0,
+  };
+}
+
+/**
+ * Writes the verdict (`DBG_CONTINUE`, `DBG_EXCEPTION_NOT_HANDLED`) into a received exception
+ * message's `ReturnedStatus`, in place, so the buffer can be sent back as the reply.
+ */
+export function setReturnedStatus(buf: Uint8Array, status: number): void {
+  decodeExceptionMessage(buf);
+  viewOf(buf).setUint32(DBGKM.offsets.ReturnedStatus, status >>> 0, true);
+}

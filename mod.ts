@@ -1,0 +1,106 @@
+/**
+ * deno-lpc: Windows NT LPC (Local Procedure Call) from Deno, for people who study Windows
+ * internals and audit its attack surface.
+ *
+ * The toolkit binds `ntdll.dll` (plus `kernel32.dll` and `advapi32.dll` where Win32 is the right
+ * tool) through `Deno.dlopen`, with exact Windows x64 widths and layouts, and wraps the calls in
+ * small typed helpers: disposable handles, NTSTATUS errors with names and hints, UTF-16 strings,
+ * object attributes, security descriptors from SDDL and the `PORT_MESSAGE` codec.
+ *
+ * Importing this module loads no library and has no side effect on any OS; each DLL is opened on
+ * first use, on Windows only. Run scripts with `--allow-ffi` (unscoped: a scoped grant cannot load
+ * a DLL by bare name, and FFI is full access in any case).
+ *
+ * ```ts
+ * import { decodePortMessage, encodePortMessage, LpcMessageType, NtError } from "./mod.ts";
+ *
+ * const wire = encodePortMessage({ data: new TextEncoder().encode("hello") });
+ * const { header, data } = decodePortMessage(wire);
+ * console.log(header.totalLength, new TextDecoder().decode(data)); // 45 "hello"
+ * console.log(LpcMessageType.LPC_CLIENT_DIED); // 6
+ * console.log(new NtError("NtConnectPort", 0xC0000041).message);
+ * ```
+ *
+ * @module
+ */
+
+export { assertWindows, isWindows, requireSymbol } from "./ffi/_loader.ts";
+export {
+  ntdll,
+  type NtdllSymbols,
+  ntdllSymbols,
+  wineProbeSymbols,
+  wineVersion,
+} from "./ffi/ntdll.ts";
+export { kernel32, type Kernel32Symbols, kernel32Symbols } from "./ffi/kernel32.ts";
+export { advapi32, type Advapi32Symbols, advapi32Symbols } from "./ffi/advapi32.ts";
+export { type Layout, LAYOUTS, type StructName } from "./ffi/layouts.ts";
+export {
+  check,
+  describeStatus,
+  type ErrorKind,
+  formatHex,
+  isUnsupported,
+  NtError,
+  NTSTATUS,
+  type NtStatusName,
+  ntSuccess,
+  statusName,
+  toUnsigned,
+  UnsupportedError,
+  WIN32_ERRORS,
+  type Win32ErrorName,
+  win32ErrorName,
+} from "./ffi/status.ts";
+export { decodeUtf16, encodeUtf16, readWide, readWideZ, wideString } from "./ffi/strings.ts";
+export {
+  addressOf,
+  checkWin32,
+  checkWin32Pointer,
+  currentProcess,
+  currentThread,
+  handleCell,
+  NtHandle,
+  pointerFrom,
+} from "./ffi/handle.ts";
+export {
+  ImpersonationLevel,
+  type ImpersonationLevelName,
+  OBJ_CASE_INSENSITIVE,
+  ObjectAttributes,
+  type ObjectAttributesOptions,
+  SecurityDescriptor,
+  securityQos,
+  UNICODE_STRING_MAX_CHARS,
+  UnicodeString,
+} from "./ffi/objects.ts";
+export {
+  type ClientDiedMessage,
+  type ClientId,
+  decodeClientDied,
+  decodeExceptionMessage,
+  decodeExceptionRecord,
+  decodePortMessage,
+  decodePortMessageHeader,
+  encodePortMessage,
+  EXCEPTION_MAXIMUM_PARAMETERS,
+  type ExceptionMessage,
+  type ExceptionRecordInfo,
+  fileTimeToDate,
+  LARGEST_KERNEL_MESSAGE,
+  LPC_MAX_CONNECTION_INFO_SIZE,
+  LpcMessageFlag,
+  LpcMessageType,
+  messageFlagNames,
+  messageTypeName,
+  PORT_MAXIMUM_MESSAGE_LENGTH,
+  PORT_MESSAGE_HEADER_SIZE,
+  PORT_TOTAL_MAXIMUM_MESSAGE_LENGTH,
+  type PortMessage,
+  PortMessageError,
+  type PortMessageFault,
+  type PortMessageHeader,
+  type PortMessageInit,
+  rewriteAsReply,
+  setReturnedStatus,
+} from "./ffi/port_message.ts";
