@@ -104,3 +104,53 @@ export {
   rewriteAsReply,
   setReturnedStatus,
 } from "./ffi/port_message.ts";
+export { alpcUnavailable, exceptionPortUnavailable, lpcUnavailable } from "./ffi/capabilities.ts";
+export { DirectoryAccess, openDirectory } from "./ffi/namespace.ts";
+export {
+  ChildProcess,
+  createProcess,
+  type CreateProcessOptions,
+  currentProcessId,
+  exitCodeOf,
+  hasDebugPort,
+  INFINITE,
+  openProcess,
+  ProcessAccess,
+  processHandleCount,
+  processImagePath,
+  ProcessInfoClass,
+  quoteWindowsArg,
+  STILL_ACTIVE,
+  waitFor,
+  windowsCommandLine,
+} from "./ffi/processes.ts";
+export {
+  decodeSystemHandles,
+  SystemExtendedHandleInformation,
+  type SystemHandle,
+  systemHandles,
+} from "./ffi/system_handles.ts";
+export {
+  createRestrictedToken,
+  DISABLE_MAX_PRIVILEGE,
+  duplicateToken,
+  INTEGRITY_LEVELS,
+  lookupPrivilege,
+  openProcessToken,
+  PRIVILEGE_LUIDS,
+  SE_PRIVILEGE_ENABLED,
+  SE_PRIVILEGE_REMOVED,
+  setPrivilege,
+  setTokenIntegrity,
+  sidFromString,
+  sidStringViaApi,
+  sidToString,
+  TokenAccess,
+  tokenInformation,
+  TokenInformationClass,
+  tokenIntegrity,
+  tokenIsElevated,
+  tokenPrivileges,
+  tokenUserSid,
+  WellKnownSid,
+} from "./ffi/tokens.ts";

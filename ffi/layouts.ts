@@ -257,6 +257,10 @@ export const LAYOUTS = {
     size: 16,
     offsets: { Sid: 0, Attributes: 8 },
   },
+  TOKEN_ELEVATION: {
+    size: 4,
+    offsets: { TokenIsElevated: 0 },
+  },
   TOKEN_MANDATORY_LABEL: {
     size: 16,
     offsets: { Label: 0 },

@@ -68,3 +68,17 @@ export const REPO_ROOT: string = new URL("..", import.meta.url).pathname.replace
   /^\/([A-Za-z]:)/,
   "$1",
 );
+
+/** wine-harness.md: the ntdll exports Wine 8.0 lacks. Exactly these are optional. */
+export const WINE_MISSING_NTDLL = [
+  "NtCreateWaitablePort",
+  "NtRequestPort",
+  "NtReplyPort",
+  "NtReplyWaitReplyPort",
+  "NtReplyWaitReceivePortEx",
+  "NtImpersonateClientOfPort",
+  "NtReadRequestData",
+  "NtWriteRequestData",
+  "NtQueryInformationPort",
+  "NtImpersonateThread",
+];

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { ntdllSymbols, wineProbeSymbols } from "../ffi/ntdll.ts";
 import { kernel32Symbols } from "../ffi/kernel32.ts";
 import { advapi32Symbols } from "../ffi/advapi32.ts";
-import { REPO_ROOT } from "./_helpers.ts";
+import { REPO_ROOT, WINE_MISSING_NTDLL } from "./_helpers.ts";
 
 type Table = Record<string, Deno.ForeignFunction>;
 
@@ -157,20 +157,6 @@ Deno.test("ntdllSymbols binds every nt-signatures.json function with its paramet
     );
   }
 });
-
-/** wine-harness.md: the ntdll exports Wine 8.0 lacks. Exactly these are optional. */
-export const WINE_MISSING_NTDLL = [
-  "NtCreateWaitablePort",
-  "NtRequestPort",
-  "NtReplyPort",
-  "NtReplyWaitReplyPort",
-  "NtReplyWaitReceivePortEx",
-  "NtImpersonateClientOfPort",
-  "NtReadRequestData",
-  "NtWriteRequestData",
-  "NtQueryInformationPort",
-  "NtImpersonateThread",
-];
 
 Deno.test("optional: true marks exactly the exports Wine 8.0 lacks (and every NtAlpc*)", () => {
   const table = ntdllSymbols as unknown as Table;

@@ -1,0 +1,291 @@
+/**
+ * Processes: create (as ourselves or with a given token), open, wait, read exit codes, count
+ * handles. A {@link ChildProcess} owns its process and thread handles, and on dispose ends a
+ * child that is still running, so nothing is left behind.
+ *
+ * @module
+ */
+
+import { advapi32 } from "./advapi32.ts";
+import { checkWin32, checkWin32Pointer, currentProcess, NtHandle } from "./handle.ts";
+import { kernel32 } from "./kernel32.ts";
+import { LAYOUTS } from "./layouts.ts";
+import { ntdll } from "./ntdll.ts";
+import { check } from "./status.ts";
+import { decodeUtf16, wideString } from "./strings.ts";
+
+const SI = LAYOUTS.STARTUPINFOW;
+const PI = LAYOUTS.PROCESS_INFORMATION;
+
+/** Process access rights (winnt.h). */
+export const ProcessAccess = {
+  PROCESS_TERMINATE: 0x0001,
+  PROCESS_CREATE_THREAD: 0x0002,
+  PROCESS_VM_OPERATION: 0x0008,
+  PROCESS_VM_READ: 0x0010,
+  PROCESS_VM_WRITE: 0x0020,
+  PROCESS_DUP_HANDLE: 0x0040,
+  PROCESS_SET_INFORMATION: 0x0200,
+  PROCESS_QUERY_INFORMATION: 0x0400,
+  PROCESS_SUSPEND_RESUME: 0x0800,
+  PROCESS_QUERY_LIMITED_INFORMATION: 0x1000,
+  SYNCHRONIZE: 0x00100000,
+  PROCESS_ALL_ACCESS: 0x001fffff,
+} as const;
+
+/** `PROCESSINFOCLASS` values used here. */
+export const ProcessInfoClass = {
+  ProcessBasicInformation: 0,
+  ProcessDebugPort: 7,
+  ProcessExceptionPort: 8,
+  ProcessHandleCount: 20,
+} as const;
+
+/** `WaitForSingleObject` results. */
+export const WAIT_OBJECT_0 = 0;
+/** The wait timed out. */
+export const WAIT_TIMEOUT = 258;
+/** `GetExitCodeProcess` while the process runs. */
+export const STILL_ACTIVE = 259;
+/** `INFINITE` for waits. */
+export const INFINITE = 0xffffffff;
+
+/**
+ * Quotes one argument for a Windows command line (the rules `CommandLineToArgvW` and the C runtime
+ * use: backslashes are literal except before a quote).
+ *
+ * @example
+ * ```ts
+ * import { quoteWindowsArg } from "./processes.ts";
+ * quoteWindowsArg('C:\\Program Files\\x'); // '"C:\\Program Files\\x"'
+ * ```
+ */
+export function quoteWindowsArg(arg: string): string {
+  if (arg !== "" && !/[\s"]/.test(arg)) return arg;
+  let out = '"';
+  let slashes = 0;
+  for (const ch of arg) {
+    if (ch === "\\") {
+      slashes++;
+    } else if (ch === '"') {
+      out += "\\".repeat(slashes * 2 + 1) + '"';
+      slashes = 0;
+    } else {
+      out += "\\".repeat(slashes) + ch;
+      slashes = 0;
+    }
+  }
+  return out + "\\".repeat(slashes * 2) + '"';
+}
+
+/** Joins arguments into one Windows command line. */
+export function windowsCommandLine(args: string[]): string {
+  return args.map(quoteWindowsArg).join(" ");
+}
+
+/** Options for {@link createProcess}. */
+export interface CreateProcessOptions {
+  /** Start with this primary token (`CreateProcessAsUserW`); default: our own (`CreateProcessW`). */
+  token?: NtHandle;
+  /** The working directory. */
+  cwd?: string;
+  /** `dwCreationFlags` (e.g. `CREATE_SUSPENDED` 0x4, `CREATE_NO_WINDOW` 0x08000000). */
+  creationFlags?: number;
+  /** Inherit our inheritable handles (for redirected standard handles). */
+  inheritHandles?: boolean;
+  /** Standard handles for the child (sets `STARTF_USESTDHANDLES`). */
+  stdHandles?: { input?: bigint; output?: bigint; error?: bigint };
+}
+
+/** `STARTF_USESTDHANDLES`. */
+const STARTF_USESTDHANDLES = 0x100;
+
+/**
+ * A child process started by {@link createProcess}. Disposing it ends the process if it is still
+ * running (exit code 1) and closes both handles.
+ */
+export class ChildProcess implements Disposable {
+  /** The process id. */
+  readonly pid: number;
+  /** The initial thread id. */
+  readonly tid: number;
+  /** The process handle. */
+  readonly process: NtHandle;
+  /** The initial thread's handle. */
+  readonly thread: NtHandle;
+
+  /** Wraps the handles `CreateProcess*` returned. */
+  constructor(pid: number, tid: number, process: NtHandle, thread: NtHandle) {
+    this.pid = pid;
+    this.tid = tid;
+    this.process = process;
+    this.thread = thread;
+  }
+
+  /** Waits up to `ms` (synchronously, on this thread); true when the process has exited. */
+  wait(ms: number = INFINITE): boolean {
+    return waitFor(this.process, ms);
+  }
+
+  /** Waits without blocking the event loop (a self-contained nonblocking wait). */
+  async waitAsync(ms: number = INFINITE): Promise<boolean> {
+    const r = await kernel32().WaitForSingleObjectAsync(this.process.unsafePointer, ms >>> 0);
+    return r === WAIT_OBJECT_0;
+  }
+
+  /** The exit code, or `undefined` while it runs. */
+  exitCode(): number | undefined {
+    const code = exitCodeOf(this.process);
+    return code === STILL_ACTIVE && !this.wait(0) ? undefined : code;
+  }
+
+  /** Ends the process (`NtTerminateProcess`) and waits for it. */
+  terminate(exitCode = 1): void {
+    check(
+      ntdll().NtTerminateProcess(this.process.unsafePointer, exitCode | 0),
+      "NtTerminateProcess",
+      `pid ${this.pid}`,
+    );
+    this.wait(5000);
+  }
+
+  /** Ends the child if it still runs, then closes its handles. */
+  [Symbol.dispose](): void {
+    try {
+      if (!this.process.closed && !this.wait(0)) this.terminate(1);
+    } finally {
+      this.thread.close();
+      this.process.close();
+    }
+  }
+}
+
+/**
+ * Starts `args` (program first) with `CreateProcessW`, or with `CreateProcessAsUserW` when
+ * `options.token` is given.
+ */
+export function createProcess(args: string[], options: CreateProcessOptions = {}): ChildProcess {
+  const cmd = wideString(windowsCommandLine(args));
+  const si = new Uint8Array(SI.size);
+  const sv = new DataView(si.buffer);
+  sv.setUint32(SI.offsets.cb, SI.size, true);
+  if (options.stdHandles) {
+    sv.setUint32(SI.offsets.dwFlags, STARTF_USESTDHANDLES, true);
+    sv.setBigUint64(SI.offsets.hStdInput, options.stdHandles.input ?? 0n, true);
+    sv.setBigUint64(SI.offsets.hStdOutput, options.stdHandles.output ?? 0n, true);
+    sv.setBigUint64(SI.offsets.hStdError, options.stdHandles.error ?? 0n, true);
+  }
+  const pi = new Uint8Array(PI.size);
+  const cwd = options.cwd === undefined ? null : wideString(options.cwd);
+  const inherit = options.inheritHandles ? 1 : 0;
+  const flags = options.creationFlags ?? 0;
+  if (options.token) {
+    checkWin32(
+      advapi32().CreateProcessAsUserW(
+        options.token.unsafePointer,
+        null,
+        cmd,
+        null,
+        null,
+        inherit,
+        flags,
+        null,
+        cwd,
+        si,
+        pi,
+      ),
+      "CreateProcessAsUserW",
+      args[0],
+    );
+  } else {
+    checkWin32(
+      kernel32().CreateProcessW(null, cmd, null, null, inherit, flags, null, cwd, si, pi),
+      "CreateProcessW",
+      args[0],
+    );
+  }
+  const pv = new DataView(pi.buffer);
+  return new ChildProcess(
+    pv.getUint32(PI.offsets.dwProcessId, true),
+    pv.getUint32(PI.offsets.dwThreadId, true),
+    new NtHandle(pv.getBigUint64(PI.offsets.hProcess, true), `process ${args[0]}`),
+    new NtHandle(pv.getBigUint64(PI.offsets.hThread, true), `thread of ${args[0]}`),
+  );
+}
+
+/** `OpenProcess(access, FALSE, pid)`. */
+export function openProcess(pid: number, access: number): NtHandle {
+  return NtHandle.fromPointer(
+    checkWin32Pointer(kernel32().OpenProcess(access, 0, pid), "OpenProcess", `pid ${pid}`),
+    `process ${pid}`,
+  );
+}
+
+/** Waits up to `ms` on a process (or any waitable) handle; true when signalled. */
+export function waitFor(handle: NtHandle, ms: number = INFINITE): boolean {
+  const r = kernel32().WaitForSingleObject(handle.unsafePointer, ms >>> 0);
+  if (r === 0xffffffff) checkWin32(0, "WaitForSingleObject", handle.what);
+  return r === WAIT_OBJECT_0;
+}
+
+/** `GetExitCodeProcess` (259 = still running). */
+export function exitCodeOf(process: NtHandle): number {
+  const code = new Uint32Array(1);
+  checkWin32(
+    kernel32().GetExitCodeProcess(process.unsafePointer, code),
+    "GetExitCodeProcess",
+    process.what,
+  );
+  return code[0]!;
+}
+
+/** How many handles a process has open (`ProcessHandleCount`); default: ours. */
+export function processHandleCount(process?: NtHandle): number {
+  const out = new Uint32Array(1);
+  check(
+    ntdll().NtQueryInformationProcess(
+      process ? process.unsafePointer : currentProcess(),
+      ProcessInfoClass.ProcessHandleCount,
+      out,
+      4,
+      null,
+    ),
+    "NtQueryInformationProcess",
+    "ProcessHandleCount",
+  );
+  return out[0]!;
+}
+
+/** The full Win32 path of a process's image (`QueryFullProcessImageNameW`). */
+export function processImagePath(process: NtHandle): string {
+  const buf = new Uint8Array(2 * 1024);
+  const size = new Uint32Array([1024]);
+  checkWin32(
+    kernel32().QueryFullProcessImageNameW(process.unsafePointer, 0, buf, size),
+    "QueryFullProcessImageNameW",
+    process.what,
+  );
+  return decodeUtf16(buf.subarray(0, size[0]! * 2));
+}
+
+/** Whether a debugger is attached to the process (`ProcessDebugPort`, 8 bytes). */
+export function hasDebugPort(process: NtHandle): boolean {
+  const out = new BigUint64Array(1);
+  check(
+    ntdll().NtQueryInformationProcess(
+      process.unsafePointer,
+      ProcessInfoClass.ProcessDebugPort,
+      out,
+      8,
+      null,
+    ),
+    "NtQueryInformationProcess",
+    "ProcessDebugPort",
+  );
+  return out[0] !== 0n;
+}
+
+/** This process's id. */
+export function currentProcessId(): number {
+  return kernel32().GetCurrentProcessId();
+}
