@@ -105,7 +105,32 @@ export {
   setReturnedStatus,
 } from "./ffi/port_message.ts";
 export { alpcUnavailable, exceptionPortUnavailable, lpcUnavailable } from "./ffi/capabilities.ts";
-export { DirectoryAccess, openDirectory } from "./ffi/namespace.ts";
+export {
+  decodeDirectoryBuffer,
+  DirectoryAccess,
+  type DirectoryEntry,
+  type DirectorySource,
+  joinObjectPath,
+  kernelDirectorySource,
+  listDirectory,
+  type NamespaceEntry,
+  type NamespaceError,
+  type NamespaceObject,
+  openDirectory,
+  PORT_TYPES,
+  type QueryMode,
+  readSymbolicLink,
+  SYMBOLIC_LINK_QUERY,
+  walkNamespace,
+  type WalkOptions,
+} from "./ffi/namespace.ts";
+export {
+  findPortServers,
+  objectName,
+  type PortServer,
+  type PortServerReport,
+  portTypeIndex,
+} from "./ffi/port_servers.ts";
 export {
   ChildProcess,
   createProcess,

@@ -1,0 +1,204 @@
+/**
+ * The namespace walker and list_ports.ts for real: under Wine (against an independent C lister)
+ * and on Windows (\RPC Control ports, server attribution).
+ */
+
+import assert from "node:assert/strict";
+import { listDirectory, openDirectory, walkNamespace } from "../ffi/namespace.ts";
+import { lpcUnavailable } from "../ffi/capabilities.ts";
+import { wineVersion } from "../ffi/ntdll.ts";
+import { NtError } from "../ffi/status.ts";
+import type { PortsDocument } from "../experiments/list_ports.ts";
+import { ON_WINDOWS_BUILD, REPO_ROOT, run } from "./_helpers.ts";
+
+const NOT_WINDOWS = "needs the Windows build of Deno (deno task test:wine, or Windows)";
+const UNDER_WINE = ON_WINDOWS_BUILD && wineVersion() !== null;
+const ORACLES = ON_WINDOWS_BUILD ? Deno.env.get("DENO_LPC_ORACLES") : undefined;
+const LISTER = ORACLES ? `${ORACLES}/namespace_oracle.exe` : undefined;
+const NO_LISTER = ON_WINDOWS_BUILD ? "the C lister is built by the Wine harness only" : NOT_WINDOWS;
+const REAL_WINDOWS = ON_WINDOWS_BUILD && !UNDER_WINE;
+
+async function listPortsJson(
+  ...args: string[]
+): Promise<{ code: number; doc: PortsDocument | null; stderr: string }> {
+  const r = await run(Deno.execPath(), [
+    "run",
+    "--allow-ffi",
+    `${REPO_ROOT}experiments/list_ports.ts`,
+    ...args,
+    "--json",
+  ]);
+  let doc: PortsDocument | null = null;
+  try {
+    doc = JSON.parse(r.stdout);
+  } catch { /* reported by the caller */ }
+  return { code: r.code, doc, stderr: r.stderr };
+}
+
+/** Runs the C lister: `path<TAB>type` lines, `!error` lines and the walk's own time. */
+async function cLister(
+  root = "\\",
+): Promise<{ pairs: string[]; errors: string[]; micros: number }> {
+  const r = await run(LISTER!, [root]);
+  assert.equal(r.code, 0, r.stderr);
+  const pairs: string[] = [];
+  const errors: string[] = [];
+  let micros = NaN;
+  for (const line of r.stdout.split(/\r?\n/)) {
+    if (!line) continue;
+    const [a, b, c] = line.split("\t");
+    if (a === "#elapsed_us") micros = Number(b);
+    else if (a === "!error") errors.push(`${b} ${c}`);
+    else pairs.push(c === undefined ? `${a}\t${b}` : `${a}\t${b}\t${c}`);
+  }
+  return { pairs, errors, micros };
+}
+
+Deno.test({
+  name: LISTER
+    ? "list_ports.ts --all --json from \\ agrees with the C lister on every path/type pair and link target"
+    : `list_ports.ts --all --json agrees with the C lister (ignored: ${NO_LISTER})`,
+  ignore: !LISTER,
+  async fn() {
+    const [ours, theirs] = [await listPortsJson("--all"), await cLister()];
+    assert.equal(ours.code, 0, ours.stderr);
+    const doc = ours.doc!;
+    assert.equal(doc.schema, "deno-lpc/ports@1");
+    const pairs = doc.objects.map((o) =>
+      `${o.path}\t${o.type}${o.target !== undefined ? `\t${o.target}` : ""}`
+    );
+    // Objects that come and go with processes (a child's own named objects) may differ between
+    // the two runs; everything else must be identical.
+    const volatile = (p: string) =>
+      /\\Sessions\\\d+\\BaseNamedObjects\\|__wine_|\\BaseNamedObjects\\[^\\]*deno/i.test(p);
+    const a = new Set(pairs.filter((p) => !volatile(p)));
+    const b = new Set(theirs.pairs.filter((p) => !volatile(p)));
+    assert.deepEqual([...a].filter((p) => !b.has(p)), [], "listed by us only");
+    assert.deepEqual([...b].filter((p) => !a.has(p)), [], "listed by the C lister only");
+    assert.ok(a.size > 50, `${a.size} objects`);
+    for (
+      const must of [
+        "\\BaseNamedObjects\tDirectory",
+        "\\KernelObjects\tDirectory",
+        "\\??\tDirectory",
+      ]
+    ) {
+      assert.ok(a.has(must), must);
+    }
+    assert.ok(
+      doc.objects.some((o) => o.path.startsWith("\\??\\") && o.type === "SymbolicLink" && o.target),
+      "\\?? links carry targets",
+    );
+    assert.equal(doc.summary.objects, doc.objects.length);
+    assert.equal(doc.summary.errors, theirs.errors.length);
+  },
+});
+
+Deno.test({
+  name: ON_WINDOWS_BUILD
+    ? "batch and single-entry directory queries give the same entries (batch falls back where missing)"
+    : `batch and single-entry queries agree (ignored: ${NOT_WINDOWS})`,
+  ignore: !ON_WINDOWS_BUILD,
+  fn() {
+    for (const path of ["\\", "\\BaseNamedObjects", "\\??"]) {
+      using dir = openDirectory(path);
+      const single = listDirectory(dir, "single");
+      const auto = listDirectory(dir, "auto");
+      assert.ok(single.length > 0, path);
+      const key = (l: { name: string; type: string }[]) =>
+        l.map((e) => `${e.name}\t${e.type}`).sort();
+      assert.deepEqual(key(auto), key(single), path);
+      if (UNDER_WINE) {
+        assert.throws(
+          () => listDirectory(dir, "batch"),
+          (e) => e instanceof NtError && e.is("STATUS_NOT_IMPLEMENTED"),
+        );
+      } else {
+        assert.deepEqual(key(listDirectory(dir, "batch")), key(single), path);
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: ON_WINDOWS_BUILD
+    ? "a missing root gives an error entry and exit 1, not a crash"
+    : `a missing root gives an error entry (ignored: ${NOT_WINDOWS})`,
+  ignore: !ON_WINDOWS_BUILD,
+  async fn() {
+    const r = await listPortsJson("--root", "\\NoSuchDirectory-deno-lpc");
+    assert.equal(r.code, 1, r.stderr);
+    assert.deepEqual(r.doc!.errors, [{
+      path: "\\NoSuchDirectory-deno-lpc",
+      status: "0xC0000034",
+      name: "STATUS_OBJECT_NAME_NOT_FOUND",
+    }]);
+    assert.deepEqual(r.doc!.objects, []);
+  },
+});
+
+Deno.test({
+  name: LISTER
+    ? "speed: walking the whole namespace costs at most 1.5x the C lister's time"
+    : `speed against the C lister (ignored: ${NO_LISTER})`,
+  ignore: !LISTER,
+  async fn() {
+    const walk = () => {
+      const t0 = performance.now();
+      let n = 0;
+      for (const e of walkNamespace("\\")) if (e.kind === "object") n++;
+      return { ms: performance.now() - t0, n };
+    };
+    walk(); // warm up (JIT, DLL loading)
+    const ours = Math.min(...[1, 2, 3].map(() => walk().ms));
+    const theirs = Math.min(
+      ...(await Promise.all([1, 2, 3].map(() => cLister()))).map((r) => r.micros / 1000),
+    );
+    const ratio = ours / theirs;
+    console.log(
+      `namespace walk: toolkit ${ours.toFixed(2)} ms, C lister ${theirs.toFixed(2)} ms, ratio ${
+        ratio.toFixed(2)
+      }`,
+    );
+    assert.ok(ratio <= 1.5, `ratio ${ratio.toFixed(2)} > 1.5`);
+  },
+});
+
+// ---- Windows only ----
+
+Deno.test({
+  name: REAL_WINDOWS
+    ? "\\RPC Control holds ALPC Port objects"
+    : `\\RPC Control holds ALPC Port objects (ignored: ${
+      UNDER_WINE ? "Wine has no \\RPC Control and no ALPC" : NOT_WINDOWS
+    })`,
+  ignore: !REAL_WINDOWS,
+  async fn() {
+    const r = await listPortsJson("--root", "\\RPC Control");
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.doc!.objects.filter((o) => o.type === "ALPC Port").length > 5);
+  },
+});
+
+const LPC_WHY = ON_WINDOWS_BUILD ? lpcUnavailable() : NOT_WINDOWS;
+
+Deno.test({
+  name: LPC_WHY === null
+    ? "--servers attributes ports to their servers; ApiPort to csrss.exe, or counted as a protected process"
+    : `--servers attributes ports to their servers (ignored: ${LPC_WHY})`,
+  ignore: LPC_WHY !== null,
+  async fn() {
+    const r = await listPortsJson("--servers");
+    assert.ok(r.code === 0, r.stderr);
+    const doc = r.doc!;
+    assert.ok(doc.servers && !doc.servers.skipped, JSON.stringify(doc.servers));
+    assert.ok(doc.summary.attributed > 0, "some ports are attributed");
+    const apiPorts = doc.objects.filter((o) => /\\Windows\\ApiPort$/i.test(o.path));
+    assert.ok(apiPorts.length > 0, "csrss's ApiPort is listed");
+    const byCsrss = apiPorts.filter((o) => o.server?.image?.toLowerCase() === "csrss.exe");
+    assert.ok(
+      byCsrss.length > 0 || (doc.servers.unattributed["protected process"] ?? 0) > 0,
+      JSON.stringify(doc.servers),
+    );
+  },
+});
