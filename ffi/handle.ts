@@ -34,6 +34,9 @@ export function handleCell(): BigUint64Array<ArrayBuffer> {
   return new BigUint64Array(1);
 }
 
+/** Closes a raw handle and returns an NTSTATUS (`NtClose`, or a fake kernel's). */
+export type HandleCloser = (handle: Deno.PointerValue) => number;
+
 /**
  * Owns one kernel handle and closes it (`NtClose`) exactly once: on `close()`, or at the end of a
  * `using` scope.
@@ -50,22 +53,25 @@ export function handleCell(): BigUint64Array<ArrayBuffer> {
 export class NtHandle implements Disposable {
   #value: bigint;
   #what: string;
+  #closer: HandleCloser;
 
   /**
    * Takes ownership of a raw handle value.
    *
    * @param value the raw handle value (must not be 0 or a pseudo-handle)
    * @param what a short description for messages, e.g. `port \RPC Control\LabPort`
+   * @param closer how to close it (default `ntdll!NtClose`; a fake kernel passes its own)
    */
-  constructor(value: bigint, what: string) {
+  constructor(value: bigint, what: string, closer?: HandleCloser) {
     if (value === 0n) throw new TypeError(`A null handle cannot be owned: ${what}`);
     this.#value = value;
     this.#what = what;
+    this.#closer = closer ?? ((h) => ntdll().NtClose(h));
   }
 
   /** Takes ownership of the handle an API wrote into `cell`. */
-  static fromCell(cell: BigUint64Array, what: string): NtHandle {
-    return new NtHandle(cell[0] ?? 0n, what);
+  static fromCell(cell: BigUint64Array, what: string, closer?: HandleCloser): NtHandle {
+    return new NtHandle(cell[0] ?? 0n, what, closer);
   }
 
   /** Takes ownership of a handle returned as a pointer (`null` is refused). */
@@ -106,7 +112,7 @@ export class NtHandle implements Disposable {
     if (this.#value === 0n) return;
     const p = Deno.UnsafePointer.create(this.#value);
     this.#value = 0n;
-    check(ntdll().NtClose(p), "NtClose", this.#what);
+    check(this.#closer(p), "NtClose", this.#what);
   }
 
   /** Closes the handle. */

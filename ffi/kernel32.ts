@@ -112,6 +112,27 @@ export const kernel32Symbols = {
   // FARPROC GetProcAddress(HMODULE hModule, LPCSTR lpProcName);
   GetProcAddress: { parameters: ["pointer", "buffer"], result: "pointer" },
 
+  // ---- pipes, files ----
+
+  // BOOL CreatePipe(PHANDLE hReadPipe, PHANDLE hWritePipe, LPSECURITY_ATTRIBUTES lpPipeAttributes,
+  //   DWORD nSize);
+  CreatePipe: { parameters: ["buffer", "buffer", "buffer", "u32"], result: "i32" },
+  // BOOL SetHandleInformation(HANDLE hObject, DWORD dwMask, DWORD dwFlags);
+  SetHandleInformation: { parameters: ["pointer", "u32", "u32"], result: "i32" },
+  // BOOL ReadFile(HANDLE hFile, LPVOID lpBuffer, DWORD nNumberOfBytesToRead,
+  //   LPDWORD lpNumberOfBytesRead, LPOVERLAPPED lpOverlapped);
+  ReadFile: { parameters: ["pointer", "buffer", "u32", "buffer", "pointer"], result: "i32" },
+  // BOOL ReadFile(HANDLE hFile, LPVOID lpBuffer, DWORD nNumberOfBytesToRead,
+  //   LPDWORD lpNumberOfBytesRead, LPOVERLAPPED lpOverlapped);  -- a pipe read, on a pool thread
+  ReadFileAsync: {
+    name: "ReadFile",
+    parameters: ["pointer", "buffer", "u32", "buffer", "pointer"],
+    result: "i32",
+    nonblocking: true,
+  },
+  // DWORD GetTempPathW(DWORD nBufferLength, LPWSTR lpBuffer);
+  GetTempPathW: { parameters: ["u32", "buffer"], result: "u32" },
+
   // ---- memory and errors ----
 
   // HLOCAL LocalFree(HLOCAL hMem);

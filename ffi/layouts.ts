@@ -241,6 +241,10 @@ export const LAYOUTS = {
     size: 24,
     offsets: { hProcess: 0, hThread: 8, dwProcessId: 16, dwThreadId: 20 },
   },
+  SECURITY_ATTRIBUTES: {
+    size: 24,
+    offsets: { nLength: 0, lpSecurityDescriptor: 8, bInheritHandle: 16 },
+  },
   LUID: {
     size: 8,
     offsets: { LowPart: 0, HighPart: 4 },

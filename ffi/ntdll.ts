@@ -313,6 +313,24 @@ export const ntdllSymbols = {
     result: "i32",
   },
 
+  // NTSTATUS NtWriteFile(HANDLE FileHandle, HANDLE Event, PIO_APC_ROUTINE ApcRoutine,
+  //   PVOID ApcContext, PIO_STATUS_BLOCK IoStatusBlock, PVOID Buffer, ULONG Length,
+  //   PLARGE_INTEGER ByteOffset, PULONG Key);
+  NtWriteFile: {
+    parameters: [
+      "pointer",
+      "pointer",
+      "pointer",
+      "pointer",
+      "buffer",
+      "buffer",
+      "u32",
+      "buffer",
+      "buffer",
+    ],
+    result: "i32",
+  },
+
   // ---------------- exceptions and debugging (phnt ntxcapi.h, ntdbg.h, ntrtl.h) ----------------
 
   // NTSTATUS NtRaiseException(PEXCEPTION_RECORD ExceptionRecord, PCONTEXT ContextRecord,

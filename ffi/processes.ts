@@ -7,7 +7,7 @@
  */
 
 import { advapi32 } from "./advapi32.ts";
-import { checkWin32, checkWin32Pointer, currentProcess, NtHandle } from "./handle.ts";
+import { checkWin32, checkWin32Pointer, currentProcess, handleCell, NtHandle } from "./handle.ts";
 import { kernel32 } from "./kernel32.ts";
 import { LAYOUTS } from "./layouts.ts";
 import { ntdll } from "./ntdll.ts";
@@ -288,4 +288,93 @@ export function hasDebugPort(process: NtHandle): boolean {
 /** This process's id. */
 export function currentProcessId(): number {
   return kernel32().GetCurrentProcessId();
+}
+
+/** `HANDLE_FLAG_INHERIT`. */
+const HANDLE_FLAG_INHERIT = 0x1;
+
+/** An anonymous pipe: the read end stays here (not inheritable), the write end goes to a child. */
+function inheritablePipe(): { read: NtHandle; write: NtHandle } {
+  const sa = new Uint8Array(LAYOUTS.SECURITY_ATTRIBUTES.size);
+  const dv = new DataView(sa.buffer);
+  dv.setUint32(LAYOUTS.SECURITY_ATTRIBUTES.offsets.nLength, sa.byteLength, true);
+  dv.setInt32(LAYOUTS.SECURITY_ATTRIBUTES.offsets.bInheritHandle, 1, true);
+  const r = handleCell();
+  const w = handleCell();
+  checkWin32(kernel32().CreatePipe(r, w, sa, 1 << 16), "CreatePipe");
+  const read = NtHandle.fromCell(r, "pipe (read end)");
+  const write = NtHandle.fromCell(w, "pipe (write end)");
+  checkWin32(
+    kernel32().SetHandleInformation(read.unsafePointer, HANDLE_FLAG_INHERIT, 0),
+    "SetHandleInformation",
+  );
+  return { read, write };
+}
+
+/** Reads a pipe to its end on pool threads (a self-contained nonblocking call per chunk). */
+async function drain(pipe: NtHandle): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  const buf = new Uint8Array(1 << 16);
+  const n = new Uint32Array(1);
+  for (;;) {
+    const ok = await kernel32().ReadFileAsync(pipe.unsafePointer, buf, buf.byteLength, n, null);
+    if (!ok || n[0] === 0) break; // ERROR_BROKEN_PIPE: the child closed its end
+    chunks.push(buf.slice(0, n[0]!));
+  }
+  const all = new Uint8Array(chunks.reduce((a, c) => a + c.byteLength, 0));
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.byteLength;
+  }
+  return new TextDecoder().decode(all);
+}
+
+/** What {@link runCaptured} returns. */
+export interface CapturedRun {
+  /** The child's pid. */
+  pid: number;
+  /** Its exit code (`undefined` if it had to be killed at the timeout). */
+  exitCode: number | undefined;
+  /** Everything it wrote to stdout. */
+  stdout: string;
+  /** Everything it wrote to stderr. */
+  stderr: string;
+}
+
+/**
+ * Runs a program (optionally with another primary token) and collects its stdout and stderr
+ * through pipes. A child still running after `timeoutMs` is ended (exit code 1); nothing is left.
+ */
+export async function runCaptured(
+  args: string[],
+  options: { token?: NtHandle; cwd?: string; timeoutMs?: number } = {},
+): Promise<CapturedRun> {
+  using pipes = new DisposableStack();
+  const out = inheritablePipe();
+  pipes.use(out.read);
+  pipes.use(out.write);
+  const errPipe = inheritablePipe();
+  pipes.use(errPipe.read);
+  pipes.use(errPipe.write);
+  let child: ChildProcess;
+  try {
+    child = createProcess(args, {
+      ...(options.token ? { token: options.token } : {}),
+      ...(options.cwd ? { cwd: options.cwd } : {}),
+      inheritHandles: true,
+      creationFlags: 0x08000000, // CREATE_NO_WINDOW
+      stdHandles: { output: out.write.unsafeValue, error: errPipe.write.unsafeValue },
+    });
+  } finally {
+    // The child holds its own copies; ours must close for the reads to end.
+    out.write.close();
+    errPipe.write.close();
+  }
+  using c = child;
+  const reading = Promise.all([drain(out.read), drain(errPipe.read)]);
+  const exited = await c.waitAsync(options.timeoutMs ?? 120_000);
+  if (!exited) c.terminate(1);
+  const [stdout, stderr] = await reading;
+  return { pid: c.pid, exitCode: exited ? c.exitCode() : undefined, stdout, stderr };
 }

@@ -34,6 +34,7 @@ export const NTSTATUS = {
   STATUS_INVALID_CID: 0xc000000b,
   STATUS_INVALID_PARAMETER: 0xc000000d,
   STATUS_NO_SUCH_FILE: 0xc000000f,
+  STATUS_END_OF_FILE: 0xc0000011,
   STATUS_NO_MEMORY: 0xc0000017,
   STATUS_ACCESS_DENIED: 0xc0000022,
   STATUS_BUFFER_TOO_SMALL: 0xc0000023,
@@ -51,6 +52,7 @@ export const NTSTATUS = {
   STATUS_PORT_CONNECTION_REFUSED: 0xc0000041,
   STATUS_INVALID_PORT_HANDLE: 0xc0000042,
   STATUS_SHARING_VIOLATION: 0xc0000043,
+  STATUS_REVISION_MISMATCH: 0xc0000059,
   STATUS_PORT_ALREADY_SET: 0xc0000048,
   STATUS_THREAD_IS_TERMINATING: 0xc000004b,
   STATUS_PRIVILEGE_NOT_HELD: 0xc0000061,
@@ -66,6 +68,7 @@ export const NTSTATUS = {
   STATUS_PROCESS_IS_TERMINATING: 0xc000010a,
   STATUS_CANCELLED: 0xc0000120,
   STATUS_CONTROL_C_EXIT: 0xc000013a,
+  STATUS_PIPE_BROKEN: 0xc000014b,
   STATUS_REPLY_MESSAGE_MISMATCH: 0xc000021f,
   STATUS_NOT_FOUND: 0xc0000225,
   STATUS_LPC_REPLY_LOST: 0xc0000253,
@@ -90,12 +93,14 @@ export const WIN32_ERRORS = {
   ERROR_INVALID_HANDLE: 6,
   ERROR_NOT_ENOUGH_MEMORY: 8,
   ERROR_BAD_LENGTH: 24,
+  ERROR_HANDLE_EOF: 38,
   ERROR_SHARING_VIOLATION: 32,
   ERROR_NOT_SUPPORTED: 50,
   ERROR_INVALID_PARAMETER: 87,
   ERROR_CALL_NOT_IMPLEMENTED: 120,
   ERROR_SEM_TIMEOUT: 121,
   ERROR_INSUFFICIENT_BUFFER: 122,
+  ERROR_BROKEN_PIPE: 109,
   ERROR_ALREADY_EXISTS: 183,
   ERROR_BAD_EXE_FORMAT: 193,
   WAIT_TIMEOUT: 258,
@@ -247,6 +252,8 @@ export class NtError extends Error {
   readonly symbol: string | undefined;
   /** What to do about it, for the common codes. */
   readonly hint: string | undefined;
+  /** The words given after the call name (e.g. the object path), if any. */
+  readonly context: string | undefined;
 
   /**
    * Builds the error and its one-line message.
@@ -275,6 +282,7 @@ export class NtError extends Error {
     this.hex = formatHex(unsigned);
     this.symbol = symbol;
     this.hint = hint;
+    this.context = context;
   }
 
   /** True if this error carries the given NTSTATUS / Win32 name. */

@@ -175,7 +175,7 @@ Deno.test("only self-contained calls are nonblocking", () => {
   const nonblocking = TABLES.flatMap(([dll, t]) =>
     Object.entries(t).filter(([, f]) => f.nonblocking).map(([k]) => `${dll}!${k}`)
   );
-  assert.deepEqual(nonblocking, ["kernel32!WaitForSingleObjectAsync"]);
+  assert.deepEqual(nonblocking, ["kernel32!WaitForSingleObjectAsync", "kernel32!ReadFileAsync"]);
 });
 
 Deno.test("the Win32 tables bind what the experiments need", () => {

@@ -1,0 +1,558 @@
+/**
+ * Legacy LPC: a connection-port server with its receive loop, and a client.
+ *
+ * Every function takes the ntdll symbols it calls as a parameter ({@link LpcSymbols}, by default
+ * the real ntdll), so the same code runs against Windows and against the scripted fake kernel the
+ * tests use. Thread affinity: `LpcServer.step()` / `run()` receive, reply, impersonate and revert
+ * on the calling thread; run them synchronously on one dedicated Worker (never `nonblocking`).
+ *
+ * @module
+ */
+
+import { currentThread, handleCell, type HandleCloser, NtHandle } from "./handle.ts";
+import { requireSymbol } from "./_loader.ts";
+import { LAYOUTS } from "./layouts.ts";
+import { ntdll, type NtdllSymbols } from "./ntdll.ts";
+import {
+  type ImpersonationLevelName,
+  ObjectAttributes,
+  type SecurityDescriptor,
+  securityQos,
+  UnicodeString,
+} from "./objects.ts";
+import {
+  type ClientId,
+  decodeClientDied,
+  decodeExceptionMessage,
+  decodePortMessage,
+  encodePortMessage,
+  type ExceptionMessage,
+  LpcMessageType,
+  messageTypeName,
+  PORT_MAXIMUM_MESSAGE_LENGTH,
+  PORT_TOTAL_MAXIMUM_MESSAGE_LENGTH,
+  PortMessageError,
+  type PortMessageHeader,
+  rewriteAsReply,
+  setReturnedStatus,
+} from "./port_message.ts";
+import { check, describeStatus, NTSTATUS, ntSuccess, toUnsigned } from "./status.ts";
+
+const PM = LAYOUTS.PORT_MESSAGE;
+
+/** The ntdll functions the LPC code calls (the real table, or a fake with the same signatures). */
+export type LpcSymbols = Pick<
+  NtdllSymbols,
+  | "NtCreatePort"
+  | "NtConnectPort"
+  | "NtAcceptConnectPort"
+  | "NtCompleteConnectPort"
+  | "NtReplyWaitReceivePortEx"
+  | "NtRequestWaitReplyPort"
+  | "NtRequestPort"
+  | "NtReplyPort"
+  | "NtImpersonateClientOfPort"
+  | "NtRegisterThreadTerminatePort"
+  | "NtSetInformationThread"
+  | "NtClose"
+>;
+
+/** `ThreadImpersonationToken`: set to NULL to revert to self. */
+const ThreadImpersonationToken = 5;
+
+function closerOf(nt: LpcSymbols): HandleCloser {
+  return (h) => nt.NtClose(h);
+}
+
+/** Options for {@link createConnectionPort}. */
+export interface PortOptions {
+  /** The largest `TotalLength` (header included) a message may have; default 512 (x64 maximum). */
+  maxMessageLength?: number;
+  /** The largest connection information; default 0x80. */
+  maxConnectionInfoLength?: number;
+  /** Who may connect (`PORT_CONNECT` = 0x1 in the DACL). */
+  securityDescriptor?: SecurityDescriptor;
+}
+
+/**
+ * Creates a named connection port (`NtCreatePort`). The message limit must hold the largest
+ * message the port will receive; a kernel message (`LPC_EXCEPTION`) needs up to 0x110 bytes.
+ */
+export function createConnectionPort(
+  name: string | null,
+  options: PortOptions = {},
+  nt: LpcSymbols = ntdll(),
+): NtHandle {
+  const maxMessage = options.maxMessageLength ?? PORT_MAXIMUM_MESSAGE_LENGTH;
+  if (maxMessage < PM.size || maxMessage > PORT_MAXIMUM_MESSAGE_LENGTH) {
+    throw new RangeError(
+      `maxMessageLength ${maxMessage} outside ${PM.size}..${PORT_MAXIMUM_MESSAGE_LENGTH}`,
+    );
+  }
+  const oa = new ObjectAttributes(
+    name,
+    options.securityDescriptor ? { securityDescriptor: options.securityDescriptor } : {},
+  );
+  const cell = handleCell();
+  check(
+    nt.NtCreatePort(cell, oa.struct, options.maxConnectionInfoLength ?? 0x80, maxMessage, 0),
+    "NtCreatePort",
+    name ?? "(unnamed)",
+  );
+  return NtHandle.fromCell(cell, `port ${name ?? "(unnamed)"}`, closerOf(nt));
+}
+
+/** One accepted connection, as the server sees it. */
+export interface Connection {
+  /** The value given to `NtAcceptConnectPort` as PortContext; the kernel hands it back. */
+  readonly context: bigint;
+  /** The client that connected. */
+  readonly clientId: ClientId;
+  /** The connection information it sent. */
+  readonly connectInfo: Uint8Array;
+  /** The server's communication port for this client. */
+  readonly port: NtHandle;
+}
+
+/** A request as the server's handler sees it. */
+export interface LpcRequest {
+  /** The header (sender, MessageId, lengths). */
+  header: PortMessageHeader;
+  /** The payload. */
+  data: Uint8Array;
+  /** The connection it came on. */
+  connection: Connection;
+  /**
+   * Runs `fn` while this thread impersonates the client (`NtImpersonateClientOfPort`), then
+   * reverts, also when `fn` throws.
+   */
+  impersonate<T>(fn: () => T): T;
+}
+
+/** An event of the server's timeline. */
+export interface LpcEvent {
+  /** Milliseconds since the server started. */
+  t: number;
+  /** What happened: the message type name, or `accept`, `refuse`, `reply`, `reply-failed`, `error`. */
+  event: string;
+  /** The sender (for messages). */
+  pid?: number;
+  /** The sending thread. */
+  tid?: number;
+  /** The raw `Type`, flags included. */
+  rawType?: number;
+  /** `MessageId`. */
+  messageId?: number;
+  /** `DataLength`. */
+  dataLength?: number;
+  /** `TotalLength`. */
+  totalLength?: number;
+  /** The PortContext the message arrived with (0 = none: a kernel message to the connection port). */
+  context?: string;
+  /** Extra detail. */
+  note?: string;
+}
+
+/** What the server does with each kind of message. */
+export interface LpcHandler {
+  /** Accept this connection? (Default: yes.) */
+  accept?(clientId: ClientId, connectInfo: Uint8Array): boolean;
+  /** The reply payload for a request. Throwing sends an empty reply and logs an `error` event. */
+  request(req: LpcRequest): Uint8Array;
+  /** A datagram (never replied to). */
+  datagram?(header: PortMessageHeader, data: Uint8Array, connection: Connection | undefined): void;
+  /** An `LPC_EXCEPTION` from a process whose exception port this is: the verdict to reply with. */
+  exception?(message: ExceptionMessage): number;
+}
+
+/** Options for {@link LpcServer}. */
+export interface LpcServerOptions {
+  /** The ntdll symbols (default: the real ones). */
+  nt?: LpcSymbols;
+  /** The port's maximum message length (for reply checks); default 512. */
+  maxMessageLength?: number;
+  /** Receives each timeline event as it happens. */
+  onEvent?: (e: LpcEvent) => void;
+  /** The clock for event times (default `performance.now`). */
+  now?: () => number;
+}
+
+/**
+ * A legacy LPC server on one connection port: receives (`NtReplyWaitReceivePortEx`), dispatches on
+ * `Type & 0xFF`, replies with the received MessageId and ClientId, keeps a context per connection
+ * and closes every handle when disposed.
+ */
+export class LpcServer implements Disposable {
+  readonly #port: NtHandle;
+  readonly #nt: LpcSymbols;
+  readonly #handler: LpcHandler;
+  readonly #maxMessage: number;
+  readonly #onEvent: (e: LpcEvent) => void;
+  readonly #now: () => number;
+  readonly #t0: number;
+  readonly #connections = new Map<bigint, Connection>();
+  readonly #receive = new Uint8Array(PORT_TOTAL_MAXIMUM_MESSAGE_LENGTH);
+  readonly #context = new BigUint64Array(1);
+  #pendingReply: Uint8Array<ArrayBuffer> | null = null;
+  #nextContext = 1n;
+  /** Every event so far. */
+  readonly events: LpcEvent[] = [];
+
+  /**
+   * Serves `port` (a connection port this server owns and will close).
+   *
+   * @param port the connection port
+   * @param handler what to do with each message
+   * @param options symbols, limits, event sink
+   */
+  constructor(port: NtHandle, handler: LpcHandler, options: LpcServerOptions = {}) {
+    this.#port = port;
+    this.#handler = handler;
+    this.#nt = options.nt ?? ntdll();
+    this.#maxMessage = options.maxMessageLength ?? PORT_MAXIMUM_MESSAGE_LENGTH;
+    this.#onEvent = options.onEvent ?? (() => {});
+    this.#now = options.now ?? (() => performance.now());
+    this.#t0 = this.#now();
+  }
+
+  /** The live connections, by context. */
+  get connections(): ReadonlyMap<bigint, Connection> {
+    return this.#connections;
+  }
+
+  #log(event: string, header?: PortMessageHeader, extra: Partial<LpcEvent> = {}): void {
+    const e: LpcEvent = { t: Math.round((this.#now() - this.#t0) * 10) / 10, event };
+    if (header) {
+      Object.assign(e, {
+        pid: header.clientId.process,
+        tid: header.clientId.thread,
+        rawType: header.rawType,
+        messageId: header.messageId,
+        dataLength: header.dataLength,
+        totalLength: header.totalLength,
+        context: `0x${this.#context[0]!.toString(16)}`,
+      });
+    }
+    Object.assign(e, extra);
+    this.events.push(e);
+    this.#onEvent(e);
+  }
+
+  /**
+   * Sends the pending reply (if any) and waits up to `timeoutMs` for one message, then handles it.
+   * Returns false when the wait timed out.
+   */
+  step(timeoutMs = 100): boolean {
+    const receiveEx = requireSymbol(
+      this.#nt.NtReplyWaitReceivePortEx,
+      "ntdll!NtReplyWaitReceivePortEx",
+    );
+    const timeout = new BigInt64Array([BigInt(-Math.max(0, Math.round(timeoutMs * 10_000)))]);
+    const reply = this.#pendingReply;
+    this.#pendingReply = null;
+    this.#context[0] = 0n;
+    const status = receiveEx(
+      this.#port.unsafePointer,
+      this.#context,
+      reply,
+      this.#receive,
+      timeout,
+    );
+    if (!ntSuccess(status)) {
+      if (reply) {
+        // The reply could not be delivered (the client went away): note it and go on.
+        this.#log("reply-failed", undefined, { note: describeStatus(status) });
+        return true;
+      }
+      check(status, "NtReplyWaitReceivePortEx", this.#port.what);
+    }
+    if (toUnsigned(status) === NTSTATUS.STATUS_TIMEOUT) return false;
+    this.#dispatch();
+    return true;
+  }
+
+  /** Loops {@link step} until `shouldStop()` returns true (checked at least every `pollMs`). */
+  run(shouldStop: () => boolean, pollMs = 100): void {
+    while (!shouldStop()) this.step(pollMs);
+  }
+
+  #dispatch(): void {
+    let msg;
+    try {
+      msg = decodePortMessage(this.#receive);
+    } catch (e) {
+      // A message the kernel delivered but we cannot parse: log it, never crash.
+      this.#log("error", undefined, { note: e instanceof Error ? e.message : String(e) });
+      return;
+    }
+    const { header, data } = msg;
+    const context = this.#context[0]!;
+    const connection = this.#connections.get(context);
+    switch (header.type) {
+      case LpcMessageType.LPC_CONNECTION_REQUEST:
+        return this.#connect(header, data);
+      case LpcMessageType.LPC_REQUEST: {
+        this.#log(messageTypeName(header.type), header);
+        if (!connection) {
+          this.#queueReply(new Uint8Array(0), header, "no connection for this PortContext");
+          return;
+        }
+        let payload: Uint8Array;
+        try {
+          payload = this.#handler.request({
+            header,
+            data,
+            connection,
+            impersonate: (fn) => this.#impersonate(connection, fn),
+          });
+        } catch (e) {
+          this.#log("error", header, { note: e instanceof Error ? e.message : String(e) });
+          payload = new Uint8Array(0);
+        }
+        this.#queueReply(payload, header);
+        return;
+      }
+      case LpcMessageType.LPC_DATAGRAM:
+        this.#log(messageTypeName(header.type), header);
+        this.#handler.datagram?.(header, data, connection);
+        return; // never replied to
+      case LpcMessageType.LPC_PORT_CLOSED:
+      case LpcMessageType.LPC_CLIENT_DIED: {
+        let note: string | undefined;
+        try {
+          const died = decodeClientDied(this.#receive);
+          note = `CreateTime ${died.createdAt.toISOString()}`;
+        } catch (e) {
+          note = e instanceof Error ? e.message : String(e);
+        }
+        this.#log(messageTypeName(header.type), header, note ? { note } : {});
+        if (header.type === LpcMessageType.LPC_PORT_CLOSED && connection) {
+          this.#connections.delete(context);
+          connection.port.close();
+        }
+        return;
+      }
+      case LpcMessageType.LPC_EXCEPTION: {
+        this.#log(messageTypeName(header.type), header);
+        let verdict: number = NTSTATUS.DBG_CONTINUE;
+        try {
+          const exc = decodeExceptionMessage(this.#receive);
+          verdict = this.#handler.exception?.(exc) ?? NTSTATUS.DBG_CONTINUE;
+        } catch (e) {
+          this.#log("error", header, { note: e instanceof Error ? e.message : String(e) });
+        }
+        // The faulting thread waits for this reply: send the message back with the verdict.
+        const reply = this.#receive.slice(0, header.totalLength);
+        try {
+          setReturnedStatus(reply, verdict);
+        } catch { /* malformed: reply unchanged */ }
+        this.#pendingReply = reply;
+        return;
+      }
+      default:
+        this.#log(messageTypeName(header.type), header, {
+          note: `message type ${header.type} (raw 0x${header.rawType.toString(16)})`,
+        });
+        return;
+    }
+  }
+
+  #queueReply(payload: Uint8Array, header: PortMessageHeader, note?: string): void {
+    const reply = this.#receive.slice(
+      0,
+      Math.max(PM.size, header.totalLength, PM.size + payload.byteLength),
+    );
+    try {
+      rewriteAsReply(reply, payload, this.#maxMessage);
+    } catch (e) {
+      this.#log("error", header, { note: e instanceof PortMessageError ? e.message : String(e) });
+      rewriteAsReply(reply, new Uint8Array(0), this.#maxMessage);
+    }
+    this.#pendingReply = reply;
+    this.#log("reply", header, {
+      dataLength: payload.byteLength,
+      totalLength: PM.size + payload.byteLength,
+      ...(note ? { note } : {}),
+    });
+  }
+
+  #connect(header: PortMessageHeader, connectInfo: Uint8Array): void {
+    const accept = this.#handler.accept?.(header.clientId, connectInfo) ?? true;
+    const id = this.#nextContext++;
+    const cell = handleCell();
+    const status = this.#nt.NtAcceptConnectPort(
+      cell,
+      Deno.UnsafePointer.create(id),
+      this.#receive,
+      accept ? 1 : 0,
+      null,
+      null,
+    );
+    if (!ntSuccess(status)) {
+      this.#log("error", header, { note: `NtAcceptConnectPort: ${describeStatus(status)}` });
+      return;
+    }
+    if (!accept) {
+      this.#log("refuse", header);
+      return;
+    }
+    const port = NtHandle.fromCell(
+      cell,
+      `connection ${header.clientId.process}.${header.clientId.thread}`,
+      closerOf(this.#nt),
+    );
+    const complete = this.#nt.NtCompleteConnectPort(port.unsafePointer);
+    if (!ntSuccess(complete)) {
+      port.close();
+      this.#log("error", header, { note: `NtCompleteConnectPort: ${describeStatus(complete)}` });
+      return;
+    }
+    this.#connections.set(id, { context: id, clientId: header.clientId, connectInfo, port });
+    this.#log("accept", header, { context: `0x${id.toString(16)}` });
+  }
+
+  #impersonate<T>(connection: Connection, fn: () => T): T {
+    const impersonate = requireSymbol(
+      this.#nt.NtImpersonateClientOfPort,
+      "ntdll!NtImpersonateClientOfPort",
+    );
+    check(impersonate(connection.port.unsafePointer, this.#receive), "NtImpersonateClientOfPort");
+    try {
+      return fn();
+    } finally {
+      check(
+        this.#nt.NtSetInformationThread(
+          currentThread(),
+          ThreadImpersonationToken,
+          new BigUint64Array(1),
+          8,
+        ),
+        "NtSetInformationThread",
+        "revert to self",
+      );
+    }
+  }
+
+  /** Closes every connection's port, then the connection port. */
+  [Symbol.dispose](): void {
+    for (const c of this.#connections.values()) c.port.close();
+    this.#connections.clear();
+    this.#port.close();
+  }
+}
+
+/** Options for {@link LpcClient.connect}. */
+export interface ConnectOptions {
+  /** How far the server may impersonate us (default `Impersonation`). */
+  impersonationLevel?: ImpersonationLevelName;
+  /** Connection information for the server (at most 0x80 bytes). */
+  connectInfo?: Uint8Array;
+  /** The ntdll symbols (default: the real ones). */
+  nt?: LpcSymbols;
+}
+
+/** A connected LPC client. */
+export class LpcClient implements Disposable {
+  readonly #port: NtHandle;
+  readonly #nt: LpcSymbols;
+  /** The server's maximum message length (a total length, header included). */
+  readonly maxMessageLength: number;
+  /** The connection information the server returned. */
+  readonly connectInfo: Uint8Array;
+
+  private constructor(
+    port: NtHandle,
+    nt: LpcSymbols,
+    maxMessageLength: number,
+    connectInfo: Uint8Array,
+  ) {
+    this.#port = port;
+    this.#nt = nt;
+    this.maxMessageLength = maxMessageLength;
+    this.connectInfo = connectInfo;
+  }
+
+  /** Connects to a named port (`NtConnectPort`). Throws `NtError` (e.g. refused, not found). */
+  static connect(name: string, options: ConnectOptions = {}): LpcClient {
+    const nt = options.nt ?? ntdll();
+    const portName = new UnicodeString(name);
+    const qos = securityQos(options.impersonationLevel ?? "Impersonation");
+    const info = new Uint8Array(0x80);
+    const infoLength = new Uint32Array([0]);
+    if (options.connectInfo) {
+      if (options.connectInfo.byteLength > info.byteLength) {
+        throw new RangeError(
+          `connection information of ${options.connectInfo.byteLength} bytes exceeds ${info.byteLength}`,
+        );
+      }
+      info.set(options.connectInfo);
+      infoLength[0] = options.connectInfo.byteLength;
+    }
+    const maxMessage = new Uint32Array(1);
+    const cell = handleCell();
+    check(
+      nt.NtConnectPort(cell, portName.struct, qos, null, null, maxMessage, info, infoLength),
+      "NtConnectPort",
+      name,
+    );
+    return new LpcClient(
+      NtHandle.fromCell(cell, `client port ${name}`, closerOf(nt)),
+      nt,
+      maxMessage[0]!,
+      info.slice(0, infoLength[0]!),
+    );
+  }
+
+  #encode(data: Uint8Array): Uint8Array<ArrayBuffer> {
+    return encodePortMessage({
+      data,
+      maxTotalLength: Math.min(
+        this.maxMessageLength || PORT_MAXIMUM_MESSAGE_LENGTH,
+        PORT_MAXIMUM_MESSAGE_LENGTH,
+      ),
+    });
+  }
+
+  /** Sends a request and waits for the reply (`NtRequestWaitReplyPort`). */
+  request(data: Uint8Array): { header: PortMessageHeader; data: Uint8Array } {
+    const message = this.#encode(data);
+    const reply = new Uint8Array(PORT_TOTAL_MAXIMUM_MESSAGE_LENGTH);
+    check(
+      this.#nt.NtRequestWaitReplyPort(this.#port.unsafePointer, message, reply),
+      "NtRequestWaitReplyPort",
+    );
+    return decodePortMessage(reply);
+  }
+
+  /** Sends a datagram (`NtRequestPort`); there is no reply. */
+  send(data: Uint8Array): void {
+    const requestPort = requireSymbol(this.#nt.NtRequestPort, "ntdll!NtRequestPort");
+    check(requestPort(this.#port.unsafePointer, this.#encode(data)), "NtRequestPort");
+  }
+
+  /**
+   * Registers the calling thread so that the server gets `LPC_CLIENT_DIED` when it exits
+   * (`NtRegisterThreadTerminatePort`; thread-bound).
+   */
+  registerThreadTerminatePort(): void {
+    check(
+      this.#nt.NtRegisterThreadTerminatePort(this.#port.unsafePointer),
+      "NtRegisterThreadTerminatePort",
+    );
+  }
+
+  /** **UNSAFE**: the client communication port handle. */
+  get port(): NtHandle {
+    return this.#port;
+  }
+
+  /** Disconnects (closes the port; the server receives `LPC_PORT_CLOSED`). */
+  close(): void {
+    this.#port.close();
+  }
+
+  /** Disconnects. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
