@@ -179,3 +179,33 @@ export {
   tokenUserSid,
   WellKnownSid,
 } from "./ffi/tokens.ts";
+export {
+  type Connection,
+  type ConnectOptions,
+  createConnectionPort,
+  LpcClient,
+  type LpcEvent,
+  type LpcHandler,
+  type LpcRequest,
+  LpcServer,
+  type LpcServerOptions,
+  type LpcSymbols,
+  type PortOptions,
+} from "./ffi/lpc.ts";
+export { ServerWorker, type ServerWorkerOptions } from "./ffi/lpc_server_host.ts";
+export {
+  Disposition,
+  FileAccess,
+  FileOptions,
+  LabFolder,
+  ntPathOf,
+  openFile,
+  type OpenFileOptions,
+  readFileRange,
+  SHARE_ALL,
+  tempFolder,
+  writeFileAt,
+} from "./ffi/files.ts";
+export { type CapturedRun, runCaptured } from "./ffi/processes.ts";
+export { SE_GROUP_ENABLED, SE_GROUP_USE_FOR_DENY_ONLY, tokenGroups } from "./ffi/tokens.ts";
+export { type HandleCloser } from "./ffi/handle.ts";

@@ -86,3 +86,27 @@ export async function runMain(
   }
   Deno.exit(code);
 }
+
+/**
+ * Everything a script must undo (handles, Workers, child processes, lab files), also on Ctrl-C:
+ * SIGINT disposes the stack, then exits with 130. Use `await using cleanup = interruptible()`.
+ */
+export function interruptible(): AsyncDisposableStack {
+  const stack = new AsyncDisposableStack();
+  let handler: (() => void) | undefined;
+  if (Deno.build.os === "windows" || Deno.build.os === "linux" || Deno.build.os === "darwin") {
+    handler = () => {
+      console.error("interrupted: cleaning up");
+      stack.disposeAsync().finally(() => Deno.exit(130));
+    };
+    try {
+      Deno.addSignalListener("SIGINT", handler);
+    } catch {
+      handler = undefined; // no signal support here: normal unwinding still cleans up
+    }
+  }
+  stack.defer(() => {
+    if (handler) Deno.removeSignalListener("SIGINT", handler);
+  });
+  return stack;
+}

@@ -261,6 +261,10 @@ export const LAYOUTS = {
     size: 16,
     offsets: { Sid: 0, Attributes: 8 },
   },
+  TOKEN_GROUPS: {
+    size: 24, // with one entry
+    offsets: { GroupCount: 0, Groups: 8 },
+  },
   TOKEN_ELEVATION: {
     size: 4,
     offsets: { TokenIsElevated: 0 },

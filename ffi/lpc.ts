@@ -133,6 +133,8 @@ export interface LpcRequest {
 export interface LpcEvent {
   /** Milliseconds since the server started. */
   t: number;
+  /** When it happened, as Unix epoch milliseconds (to merge timelines of several processes). */
+  at: number;
   /** What happened: the message type name, or `accept`, `refuse`, `reply`, `reply-failed`, `error`. */
   event: string;
   /** The sender (for messages). */
@@ -221,7 +223,12 @@ export class LpcServer implements Disposable {
   }
 
   #log(event: string, header?: PortMessageHeader, extra: Partial<LpcEvent> = {}): void {
-    const e: LpcEvent = { t: Math.round((this.#now() - this.#t0) * 10) / 10, event };
+    const now = this.#now();
+    const e: LpcEvent = {
+      t: Math.round((now - this.#t0) * 10) / 10,
+      at: Math.round((performance.timeOrigin + now) * 10) / 10,
+      event,
+    };
     if (header) {
       Object.assign(e, {
         pid: header.clientId.process,

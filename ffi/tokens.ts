@@ -20,6 +20,7 @@ const SAA = LAYOUTS.SID_AND_ATTRIBUTES;
 const LAA = LAYOUTS.LUID_AND_ATTRIBUTES;
 const TP = LAYOUTS.TOKEN_PRIVILEGES;
 const TML = LAYOUTS.TOKEN_MANDATORY_LABEL;
+const TG = LAYOUTS.TOKEN_GROUPS;
 
 /** Token access rights (winnt.h). */
 export const TokenAccess = {
@@ -201,6 +202,32 @@ export function sidStringViaApi(sid: Deno.PointerValue): string {
 /** The token's user SID as a string (`TokenUser`). */
 export function tokenUserSid(token: NtHandle): string {
   return sidAt(tokenInformation(token, TokenInformationClass.TokenUser), SAA.offsets.Sid);
+}
+
+/** `SE_GROUP_*` attribute bits reported by {@link tokenGroups}. */
+export const SE_GROUP_ENABLED = 0x4;
+/** The group is only used to deny access (a restricted token's "deny-only" SID). */
+export const SE_GROUP_USE_FOR_DENY_ONLY = 0x10;
+
+/** The token's groups with their attributes (`TokenGroups`). */
+export function tokenGroups(
+  token: NtHandle,
+): { sid: string; enabled: boolean; denyOnly: boolean }[] {
+  const b = tokenInformation(token, TokenInformationClass.TokenGroups);
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const count = dv.getUint32(TG.offsets.GroupCount, true);
+  const out = [];
+  for (let i = 0; i < count; i++) {
+    const at = TG.offsets.Groups + i * SAA.size;
+    if (at + SAA.size > b.byteLength) break;
+    const attrs = dv.getUint32(at + SAA.offsets.Attributes, true);
+    out.push({
+      sid: sidAt(b, at + SAA.offsets.Sid),
+      enabled: (attrs & SE_GROUP_ENABLED) !== 0,
+      denyOnly: (attrs & SE_GROUP_USE_FOR_DENY_ONLY) !== 0,
+    });
+  }
+  return out;
 }
 
 /** The token's integrity level: RID and name (`TokenIntegrityLevel`). */
