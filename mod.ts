@@ -209,3 +209,22 @@ export {
 export { type CapturedRun, runCaptured } from "./ffi/processes.ts";
 export { SE_GROUP_ENABLED, SE_GROUP_USE_FOR_DENY_ONLY, tokenGroups } from "./ffi/tokens.ts";
 export { type HandleCloser } from "./ffi/handle.ts";
+export {
+  aligned16,
+  buildExceptionRecord,
+  continueContext,
+  RAISE_STUB,
+  type RaiseResult,
+  raiseSecondChance,
+} from "./ffi/exceptions.ts";
+export { type ExceptionPortResult, setExceptionPort } from "./ffi/exception_port.ts";
+export {
+  type CapturedChild,
+  decodeProcessList,
+  listProcesses,
+  type ProcessEntry,
+  spawnCaptured,
+  SystemProcessInformation,
+} from "./ffi/processes.ts";
+export { impersonateSystem, StepError, type SystemImpersonation } from "./ffi/tokens.ts";
+export { type CommandContext, MAILBOX } from "./ffi/lpc_server_worker.ts";

@@ -8,7 +8,7 @@
 
 import { readFileRange } from "../ffi/files.ts";
 import type { LpcHandler } from "../ffi/lpc.ts";
-import { serveRead } from "./exp1_protocol.ts";
+import { decodeReadReply, serveRead } from "./exp1_protocol.ts";
 
 /** The handler's options (sent to the Worker). */
 export interface Exp1HandlerOptions {
@@ -21,11 +21,17 @@ export interface Exp1HandlerOptions {
 /** Builds the handler (called on the server's thread). */
 export function createHandler(options: Exp1HandlerOptions): LpcHandler {
   return {
-    request: (req) =>
-      serveRead(req.data, {
+    request: (req) => {
+      const data = serveRead(req.data, {
         root: options.root,
         read: readFileRange,
         ...(options.impersonate ? { impersonate: req.impersonate } : {}),
-      }),
+      });
+      const reply = decodeReadReply(data);
+      return {
+        data,
+        note: `${reply.statusName ?? reply.status}${reply.reason ? `: ${reply.reason}` : ""}`,
+      };
+    },
   };
 }

@@ -102,6 +102,8 @@ export const kernel32Symbols = {
   SetThreadContext: { parameters: ["pointer", "buffer"], result: "i32" },
   // DWORD ResumeThread(HANDLE hThread);
   ResumeThread: { parameters: ["pointer"], result: "u32" },
+  // BOOL GetExitCodeThread(HANDLE hThread, LPDWORD lpExitCode);
+  GetExitCodeThread: { parameters: ["pointer", "buffer"], result: "i32" },
   // DWORD GetThreadId(HANDLE Thread);
   GetThreadId: { parameters: ["pointer"], result: "u32" },
 
@@ -135,6 +137,10 @@ export const kernel32Symbols = {
 
   // ---- memory and errors ----
 
+  // LPVOID VirtualAlloc(LPVOID lpAddress, SIZE_T dwSize, DWORD flAllocationType, DWORD flProtect);
+  VirtualAlloc: { parameters: ["pointer", "u64", "u32", "u32"], result: "pointer" },
+  // BOOL VirtualFree(LPVOID lpAddress, SIZE_T dwSize, DWORD dwFreeType);
+  VirtualFree: { parameters: ["pointer", "u64", "u32"], result: "i32" },
   // HLOCAL LocalFree(HLOCAL hMem);
   LocalFree: { parameters: ["pointer"], result: "pointer" },
   // DWORD GetLastError(void);

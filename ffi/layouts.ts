@@ -136,7 +136,7 @@ export const LAYOUTS = {
   },
   CONTEXT: {
     size: 1232, // align 16
-    offsets: { ContextFlags: 0x30, Rsp: 0x98, Rip: 0xf8 },
+    offsets: { ContextFlags: 0x30, Rcx: 0x80, Rsp: 0x98, Rip: 0xf8 },
   },
   PROCESS_EXCEPTION_PORT: {
     size: 16,
@@ -153,6 +153,20 @@ export const LAYOUTS = {
       ObjectTypeIndex: 30,
       HandleAttributes: 32,
       Reserved: 36,
+    },
+  },
+  SYSTEM_PROCESS_INFORMATION: {
+    size: 256, // followed by NumberOfThreads SYSTEM_THREAD_INFORMATION entries
+    offsets: {
+      NextEntryOffset: 0,
+      NumberOfThreads: 4,
+      CreateTime: 32,
+      ImageName: 56,
+      BasePriority: 72,
+      UniqueProcessId: 80,
+      InheritedFromUniqueProcessId: 88,
+      HandleCount: 96,
+      SessionId: 100,
     },
   },
   SYSTEM_HANDLE_INFORMATION_EX: {

@@ -153,14 +153,29 @@ export interface LpcEvent {
   context?: string;
   /** Extra detail. */
   note?: string;
+  /** For LPC_CLIENT_DIED / LPC_PORT_CLOSED: the thread's (or process's) creation time, ISO 8601. */
+  createTime?: string;
+  /** For LPC_EXCEPTION: the decoded DBGKM_APIMSG and the verdict replied. */
+  exception?: {
+    apiNumber: number;
+    returnedStatus: string;
+    code: string;
+    address: string;
+    parameters: string[];
+    firstChance: boolean;
+    verdict: string;
+  };
 }
 
 /** What the server does with each kind of message. */
 export interface LpcHandler {
   /** Accept this connection? (Default: yes.) */
   accept?(clientId: ClientId, connectInfo: Uint8Array): boolean;
-  /** The reply payload for a request. Throwing sends an empty reply and logs an `error` event. */
-  request(req: LpcRequest): Uint8Array;
+  /**
+   * The reply payload for a request, optionally with a note for the timeline's `reply` event.
+   * Throwing sends an empty reply and logs an `error` event.
+   */
+  request(req: LpcRequest): Uint8Array | { data: Uint8Array; note: string };
   /** A datagram (never replied to). */
   datagram?(header: PortMessageHeader, data: Uint8Array, connection: Connection | undefined): void;
   /** An `LPC_EXCEPTION` from a process whose exception port this is: the verdict to reply with. */
@@ -215,6 +230,11 @@ export class LpcServer implements Disposable {
     this.#onEvent = options.onEvent ?? (() => {});
     this.#now = options.now ?? (() => performance.now());
     this.#t0 = this.#now();
+  }
+
+  /** **UNSAFE**: the connection port (for calls that take it, such as setting an exception port). */
+  get port(): NtHandle {
+    return this.#port;
   }
 
   /** The live connections, by context. */
@@ -305,18 +325,21 @@ export class LpcServer implements Disposable {
           return;
         }
         let payload: Uint8Array;
+        let note: string | undefined;
         try {
-          payload = this.#handler.request({
+          const r = this.#handler.request({
             header,
             data,
             connection,
             impersonate: (fn) => this.#impersonate(connection, fn),
           });
+          if (r instanceof Uint8Array) payload = r;
+          else ({ data: payload, note } = r);
         } catch (e) {
           this.#log("error", header, { note: e instanceof Error ? e.message : String(e) });
           payload = new Uint8Array(0);
         }
-        this.#queueReply(payload, header);
+        this.#queueReply(payload, header, note);
         return;
       }
       case LpcMessageType.LPC_DATAGRAM:
@@ -325,14 +348,17 @@ export class LpcServer implements Disposable {
         return; // never replied to
       case LpcMessageType.LPC_PORT_CLOSED:
       case LpcMessageType.LPC_CLIENT_DIED: {
-        let note: string | undefined;
+        let extra: Partial<LpcEvent>;
         try {
           const died = decodeClientDied(this.#receive);
-          note = `CreateTime ${died.createdAt.toISOString()}`;
+          const iso = Number.isFinite(died.createdAt.getTime())
+            ? died.createdAt.toISOString()
+            : `FILETIME ${died.createTime}`;
+          extra = { createTime: iso, note: `CreateTime ${iso}` };
         } catch (e) {
-          note = e instanceof Error ? e.message : String(e);
+          extra = { note: e instanceof Error ? e.message : String(e) };
         }
-        this.#log(messageTypeName(header.type), header, note ? { note } : {});
+        this.#log(messageTypeName(header.type), header, extra);
         if (header.type === LpcMessageType.LPC_PORT_CLOSED && connection) {
           this.#connections.delete(context);
           connection.port.close();
@@ -340,13 +366,26 @@ export class LpcServer implements Disposable {
         return;
       }
       case LpcMessageType.LPC_EXCEPTION: {
-        this.#log(messageTypeName(header.type), header);
         let verdict: number = NTSTATUS.DBG_CONTINUE;
         try {
           const exc = decodeExceptionMessage(this.#receive);
           verdict = this.#handler.exception?.(exc) ?? NTSTATUS.DBG_CONTINUE;
+          const hex = (v: bigint | number) => `0x${v.toString(16)}`;
+          this.#log(messageTypeName(header.type), header, {
+            exception: {
+              apiNumber: exc.apiNumber,
+              returnedStatus: describeStatus(exc.returnedStatus),
+              code: describeStatus(exc.record.code),
+              address: hex(exc.record.address),
+              parameters: exc.record.parameters.map(hex),
+              firstChance: exc.firstChance,
+              verdict: describeStatus(verdict),
+            },
+          });
         } catch (e) {
-          this.#log("error", header, { note: e instanceof Error ? e.message : String(e) });
+          this.#log(messageTypeName(header.type), header, {
+            note: e instanceof Error ? e.message : String(e),
+          });
         }
         // The faulting thread waits for this reply: send the message back with the verdict.
         const reply = this.#receive.slice(0, header.totalLength);

@@ -30,6 +30,8 @@ export interface ServerInit {
   handlerOptions: unknown;
   /** A 4-byte shared flag: 1 = stop. */
   stop: SharedArrayBuffer;
+  /** The command mailbox (see {@link MAILBOX}). */
+  control: SharedArrayBuffer;
   /** How often the stop flag is checked (the receive timeout), in ms. */
   pollMs: number;
 }
@@ -71,9 +73,47 @@ export function deserializeError(s: SerializedError): Error {
   return e;
 }
 
+/**
+ * The command mailbox: an Int32 state (0 idle, 1 request written, 2 reply written), an Int32
+ * length, then the JSON text. The host writes a request; the server thread runs it between two
+ * receives (so thread-bound work, such as setting an exception port while impersonating SYSTEM,
+ * happens on the server's thread) and writes the reply.
+ */
+export const MAILBOX = { state: 0, length: 1, textOffset: 8, size: 64 * 1024 } as const;
+
+/** What a handler module's `command` receives besides the request. */
+export interface CommandContext {
+  /** The server (its connection port, its connections). */
+  server: LpcServer;
+}
+
 interface HandlerModule {
   createHandler(options: unknown): LpcHandler;
   prepare?(options: unknown): void;
+  command?(request: unknown, ctx: CommandContext): unknown;
+}
+
+function serviceCommand(control: SharedArrayBuffer, mod: HandlerModule, server: LpcServer): void {
+  const ints = new Int32Array(control, 0, 2);
+  if (Atomics.load(ints, MAILBOX.state) !== 1) return;
+  const text = new Uint8Array(control, MAILBOX.textOffset);
+  let reply: unknown;
+  try {
+    const request = JSON.parse(
+      new TextDecoder().decode(text.slice(0, Atomics.load(ints, MAILBOX.length))),
+    );
+    if (!mod.command) throw new Error("this handler module takes no commands");
+    reply = { ok: mod.command(request, { server }) ?? null };
+  } catch (e) {
+    reply = { error: serializeError(e) };
+  }
+  const bytes = new TextEncoder().encode(
+    JSON.stringify(reply, (_k, v) => (typeof v === "bigint" ? v.toString() : v)),
+  );
+  text.set(bytes.subarray(0, text.byteLength));
+  Atomics.store(ints, MAILBOX.length, Math.min(bytes.byteLength, text.byteLength));
+  Atomics.store(ints, MAILBOX.state, 2);
+  Atomics.notify(ints, MAILBOX.state);
 }
 
 self.onmessage = async (ev: MessageEvent<ServerInit>) => {
@@ -101,7 +141,10 @@ self.onmessage = async (ev: MessageEvent<ServerInit>) => {
       tid: kernel32().GetCurrentThreadId(),
       pid: kernel32().GetCurrentProcessId(),
     });
-    server.run(() => Atomics.load(stop, 0) === 1, init.pollMs);
+    while (Atomics.load(stop, 0) !== 1) {
+      server.step(init.pollMs);
+      serviceCommand(init.control, mod, server);
+    }
   } catch (e) {
     self.postMessage({ kind: "error", error: serializeError(e) });
   } finally {

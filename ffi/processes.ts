@@ -7,11 +7,18 @@
  */
 
 import { advapi32 } from "./advapi32.ts";
-import { checkWin32, checkWin32Pointer, currentProcess, handleCell, NtHandle } from "./handle.ts";
+import {
+  addressOf,
+  checkWin32,
+  checkWin32Pointer,
+  currentProcess,
+  handleCell,
+  NtHandle,
+} from "./handle.ts";
 import { kernel32 } from "./kernel32.ts";
 import { LAYOUTS } from "./layouts.ts";
 import { ntdll } from "./ntdll.ts";
-import { check } from "./status.ts";
+import { check, NTSTATUS, toUnsigned } from "./status.ts";
 import { decodeUtf16, wideString } from "./strings.ts";
 
 const SI = LAYOUTS.STARTUPINFOW;
@@ -342,14 +349,22 @@ export interface CapturedRun {
   stderr: string;
 }
 
+/** A running child whose output is being collected (see {@link spawnCaptured}). */
+export interface CapturedChild extends Disposable {
+  /** The child (handles, pid, wait, terminate). */
+  child: ChildProcess;
+  /** Everything it writes, once it has closed its ends of the pipes. */
+  output: Promise<{ stdout: string; stderr: string }>;
+}
+
 /**
- * Runs a program (optionally with another primary token) and collects its stdout and stderr
- * through pipes. A child still running after `timeoutMs` is ended (exit code 1); nothing is left.
+ * Starts a program (optionally with another primary token) with its stdout and stderr on pipes
+ * read in the background. Disposing ends the child if it still runs and closes every handle.
  */
-export async function runCaptured(
+export function spawnCaptured(
   args: string[],
-  options: { token?: NtHandle; cwd?: string; timeoutMs?: number } = {},
-): Promise<CapturedRun> {
+  options: { token?: NtHandle; cwd?: string } = {},
+): CapturedChild {
   using pipes = new DisposableStack();
   const out = inheritablePipe();
   pipes.use(out.read);
@@ -371,10 +386,96 @@ export async function runCaptured(
     out.write.close();
     errPipe.write.close();
   }
-  using c = child;
-  const reading = Promise.all([drain(out.read), drain(errPipe.read)]);
+  const keep = pipes.move(); // the read ends live until the output is read
+  const output = Promise.all([drain(out.read), drain(errPipe.read)])
+    .then(([stdout, stderr]) => ({ stdout, stderr }))
+    .finally(() => keep.dispose());
+  const c = child;
+  return { child: c, output, [Symbol.dispose]: () => c[Symbol.dispose]() };
+}
+
+/**
+ * Runs a program (optionally with another primary token) and collects its stdout and stderr
+ * through pipes. A child still running after `timeoutMs` is ended (exit code 1); nothing is left.
+ */
+export async function runCaptured(
+  args: string[],
+  options: { token?: NtHandle; cwd?: string; timeoutMs?: number } = {},
+): Promise<CapturedRun> {
+  using spawned = spawnCaptured(args, options);
+  const c = spawned.child;
   const exited = await c.waitAsync(options.timeoutMs ?? 120_000);
   if (!exited) c.terminate(1);
-  const [stdout, stderr] = await reading;
+  const { stdout, stderr } = await spawned.output;
   return { pid: c.pid, exitCode: exited ? c.exitCode() : undefined, stdout, stderr };
+}
+
+const SPI = LAYOUTS.SYSTEM_PROCESS_INFORMATION;
+const US = LAYOUTS.UNICODE_STRING;
+
+/** One process from {@link listProcesses}. */
+export interface ProcessEntry {
+  /** The process id. */
+  pid: number;
+  /** The parent's id (when it was created). */
+  parentPid: number;
+  /** The image name (`winlogon.exe`; empty for the idle process). */
+  image: string;
+  /** How many threads it has. */
+  threads: number;
+  /** Its session. */
+  sessionId: number;
+}
+
+/**
+ * Decodes a `SystemProcessInformation` buffer (entries chained by `NextEntryOffset`; image names
+ * are absolute addresses inside the buffer, `base` being its address).
+ */
+export function decodeProcessList(buf: Uint8Array, base: bigint): ProcessEntry[] {
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const out: ProcessEntry[] = [];
+  for (let at = 0; at + SPI.size <= buf.byteLength;) {
+    const nameLength = dv.getUint16(at + SPI.offsets.ImageName + US.offsets.Length, true);
+    const namePointer = dv.getBigUint64(at + SPI.offsets.ImageName + US.offsets.Buffer, true);
+    const nameOffset = Number(namePointer - base);
+    const image = nameLength > 0 && nameOffset >= 0 && nameOffset + nameLength <= buf.byteLength
+      ? decodeUtf16(buf.subarray(nameOffset, nameOffset + nameLength))
+      : "";
+    out.push({
+      pid: Number(dv.getBigUint64(at + SPI.offsets.UniqueProcessId, true)),
+      parentPid: Number(dv.getBigUint64(at + SPI.offsets.InheritedFromUniqueProcessId, true)),
+      image,
+      threads: dv.getUint32(at + SPI.offsets.NumberOfThreads, true),
+      sessionId: dv.getUint32(at + SPI.offsets.SessionId, true),
+    });
+    const next = dv.getUint32(at + SPI.offsets.NextEntryOffset, true);
+    if (next === 0) break;
+    at += next;
+  }
+  return out;
+}
+
+/** `SystemProcessInformation`. */
+export const SystemProcessInformation = 5;
+
+/** Every process on the system (`NtQuerySystemInformation(SystemProcessInformation)`). */
+export function listProcesses(): ProcessEntry[] {
+  let size = 1 << 18;
+  const needed = new Uint32Array(1);
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const buf = new Uint8Array(size);
+    const status = ntdll().NtQuerySystemInformation(SystemProcessInformation, buf, size, needed);
+    if (toUnsigned(status) === NTSTATUS.STATUS_INFO_LENGTH_MISMATCH) {
+      size = Math.max(size * 2, needed[0]! + (1 << 16));
+      continue;
+    }
+    check(status, "NtQuerySystemInformation", "SystemProcessInformation");
+    return decodeProcessList(buf, addressOf(buf));
+  }
+  check(
+    NTSTATUS.STATUS_INFO_LENGTH_MISMATCH,
+    "NtQuerySystemInformation",
+    "SystemProcessInformation",
+  );
+  return [];
 }

@@ -11,6 +11,8 @@
 import { advapi32 } from "./advapi32.ts";
 import { addressOf, checkWin32, currentProcess, handleCell, NtHandle } from "./handle.ts";
 import { kernel32 } from "./kernel32.ts";
+import { ntdll } from "./ntdll.ts";
+import { listProcesses } from "./processes.ts";
 import { LAYOUTS } from "./layouts.ts";
 import { ImpersonationLevel, type ImpersonationLevelName } from "./objects.ts";
 import { NtError, WIN32_ERRORS } from "./status.ts";
@@ -392,4 +394,110 @@ export function setTokenIntegrity(token: NtHandle, level: "Low" | "Medium"): voi
     `TokenIntegrityLevel ${level}`,
   );
   void sid;
+}
+
+/** What {@link impersonateSystem} did, step by step. */
+export interface SystemImpersonation extends Disposable {
+  /** The process whose token was borrowed. */
+  fromPid: number;
+  /** Its image. */
+  fromImage: string;
+  /** The token's user (S-1-5-18 for SYSTEM). */
+  user: string;
+  /** Whether SeTcbPrivilege is now enabled in the thread's token. */
+  tcbEnabled: boolean;
+}
+
+/** A failed step of {@link impersonateSystem}: which step, the cause, what to do. */
+export class StepError extends Error {
+  /** Always `"StepError"`. */
+  override name = "StepError";
+}
+
+function step<T>(what: string, fn: () => T, hint: string): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw new StepError(`${what} failed: ${e instanceof Error ? e.message : String(e)}; ${hint}`, {
+      cause: e,
+    });
+  }
+}
+
+/**
+ * Makes the **calling thread** run as SYSTEM with SeTcbPrivilege enabled: enables SeDebugPrivilege
+ * in our token, opens winlogon.exe's token, duplicates it for impersonation, sets it on this
+ * thread (`SetThreadToken`) and enables SeTcbPrivilege in it. Each step that fails throws a
+ * {@link StepError} naming the step; disposing reverts the thread to itself.
+ *
+ * Thread-bound: call it on the thread that needs SYSTEM (the server's Worker), never nonblocking.
+ */
+export function impersonateSystem(
+  findProcess: (image: string) => { pid: number; image: string } | undefined = (image) =>
+    listProcesses().find((p) => p.image.toLowerCase() === image),
+): SystemImpersonation {
+  const SE_DEBUG = 20;
+  const SE_TCB = 7;
+  const was = new Uint8Array(1);
+  step("step 1, enabling SeDebugPrivilege", () => {
+    const status = ntdll().RtlAdjustPrivilege(SE_DEBUG, 1, 0, was);
+    if (status < 0) throw new NtError("RtlAdjustPrivilege", status, "ntstatus", "SeDebugPrivilege");
+  }, "run from an elevated (Administrator) prompt");
+  const winlogon = step("step 2, finding winlogon.exe", () => {
+    const p = findProcess("winlogon.exe");
+    if (!p) throw new Error("no winlogon.exe process");
+    return p;
+  }, "this needs an interactive Windows session (winlogon.exe runs as SYSTEM in it)");
+  const token = step(`step 3, opening the token of winlogon.exe (pid ${winlogon.pid})`, () => {
+    const process = kernel32().OpenProcess(0x1000, 0, winlogon.pid); // PROCESS_QUERY_LIMITED_INFORMATION
+    if (process === null) {
+      throw new NtError("OpenProcess", kernel32().GetLastError(), "win32", `pid ${winlogon.pid}`);
+    }
+    try {
+      return openProcessToken(TokenAccess.TOKEN_DUPLICATE | TokenAccess.TOKEN_QUERY, process);
+    } finally {
+      kernel32().CloseHandle(process);
+    }
+  }, "run from an elevated prompt with SeDebugPrivilege");
+  let dup: NtHandle;
+  try {
+    dup = step("step 4, duplicating it for impersonation", () =>
+      duplicateToken(token, {
+        primary: false,
+        level: "Impersonation",
+        access: TokenAccess.TOKEN_IMPERSONATE | TokenAccess.TOKEN_QUERY |
+          TokenAccess.TOKEN_ADJUST_PRIVILEGES,
+      }), "the token may be protected on this Windows build");
+  } finally {
+    token.close();
+  }
+  using _dup = dup;
+  const user = tokenUserSid(dup);
+  step("step 5, impersonating it on this thread (SetThreadToken)", () => {
+    checkWin32(advapi32().SetThreadToken(null, dup.unsafePointer), "SetThreadToken");
+  }, "SeImpersonatePrivilege is needed (administrators hold it)");
+  const revert = () => void advapi32().RevertToSelf();
+  try {
+    step("step 6, enabling SeTcbPrivilege in the SYSTEM token", () => {
+      const status = ntdll().RtlAdjustPrivilege(SE_TCB, 1, 1, was); // Client = TRUE: the thread's token
+      if (status < 0) {
+        throw new NtError(
+          "RtlAdjustPrivilege",
+          status,
+          "ntstatus",
+          "SeTcbPrivilege (thread token)",
+        );
+      }
+    }, "the borrowed token must be SYSTEM's, which holds SeTcbPrivilege");
+  } catch (e) {
+    revert();
+    throw e;
+  }
+  return {
+    fromPid: winlogon.pid,
+    fromImage: winlogon.image,
+    user,
+    tcbEnabled: true,
+    [Symbol.dispose]: revert,
+  };
 }

@@ -202,8 +202,35 @@ export class FakeKernel {
   }
 
   #enqueue(port: Port, bytes: Uint8Array, context: bigint): void {
+    if (this.kernelTypeFlags) {
+      const dv = new DataView(bytes.buffer, bytes.byteOffset);
+      dv.setUint16(
+        PM.offsets.Type,
+        dv.getUint16(PM.offsets.Type, true) | this.kernelTypeFlags,
+        true,
+      );
+    }
     port.queue.push({ bytes, context });
     this.#progress++;
+  }
+
+  /** Flag bits the kernel ORs into every message type it delivers (e.g. 0x2000 LPC_CONTINUATION_REQUIRED). */
+  kernelTypeFlags = 0;
+
+  /** Queues a raw kernel message of `type` (e.g. 11–13) on the connection port behind `portHandle`. */
+  inject(
+    portHandle: bigint,
+    owner: number,
+    type: number,
+    from: Identity,
+    data: Uint8Array,
+    context = 0n,
+  ): void {
+    const entry = this.#handles.get(portHandle);
+    if (!entry || entry.pid !== owner || entry.port.kind !== "connection") {
+      throw new Error("inject: not a connection port handle");
+    }
+    this.#enqueue(entry.port, message(type, from, this.#nextMessageId++, data), context);
   }
 
   #died(type: number, who: Identity, port: Port, context: bigint): void {

@@ -1,0 +1,294 @@
+#!/usr/bin/env -S deno run --allow-ffi --allow-read --allow-run
+/**
+ * Experiment 2: the LPC server also becomes the client's **exception port**. It receives the
+ * client's second-chance exception (`LPC_EXCEPTION`), replies with a verdict, and, when the client
+ * dies, receives `LPC_CLIENT_DIED` for its threads and finally `LPC_PORT_CLOSED`.
+ *
+ * Run from an elevated prompt on Windows x64:
+ *
+ * ```sh
+ * deno run --allow-ffi --allow-read --allow-run experiments/exp2.ts
+ * deno run --allow-ffi --allow-read --allow-run experiments/exp2.ts --register --reply not-handled
+ * ```
+ *
+ * @module
+ */
+
+import { fileURLToPath } from "node:url";
+import { alpcUnavailable, exceptionPortUnavailable, lpcUnavailable } from "../ffi/capabilities.ts";
+import type { LpcEvent } from "../ffi/lpc.ts";
+import { ServerWorker } from "../ffi/lpc_server_host.ts";
+import { assertWindows } from "../ffi/_loader.ts";
+import { wineVersion } from "../ffi/ntdll.ts";
+import { currentProcessId, spawnCaptured } from "../ffi/processes.ts";
+import { UnsupportedError } from "../ffi/status.ts";
+import { openProcessToken, tokenIsElevated, tokenUserSid } from "../ffi/tokens.ts";
+import { analyzeTimeline, answerQuestion2, type Exp2Analysis } from "./exp2_analysis.ts";
+import type { Exp2HandlerOptions } from "./exp2_handler.ts";
+import { formatEvent, portSddl } from "./exp1_server.ts";
+import {
+  describeFailure,
+  EXIT,
+  EXIT_CODES_HELP,
+  interruptible,
+  parseCli,
+  runMain,
+  toJson,
+  UsageError,
+} from "./_cli.ts";
+
+const HELP =
+  `exp2: the LPC server becomes the client's exception port, receives its exception and its death.
+
+Usage: deno run --allow-ffi --allow-read --allow-run experiments/exp2.ts [options]
+Run from an elevated prompt on Windows x64 (the server thread takes a SYSTEM token for SeTcbPrivilege).
+
+Options:
+  --register               the client also registers its main thread's termination port
+  --reply <verdict>        continue (DBG_CONTINUE, default) or not-handled (DBG_EXCEPTION_NOT_HANDLED:
+                           Windows Error Reporting runs, then the client dies with the exception code)
+  --client-exits           let the client exit by itself instead of terminating it
+  --exit-code <hex>        the exit code used to terminate the client (default 0xDEAD)
+  --json                   print one JSON document (schema deno-lpc/exp2@1)
+  --help                   this text
+
+${EXIT_CODES_HELP}`;
+
+/** The `--json` document. */
+export interface Exp2Document {
+  /** Always `deno-lpc/exp2@1`. */
+  schema: "deno-lpc/exp2@1";
+  /** Whether it ran, or why not. */
+  ran: boolean;
+  /** Why it did not run. */
+  reason?: string;
+  /** The options. */
+  options?: { register: boolean; reply: string; clientExits: boolean };
+  /** Where it ran. */
+  environment?: {
+    pid: number;
+    user: string;
+    elevated: boolean;
+    wine: string | null;
+    alpc: string | null;
+  };
+  /** The server thread's SYSTEM token. */
+  system?: unknown;
+  /** How the exception port was set. */
+  exceptionPort?: unknown;
+  /** The server: pid, thread, every event. */
+  server?: { pid: number; tid: number; port: string; events: LpcEvent[] };
+  /** The client: pid, its own steps, exit code. */
+  client?: {
+    pid: number;
+    steps: unknown[];
+    exitCode: number | undefined;
+    exitCodeHex?: string;
+    terminatedBy: string;
+  };
+  /** The reading of the timeline. */
+  analysis?: Exp2Analysis;
+  /** Question 2, answered from this run. */
+  answer?: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what: string, test: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!test()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+/** Runs the experiment (Windows with LPC and exception ports only). */
+export async function runExp2(o: {
+  register: boolean;
+  reply: "continue" | "not-handled";
+  clientExits: boolean;
+  exitCode: number;
+  log: (s: string) => void;
+}): Promise<Exp2Document> {
+  assertWindows("exp2");
+  const missing = lpcUnavailable() ?? exceptionPortUnavailable();
+  if (missing) throw new UnsupportedError(missing);
+  await using cleanup = interruptible();
+  let user: string;
+  let elevated: boolean;
+  {
+    using token = openProcessToken();
+    user = tokenUserSid(token);
+    elevated = tokenIsElevated(token);
+  }
+  if (!elevated) {
+    throw new Error(
+      "exp2 needs an elevated prompt: the server thread borrows a SYSTEM token for SeTcbPrivilege",
+    );
+  }
+  const environment = {
+    pid: currentProcessId(),
+    user,
+    elevated,
+    wine: wineVersion(),
+    alpc: alpcUnavailable(),
+  };
+
+  // 1. The server, on its own thread, as SYSTEM with SeTcbPrivilege; its port holds kernel messages.
+  const portName = `\\RPC Control\\deno-lpc-exp2-${currentProcessId()}-${Date.now().toString(36)}`;
+  const options: Exp2HandlerOptions = { system: true, reply: o.reply };
+  const server = cleanup.use(
+    await ServerWorker.start({
+      portName,
+      sddl: portSddl(user, false),
+      maxMessageLength: 512, // >= 0x110, the largest LPC_EXCEPTION
+      handlerModule: new URL("./exp2_handler.ts", import.meta.url),
+      handlerOptions: options,
+      onEvent: (e) => o.log(`server ${formatEvent(e)}`),
+    }),
+  );
+  const system = await server.command({ op: "system" });
+  o.log(`server thread ${server.threadId} impersonates ${JSON.stringify(system)}`);
+
+  // 2. The client.
+  const script = fileURLToPath(new URL("./exp2_client.ts", import.meta.url));
+  const args = [Deno.execPath(), "run", "--allow-ffi", script, "--port", portName];
+  if (o.register) args.push("--register");
+  if (o.clientExits) args.push("--exit");
+  const spawned = cleanup.use(spawnCaptured(args));
+  const pid = spawned.child.pid;
+  o.log(`client pid ${pid}`);
+  await until(
+    "the client's connection",
+    () => server.events.some((e) => e.event === "accept" && e.pid === pid),
+    60_000,
+  );
+
+  // 3. The server becomes its exception port (on the server thread, as SYSTEM).
+  const exceptionPort = await server.command({ op: "set-exception-port", pid });
+  o.log(`exception port of ${pid} set: ${JSON.stringify(exceptionPort)}`);
+
+  // 4. The exception, then the client's death.
+  let terminatedBy = "itself";
+  if (o.reply === "not-handled") {
+    terminatedBy = "the kernel (the exception was not handled)";
+    await spawned.child.waitAsync(120_000);
+  } else {
+    await until(
+      "the client's DONE",
+      () =>
+        server.events.some((e) => e.pid === pid && e.event === "reply" && e.note === "DONE -> BYE"),
+      120_000,
+    )
+      .catch(() => {});
+    if (o.clientExits) await spawned.child.waitAsync(60_000);
+    else {
+      terminatedBy = `the server (NtTerminateProcess, exit code 0x${o.exitCode.toString(16)})`;
+      spawned.child.terminate(o.exitCode);
+    }
+  }
+  await until(
+    "LPC_PORT_CLOSED",
+    () => server.events.some((e) => e.pid === pid && e.event === "LPC_PORT_CLOSED"),
+    30_000,
+  )
+    .catch(() => o.log("no LPC_PORT_CLOSED within 30 s"));
+  await sleep(200);
+  const exitCode = spawned.child.wait(5_000) ? spawned.child.exitCode() : undefined;
+  const { stdout } = await spawned.output;
+  await server.stop();
+
+  const analysis = analyzeTimeline(server.events, pid);
+  return {
+    schema: "deno-lpc/exp2@1",
+    ran: true,
+    options: { register: o.register, reply: o.reply, clientExits: o.clientExits },
+    environment,
+    system,
+    exceptionPort,
+    server: { pid: server.processId, tid: server.threadId, port: portName, events: server.events },
+    client: {
+      pid,
+      steps: stdout.split(/\r?\n/).filter((l) => l.startsWith("{")).map((l) => JSON.parse(l)),
+      exitCode,
+      ...(exitCode !== undefined
+        ? { exitCodeHex: `0x${(exitCode >>> 0).toString(16).toUpperCase()}` }
+        : {}),
+      terminatedBy,
+    },
+    analysis,
+    answer: answerQuestion2(analysis),
+  };
+}
+
+async function main(args: string[]): Promise<number> {
+  const v = parseCli(args, {
+    register: { type: "boolean", default: false },
+    reply: { type: "string", default: "continue" },
+    "client-exits": { type: "boolean", default: false },
+    "exit-code": { type: "string", default: "0xDEAD" },
+    json: { type: "boolean", default: false },
+    help: { type: "boolean", default: false },
+  });
+  if (v.help) {
+    console.log(HELP);
+    return EXIT.OK;
+  }
+  if (v.reply !== "continue" && v.reply !== "not-handled") {
+    throw new UsageError("--reply must be continue or not-handled");
+  }
+  const exitCode = Number(v["exit-code"]);
+  if (!Number.isInteger(exitCode) || exitCode < 0 || exitCode > 0xffffffff) {
+    throw new UsageError("--exit-code must be a 32-bit number");
+  }
+  try {
+    const doc = await runExp2({
+      register: v.register!,
+      reply: v.reply,
+      clientExits: v["client-exits"]!,
+      exitCode,
+      log: v.json ? () => {} : (s) => console.error(s),
+    });
+    if (v.json) console.log(toJson(doc));
+    else {
+      const a = doc.analysis!;
+      console.log(
+        `\nExperiment 2: client pid ${a.pid}, exit code ${doc.client!.exitCodeHex} (${
+          doc.client!.terminatedBy
+        })`,
+      );
+      for (const x of a.exceptions) {
+        console.log(
+          `LPC_EXCEPTION from thread ${x.tid}: ${x.code}, FirstChance ${
+            x.firstChance ? 1 : 0
+          }, replied ${x.verdict}`,
+        );
+      }
+      for (const d of a.deaths) {
+        console.log(
+          `LPC_CLIENT_DIED thread ${d.tid} via ${d.via} (context ${d.context})${
+            d.knownThread ? "" : " [thread never seen]"
+          } created ${d.createTime ?? "?"}`,
+        );
+      }
+      console.log(
+        a.portClosed ? `LPC_PORT_CLOSED (thread ${a.portClosed.tid})` : "no LPC_PORT_CLOSED",
+      );
+      console.log(`\n${doc.answer}`);
+    }
+    return EXIT.OK;
+  } catch (e) {
+    const f = describeFailure("exp2", e);
+    console.error(f.message);
+    if (v.json) {
+      console.log(
+        toJson({ schema: "deno-lpc/exp2@1", ran: false, exitCode: f.code, reason: f.message }),
+      );
+    }
+    return f.code;
+  }
+}
+
+if (import.meta.main) {
+  await runMain("exp2", main);
+}

@@ -1,0 +1,95 @@
+#!/usr/bin/env -S deno run --allow-ffi
+/**
+ * Experiment 2, the client: connects to the server, optionally registers its main thread's
+ * termination port, waits until the server is its exception port, raises a second-chance
+ * exception on a dedicated native thread, reports, and then waits to be terminated (or exits by
+ * itself with `--exit`). Each step is one JSON line on stdout, written as it happens, so the
+ * experiment keeps the steps of a client it kills.
+ *
+ * @module
+ */
+
+import { raiseSecondChance } from "../ffi/exceptions.ts";
+import { kernel32 } from "../ffi/kernel32.ts";
+import { LpcClient } from "../ffi/lpc.ts";
+import { assertWindows } from "../ffi/_loader.ts";
+import { EXIT, EXIT_CODES_HELP, parseCli, runMain, UsageError } from "./_cli.ts";
+
+const HELP = `exp2_client: the client of experiment 2 (started by exp2.ts).
+
+Usage: deno run --allow-ffi experiments/exp2_client.ts --port <name> [options]
+
+Options:
+  --port <name>   the server's port
+  --register      register the main thread's termination port (NtRegisterThreadTerminatePort)
+  --code <hex>    the exception code to raise (default 0xE0000001)
+  --no-raise      do not raise an exception
+  --exit          exit by itself after the exception (default: wait to be terminated)
+  --help          this text
+
+Output: one JSON object per line: connected, registered, go, raised, done.
+
+${EXIT_CODES_HELP}`;
+
+const line = (o: Record<string, unknown>) =>
+  console.log(
+    JSON.stringify({
+      at: Math.round((performance.timeOrigin + performance.now()) * 10) / 10,
+      ...o,
+    }),
+  );
+
+async function main(args: string[]): Promise<number> {
+  const v = parseCli(args, {
+    port: { type: "string" },
+    register: { type: "boolean", default: false },
+    code: { type: "string", default: "0xE0000001" },
+    "no-raise": { type: "boolean", default: false },
+    exit: { type: "boolean", default: false },
+    help: { type: "boolean", default: false },
+  });
+  if (v.help) {
+    console.log(HELP);
+    return EXIT.OK;
+  }
+  if (!v.port) throw new UsageError("--port is required");
+  const code = Number(v.code);
+  if (!Number.isInteger(code) || code < 0 || code > 0xffffffff) {
+    throw new UsageError("--code must be a 32-bit number");
+  }
+  assertWindows("exp2_client");
+  const text = (s: string) => new TextEncoder().encode(s);
+  const ask = (client: LpcClient, s: string) =>
+    new TextDecoder().decode(client.request(text(s)).data);
+
+  using client = LpcClient.connect(v.port);
+  const tid = kernel32().GetCurrentThreadId();
+  line({ step: "connected", pid: Deno.pid, tid, reply: ask(client, "HELLO") });
+  if (v.register) {
+    client.registerThreadTerminatePort(); // this (main) thread
+    line({ step: "registered", tid });
+  }
+  for (let i = 0; ask(client, "READY?") !== "GO"; i++) {
+    if (i > 600) throw new Error("the server never became our exception port");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  line({ step: "go", tid });
+  if (!v["no-raise"]) {
+    const r = await raiseSecondChance(code, [0x1234n, BigInt(Deno.pid)], 120_000);
+    line({
+      step: "raised",
+      code: `0x${code.toString(16)}`,
+      thread: r.tid,
+      exitCode: r.exitCode === undefined ? null : `0x${r.exitCode.toString(16)}`,
+    });
+  }
+  line({ step: "done", reply: ask(client, "DONE") });
+  if (v.exit) return EXIT.OK;
+  setInterval(() => {}, 1 << 30); // wait here until terminated
+  await new Promise(() => {});
+  return EXIT.OK;
+}
+
+if (import.meta.main) {
+  await runMain("exp2_client", main);
+}
