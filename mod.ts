@@ -227,4 +227,19 @@ export {
   SystemProcessInformation,
 } from "./ffi/processes.ts";
 export { impersonateSystem, StepError, type SystemImpersonation } from "./ffi/tokens.ts";
-export { type CommandContext, MAILBOX } from "./ffi/lpc_server_worker.ts";
+export { type CommandContext } from "./ffi/lpc_server_worker.ts";
+export { callMailbox, createMailbox, MAILBOX, serviceMailbox } from "./ffi/mailbox.ts";
+export { deserializeError, type SerializedError, serializeError } from "./ffi/errors_wire.ts";
+export {
+  type DebugEvent,
+  DebugEventCode,
+  type DebugEventKind,
+  decodeDebugEvent,
+} from "./ffi/debug_events.ts";
+export {
+  type AttachOptions,
+  Debugger,
+  type InjectedThread,
+  injectedThreads,
+} from "./ffi/debugger.ts";
+export type { DebuggerInit, HandledEvent } from "./ffi/debugger_worker.ts";

@@ -132,6 +132,9 @@ export const kernel32Symbols = {
     result: "i32",
     nonblocking: true,
   },
+  // DWORD GetFinalPathNameByHandleW(HANDLE hFile, LPWSTR lpszFilePath, DWORD cchFilePath,
+  //   DWORD dwFlags);
+  GetFinalPathNameByHandleW: { parameters: ["pointer", "buffer", "u32", "u32"], result: "u32" },
   // DWORD GetTempPathW(DWORD nBufferLength, LPWSTR lpBuffer);
   GetTempPathW: { parameters: ["u32", "buffer"], result: "u32" },
 

@@ -7,12 +7,9 @@
  */
 
 import type { LpcEvent } from "./lpc.ts";
-import {
-  deserializeError,
-  MAILBOX,
-  type SerializedError,
-  type ServerInit,
-} from "./lpc_server_worker.ts";
+import { deserializeError, type SerializedError } from "./errors_wire.ts";
+import type { ServerInit } from "./lpc_server_worker.ts";
+import { callMailbox, createMailbox } from "./mailbox.ts";
 
 /** Options for {@link ServerWorker.start}. */
 export interface ServerWorkerOptions {
@@ -45,7 +42,7 @@ export class ServerWorker implements AsyncDisposable {
   readonly #worker: Worker;
   readonly #stop: Int32Array;
   readonly #stopped: Promise<void>;
-  readonly #control = new SharedArrayBuffer(MAILBOX.size);
+  readonly #control = createMailbox();
   #error: Error | undefined;
   /** The server thread's id (the `ClientId.UniqueThread` of its replies). */
   threadId = 0;
@@ -132,30 +129,8 @@ export class ServerWorker implements AsyncDisposable {
    * Runs a command of the handler module on the server's thread (between two receives) and
    * returns its result; rejects with the error it threw.
    */
-  async command(request: unknown, timeoutMs = 30_000): Promise<unknown> {
-    const ints = new Int32Array(this.#control, 0, 2);
-    if (Atomics.load(ints, MAILBOX.state) !== 0) throw new Error("a command is already running");
-    const text = new Uint8Array(this.#control, MAILBOX.textOffset);
-    const bytes = new TextEncoder().encode(JSON.stringify(request));
-    if (bytes.byteLength > text.byteLength) throw new RangeError("command too large");
-    text.set(bytes);
-    Atomics.store(ints, MAILBOX.length, bytes.byteLength);
-    Atomics.store(ints, MAILBOX.state, 1);
-    const deadline = Date.now() + timeoutMs;
-    while (Atomics.load(ints, MAILBOX.state) !== 2) {
-      if (Date.now() > deadline || this.#error) {
-        Atomics.store(ints, MAILBOX.state, 0);
-        throw this.#error ?? new Error("the server did not run the command in time");
-      }
-      const w = Atomics.waitAsync(ints, MAILBOX.state, 1, 200);
-      if (w.async) await w.value;
-    }
-    const reply = JSON.parse(
-      new TextDecoder().decode(text.slice(0, Atomics.load(ints, MAILBOX.length))),
-    );
-    Atomics.store(ints, MAILBOX.state, 0);
-    if (reply.error) throw deserializeError(reply.error);
-    return reply.ok;
+  command(request: unknown, timeoutMs = 30_000): Promise<unknown> {
+    return callMailbox(this.#control, request, { timeoutMs, failed: () => this.#error });
   }
 
   /** The error the server thread ended with, if any. */

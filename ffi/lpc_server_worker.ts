@@ -14,7 +14,8 @@
 import { kernel32 } from "./kernel32.ts";
 import { createConnectionPort, type LpcHandler, LpcServer } from "./lpc.ts";
 import { SecurityDescriptor } from "./objects.ts";
-import { NtError, UnsupportedError } from "./status.ts";
+import { serializeError } from "./errors_wire.ts";
+import { serviceMailbox } from "./mailbox.ts";
 
 /** What the host sends to start the server. */
 export interface ServerInit {
@@ -30,56 +31,11 @@ export interface ServerInit {
   handlerOptions: unknown;
   /** A 4-byte shared flag: 1 = stop. */
   stop: SharedArrayBuffer;
-  /** The command mailbox (see {@link MAILBOX}). */
+  /** The command mailbox (`mailbox.ts`). */
   control: SharedArrayBuffer;
   /** How often the stop flag is checked (the receive timeout), in ms. */
   pollMs: number;
 }
-
-/** An error crossing the thread boundary. */
-export interface SerializedError {
-  /** `NtError`, `UnsupportedError` or another error name. */
-  name: string;
-  /** The message. */
-  message: string;
-  /** For `NtError`: the call, the code, its kind and context. */
-  nt?: { call: string; code: number; kind: "ntstatus" | "win32"; context?: string };
-}
-
-/** Turns an error into something `postMessage` can carry. */
-export function serializeError(e: unknown): SerializedError {
-  if (e instanceof NtError) {
-    return {
-      name: e.name,
-      message: e.message,
-      nt: {
-        call: e.call,
-        code: e.code,
-        kind: e.kind,
-        ...(e.context !== undefined ? { context: e.context } : {}),
-      },
-    };
-  }
-  if (e instanceof Error) return { name: e.name, message: e.message };
-  return { name: "Error", message: String(e) };
-}
-
-/** Rebuilds an error serialized by {@link serializeError}. */
-export function deserializeError(s: SerializedError): Error {
-  if (s.nt) return new NtError(s.nt.call, s.nt.code, s.nt.kind, s.nt.context);
-  if (s.name === "UnsupportedError") return new UnsupportedError(s.message);
-  const e = new Error(s.message);
-  e.name = s.name;
-  return e;
-}
-
-/**
- * The command mailbox: an Int32 state (0 idle, 1 request written, 2 reply written), an Int32
- * length, then the JSON text. The host writes a request; the server thread runs it between two
- * receives (so thread-bound work, such as setting an exception port while impersonating SYSTEM,
- * happens on the server's thread) and writes the reply.
- */
-export const MAILBOX = { state: 0, length: 1, textOffset: 8, size: 64 * 1024 } as const;
 
 /** What a handler module's `command` receives besides the request. */
 export interface CommandContext {
@@ -91,29 +47,6 @@ interface HandlerModule {
   createHandler(options: unknown): LpcHandler;
   prepare?(options: unknown): void;
   command?(request: unknown, ctx: CommandContext): unknown;
-}
-
-function serviceCommand(control: SharedArrayBuffer, mod: HandlerModule, server: LpcServer): void {
-  const ints = new Int32Array(control, 0, 2);
-  if (Atomics.load(ints, MAILBOX.state) !== 1) return;
-  const text = new Uint8Array(control, MAILBOX.textOffset);
-  let reply: unknown;
-  try {
-    const request = JSON.parse(
-      new TextDecoder().decode(text.slice(0, Atomics.load(ints, MAILBOX.length))),
-    );
-    if (!mod.command) throw new Error("this handler module takes no commands");
-    reply = { ok: mod.command(request, { server }) ?? null };
-  } catch (e) {
-    reply = { error: serializeError(e) };
-  }
-  const bytes = new TextEncoder().encode(
-    JSON.stringify(reply, (_k, v) => (typeof v === "bigint" ? v.toString() : v)),
-  );
-  text.set(bytes.subarray(0, text.byteLength));
-  Atomics.store(ints, MAILBOX.length, Math.min(bytes.byteLength, text.byteLength));
-  Atomics.store(ints, MAILBOX.state, 2);
-  Atomics.notify(ints, MAILBOX.state);
 }
 
 self.onmessage = async (ev: MessageEvent<ServerInit>) => {
@@ -143,7 +76,10 @@ self.onmessage = async (ev: MessageEvent<ServerInit>) => {
     });
     while (Atomics.load(stop, 0) !== 1) {
       server.step(init.pollMs);
-      serviceCommand(init.control, mod, server);
+      serviceMailbox(init.control, (request) => {
+        if (!mod.command) throw new Error("this handler module takes no commands");
+        return mod.command(request, { server });
+      });
     }
   } catch (e) {
     self.postMessage({ kind: "error", error: serializeError(e) });

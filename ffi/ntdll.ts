@@ -338,6 +338,8 @@ export const ntdllSymbols = {
   NtRaiseException: { parameters: ["buffer", "buffer", "u8"], result: "i32" },
   // VOID RtlCaptureContext(PCONTEXT ContextRecord);
   RtlCaptureContext: { parameters: ["buffer"], result: "void" },
+  // HANDLE DbgUiGetThreadDebugObject(VOID);  -- the calling thread's debug object (TEB)
+  DbgUiGetThreadDebugObject: { parameters: [], result: "pointer" },
   // VOID NTAPI DbgUiRemoteBreakin(PVOID Context);  -- a thread start routine: never call it here
   DbgUiRemoteBreakin: { parameters: ["pointer"], result: "void" },
 } as const satisfies Deno.ForeignLibraryInterface;

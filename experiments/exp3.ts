@@ -1,0 +1,385 @@
+#!/usr/bin/env -S deno run --allow-ffi --allow-read --allow-run
+/**
+ * Experiment 3: attaching a debugger to the client injects threads. What does the LPC server see
+ * while the client is broken in, and after it resumes?
+ *
+ * ```sh
+ * deno run --allow-ffi --allow-read --allow-run experiments/exp3.ts --hold 2000
+ * deno run --allow-ffi --allow-read --allow-run experiments/exp3.ts --end kill --json
+ * ```
+ *
+ * Protocol: start the experiment-1/2 server (where LPC exists) and a client that beats every
+ * 100 ms (an LPC request per beat, or a heartbeat line where LPC is missing); attach a debugger on
+ * its own thread; hold the attach breakpoint; resume; break in again; inject a thread with
+ * `CreateRemoteThread`; end by detaching or by kill-on-exit; compare what the debugger, the client
+ * and the server saw.
+ *
+ * @module
+ */
+
+import { fileURLToPath } from "node:url";
+import { exceptionPortUnavailable, lpcUnavailable } from "../ffi/capabilities.ts";
+import { Debugger, type InjectedThread, injectedThreads } from "../ffi/debugger.ts";
+import type { HandledEvent } from "../ffi/debugger_worker.ts";
+import type { LpcEvent } from "../ffi/lpc.ts";
+import { ServerWorker } from "../ffi/lpc_server_host.ts";
+import { assertWindows } from "../ffi/_loader.ts";
+import { wineVersion } from "../ffi/ntdll.ts";
+import { currentProcessId, spawnCaptured } from "../ffi/processes.ts";
+import { kernel32 } from "../ffi/kernel32.ts";
+import { openProcessToken, tokenIsElevated, tokenUserSid } from "../ffi/tokens.ts";
+import type { Exp2HandlerOptions } from "./exp2_handler.ts";
+import { portSddl } from "./exp1_server.ts";
+import {
+  describeFailure,
+  EXIT,
+  EXIT_CODES_HELP,
+  interruptible,
+  parseCli,
+  runMain,
+  toJson,
+  UsageError,
+} from "./_cli.ts";
+
+const HELP = `exp3: a debugger attaches to the LPC client; what do the client and the server see?
+
+Usage: deno run --allow-ffi --allow-read --allow-run experiments/exp3.ts [options]
+
+Options:
+  --hold <ms>           keep the client broken in at the attach breakpoint this long (default 2000)
+  --end detach|kill     end by detaching (the client runs on) or with kill-on-exit (the client is
+                        terminated with STATUS_DEBUGGER_INACTIVE 0xC0000354); default detach
+  --json                print one JSON document (schema deno-lpc/exp3@1)
+  --help                this text
+
+Where LPC is missing (Wine) the debugger half still runs, against a client that writes a heartbeat
+line every 100 ms instead of sending LPC requests; the document says "lpc": {"skipped": ...}.
+
+${EXIT_CODES_HELP}`;
+
+/** The `--json` document. */
+export interface Exp3Document {
+  /** Always `deno-lpc/exp3@1`. */
+  schema: "deno-lpc/exp3@1";
+  /** Whether it ran, or why not. */
+  ran: boolean;
+  /** Why it did not run. */
+  reason?: string;
+  /** Options. */
+  options?: { holdMs: number; end: "detach" | "kill" };
+  /** Where it ran. */
+  environment?: { pid: number; mainThread: number; wine: string | null; elevated: boolean };
+  /** The debugger: its thread, every event, the threads it injected. */
+  debugger?: {
+    thread: number;
+    events: (Omit<HandledEvent, "at"> & { t: number })[];
+    injectedThreads: InjectedThread[];
+    ended: string | undefined;
+  };
+  /** The client: its pid, each beat's time (ms since the start), its exit code. */
+  client?: {
+    pid: number;
+    heartbeats: number[];
+    exitCode: number | undefined;
+    exitCodeHex?: string;
+    lpcReplies: number;
+  };
+  /** Each held breakpoint and the longest silence of the client around it. */
+  freeze?: { tid: number; heldMs: number; observedGapMs: number }[];
+  /** The server's side. */
+  server?: {
+    pid: number;
+    tid: number;
+    exceptionPort: unknown;
+    events: LpcEvent[];
+    requestGapMs: number;
+    clientDiedTids: number[];
+    exceptions: number;
+  };
+  /** `ran`, or why the LPC half was skipped. */
+  lpc?: "ran" | { skipped: string };
+  /** What this run showed, in sentences. */
+  observations?: string[];
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const round = (n: number) => Math.round(n * 10) / 10;
+
+/** The longest gap between consecutive beats that overlaps [from, to] (all epoch ms). */
+export function longestGap(beats: number[], from: number, to: number): number {
+  let gap = 0;
+  for (let i = 1; i < beats.length; i++) {
+    const a = beats[i - 1]!;
+    const b = beats[i]!;
+    if (b >= from && a <= to) gap = Math.max(gap, b - a);
+  }
+  return round(gap);
+}
+
+/** Runs the experiment (Windows; the debugger half also under Wine). */
+export async function runExp3(
+  o: { holdMs: number; end: "detach" | "kill"; log: (s: string) => void },
+): Promise<Exp3Document> {
+  assertWindows("exp3");
+  const t0 = performance.timeOrigin + performance.now();
+  await using cleanup = interruptible();
+  let user: string;
+  let elevated: boolean;
+  {
+    using token = openProcessToken();
+    user = tokenUserSid(token);
+    elevated = tokenIsElevated(token);
+  }
+  const environment = {
+    pid: currentProcessId(),
+    mainThread: kernel32().GetCurrentThreadId(),
+    wine: wineVersion(),
+    elevated,
+  };
+
+  // 1. The server, where LPC exists (as the exception port too, when it can be).
+  const lpcWhy = lpcUnavailable();
+  let server: ServerWorker | undefined;
+  let exceptionPort: unknown = null;
+  const portName = `\\RPC Control\\deno-lpc-exp3-${currentProcessId()}-${Date.now().toString(36)}`;
+  const canException = lpcWhy === null && elevated && exceptionPortUnavailable() === null;
+  if (lpcWhy === null) {
+    const options: Exp2HandlerOptions = { system: canException, reply: "continue" };
+    server = cleanup.use(
+      await ServerWorker.start({
+        portName,
+        sddl: portSddl(user, false),
+        handlerModule: new URL("./exp2_handler.ts", import.meta.url),
+        handlerOptions: options,
+      }),
+    );
+  } else o.log(`LPC skipped: ${lpcWhy}; the client writes heartbeats instead`);
+
+  // 2. The client.
+  const seconds = Math.ceil(o.holdMs / 1000) + 9;
+  const args = [
+    Deno.execPath(),
+    "run",
+    "--allow-ffi",
+    fileURLToPath(new URL("./exp3_client.ts", import.meta.url)),
+    "--seconds",
+    String(seconds),
+  ];
+  if (server) args.push("--port", portName, "--register");
+  const spawned = cleanup.use(spawnCaptured(args));
+  const pid = spawned.child.pid;
+  o.log(`client pid ${pid}`);
+  if (server) {
+    const deadline = Date.now() + 60_000;
+    while (!server.events.some((e) => e.event === "accept" && e.pid === pid)) {
+      if (Date.now() > deadline) throw new Error("the client did not connect");
+      await sleep(50);
+    }
+    if (canException) {
+      try {
+        exceptionPort = await server.command({ op: "set-exception-port", pid });
+      } catch (e) {
+        exceptionPort = { failed: e instanceof Error ? e.message : String(e) };
+      }
+    }
+  }
+  await sleep(2000); // let it beat for a while before the debugger arrives
+
+  // 3. The debugger: attach (and hold), resume, break in again, inject a thread, end.
+  const dbg = cleanup.use(
+    await Debugger.attach(pid, {
+      holdAttachMs: o.holdMs,
+      onEvent: (e) =>
+        e.kind !== "LOAD_DLL" &&
+        o.log(
+          `debugger ${e.kind} tid ${e.tid}${e.exception ? ` ${e.exception.name}` : ""}${
+            e.heldMs ? ` held ${e.heldMs} ms` : ""
+          }`,
+        ),
+    }),
+  );
+  const first = await dbg.until(
+    "the attach breakpoint",
+    (e) => e.kind === "EXCEPTION" && e.heldMs !== undefined,
+    60_000,
+  );
+  await sleep(700);
+  await dbg.breakIn(0);
+  await dbg.until(
+    "the second breakpoint",
+    (e) => e.kind === "EXCEPTION" && e.heldMs !== undefined && e.tid !== first.tid,
+    30_000,
+  );
+  await sleep(500);
+  const remote = await dbg.inject("Sleep", 200);
+  await dbg.until(
+    "the remote thread's exit",
+    (e) => e.kind === "EXIT_THREAD" && e.tid === remote.tid,
+    30_000,
+  );
+  await sleep(500);
+  if (o.end === "kill") await dbg.kill();
+  else await dbg.detach();
+  const exited = await spawned.child.waitAsync((seconds + 30) * 1000);
+  const exitCode = exited ? spawned.child.exitCode() : undefined;
+  const { stdout } = await spawned.output;
+
+  // 4. Observe.
+  if (server) {
+    const deadline = Date.now() + 15_000;
+    while (
+      !server.events.some((e) => e.event === "LPC_PORT_CLOSED" && e.pid === pid) &&
+      Date.now() < deadline
+    ) await sleep(100);
+    await server.stop();
+  }
+  const beats = stdout.split(/\r?\n/).filter((l) => l.startsWith("{")).map((l) =>
+    JSON.parse(l) as { at: number; reply?: string }
+  );
+  const beatTimes = beats.map((b) => b.at);
+  const injected = injectedThreads(dbg.events, dbg.remoteThreads);
+  const freeze = dbg.events.filter((e) => e.kind === "EXCEPTION" && (e.heldMs ?? 0) > 0).map((
+    e,
+  ) => ({
+    tid: e.tid,
+    heldMs: e.heldMs!,
+    observedGapMs: longestGap(beatTimes, e.at, e.at + e.heldMs!),
+  }));
+  const doc: Exp3Document = {
+    schema: "deno-lpc/exp3@1",
+    ran: true,
+    options: { holdMs: o.holdMs, end: o.end },
+    environment,
+    debugger: {
+      thread: dbg.debuggerTid,
+      events: dbg.events.map(({ at, ...rest }) => ({ t: round(at - t0), ...rest })),
+      injectedThreads: injected,
+      ended: dbg.ended,
+    },
+    client: {
+      pid,
+      heartbeats: beatTimes.map((t) => round(t - t0)),
+      exitCode,
+      ...(exitCode !== undefined
+        ? { exitCodeHex: `0x${(exitCode >>> 0).toString(16).toUpperCase()}` }
+        : {}),
+      lpcReplies: beats.filter((b) => b.reply !== undefined).length,
+    },
+    freeze,
+    lpc: lpcWhy === null ? "ran" : { skipped: lpcWhy },
+  };
+  if (server) {
+    const requests = server.events.filter((e) => e.event === "LPC_REQUEST" && e.pid === pid).map((
+      e,
+    ) => e.at);
+    const hold = freeze[0];
+    doc.server = {
+      pid: server.processId,
+      tid: server.threadId,
+      exceptionPort,
+      events: server.events,
+      requestGapMs: hold ? longestGap(requests, first.at, first.at + hold.heldMs) : 0,
+      clientDiedTids: server.events.filter((e) => e.event === "LPC_CLIENT_DIED" && e.pid === pid)
+        .map((e) => e.tid!),
+      exceptions: server.events.filter((e) => e.event === "LPC_EXCEPTION" && e.pid === pid).length,
+    };
+  }
+  doc.observations = observe(doc);
+  return doc;
+}
+
+function observe(doc: Exp3Document): string[] {
+  const d = doc.debugger!;
+  const out: string[] = [];
+  const created = d.events.filter((e) => e.kind === "CREATE_THREAD").length;
+  out.push(
+    `Attaching produced CREATE_PROCESS, ${created} CREATE_THREAD and ${
+      d.events.filter((e) => e.kind === "LOAD_DLL").length
+    } LOAD_DLL events; ` +
+      "each was continued, or the client's threads would have stayed suspended.",
+  );
+  for (const t of d.injectedThreads) {
+    out.push(
+      t.how === "remote-thread"
+        ? `CreateRemoteThread started thread ${t.tid} at ${t.startAddress} (kernel32!Sleep) in the client.`
+        : `Thread ${t.tid} was injected by the ${
+          t.how === "attach" ? "attach" : "DebugBreakProcess"
+        } break-in: it was created, raised 0x80000003 (STATUS_BREAKPOINT), and exited.`,
+    );
+  }
+  for (const f of doc.freeze ?? []) {
+    out.push(
+      `Held ${f.heldMs} ms at the breakpoint of thread ${f.tid}: the client's longest silence around it was ${f.observedGapMs} ms; the whole process was frozen.`,
+    );
+  }
+  if (doc.server) {
+    const s = doc.server;
+    out.push(
+      `The server saw a ${s.requestGapMs} ms gap in the client's requests during the hold, then the requests resumed from the client's own thread.`,
+    );
+    const injectedTids = new Set(d.injectedThreads.map((t) => t.tid));
+    const fromInjected = s.clientDiedTids.filter((t) => injectedTids.has(t));
+    out.push(
+      fromInjected.length
+        ? `LPC_CLIENT_DIED arrived for the injected threads ${
+          fromInjected.join(", ")
+        }: threads that never sent the server anything, reported by the kernel as they exited (through the exception port).`
+        : "No LPC_CLIENT_DIED arrived for the injected threads (the server is their exception port only when it could take SYSTEM and set it).",
+    );
+    out.push(
+      `LPC_EXCEPTION messages: ${s.exceptions} (a breakpoint goes to the debugger, never to the exception port).`,
+    );
+  } else out.push(`The LPC half did not run: ${(doc.lpc as { skipped: string }).skipped}.`);
+  const c = doc.client!;
+  out.push(
+    doc.options!.end === "kill"
+      ? `Ending with kill-on-exit terminated the client with exit code ${
+        c.exitCodeHex ?? "?"
+      } (STATUS_DEBUGGER_INACTIVE is 0xC0000354).`
+      : `After detaching, the client ran on and exited by itself with code ${
+        c.exitCodeHex ?? "?"
+      }.`,
+  );
+  return out;
+}
+
+async function main(args: string[]): Promise<number> {
+  const v = parseCli(args, {
+    hold: { type: "string", default: "2000" },
+    end: { type: "string", default: "detach" },
+    json: { type: "boolean", default: false },
+    help: { type: "boolean", default: false },
+  });
+  if (v.help) {
+    console.log(HELP);
+    return EXIT.OK;
+  }
+  const holdMs = Number(v.hold);
+  if (!Number.isInteger(holdMs) || holdMs < 0 || holdMs > 60_000) {
+    throw new UsageError("--hold must be 0..60000 ms");
+  }
+  if (v.end !== "detach" && v.end !== "kill") throw new UsageError("--end must be detach or kill");
+  try {
+    const doc = await runExp3({
+      holdMs,
+      end: v.end,
+      log: v.json ? () => {} : (s) => console.error(s),
+    });
+    if (v.json) console.log(toJson(doc));
+    else console.log(`\nExperiment 3\n\n${doc.observations!.map((s) => `- ${s}`).join("\n")}`);
+    return EXIT.OK;
+  } catch (e) {
+    const f = describeFailure("exp3", e);
+    console.error(f.message);
+    if (v.json) {
+      console.log(
+        toJson({ schema: "deno-lpc/exp3@1", ran: false, exitCode: f.code, reason: f.message }),
+      );
+    }
+    return f.code;
+  }
+}
+
+if (import.meta.main) {
+  await runMain("exp3", main);
+}

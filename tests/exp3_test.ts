@@ -1,0 +1,105 @@
+/** Experiment 3's pure parts: DEBUG_EVENT decoding from recorded buffers, injected-thread logic, gaps. */
+
+import assert from "node:assert/strict";
+import { decodeDebugEvent } from "../ffi/debug_events.ts";
+import { injectedThreads } from "../ffi/debugger.ts";
+import type { HandledEvent } from "../ffi/debugger_worker.ts";
+import { longestGap } from "../experiments/exp3.ts";
+import { REPO_ROOT } from "./_helpers.ts";
+
+interface Recording {
+  facts: { debuggeePid: number; remoteTid: number; sleepAddress: string; breakpoint: string };
+  events: { raw: string; note: string }[];
+}
+
+const recording: Recording = JSON.parse(
+  await Deno.readTextFile(`${REPO_ROOT}tests/fixtures/debug_events_wine.json`),
+);
+const bytes = (hex: string) => new Uint8Array(hex.match(/../g)!.map((h) => parseInt(h, 16)));
+const decoded = new Map(recording.events.map((e) => [e.note, decodeDebugEvent(bytes(e.raw))]));
+
+Deno.test("recorded DEBUG_EVENTs (Wine 8.0) decode to their kinds, all from the debuggee", () => {
+  for (const [note, e] of decoded) {
+    assert.equal(e.kind, note.replace(/-remote$/, ""), note);
+    assert.equal(e.pid, recording.facts.debuggeePid, `${note} pid`);
+  }
+});
+
+Deno.test("CREATE_PROCESS and LOAD_DLL carry image bases (64 KiB aligned) and a file handle to close", () => {
+  for (const note of ["CREATE_PROCESS", "LOAD_DLL"]) {
+    const e = decoded.get(note)!;
+    const base = BigInt(e.base!);
+    assert.ok(base > 0n && base % 0x10000n === 0n, `${note} base ${e.base}`);
+    assert.equal(typeof e.fileHandle, "bigint");
+  }
+});
+
+Deno.test("the breakpoint: STATUS_BREAKPOINT, first chance", () => {
+  const e = decoded.get("EXCEPTION")!;
+  assert.equal(`0x${e.exception!.code.toString(16)}`, recording.facts.breakpoint);
+  assert.equal(e.exception!.name, "STATUS_BREAKPOINT (0x80000003)");
+  assert.equal(e.exception!.firstChance, true);
+});
+
+Deno.test("the remote thread: its TID and start address (kernel32!Sleep) as CreateRemoteThread reported; exit code 0", () => {
+  const created = decoded.get("CREATE_THREAD-remote")!;
+  assert.equal(created.tid, recording.facts.remoteTid);
+  assert.equal(created.startAddress, recording.facts.sleepAddress);
+  const exited = decoded.get("EXIT_THREAD-remote")!;
+  assert.equal(exited.tid, recording.facts.remoteTid);
+  assert.equal(exited.exitCode, 0);
+});
+
+Deno.test("decodeDebugEvent() refuses a short buffer and names an unknown kind", () => {
+  assert.throws(() => decodeDebugEvent(new Uint8Array(100)), RangeError);
+  const odd = new Uint8Array(176);
+  odd[0] = 42;
+  assert.equal(decodeDebugEvent(odd).kind, "UNKNOWN_42");
+});
+
+const ev = (
+  kind: HandledEvent["kind"],
+  tid: number,
+  extra: Partial<HandledEvent> = {},
+): HandledEvent => ({
+  kind,
+  pid: 1,
+  tid,
+  at: 0,
+  continued: "DBG_CONTINUE",
+  debuggerTid: 9,
+  ...extra,
+});
+const bp = {
+  code: 0x80000003,
+  name: "STATUS_BREAKPOINT",
+  address: "0x1",
+  firstChance: true,
+  parameters: [],
+};
+
+Deno.test("injectedThreads(): a new thread that raises the breakpoint is a break-in; the first is the attach", () => {
+  const events = [
+    ev("CREATE_PROCESS", 10),
+    ev("CREATE_THREAD", 11, { startAddress: "0x0" }), // an existing thread, reported at attach
+    ev("CREATE_THREAD", 20, { startAddress: "0x7ff6" }),
+    ev("EXCEPTION", 20, { exception: bp }),
+    ev("EXIT_THREAD", 20, { exitCode: 0 }),
+    ev("EXCEPTION", 10, { exception: { ...bp, code: 0xc0000005 } }), // not a breakpoint
+    ev("CREATE_THREAD", 30),
+    ev("EXCEPTION", 30, { exception: bp }),
+    ev("EXCEPTION", 11, { exception: bp }), // a breakpoint from a thread created before attach: not injected
+  ];
+  assert.deepEqual(injectedThreads(events, [{ tid: 40, startAddress: "0x7b60" }]), [
+    { tid: 20, how: "attach", startAddress: "0x7ff6" },
+    { tid: 30, how: "break" },
+    { tid: 40, how: "remote-thread", startAddress: "0x7b60" },
+  ]);
+});
+
+Deno.test("longestGap(): the longest silence overlapping a window", () => {
+  const beats = [0, 100, 200, 1800, 1900, 2000, 2600];
+  assert.equal(longestGap(beats, 250, 1750), 1600);
+  assert.equal(longestGap(beats, 1950, 2100), 600);
+  assert.equal(longestGap(beats, 5000, 6000), 0);
+});
