@@ -34,7 +34,7 @@ export function parsePrototypes(source: string): Map<string, Prototype> {
       text += " " + lines[j]!.replace(/^\s*\/\/\s*/, "");
     }
     const args = text.slice(0, text.indexOf(")")).trim();
-    const params = args === "void" || args === ""
+    const params = args === "void" || args === "VOID" || args === ""
       ? []
       : args.split(",").map((p) => p.trim().replace(/\s*\b\w+$/, "").trim());
     // The table key on the next non-comment line.
@@ -226,6 +226,8 @@ Deno.test("parsePrototypes() reads multi-line prototypes and void parameter list
     "  NtA: { parameters: [], result: 'i32' },",
     "  // DWORD GetLastError(void);",
     "  GetLastError: {},",
+    "  // HANDLE DbgUiGetThreadDebugObject(VOID);",
+    "  DbgUiGetThreadDebugObject: {},",
   ].join("\n");
   const p = parsePrototypes(src);
   assert.deepEqual(p.get("NtA"), {
@@ -234,6 +236,7 @@ Deno.test("parsePrototypes() reads multi-line prototypes and void parameter list
     params: ["HANDLE", "PVOID *", "ULONG"],
   });
   assert.deepEqual(p.get("GetLastError")!.params, []);
+  assert.deepEqual(p.get("DbgUiGetThreadDebugObject")!.params, []);
   assert.deepEqual(allowedFfi("BOOLEAN"), ["u8"]);
   assert.deepEqual(allowedFfi("BOOL"), ["i32"]);
   assert.deepEqual(allowedFfi("SIZE_T"), ["u64", "usize"]);
