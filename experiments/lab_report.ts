@@ -1,0 +1,796 @@
+/**
+ * The lab report: from each experiment's own JSON document to `report.json`, `report.md` (Mermaid
+ * sequence diagrams, observation tables, the three questions answered from this run's evidence)
+ * and a self-contained `report.html`. Pure: tested on Linux from recorded documents.
+ *
+ * An experiment that did not run leaves its answer with the reference mechanism, clearly marked
+ * "not observed here", and the list of missing evidence. Nothing is invented.
+ *
+ * @module
+ */
+
+import type { PortsDocument } from "./list_ports.ts";
+import type { Exp1Document } from "./exp1.ts";
+import type { Exp2Document } from "./exp2.ts";
+import type { Exp3Document } from "./exp3.ts";
+import { checkMermaid, type Diagram, type Step, toMermaid, toSvg } from "./lab_diagram.ts";
+
+/** The experiments, in the order the lab runs them. */
+export const EXPERIMENTS = ["ports", "exp1", "exp2", "exp3"] as const;
+/** An experiment's key. */
+export type ExperimentKey = typeof EXPERIMENTS[number];
+
+/** How one experiment went. */
+export interface Outcome {
+  /** `ran`, `skipped` (this system cannot: exit 3) or `failed`. */
+  status: "ran" | "skipped" | "failed";
+  /** Why it was skipped or failed. */
+  reason?: string;
+  /** The experiment's own JSON document. */
+  result?: unknown;
+  /** How long it took (s). */
+  seconds?: number;
+}
+
+/** One answered question. */
+export interface Answer {
+  /** The question. */
+  question: string;
+  /** The answer, in prose. */
+  answer: string;
+  /** Whether it rests on evidence observed in this run. */
+  observed: boolean;
+  /** The evidence cited, from this run. */
+  evidence: string[];
+  /** Evidence this run could not provide. */
+  missing: string[];
+}
+
+/** `report.json`. */
+export interface LabReport {
+  /** Always `deno-lpc/lab@1`. */
+  schema: "deno-lpc/lab@1";
+  /** When (ISO 8601, UTC). */
+  generatedAt: string;
+  /** Where. */
+  environment: {
+    os: string;
+    build: string;
+    deno: string;
+    elevated: boolean | null;
+    wine: string | null;
+  };
+  /** What each experiment needs and had. */
+  prerequisites: Record<string, unknown>;
+  /** Each experiment. */
+  experiments: Record<ExperimentKey, Outcome>;
+  /** The three questions. */
+  answers: { q1: Answer; q2: Answer; q3: Answer };
+}
+
+const QUESTIONS = {
+  q1: "How can you see what LPC objects are created in the system?",
+  q2:
+    "The server received a single connection request from the client: how did the system manage to send the LPC_CLIENT_DIED notification too?",
+  q3:
+    "Why does LPC need separate port objects for messages between user-mode processes, instead of the mechanism used for dispatching exceptions?",
+};
+
+const ran = <T>(
+  o: Outcome | undefined,
+): T | undefined => (o?.status === "ran" ? (o.result as T) : undefined);
+const notRun = (key: string, o: Outcome | undefined) =>
+  `${key} did not run here (${o?.status ?? "missing"}${o?.reason ? `: ${o.reason}` : ""})`;
+
+// ---------------------------------------------------------------- diagrams
+
+function portsDiagram(doc: PortsDocument): Diagram {
+  const types = new Map<string, number>();
+  for (const o of doc.objects) types.set(o.type, (types.get(o.type) ?? 0) + 1);
+  const top = [...types].sort((a, b) => b[1] - a[1]).slice(0, 4).map(([t, n]) => `${n} ${t}`).join(
+    ", ",
+  );
+  const steps: Step[] = [
+    { from: "C", to: "K", label: `NtOpenDirectoryObject(${doc.root})`, kind: "call" },
+    {
+      from: "C",
+      to: "K",
+      label: "NtQueryDirectoryObject, then recurse into each Directory",
+      kind: "call",
+    },
+    {
+      from: "K",
+      to: "C",
+      label: `${doc.summary.objects} objects listed${top ? `: ${top}` : ""}`,
+      kind: "reply",
+    },
+    {
+      note:
+        `${doc.summary.ports} port objects (ALPC Port / Port / WaitablePort), ${doc.summary.errors} unreadable`,
+      over: ["C", "K"],
+    },
+  ];
+  if (doc.servers) {
+    steps.push({
+      from: "C",
+      to: "K",
+      label: "NtQuerySystemInformation(SystemExtendedHandleInformation)",
+      kind: "call",
+    });
+    steps.push({
+      from: "K",
+      to: "C",
+      label: doc.servers.skipped
+        ? `attribution skipped: ${doc.servers.skipped}`
+        : `${doc.servers.portHandles} port handles, ${doc.summary.attributed} named ports attributed`,
+      kind: "reply",
+    });
+  }
+  return {
+    title: "Ports: walking the object namespace",
+    participants: [{ id: "C", label: "list_ports (client)" }, {
+      id: "K",
+      label: "kernel (object manager)",
+    }],
+    steps,
+  };
+}
+
+function exp1Diagram(doc: Exp1Document): Diagram {
+  const c = doc.client!;
+  const steps: Step[] = [
+    {
+      note: `secret: ${
+        doc.lab!.sddl
+      }; client: ${c.identity.integrity}, Administrators ${c.identity.administrators}`,
+      over: ["C", "K"],
+    },
+    { from: "C", to: "K", label: "NtCreateFile(secret) as the client", kind: "call" },
+    { from: "K", to: "C", label: c.direct?.name ?? "not tried", kind: "reply" },
+  ];
+  for (const e of doc.server!.events.slice(0, 12)) {
+    const who = e.tid !== undefined ? ` tid ${e.tid}` : "";
+    if (e.event === "accept") {
+      steps.push({
+        from: "K",
+        to: "S",
+        label: `LPC_CONNECTION_REQUEST from${who}, accepted`,
+        kind: "message",
+      });
+    } else if (e.event === "LPC_REQUEST") {
+      steps.push({
+        from: "K",
+        to: "S",
+        label: `LPC_REQUEST msg ${e.messageId} from${who}`,
+        kind: "message",
+      });
+    } else if (e.event === "reply") {
+      steps.push({
+        from: "S",
+        to: "K",
+        label: `reply msg ${e.messageId}: ${e.note ?? ""}`,
+        kind: "reply",
+      });
+    } else steps.push({ from: "K", to: "S", label: `${e.event}${who}`, kind: "message" });
+  }
+  steps.push({
+    from: "K",
+    to: "C",
+    label: `LPC_REPLY: ${c.viaServer?.name}${
+      c.viaServer?.bytes ? `, ${c.viaServer.bytes} bytes` : ""
+    }`,
+    kind: "reply",
+  });
+  steps.push({
+    note: doc.mode === "impersonate"
+      ? "server impersonated the client: the kernel checked the client's token"
+      : "server read as itself: a confused deputy",
+    over: ["S"],
+  });
+  return {
+    title: `Experiment 1 (${doc.mode})`,
+    participants: [{ id: "C", label: `client (pid ${c.identity.pid})` }, {
+      id: "K",
+      label: "kernel",
+    }, { id: "S", label: `server (pid ${doc.server!.pid})` }],
+    steps,
+  };
+}
+
+function exp2Diagram(doc: Exp2Document): Diagram {
+  const a = doc.analysis!;
+  const steps: Step[] = [
+    { from: "C", to: "K", label: "NtConnectPort", kind: "call" },
+    {
+      from: "K",
+      to: "S",
+      label: `LPC_CONNECTION_REQUEST (the only one), ${a.requests} requests follow`,
+      kind: "message",
+    },
+    {
+      from: "S",
+      to: "K",
+      label: `NtSetInformationProcess(ProcessExceptionPort) as SYSTEM`,
+      kind: "call",
+    },
+  ];
+  for (const x of a.exceptions) {
+    steps.push({
+      from: "C",
+      to: "K",
+      label: `NtRaiseException(${x.code}, FirstChance FALSE) tid ${x.tid}`,
+      kind: "call",
+    });
+    steps.push({
+      from: "K",
+      to: "S",
+      label: `LPC_EXCEPTION tid ${x.tid} (a request)`,
+      kind: "message",
+    });
+    steps.push({ from: "S", to: "K", label: `reply ${x.verdict}`, kind: "reply" });
+  }
+  steps.push({
+    note: `client ended by ${doc.client!.terminatedBy}, exit ${doc.client!.exitCodeHex ?? "?"}`,
+    over: ["C", "K"],
+  });
+  const shown = a.deaths.slice(0, 10);
+  for (const d of shown) {
+    steps.push({
+      from: "K",
+      to: "S",
+      label: `LPC_CLIENT_DIED tid ${d.tid} via ${d.via}${d.knownThread ? "" : " (never seen)"}`,
+      kind: "message",
+    });
+  }
+  if (a.deaths.length > shown.length) {
+    steps.push({ note: `and ${a.deaths.length - shown.length} more LPC_CLIENT_DIED`, over: ["S"] });
+  }
+  steps.push(
+    a.portClosed
+      ? { from: "K", to: "S", label: `LPC_PORT_CLOSED tid ${a.portClosed.tid}`, kind: "message" }
+      : { note: "no LPC_PORT_CLOSED received", over: ["S"] },
+  );
+  return {
+    title: "Experiment 2: the exception port and LPC_CLIENT_DIED",
+    participants: [{ id: "C", label: `client (pid ${a.pid})` }, {
+      id: "K",
+      label: "kernel (PspExitThread)",
+    }, { id: "S", label: `server (pid ${doc.server!.pid})` }],
+    steps,
+  };
+}
+
+function exp3Diagram(doc: Exp3Document): Diagram {
+  const d = doc.debugger!;
+  const count = (k: string) => d.events.filter((e) => e.kind === k).length;
+  const steps: Step[] = [
+    { from: "D", to: "K", label: `DebugActiveProcess(${doc.client!.pid})`, kind: "call" },
+    {
+      from: "K",
+      to: "D",
+      label: `CREATE_PROCESS, ${count("CREATE_THREAD")} CREATE_THREAD, ${
+        count("LOAD_DLL")
+      } LOAD_DLL (each continued)`,
+      kind: "message",
+    },
+  ];
+  const freeze = new Map((doc.freeze ?? []).map((f) => [f.tid, f]));
+  for (const t of d.injectedThreads) {
+    if (t.how === "remote-thread") {
+      steps.push({
+        from: "D",
+        to: "K",
+        label: `CreateRemoteThread(${t.startAddress}) kernel32!Sleep`,
+        kind: "call",
+      });
+      steps.push({
+        from: "K",
+        to: "C",
+        label: `new thread ${t.tid} runs Sleep, then exits`,
+        kind: "message",
+      });
+      continue;
+    }
+    if (t.how === "break") {
+      steps.push({ from: "D", to: "K", label: "DebugBreakProcess", kind: "call" });
+    }
+    steps.push({
+      from: "K",
+      to: "C",
+      label: `injected thread ${t.tid} (${t.how})`,
+      kind: "message",
+    });
+    steps.push({
+      from: "C",
+      to: "D",
+      label: `EXCEPTION 0x80000003 tid ${t.tid}, first chance`,
+      kind: "message",
+    });
+    const f = freeze.get(t.tid);
+    if (f) {
+      steps.push({
+        note: `held ${f.heldMs} ms: client silent ${f.observedGapMs} ms`,
+        over: ["C", "D"],
+      });
+    }
+    steps.push({
+      from: "D",
+      to: "K",
+      label: `ContinueDebugEvent DBG_CONTINUE, thread ${t.tid} exits`,
+      kind: "reply",
+    });
+  }
+  if (doc.server) {
+    steps.push({
+      note:
+        `server: requests paused ${doc.server.requestGapMs} ms, ${doc.server.exceptions} LPC_EXCEPTION`,
+      over: ["S"],
+    });
+    for (const tid of doc.server.clientDiedTids.slice(0, 6)) {
+      steps.push({ from: "K", to: "S", label: `LPC_CLIENT_DIED tid ${tid}`, kind: "message" });
+    }
+  }
+  steps.push({
+    from: "D",
+    to: "K",
+    label: d.ended === "kill"
+      ? "close the debug object (kill on exit)"
+      : "DebugActiveProcessStop (detach)",
+    kind: "call",
+  });
+  steps.push({ note: `client exit code ${doc.client!.exitCodeHex ?? "?"}`, over: ["C"] });
+  const participants = [{ id: "C", label: `client (pid ${doc.client!.pid})` }, {
+    id: "K",
+    label: "kernel",
+  }];
+  if (doc.server) participants.push({ id: "S", label: `server (pid ${doc.server.pid})` });
+  participants.push({ id: "D", label: `debugger (thread ${d.thread})` });
+  return { title: "Experiment 3: a debugger attaches to the client", participants, steps };
+}
+
+/** The diagram of each experiment that ran. */
+export function diagrams(
+  report: Pick<LabReport, "experiments">,
+): Partial<Record<ExperimentKey, Diagram>> {
+  const e = report.experiments;
+  const out: Partial<Record<ExperimentKey, Diagram>> = {};
+  const p = ran<PortsDocument>(e.ports);
+  if (p) out.ports = portsDiagram(p);
+  const x1 = ran<Exp1Document>(e.exp1);
+  if (x1?.ran) out.exp1 = exp1Diagram(x1);
+  const x2 = ran<Exp2Document>(e.exp2);
+  if (x2?.ran) out.exp2 = exp2Diagram(x2);
+  const x3 = ran<Exp3Document>(e.exp3);
+  if (x3?.ran) out.exp3 = exp3Diagram(x3);
+  return out;
+}
+
+// ---------------------------------------------------------------- observations
+
+/** The key observations of each experiment that ran, as table rows. */
+export function observations(
+  report: Pick<LabReport, "experiments">,
+): Partial<Record<ExperimentKey, [string, string][]>> {
+  const e = report.experiments;
+  const out: Partial<Record<ExperimentKey, [string, string][]>> = {};
+  const p = ran<PortsDocument>(e.ports);
+  if (p) {
+    out.ports = [
+      ["objects listed", String(p.summary.objects)],
+      ["port objects", String(p.summary.ports)],
+      ["unreadable directories", String(p.summary.errors)],
+      [
+        "ports attributed to a server",
+        p.servers
+          ? (p.servers.skipped ? `skipped: ${p.servers.skipped}` : String(p.summary.attributed))
+          : "not asked",
+      ],
+    ];
+  }
+  const x1 = ran<Exp1Document>(e.exp1);
+  if (x1?.findings) {
+    out.exp1 = [
+      ["mode", x1.mode!],
+      ["direct open by the restricted client", x1.client!.direct?.name ?? "-"],
+      [
+        "the same bytes through the server",
+        `${x1.findings.serverStatus}, ${x1.findings.servedBytes} bytes`,
+      ],
+      ["hostile requests refused", `${x1.findings.probesRefused} of ${x1.findings.probes}`],
+    ];
+  }
+  const x2 = ran<Exp2Document>(e.exp2);
+  if (x2?.analysis) {
+    const a = x2.analysis;
+    out.exp2 = [
+      ["connection requests", String(a.connectionRequests)],
+      [
+        "LPC_EXCEPTION (first chance?)",
+        a.exceptions.map((x) =>
+          `${x.code} (${x.firstChance ? "first" : "second"} chance) -> ${x.verdict}`
+        ).join("; ") || "none",
+      ],
+      [
+        "LPC_CLIENT_DIED via exception port",
+        String(a.deaths.filter((d) => d.via === "exception port").length),
+      ],
+      [
+        "LPC_CLIENT_DIED via termination port",
+        String(a.deaths.filter((d) => d.via === "termination port").length),
+      ],
+      ["threads never seen before", String(a.unknownThreads.length)],
+      [
+        "LPC_PORT_CLOSED",
+        a.portClosed
+          ? `tid ${a.portClosed.tid}, after every CLIENT_DIED: ${a.diedBeforeClosed}`
+          : "not received",
+      ],
+      ["client exit code", `${x2.client!.exitCodeHex ?? "?"} (${x2.client!.terminatedBy})`],
+    ];
+  }
+  const x3 = ran<Exp3Document>(e.exp3);
+  if (x3?.debugger) {
+    out.exp3 = [
+      [
+        "injected threads",
+        x3.debugger.injectedThreads.map((t) => `${t.tid} (${t.how})`).join(", "),
+      ],
+      ...(x3.freeze ?? []).map((
+        f,
+      ): [string, string] => [
+        `freeze at thread ${f.tid}`,
+        `held ${f.heldMs} ms, client silent ${f.observedGapMs} ms`,
+      ]),
+      ["debugger thread (all events)", String(x3.debugger.thread)],
+      [
+        "LPC half",
+        x3.lpc === "ran" ? "ran" : `skipped: ${(x3.lpc as { skipped: string }).skipped}`,
+      ],
+      ["end", `${x3.debugger.ended}, client exit ${x3.client!.exitCodeHex ?? "?"}`],
+    ];
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- answers
+
+/** The three questions, answered from this run's evidence. */
+export function answerQuestions(
+  e: Record<ExperimentKey, Outcome>,
+): { q1: Answer; q2: Answer; q3: Answer } {
+  const ports = ran<PortsDocument>(e.ports);
+  const x1 = ran<Exp1Document>(e.exp1);
+  const x2 = ran<Exp2Document>(e.exp2);
+  const x3 = ran<Exp3Document>(e.exp3);
+
+  // Q1
+  const q1Reference =
+    'Named connection ports are objects in the object manager namespace (type "ALPC Port" since Vista; "Port"/"WaitablePort" on NT 4 to 2003), ' +
+    "so walking the namespace from \\ with NtOpenDirectoryObject/NtQueryDirectoryObject (what WinObj does) lists them, mostly in \\RPC Control, \\Windows and \\Sessions\\<n>\\Windows. " +
+    "Unnamed communication ports exist only as handles: the system handle table (NtQuerySystemInformation(SystemExtendedHandleInformation)) shows them, and duplicating a port handle and asking its name maps named ports to the process serving them (NtObjectManager's Get-NtAlpcServer).";
+  let q1: Answer;
+  if (ports) {
+    const portObjects = ports.objects.filter((o) =>
+      ["ALPC Port", "Port", "WaitablePort"].includes(o.type)
+    );
+    const evidence = [
+      `list_ports walked ${ports.root} and listed ${ports.summary.objects} objects, ${ports.summary.errors} directories unreadable`,
+      `${ports.summary.ports} port objects found`,
+      ...portObjects.slice(0, 5).map((o) =>
+        `${o.path} (${o.type})${
+          o.server ? ` served by ${o.server.image ?? "?"} pid ${o.server.pid}` : ""
+        }`
+      ),
+    ];
+    if (ports.servers) {
+      evidence.push(
+        ports.servers.skipped
+          ? `server attribution skipped: ${ports.servers.skipped}`
+          : `${ports.summary.attributed} ports attributed from ${ports.servers.portHandles} port handles`,
+      );
+    }
+    const missing = ports.summary.ports === 0
+      ? [
+        "no port object exists on this system (Wine implements no LPC), so no port was observed here",
+      ]
+      : [];
+    q1 = {
+      question: QUESTIONS.q1,
+      answer: `${q1Reference} This run did the walk: ${evidence.slice(0, 2).join("; ")}.${
+        missing.length ? " The method ran, but there was nothing of the kind to see here." : ""
+      }`,
+      observed: ports.summary.ports > 0,
+      evidence,
+      missing,
+    };
+  } else {
+    q1 = {
+      question: QUESTIONS.q1,
+      answer: `Not observed here. Reference: ${q1Reference}`,
+      observed: false,
+      evidence: [],
+      missing: [notRun("ports", e.ports)],
+    };
+  }
+
+  // Q2
+  const q2Reference =
+    "The client does not send it: when a thread exits, the kernel's PspExitThread (running in that thread) posts an LPC_CLIENT_DIED datagram " +
+    "to each port it holds a reference to for that thread: the termination ports registered with NtRegisterThreadTerminatePort, and the process's exception port " +
+    "(set with NtSetInformationProcess(ProcessExceptionPort)); no new connection is needed. LPC_PORT_CLOSED follows when the process's handle table is run down.";
+  const q2: Answer = x2?.analysis
+    ? {
+      question: QUESTIONS.q2,
+      answer: x2.answer!,
+      observed: x2.analysis.deaths.length > 0,
+      evidence: [
+        `${x2.analysis.connectionRequests} connection request from pid ${x2.analysis.pid}`,
+        ...x2.analysis.deaths.slice(0, 8).map((d) =>
+          `LPC_CLIENT_DIED tid ${d.tid} via ${d.via} (PortContext ${d.context})`
+        ),
+        x2.analysis.portClosed
+          ? `LPC_PORT_CLOSED tid ${x2.analysis.portClosed.tid}`
+          : "no LPC_PORT_CLOSED",
+      ],
+      missing: x2.analysis.deaths.length ? [] : ["no LPC_CLIENT_DIED was received in this run"],
+    }
+    : {
+      question: QUESTIONS.q2,
+      answer: `Not observed here. Reference: ${q2Reference}`,
+      observed: false,
+      evidence: [],
+      missing: [notRun("exp2", e.exp2)],
+    };
+
+  // Q3
+  const evidence3: string[] = [];
+  const missing3: string[] = [];
+  if (x2?.analysis) {
+    const exc = x2.analysis.exceptions[0];
+    evidence3.push(
+      "exp2: the exception port was itself an LPC connection port, set with NtSetInformationProcess, which needed a SYSTEM token with SeTcbPrivilege on the server thread",
+    );
+    if (exc) {
+      evidence3.push(
+        `exp2: the exception arrived as an LPC request (LPC_EXCEPTION from tid ${exc.tid}, second chance) that the faulting thread waited on until the server replied ${exc.verdict}`,
+      );
+    }
+    evidence3.push(
+      "exp2: one exception port per process: setting ours replaced the one csrss set for every Win32 process",
+    );
+  } else missing3.push(`exception-port evidence: ${notRun("exp2", e.exp2)}`);
+  if (x3?.debugger) {
+    for (const f of x3.freeze ?? []) {
+      evidence3.push(
+        `exp3: a breakpoint delivered to the debugger froze the whole client: ${f.observedGapMs} ms of silence for a ${f.heldMs} ms hold`,
+      );
+    }
+    evidence3.push(
+      `exp3: every break-in injected a new thread (${
+        x3.debugger.injectedThreads.filter((t) => t.how !== "remote-thread").map((t) => t.tid).join(
+          ", ",
+        )
+      }) and was handled by the debugger, not by any LPC server`,
+    );
+  } else missing3.push(`debugger evidence: ${notRun("exp3", e.exp3)}`);
+  if (x1?.client) {
+    evidence3.push(
+      `exp1: a per-client connection with a kernel-stamped ClientId (pid ${x1.client.identity.pid}) and impersonation (${x1.mode}: ${x1.findings?.serverStatus})`,
+    );
+  } else missing3.push(`connection and impersonation evidence: ${notRun("exp1", e.exp1)}`);
+  const q3Reference =
+    "Exception dispatch transfers control inside the faulting thread; its only cross-process legs (the debug port and the exception port) are themselves " +
+    "built on LPC: the kernel sends LPC_EXCEPTION as an LPC request. Ports give what IPC between processes needs and exceptions cannot: a securable name checked at " +
+    "connect, per-client connections with context, a kernel-stamped ClientId and impersonation, queues with MessageId request/reply matching, flow control, large data " +
+    "by sections, and peer-death notices. Using the exception machinery instead would need SeTcbPrivilege, allow one listener per process (already csrss's), work in one " +
+    "direction only, and block the faulting thread (the debug port freezes the whole process).";
+  const q3: Answer = {
+    question: QUESTIONS.q3,
+    answer: evidence3.length
+      ? `${q3Reference} This run showed it: ${evidence3.join("; ")}.`
+      : `Not observed here. Reference: ${q3Reference}`,
+    observed: evidence3.length > 0,
+    evidence: evidence3,
+    missing: missing3,
+  };
+  return { q1, q2, q3 };
+}
+
+// ---------------------------------------------------------------- schema
+
+/** Checks a report against the `deno-lpc/lab@1` schema; returns the problems (empty = valid). */
+export function validateLabReport(r: unknown): string[] {
+  const p: string[] = [];
+  const o = r as Record<string, unknown>;
+  if (typeof o !== "object" || o === null) return ["not an object"];
+  if (o.schema !== "deno-lpc/lab@1") p.push("schema must be deno-lpc/lab@1");
+  if (typeof o.generatedAt !== "string" || Number.isNaN(Date.parse(o.generatedAt))) {
+    p.push("generatedAt must be an ISO date");
+  }
+  const env = o.environment as Record<string, unknown> | undefined;
+  if (!env) p.push("environment missing");
+  else {
+    for (const k of ["os", "build", "deno"]) {
+      if (typeof env[k] !== "string") p.push(`environment.${k} must be a string`);
+    }
+    if (!(typeof env.elevated === "boolean" || env.elevated === null)) {
+      p.push("environment.elevated must be a boolean or null");
+    }
+    if (!(typeof env.wine === "string" || env.wine === null)) {
+      p.push("environment.wine must be a string or null");
+    }
+  }
+  const ex = o.experiments as Record<string, Outcome> | undefined;
+  if (!ex) p.push("experiments missing");
+  else {
+    for (const k of EXPERIMENTS) {
+      const x = ex[k];
+      if (!x) p.push(`experiments.${k} missing`);
+      else if (!["ran", "skipped", "failed"].includes(x.status)) {
+        p.push(`experiments.${k}.status invalid`);
+      } else if (x.status !== "ran" && typeof x.reason !== "string") {
+        p.push(`experiments.${k}.reason required when ${x.status}`);
+      } else if (x.status === "ran" && (typeof x.result !== "object" || x.result === null)) {
+        p.push(`experiments.${k}.result required when ran`);
+      }
+    }
+  }
+  const ans = o.answers as Record<string, Answer> | undefined;
+  if (!ans) p.push("answers missing");
+  else {
+    for (const k of ["q1", "q2", "q3"]) {
+      const a = ans[k];
+      if (!a || typeof a.answer !== "string" || a.answer.length < 40) {
+        p.push(`answers.${k}.answer missing or empty`);
+      } else if (
+        !Array.isArray(a.evidence) || !Array.isArray(a.missing) || typeof a.observed !== "boolean"
+      ) p.push(`answers.${k} incomplete`);
+      else if (!a.observed && a.missing.length === 0) {
+        p.push(`answers.${k}: not observed but no missing evidence stated`);
+      }
+    }
+  }
+  return p;
+}
+
+// ---------------------------------------------------------------- rendering
+
+const TITLES: Record<ExperimentKey, string> = {
+  ports: "Ports (question 1)",
+  exp1: "Experiment 1: a privileged server reads for an unprivileged client",
+  exp2: "Experiment 2: the exception port and LPC_CLIENT_DIED",
+  exp3: "Experiment 3: a debugger attaches to the client",
+};
+
+const cell = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
+
+/** `report.md`. */
+export function toMarkdown(r: LabReport): string {
+  const out: string[] = [
+    `# LPC lab report`,
+    "",
+    `Generated ${r.generatedAt} on ${r.environment.os} (${r.environment.build}), Deno ${r.environment.deno}` +
+    `${r.environment.wine ? `, under Wine ${r.environment.wine}` : ""}${
+      r.environment.elevated === null
+        ? ""
+        : `, ${r.environment.elevated ? "elevated" : "not elevated"}`
+    }.`,
+    "",
+  ];
+  out.push("| experiment | status | reason |", "| --- | --- | --- |");
+  for (const k of EXPERIMENTS) {
+    out.push(`| ${k} | ${r.experiments[k].status} | ${cell(r.experiments[k].reason ?? "")} |`);
+  }
+  const d = diagrams(r);
+  const obs = observations(r);
+  for (const k of EXPERIMENTS) {
+    out.push("", `## ${TITLES[k]}`, "");
+    const x = r.experiments[k];
+    if (x.status !== "ran" || !d[k]) {
+      out.push(`_Not observed here: ${x.status}${x.reason ? ` (${x.reason})` : ""}._`);
+      continue;
+    }
+    out.push("```mermaid", toMermaid(d[k]!), "```", "");
+    out.push(
+      "| observation | value |",
+      "| --- | --- |",
+      ...(obs[k] ?? []).map(([a, b]) => `| ${cell(a)} | ${cell(b)} |`),
+    );
+  }
+  out.push("", "## The three questions");
+  for (const [key, a] of Object.entries(r.answers)) {
+    out.push(
+      "",
+      `### ${key.toUpperCase()}. ${a.question}`,
+      "",
+      a.observed
+        ? a.answer
+        : `**Not observed here.** ${a.answer.replace(/^Not observed here\. /, "")}`,
+    );
+    if (a.evidence.length) {
+      out.push(
+        "",
+        "Evidence from this run:",
+        "",
+        ...a.evidence.map((x) => `- ${x}`),
+      );
+    }
+    if (a.missing.length) out.push("", "Missing evidence:", "", ...a.missing.map((x) => `- ${x}`));
+  }
+  return out.join("\n") + "\n";
+}
+
+const h = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+
+/** `report.html`: self-contained, diagrams as inline SVG, no script and no network. */
+export function toHtml(r: LabReport): string {
+  const d = diagrams(r);
+  const obs = observations(r);
+  const parts = [
+    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>LPC lab report</title>',
+    "<style>body{font-family:Segoe UI,Arial,sans-serif;max-width:1100px;margin:2em auto;line-height:1.45}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}.missing{color:#8a5a00}svg{max-width:100%;height:auto;border:1px solid #eee}</style>",
+    "</head><body>",
+    `<h1>LPC lab report</h1><p>Generated ${h(r.generatedAt)} on ${h(r.environment.os)} (${
+      h(r.environment.build)
+    }), Deno ${h(r.environment.deno)}${
+      r.environment.wine ? `, under Wine ${h(r.environment.wine)}` : ""
+    }.</p>`,
+    "<table><tr><th>experiment</th><th>status</th><th>reason</th></tr>",
+    ...EXPERIMENTS.map((k) =>
+      `<tr><td>${k}</td><td>${r.experiments[k].status}</td><td>${
+        h(r.experiments[k].reason ?? "")
+      }</td></tr>`
+    ),
+    "</table>",
+  ];
+  for (const k of EXPERIMENTS) {
+    parts.push(`<h2>${h(TITLES[k])}</h2>`);
+    if (r.experiments[k].status !== "ran" || !d[k]) {
+      parts.push(
+        `<p class="missing"><em>Not observed here: ${h(r.experiments[k].status)}${
+          r.experiments[k].reason ? ` (${h(r.experiments[k].reason!)})` : ""
+        }.</em></p>`,
+      );
+      continue;
+    }
+    parts.push(toSvg(d[k]!));
+    parts.push(
+      "<table><tr><th>observation</th><th>value</th></tr>",
+      ...(obs[k] ?? []).map(([a, b]) => `<tr><td>${h(a)}</td><td>${h(b)}</td></tr>`),
+      "</table>",
+    );
+  }
+  parts.push("<h2>The three questions</h2>");
+  for (const [key, a] of Object.entries(r.answers)) {
+    parts.push(
+      `<h3>${key.toUpperCase()}. ${h(a.question)}</h3><p>${
+        a.observed ? "" : "<strong>Not observed here.</strong> "
+      }${h(a.answer.replace(/^Not observed here\. /, ""))}</p>`,
+    );
+    if (a.evidence.length) {
+      parts.push(
+        "<p>Evidence from this run:</p><ul>",
+        ...a.evidence.map((x) => `<li>${h(x)}</li>`),
+        "</ul>",
+      );
+    }
+    if (a.missing.length) {
+      parts.push(
+        `<p class="missing">Missing evidence:</p><ul class="missing">`,
+        ...a.missing.map((x) => `<li>${h(x)}</li>`),
+        "</ul>",
+      );
+    }
+  }
+  parts.push("</body></html>");
+  return parts.join("\n");
+}
+
+/** Every Mermaid block of a Markdown text, checked; returns the problems. */
+export function checkMarkdownDiagrams(md: string): { blocks: number; problems: string[] } {
+  const blocks = [...md.matchAll(/```mermaid\n([\s\S]*?)```/g)].map((m) => m[1]!);
+  return {
+    blocks: blocks.length,
+    problems: blocks.flatMap((b, i) => checkMermaid(b).map((p) => `block ${i + 1}: ${p}`)),
+  };
+}
