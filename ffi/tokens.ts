@@ -175,9 +175,12 @@ export function tokenInformation(token: NtHandle, cls: number): Uint8Array<Array
       return buf.subarray(0, needed[0]!);
     }
     const err = kernel32().GetLastError();
-    if (err !== WIN32_ERRORS.ERROR_INSUFFICIENT_BUFFER && err !== WIN32_ERRORS.ERROR_BAD_LENGTH) {
-      throw new NtError("GetTokenInformation", err, "win32", `class ${cls}`);
-    }
+    // The size the call asks for decides, not only the last error (which the runtime may have
+    // overwritten between the two FFI calls: seen under Wine as ERROR_SUCCESS after a failure).
+    const tooSmall = needed[0]! > buf.byteLength ||
+      err === WIN32_ERRORS.ERROR_INSUFFICIENT_BUFFER ||
+      err === WIN32_ERRORS.ERROR_BAD_LENGTH;
+    if (!tooSmall) throw new NtError("GetTokenInformation", err, "win32", `class ${cls}`);
     buf = new Uint8Array(Math.max(needed[0]!, buf.byteLength * 2));
   }
   throw new NtError("GetTokenInformation", WIN32_ERRORS.ERROR_INSUFFICIENT_BUFFER, "win32");

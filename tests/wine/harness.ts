@@ -94,8 +94,10 @@ async function ensureApt(): Promise<void> {
   if (!(await has("x86_64-w64-mingw32-gcc"))) missing.push("gcc-mingw-w64-x86-64");
   if (missing.length === 0) return;
   say(`apt-get install ${missing.join(" ")}`);
-  const apt = (args: string[]) =>
-    Deno.uid() === 0 ? exec("apt-get", args, APT_ENV) : exec("sudo", ["apt-get", ...args], APT_ENV);
+  const root = (await exec("id", ["-u"])).out.trim() === "0";
+  const apt = (
+    args: string[],
+  ) => (root ? exec("apt-get", args, APT_ENV) : exec("sudo", ["apt-get", ...args], APT_ENV));
   const update = await apt(["update", "-qq"]);
   if (!update.ok) throw new Error(`apt-get update failed:\n${update.out}`);
   const install = await apt(["install", "-y", "-qq", "--no-install-recommends", ...missing]);
@@ -257,6 +259,8 @@ export interface RunOptions {
   cwd?: string;
   /** Collect stdout instead of passing it through. */
   captureStdout?: boolean;
+  /** Collect stderr (Wine's noise already filtered) instead of passing it through. */
+  captureStderr?: boolean;
   /** Extra environment. */
   env?: Record<string, string>;
 }
@@ -269,7 +273,7 @@ export async function runUnderWine(
   wine: WineDeno,
   args: string[],
   options: RunOptions = {},
-): Promise<{ code: number; stdout: string }> {
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const child = new Deno.Command("wine", {
     args: [wine.exe, ...args],
     cwd: options.cwd ?? ROOT,
@@ -279,17 +283,24 @@ export async function runUnderWine(
     stderr: "piped",
   }).spawn();
   let out = "";
+  let err = "";
   const enc = new TextEncoder();
   const writeOut = options.captureStdout
     ? (l: string) => void (out += l + "\n")
     : (l: string) => Deno.stdout.writeSync(enc.encode(l + "\n"));
   await Promise.all([
     pump(child.stdout, writeOut, false),
-    pump(child.stderr, (l) => Deno.stderr.writeSync(enc.encode(l + "\n")), true),
+    pump(
+      child.stderr,
+      options.captureStderr
+        ? (l) => void (err += l + "\n")
+        : (l) => Deno.stderr.writeSync(enc.encode(l + "\n")),
+      true,
+    ),
   ]);
   const { code } = await child.status;
   await stopWineServer(wine);
-  return { code, stdout: out };
+  return { code, stdout: out, stderr: err };
 }
 
 /**

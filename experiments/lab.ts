@@ -1,0 +1,282 @@
+#!/usr/bin/env -S deno run --allow-run --allow-read --allow-write --allow-env
+/**
+ * The whole LPC lab in one command: checks the prerequisites, runs the port lister and
+ * experiments 1, 2 and 3 (each in its own process, so one that cannot run or fails is recorded
+ * and the lab goes on), and writes `lab-report/<UTC timestamp>/report.json` and `report.md`
+ * (and `report.html` with `--html`).
+ *
+ * On Windows the experiments run with this Deno. On Linux they run with the Windows build of Deno
+ * under Wine, prepared as `deno task test:wine` prepares it: LPC is missing there, so the port
+ * lister and experiment 3's debugger half run, and experiments 1 and 2 are skipped with their reason.
+ *
+ * ```sh
+ * deno task lab            # the same as the line below
+ * deno run --allow-run --allow-read --allow-write --allow-env experiments/lab.ts --html
+ * ```
+ *
+ * @module
+ */
+
+import {
+  answerQuestions,
+  type ExperimentKey,
+  EXPERIMENTS,
+  type LabReport,
+  type Outcome,
+  toHtml,
+  toMarkdown,
+  validateLabReport,
+} from "./lab_report.ts";
+import type { ProbeDocument } from "./lab_probe.ts";
+import { EXIT, EXIT_CODES_HELP, parseCli, runMain, UsageError } from "./_cli.ts";
+
+const HELP = `lab: run the whole LPC lab and write a report.
+
+Usage: deno task lab [options]
+   or: deno run --allow-run --allow-read --allow-write --allow-env experiments/lab.ts [options]
+
+On Windows, run it from an elevated prompt (experiments 1 and 2 need it). On Linux it runs the
+Windows build of Deno under Wine, preparing it first (as deno task test:wine does).
+
+Options:
+  --html          also write a self-contained report.html (diagrams as inline SVG, no network)
+  --out <dir>     where to put the report folder (default: lab-report)
+  --hold <ms>     experiment 3's hold at the attach breakpoint (default 2000)
+  --only <list>   run only these, comma-separated: ports,exp1,exp2,exp3
+  --help          this text
+
+Exit: 0 when the report was written and no experiment failed (skipped ones are fine), 1 when an
+experiment failed, 2 bad usage.
+
+${EXIT_CODES_HELP}`;
+
+type Runner = (args: string[]) => Promise<{ code: number; stdout: string; stderr: string }>;
+
+const rel = (p: string) => `experiments/${p}`;
+const ROOT = new URL("../", import.meta.url);
+
+const COMMANDS: Record<
+  ExperimentKey,
+  { perms: string[]; script: string; args: (o: { hold: number }) => string[] }
+> = {
+  ports: {
+    perms: ["--allow-ffi"],
+    script: "list_ports.ts",
+    args: () => ["--all", "--servers", "--json"],
+  },
+  exp1: {
+    perms: ["--allow-ffi", "--allow-read", "--allow-run"],
+    script: "exp1.ts",
+    args: () => ["--json"],
+  },
+  exp2: {
+    perms: ["--allow-ffi", "--allow-read", "--allow-run"],
+    script: "exp2.ts",
+    args: () => ["--json"],
+  },
+  exp3: {
+    perms: ["--allow-ffi", "--allow-read", "--allow-run"],
+    script: "exp3.ts",
+    args: (o) => ["--json", "--hold", String(o.hold)],
+  },
+};
+
+async function windowsRunner(): Promise<{ run: Runner; how: string }> {
+  const run: Runner = async (args) => {
+    const r = await new Deno.Command(Deno.execPath(), {
+      args,
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "piped",
+      stdin: "null",
+    }).output();
+    const td = new TextDecoder();
+    return { code: r.code, stdout: td.decode(r.stdout), stderr: td.decode(r.stderr) };
+  };
+  return { run, how: `Windows, Deno ${Deno.version.deno}` };
+}
+
+async function wineRunner(progress: (s: string) => void): Promise<{ run: Runner; how: string }> {
+  progress(
+    "Linux: running the lab with the Windows build of Deno under Wine (preparing it as `deno task test:wine` does)",
+  );
+  const { prepareWine, runUnderWine } = await import("../tests/wine/harness.ts");
+  const wine = await prepareWine();
+  const run: Runner = (args) =>
+    runUnderWine(wine, args, { captureStdout: true, captureStderr: true, cwd: ROOT.pathname });
+  return { run, how: "Linux, the Windows Deno under Wine" };
+}
+
+function lastLine(s: string): string {
+  return s.trim().split(/\r?\n/).filter((l) => l.trim()).at(-1) ?? "";
+}
+
+/** Classifies one experiment's run by its exit code and its JSON. */
+export function outcomeOf(code: number, stdout: string, stderr: string, seconds: number): Outcome {
+  let doc: Record<string, unknown> | undefined;
+  try {
+    doc = JSON.parse(stdout);
+  } catch { /* no document */ }
+  const reason = (doc?.reason as string | undefined) ?? lastLine(stderr) ?? `exit ${code}`;
+  if (code === 0 && doc && doc.ran !== false) return { status: "ran", result: doc, seconds };
+  if (code === 3) {
+    return {
+      status: "skipped",
+      reason: reason || "not supported on this system",
+      ...(doc ? { result: doc } : {}),
+      seconds,
+    };
+  }
+  return {
+    status: "failed",
+    reason: reason || `exit code ${code}`,
+    ...(doc ? { result: doc } : {}),
+    seconds,
+  };
+}
+
+async function main(args: string[]): Promise<number> {
+  const v = parseCli(args, {
+    html: { type: "boolean", default: false },
+    out: { type: "string", default: "lab-report" },
+    hold: { type: "string", default: "2000" },
+    only: { type: "string" },
+    help: { type: "boolean", default: false },
+  });
+  if (v.help) {
+    console.log(HELP);
+    return EXIT.OK;
+  }
+  const hold = Number(v.hold);
+  if (!Number.isInteger(hold) || hold < 0 || hold > 60_000) {
+    throw new UsageError("--hold must be 0..60000 ms");
+  }
+  const only = v.only ? v.only.split(",").map((s) => s.trim()) : [...EXPERIMENTS];
+  for (const k of only) {
+    if (!(EXPERIMENTS as readonly string[]).includes(k)) {
+      throw new UsageError(`--only: unknown experiment ${k}`);
+    }
+  }
+
+  const t0 = performance.now();
+  const elapsed = () => {
+    const s = Math.round((performance.now() - t0) / 1000);
+    return `${String(Math.floor(s / 60)).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`;
+  };
+  const progress = (s: string) => console.error(`[lab ${elapsed()}] ${s}`);
+
+  const { run, how } = Deno.build.os === "windows"
+    ? await windowsRunner()
+    : await wineRunner(progress);
+  progress(`running on ${how}`);
+
+  // Prerequisites, from the Windows side.
+  const probeRun = await run([
+    "run",
+    "--allow-ffi",
+    "--allow-sys=osRelease",
+    rel("lab_probe.ts"),
+    "--json",
+  ]);
+  let probe: ProbeDocument | undefined;
+  try {
+    probe = JSON.parse(probeRun.stdout);
+  } catch {
+    progress(`the prerequisite probe failed: ${lastLine(probeRun.stderr)}`);
+  }
+  const needs: Record<ExperimentKey, string> = {
+    ports: "Windows (the namespace); --servers: elevation for SeDebugPrivilege",
+    exp1: "Windows with LPC; an elevated prompt",
+    exp2: "Windows with LPC and exception ports; an elevated prompt; SYSTEM obtainable",
+    exp3: "Windows (the debug API); its server half needs LPC",
+  };
+  if (probe) {
+    const m = probe.missing;
+    progress(
+      `prerequisites: ${probe.os} ${probe.build}${probe.wine ? `, Wine ${probe.wine}` : ""}, ${
+        probe.elevated ? "elevated" : "not elevated"
+      }`,
+    );
+    progress(`  LPC: ${m.lpc ?? "yes"}`);
+    progress(`  exception ports: ${m.exceptionPort ?? "yes"}`);
+    progress(`  SYSTEM for the server thread: ${m.system ?? "obtainable"}`);
+    for (const k of only) progress(`  ${k} needs: ${needs[k as ExperimentKey]}`);
+  }
+
+  // The experiments, each isolated.
+  const experiments = {} as Record<ExperimentKey, Outcome>;
+  for (const k of EXPERIMENTS) {
+    if (!only.includes(k)) {
+      experiments[k] = { status: "skipped", reason: "not selected (--only)" };
+      continue;
+    }
+    const c = COMMANDS[k];
+    progress(`${k}: running ${c.script}`);
+    const started = performance.now();
+    const ticker = setInterval(() => progress(`${k}: still running`), 10_000);
+    let outcome: Outcome;
+    try {
+      const r = await run(["run", ...c.perms, rel(c.script), ...c.args({ hold })]);
+      outcome = outcomeOf(
+        r.code,
+        r.stdout,
+        r.stderr,
+        Math.round((performance.now() - started) / 100) / 10,
+      );
+    } catch (e) {
+      outcome = { status: "failed", reason: e instanceof Error ? e.message : String(e) };
+    } finally {
+      clearInterval(ticker);
+    }
+    experiments[k] = outcome;
+    progress(
+      `${k}: ${outcome.status}${outcome.reason ? ` (${outcome.reason})` : ""} in ${
+        outcome.seconds ?? "?"
+      } s`,
+    );
+  }
+
+  const report: LabReport = {
+    schema: "deno-lpc/lab@1",
+    generatedAt: new Date().toISOString(),
+    environment: {
+      os: probe?.os ?? Deno.build.os,
+      build: probe?.build ?? "unknown",
+      deno: probe?.deno ?? Deno.version.deno,
+      elevated: probe?.elevated ?? null,
+      wine: probe?.wine ?? null,
+    },
+    prerequisites: {
+      runner: how,
+      needs,
+      ...(probe ? { probe } : { probeError: lastLine(probeRun.stderr) }),
+    },
+    experiments,
+    answers: answerQuestions(experiments),
+  };
+  const problems = validateLabReport(report);
+  if (problems.length) {
+    throw new Error(`the report does not match its schema: ${problems.join("; ")}`);
+  }
+
+  const stamp = report.generatedAt.replace(/[:.]/g, "-");
+  const dir = `${v.out}/${stamp}`;
+  await Deno.mkdir(dir, { recursive: true });
+  const written = [`${dir}/report.json`, `${dir}/report.md`];
+  await Deno.writeTextFile(
+    written[0]!,
+    JSON.stringify(report, (_k, x) => (typeof x === "bigint" ? x.toString() : x), 2),
+  );
+  await Deno.writeTextFile(written[1]!, toMarkdown(report));
+  if (v.html) {
+    written.push(`${dir}/report.html`);
+    await Deno.writeTextFile(written[2]!, toHtml(report));
+  }
+  progress("done");
+  for (const p of written) console.log(p);
+  return EXPERIMENTS.some((k) => experiments[k].status === "failed") ? EXIT.FAILURE : EXIT.OK;
+}
+
+if (import.meta.main) {
+  await runMain("lab", main);
+}
