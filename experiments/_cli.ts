@@ -110,3 +110,14 @@ export function interruptible(): AsyncDisposableStack {
   });
   return stack;
 }
+
+/**
+ * Reports an experiment that could not run or failed: one line on stderr, and with `--json` the
+ * document `{ schema, ran: false, exitCode, reason }` on stdout. Returns the exit code.
+ */
+export function reportFailure(script: string, schema: string, json: boolean, e: unknown): number {
+  const f = describeFailure(script, e);
+  console.error(f.message);
+  if (json) console.log(toJson({ schema, ran: false, exitCode: f.code, reason: f.message }));
+  return f.code;
+}

@@ -40,11 +40,11 @@ import type { ClientDocument } from "./exp1_client.ts";
 import type { Exp1HandlerOptions } from "./exp1_handler.ts";
 import { formatEvent, portSddl } from "./exp1_server.ts";
 import {
-  describeFailure,
   EXIT,
   EXIT_CODES_HELP,
   interruptible,
   parseCli,
+  reportFailure,
   runMain,
   toJson,
 } from "./_cli.ts";
@@ -357,14 +357,7 @@ async function main(args: string[]): Promise<number> {
     else printReport(doc);
     return EXIT.OK;
   } catch (e) {
-    const f = describeFailure("exp1", e);
-    console.error(f.message);
-    if (v.json) {
-      console.log(
-        toJson({ schema: "deno-lpc/exp1@1", ran: false, exitCode: f.code, reason: f.message }),
-      );
-    }
-    return f.code;
+    return reportFailure("exp1", "deno-lpc/exp1@1", v.json!, e);
   }
 }
 

@@ -27,11 +27,11 @@ import { analyzeTimeline, answerQuestion2, type Exp2Analysis } from "./exp2_anal
 import type { Exp2HandlerOptions } from "./exp2_handler.ts";
 import { formatEvent, portSddl } from "./exp1_server.ts";
 import {
-  describeFailure,
   EXIT,
   EXIT_CODES_HELP,
   interruptible,
   parseCli,
+  reportFailure,
   runMain,
   toJson,
   UsageError,
@@ -278,14 +278,7 @@ async function main(args: string[]): Promise<number> {
     }
     return EXIT.OK;
   } catch (e) {
-    const f = describeFailure("exp2", e);
-    console.error(f.message);
-    if (v.json) {
-      console.log(
-        toJson({ schema: "deno-lpc/exp2@1", ran: false, exitCode: f.code, reason: f.message }),
-      );
-    }
-    return f.code;
+    return reportFailure("exp2", "deno-lpc/exp2@1", v.json!, e);
   }
 }
 

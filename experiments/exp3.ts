@@ -31,11 +31,11 @@ import { openProcessToken, tokenIsElevated, tokenUserSid } from "../ffi/tokens.t
 import type { Exp2HandlerOptions } from "./exp2_handler.ts";
 import { portSddl } from "./exp1_server.ts";
 import {
-  describeFailure,
   EXIT,
   EXIT_CODES_HELP,
   interruptible,
   parseCli,
+  reportFailure,
   runMain,
   toJson,
   UsageError,
@@ -369,14 +369,7 @@ async function main(args: string[]): Promise<number> {
     else console.log(`\nExperiment 3\n\n${doc.observations!.map((s) => `- ${s}`).join("\n")}`);
     return EXIT.OK;
   } catch (e) {
-    const f = describeFailure("exp3", e);
-    console.error(f.message);
-    if (v.json) {
-      console.log(
-        toJson({ schema: "deno-lpc/exp3@1", ran: false, exitCode: f.code, reason: f.message }),
-      );
-    }
-    return f.code;
+    return reportFailure("exp3", "deno-lpc/exp3@1", v.json!, e);
   }
 }
 

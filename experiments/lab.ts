@@ -81,7 +81,7 @@ const COMMANDS: Record<
   },
 };
 
-async function windowsRunner(): Promise<{ run: Runner; how: string }> {
+function windowsRunner(): { run: Runner; how: string } {
   const run: Runner = async (args) => {
     const r = await new Deno.Command(Deno.execPath(), {
       args,
@@ -165,9 +165,7 @@ async function main(args: string[]): Promise<number> {
   };
   const progress = (s: string) => console.error(`[lab ${elapsed()}] ${s}`);
 
-  const { run, how } = Deno.build.os === "windows"
-    ? await windowsRunner()
-    : await wineRunner(progress);
+  const { run, how } = Deno.build.os === "windows" ? windowsRunner() : await wineRunner(progress);
   progress(`running on ${how}`);
 
   // Prerequisites, from the Windows side.
