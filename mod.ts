@@ -133,6 +133,7 @@ export {
 } from "./ffi/port_servers.ts";
 export {
   ChildProcess,
+  CREATE_NO_WINDOW,
   createProcess,
   type CreateProcessOptions,
   currentProcessId,

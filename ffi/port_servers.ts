@@ -14,6 +14,7 @@ import { currentProcessId, openProcess, ProcessAccess, processImagePath } from "
 import { describeStatus, NtError, ntSuccess, statusName } from "./status.ts";
 import { decodeUtf16 } from "./strings.ts";
 import { type SystemHandle, systemHandles } from "./system_handles.ts";
+import { PRIVILEGE_LUIDS } from "./tokens.ts";
 import { PORT_MAXIMUM_MESSAGE_LENGTH } from "./port_message.ts";
 
 const ONI = LAYOUTS.OBJECT_NAME_INFORMATION;
@@ -23,8 +24,6 @@ const US = LAYOUTS.UNICODE_STRING;
 const ObjectNameInformation = 1;
 /** `DUPLICATE_SAME_ACCESS`. */
 const DUPLICATE_SAME_ACCESS = 0x2;
-/** `SE_DEBUG_PRIVILEGE`. */
-const SE_DEBUG_PRIVILEGE = 20;
 
 /** A process serving one or more named ports. */
 export interface PortServer {
@@ -97,7 +96,9 @@ function reasonOf(e: unknown): string {
  */
 export function findPortServers(): PortServerReport {
   const was = new Uint8Array(1);
-  const debugPrivilege = ntSuccess(ntdll().RtlAdjustPrivilege(SE_DEBUG_PRIVILEGE, 1, 0, was));
+  const debugPrivilege = ntSuccess(
+    ntdll().RtlAdjustPrivilege(PRIVILEGE_LUIDS.SeDebugPrivilege!, 1, 0, was),
+  );
   const typeIndex = portTypeIndex();
   const handles = systemHandles();
   const me = currentProcessId();

@@ -48,6 +48,9 @@ export const ProcessInfoClass = {
   ProcessHandleCount: 20,
 } as const;
 
+/** `CREATE_NO_WINDOW`: a console child gets no window of its own. */
+export const CREATE_NO_WINDOW = 0x08000000;
+
 /** `WaitForSingleObject` results. */
 export const WAIT_OBJECT_0 = 0;
 /** The wait timed out. */
@@ -378,7 +381,7 @@ export function spawnCaptured(
       ...(options.token ? { token: options.token } : {}),
       ...(options.cwd ? { cwd: options.cwd } : {}),
       inheritHandles: true,
-      creationFlags: 0x08000000, // CREATE_NO_WINDOW
+      creationFlags: CREATE_NO_WINDOW,
       stdHandles: { output: out.write.unsafeValue, error: errPipe.write.unsafeValue },
     });
   } finally {

@@ -439,8 +439,8 @@ export function impersonateSystem(
   findProcess: (image: string) => { pid: number; image: string } | undefined = (image) =>
     listProcesses().find((p) => p.image.toLowerCase() === image),
 ): SystemImpersonation {
-  const SE_DEBUG = 20;
-  const SE_TCB = 7;
+  const SE_DEBUG = PRIVILEGE_LUIDS.SeDebugPrivilege!;
+  const SE_TCB = PRIVILEGE_LUIDS.SeTcbPrivilege!;
   const was = new Uint8Array(1);
   step("step 1, enabling SeDebugPrivilege", () => {
     const status = ntdll().RtlAdjustPrivilege(SE_DEBUG, 1, 0, was);

@@ -6,7 +6,12 @@
 import assert from "node:assert/strict";
 import { exceptionPortUnavailable, lpcUnavailable } from "../ffi/capabilities.ts";
 import { wineVersion } from "../ffi/ntdll.ts";
-import { createProcess, currentProcessId, listProcesses } from "../ffi/processes.ts";
+import {
+  CREATE_NO_WINDOW,
+  createProcess,
+  currentProcessId,
+  listProcesses,
+} from "../ffi/processes.ts";
 import { impersonateSystem, StepError } from "../ffi/tokens.ts";
 import type { Exp2Document } from "../experiments/exp2.ts";
 import { ON_WINDOWS_BUILD, REPO_ROOT, run } from "./_helpers.ts";
@@ -37,7 +42,7 @@ Deno.test({
   fn() {
     const me = currentProcessId();
     using child = createProcess([Deno.execPath(), "eval", "setTimeout(() => {}, 30000)"], {
-      creationFlags: 0x08000000,
+      creationFlags: CREATE_NO_WINDOW,
     });
     const all = listProcesses();
     const self = all.find((p) => p.pid === me);
@@ -93,7 +98,7 @@ Deno.test({
         "--allow-ffi",
         "--allow-read",
         `${dir}\\raise.ts`,
-      ], { creationFlags: 0x08000000 });
+      ], { creationFlags: CREATE_NO_WINDOW });
       assert.equal(child.wait(60_000), true);
       assert.equal(child.exitCode()! >>> 0, 0xe0000001);
     } finally {

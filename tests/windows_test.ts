@@ -14,6 +14,7 @@ import { ntdll, wineVersion } from "../ffi/ntdll.ts";
 import { SecurityDescriptor } from "../ffi/objects.ts";
 import { PORT_MAXIMUM_MESSAGE_LENGTH } from "../ffi/port_message.ts";
 import {
+  CREATE_NO_WINDOW,
   createProcess,
   currentProcessId,
   exitCodeOf,
@@ -194,7 +195,7 @@ Deno.test({
     const baseline = handleCounts();
     {
       using child = createProcess([Deno.execPath(), "eval", "Deno.exit(7)"], {
-        creationFlags: 0x08000000,
+        creationFlags: CREATE_NO_WINDOW,
       });
       assert.ok(child.pid > 0 && child.tid > 0);
       assert.equal(child.wait(60_000), true);
@@ -203,7 +204,7 @@ Deno.test({
     let watcher;
     {
       using sleeper = createProcess([Deno.execPath(), "eval", "setTimeout(() => {}, 120000)"], {
-        creationFlags: 0x08000000,
+        creationFlags: CREATE_NO_WINDOW,
       });
       watcher = openProcess(
         sleeper.pid,
