@@ -100,7 +100,7 @@ async function ensureApt(): Promise<void> {
   ) => (root ? exec("apt-get", args, APT_ENV) : exec("sudo", ["apt-get", ...args], APT_ENV));
   const update = await apt(["update", "-qq"]);
   if (!update.ok) throw new Error(`apt-get update failed:\n${update.out}`);
-  const install = await apt(["install", "-y", "-qq", "--no-install-recommends", ...missing]);
+  const install = await apt(["install", "-y", "-qq", ...missing]);
   if (!install.ok) throw new Error(`apt-get install ${missing.join(" ")} failed:\n${install.out}`);
 }
 
