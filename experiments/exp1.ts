@@ -37,6 +37,7 @@ import {
   WellKnownSid,
 } from "../ffi/tokens.ts";
 import type { ClientDocument } from "./exp1_client.ts";
+import { MAX_READ_LENGTH } from "./exp1_protocol.ts";
 import type { Exp1HandlerOptions } from "./exp1_handler.ts";
 import { formatEvent, portSddl } from "./exp1_server.ts";
 import {
@@ -47,6 +48,7 @@ import {
   reportFailure,
   runMain,
   toJson,
+  UsageError,
 } from "./_cli.ts";
 
 const HELP = `exp1: a privileged LPC server reads a file for an unprivileged client.
@@ -346,6 +348,9 @@ async function main(args: string[]): Promise<number> {
     return EXIT.OK;
   }
   const length = Number(v.length);
+  if (!Number.isInteger(length) || length < 1 || length > MAX_READ_LENGTH) {
+    throw new UsageError(`--length must be 1..${MAX_READ_LENGTH}`);
+  }
   try {
     const doc = await runExp1({
       impersonate: v.impersonate!,
