@@ -62,6 +62,7 @@ export {
   handleCell,
   NtHandle,
   pointerFrom,
+  procAddress,
 } from "./ffi/handle.ts";
 export {
   ImpersonationLevel,
@@ -69,6 +70,7 @@ export {
   OBJ_CASE_INSENSITIVE,
   ObjectAttributes,
   type ObjectAttributesOptions,
+  readCountedUnicodeString,
   SecurityDescriptor,
   securityQos,
   UNICODE_STRING_MAX_CHARS,

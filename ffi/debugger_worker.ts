@@ -12,13 +12,13 @@
 import { type DebugEvent, decodeDebugEvent } from "./debug_events.ts";
 import { ProcessAccess } from "./processes.ts";
 import { serializeError } from "./errors_wire.ts";
-import { checkWin32, checkWin32Pointer, NtHandle } from "./handle.ts";
+import { checkWin32, checkWin32Pointer, NtHandle, procAddress } from "./handle.ts";
 import { kernel32 } from "./kernel32.ts";
 import { LAYOUTS } from "./layouts.ts";
 import { serviceMailbox } from "./mailbox.ts";
 import { ntdll } from "./ntdll.ts";
 import { NtError, NTSTATUS, WIN32_ERRORS } from "./status.ts";
-import { decodeUtf16, wideString } from "./strings.ts";
+import { decodeUtf16 } from "./strings.ts";
 
 /** What the host sends to start the debugger. */
 export interface DebuggerInit {
@@ -63,19 +63,6 @@ function pathOf(file: bigint): string | undefined {
   return n > 0 && n < 1024
     ? decodeUtf16(buf.subarray(0, n * 2)).replace(/^\\\\\?\\/, "")
     : undefined;
-}
-
-function procAddress(module: string, name: string): Deno.PointerObject {
-  const mod = checkWin32Pointer(
-    kernel32().GetModuleHandleW(wideString(module)),
-    "GetModuleHandleW",
-    module,
-  );
-  return checkWin32Pointer(
-    kernel32().GetProcAddress(mod, new TextEncoder().encode(`${name}\0`)),
-    "GetProcAddress",
-    `${module}!${name}`,
-  );
 }
 
 self.onmessage = (ev: MessageEvent<DebuggerInit>) => {

@@ -12,12 +12,11 @@
  * @module
  */
 
-import { addressOf, checkWin32, checkWin32Pointer, NtHandle } from "./handle.ts";
+import { addressOf, checkWin32, checkWin32Pointer, NtHandle, procAddress } from "./handle.ts";
 import { kernel32 } from "./kernel32.ts";
 import { LAYOUTS } from "./layouts.ts";
 import { ntdll } from "./ntdll.ts";
 import { EXCEPTION_MAXIMUM_PARAMETERS } from "./port_message.ts";
-import { wideString } from "./strings.ts";
 
 const ER = LAYOUTS.EXCEPTION_RECORD;
 const CTX = LAYOUTS.CONTEXT;
@@ -111,20 +110,6 @@ export interface RaiseResult {
   exitCode: number | undefined;
 }
 
-function procAddress(module: string, name: string): bigint {
-  const mod = checkWin32Pointer(
-    kernel32().GetModuleHandleW(wideString(module)),
-    "GetModuleHandleW",
-    module,
-  );
-  const fn = checkWin32Pointer(
-    kernel32().GetProcAddress(mod, new TextEncoder().encode(`${name}\0`)),
-    "GetProcAddress",
-    `${module}!${name}`,
-  );
-  return Deno.UnsafePointer.value(fn);
-}
-
 /**
  * Raises `code` as a second-chance exception on a new native thread and waits (without blocking
  * the event loop) up to `timeoutMs` for that thread to end. The process goes on.
@@ -152,14 +137,14 @@ export async function raiseSecondChance(
     const stack = new Uint8Array(64 * 1024);
     continueContext(
       ctx,
-      procAddress("kernel32.dll", "ExitThread"),
+      Deno.UnsafePointer.value(procAddress("kernel32.dll", "ExitThread")),
       0n,
       addressOf(stack) + BigInt(stack.byteLength),
     );
     const block = new BigUint64Array([
       addressOf(record),
       addressOf(ctx),
-      procAddress("ntdll.dll", "NtRaiseException"),
+      Deno.UnsafePointer.value(procAddress("ntdll.dll", "NtRaiseException")),
     ]);
     const tid = new Uint32Array(1);
     using thread = NtHandle.fromPointer(

@@ -8,6 +8,7 @@
 import { kernel32 } from "./kernel32.ts";
 import { ntdll } from "./ntdll.ts";
 import { check, NtError } from "./status.ts";
+import { wideString } from "./strings.ts";
 
 /** The address of a JS buffer (what native code sees for a `"buffer"` argument). */
 export function addressOf(buffer: ArrayBufferView): bigint {
@@ -138,4 +139,22 @@ export function checkWin32Pointer(
 ): Deno.PointerObject {
   if (result === null) throw new NtError(call, kernel32().GetLastError(), "win32", context);
   return result;
+}
+
+/**
+ * The address of an export (`GetModuleHandleW` + `GetProcAddress`) of a module already loaded in
+ * this process; system DLLs sit at the same address in every process of a boot session, so it is
+ * also a valid start address for a thread created in another process.
+ */
+export function procAddress(module: string, name: string): Deno.PointerObject {
+  const mod = checkWin32Pointer(
+    kernel32().GetModuleHandleW(wideString(module)),
+    "GetModuleHandleW",
+    module,
+  );
+  return checkWin32Pointer(
+    kernel32().GetProcAddress(mod, new TextEncoder().encode(`${name}\0`)),
+    "GetProcAddress",
+    `${module}!${name}`,
+  );
 }

@@ -8,7 +8,7 @@
 import { addressOf, handleCell, NtHandle } from "./handle.ts";
 import { LAYOUTS } from "./layouts.ts";
 import { ntdll } from "./ntdll.ts";
-import { ObjectAttributes } from "./objects.ts";
+import { ObjectAttributes, readCountedUnicodeString } from "./objects.ts";
 import { check, NtError, NTSTATUS, statusName, toUnsigned } from "./status.ts";
 import { decodeUtf16 } from "./strings.ts";
 
@@ -56,19 +56,6 @@ export function openDirectory(
   return NtHandle.fromCell(cell, `directory ${path}`);
 }
 
-function readCountedString(buf: Uint8Array, dv: DataView, at: number, base: bigint): string {
-  const length = dv.getUint16(at + US.offsets.Length, true);
-  const pointer = dv.getBigUint64(at + US.offsets.Buffer, true);
-  if (length === 0) return "";
-  const offset = pointer - base;
-  if (offset < 0n || offset + BigInt(length) > BigInt(buf.byteLength) || length % 2 !== 0) {
-    throw new RangeError(
-      `A directory entry's string points outside the buffer (offset ${offset}, ${length} bytes)`,
-    );
-  }
-  return decodeUtf16(buf.subarray(Number(offset), Number(offset) + length));
-}
-
 /**
  * Decodes what `NtQueryDirectoryObject` wrote: `OBJECT_DIRECTORY_INFORMATION` entries up to an
  * all-zero one (or `maxEntries`), whose strings are absolute addresses inside the buffer.
@@ -91,8 +78,8 @@ export function decodeDirectoryBuffer(
       dv.getBigUint64(nameAt + US.offsets.Buffer, true) === 0n
     ) break;
     out.push({
-      name: readCountedString(buf, dv, nameAt, base),
-      type: readCountedString(buf, dv, at + ODI.offsets.TypeName, base),
+      name: readCountedUnicodeString(buf, nameAt, base),
+      type: readCountedUnicodeString(buf, at + ODI.offsets.TypeName, base),
     });
   }
   return out;

@@ -10,7 +10,7 @@ import { advapi32 } from "./advapi32.ts";
 import { addressOf, checkWin32, type NtHandle } from "./handle.ts";
 import { kernel32 } from "./kernel32.ts";
 import { LAYOUTS } from "./layouts.ts";
-import { encodeUtf16, wideString } from "./strings.ts";
+import { decodeUtf16, encodeUtf16, wideString } from "./strings.ts";
 
 const US = LAYOUTS.UNICODE_STRING;
 const OA = LAYOUTS.OBJECT_ATTRIBUTES;
@@ -68,6 +68,24 @@ export class UnicodeString {
   get byteLength(): number {
     return this.#value.length * 2;
   }
+}
+
+/**
+ * Reads a `UNICODE_STRING` at `at` in a buffer the kernel filled, whose `Buffer` is an absolute
+ * address inside that same buffer (`base` = the buffer's address as native code saw it). Throws
+ * `RangeError` when the string would lie outside the buffer; never follows the pointer.
+ */
+export function readCountedUnicodeString(buf: Uint8Array, at: number, base: bigint): string {
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const length = dv.getUint16(at + US.offsets.Length, true);
+  if (length === 0) return "";
+  const offset = dv.getBigUint64(at + US.offsets.Buffer, true) - base;
+  if (offset < 0n || offset + BigInt(length) > BigInt(buf.byteLength) || length % 2 !== 0) {
+    throw new RangeError(
+      `A UNICODE_STRING points outside its buffer (offset ${offset}, ${length} bytes)`,
+    );
+  }
+  return decodeUtf16(buf.subarray(Number(offset), Number(offset) + length));
 }
 
 /** Options for {@link ObjectAttributes}. */

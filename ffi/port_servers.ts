@@ -12,13 +12,12 @@ import { LAYOUTS } from "./layouts.ts";
 import { ntdll } from "./ntdll.ts";
 import { currentProcessId, openProcess, ProcessAccess, processImagePath } from "./processes.ts";
 import { describeStatus, NtError, ntSuccess, statusName } from "./status.ts";
-import { decodeUtf16 } from "./strings.ts";
+import { readCountedUnicodeString } from "./objects.ts";
 import { type SystemHandle, systemHandles } from "./system_handles.ts";
 import { PRIVILEGE_LUIDS } from "./tokens.ts";
 import { PORT_MAXIMUM_MESSAGE_LENGTH } from "./port_message.ts";
 
 const ONI = LAYOUTS.OBJECT_NAME_INFORMATION;
-const US = LAYOUTS.UNICODE_STRING;
 
 /** `ObjectNameInformation`. */
 const ObjectNameInformation = 1;
@@ -73,15 +72,7 @@ export function objectName(handle: NtHandle): string {
   if (!ntSuccess(status)) {
     throw new NtError("NtQueryObject", status, "ntstatus", "ObjectNameInformation");
   }
-  const dv = new DataView(buf.buffer);
-  const length = dv.getUint16(ONI.offsets.Name + US.offsets.Length, true);
-  if (length === 0) return "";
-  const pointer = dv.getBigUint64(ONI.offsets.Name + US.offsets.Buffer, true);
-  const offset = Number(pointer - addressOf(buf));
-  if (offset < 0 || offset + length > buf.byteLength) {
-    throw new RangeError("object name outside the buffer");
-  }
-  return decodeUtf16(buf.subarray(offset, offset + length));
+  return readCountedUnicodeString(buf, ONI.offsets.Name, addressOf(buf));
 }
 
 function reasonOf(e: unknown): string {

@@ -18,6 +18,7 @@ import {
 import { kernel32 } from "./kernel32.ts";
 import { LAYOUTS } from "./layouts.ts";
 import { ntdll } from "./ntdll.ts";
+import { readCountedUnicodeString } from "./objects.ts";
 import { check, NTSTATUS, toUnsigned } from "./status.ts";
 import { decodeUtf16, wideString } from "./strings.ts";
 
@@ -414,7 +415,6 @@ export async function runCaptured(
 }
 
 const SPI = LAYOUTS.SYSTEM_PROCESS_INFORMATION;
-const US = LAYOUTS.UNICODE_STRING;
 
 /** One process from {@link listProcesses}. */
 export interface ProcessEntry {
@@ -438,12 +438,10 @@ export function decodeProcessList(buf: Uint8Array, base: bigint): ProcessEntry[]
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const out: ProcessEntry[] = [];
   for (let at = 0; at + SPI.size <= buf.byteLength;) {
-    const nameLength = dv.getUint16(at + SPI.offsets.ImageName + US.offsets.Length, true);
-    const namePointer = dv.getBigUint64(at + SPI.offsets.ImageName + US.offsets.Buffer, true);
-    const nameOffset = Number(namePointer - base);
-    const image = nameLength > 0 && nameOffset >= 0 && nameOffset + nameLength <= buf.byteLength
-      ? decodeUtf16(buf.subarray(nameOffset, nameOffset + nameLength))
-      : "";
+    let image = "";
+    try {
+      image = readCountedUnicodeString(buf, at + SPI.offsets.ImageName, base);
+    } catch { /* a name outside the buffer: reported as unnamed */ }
     out.push({
       pid: Number(dv.getBigUint64(at + SPI.offsets.UniqueProcessId, true)),
       parentPid: Number(dv.getBigUint64(at + SPI.offsets.InheritedFromUniqueProcessId, true)),

@@ -12,7 +12,7 @@ import { advapi32 } from "./advapi32.ts";
 import { addressOf, checkWin32, currentProcess, handleCell, NtHandle } from "./handle.ts";
 import { kernel32 } from "./kernel32.ts";
 import { ntdll } from "./ntdll.ts";
-import { listProcesses } from "./processes.ts";
+import { listProcesses, openProcess, ProcessAccess } from "./processes.ts";
 import { LAYOUTS } from "./layouts.ts";
 import { ImpersonationLevel, type ImpersonationLevelName } from "./objects.ts";
 import { NtError, WIN32_ERRORS } from "./status.ts";
@@ -452,15 +452,11 @@ export function impersonateSystem(
     return p;
   }, "this needs an interactive Windows session (winlogon.exe runs as SYSTEM in it)");
   const token = step(`step 3, opening the token of winlogon.exe (pid ${winlogon.pid})`, () => {
-    const process = kernel32().OpenProcess(0x1000, 0, winlogon.pid); // PROCESS_QUERY_LIMITED_INFORMATION
-    if (process === null) {
-      throw new NtError("OpenProcess", kernel32().GetLastError(), "win32", `pid ${winlogon.pid}`);
-    }
-    try {
-      return openProcessToken(TokenAccess.TOKEN_DUPLICATE | TokenAccess.TOKEN_QUERY, process);
-    } finally {
-      kernel32().CloseHandle(process);
-    }
+    using process = openProcess(winlogon.pid, ProcessAccess.PROCESS_QUERY_LIMITED_INFORMATION);
+    return openProcessToken(
+      TokenAccess.TOKEN_DUPLICATE | TokenAccess.TOKEN_QUERY,
+      process.unsafePointer,
+    );
   }, "run from an elevated prompt with SeDebugPrivilege");
   let dup: NtHandle;
   try {
