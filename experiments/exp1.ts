@@ -64,11 +64,15 @@ const HELP = `exp1: a privileged LPC server reads a file for an unprivileged cli
 Usage: deno run --allow-ffi --allow-read --allow-run experiments/exp1.ts [options]
 Run from an elevated prompt on Windows x64.
 
+The client also plays a hostile client: in the lab's drop\\ folder (the only one it may write) it
+makes a junction to a folder only administrators may read and asks for a file through it; the
+server must refuse, in both modes, and the report says which check refused.
+
 Options:
   --impersonate   SAFE MODE: the server impersonates the client (NtImpersonateClientOfPort) before
                   opening the file, so it can only read what the client could. Without it the
                   server reads as itself: a deliberate confused deputy.
-  --low           run the client at low integrity instead of medium
+  --low           run the client at low integrity instead of medium (drop\\ gets a Low label)
   --length <n>    how many bytes to ask for (default 32)
   --json          print one JSON document (schema deno-lpc/exp1@1)
   --help          this text

@@ -30,6 +30,24 @@ function opened(file: NtHandle): OpenedFile {
 }
 
 /**
+ * Serves one READ request from `root` (Windows): opens the root (as the calling thread, which must
+ * not be impersonating), then runs {@link serveRead} with the real relative open, final path and
+ * read; `impersonate`, when given, wraps only the open.
+ */
+export function serveFromRoot(
+  root: string,
+  request: Uint8Array,
+  impersonate?: <T>(fn: () => T) => T,
+): Uint8Array<ArrayBuffer> {
+  using dir = openDirectory(root);
+  return serveRead(request, {
+    rootFinalPath: () => finalPathOf(dir),
+    open: (relative) => opened(openRelative(dir, relative)),
+    ...(impersonate ? { impersonate } : {}),
+  });
+}
+
+/**
  * Builds the handler (called on the server's thread). The root is opened once here, so a missing
  * root fails the server's start, and again (as the server, never impersonated) for each request,
  * so no handle outlives a request.
@@ -38,12 +56,11 @@ export function createHandler(options: Exp1HandlerOptions): LpcHandler {
   openDirectory(options.root).close();
   return {
     request: (req) => {
-      using root = openDirectory(options.root);
-      const data = serveRead(req.data, {
-        rootFinalPath: () => finalPathOf(root),
-        open: (relative) => opened(openRelative(root, relative)),
-        ...(options.impersonate ? { impersonate: req.impersonate } : {}),
-      });
+      const data = serveFromRoot(
+        options.root,
+        req.data,
+        options.impersonate ? req.impersonate : undefined,
+      );
       const reply = decodeReadReply(data);
       return {
         data,
