@@ -40,7 +40,7 @@ export function parameterKinds(name: CallName): readonly string[] {
 export function qosBytes(
   level: number,
   dynamic: boolean,
-  length = QOS.size,
+  length: number = QOS.size as number,
 ): Uint8Array<ArrayBuffer> {
   const b = new Uint8Array(QOS.size);
   const dv = new DataView(b.buffer);
