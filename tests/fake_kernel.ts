@@ -46,7 +46,7 @@
 import { LAYOUTS } from "../ffi/layouts.ts";
 import type { LpcSymbols } from "../ffi/lpc.ts";
 import type { NtdllSymbols } from "../ffi/ntdll.ts";
-import { LpcMessageType } from "../ffi/port_message.ts";
+import { LPC_LEGACY_MAX_MESSAGE_LENGTH, LpcMessageType } from "../ffi/port_message.ts";
 import { NTSTATUS } from "../ffi/status.ts";
 import { decodeUtf16 } from "../ffi/strings.ts";
 
@@ -77,8 +77,6 @@ export interface FakePending<T> {
   readonly promise: Promise<T | "killed">;
 }
 
-/** `LpcLegacyMaxMessageLength` on x64 (Phase1InitializationDiscard.c). */
-export const LPC_LEGACY_MAX_MESSAGE_LENGTH = 648;
 /** `LPC_CLIENT_DIED` and `LPC_PORT_CLOSED`: DataLength 8, TotalLength 0x30 (PspExitThread.c). */
 const DIED_TOTAL = 0x30;
 /** `LPC_EXCEPTION` on the exception port: DataLength 0xA8, TotalLength 0xD0 (DbgkForwardException.c). */
@@ -417,7 +415,8 @@ export class FakeKernel {
   /** Waits until `cond()`, then returns `finish()` (synchronously, or by blocking in `begin`). */
   #block<T>(what: string, cond: () => boolean, finish: () => T): T {
     if (cond()) return finish();
-    if (this.#async) throw new Blocked(cond, finish, { ...this.current });
+    const who = { ...this.current };
+    if (this.#async) throw new Blocked(cond, finish, who);
     for (let rounds = 0; rounds < 10_000; rounds++) {
       const before = this.#progress;
       for (const a of this.#actors) {
@@ -425,7 +424,7 @@ export class FakeKernel {
         this.as(a.who, a.step);
       }
       if (cond()) return finish();
-      if (!this.#threads.get(this.current.tid)?.alive) throw new ThreadEnded();
+      if (this.#threads.get(who.tid)?.alive === false) throw new ThreadEnded();
       if (this.#progress === before) throw new Error(`fake kernel: ${what} would block forever`);
     }
     throw new Error(`fake kernel: ${what} did not finish`);
@@ -764,7 +763,10 @@ export class FakeKernel {
     code: number,
     parameters: bigint[] = [],
   ): number | "dead" | "no port" {
-    this.#thread(who);
+    return this.as(who, () => this.#raiseException(who, code, parameters));
+  }
+
+  #raiseException(who: Identity, code: number, parameters: bigint[]): number | "dead" | "no port" {
     const port = this.#proc(who.pid).exceptionPort;
     const data = new Uint8Array(EXCEPTION_TOTAL - PM.size);
     const dv = view(data);
@@ -809,7 +811,9 @@ export class FakeKernel {
     if (!this.#enqueue(port, msg)) return terminate(); // KiDispatchException.c: the send failed
     return this.#block(
       "an exception waiting for its reply",
-      () => msg.state === "replied" || msg.failure !== undefined || msg.state === "freed",
+      () =>
+        msg.state === "replied" || msg.state === "cancelled" || msg.failure !== undefined ||
+        msg.state === "freed",
       () => {
         const reply = msg.reply;
         this.#free(msg);
@@ -840,7 +844,13 @@ export class FakeKernel {
     status: number;
     response: number;
   } {
-    this.#thread(who);
+    return this.as(who, () => this.#raiseHardError(who, status, responseOption));
+  }
+
+  #raiseHardError(who: Identity, status: number, responseOption: number): {
+    status: number;
+    response: number;
+  } {
     const port = this.#proc(who.pid).exceptionPort;
     if (!port || port.closed || (status & 0x10000000) === 0) {
       return { status: S.STATUS_SUCCESS, response: 0 };
@@ -1015,11 +1025,12 @@ export class FakeKernel {
       const info = u8(infoB);
       const infoLen = u8(infoLenB);
       const capacity = info && infoLen ? view(infoLen).getUint32(0, true) : 0;
-      // AlpcpValidateConnectionMessage.c: connection data is capped at MaxMessageLength - 40.
-      if (capacity > port.maxMessage - PM.size) {
-        return this.#log("NtConnectPort", S.STATUS_INVALID_PARAMETER);
-      }
-      const sent = (info ?? new Uint8Array(0)).slice(0, capacity);
+      // AlpcpValidateConnectionMessage.c: connection data longer than MaxMessageLength - 40 is
+      // cut to that length (not refused).
+      const sent = (info ?? new Uint8Array(0)).slice(
+        0,
+        Math.min(capacity, port.maxMessage - PM.size),
+      );
       // AlpcpFormatConnectionRequest.c: Type 10, the caller's ClientId, context 0.
       const msg = this.#allocMessage({
         kind: "connect",
