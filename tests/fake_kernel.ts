@@ -160,9 +160,11 @@ interface ThreadState {
   alive: boolean;
   /** Termination ports, newest first (NtRegisterThreadTerminatePort.c pushes at the head). */
   terminatePorts: Port[];
-  tcb: boolean;
-  /** The impersonation token: a client's pid, or null. */
-  impersonating: number | null;
+  /**
+   * The thread's token: a client's (by pid) while impersonating it, `"system"` (a SYSTEM token
+   * with SeTcbPrivilege, what `grantTcb` gives), or null (the process token).
+   */
+  impersonating: number | "system" | null;
 }
 
 interface ProcessState {
@@ -177,7 +179,7 @@ interface ProcessState {
 type HandleEntry =
   | { type: "port"; port: Port; pid: number }
   | { type: "process"; target: number; access: number; pid: number }
-  | { type: "token"; client: number | null; pid: number };
+  | { type: "token"; client: number | "system"; pid: number };
 
 /** Thrown inside {@link FakeKernel.begin} when a call must wait; the driver keeps it. */
 class Blocked<T> {
@@ -271,7 +273,7 @@ export class FakeKernel {
   get impersonating(): ReadonlyMap<number, number> {
     const m = new Map<number, number>();
     for (const t of this.#threads.values()) {
-      if (t.impersonating !== null) m.set(t.tid, t.impersonating);
+      if (typeof t.impersonating === "number") m.set(t.tid, t.impersonating);
     }
     return m;
   }
@@ -304,7 +306,6 @@ export class FakeKernel {
         createTime: this.#tick(),
         alive: true,
         terminatePorts: [],
-        tcb: false,
         impersonating: null,
       };
       this.#threads.set(who.tid, t);
@@ -352,9 +353,14 @@ export class FakeKernel {
     return this.#processes.get(pid)?.exitCode ?? null;
   }
 
-  /** Gives a thread SeTcbPrivilege (on Windows: the SYSTEM token). */
+  /** Gives a thread a SYSTEM impersonation token, with SeTcbPrivilege (what `becomeSystem` does on Windows). */
   grantTcb(tid: number): void {
-    this.#thread({ pid: this.current.pid, tid }).tcb = true;
+    this.#thread({ pid: this.current.pid, tid }).impersonating = "system";
+  }
+
+  /** Whether the thread's token holds SeTcbPrivilege (it runs as SYSTEM). */
+  hasTcb(tid: number): boolean {
+    return this.#threads.get(tid)?.impersonating === "system";
   }
 
   /** Opens process `target` from `who`'s process with `access`; returns the handle value. */
@@ -1347,7 +1353,7 @@ export class FakeKernel {
         return this.#log("NtOpenThreadToken", S.STATUS_NOT_IMPLEMENTED);
       }
       const t = this.#thread(this.current);
-      if (t.impersonating === null && !t.tcb) {
+      if (t.impersonating === null) {
         return this.#log("NtOpenThreadToken", S.STATUS_NO_TOKEN);
       }
       const h = this.#newHandle({ type: "token", client: t.impersonating, pid: this.current.pid });
@@ -1376,7 +1382,7 @@ export class FakeKernel {
       const info = u8(infoB)!;
       const state = length === 16 ? view(info).getUint32(8, true) : 0;
       if (state & ~7) return this.#log("NtSetInformationProcess", S.STATUS_INVALID_PARAMETER);
-      if (!this.#thread(this.current).tcb) {
+      if (this.#thread(this.current).impersonating !== "system") {
         return this.#log("NtSetInformationProcess", S.STATUS_PRIVILEGE_NOT_HELD);
       }
       const port = this.#port(Deno.UnsafePointer.create(view(info).getBigUint64(0, true)));
