@@ -410,7 +410,7 @@ export const cases: Case[] = [
       );
       const rq = await receive(s, "conn", "s_rx");
       await s.call("NtAcceptConnectPort", arg.out("srv"), null, arg.buf("s_rx"), 0, null, null);
-      await pc.result(3000);
+      const client = st(await pc.result(3000));
       return {
         expected: {
           created: "STATUS_SUCCESS",
@@ -418,6 +418,7 @@ export const cases: Case[] = [
           dataLength: 0x100 - 40,
           totalLength: 0x100,
           data: [...data.subarray(0, 0x100 - 40)],
+          client: "STATUS_PORT_CONNECTION_REFUSED",
         },
         observed: {
           created,
@@ -425,6 +426,7 @@ export const cases: Case[] = [
           dataLength: rq.dataLength,
           totalLength: rq.totalLength,
           data: rq.data,
+          client,
         },
       };
     },

@@ -2,9 +2,9 @@
  * Conformance cases: requests, replies, datagrams, impersonation and closing. Each case cites the
  * Windows 11 kernel functions it is read from (`ntoskrnl/` of the decompiled pseudocode).
  *
- * Every reply in these cases goes through the server communication port unless the case says
- * otherwise: `NtReplyPort.c` takes a different path (`AlpcpSendMessage`) on a port without the
- * legacy-connection flag, such as the connection port.
+ * Replies go through the server communication port unless the case says otherwise. A legacy
+ * connection port carries the same legacy flag 0x2000 (`AlpcpCreateConnectionPort.c` sets 0x3000),
+ * so `NtReplyPort.c` takes `AlpcpReplyLegacySynchronousRequest` through either handle.
  *
  * @module
  */
@@ -278,12 +278,17 @@ export const cases: Case[] = [
       };
     },
   },
-  // NtReplyPort.c: a port without flag 0x2000 (the connection port) replies through AlpcpSendMessage.c, where a
-  // legacy reply (flag 1) with MessageId 0 falls through to 0xC000000D.
+  // AlpcpCreateConnectionPort.c: a legacy connection port gets flags 0x3000, so NtReplyPort.c replies through
+  // AlpcpReplyLegacySynchronousRequest.c there too, and AlpcpLookupMessage.c refuses MessageId 0 with 0xC0000702.
   {
     name:
-      "a reply with MessageId 0 through the connection port fails with STATUS_INVALID_PARAMETER",
-    sources: ["NtReplyPort.c", "AlpcpSendMessage.c"],
+      "a reply with MessageId 0 through the connection port also fails with STATUS_INVALID_MESSAGE",
+    sources: [
+      "AlpcpCreateConnectionPort.c",
+      "NtReplyPort.c",
+      "AlpcpReplyLegacySynchronousRequest.c",
+      "AlpcpLookupMessage.c",
+    ],
     async run(k) {
       const { link, pr, rq } = await pinged(k, "rep0conn");
       const zero = st(
@@ -295,21 +300,21 @@ export const cases: Case[] = [
       );
       const rel = await release(link, rq, pr);
       return {
-        expected: { setup: "ok", zero: "STATUS_INVALID_PARAMETER", ...RELEASED },
+        expected: { setup: "ok", zero: st(STATUS_INVALID_MESSAGE), ...RELEASED },
         observed: { setup: link.setup, zero, ...rel },
       };
     },
   },
-  // AlpcpSendMessage.c: a reply through the connection port looks the message up on that port (its +192 is the
-  // connection port, AlpcpLookupMessage.c), checks it was received there, and dispatches it to the waiting client
-  // (AlpcpDispatchReplyToWaitingThread.c).
+  // AlpcpReplyLegacySynchronousRequest.c: through the connection port (flag 0x2000, AlpcpCreateConnectionPort.c)
+  // the message is found because it targets that port (+192, AlpcpLookupMessage.c) and was received there
+  // (+16 == the port, state 3), and the waiting client is released.
   {
     name: "a reply sent through the connection port handle reaches the waiting client",
     sources: [
       "NtReplyPort.c",
-      "AlpcpSendMessage.c",
+      "AlpcpReplyLegacySynchronousRequest.c",
       "AlpcpLookupMessage.c",
-      "AlpcpDispatchReplyToWaitingThread.c",
+      "AlpcpCreateConnectionPort.c",
     ],
     async run(k) {
       const { link, pr, rq } = await pinged(k, "repconn");
