@@ -124,6 +124,18 @@ typedef struct _DBGKM_APIMSG_ {
   } u;
 } DBGKM_APIMSG_;
 
+/* LPC_ERROR_EVENT (type 9) as ExpRaiseHardError.c builds it on x64: DataLength 0x48, TotalLength 0x70. */
+typedef struct _HARDERROR_MSG_ {
+  PORT_MESSAGE_ h;
+  NTSTATUS Status;
+  LARGE_INTEGER ErrorTime;
+  ULONG ValidResponseOptions;
+  ULONG Response;
+  ULONG NumberOfParameters;
+  ULONG UnicodeStringParameterMask;
+  ULONG_PTR Parameters[5];
+} HARDERROR_MSG_;
+
 typedef struct _OBJECT_DIRECTORY_INFORMATION_ {
   UNICODE_STRING Name;
   UNICODE_STRING TypeName;
@@ -264,6 +276,15 @@ OFF(DBGKM_APIMSG, DBGKM_APIMSG_, ReturnedStatus, ReturnedStatus)
 OFF(DBGKM_APIMSG, DBGKM_APIMSG_, u, u)
 OFF(DBGKM_APIMSG, DBGKM_APIMSG_, ExceptionRecord, u.Exception.ExceptionRecord)
 OFF(DBGKM_APIMSG, DBGKM_APIMSG_, FirstChance, u.Exception.FirstChance)
+
+SIZE(HARDERROR_MSG, HARDERROR_MSG_)
+OFF(HARDERROR_MSG, HARDERROR_MSG_, Status, Status)
+OFF(HARDERROR_MSG, HARDERROR_MSG_, ErrorTime, ErrorTime)
+OFF(HARDERROR_MSG, HARDERROR_MSG_, ValidResponseOptions, ValidResponseOptions)
+OFF(HARDERROR_MSG, HARDERROR_MSG_, Response, Response)
+OFF(HARDERROR_MSG, HARDERROR_MSG_, NumberOfParameters, NumberOfParameters)
+OFF(HARDERROR_MSG, HARDERROR_MSG_, UnicodeStringParameterMask, UnicodeStringParameterMask)
+OFF(HARDERROR_MSG, HARDERROR_MSG_, Parameters, Parameters)
 
 SIZE(UNICODE_STRING, UNICODE_STRING)
 OFF(UNICODE_STRING, UNICODE_STRING, Length, Length)
