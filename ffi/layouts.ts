@@ -124,6 +124,10 @@ export const LAYOUTS = {
     size: 16,
     offsets: { UniqueProcess: 0, UniqueThread: 8 },
   },
+  KERNEL_USER_TIMES: {
+    size: 32, // NtQueryInformationThread(ThreadTimes = 1)
+    offsets: { CreateTime: 0, ExitTime: 8, KernelTime: 16, UserTime: 24 },
+  },
   OBJECT_DIRECTORY_INFORMATION: {
     size: 32,
     offsets: { Name: 0, TypeName: 16 },
