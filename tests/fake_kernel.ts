@@ -1009,24 +1009,24 @@ export class FakeKernel {
     NtConnectPort: (cellB, nameB, qosB, _cv, _sv, maxB, infoB, infoLenB) => {
       const nameStruct = u8(nameB)!;
       const name = readUnicodeStringAt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(nameStruct)));
-      // AlpcpCreateClientPort.c copies 12 bytes of QoS without reading its Length; a NULL QoS is
-      // allowed; SeValidateSecurityQos.c refuses a level above Delegation (3) or a tracking mode
-      // above 1.
+      const port = this.#names.get(name.toLowerCase());
+      if (!port || port.closed) return this.#log("NtConnectPort", S.STATUS_OBJECT_NAME_NOT_FOUND);
+      if (this.deniedConnect.has(this.current.pid)) {
+        return this.#log("NtConnectPort", S.STATUS_ACCESS_DENIED);
+      }
+      // AlpcpCreateClientPort.c (after the name lookup) copies 12 bytes of QoS without reading
+      // its Length; a NULL QoS is allowed; SeValidateSecurityQos.c refuses a level above
+      // Delegation (3) with STATUS_BAD_IMPERSONATION_LEVEL and a tracking mode above 1 with
+      // STATUS_INVALID_PARAMETER.
       const qosBytes = u8(qosB);
       let qos = { level: 2, dynamic: false };
       if (qosBytes) {
         const q = view(qosBytes);
         const level = q.getUint32(4, true);
         const tracking = q.getUint8(8);
-        if (level > 3 || tracking > 1) {
-          return this.#log("NtConnectPort", S.STATUS_INVALID_PARAMETER);
-        }
+        if (tracking > 1) return this.#log("NtConnectPort", S.STATUS_INVALID_PARAMETER);
+        if (level > 3) return this.#log("NtConnectPort", S.STATUS_BAD_IMPERSONATION_LEVEL);
         qos = { level, dynamic: tracking === 1 };
-      }
-      const port = this.#names.get(name.toLowerCase());
-      if (!port || port.closed) return this.#log("NtConnectPort", S.STATUS_OBJECT_NAME_NOT_FOUND);
-      if (this.deniedConnect.has(this.current.pid)) {
-        return this.#log("NtConnectPort", S.STATUS_ACCESS_DENIED);
       }
       const info = u8(infoB);
       const infoLen = u8(infoLenB);
@@ -1210,8 +1210,9 @@ export class FakeKernel {
       const invalid = this.#validate(request);
       if (invalid) return this.#log("NtRequestWaitReplyPort", invalid);
       const h = header(request);
-      // AlpcpSendLegacySynchronousRequest.c: TotalLength above the port's maximum is refused.
-      if (PM.size + h.dataLength > port.maxMessage) {
+      // AlpcpSendLegacySynchronousRequest.c: the raw TotalLength above the port's maximum is
+      // refused (checked before the validation resets it), and so is DataLength + 40.
+      if (h.totalLength > port.maxMessage || PM.size + h.dataLength > port.maxMessage) {
         return this.#log("NtRequestWaitReplyPort", S.STATUS_PORT_MESSAGE_TOO_LONG);
       }
       // AlpcpProcessSynchronousRequest.c: from a client port to its server (through the
