@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --allow-ffi --allow-read --allow-run
+#!/usr/bin/env -S deno run --allow-ffi --allow-read
 /**
  * Experiment 1: a privileged LPC server performs a system call for an unprivileged client. It
  * reads a few bytes of a file the client may not read.
@@ -6,8 +6,8 @@
  * Run it from an elevated prompt on Windows x64:
  *
  * ```sh
- * deno run --allow-ffi --allow-read --allow-run experiments/exp1.ts                  # confused deputy
- * deno run --allow-ffi --allow-read --allow-run experiments/exp1.ts --impersonate    # safe mode
+ * deno run --allow-ffi --allow-read experiments/exp1.ts                  # confused deputy
+ * deno run --allow-ffi --allow-read experiments/exp1.ts --impersonate    # safe mode
  * ```
  *
  * Protocol: (1) set up: a lab folder with an explicit DACL (the client may read it, not create in
@@ -61,7 +61,7 @@ import {
 
 const HELP = `exp1: a privileged LPC server reads a file for an unprivileged client.
 
-Usage: deno run --allow-ffi --allow-read --allow-run experiments/exp1.ts [options]
+Usage: deno run --allow-ffi --allow-read experiments/exp1.ts [options]
 Run from an elevated prompt on Windows x64.
 
 The client also plays a hostile client: in the lab's drop\\ folder (the only one it may write) it
