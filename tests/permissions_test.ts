@@ -132,6 +132,13 @@ const PROBES: Record<string, Probe> = {
       : { skip: "Wine is not prepared here (deno task test:wine prepares it)" },
     wine: null, // it runs Wine: Linux only
   },
+  "tests/conformance/run.ts": {
+    args: () => ["--filter", "648"],
+    linux: { code: 0, output: /conformance \(fake, linux\): [1-9]\d* passed, 0 failed/ },
+    // Under Wine the real ntdll has no LPC, so the default kernel is the fake.
+    wine: { code: 0, output: /conformance \(fake, windows\): [1-9]\d* passed, 0 failed/ },
+    windows: [0, 1],
+  },
   "tests/bench/namespace_walk.ts": {
     args: () => [],
     wine: { code: 0, output: /"objects":[1-9]/ },

@@ -221,7 +221,9 @@ Default: windows when this is Windows and LPC works (an unnamed NtCreatePort suc
 
 A failing case names its rule and sources: on windows, our reading of those files is wrong (and
 the fake built on it); on the fake, our reading or the fake is.
-Exit code: 0 every case passed, 1 a case failed or none ran, 2 bad usage.`;
+Exit code: 0 every case passed, 1 a case failed or none ran, 2 bad usage.
+
+  deno run --allow-ffi --allow-read --allow-run --allow-sys=osRelease tests/conformance/run.ts`;
 
 /** Parsed command line. */
 export interface Options {
