@@ -336,6 +336,13 @@ export const ntdllSymbols = {
   // NTSTATUS NtRaiseException(PEXCEPTION_RECORD ExceptionRecord, PCONTEXT ContextRecord,
   //   BOOLEAN FirstChance);
   NtRaiseException: { parameters: ["buffer", "buffer", "u8"], result: "i32" },
+  // NTSTATUS NtRaiseHardError(NTSTATUS ErrorStatus, ULONG NumberOfParameters,
+  //   ULONG UnicodeStringParameterMask, PULONG_PTR Parameters, ULONG ValidResponseOptions,
+  //   PULONG Response);  -- blocks until the exception port (or csrss) answers
+  NtRaiseHardError: {
+    parameters: ["i32", "u32", "u32", "buffer", "u32", "buffer"],
+    result: "i32",
+  },
   // VOID RtlCaptureContext(PCONTEXT ContextRecord);
   RtlCaptureContext: { parameters: ["buffer"], result: "void" },
   // HANDLE DbgUiGetThreadDebugObject(VOID);  -- the calling thread's debug object (TEB)

@@ -124,6 +124,18 @@ typedef struct _DBGKM_APIMSG_ {
   } u;
 } DBGKM_APIMSG_;
 
+/* LPC_ERROR_EVENT (type 9) as ExpRaiseHardError.c builds it on x64: DataLength 0x48, TotalLength 0x70. */
+typedef struct _HARDERROR_MSG_ {
+  PORT_MESSAGE_ h;
+  NTSTATUS Status;
+  LARGE_INTEGER ErrorTime;
+  ULONG ValidResponseOptions;
+  ULONG Response;
+  ULONG NumberOfParameters;
+  ULONG UnicodeStringParameterMask;
+  ULONG_PTR Parameters[5];
+} HARDERROR_MSG_;
+
 typedef struct _OBJECT_DIRECTORY_INFORMATION_ {
   UNICODE_STRING Name;
   UNICODE_STRING TypeName;
@@ -187,6 +199,13 @@ typedef struct _SYSTEM_PROCESS_INFORMATION_ { /* phnt ntexapi.h */
   LARGE_INTEGER WriteTransferCount;
   LARGE_INTEGER OtherTransferCount;
 } SYSTEM_PROCESS_INFORMATION_;
+
+typedef struct _KERNEL_USER_TIMES_ {
+  LARGE_INTEGER CreateTime;
+  LARGE_INTEGER ExitTime;
+  LARGE_INTEGER KernelTime;
+  LARGE_INTEGER UserTime;
+} KERNEL_USER_TIMES_;
 
 typedef struct _ALPC_PORT_ATTRIBUTES_ {
   ULONG Flags;
@@ -258,6 +277,15 @@ OFF(DBGKM_APIMSG, DBGKM_APIMSG_, u, u)
 OFF(DBGKM_APIMSG, DBGKM_APIMSG_, ExceptionRecord, u.Exception.ExceptionRecord)
 OFF(DBGKM_APIMSG, DBGKM_APIMSG_, FirstChance, u.Exception.FirstChance)
 
+SIZE(HARDERROR_MSG, HARDERROR_MSG_)
+OFF(HARDERROR_MSG, HARDERROR_MSG_, Status, Status)
+OFF(HARDERROR_MSG, HARDERROR_MSG_, ErrorTime, ErrorTime)
+OFF(HARDERROR_MSG, HARDERROR_MSG_, ValidResponseOptions, ValidResponseOptions)
+OFF(HARDERROR_MSG, HARDERROR_MSG_, Response, Response)
+OFF(HARDERROR_MSG, HARDERROR_MSG_, NumberOfParameters, NumberOfParameters)
+OFF(HARDERROR_MSG, HARDERROR_MSG_, UnicodeStringParameterMask, UnicodeStringParameterMask)
+OFF(HARDERROR_MSG, HARDERROR_MSG_, Parameters, Parameters)
+
 SIZE(UNICODE_STRING, UNICODE_STRING)
 OFF(UNICODE_STRING, UNICODE_STRING, Length, Length)
 OFF(UNICODE_STRING, UNICODE_STRING, MaximumLength, MaximumLength)
@@ -280,6 +308,12 @@ OFF(SECURITY_QUALITY_OF_SERVICE, SECURITY_QUALITY_OF_SERVICE, EffectiveOnly, Eff
 SIZE(CLIENT_ID, CLIENT_ID)
 OFF(CLIENT_ID, CLIENT_ID, UniqueProcess, UniqueProcess)
 OFF(CLIENT_ID, CLIENT_ID, UniqueThread, UniqueThread)
+
+SIZE(KERNEL_USER_TIMES, KERNEL_USER_TIMES_)
+OFF(KERNEL_USER_TIMES, KERNEL_USER_TIMES_, CreateTime, CreateTime)
+OFF(KERNEL_USER_TIMES, KERNEL_USER_TIMES_, ExitTime, ExitTime)
+OFF(KERNEL_USER_TIMES, KERNEL_USER_TIMES_, KernelTime, KernelTime)
+OFF(KERNEL_USER_TIMES, KERNEL_USER_TIMES_, UserTime, UserTime)
 
 SIZE(OBJECT_DIRECTORY_INFORMATION, OBJECT_DIRECTORY_INFORMATION_)
 OFF(OBJECT_DIRECTORY_INFORMATION, OBJECT_DIRECTORY_INFORMATION_, Name, Name)
