@@ -10,7 +10,7 @@
  */
 
 import { LAYOUTS } from "../../ffi/layouts.ts";
-import { LpcMessageType as T } from "../../ffi/port_message.ts";
+import { KERNEL_MESSAGE_LENGTH, LpcMessageType as T } from "../../ffi/port_message.ts";
 import { NTSTATUS } from "../../ffi/status.ts";
 import { arg } from "./types.ts";
 import type { Case, Json, Kernel, Pending, Thread } from "./types.ts";
@@ -394,8 +394,8 @@ export const cases: Case[] = [
       return {
         expected: {
           portClosed: [{
-            dataLength: 8,
-            totalLength: 0x30,
+            dataLength: KERNEL_MESSAGE_LENGTH.LPC_PORT_CLOSED - HEADER,
+            totalLength: KERNEL_MESSAGE_LENGTH.LPC_PORT_CLOSED,
             pid: 0,
             tid: 0,
             context: hex(CTX),
@@ -536,7 +536,7 @@ export const cases: Case[] = [
           received: T.LPC_REQUEST,
           client: "killed",
           firstReply: st(NTSTATUS.STATUS_PORT_DISCONNECTED),
-          secondReply: st(0xC0000702), // STATUS_INVALID_MESSAGE
+          secondReply: st(NTSTATUS.STATUS_INVALID_MESSAGE),
         },
         observed: {
           received: got.header.type & 0xff,

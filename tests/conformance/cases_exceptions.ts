@@ -8,7 +8,7 @@
  */
 
 import { LAYOUTS } from "../../ffi/layouts.ts";
-import { LpcMessageType as T } from "../../ffi/port_message.ts";
+import { KERNEL_MESSAGE_LENGTH, LpcMessageType as T } from "../../ffi/port_message.ts";
 import { NTSTATUS } from "../../ffi/status.ts";
 import { arg } from "./types.ts";
 import type { Case, Json, Kernel, Process, RaiseOutcome, Thread } from "./types.ts";
@@ -28,28 +28,15 @@ const ER = LAYOUTS.EXCEPTION_RECORD.offsets;
  * The exception port's `LPC_EXCEPTION` lengths. DbgkForwardException.c writes the literal 0x800D000A8
  * (DataLength 0xA8, TotalLength 0xD0), whatever `sizeof(DBGKM_APIMSG)` (LAYOUTS: 0x110) says.
  */
-const EXCEPTION_DATA_LENGTH = 0xA8;
-const EXCEPTION_TOTAL_LENGTH = 0xD0;
+const EXCEPTION_TOTAL_LENGTH = KERNEL_MESSAGE_LENGTH.LPC_EXCEPTION;
+const EXCEPTION_DATA_LENGTH = EXCEPTION_TOTAL_LENGTH - HEADER;
 
 /**
  * The x64 `LPC_ERROR_EVENT` (hard error) message, as ExpRaiseHardError.c builds it (E2): the literal
  * 7340104 = DataLength 0x48 / TotalLength 0x70, Type 9, then Status@40, ErrorTime@48,
- * ValidResponseOptions@56, Response@60, NumberOfParameters@64, UnicodeStringParameterMask@68,
- * Parameters@72. ffi/layouts.ts has no entry for it yet.
+ * ValidResponseOptions@56, Response@60, NumberOfParameters@64, UnicodeStringParameterMask@68.
  */
-const HARDERROR = {
-  dataLength: 0x48,
-  totalLength: 0x70,
-  offsets: {
-    Status: 40,
-    ErrorTime: 48,
-    ValidResponseOptions: 56,
-    Response: 60,
-    NumberOfParameters: 64,
-    UnicodeStringParameterMask: 68,
-    Parameters: 72,
-  },
-} as const;
+const HARDERROR = LAYOUTS.HARDERROR_MSG;
 /** `HARDERROR_RESPONSE_OPTION` OptionOk (what `Thread.hardError` passes). */
 const OPTION_OK = 1;
 /** `HARDERROR_OVERRIDE_ERRORMODE`: ExpRaiseHardError.c asks the port whatever the process's hard error mode. */
@@ -172,7 +159,10 @@ function outcomeOf(o: RaiseOutcome): { [key: string]: Json } {
   return { outcome: o.outcome };
 }
 
-/** Raises `CODE` on `t`, receives the `LPC_EXCEPTION` on `ep`, replies `verdict` (null: untouched). */
+/**
+ * Raises `CODE` on `t`, receives the `LPC_EXCEPTION` on `ep`, replies `verdict` (null: untouched).
+ * `t` should be a thread of its own: on Windows a handled raise continues at `ExitThread(0)`.
+ */
 async function raiseAndAnswer(
   server: Thread,
   t: Thread,
@@ -553,7 +543,8 @@ export const cases: Case[] = [
     async run(k) {
       const { server, client } = await withExceptionPort(k, "ep-exception", EXCEPTION_TOTAL_LENGTH);
       const params = [0x11n, 0x22n, 0x33n];
-      const r = await raiseAndAnswer(server, client.main, NTSTATUS.DBG_CONTINUE, params);
+      const t = await client.thread();
+      const r = await raiseAndAnswer(server, t, NTSTATUS.DBG_CONTINUE, params);
       return {
         expected: {
           message: {
@@ -561,7 +552,7 @@ export const cases: Case[] = [
             dataLength: EXCEPTION_DATA_LENGTH,
             totalLength: EXCEPTION_TOTAL_LENGTH,
             pid: client.pid,
-            tid: client.main.tid,
+            tid: t.tid,
             messageIdNonZero: true,
             apiNumber: 0,
             returnedStatus: st(NTSTATUS.STATUS_PENDING),
@@ -599,7 +590,7 @@ export const cases: Case[] = [
       const observed: { [key: string]: Json } = {};
       const expected: { [key: string]: Json } = {};
       for (const [label, verdict] of verdicts) {
-        const r = await raiseAndAnswer(server, client.main, verdict);
+        const r = await raiseAndAnswer(server, await client.thread(), verdict);
         observed[label] = { reply: r.reply, ...r.outcome };
         expected[label] = { reply: st(0), outcome: "returned" };
       }
@@ -616,7 +607,7 @@ export const cases: Case[] = [
     needs: ["process", "system"],
     async run(k) {
       const { server, client } = await withExceptionPort(k, "ep-declined");
-      const r = await raiseAndAnswer(server, client.main, NTSTATUS.STATUS_UNSUCCESSFUL);
+      const r = await raiseAndAnswer(server, await client.thread(), NTSTATUS.STATUS_UNSUCCESSFUL);
       const code = await client.exitCode();
       return {
         expected: {
@@ -649,7 +640,8 @@ export const cases: Case[] = [
     needs: ["process", "system"],
     async run(k) {
       const { server, client } = await withExceptionPort(k, "ep-small", EXCEPTION_TOTAL_LENGTH - 1);
-      const outcome = outcomeOf(await client.main.raise(CODE, [], 4000));
+      const t = await client.thread();
+      const outcome = outcomeOf(await t.raise(CODE, [], 4000));
       const got = await collect(server, "ep", { ms: 500, max: 64 });
       return {
         expected: {
@@ -696,8 +688,8 @@ export const cases: Case[] = [
         expected: {
           message: {
             type: T.LPC_ERROR_EVENT,
-            dataLength: HARDERROR.dataLength,
-            totalLength: HARDERROR.totalLength,
+            dataLength: HARDERROR.size - HEADER,
+            totalLength: HARDERROR.size,
             pid: client.pid,
             tid: client.main.tid,
             status: hex(HARD_STATUS),
