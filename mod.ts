@@ -231,7 +231,16 @@ export {
 } from "./ffi/processes.ts";
 export { impersonateSystem, StepError, type SystemImpersonation } from "./ffi/tokens.ts";
 export { type CommandContext } from "./ffi/lpc_server_worker.ts";
-export { callMailbox, createMailbox, MAILBOX, serviceMailbox } from "./ffi/mailbox.ts";
+export {
+  callMailbox,
+  createMailbox,
+  guardMailbox,
+  MAILBOX,
+  mailboxDeath,
+  markMailboxDead,
+  serviceMailbox,
+  watchWorker,
+} from "./ffi/mailbox.ts";
 export { deserializeError, type SerializedError, serializeError } from "./ffi/errors_wire.ts";
 export {
   type DebugEvent,

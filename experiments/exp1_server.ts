@@ -1,11 +1,11 @@
-#!/usr/bin/env -S deno run --allow-ffi
+#!/usr/bin/env -S deno run --allow-ffi --allow-read
 /**
  * Experiment 1, the server by hand: creates the port, serves READ requests from `--root` on its own
  * Worker thread, and prints each message as it arrives, until Ctrl-C (or `--seconds`).
  *
  * ```sh
- * deno run --allow-ffi experiments/exp1_server.ts --root C:\lab                 # confused deputy
- * deno run --allow-ffi experiments/exp1_server.ts --root C:\lab --impersonate   # safe mode
+ * deno run --allow-ffi --allow-read experiments/exp1_server.ts --root C:\lab                 # confused deputy
+ * deno run --allow-ffi --allow-read experiments/exp1_server.ts --root C:\lab --impersonate   # safe mode
  * ```
  *
  * @module
@@ -31,10 +31,13 @@ export const DEFAULT_PORT = "\\RPC Control\\deno-lpc-exp1";
 
 const HELP = `exp1_server: an LPC server that reads a few bytes of a file for its clients.
 
-Usage: deno run --allow-ffi experiments/exp1_server.ts --root <folder> [options]
+Usage: deno run --allow-ffi --allow-read experiments/exp1_server.ts --root <folder> [options]
 
 Options:
-  --root <folder>   the only folder it reads from (required)
+  --root <folder>   the only folder it reads from (required). Clients name files relative to it;
+                    absolute paths, '..' and ':' are refused, files are opened relative to a
+                    handle on the root with OBJ_DONT_REPARSE (no junction is followed), and the
+                    final path of what was opened must lie under the root's
   --port <name>     the port to create (default: ${DEFAULT_PORT})
   --impersonate     SAFE MODE: impersonate the client before opening the file. Without it the server
                     reads as itself, a deliberate confused deputy: it hands out what the client may

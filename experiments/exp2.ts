@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --allow-ffi --allow-read --allow-run
+#!/usr/bin/env -S deno run --allow-ffi --allow-read
 /**
  * Experiment 2: the LPC server also becomes the client's **exception port**. It receives the
  * client's second-chance exception (`LPC_EXCEPTION`), replies with a verdict, and, when the client
@@ -7,8 +7,8 @@
  * Run from an elevated prompt on Windows x64:
  *
  * ```sh
- * deno run --allow-ffi --allow-read --allow-run experiments/exp2.ts
- * deno run --allow-ffi --allow-read --allow-run experiments/exp2.ts --register --reply not-handled
+ * deno run --allow-ffi --allow-read experiments/exp2.ts
+ * deno run --allow-ffi --allow-read experiments/exp2.ts --register --reply not-handled
  * ```
  *
  * @module
@@ -40,7 +40,7 @@ import {
 const HELP =
   `exp2: the LPC server becomes the client's exception port, receives its exception and its death.
 
-Usage: deno run --allow-ffi --allow-read --allow-run experiments/exp2.ts [options]
+Usage: deno run --allow-ffi --allow-read experiments/exp2.ts [options]
 Run from an elevated prompt on Windows x64 (the server thread takes a SYSTEM token for SeTcbPrivilege).
 
 Options:

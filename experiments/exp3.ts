@@ -1,11 +1,11 @@
-#!/usr/bin/env -S deno run --allow-ffi --allow-read --allow-run
+#!/usr/bin/env -S deno run --allow-ffi --allow-read
 /**
  * Experiment 3: attaching a debugger to the client injects threads. What does the LPC server see
  * while the client is broken in, and after it resumes?
  *
  * ```sh
- * deno run --allow-ffi --allow-read --allow-run experiments/exp3.ts --hold 2000
- * deno run --allow-ffi --allow-read --allow-run experiments/exp3.ts --end kill --json
+ * deno run --allow-ffi --allow-read experiments/exp3.ts --hold 2000
+ * deno run --allow-ffi --allow-read experiments/exp3.ts --end kill --json
  * ```
  *
  * Protocol: start the experiment-1/2 server (where LPC exists) and a client that beats every
@@ -43,7 +43,7 @@ import {
 
 const HELP = `exp3: a debugger attaches to the LPC client; what do the client and the server see?
 
-Usage: deno run --allow-ffi --allow-read --allow-run experiments/exp3.ts [options]
+Usage: deno run --allow-ffi --allow-read experiments/exp3.ts [options]
 
 Options:
   --hold <ms>           keep the client broken in at the attach breakpoint this long (default 2000)

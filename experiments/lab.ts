@@ -29,6 +29,7 @@ import {
 } from "./lab_report.ts";
 import type { ProbeDocument } from "./lab_probe.ts";
 import { EXIT, EXIT_CODES_HELP, parseCli, runMain, UsageError } from "./_cli.ts";
+import { scriptFlags } from "./_permissions.ts";
 
 const HELP = `lab: run the whole LPC lab and write a report.
 
@@ -55,31 +56,19 @@ type Runner = (args: string[]) => Promise<{ code: number; stdout: string; stderr
 const rel = (p: string) => `experiments/${p}`;
 const ROOT = new URL("../", import.meta.url);
 
-const COMMANDS: Record<
-  ExperimentKey,
-  { perms: string[]; script: string; args: (o: { hold: number }) => string[] }
-> = {
-  ports: {
-    perms: ["--allow-ffi"],
-    script: "list_ports.ts",
-    args: () => ["--all", "--servers", "--json"],
-  },
-  exp1: {
-    perms: ["--allow-ffi", "--allow-read", "--allow-run"],
-    script: "exp1.ts",
-    args: () => ["--json"],
-  },
-  exp2: {
-    perms: ["--allow-ffi", "--allow-read", "--allow-run"],
-    script: "exp2.ts",
-    args: () => ["--json"],
-  },
-  exp3: {
-    perms: ["--allow-ffi", "--allow-read", "--allow-run"],
-    script: "exp3.ts",
-    args: (o) => ["--json", "--hold", String(o.hold)],
-  },
-};
+/** What each experiment runs; its permissions are its shebang's (`_permissions.ts`). */
+const COMMANDS: Record<ExperimentKey, { script: string; args: (o: { hold: number }) => string[] }> =
+  {
+    ports: { script: "list_ports.ts", args: () => ["--all", "--servers", "--json"] },
+    exp1: { script: "exp1.ts", args: () => ["--json"] },
+    exp2: { script: "exp2.ts", args: () => ["--json"] },
+    exp3: { script: "exp3.ts", args: (o) => ["--json", "--hold", String(o.hold)] },
+  };
+
+/** `deno run` arguments for one of our scripts: exactly its shebang's flags, then the script. */
+async function runArgs(script: string, args: string[]): Promise<string[]> {
+  return ["run", ...(await scriptFlags(new URL(rel(script), ROOT))), rel(script), ...args];
+}
 
 function windowsRunner(): { run: Runner; how: string } {
   const run: Runner = async (args) => {
@@ -169,13 +158,7 @@ async function main(args: string[]): Promise<number> {
   progress(`running on ${how}`);
 
   // Prerequisites, from the Windows side.
-  const probeRun = await run([
-    "run",
-    "--allow-ffi",
-    "--allow-sys=osRelease",
-    rel("lab_probe.ts"),
-    "--json",
-  ]);
+  const probeRun = await run(await runArgs("lab_probe.ts", ["--json"]));
   let probe: ProbeDocument | undefined;
   try {
     probe = JSON.parse(probeRun.stdout);
@@ -214,7 +197,7 @@ async function main(args: string[]): Promise<number> {
     const ticker = setInterval(() => progress(`${k}: still running`), 10_000);
     let outcome: Outcome;
     try {
-      const r = await run(["run", ...c.perms, rel(c.script), ...c.args({ hold })]);
+      const r = await run(await runArgs(c.script, c.args({ hold })));
       outcome = outcomeOf(
         r.code,
         r.stdout,

@@ -18,7 +18,16 @@ import {
   tokenIsElevated,
   tokenPrivileges,
 } from "../ffi/tokens.ts";
-import { EXIT, parseCli, runMain, toJson } from "./_cli.ts";
+import { EXIT, EXIT_CODES_HELP, parseCli, runMain, toJson } from "./_cli.ts";
+
+const HELP = `lab_probe: the lab's prerequisites, seen from the Windows side (run by the lab).
+
+Usage: deno run --allow-ffi --allow-sys=osRelease experiments/lab_probe.ts [--json]
+
+Prints one JSON document (schema deno-lpc/lab-probe@1); --json is the default. Changes nothing.
+--allow-sys=osRelease lets it report the build.
+
+${EXIT_CODES_HELP}`;
 
 /** The probe's document. */
 export interface ProbeDocument {
@@ -80,7 +89,14 @@ export function probe(): ProbeDocument {
 }
 
 function main(args: string[]): number {
-  parseCli(args, { json: { type: "boolean", default: true } });
+  const v = parseCli(args, {
+    json: { type: "boolean", default: true },
+    help: { type: "boolean", default: false },
+  });
+  if (v.help) {
+    console.log(HELP);
+    return EXIT.OK;
+  }
   console.log(toJson(probe()));
   return EXIT.OK;
 }

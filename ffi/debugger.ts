@@ -8,7 +8,7 @@
 
 import type { HandledEvent } from "./debugger_worker.ts";
 import { deserializeError, type SerializedError } from "./errors_wire.ts";
-import { callMailbox, createMailbox } from "./mailbox.ts";
+import { callMailbox, createMailbox, markMailboxDead, watchWorker } from "./mailbox.ts";
 import { NTSTATUS } from "./status.ts";
 
 /** A thread the debugger put into the debuggee. */
@@ -106,6 +106,8 @@ export class Debugger implements AsyncDisposable {
     let done!: () => void;
     const stopped = new Promise<void>((r) => (done = r));
     const d = new Debugger(worker, pid, stopped);
+    // A Worker that dies mid-command wakes the command, which rejects with its error.
+    watchWorker(worker, d.#control, "debugger worker");
     let attached!: () => void;
     let failed!: (e: Error) => void;
     const ready = new Promise<void>((res, rej) => {
@@ -123,8 +125,10 @@ export class Debugger implements AsyncDisposable {
       } else if (m.kind === "ended") d.#ended = m.how;
       else if (m.kind === "error") {
         d.#error = deserializeError(m.error);
+        markMailboxDead(d.#control, d.#error);
         failed(d.#error);
       } else if (m.kind === "stopped") {
+        markMailboxDead(d.#control, new Error("the debugger worker has stopped"));
         failed(new Error("the debugger stopped before attaching"));
         done();
       }
@@ -146,6 +150,7 @@ export class Debugger implements AsyncDisposable {
       await ready;
     } catch (e) {
       worker.terminate();
+      markMailboxDead(d.#control, e);
       throw e;
     }
     return d;
@@ -235,6 +240,7 @@ export class Debugger implements AsyncDisposable {
     await Promise.race([this.#stopped, new Promise<void>((r) => (timer = setTimeout(r, 10_000)))]);
     clearTimeout(timer);
     this.#worker.terminate();
+    markMailboxDead(this.#control, new Error("the debugger worker has stopped"));
   }
 
   /** Detaches if still attached, then ends the Worker. */

@@ -15,7 +15,7 @@ import { serializeError } from "./errors_wire.ts";
 import { checkWin32, checkWin32Pointer, NtHandle, procAddress } from "./handle.ts";
 import { kernel32 } from "./kernel32.ts";
 import { LAYOUTS } from "./layouts.ts";
-import { serviceMailbox } from "./mailbox.ts";
+import { guardMailbox, serviceMailbox } from "./mailbox.ts";
 import { ntdll } from "./ntdll.ts";
 import { NtError, NTSTATUS, WIN32_ERRORS } from "./status.ts";
 import { decodeUtf16 } from "./strings.ts";
@@ -67,6 +67,7 @@ function pathOf(file: bigint): string | undefined {
 
 self.onmessage = (ev: MessageEvent<DebuggerInit>) => {
   const init = ev.data;
+  guardMailbox(init.control); // dying mid-command rejects the host's command (mailbox.ts)
   const k32 = kernel32();
   const me = k32.GetCurrentThreadId();
   let process: NtHandle | undefined;

@@ -9,7 +9,7 @@
 import type { LpcEvent } from "./lpc.ts";
 import { deserializeError, type SerializedError } from "./errors_wire.ts";
 import type { ServerInit } from "./lpc_server_worker.ts";
-import { callMailbox, createMailbox } from "./mailbox.ts";
+import { callMailbox, createMailbox, markMailboxDead, watchWorker } from "./mailbox.ts";
 
 /** Options for {@link ServerWorker.start}. */
 export interface ServerWorkerOptions {
@@ -72,6 +72,8 @@ export class ServerWorker implements AsyncDisposable {
     let done!: () => void;
     const stopped = new Promise<void>((res) => (done = res));
     const self = new ServerWorker(worker, new Int32Array(stopBuffer), stopped);
+    // A Worker that dies mid-command wakes the command, which rejects with its error.
+    watchWorker(worker, self.#control, "server worker");
     worker.onmessage = (ev: MessageEvent<FromWorker>) => {
       const m = ev.data;
       if (m.kind === "ready") ready({ tid: m.tid, pid: m.pid });
@@ -80,8 +82,10 @@ export class ServerWorker implements AsyncDisposable {
         options.onEvent?.(m.event);
       } else if (m.kind === "error") {
         self.#error = deserializeError(m.error);
+        markMailboxDead(self.#control, self.#error);
         failed(self.#error);
       } else if (m.kind === "stopped") {
+        markMailboxDead(self.#control, new Error("the server worker has stopped"));
         failed(new Error("the server stopped before it was ready"));
         done();
       }
@@ -148,6 +152,7 @@ export class ServerWorker implements AsyncDisposable {
     ]);
     clearTimeout(timer);
     this.#worker.terminate();
+    markMailboxDead(this.#control, new Error("the server worker has stopped"));
   }
 
   /** Stops the server. */

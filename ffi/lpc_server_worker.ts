@@ -15,7 +15,7 @@ import { kernel32 } from "./kernel32.ts";
 import { createConnectionPort, type LpcHandler, LpcServer } from "./lpc.ts";
 import { SecurityDescriptor } from "./objects.ts";
 import { serializeError } from "./errors_wire.ts";
-import { serviceMailbox } from "./mailbox.ts";
+import { guardMailbox, serviceMailbox } from "./mailbox.ts";
 
 /** What the host sends to start the server. */
 export interface ServerInit {
@@ -51,6 +51,7 @@ interface HandlerModule {
 
 self.onmessage = async (ev: MessageEvent<ServerInit>) => {
   const init = ev.data;
+  guardMailbox(init.control); // dying mid-command rejects the host's command (mailbox.ts)
   const stop = new Int32Array(init.stop);
   try {
     const mod = (await import(init.handlerModule)) as HandlerModule;

@@ -1,12 +1,18 @@
+#!/usr/bin/env -S deno run --allow-ffi
 /**
  * Times a walk of the whole object namespace through the toolkit, the way the C lister times
  * itself: in a fresh process, after one warm-up walk, the best of five, start-up excluded.
- * Prints `{"ms": <best>, "objects": <count>}`. Run by tests/namespace_windows_test.ts.
+ * Prints `{"ms": <best>, "objects": <count>}`. Run by tests/namespace_windows_test.ts:
+ *
+ * ```sh
+ * deno run --allow-ffi tests/bench/namespace_walk.ts
+ * ```
  *
  * @module
  */
 
 import { walkNamespace } from "../../ffi/namespace.ts";
+import { EXIT, EXIT_CODES_HELP, parseCli, runMain } from "../../experiments/_cli.ts";
 
 function walk(): { ms: number; objects: number } {
   const t0 = performance.now();
@@ -15,9 +21,26 @@ function walk(): { ms: number; objects: number } {
   return { ms: performance.now() - t0, objects };
 }
 
-if (import.meta.main) {
+const HELP = `namespace_walk: times a walk of the whole object namespace (best of five).
+
+Usage: deno run --allow-ffi tests/bench/namespace_walk.ts
+
+Prints {"ms": <best>, "objects": <count>}.
+
+${EXIT_CODES_HELP}`;
+
+function main(args: string[]): number {
+  if (parseCli(args, { help: { type: "boolean", default: false } }).help) {
+    console.log(HELP);
+    return EXIT.OK;
+  }
   walk();
   const runs = [1, 2, 3, 4, 5].map(walk);
   const best = runs.reduce((a, b) => (b.ms < a.ms ? b : a));
   console.log(JSON.stringify(best));
+  return EXIT.OK;
+}
+
+if (import.meta.main) {
+  await runMain("namespace_walk", main);
 }

@@ -3,11 +3,13 @@
  * Runs the Windows build of Deno under Wine 8.0 (prepared and cached by `harness.ts`).
  *
  * ```sh
- * deno task test:wine                       # the test suite, with the flags of `deno task test`
- * deno run -A tests/wine/run.ts test FILE…  # some test files only
- * deno run -A tests/wine/run.ts exec run --allow-ffi experiments/list_ports.ts --json
- * deno run -A tests/wine/run.ts prepare     # only prepare the cache
+ * deno task test:wine     # the test suite, with the flags of `deno task test`
+ * deno run --allow-run --allow-read --allow-write --allow-env tests/wine/run.ts test FILE…
+ * deno run --allow-run --allow-read --allow-write --allow-env tests/wine/run.ts exec run --allow-ffi experiments/list_ports.ts --json
+ * deno run --allow-run --allow-read --allow-write --allow-env tests/wine/run.ts prepare
  * ```
+ *
+ * `test FILE…` runs some test files only; `prepare` only prepares the cache.
  *
  * Exit code: the Windows Deno's, or 1 if preparing Wine failed.
  *
@@ -16,7 +18,9 @@
 
 import { prepareWine, runUnderWine } from "./harness.ts";
 
-const USAGE = `Usage: run.ts test [FILE…] | exec DENO_ARGS… | prepare | --help
+const USAGE =
+  `Usage: deno run --allow-run --allow-read --allow-write --allow-env tests/wine/run.ts \\
+         test [FILE…] | exec DENO_ARGS… | prepare | --help
   test     run the test suite under Wine, with the permissions of \`deno task test\`
   exec     run the Windows Deno with these arguments (e.g. run --allow-ffi script.ts)
   prepare  install and build what Wine needs (cached in .tools/wine) and stop`;
