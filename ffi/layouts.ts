@@ -140,6 +140,23 @@ export const LAYOUTS = {
     size: 16,
     offsets: { Status: 0, Pointer: 0, Information: 8 },
   },
+  // ntifs.h REPARSE_DATA_BUFFER; the mount-point (junction) member's fields are flattened. Its
+  // header (tag, length, reserved) is REPARSE_DATA_BUFFER_HEADER_SIZE = 8 bytes; `size` is the
+  // whole union with a one-character PathBuffer (the symbolic-link member is the largest).
+  REPARSE_DATA_BUFFER: {
+    size: 24,
+    offsets: {
+      ReparseTag: 0,
+      ReparseDataLength: 4,
+      Reserved: 6,
+      MountPointReparseBuffer: 8,
+      SubstituteNameOffset: 8,
+      SubstituteNameLength: 10,
+      PrintNameOffset: 12,
+      PrintNameLength: 14,
+      PathBuffer: 16,
+    },
+  },
   EXCEPTION_RECORD: {
     size: 152,
     offsets: {

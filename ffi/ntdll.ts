@@ -331,6 +331,31 @@ export const ntdllSymbols = {
     result: "i32",
   },
 
+  // NTSTATUS NtFsControlFile(HANDLE FileHandle, HANDLE Event, PIO_APC_ROUTINE ApcRoutine,
+  //   PVOID ApcContext, PIO_STATUS_BLOCK IoStatusBlock, ULONG FsControlCode, PVOID InputBuffer,
+  //   ULONG InputBufferLength, PVOID OutputBuffer, ULONG OutputBufferLength);
+  NtFsControlFile: {
+    parameters: [
+      "pointer",
+      "pointer",
+      "pointer",
+      "pointer",
+      "buffer",
+      "u32",
+      "buffer",
+      "u32",
+      "buffer",
+      "u32",
+    ],
+    result: "i32",
+  },
+  // NTSTATUS NtQuerySecurityObject(HANDLE Handle, SECURITY_INFORMATION SecurityInformation,
+  //   PSECURITY_DESCRIPTOR SecurityDescriptor, ULONG Length, PULONG LengthNeeded);
+  NtQuerySecurityObject: {
+    parameters: ["pointer", "u32", "buffer", "u32", "buffer"],
+    result: "i32",
+  },
+
   // ---------------- exceptions and debugging (phnt ntxcapi.h, ntdbg.h, ntrtl.h) ----------------
 
   // NTSTATUS NtRaiseException(PEXCEPTION_RECORD ExceptionRecord, PCONTEXT ContextRecord,

@@ -160,9 +160,11 @@ interface ThreadState {
   alive: boolean;
   /** Termination ports, newest first (NtRegisterThreadTerminatePort.c pushes at the head). */
   terminatePorts: Port[];
-  tcb: boolean;
-  /** The impersonation token: a client's pid, or null. */
-  impersonating: number | null;
+  /**
+   * The thread's token: a client's (by pid) while impersonating it, `"system"` (a SYSTEM token
+   * with SeTcbPrivilege, what `grantTcb` gives), or null (the process token).
+   */
+  impersonating: number | "system" | null;
 }
 
 interface ProcessState {
@@ -177,7 +179,7 @@ interface ProcessState {
 type HandleEntry =
   | { type: "port"; port: Port; pid: number }
   | { type: "process"; target: number; access: number; pid: number }
-  | { type: "token"; client: number | null; pid: number };
+  | { type: "token"; client: number | "system"; pid: number };
 
 /** Thrown inside {@link FakeKernel.begin} when a call must wait; the driver keeps it. */
 class Blocked<T> {
@@ -271,7 +273,7 @@ export class FakeKernel {
   get impersonating(): ReadonlyMap<number, number> {
     const m = new Map<number, number>();
     for (const t of this.#threads.values()) {
-      if (t.impersonating !== null) m.set(t.tid, t.impersonating);
+      if (typeof t.impersonating === "number") m.set(t.tid, t.impersonating);
     }
     return m;
   }
@@ -304,7 +306,6 @@ export class FakeKernel {
         createTime: this.#tick(),
         alive: true,
         terminatePorts: [],
-        tcb: false,
         impersonating: null,
       };
       this.#threads.set(who.tid, t);
@@ -352,9 +353,14 @@ export class FakeKernel {
     return this.#processes.get(pid)?.exitCode ?? null;
   }
 
-  /** Gives a thread SeTcbPrivilege (on Windows: the SYSTEM token). */
+  /** Gives a thread a SYSTEM impersonation token, with SeTcbPrivilege (what `becomeSystem` does on Windows). */
   grantTcb(tid: number): void {
-    this.#thread({ pid: this.current.pid, tid }).tcb = true;
+    this.#thread({ pid: this.current.pid, tid }).impersonating = "system";
+  }
+
+  /** Whether the thread's token holds SeTcbPrivilege (it runs as SYSTEM). */
+  hasTcb(tid: number): boolean {
+    return this.#threads.get(tid)?.impersonating === "system";
   }
 
   /** Opens process `target` from `who`'s process with `access`; returns the handle value. */
@@ -1003,24 +1009,24 @@ export class FakeKernel {
     NtConnectPort: (cellB, nameB, qosB, _cv, _sv, maxB, infoB, infoLenB) => {
       const nameStruct = u8(nameB)!;
       const name = readUnicodeStringAt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(nameStruct)));
-      // AlpcpCreateClientPort.c copies 12 bytes of QoS without reading its Length; a NULL QoS is
-      // allowed; SeValidateSecurityQos.c refuses a level above Delegation (3) or a tracking mode
-      // above 1.
+      const port = this.#names.get(name.toLowerCase());
+      if (!port || port.closed) return this.#log("NtConnectPort", S.STATUS_OBJECT_NAME_NOT_FOUND);
+      if (this.deniedConnect.has(this.current.pid)) {
+        return this.#log("NtConnectPort", S.STATUS_ACCESS_DENIED);
+      }
+      // AlpcpCreateClientPort.c (after the name lookup) copies 12 bytes of QoS without reading
+      // its Length; a NULL QoS is allowed; SeValidateSecurityQos.c refuses a level above
+      // Delegation (3) with STATUS_BAD_IMPERSONATION_LEVEL and a tracking mode above 1 with
+      // STATUS_INVALID_PARAMETER.
       const qosBytes = u8(qosB);
       let qos = { level: 2, dynamic: false };
       if (qosBytes) {
         const q = view(qosBytes);
         const level = q.getUint32(4, true);
         const tracking = q.getUint8(8);
-        if (level > 3 || tracking > 1) {
-          return this.#log("NtConnectPort", S.STATUS_INVALID_PARAMETER);
-        }
+        if (tracking > 1) return this.#log("NtConnectPort", S.STATUS_INVALID_PARAMETER);
+        if (level > 3) return this.#log("NtConnectPort", S.STATUS_BAD_IMPERSONATION_LEVEL);
         qos = { level, dynamic: tracking === 1 };
-      }
-      const port = this.#names.get(name.toLowerCase());
-      if (!port || port.closed) return this.#log("NtConnectPort", S.STATUS_OBJECT_NAME_NOT_FOUND);
-      if (this.deniedConnect.has(this.current.pid)) {
-        return this.#log("NtConnectPort", S.STATUS_ACCESS_DENIED);
       }
       const info = u8(infoB);
       const infoLen = u8(infoLenB);
@@ -1204,8 +1210,9 @@ export class FakeKernel {
       const invalid = this.#validate(request);
       if (invalid) return this.#log("NtRequestWaitReplyPort", invalid);
       const h = header(request);
-      // AlpcpSendLegacySynchronousRequest.c: TotalLength above the port's maximum is refused.
-      if (PM.size + h.dataLength > port.maxMessage) {
+      // AlpcpSendLegacySynchronousRequest.c: the raw TotalLength above the port's maximum is
+      // refused (checked before the validation resets it), and so is DataLength + 40.
+      if (h.totalLength > port.maxMessage || PM.size + h.dataLength > port.maxMessage) {
         return this.#log("NtRequestWaitReplyPort", S.STATUS_PORT_MESSAGE_TOO_LONG);
       }
       // AlpcpProcessSynchronousRequest.c: from a client port to its server (through the
@@ -1347,7 +1354,7 @@ export class FakeKernel {
         return this.#log("NtOpenThreadToken", S.STATUS_NOT_IMPLEMENTED);
       }
       const t = this.#thread(this.current);
-      if (t.impersonating === null && !t.tcb) {
+      if (t.impersonating === null) {
         return this.#log("NtOpenThreadToken", S.STATUS_NO_TOKEN);
       }
       const h = this.#newHandle({ type: "token", client: t.impersonating, pid: this.current.pid });
@@ -1376,7 +1383,7 @@ export class FakeKernel {
       const info = u8(infoB)!;
       const state = length === 16 ? view(info).getUint32(8, true) : 0;
       if (state & ~7) return this.#log("NtSetInformationProcess", S.STATUS_INVALID_PARAMETER);
-      if (!this.#thread(this.current).tcb) {
+      if (this.#thread(this.current).impersonating !== "system") {
         return this.#log("NtSetInformationProcess", S.STATUS_PRIVILEGE_NOT_HELD);
       }
       const port = this.#port(Deno.UnsafePointer.create(view(info).getBigUint64(0, true)));

@@ -225,6 +225,27 @@ Deno.test("impersonation: the handler runs as the client and is reverted, also w
   stop();
 });
 
+Deno.test("impersonation puts back the token the thread had: a server thread running as SYSTEM is still SYSTEM after", () => {
+  let during: boolean | undefined;
+  const holder: { k?: FakeKernel } = {};
+  const { k, connect, stop } = lab({
+    request: (r) =>
+      r.impersonate(() => {
+        during = holder.k!.hasTcb(SERVER.tid);
+        return bytes("as the client");
+      }),
+  });
+  holder.k = k;
+  k.grantTcb(SERVER.tid);
+  const a = connect(A);
+  assert.equal(text(k.as(A, () => a.request(bytes("x"))).data), "as the client");
+  assert.equal(during, false, "the handler ran with the client's token");
+  assert.equal(k.hasTcb(SERVER.tid), true, "reverting to self would have dropped SYSTEM");
+  assert.equal(k.impersonating.size, 0);
+  k.as(A, () => a.close());
+  stop();
+});
+
 Deno.test("a handler that throws: an error event and an empty reply; the server survives", () => {
   const { k, server, connect, stop } = lab({
     request: () => {

@@ -225,6 +225,33 @@ typedef struct _ALPC_MESSAGE_ATTRIBUTES_ {
   ULONG ValidAttributes;
 } ALPC_MESSAGE_ATTRIBUTES_;
 
+/* ntifs.h (kernel-mode header, not in the user-mode set): declared here. */
+typedef struct _REPARSE_DATA_BUFFER_ {
+  ULONG ReparseTag;
+  USHORT ReparseDataLength;
+  USHORT Reserved;
+  union {
+    struct {
+      USHORT SubstituteNameOffset;
+      USHORT SubstituteNameLength;
+      USHORT PrintNameOffset;
+      USHORT PrintNameLength;
+      ULONG Flags;
+      WCHAR PathBuffer[1];
+    } SymbolicLinkReparseBuffer;
+    struct {
+      USHORT SubstituteNameOffset;
+      USHORT SubstituteNameLength;
+      USHORT PrintNameOffset;
+      USHORT PrintNameLength;
+      WCHAR PathBuffer[1];
+    } MountPointReparseBuffer;
+    struct {
+      UCHAR DataBuffer[1];
+    } GenericReparseBuffer;
+  };
+} REPARSE_DATA_BUFFER_;
+
 /* ---- the constants ---- */
 
 #define SIZE(NAME, T) const unsigned long long layout__##NAME##__SIZE = sizeof(T);
@@ -326,6 +353,17 @@ SIZE(IO_STATUS_BLOCK, IO_STATUS_BLOCK)
 OFF(IO_STATUS_BLOCK, IO_STATUS_BLOCK, Status, Status)
 OFF(IO_STATUS_BLOCK, IO_STATUS_BLOCK, Pointer, Pointer)
 OFF(IO_STATUS_BLOCK, IO_STATUS_BLOCK, Information, Information)
+
+SIZE(REPARSE_DATA_BUFFER, REPARSE_DATA_BUFFER_)
+OFF(REPARSE_DATA_BUFFER, REPARSE_DATA_BUFFER_, ReparseTag, ReparseTag)
+OFF(REPARSE_DATA_BUFFER, REPARSE_DATA_BUFFER_, ReparseDataLength, ReparseDataLength)
+OFF(REPARSE_DATA_BUFFER, REPARSE_DATA_BUFFER_, Reserved, Reserved)
+OFF(REPARSE_DATA_BUFFER, REPARSE_DATA_BUFFER_, MountPointReparseBuffer, MountPointReparseBuffer)
+OFF(REPARSE_DATA_BUFFER, REPARSE_DATA_BUFFER_, SubstituteNameOffset, MountPointReparseBuffer.SubstituteNameOffset)
+OFF(REPARSE_DATA_BUFFER, REPARSE_DATA_BUFFER_, SubstituteNameLength, MountPointReparseBuffer.SubstituteNameLength)
+OFF(REPARSE_DATA_BUFFER, REPARSE_DATA_BUFFER_, PrintNameOffset, MountPointReparseBuffer.PrintNameOffset)
+OFF(REPARSE_DATA_BUFFER, REPARSE_DATA_BUFFER_, PrintNameLength, MountPointReparseBuffer.PrintNameLength)
+OFF(REPARSE_DATA_BUFFER, REPARSE_DATA_BUFFER_, PathBuffer, MountPointReparseBuffer.PathBuffer)
 
 SIZE(EXCEPTION_RECORD, EXCEPTION_RECORD)
 OFF(EXCEPTION_RECORD, EXCEPTION_RECORD, ExceptionCode, ExceptionCode)
