@@ -24,13 +24,16 @@ import { ntdll, ntdllSymbols } from "../../ffi/ntdll.ts";
 import { ObjectAttributes } from "../../ffi/objects.ts";
 import { check } from "../../ffi/status.ts";
 import { impersonateSystem, type SystemImpersonation } from "../../ffi/tokens.ts";
+import { marshal } from "./_marshal.ts";
+import type { CallName } from "./types.ts";
 import {
-  buildCall,
   type CallReply,
   type HardErrorReply,
   type OpenReply,
   type RaiseReply,
   type ThreadHello,
+  type WireCall,
+  workerMemory,
   type WorkerOp,
 } from "./_actor_marshal.ts";
 
@@ -61,19 +64,27 @@ function hello(): ThreadHello {
 
 type Fn = (...args: unknown[]) => unknown;
 
-function call(name: string, args: Parameters<typeof buildCall>[1]): CallReply {
+function call(wire: WireCall): CallReply {
+  const name = wire.name;
   if (!Object.hasOwn(ntdllSymbols, name)) throw new TypeError(`ntdll!${name} is not bound`);
-  const def = ntdllSymbols[name as keyof typeof ntdllSymbols];
-  if (def.result !== "i32") throw new TypeError(`ntdll!${name} does not return an NTSTATUS`);
+  if (ntdllSymbols[name as keyof typeof ntdllSymbols].result !== "i32") {
+    throw new TypeError(`ntdll!${name} does not return an NTSTATUS`);
+  }
   const fn = requireSymbol(
     (ntdll() as unknown as Record<string, Fn | null>)[name] ?? null,
     `ntdll!${name}`,
   );
-  const built = buildCall(name, args, def.parameters);
-  const status = fn(...built.values) as number;
+  const { args, memory } = workerMemory(wire);
+  // The one marshaller (shared with the fake driver); it pins what the arguments point to.
+  const m = marshal(name as CallName, args, memory);
+  const status = fn(...m.args) as number;
+  m.collect();
   const outs: Record<string, string> = {};
-  for (const o of built.outs) outs[o.name] = (o.cell[0] ?? 0n).toString();
-  void built.pins; // every buffer the call saw stayed referenced until here
+  for (const a of args) {
+    if (a !== null && typeof a === "object" && a.kind === "out") {
+      outs[a.name] = (memory.handles.get(a.name) ?? 0n).toString();
+    }
+  }
   return { status, outs };
 }
 
@@ -95,7 +106,7 @@ function hardError(errorStatus: number): HardErrorReply {
 async function run(m: WorkerOp): Promise<unknown> {
   switch (m.op) {
     case "call":
-      return call(m.name, m.args);
+      return call(m);
     case "openProcess":
       return openProcess(m.pid, m.access);
     case "hardError":

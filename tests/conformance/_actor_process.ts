@@ -262,7 +262,7 @@ export class ActorProcess {
     try {
       const t = this.#thread(index);
       const wire: WorkerOp = op.op === "call"
-        ? { op: "call", name: op.name, args: attachMemory(op.args, this.memory) }
+        ? { op: "call", ...attachMemory(op, this.memory) }
         : op;
       return t.send(wire);
     } catch (e) {

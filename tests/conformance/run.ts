@@ -19,7 +19,6 @@
 
 import { isDeepStrictEqual } from "node:util";
 import { lpcUnavailable } from "../../ffi/capabilities.ts";
-import { wineVersion } from "../../ffi/ntdll.ts";
 import { CASES } from "./cases.ts";
 import { createFakeKernel } from "./fake_driver.ts";
 import type { Case, Json, Kernel } from "./types.ts";
@@ -139,8 +138,6 @@ export function systemInfo(): ConformanceDocument["system"] {
     } catch {
       // --allow-sys=osRelease not granted: the build is left out
     }
-    const wine = wineVersion();
-    if (wine) system.os = `windows (Wine ${wine})`;
   }
   return system;
 }

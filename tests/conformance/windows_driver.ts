@@ -37,8 +37,8 @@ import {
   type HardErrorReply,
   type OpenReply,
   type RaiseReply,
-  resolveHandles,
   type ThreadOp,
+  toHostCall,
 } from "./_actor_marshal.ts";
 import {
   ActorProcess,
@@ -297,12 +297,12 @@ async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<st
   }
 }
 
-let kernels = 0;
+let portNames = 0;
 
 /** The real kernel for one case (Windows only). */
 export async function createWindowsKernel(options: WindowsKernelOptions = {}): Promise<Kernel> {
   assertWindows("the Windows conformance driver");
-  const kernel = new WindowsKernel(++kernels, {
+  const kernel = new WindowsKernel({
     callMs: options.callTimeoutMs ?? 15_000,
     startMs: options.startTimeoutMs ?? 60_000,
   });
@@ -322,14 +322,12 @@ interface Times {
 
 class WindowsKernel implements Kernel {
   readonly name = "windows" as const;
-  readonly #n: number;
   readonly times: Times;
   readonly local = new LocalBackend();
   readonly children: RemoteBackend[] = [];
   #self: WinProcess | undefined;
 
-  constructor(n: number, times: Times) {
-    this.#n = n;
+  constructor(times: Times) {
     this.times = times;
   }
 
@@ -348,8 +346,9 @@ class WindowsKernel implements Kernel {
     return await WinProcess.start(this, backend, backend);
   }
 
+  /** A new name on each call (a run-wide counter), as the fake's. */
   portName(label: string): string {
-    return `\\RPC Control\\deno-lpc-conf-${this.local.pid}-${this.#n}-${label}`;
+    return `\\RPC Control\\deno-lpc-conf-${this.local.pid}-${++portNames}-${label}`;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -455,8 +454,13 @@ class WinThread implements Thread {
 
   /** Sends a call; its handles are remembered whenever it returns (even after a deadline). */
   #issue(name: CallName, args: Arg[]): Promise<Settled> {
-    const host = resolveHandles(args, this.process.handles);
-    const settled = this.process.backend.send(this.#index, { op: "call", name, args: host });
+    let host;
+    try {
+      host = toHostCall(name, args, this.process.handles);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const settled = this.process.backend.send(this.#index, { op: "call", ...host });
     return settled.then((s) => {
       if ("ok" in s) {
         const r = s.ok as CallReply;
@@ -467,11 +471,16 @@ class WinThread implements Thread {
             this.process.remember(a.name, v, i === handleAt && ntSuccess(r.status));
           }
         });
-        if (name === "NtClose" && ntSuccess(r.status)) {
-          const a = host[0];
-          if (a !== null && typeof a === "object" && a.kind === "value") {
-            this.process.open.delete(BigInt(a.value));
-          }
+        const closed = args[0];
+        if (
+          name === "NtClose" && ntSuccess(r.status) && closed !== null && typeof closed === "object"
+        ) {
+          const v = closed.kind === "handle"
+            ? this.process.handles.get(closed.name)
+            : closed.kind === "pointer"
+            ? closed.value
+            : undefined;
+          if (v !== undefined) this.process.open.delete(v);
         }
       }
       return s;
@@ -575,7 +584,7 @@ class WinThread implements Thread {
     sent.catch(() => {});
     const s = await within(sent, ms);
     if (s === TIMED_OUT) return "blocked";
-    if ("killed" in s) throw new Error(`hardError on ${this.#where}: the thread was ended`);
+    if ("killed" in s) return "blocked"; // it never came back (as the fake driver says)
     return s.ok as HardErrorReply;
   }
 

@@ -1,0 +1,351 @@
+/**
+ * The conformance drivers' logic that runs anywhere: the argument marshalling (the real buffers
+ * a call gets), the way a call crosses to a Worker or a child (handles resolved in the test
+ * process, buffers shared per process), and the runner (`deno task conformance`): its JSON
+ * document, its verdicts, its deadline, its exit codes, and its permissions.
+ */
+
+import assert from "node:assert/strict";
+import { LAYOUTS } from "../ffi/layouts.ts";
+import { decodeUtf16 } from "../ffi/strings.ts";
+import {
+  attachMemory,
+  fromBase64,
+  Memory,
+  toBase64,
+  toHostCall,
+  workerMemory,
+} from "./conformance/_actor_marshal.ts";
+import { marshal, processMemory } from "./conformance/_marshal.ts";
+import { conformance, type ConformanceDocument, runCase, SCHEMA } from "./conformance/run.ts";
+import { arg, type Case, type Kernel, type Process } from "./conformance/types.ts";
+import { REPO_ROOT, run } from "./_helpers.ts";
+
+const OA = LAYOUTS.OBJECT_ATTRIBUTES;
+const US = LAYOUTS.UNICODE_STRING;
+const QOS = LAYOUTS.SECURITY_QUALITY_OF_SERVICE;
+
+/** The bytes at a native address (what the kernel would read through a pointer). */
+function at(address: bigint, length: number): Uint8Array {
+  const p = Deno.UnsafePointer.create(address)!;
+  return new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(p, length)).slice();
+}
+const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
+
+// ---------------- marshalling: what a call really gets ----------------
+
+Deno.test("marshal: OBJECT_ATTRIBUTES is 48 bytes, Length 48, pointing at a UNICODE_STRING of the name", () => {
+  const m = marshal("NtCreatePort", [
+    arg.out("port"),
+    arg.oa("\\RPC Control\\conf", 0x40),
+    0,
+    648,
+    0,
+  ], processMemory());
+  const oa = m.args[1] as Uint8Array;
+  assert.equal(oa.byteLength, 48);
+  const dv = view(oa);
+  assert.equal(dv.getUint32(OA.offsets.Length, true), 48);
+  assert.equal(dv.getUint32(OA.offsets.Attributes, true), 0x40);
+  assert.equal(dv.getBigUint64(OA.offsets.RootDirectory, true), 0n);
+  const us = at(dv.getBigUint64(OA.offsets.ObjectName, true), US.size);
+  const name = "\\RPC Control\\conf";
+  assert.equal(view(us).getUint16(US.offsets.Length, true), name.length * 2);
+  assert.ok(view(us).getUint16(US.offsets.MaximumLength, true) >= name.length * 2);
+  const chars = at(view(us).getBigUint64(US.offsets.Buffer, true), name.length * 2);
+  assert.equal(decodeUtf16(chars), name);
+  assert.equal(m.args[3], 648);
+  m.collect();
+});
+
+Deno.test("marshal: a NULL object name leaves ObjectName 0; a UNICODE_STRING argument is 16 bytes", () => {
+  const m = marshal("NtCreatePort", [arg.out("p"), arg.oa(null), 0, 256, 0], processMemory());
+  assert.equal(view(m.args[1] as Uint8Array).getBigUint64(OA.offsets.ObjectName, true), 0n);
+  const c = marshal(
+    "NtConnectPort",
+    [arg.out("c"), arg.us("\\RPC Control\\x"), arg.qos(), null, null, null, null, null],
+    processMemory(),
+  );
+  const us = c.args[1] as Uint8Array;
+  assert.equal(us.byteLength, 16);
+  assert.equal(view(us).getUint16(US.offsets.Length, true), "\\RPC Control\\x".length * 2);
+});
+
+Deno.test("marshal: SECURITY_QUALITY_OF_SERVICE is 12 bytes: Length, level, tracking (a bad Length kept)", () => {
+  const args = (qos: ReturnType<typeof arg.qos>) =>
+    marshal(
+      "NtConnectPort",
+      [arg.out("c"), arg.us("x"), qos, null, null, null, null, null],
+      processMemory(),
+    )
+      .args[2] as Uint8Array;
+  const q = args(arg.qos(2, true));
+  assert.equal(q.byteLength, 12);
+  assert.equal(view(q).getUint32(QOS.offsets.Length, true), 12);
+  assert.equal(view(q).getUint32(QOS.offsets.ImpersonationLevel, true), 2);
+  assert.equal(q[QOS.offsets.ContextTrackingMode], 1);
+  const bad = args(arg.qos(1, false, 8));
+  assert.equal(view(bad).getUint32(QOS.offsets.Length, true), 8);
+  assert.equal(view(bad).getUint32(QOS.offsets.ImpersonationLevel, true), 1);
+  assert.equal(bad[QOS.offsets.ContextTrackingMode], 0);
+});
+
+Deno.test("marshal: a timeout is a relative LARGE_INTEGER, -ms * 10 000", () => {
+  const m = marshal(
+    "NtReplyWaitReceivePortEx",
+    [arg.h("port"), null, null, arg.buf("rx", 64), arg.timeout(250)],
+    { buffers: new Map(), handles: new Map([["port", 0x44n]]) },
+  );
+  assert.equal(view(m.args[4] as Uint8Array).getBigInt64(0, true), -2_500_000n);
+  assert.equal(Deno.UnsafePointer.value(m.args[0] as Deno.PointerObject), 0x44n);
+});
+
+// ---------------- how a call crosses to its thread ----------------
+
+Deno.test("wire: handles are resolved where the handle table is; an unknown one is refused there", () => {
+  const handles = new Map([["port", 0x1234n]]);
+  const call = toHostCall(
+    "NtRequestWaitReplyPort",
+    [arg.h("port"), arg.buf("tx", new Uint8Array([1, 2, 3])), arg.buf("rx", 64)],
+    handles,
+  );
+  assert.deepEqual(call.handles, { port: "4660" });
+  assert.deepEqual(JSON.parse(JSON.stringify(call)), call, "the call is plain JSON");
+  assert.throws(
+    () => toHostCall("NtClose", [arg.h("gone")], handles),
+    /NtClose: no handle named "gone" in this process/,
+  );
+  const p = toHostCall("NtAcceptConnectPort", [
+    arg.out("s"),
+    arg.ptr(-1n),
+    arg.buf("m"),
+    1,
+    null,
+    null,
+  ], handles);
+  assert.deepEqual(p.args[1], { kind: "pointer", value: "18446744073709551615" });
+});
+
+Deno.test("wire: buffers live in the process: shared memory per name, init makes a new one, read copies", () => {
+  const memory = new Memory();
+  const send = toHostCall(
+    "NtRequestWaitReplyPort",
+    [arg.h("port"), arg.buf("tx", new Uint8Array([7, 8, 9])), arg.buf("rx", 16)],
+    new Map([["port", 5n]]),
+  );
+  const wire = attachMemory(send, memory);
+  assert.ok(wire.memory.tx instanceof SharedArrayBuffer);
+  assert.deepEqual([...new Uint8Array(wire.memory.tx)], [7, 8, 9]);
+  assert.equal(wire.memory.rx!.byteLength, 16);
+  // The Worker writes through its view; another thread's later use without init sees it.
+  const { args, memory: pm } = workerMemory(wire);
+  assert.deepEqual(args[1], { kind: "buffer", name: "tx" });
+  pm.buffers.get("rx")![0] = 0xaa;
+  const again = attachMemory(
+    toHostCall("NtReplyPort", [arg.h("port"), arg.buf("rx")], new Map([["port", 5n]])),
+    memory,
+  );
+  assert.equal(again.memory.rx, wire.memory.rx, "the same memory");
+  assert.equal(memory.read("rx")[0], 0xaa);
+  const copy = memory.read("rx");
+  copy[0] = 0;
+  assert.equal(memory.read("rx")[0], 0xaa, "read returns a copy");
+  attachMemory(
+    toHostCall("NtReplyPort", [arg.h("port"), arg.buf("rx", 16)], new Map([["port", 5n]])),
+    memory,
+  );
+  assert.equal(memory.read("rx")[0], 0, "init makes a new buffer, as _marshal.ts does");
+  assert.throws(() => memory.read("never"), /no buffer named "never"/);
+  assert.throws(
+    () => attachMemory(toHostCall("NtReplyPort", [null, arg.buf("never")], new Map()), memory),
+    /no buffer named "never"/,
+  );
+});
+
+Deno.test("wire: the Worker's marshalling writes the kernel's answer into the process's shared memory", () => {
+  const memory = new Memory();
+  const wire = attachMemory(
+    toHostCall("NtReplyWaitReceivePortEx", [
+      arg.h("port"),
+      arg.buf("ctx", 8),
+      null,
+      arg.buf("rx", 8),
+      arg.timeout(10),
+    ], new Map([["port", 9n]])),
+    memory,
+  );
+  const { args, memory: pm } = workerMemory(wire);
+  const m = marshal("NtReplyWaitReceivePortEx", args, pm);
+  // What the kernel does through the pointer: write into the buffer.
+  (m.args[3] as Uint8Array).set([1, 2, 3, 4]);
+  assert.deepEqual([...memory.read("rx").subarray(0, 4)], [1, 2, 3, 4]);
+});
+
+Deno.test("wire: base64 round-trips bytes", () => {
+  const b = new Uint8Array(70_000).map((_, i) => (i * 7) & 0xff);
+  assert.deepEqual(fromBase64(toBase64(b)), b);
+  assert.deepEqual(fromBase64(toBase64(new Uint8Array(0))), new Uint8Array(0));
+});
+
+// ---------------- the runner ----------------
+
+/** A kernel that only counts its disposals (the inline cases below never call it). */
+function countingKernel(log: string[]): () => Promise<Kernel> {
+  return () => {
+    const unused = new Proxy({}, {
+      get: () => {
+        throw new Error("not used");
+      },
+    }) as Process;
+    return Promise.resolve({
+      name: "fake",
+      self: unused,
+      spawn: () => Promise.reject(new Error("not used")),
+      portName: (l: string) => l,
+      [Symbol.asyncDispose]: () => {
+        log.push("disposed");
+        return Promise.resolve();
+      },
+    });
+  };
+}
+
+const CASES_FOR_TEST: Case[] = [
+  {
+    name: "a rule that holds",
+    sources: ["NtCreatePort.c"],
+    run: () =>
+      Promise.resolve({ expected: { s: "STATUS_SUCCESS" }, observed: { s: "STATUS_SUCCESS" } }),
+  },
+  {
+    name: "a rule that does not",
+    sources: ["AlpcpSendCloseMessage.c", "AlpcpDeletePort.c"],
+    run: () => Promise.resolve({ expected: { pid: 0 }, observed: { pid: 1234 } }),
+  },
+  {
+    name: "a case that throws",
+    sources: ["NtAcceptConnectPort.c"],
+    run: () => Promise.reject(new Error("boom")),
+  },
+];
+
+async function capture(args: string[], cases: Case[], log: string[] = []) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await conformance(args, {
+    cases,
+    kernels: { fake: countingKernel(log), windows: countingKernel(log) },
+    out: (t) => out.push(t),
+    err: (t) => err.push(t),
+  });
+  return { code, out: out.join("\n"), err: err.join("\n") };
+}
+
+Deno.test("runner: --json prints one deno-lpc/conformance@1 document; a throwing case fails with its error", async () => {
+  const log: string[] = [];
+  const r = await capture(["--kernel", "fake", "--json"], CASES_FOR_TEST, log);
+  assert.equal(r.code, 1);
+  const doc = JSON.parse(r.out) as ConformanceDocument;
+  assert.equal(doc.schema, SCHEMA);
+  assert.equal(doc.kernel, "fake");
+  assert.equal(doc.system.os, Deno.build.os);
+  assert.equal(doc.passed, 1);
+  assert.equal(doc.failed, 2);
+  assert.deepEqual(doc.cases.map((c) => [c.name, c.kernel, c.passed]), [
+    ["a rule that holds", "fake", true],
+    ["a rule that does not", "fake", false],
+    ["a case that throws", "fake", false],
+  ]);
+  for (const c of doc.cases) {
+    assert.deepEqual(
+      Object.keys(c).filter((k) => k !== "error").sort(),
+      ["expected", "kernel", "ms", "name", "observed", "passed", "sources"],
+    );
+    assert.equal(typeof c.ms, "number");
+  }
+  assert.deepEqual(doc.cases[1]!.observed, { pid: 1234 });
+  assert.deepEqual(doc.cases[1]!.sources, ["AlpcpSendCloseMessage.c", "AlpcpDeletePort.c"]);
+  assert.equal(doc.cases[2]!.error, "boom");
+  assert.equal(doc.cases[0]!.error, undefined);
+  assert.deepEqual(
+    log,
+    ["disposed", "disposed", "disposed"],
+    "a fresh kernel per case, disposed on every path",
+  );
+  // The failures name the rule and its sources on stderr; stdout is only the document.
+  assert.match(
+    r.err,
+    /FAILED \(fake\): a rule that does not\n {2}rule from: AlpcpSendCloseMessage\.c, AlpcpDeletePort\.c/,
+  );
+  assert.match(
+    r.err,
+    /our reading of AlpcpSendCloseMessage\.c, AlpcpDeletePort\.c is wrong, or the fake is/,
+  );
+  assert.match(r.err, /error: boom/);
+});
+
+Deno.test("runner: the table, the summary, --filter, and exit 0 when all passed", async () => {
+  const r = await capture(["--kernel=fake", "--filter", "HOLDS"], CASES_FOR_TEST);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /^case +kernel +passed$/m);
+  assert.match(r.out, /^a rule that holds +fake +yes$/m);
+  assert.doesNotMatch(r.out, /does not/);
+  assert.match(r.out, /: 1 passed, 0 failed, 1 cases$/);
+});
+
+Deno.test("runner: bad usage exits 2, --help 0, an empty suite 1", async () => {
+  assert.equal((await capture(["--kernel", "vms"], CASES_FOR_TEST)).code, 2);
+  assert.equal((await capture(["--frobnicate"], CASES_FOR_TEST)).code, 2);
+  assert.equal((await capture(["--timeout", "-3"], CASES_FOR_TEST)).code, 2);
+  assert.equal((await capture(["--filter", "no such case"], CASES_FOR_TEST)).code, 2);
+  if (Deno.build.os !== "windows") {
+    const w = await capture(["--kernel", "windows"], CASES_FOR_TEST);
+    assert.equal(w.code, 2);
+    assert.match(w.err, /needs Windows/);
+  }
+  const h = await capture(["--help"], CASES_FOR_TEST);
+  assert.equal(h.code, 0);
+  assert.match(h.out, /--kernel fake\|windows/);
+  assert.equal((await capture(["--kernel", "fake"], [])).code, 1);
+});
+
+Deno.test("runner: a case that hangs fails at its deadline, and its kernel is still disposed", async () => {
+  const log: string[] = [];
+  const hang: Case = {
+    name: "a case that never ends",
+    sources: ["NtRequestWaitReplyPort.c"],
+    run: () => new Promise(() => {}),
+  };
+  const r = await runCase(hang, "fake", countingKernel(log), 50);
+  assert.equal(r.passed, false);
+  assert.match(r.error ?? "", /the case did not finish within 50 ms/);
+  assert.deepEqual(log, ["disposed"]);
+});
+
+Deno.test("runner: deno task conformance's permissions are enough to start it (--help, a bad filter)", async () => {
+  const cfg = JSON.parse(await Deno.readTextFile(`${REPO_ROOT}deno.json`)) as {
+    tasks: { conformance: { command: string } };
+  };
+  const words = cfg.tasks.conformance.command.split(/\s+/);
+  assert.deepEqual(words.slice(0, 2), ["deno", "run"]);
+  assert.deepEqual(words.slice(2, -1), [
+    "--allow-ffi",
+    "--allow-read",
+    "--allow-run",
+    "--allow-sys=osRelease",
+  ]);
+  const flags = [...words.slice(2, -1), `${REPO_ROOT}${words.at(-1)}`];
+  const help = await run(Deno.execPath(), ["run", ...flags, "--help"]);
+  assert.equal(help.code, 0, help.stderr);
+  assert.match(help.stdout, /deno-lpc\/conformance@1/);
+  const none = await run(Deno.execPath(), [
+    "run",
+    ...flags,
+    "--kernel",
+    "fake",
+    "--filter",
+    "\u00a7none",
+  ]);
+  assert.equal(none.code, 2, none.stderr);
+  assert.match(none.stderr, /no case matches/);
+});
