@@ -10,6 +10,22 @@ import { FakeKernel, type Identity, ThreadEnded } from "../fake_kernel.ts";
 import { marshal, type ProcessMemory, processMemory } from "./_marshal.ts";
 import type { Arg, CallName, Kernel, Pending, Process, RaiseOutcome, Thread } from "./types.ts";
 
+/**
+ * What a blocking call that the case lets go itself (a raise, a hard error: the case's server
+ * thread receives and replies while it waits) comes to within `ms`.
+ */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | "blocked"> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<"blocked">((r) => (timer = setTimeout(() => r("blocked"), ms))),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Gives a settled-or-not promise a deadline in the fake's terms: not settled now = blocked. */
 async function settle<T>(
   pending: { readonly settled: boolean; readonly promise: Promise<T | "killed"> },
@@ -109,9 +125,9 @@ class FakeThread implements Thread {
     return Promise.resolve(0);
   }
 
-  async raise(code: number, parameters: bigint[], _ms: number): Promise<RaiseOutcome> {
+  async raise(code: number, parameters: bigint[], ms: number): Promise<RaiseOutcome> {
     const p = this.k.begin(this.who, () => this.k.raiseException(this.who, code, parameters));
-    const r = await settle(p);
+    const r = await within(p.promise, ms);
     if (r === "blocked") return { outcome: "blocked" };
     const exitCode = this.k.exitCode(this.who.pid);
     if (r === "killed" || r === "dead" || r === "no port") {
@@ -122,10 +138,10 @@ class FakeThread implements Thread {
 
   async hardError(
     status: number,
-    _ms: number,
+    ms: number,
   ): Promise<{ status: number; response: number } | "blocked"> {
     const p = this.k.begin(this.who, () => this.k.raiseHardError(this.who, status));
-    const r = await settle(p);
+    const r = await within(p.promise, ms);
     if (r === "blocked" || r === "killed") return "blocked";
     return r;
   }
