@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { decodeDebugEvent } from "../ffi/debug_events.ts";
 import { injectedThreads } from "../ffi/debugger.ts";
-import type { HandledEvent } from "../ffi/debugger_worker.ts";
+import { type HandledEvent, waitFailure } from "../ffi/debugger_worker.ts";
+import { WIN32_ERRORS } from "../ffi/status.ts";
 import { longestGap } from "../experiments/exp3.ts";
 import { REPO_ROOT } from "./_helpers.ts";
 
@@ -102,4 +103,20 @@ Deno.test("longestGap(): the longest silence overlapping a window", () => {
   assert.equal(longestGap(beats, 250, 1750), 1600);
   assert.equal(longestGap(beats, 1950, 2100), 600);
   assert.equal(longestGap(beats, 5000, 6000), 0);
+});
+
+Deno.test("waitFailure(): a FALSE from WaitForDebugEvent that lasted its timeout is a timeout, whatever GetLastError says", () => {
+  // Under Wine GetLastError was seen clobbered after a plain timeout: 0 instead of ERROR_SEM_TIMEOUT.
+  assert.deepEqual(waitFailure(50, 50, 0), { kind: "timeout" });
+  assert.deepEqual(waitFailure(48, 50, 6), { kind: "timeout" }, "one clock tick early");
+  assert.deepEqual(waitFailure(51, 50, WIN32_ERRORS.ERROR_SEM_TIMEOUT), { kind: "timeout" });
+});
+
+Deno.test("waitFailure(): a FALSE long before the timeout is an error, even when GetLastError names a timeout", () => {
+  const early = waitFailure(1, 50, WIN32_ERRORS.ERROR_SEM_TIMEOUT);
+  assert.equal(early.kind, "error");
+  assert.match((early as { detail: string }).detail, /after 1 ms of a 50 ms wait .*stale/);
+  const failed = waitFailure(0, 1000, 6);
+  assert.equal(failed.kind, "error");
+  assert.match((failed as { detail: string }).detail, /GetLastError 6\)/);
 });
