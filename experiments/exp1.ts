@@ -10,17 +10,25 @@
  * deno run --allow-ffi --allow-read --allow-run experiments/exp1.ts --impersonate    # safe mode
  * ```
  *
- * Protocol: (1) set up: a lab folder with a secret only SYSTEM and Administrators may read; the
- * server on its own Worker thread, behind a port only our user may connect to; (2) act: the client
- * runs with a restricted copy of our token (Administrators deny-only, no privileges, medium or low
- * integrity), tries the file itself, then asks the server; (3) observe: the client's results and the
- * server's timeline; (4) explain; (5) clean up: the client, the server, the port, the files.
+ * Protocol: (1) set up: a lab folder with an explicit DACL (the client may read it, not create in
+ * it) holding a secret only SYSTEM and Administrators may read and a `drop\` folder the client may
+ * write; beside it a "vault" folder only SYSTEM and Administrators may read; the server on its own
+ * Worker thread, behind a port only our user may connect to; (2) act: the client runs with a
+ * restricted copy of our token (Administrators deny-only, no privileges, medium or low integrity),
+ * tries the secret itself, asks the server for it, sends malformed requests, and, as a hostile
+ * client, makes a junction in `drop\` to the vault and asks for a file through it; (3) observe:
+ * the client's results and the server's timeline; (4) explain, saying which check refused each
+ * request; (5) clean up: the client, the server, the port, the files.
+ *
+ * The server confines itself to its root (nt-semantics.md E13): it refuses absolute paths, `..`
+ * and `:` by their text, opens relative to a handle on its root with `OBJ_DONT_REPARSE`, and
+ * checks the final path of what it opened.
  *
  * @module
  */
 
 import { fileURLToPath } from "node:url";
-import { LabFolder } from "../ffi/files.ts";
+import { LabFolder, securitySddl } from "../ffi/files.ts";
 import { ServerWorker } from "../ffi/lpc_server_host.ts";
 import type { LpcEvent } from "../ffi/lpc.ts";
 import { assertWindows } from "../ffi/_loader.ts";
@@ -37,7 +45,7 @@ import {
   WellKnownSid,
 } from "../ffi/tokens.ts";
 import type { ClientDocument } from "./exp1_client.ts";
-import { MAX_READ_LENGTH } from "./exp1_protocol.ts";
+import { MAX_READ_LENGTH, type StageName } from "./exp1_protocol.ts";
 import type { Exp1HandlerOptions } from "./exp1_handler.ts";
 import { formatEvent, portSddl } from "./exp1_server.ts";
 import {
@@ -56,11 +64,15 @@ const HELP = `exp1: a privileged LPC server reads a file for an unprivileged cli
 Usage: deno run --allow-ffi --allow-read --allow-run experiments/exp1.ts [options]
 Run from an elevated prompt on Windows x64.
 
+The client also plays a hostile client: in the lab's drop\\ folder (the only one it may write) it
+makes a junction to a folder only administrators may read and asks for a file through it; the
+server must refuse, in both modes, and the report says which check refused.
+
 Options:
   --impersonate   SAFE MODE: the server impersonates the client (NtImpersonateClientOfPort) before
                   opening the file, so it can only read what the client could. Without it the
                   server reads as itself: a deliberate confused deputy.
-  --low           run the client at low integrity instead of medium
+  --low           run the client at low integrity instead of medium (drop\\ gets a Low label)
   --length <n>    how many bytes to ask for (default 32)
   --json          print one JSON document (schema deno-lpc/exp1@1)
   --help          this text
@@ -69,8 +81,88 @@ ${EXIT_CODES_HELP}`;
 
 /** The secret's DACL: SYSTEM and Administrators only, not inherited. */
 export const SECRET_SDDL = "D:P(A;;FA;;;SY)(A;;FA;;;BA)";
+/** The vault (outside the root, the junction's target) and its file: SYSTEM and Administrators only. */
+export const VAULT_SDDL = "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)";
+
+/** `FILE_GENERIC_READ | FILE_GENERIC_EXECUTE`: list, traverse, read data, attributes and EAs. */
+const READ_EXECUTE = "0x1200a9";
+/** {@link READ_EXECUTE} plus `FILE_ADD_FILE | FILE_ADD_SUBDIRECTORY`. */
+const READ_EXECUTE_ADD = "0x1200af";
+/** "Modify": read, write, execute, delete; not `WRITE_DAC`, not `WRITE_OWNER`. */
+const MODIFY = "0x1301bf";
+
+/**
+ * The lab folder's DACL: protected (nothing inherited from `%TEMP%`, where the user has Full
+ * Control); SYSTEM and Administrators full, also on what they create inside; the client (the
+ * restricted token keeps our user SID enabled, so that SID names it) read & execute on the
+ * folder itself only: it may list it and reach `drop\`, never create in it.
+ */
+export function labSddl(clientSid: string): string {
+  return `D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;;${READ_EXECUTE};;;${clientSid})`;
+}
+
+/**
+ * `drop\`: the lab's DACL, and the client may also add files and folders to it and modify (not
+ * re-permission) what it created there. With `low`, a Low mandatory label (no-write-up), so a
+ * low-integrity client may write there too.
+ */
+export function dropSddl(clientSid: string, low: boolean): string {
+  return `D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;;${READ_EXECUTE_ADD};;;${clientSid})` +
+    `(A;OICIIO;${MODIFY};;;${clientSid})${low ? "S:(ML;OICI;NW;;;LW)" : ""}`;
+}
+
+/** What the server answered, as the client saw it. */
+export interface ServerAnswer {
+  /** The NTSTATUS name (or hex). */
+  name: string;
+  /** Which check answered. */
+  stage?: StageName | string;
+  /** Whether the open ran while the server impersonated the client. */
+  impersonated?: boolean;
+  /** The server's reason. */
+  reason?: string;
+}
+
+/**
+ * Says what decided a server's answer. "The kernel checked the client's token" only when the
+ * denial came from the open made while impersonating the client; every other refusal names the
+ * check that refused.
+ */
+export function explainAnswer(a: ServerAnswer): string {
+  const as = a.impersonated ? "while impersonating the client" : "with its own token";
+  switch (a.stage) {
+    case "served":
+      return `the server opened and read it ${as}`;
+    case "request":
+      return `the server refused the malformed request (${a.name}) before doing anything`;
+    case "path":
+      return `the server's check of the path's text refused it (${a.name}) before opening anything`;
+    case "impersonate":
+      return `impersonating the client failed (${a.name}), so the server opened nothing`;
+    case "finalPath":
+      return `the server's final-path check refused it: what it opened lies outside its root`;
+    case "read":
+      return `reading the opened file failed (${a.name})`;
+    case "open":
+      if (a.name === "STATUS_REPARSE_POINT_ENCOUNTERED") {
+        return "the open with OBJ_DONT_REPARSE refused to cross the junction " +
+          "(STATUS_REPARSE_POINT_ENCOUNTERED): the object manager stopped at the reparse point, " +
+          "and no access check on its target was made";
+      }
+      if (a.name === "STATUS_ACCESS_DENIED") {
+        return a.impersonated
+          ? "the kernel checked the client's token: the open, made while the server impersonated " +
+            "the client, was denied (STATUS_ACCESS_DENIED)"
+          : "the kernel checked the server's own token and denied the open (STATUS_ACCESS_DENIED)";
+      }
+      return `the open ${as} failed with ${a.name}`;
+    default:
+      return `the server answered ${a.name}`;
+  }
+}
 const SECRET =
   "TOP SECRET: the LPC lab's hidden file. Only SYSTEM and Administrators may read this.\r\n";
+const VAULT = "VAULT: outside the server's root. A junction must not lead the server here.\r\n";
 
 /** One line of the merged timeline. */
 export interface TimelineEntry {
@@ -109,8 +201,20 @@ export interface Exp1Document {
     integrity: string;
     wine: string | null;
   };
-  /** The lab folder and secret (removed afterwards). */
-  lab?: { folder: string; secret: string; sddl: string };
+  /** The lab: folders, files and their DACLs as requested and as stored (removed afterwards). */
+  lab?: {
+    folder: string;
+    secret: string;
+    sddl: string;
+    folderSddl: string;
+    folderStored: string;
+    drop: string;
+    dropSddl: string;
+    dropStored: string;
+    vault: string;
+    vaultFile: string;
+    vaultSddl: string;
+  };
   /** The port. */
   port?: { name: string; sddl: string };
   /** The server's identity and its events. */
@@ -126,6 +230,15 @@ export interface Exp1Document {
     serverStatus: string;
     probesRefused: number;
     probes: number;
+    /** The hostile junction request: made, and which check refused it. */
+    junction: {
+      made: boolean;
+      createStatus?: string;
+      status?: string;
+      refused?: boolean;
+      refusedBy?: string;
+      impersonated?: boolean;
+    };
   };
   /** The explanation, from this run's evidence. */
   explanation?: string;
@@ -139,28 +252,38 @@ function explain(doc: Exp1Document): string {
     `The client (pid ${c.identity.pid}, ${c.identity.integrity} integrity, Administrators ${c.identity.administrators}) ` +
     `opened the secret itself and got ${direct}.`,
   ];
-  if (doc.mode === "confused-deputy") {
+  const served = via.name === "STATUS_SUCCESS";
+  lines.push(
+    `It then sent one LPC_REQUEST for secret.txt; the server (pid ${
+      doc.server!.pid
+    }) replied ${via.name}${via.bytes ? ` with ${via.bytes} bytes` : ""}: ${explainAnswer(via)}.`,
+  );
+  if (doc.mode === "confused-deputy" && served) {
     lines.push(
-      `It then sent one LPC_REQUEST; the server (pid ${
-        doc.server!.pid
-      }) opened the file with its own token and ` +
-        `replied ${via.name}${
-          via.bytes ? ` with ${via.bytes} bytes` : ""
-        }. The kernel checked the server's token, ` +
-        "not the client's: the server is a confused deputy. A server must impersonate its client " +
-        "(NtImpersonateClientOfPort) for requests made on the client's behalf. Run again with --impersonate.",
+      "The kernel checked the server's token, not the client's: the server is a confused deputy. " +
+        "A server must impersonate its client (NtImpersonateClientOfPort) for requests made on the " +
+        "client's behalf. Run again with --impersonate.",
     );
-  } else {
+  } else if (doc.mode === "impersonate" && !served) {
     lines.push(
-      `It then sent one LPC_REQUEST; the server impersonated the client before opening the file and got ${via.name}: ` +
-        "with impersonation the kernel checks the client's token, so the server can do for the client only what " +
-        "the client could do itself.",
+      "With impersonation the server can do for the client only what the client could do itself.",
     );
   }
   const p = doc.findings!;
   lines.push(
     `The server refused ${p.probesRefused} of ${p.probes} malformed or hostile requests with a status and kept serving.`,
   );
+  const j = c.junction;
+  if (j?.made && j.reply) {
+    lines.push(
+      `The hostile client made a junction in drop\\ to a folder only administrators may read and asked for ` +
+        `${j.request}; the server answered ${j.reply.name}: ${explainAnswer(j.reply)}.`,
+    );
+  } else if (j) {
+    lines.push(
+      `The hostile client could not make its junction in drop\\ (${j.createName}), so that request was not sent.`,
+    );
+  }
   return lines.join(" ");
 }
 
@@ -219,9 +342,18 @@ export async function runExp1(
     integrity: tokenIntegrity(self).name,
     wine: wineVersion(),
   };
-  const lab = cleanup.use(LabFolder.create(`deno-lpc-lab-${stamp}`));
+  // The restricted client keeps our user SID (only Administrators becomes deny-only), so the
+  // lab's ACEs for the client name that SID.
+  const folderSddl = labSddl(user);
+  const lab = cleanup.use(LabFolder.create(`deno-lpc-lab-${stamp}`, { sddl: folderSddl }));
   const secret = lab.createFile("secret.txt", new TextEncoder().encode(SECRET), SECRET_SDDL);
-  o.log(`lab folder ${lab.path}; secret ${secret} (${SECRET_SDDL})`);
+  const dropFolderSddl = dropSddl(user, o.low);
+  const drop = lab.createFolder("drop", dropFolderSddl);
+  // The junction's target: a sibling of the root (same name prefix), administrators only.
+  const vault = cleanup.use(LabFolder.create(`deno-lpc-lab-${stamp}-vault`, { sddl: VAULT_SDDL }));
+  const vaultFile = vault.createFile("vault.txt", new TextEncoder().encode(VAULT), SECRET_SDDL);
+  o.log(`lab folder ${lab.path} (${folderSddl}); secret ${secret} (${SECRET_SDDL})`);
+  o.log(`drop folder ${drop} (${dropFolderSddl}); vault ${vault.path} (${VAULT_SDDL})`);
   const portName = `\\RPC Control\\deno-lpc-exp1-${stamp}`;
   const sddl = portSddl(user, o.low);
   const handlerOptions: Exp1HandlerOptions = { root: lab.path, impersonate: o.impersonate };
@@ -262,8 +394,14 @@ export async function runExp1(
       fileURLToPath(clientScript),
       "--port",
       portName,
+      "--root",
+      lab.path,
       "--path",
-      secret,
+      "secret.txt",
+      "--junction-to",
+      vault.path,
+      "--junction-file",
+      "vault.txt",
       "--length",
       String(o.length),
       "--json",
@@ -286,7 +424,19 @@ export async function runExp1(
     ran: true,
     mode: o.impersonate ? "impersonate" : "confused-deputy",
     environment,
-    lab: { folder: lab.path, secret, sddl: SECRET_SDDL },
+    lab: {
+      folder: lab.path,
+      secret,
+      sddl: SECRET_SDDL,
+      folderSddl,
+      folderStored: securitySddl(lab.handle, o.low),
+      drop,
+      dropSddl: dropFolderSddl,
+      dropStored: securitySddl(lab.folderHandle(drop)!, o.low),
+      vault: vault.path,
+      vaultFile,
+      vaultSddl: VAULT_SDDL,
+    },
     port: { name: portName, sddl },
     server: { pid: server.processId, tid: server.threadId, events: server.events },
     client: {
@@ -305,10 +455,28 @@ export async function runExp1(
     serverStatus: client.viaServer?.name ?? "",
     probesRefused: probes.filter((p) => p.status !== "0x00000000").length,
     probes: probes.length,
+    junction: junctionFinding(client.junction),
   };
   doc.explanation = explain(doc);
   // 5. Clean up: `cleanup` closes the tokens, the lab files (delete-on-close) and the server.
   return doc;
+}
+
+function junctionFinding(
+  j: ClientDocument["junction"],
+): NonNullable<Exp1Document["findings"]>["junction"] {
+  if (!j) return { made: false };
+  if (!j.made || !j.reply) {
+    return { made: false, ...(j.createName ? { createStatus: j.createName } : {}) };
+  }
+  const refused = j.reply.status !== "0x00000000";
+  return {
+    made: true,
+    status: j.reply.name,
+    refused,
+    ...(refused && j.reply.stage ? { refusedBy: j.reply.stage } : {}),
+    impersonated: j.reply.impersonated ?? false,
+  };
 }
 
 function printReport(doc: Exp1Document): void {
@@ -331,6 +499,16 @@ function printReport(doc: Exp1Document): void {
       c.viaServer?.text ? ` "${c.viaServer.text}"` : ""
     }`,
   );
+  const j = c.junction;
+  if (j) {
+    console.log(
+      `through a junction:        ${
+        j.made
+          ? `${j.reply?.name} (refused by: ${j.reply?.stage}) for ${j.request}`
+          : `not made (${j.createName})`
+      }`,
+    );
+  }
   console.log(`\n${doc.explanation}`);
   if (doc.mode === "confused-deputy") console.log("\nSafe mode is one flag away: --impersonate.");
 }

@@ -1,16 +1,18 @@
 #!/usr/bin/env -S deno run --allow-ffi
 /**
  * Experiment 1, the client: who am I, can I open the file myself, and what does the server read
- * for me? Started unprivileged by `exp1.ts`, or by hand in a second terminal:
+ * for me? And, as a hostile client: does the server follow a junction I plant in its `drop\`
+ * folder to a folder only administrators may read? Started unprivileged by `exp1.ts`, or by hand
+ * in a second terminal:
  *
  * ```sh
- * deno run --allow-ffi experiments/exp1_client.ts --port "\RPC Control\deno-lpc-exp1" --path C:\lab\secret.txt
+ * deno run --allow-ffi experiments/exp1_client.ts --port "\RPC Control\deno-lpc-exp1" --root C:\lab --path secret.txt
  * ```
  *
  * @module
  */
 
-import { readFileRange } from "../ffi/files.ts";
+import { createJunction, readFileRange } from "../ffi/files.ts";
 import { LpcClient } from "../ffi/lpc.ts";
 import { assertWindows } from "../ffi/_loader.ts";
 import type { ImpersonationLevelName } from "../ffi/objects.ts";
@@ -40,7 +42,15 @@ Usage: deno run --allow-ffi experiments/exp1_client.ts --port <name> --path <fil
 
 Options:
   --port <name>     the server's port (e.g. "\\RPC Control\\deno-lpc-exp1")
-  --path <file>     the file to read (absolute, or relative to the server's root)
+  --path <file>     the file to read, relative to the server's root (e.g. secret.txt)
+  --root <folder>   the server's root as we see it: we open <root>\\<file> ourselves first
+                    (without it, no direct attempt)
+  --junction-to <folder>
+                    the hostile request: make a junction <root>\\drop\\j-<pid> to this folder
+                    (needs --root and a drop folder we may write) and ask the server for
+                    drop\\j-<pid>\\<--junction-file>; the junction is removed afterwards
+  --junction-file <name>
+                    the file to ask for through the junction (default: vault.txt)
   --offset <n>      where to start (default 0)
   --length <n>      how many bytes (1..${MAX_READ_LENGTH}, default 32)
   --level <l>       impersonation level we allow the server: Anonymous, Identification,
@@ -64,6 +74,10 @@ export interface Attempt {
   bytes?: number;
   /** The server's reason for a refusal. */
   reason?: string;
+  /** Which of the server's checks answered (`served`, `path`, `open`, `finalPath`, ...). */
+  stage?: string;
+  /** Whether the server's open ran while it impersonated us. */
+  impersonated?: boolean;
   /** When it finished (epoch ms). */
   at: number;
 }
@@ -86,7 +100,20 @@ export interface ClientDocument {
   /** The same bytes through the server. */
   viaServer?: Attempt;
   /** Malformed requests and the server's answer to each. */
-  probes?: { what: string; status: string; name: string; reason: string }[];
+  probes?: { what: string; status: string; name: string; reason: string; stage?: string }[];
+  /** The hostile request through a junction, when asked for. */
+  junction?: {
+    /** The junction we made (`<root>\drop\j-<pid>`) and where it points. */
+    path: string;
+    target: string;
+    /** Whether we could make it; if not, the status that stopped us. */
+    made: boolean;
+    createStatus?: string;
+    createName?: string;
+    /** What we asked the server for, and its answer (when the junction was made). */
+    request?: string;
+    reply?: Attempt;
+  };
 }
 
 const now = () => Math.round((performance.timeOrigin + performance.now()) * 10) / 10;
@@ -97,6 +124,20 @@ const printable = (b: Uint8Array) =>
     return n < 0x20 || n === 0x7f ? `\\x${n.toString(16).padStart(2, "0")}` : c;
   }).join("");
 
+function answer(reply: ReturnType<typeof decodeReadReply>): Attempt {
+  return {
+    status: formatHex(reply.status),
+    name: reply.statusName ?? formatHex(reply.status),
+    ...(reply.bytes.byteLength
+      ? { text: printable(reply.bytes), bytes: reply.bytes.byteLength }
+      : {}),
+    ...(reply.reason ? { reason: reply.reason } : {}),
+    ...(reply.stage ? { stage: reply.stage } : {}),
+    impersonated: reply.impersonated,
+    at: now(),
+  };
+}
+
 function failed(e: unknown): Attempt {
   if (e instanceof NtError) {
     return { status: e.hex, name: e.symbol ?? e.hex, reason: `${e.call}`, at: now() };
@@ -106,6 +147,7 @@ function failed(e: unknown): Attempt {
 
 /** Malformed or hostile requests; each must be refused with a status, and the server must live on. */
 function probes(path: string): { what: string; bytes: Uint8Array }[] {
+  const one = (p: string) => encodeReadRequest({ path: p, offset: 0n, length: 8 });
   const good = encodeReadRequest({ path, offset: 0n, length: 8 });
   const badMagic = good.slice();
   badMagic[0] = 0x58;
@@ -114,14 +156,11 @@ function probes(path: string): { what: string; bytes: Uint8Array }[] {
       what: "'..' escape",
       bytes: encodeReadRequest({ path: "..\\..\\Windows\\win.ini", offset: 0n, length: 8 }),
     },
-    {
-      what: "outside the root",
-      bytes: encodeReadRequest({ path: "C:\\Windows\\win.ini", offset: 0n, length: 8 }),
-    },
-    {
-      what: "NT namespace path",
-      bytes: encodeReadRequest({ path: "\\??\\C:\\Windows\\win.ini", offset: 0n, length: 8 }),
-    },
+    { what: "absolute path", bytes: one("C:\\Windows\\win.ini") },
+    { what: "rooted path", bytes: one("\\Windows\\win.ini") },
+    { what: "NT namespace path", bytes: one("\\??\\C:\\Windows\\win.ini") },
+    { what: "Win32 device path", bytes: one("\\\\?\\C:\\Windows\\win.ini") },
+    { what: "UNC path", bytes: one("\\\\localhost\\C$\\Windows\\win.ini") },
     {
       what: "alternate data stream",
       bytes: encodeReadRequest({ path: `${path}:hidden`, offset: 0n, length: 8 }),
@@ -148,6 +187,9 @@ function probes(path: string): { what: string; bytes: Uint8Array }[] {
 export function runClient(o: {
   port: string;
   path: string;
+  root: string | undefined;
+  junctionTo: string | undefined;
+  junctionFile: string;
   offset: bigint;
   length: number;
   level: ImpersonationLevelName;
@@ -173,9 +215,9 @@ export function runClient(o: {
         : "deny-only",
     },
   };
-  if (o.direct) {
+  if (o.direct && o.root !== undefined) {
     try {
-      const b = readFileRange(o.path, o.offset, o.length);
+      const b = readFileRange(`${o.root.replace(/\\$/, "")}\\${o.path}`, o.offset, o.length);
       doc.direct = {
         status: "0x00000000",
         name: "STATUS_SUCCESS",
@@ -191,15 +233,7 @@ export function runClient(o: {
   const reply = decodeReadReply(
     client.request(encodeReadRequest({ path: o.path, offset: o.offset, length: o.length })).data,
   );
-  doc.viaServer = {
-    status: formatHex(reply.status),
-    name: reply.statusName ?? formatHex(reply.status),
-    ...(reply.bytes.byteLength
-      ? { text: printable(reply.bytes), bytes: reply.bytes.byteLength }
-      : {}),
-    ...(reply.reason ? { reason: reply.reason } : {}),
-    at: now(),
-  };
+  doc.viaServer = answer(reply);
   if (o.probes) {
     doc.probes = probes(o.path).map((p) => {
       const r = decodeReadReply(client.request(p.bytes).data);
@@ -208,16 +242,51 @@ export function runClient(o: {
         status: formatHex(r.status),
         name: statusName(r.status) ?? "",
         reason: r.reason,
+        ...(r.stage ? { stage: r.stage } : {}),
       };
     });
   }
+  if (o.junctionTo !== undefined && o.root !== undefined) {
+    doc.junction = hostileJunction(client, o.root, o.junctionTo, o.junctionFile);
+  }
   return doc;
+}
+
+/**
+ * The hostile request (nt-semantics.md E13): in the server's `drop\` folder, which we may write,
+ * make a junction to a folder only administrators may read, and ask the server for a file
+ * through it. A server that confines itself by the path's text alone would follow it.
+ */
+function hostileJunction(
+  client: LpcClient,
+  root: string,
+  target: string,
+  file: string,
+): NonNullable<ClientDocument["junction"]> {
+  const name = `j-${currentProcessId()}`;
+  const path = `${root.replace(/\\$/, "")}\\drop\\${name}`;
+  let junction;
+  try {
+    junction = createJunction(path, target);
+  } catch (e) {
+    if (!(e instanceof NtError)) throw e;
+    return { path, target, made: false, createStatus: e.hex, createName: e.symbol ?? e.hex };
+  }
+  using _junction = junction; // closing it removes the junction (never its target)
+  const request = `drop\\${name}\\${file}`;
+  const reply = decodeReadReply(
+    client.request(encodeReadRequest({ path: request, offset: 0n, length: 16 })).data,
+  );
+  return { path, target, made: true, request, reply: answer(reply) };
 }
 
 function main(args: string[]): number {
   const v = parseCli(args, {
     port: { type: "string" },
     path: { type: "string" },
+    root: { type: "string" },
+    "junction-to": { type: "string" },
+    "junction-file": { type: "string", default: "vault.txt" },
     offset: { type: "string", default: "0" },
     length: { type: "string", default: "32" },
     level: { type: "string", default: "Impersonation" },
@@ -231,6 +300,9 @@ function main(args: string[]): number {
     return EXIT.OK;
   }
   if (!v.port || !v.path) throw new UsageError("--port and --path are required");
+  if (v["junction-to"] !== undefined && v.root === undefined) {
+    throw new UsageError("--junction-to needs --root (the junction goes in <root>\\drop)");
+  }
   const length = Number(v.length);
   if (!Number.isInteger(length) || length < 1 || length > MAX_READ_LENGTH) {
     throw new UsageError(`--length must be 1..${MAX_READ_LENGTH}`);
@@ -244,6 +316,9 @@ function main(args: string[]): number {
   const doc = runClient({
     port: v.port,
     path: v.path,
+    root: v.root,
+    junctionTo: v["junction-to"],
+    junctionFile: v["junction-file"]!,
     offset: BigInt(v.offset!),
     length,
     level: v.level as ImpersonationLevelName,
@@ -271,6 +346,16 @@ function main(args: string[]): number {
     );
     for (const p of doc.probes ?? []) {
       console.log(`probe ${p.what}: ${p.name || p.status} (${p.reason})`);
+    }
+    const j = doc.junction;
+    if (j) {
+      console.log(
+        j.made
+          ? `junction ${j.path} -> ${j.target}: the server answered ${j.reply!.name} at its ${
+            j.reply!.stage
+          } check (${j.reply!.reason ?? ""})`
+          : `junction ${j.path} -> ${j.target}: could not be made (${j.createName})`,
+      );
     }
   }
   return EXIT.OK;

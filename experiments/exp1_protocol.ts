@@ -5,15 +5,22 @@
  *
  * ```
  * request  (24 + path bytes): "DLPC" | version u8 | op u8 | flags u16 | offset u64 | length u32
- *                             | pathBytes u16 | reserved u16 | path (UTF-16LE)
- * reply    (16 + data + reason): "DLPC" | version u8 | op u8 | reserved u16 | status u32
- *                             | dataLength u16 | reasonLength u16 | data | reason (UTF-8)
+ *                             | pathBytes u16 | reserved u16 | path (UTF-16LE, relative to the root)
+ * reply    (16 + data + reason): "DLPC" | version u8 | op u8 | stage u8 | replyFlags u8
+ *                             | status u32 | dataLength u16 | reasonLength u16 | data | reason (UTF-8)
  * ```
+ *
+ * `stage` says which of the server's checks answered ({@link Stage}); `replyFlags` bit 0 says the
+ * open ran while the server impersonated the client. (Both bytes were a zero `reserved` field.)
+ *
+ * The server confines itself to its root in three steps (nt-semantics.md E13): the path's text
+ * ({@link validateRelativePath}: relative, no `..`, no `:`), an open relative to a handle on the
+ * root with `OBJ_DONT_REPARSE` (no junction or symbolic link is followed), and the final path of
+ * what it opened ({@link isUnderRoot}).
  *
  * @module
  */
 
-import { win32 } from "node:path";
 import { PORT_MAXIMUM_MESSAGE_LENGTH, PORT_MESSAGE_HEADER_SIZE } from "../ffi/port_message.ts";
 import { NtError, NTSTATUS, statusName } from "../ffi/status.ts";
 import { decodeUtf16, encodeUtf16 } from "../ffi/strings.ts";
@@ -39,7 +46,8 @@ const REP = {
   magic: 0,
   version: 4,
   op: 5,
-  reserved: 6,
+  stage: 6,
+  flags: 7,
   status: 8,
   dataLength: 12,
   reasonLength: 14,
@@ -53,9 +61,33 @@ export const MAX_PATH_CHARS: number = (MAX_PAYLOAD - REQ.path) / 2;
 /** The most bytes one READ can return (the reply's fixed part and no reason). */
 export const MAX_READ_LENGTH: number = MAX_PAYLOAD - REP.data;
 
+/** Which step of the server answered a request (the reply's `stage` byte). */
+export const Stage = {
+  /** The bytes were read. */
+  served: 0,
+  /** The request's format: magic, version, operation, lengths. */
+  request: 1,
+  /** The path's text: absolute, `..`, `:`, device or UNC syntax ({@link validateRelativePath}). */
+  path: 2,
+  /** The open relative to the root with `OBJ_DONT_REPARSE` (the kernel's answer). */
+  open: 3,
+  /** The final path of the opened file lies outside the root ({@link isUnderRoot}). */
+  finalPath: 4,
+  /** Reading the opened file. */
+  read: 5,
+  /** Impersonating the client, or reverting (`NtImpersonateClientOfPort` and its revert). */
+  impersonate: 6,
+} as const;
+
+/** A {@link Stage} name. */
+export type StageName = keyof typeof Stage;
+
+/** `replyFlags` bit 0: the open ran while the server impersonated the client. */
+export const REPLY_IMPERSONATED = 0x1;
+
 /** A READ request. */
 export interface ReadRequest {
-  /** The file, absolute or relative to the server's root. */
+  /** The file, relative to the server's root. */
   path: string;
   /** Where to start reading. */
   offset: bigint;
@@ -73,6 +105,10 @@ export interface ReadReply {
   bytes: Uint8Array;
   /** Why the server refused, when it did. */
   reason: string;
+  /** Which step answered (`undefined` for an unknown stage byte). */
+  stage: StageName | undefined;
+  /** The open ran while the server impersonated the client. */
+  impersonated: boolean;
 }
 
 /** Encodes a READ request (throws `RangeError` when it cannot fit one message). */
@@ -103,16 +139,20 @@ export class Refusal extends Error {
   override name = "Refusal";
   /** The NTSTATUS to reply with. */
   readonly status: number;
+  /** Which check refused. */
+  readonly stage: StageName;
 
   /**
    * Builds a refusal.
    *
    * @param status the NTSTATUS for the reply
    * @param reason why
+   * @param stage which check refused (default: the request's format)
    */
-  constructor(status: number, reason: string) {
+  constructor(status: number, reason: string, stage: StageName = "request") {
     super(reason);
     this.status = status;
+    this.stage = stage;
   }
 }
 
@@ -171,6 +211,8 @@ export function encodeReadReply(
   status: number,
   bytes: Uint8Array = new Uint8Array(0),
   reason = "",
+  stage: StageName = status === 0 ? "served" : "request",
+  impersonated = false,
 ): Uint8Array<ArrayBuffer> {
   if (bytes.byteLength > MAX_READ_LENGTH) {
     throw new RangeError(`${bytes.byteLength} bytes exceed ${MAX_READ_LENGTH}`);
@@ -183,6 +225,8 @@ export function encodeReadReply(
   buf.set(MAGIC, REP.magic);
   dv.setUint8(REP.version, PROTOCOL_VERSION);
   dv.setUint8(REP.op, Op.READ);
+  dv.setUint8(REP.stage, Stage[stage]);
+  dv.setUint8(REP.flags, impersonated ? REPLY_IMPERSONATED : 0);
   dv.setUint32(REP.status, status >>> 0, true);
   dv.setUint16(REP.dataLength, bytes.byteLength, true);
   dv.setUint16(REP.reasonLength, why.byteLength, true);
@@ -203,9 +247,12 @@ export function decodeReadReply(buf: Uint8Array): ReadReply {
     throw new RangeError("reply lengths overrun the message");
   }
   const status = dv.getUint32(REP.status, true);
+  const stage = dv.getUint8(REP.stage);
   return {
     status,
     statusName: statusName(status),
+    stage: (Object.keys(Stage) as StageName[]).find((k) => Stage[k] === stage),
+    impersonated: (dv.getUint8(REP.flags) & REPLY_IMPERSONATED) !== 0,
     bytes: buf.slice(REP.data, REP.data + dataLength),
     reason: new TextDecoder().decode(
       buf.subarray(REP.data + dataLength, REP.data + dataLength + reasonLength),
@@ -213,74 +260,189 @@ export function decodeReadReply(buf: Uint8Array): ReadReply {
   };
 }
 
+/** Whether a name holds a character no NTFS name may hold: `< > " | ? *` or a control character. */
+function hasBadNameChar(name: string): boolean {
+  return [...name].some((c) => c.charCodeAt(0) < 0x20 || '<>"|?*'.includes(c));
+}
+
 /**
- * Resolves a requested path inside `root`, or throws {@link Refusal}: no `..` segment, no device,
- * UNC or NT-namespace prefix, no alternate data stream, nothing outside the root.
+ * Checks the text of a requested path and returns it as a relative NT name (components joined by
+ * `\`; `/` is accepted as a separator), or throws {@link Refusal} (stage `path`): empty, over-long
+ * or NUL-containing; device, UNC and NT-namespace syntax (`\\?\`, `\\.\`, `\??\`, `\\server`);
+ * absolute or rooted (`C:\x`, `C:x`, `\x`); any `:` (alternate data streams); `..`, `.` or empty
+ * components; wildcard and other characters no file name may hold. This is the first of three
+ * checks: the relative open with `OBJ_DONT_REPARSE` and the final-path check follow, because text
+ * cannot see a junction.
  */
-export function resolveInsideRoot(root: string, requested: string): string {
+export function validateRelativePath(requested: string): string {
+  const refuse = (status: number, why: string): never => {
+    throw new Refusal(status, why, "path");
+  };
   if (requested.length === 0 || requested.length > MAX_PATH_CHARS || requested.includes("\0")) {
-    throw new Refusal(
-      NTSTATUS.STATUS_OBJECT_NAME_INVALID,
-      "empty, over-long or NUL-containing path",
-    );
+    refuse(NTSTATUS.STATUS_OBJECT_NAME_INVALID, "empty, over-long or NUL-containing path");
   }
   if (/^[\\/]{2}|^\\\?\?\\/.test(requested)) {
-    throw new Refusal(
+    refuse(
       NTSTATUS.STATUS_OBJECT_PATH_SYNTAX_BAD,
       "device, UNC and NT-namespace paths are refused",
     );
   }
-  if (requested.split(/[\\/]/).some((part) => part === "..")) {
-    throw new Refusal(NTSTATUS.STATUS_OBJECT_PATH_SYNTAX_BAD, "'..' segments are refused");
+  if (/^[A-Za-z]:/.test(requested) || /^[\\/]/.test(requested)) {
+    refuse(
+      NTSTATUS.STATUS_OBJECT_PATH_SYNTAX_BAD,
+      "absolute paths are refused: name the file relative to the server's root",
+    );
   }
-  if (requested.indexOf(":", /^[A-Za-z]:/.test(requested) ? 2 : 0) !== -1) {
-    throw new Refusal(
+  if (requested.includes(":")) {
+    refuse(
       NTSTATUS.STATUS_OBJECT_PATH_SYNTAX_BAD,
       "alternate data streams and stray ':' are refused",
     );
   }
-  const base = win32.resolve(root);
-  const full = win32.resolve(base, requested);
-  const inside = full.toLowerCase().startsWith(base.toLowerCase().replace(/\\?$/, "\\"));
-  if (!inside) {
-    throw new Refusal(NTSTATUS.STATUS_ACCESS_DENIED, `outside the server's root ${base}`);
+  const parts = requested.split(/[\\/]/);
+  if (parts.some((part) => part === "..")) {
+    refuse(NTSTATUS.STATUS_OBJECT_PATH_SYNTAX_BAD, "'..' segments are refused");
   }
-  return full;
+  if (parts.some((part) => part === "" || part === ".")) {
+    refuse(NTSTATUS.STATUS_OBJECT_NAME_INVALID, "empty and '.' segments are refused");
+  }
+  const bad = parts.find(hasBadNameChar);
+  if (bad !== undefined) {
+    refuse(
+      NTSTATUS.STATUS_OBJECT_NAME_INVALID,
+      `${JSON.stringify(bad)} holds a character no file name may hold`,
+    );
+  }
+  return parts.join("\\");
+}
+
+/** A final path without its `\\?\` (or `\\?\UNC\` → `\\`) prefix and trailing separators, upper-cased. */
+export function comparablePath(finalPath: string): string {
+  let p = finalPath.replaceAll("/", "\\");
+  if (/^\\\\\?\\UNC\\/i.test(p)) p = `\\\\${p.slice(8)}`;
+  else if (p.startsWith("\\\\?\\")) p = p.slice(4);
+  return p.replace(/\\+$/, "").toUpperCase();
+}
+
+/**
+ * Whether `fileFinalPath` is `rootFinalPath` or lies below it. Both are final paths
+ * (`GetFinalPathNameByHandleW`): compared without case (as NTFS does by default), without the
+ * `\\?\` prefix and trailing separators, on whole components (so `C:\lab2\x` is not under
+ * `C:\lab`).
+ */
+export function isUnderRoot(rootFinalPath: string, fileFinalPath: string): boolean {
+  const root = comparablePath(rootFinalPath);
+  const file = comparablePath(fileFinalPath);
+  if (root === "") return false;
+  return file === root || file.startsWith(`${root}\\`);
+}
+
+/** A file the server opened. */
+export interface OpenedFile extends Disposable {
+  /** Its final path (after every junction and link). */
+  finalPath(): string;
+  /** Reads from it (the access was checked at the open). */
+  read(offset: bigint, length: number): Uint8Array;
 }
 
 /** What the server's READ handler needs from the system. */
 export interface ReadContext {
-  /** The root the server was started with. */
-  root: string;
-  /** Reads the bytes (as whoever the calling thread is); throws `NtError` on failure. */
-  read(path: string, offset: bigint, length: number): Uint8Array;
+  /** The final path of the root (computed as the server). */
+  rootFinalPath(): string;
+  /**
+   * Opens a validated relative name below the root with `OBJ_DONT_REPARSE`, as whoever the
+   * calling thread is; throws `NtError` (e.g. `STATUS_ACCESS_DENIED`,
+   * `STATUS_REPARSE_POINT_ENCOUNTERED`).
+   */
+  open(relative: string): OpenedFile;
   /** Runs `fn` impersonating the client, when the server is in safe mode. */
   impersonate?: <T>(fn: () => T) => T;
 }
 
-/** The server side: a request's bytes in, the reply's bytes out. Never throws. */
+function failure(e: unknown): { status: number; reason: string } {
+  if (e instanceof NtError) return { status: e.code, reason: `${e.call}: ${e.symbol ?? e.hex}` };
+  return {
+    status: NTSTATUS.STATUS_UNSUCCESSFUL,
+    reason: e instanceof Error ? e.message : String(e),
+  };
+}
+
+/**
+ * The server side: a request's bytes in, the reply's bytes out. Never throws. Only the open runs
+ * impersonated (in safe mode); the final-path check and the read run as the server, on the
+ * handle the open returned.
+ */
 export function serveRead(request: Uint8Array, ctx: ReadContext): Uint8Array<ArrayBuffer> {
   let req: ReadRequest;
-  let path: string;
+  let relative: string;
   try {
     req = decodeReadRequest(request);
-    path = resolveInsideRoot(ctx.root, req.path);
+    relative = validateRelativePath(req.path);
   } catch (e) {
-    if (e instanceof Refusal) return encodeReadReply(e.status, undefined, e.message);
+    if (e instanceof Refusal) return encodeReadReply(e.status, undefined, e.message, e.stage);
     return encodeReadReply(NTSTATUS.STATUS_INVALID_PARAMETER, undefined, String(e));
   }
-  const read = () => ctx.read(path, req.offset, req.length);
-  try {
-    const bytes = ctx.impersonate ? ctx.impersonate(read) : read();
-    return encodeReadReply(NTSTATUS.STATUS_SUCCESS, bytes.subarray(0, MAX_READ_LENGTH));
-  } catch (e) {
-    if (e instanceof NtError) {
-      return encodeReadReply(e.code, undefined, `${e.call}: ${e.symbol ?? e.hex}`);
+  const impersonated = ctx.impersonate !== undefined;
+  let file: OpenedFile | undefined;
+  let entered = false;
+  let openError: unknown;
+  const open = () => {
+    entered = true;
+    try {
+      file = ctx.open(relative);
+    } catch (e) {
+      openError = e;
     }
+  };
+  try {
+    if (ctx.impersonate) ctx.impersonate(open);
+    else open();
+  } catch (e) {
+    // Impersonating (or reverting) failed: not the open's answer.
+    file?.[Symbol.dispose]();
+    const f = failure(e);
     return encodeReadReply(
-      NTSTATUS.STATUS_UNSUCCESSFUL,
+      f.status,
       undefined,
-      e instanceof Error ? e.message : String(e),
+      `${entered ? "reverting" : "impersonating"} failed: ${f.reason}`,
+      "impersonate",
+      impersonated,
     );
+  }
+  if (file === undefined) {
+    const f = failure(openError);
+    return encodeReadReply(f.status, undefined, f.reason, "open", impersonated);
+  }
+  using opened = file;
+  let root: string;
+  let final: string;
+  try {
+    root = ctx.rootFinalPath();
+    final = opened.finalPath();
+  } catch (e) {
+    const f = failure(e);
+    return encodeReadReply(f.status, undefined, f.reason, "finalPath", impersonated);
+  }
+  if (!isUnderRoot(root, final)) {
+    return encodeReadReply(
+      NTSTATUS.STATUS_ACCESS_DENIED,
+      undefined,
+      `opened ${final}, outside the root ${root}`,
+      "finalPath",
+      impersonated,
+    );
+  }
+  try {
+    const bytes = opened.read(req.offset, req.length);
+    return encodeReadReply(
+      NTSTATUS.STATUS_SUCCESS,
+      bytes.subarray(0, MAX_READ_LENGTH),
+      "",
+      "served",
+      impersonated,
+    );
+  } catch (e) {
+    const f = failure(e);
+    return encodeReadReply(f.status, undefined, f.reason, "read", impersonated);
   }
 }

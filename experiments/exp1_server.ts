@@ -34,7 +34,10 @@ const HELP = `exp1_server: an LPC server that reads a few bytes of a file for it
 Usage: deno run --allow-ffi experiments/exp1_server.ts --root <folder> [options]
 
 Options:
-  --root <folder>   the only folder it reads from (required)
+  --root <folder>   the only folder it reads from (required). Clients name files relative to it;
+                    absolute paths, '..' and ':' are refused, files are opened relative to a
+                    handle on the root with OBJ_DONT_REPARSE (no junction is followed), and the
+                    final path of what was opened must lie under the root's
   --port <name>     the port to create (default: ${DEFAULT_PORT})
   --impersonate     SAFE MODE: impersonate the client before opening the file. Without it the server
                     reads as itself, a deliberate confused deputy: it hands out what the client may

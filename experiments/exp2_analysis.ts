@@ -17,19 +17,10 @@ import type { LpcEvent } from "../ffi/lpc.ts";
  * The decoded `LPC_ERROR_EVENT` (a hard error; ExpRaiseHardError.c) as the LPC server logs it,
  * with the Response it replied.
  */
-export interface HardErrorEvent {
-  /** The hard error's NTSTATUS, described. */
-  status: string;
-  /** `NumberOfParameters`. */
-  numberOfParameters: number;
-  /** The parameters, in hex. */
-  parameters: string[];
-  /** The Response replied (ResponseReturnToCaller). */
-  response: string;
-}
+export type HardErrorEvent = NonNullable<LpcEvent["hardError"]>;
 
-/** A timeline event, with the hard error the server decodes for type 9. */
-export type Exp2Event = LpcEvent & { hardError?: HardErrorEvent };
+/** A timeline event (the LPC server's). */
+export type Exp2Event = LpcEvent;
 
 /** One `LPC_CLIENT_DIED` as the server received it. */
 export interface Death {

@@ -89,6 +89,14 @@ export const advapi32Symbols = {
     parameters: ["buffer", "u32", "buffer", "buffer"],
     result: "i32",
   },
+  // BOOL ConvertSecurityDescriptorToStringSecurityDescriptorW(
+  //   PSECURITY_DESCRIPTOR SecurityDescriptor, DWORD RequestedStringSDRevision,
+  //   SECURITY_INFORMATION SecurityInformation, LPWSTR *StringSecurityDescriptor,
+  //   PULONG StringSecurityDescriptorLen);
+  ConvertSecurityDescriptorToStringSecurityDescriptorW: {
+    parameters: ["buffer", "u32", "u32", "buffer", "buffer"],
+    result: "i32",
+  },
   // BOOL ConvertSidToStringSidW(PSID Sid, LPWSTR *StringSid);
   ConvertSidToStringSidW: { parameters: ["pointer", "buffer"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;

@@ -77,7 +77,7 @@ export const LAYOUTS = {
   },
   // ---- Debug / exception-port messages (ReactOS dbgktypes.h, PDB-derived Win7+ size) ----
   DBGKM_APIMSG: {
-    size: 272, // 0x110: the Win7+ union includes DBGKM_ERROR_MSG
+    size: 272, // 0x110, the struct (its union includes DBGKM_ERROR_MSG); LPC_EXCEPTION on an exception port is 0xD0 (DbgkForwardException.c)
     offsets: {
       h: 0,
       ApiNumber: 40,
@@ -85,6 +85,19 @@ export const LAYOUTS = {
       u: 48,
       ExceptionRecord: 48, // u.Exception.ExceptionRecord
       FirstChance: 200, // u.Exception.FirstChance
+    },
+  },
+  // LPC_ERROR_EVENT (type 9), the hard error sent to the exception port (ExpRaiseHardError.c).
+  HARDERROR_MSG: {
+    size: 112, // 0x70 = TotalLength; DataLength 0x48
+    offsets: {
+      Status: 40,
+      ErrorTime: 48,
+      ValidResponseOptions: 56,
+      Response: 60,
+      NumberOfParameters: 64,
+      UnicodeStringParameterMask: 68,
+      Parameters: 72,
     },
   },
   // ---- Object manager, security, processes (phnt / mingw-w64 user-mode headers) ----
@@ -111,6 +124,10 @@ export const LAYOUTS = {
     size: 16,
     offsets: { UniqueProcess: 0, UniqueThread: 8 },
   },
+  KERNEL_USER_TIMES: {
+    size: 32, // NtQueryInformationThread(ThreadTimes = 1)
+    offsets: { CreateTime: 0, ExitTime: 8, KernelTime: 16, UserTime: 24 },
+  },
   OBJECT_DIRECTORY_INFORMATION: {
     size: 32,
     offsets: { Name: 0, TypeName: 16 },
@@ -122,6 +139,23 @@ export const LAYOUTS = {
   IO_STATUS_BLOCK: {
     size: 16,
     offsets: { Status: 0, Pointer: 0, Information: 8 },
+  },
+  // ntifs.h REPARSE_DATA_BUFFER; the mount-point (junction) member's fields are flattened. Its
+  // header (tag, length, reserved) is REPARSE_DATA_BUFFER_HEADER_SIZE = 8 bytes; `size` is the
+  // whole union with a one-character PathBuffer (the symbolic-link member is the largest).
+  REPARSE_DATA_BUFFER: {
+    size: 24,
+    offsets: {
+      ReparseTag: 0,
+      ReparseDataLength: 4,
+      Reserved: 6,
+      MountPointReparseBuffer: 8,
+      SubstituteNameOffset: 8,
+      SubstituteNameLength: 10,
+      PrintNameOffset: 12,
+      PrintNameLength: 14,
+      PathBuffer: 16,
+    },
   },
   EXCEPTION_RECORD: {
     size: 152,

@@ -24,9 +24,14 @@ import {
   type ClientId,
   decodeClientDied,
   decodeExceptionMessage,
+  decodeHardErrorMessage,
   decodePortMessage,
   encodePortMessage,
   type ExceptionMessage,
+  type HardErrorMessage,
+  HardErrorResponse,
+  LARGEST_KERNEL_MESSAGE,
+  LPC_LEGACY_MAX_MESSAGE_LENGTH,
   LpcMessageType,
   messageTypeName,
   PORT_MAXIMUM_MESSAGE_LENGTH,
@@ -34,6 +39,7 @@ import {
   PortMessageError,
   type PortMessageHeader,
   rewriteAsReply,
+  setHardErrorResponse,
   setReturnedStatus,
 } from "./port_message.ts";
 import { check, describeStatus, NTSTATUS, ntSuccess, toUnsigned } from "./status.ts";
@@ -54,11 +60,14 @@ export type LpcSymbols = Pick<
   | "NtImpersonateClientOfPort"
   | "NtRegisterThreadTerminatePort"
   | "NtSetInformationThread"
+  | "NtOpenThreadToken"
   | "NtClose"
 >;
 
-/** `ThreadImpersonationToken`: set to NULL to revert to self. */
+/** `ThreadImpersonationToken`: set a token handle (or NULL: revert to self). */
 const ThreadImpersonationToken = 5;
+/** `TOKEN_IMPERSONATE`: what setting the token back needs. */
+const TOKEN_IMPERSONATE = 0x4;
 
 function closerOf(nt: LpcSymbols): HandleCloser {
   return (h) => nt.NtClose(h);
@@ -66,17 +75,31 @@ function closerOf(nt: LpcSymbols): HandleCloser {
 
 /** Options for {@link createConnectionPort}. */
 export interface PortOptions {
-  /** The largest `TotalLength` (header included) a message may have; default 512 (x64 maximum). */
+  /**
+   * The largest `TotalLength` (header included) a message may have: default 512, at most 648
+   * (`LpcLegacyMaxMessageLength` on x64; the kernel refuses more with STATUS_INVALID_PARAMETER).
+   */
   maxMessageLength?: number;
-  /** The largest connection information; default 0x80. */
+  /**
+   * Ignored by the kernel (NtCreatePort.c passes only MaxMessageLength on; connection data is
+   * capped at MaxMessageLength - 40). Kept for callers of the documented prototype.
+   */
   maxConnectionInfoLength?: number;
+  /**
+   * The port will receive kernel messages (it is an exception or termination port): refuse a
+   * `maxMessageLength` below 0xD0, since the kernel silently drops a message larger than the
+   * port's limit (AlpcpSendMessage.c), and an `LPC_EXCEPTION` it cannot deliver kills the process
+   * unseen (KiDispatchException.c).
+   */
+  kernelMessages?: boolean;
   /** Who may connect (`PORT_CONNECT` = 0x1 in the DACL). */
   securityDescriptor?: SecurityDescriptor;
 }
 
 /**
  * Creates a named connection port (`NtCreatePort`). The message limit must hold the largest
- * message the port will receive; a kernel message (`LPC_EXCEPTION`) needs up to 0x110 bytes.
+ * message the port will receive: for kernel messages that is 0xD0 (`LPC_EXCEPTION`), 0x70 for a
+ * hard error and 0x30 for `LPC_CLIENT_DIED`/`LPC_PORT_CLOSED` (`KERNEL_MESSAGE_LENGTH` in port_message.ts).
  */
 export function createConnectionPort(
   name: string | null,
@@ -84,9 +107,15 @@ export function createConnectionPort(
   nt: LpcSymbols = ntdll(),
 ): NtHandle {
   const maxMessage = options.maxMessageLength ?? PORT_MAXIMUM_MESSAGE_LENGTH;
-  if (maxMessage < PM.size || maxMessage > PORT_MAXIMUM_MESSAGE_LENGTH) {
+  const least = options.kernelMessages ? LARGEST_KERNEL_MESSAGE : PM.size;
+  if (maxMessage < least || maxMessage > LPC_LEGACY_MAX_MESSAGE_LENGTH) {
     throw new RangeError(
-      `maxMessageLength ${maxMessage} outside ${PM.size}..${PORT_MAXIMUM_MESSAGE_LENGTH}`,
+      `maxMessageLength ${maxMessage} outside ${least}..${LPC_LEGACY_MAX_MESSAGE_LENGTH}` +
+        (options.kernelMessages && maxMessage < least
+          ? ` (a port that receives kernel messages needs 0x${
+            least.toString(16)
+          } for LPC_EXCEPTION)`
+          : ""),
     );
   }
   const oa = new ObjectAttributes(
@@ -153,8 +182,25 @@ export interface LpcEvent {
   context?: string;
   /** Extra detail. */
   note?: string;
-  /** For LPC_CLIENT_DIED / LPC_PORT_CLOSED: the thread's (or process's) creation time, ISO 8601. */
+  /**
+   * The client of the connection this message's PortContext names (as recorded at accept). The
+   * only way to attribute `LPC_PORT_CLOSED`, whose ClientId the kernel zeroes
+   * (AlpcpSendCloseMessage.c).
+   */
+  client?: { pid: number; tid: number };
+  /**
+   * For LPC_CLIENT_DIED: the dying thread's creation time, ISO 8601. For LPC_PORT_CLOSED: the
+   * creation time of whatever process was current when the client port was deleted (possibly
+   * this server's), not the client's.
+   */
   createTime?: string;
+  /** For LPC_ERROR_EVENT: the decoded hard error and the Response replied. */
+  hardError?: {
+    status: string;
+    numberOfParameters: number;
+    parameters: string[];
+    response: string;
+  };
   /** For LPC_EXCEPTION: the decoded DBGKM_APIMSG and the verdict replied. */
   exception?: {
     apiNumber: number;
@@ -178,8 +224,17 @@ export interface LpcHandler {
   request(req: LpcRequest): Uint8Array | { data: Uint8Array; note: string };
   /** A datagram (never replied to). */
   datagram?(header: PortMessageHeader, data: Uint8Array, connection: Connection | undefined): void;
-  /** An `LPC_EXCEPTION` from a process whose exception port this is: the verdict to reply with. */
+  /**
+   * An `LPC_EXCEPTION` from a process whose exception port this is: the verdict to reply with.
+   * Default `DBG_EXCEPTION_NOT_HANDLED`: any status >= 0 but that one counts as handled
+   * (DbgkForwardException.c), so continue only an exception you raised on purpose.
+   */
   exception?(message: ExceptionMessage): number;
+  /**
+   * An `LPC_ERROR_EVENT` (a hard error, ExpRaiseHardError.c): the `Response` to reply with.
+   * Default `ResponseReturnToCaller`. The raising thread waits until the reply.
+   */
+  hardError?(message: HardErrorMessage): number;
 }
 
 /** Options for {@link LpcServer}. */
@@ -259,6 +314,8 @@ export class LpcServer implements Disposable {
         totalLength: header.totalLength,
         context: `0x${this.#context[0]!.toString(16)}`,
       });
+      const c = this.#connections.get(this.#context[0]!);
+      if (c) e.client = { pid: c.clientId.process, tid: c.clientId.thread };
     }
     Object.assign(e, extra);
     this.events.push(e);
@@ -366,10 +423,10 @@ export class LpcServer implements Disposable {
         return;
       }
       case LpcMessageType.LPC_EXCEPTION: {
-        let verdict: number = NTSTATUS.DBG_CONTINUE;
+        let verdict: number = NTSTATUS.DBG_EXCEPTION_NOT_HANDLED;
         try {
           const exc = decodeExceptionMessage(this.#receive);
-          verdict = this.#handler.exception?.(exc) ?? NTSTATUS.DBG_CONTINUE;
+          verdict = this.#handler.exception?.(exc) ?? NTSTATUS.DBG_EXCEPTION_NOT_HANDLED;
           const hex = (v: bigint | number) => `0x${v.toString(16)}`;
           this.#log(messageTypeName(header.type), header, {
             exception: {
@@ -392,6 +449,30 @@ export class LpcServer implements Disposable {
         try {
           setReturnedStatus(reply, verdict);
         } catch { /* malformed: reply unchanged */ }
+        this.#pendingReply = reply;
+        return;
+      }
+      case LpcMessageType.LPC_ERROR_EVENT: {
+        // A hard error (ExpRaiseHardError.c): a request the raising thread waits on.
+        let response: number = HardErrorResponse.ResponseReturnToCaller;
+        const reply = this.#receive.slice(0, header.totalLength);
+        try {
+          const he = decodeHardErrorMessage(this.#receive);
+          response = this.#handler.hardError?.(he) ?? HardErrorResponse.ResponseReturnToCaller;
+          setHardErrorResponse(reply, response);
+          this.#log(messageTypeName(header.type), header, {
+            hardError: {
+              status: describeStatus(he.status),
+              numberOfParameters: he.parameters.length,
+              parameters: he.parameters.map((v) => `0x${v.toString(16)}`),
+              response: hardErrorResponseName(response),
+            },
+          });
+        } catch (e) {
+          this.#log(messageTypeName(header.type), header, {
+            note: e instanceof Error ? e.message : String(e),
+          });
+        }
         this.#pendingReply = reply;
         return;
       }
@@ -447,14 +528,16 @@ export class LpcServer implements Disposable {
       `connection ${header.clientId.process}.${header.clientId.thread}`,
       closerOf(this.#nt),
     );
-    const complete = this.#nt.NtCompleteConnectPort(port.unsafePointer);
-    if (!ntSuccess(complete)) {
-      port.close();
-      this.#log("error", header, { note: `NtCompleteConnectPort: ${describeStatus(complete)}` });
-      return;
-    }
+    // The client is already connected: NtAcceptConnectPort released it (AlpcpAcceptConnectPort.c),
+    // so a failing NtCompleteConnectPort is logged and the connection kept.
     this.#connections.set(id, { context: id, clientId: header.clientId, connectInfo, port });
     this.#log("accept", header, { context: `0x${id.toString(16)}` });
+    const complete = this.#nt.NtCompleteConnectPort(port.unsafePointer);
+    if (!ntSuccess(complete)) {
+      this.#log("error", header, {
+        note: `NtCompleteConnectPort: ${describeStatus(complete)} (connection kept)`,
+      });
+    }
   }
 
   #impersonate<T>(connection: Connection, fn: () => T): T {
@@ -462,20 +545,27 @@ export class LpcServer implements Disposable {
       this.#nt.NtImpersonateClientOfPort,
       "ntdll!NtImpersonateClientOfPort",
     );
-    check(impersonate(connection.port.unsafePointer, this.#receive), "NtImpersonateClientOfPort");
+    // The token this thread has now (a thread running as SYSTEM has one), to put back after.
+    const saved = handleCell();
+    const open = this.#nt.NtOpenThreadToken(currentThread(), TOKEN_IMPERSONATE, 1, saved);
+    if (toUnsigned(open) !== NTSTATUS.STATUS_NO_TOKEN) check(open, "NtOpenThreadToken");
+    const restore = toUnsigned(open) === NTSTATUS.STATUS_NO_TOKEN ? new BigUint64Array(1) : saved;
     try {
+      check(
+        impersonate(connection.port.unsafePointer, this.#receive),
+        "NtImpersonateClientOfPort",
+      );
       return fn();
     } finally {
-      check(
-        this.#nt.NtSetInformationThread(
-          currentThread(),
-          ThreadImpersonationToken,
-          new BigUint64Array(1),
-          8,
-        ),
-        "NtSetInformationThread",
-        "revert to self",
-      );
+      try {
+        check(
+          this.#nt.NtSetInformationThread(currentThread(), ThreadImpersonationToken, restore, 8),
+          "NtSetInformationThread",
+          restore === saved ? "back to the thread's own token" : "revert to self",
+        );
+      } finally {
+        if (restore === saved) this.#nt.NtClose(Deno.UnsafePointer.create(saved[0]!));
+      }
     }
   }
 
@@ -487,12 +577,25 @@ export class LpcServer implements Disposable {
   }
 }
 
+/** The name of a `HARDERROR_RESPONSE` value. */
+function hardErrorResponseName(response: number): string {
+  const e = Object.entries(HardErrorResponse).find(([, v]) => v === response);
+  return e ? e[0] : `0x${response.toString(16)}`;
+}
+
 /** Options for {@link LpcClient.connect}. */
 export interface ConnectOptions {
   /** How far the server may impersonate us (default `Impersonation`). */
   impersonationLevel?: ImpersonationLevelName;
-  /** Connection information for the server (at most 0x80 bytes). */
+  /** Connection information for the server. */
   connectInfo?: Uint8Array;
+  /**
+   * How many bytes of connection information the server may send back (default 0x80). The
+   * kernel returns min(the length the client passed, the server's), so the client passes its
+   * buffer's whole capacity (NtSecureConnectPort.c, AlpcpReceiveLegacyConnectionReply.c); the
+   * server then receives that many bytes, the rest zero.
+   */
+  connectInfoCapacity?: number;
   /** The ntdll symbols (default: the real ones). */
   nt?: LpcSymbols;
 }
@@ -523,17 +626,17 @@ export class LpcClient implements Disposable {
     const nt = options.nt ?? ntdll();
     const portName = new UnicodeString(name);
     const qos = securityQos(options.impersonationLevel ?? "Impersonation");
-    const info = new Uint8Array(0x80);
-    const infoLength = new Uint32Array([0]);
-    if (options.connectInfo) {
-      if (options.connectInfo.byteLength > info.byteLength) {
-        throw new RangeError(
-          `connection information of ${options.connectInfo.byteLength} bytes exceeds ${info.byteLength}`,
-        );
-      }
-      info.set(options.connectInfo);
-      infoLength[0] = options.connectInfo.byteLength;
+    const sent = options.connectInfo ?? new Uint8Array(0);
+    const capacity = Math.max(sent.byteLength, options.connectInfoCapacity ?? 0x80);
+    const most = LPC_LEGACY_MAX_MESSAGE_LENGTH - PM.size;
+    if (capacity > most) {
+      throw new RangeError(
+        `connection information of ${capacity} bytes exceeds ${most} (648 - 40 on x64)`,
+      );
     }
+    const info = new Uint8Array(capacity);
+    info.set(sent);
+    const infoLength = new Uint32Array([capacity]);
     const maxMessage = new Uint32Array(1);
     const cell = handleCell();
     check(
@@ -554,7 +657,7 @@ export class LpcClient implements Disposable {
       data,
       maxTotalLength: Math.min(
         this.maxMessageLength || PORT_MAXIMUM_MESSAGE_LENGTH,
-        PORT_MAXIMUM_MESSAGE_LENGTH,
+        LPC_LEGACY_MAX_MESSAGE_LENGTH,
       ),
     });
   }

@@ -331,11 +331,43 @@ export const ntdllSymbols = {
     result: "i32",
   },
 
+  // NTSTATUS NtFsControlFile(HANDLE FileHandle, HANDLE Event, PIO_APC_ROUTINE ApcRoutine,
+  //   PVOID ApcContext, PIO_STATUS_BLOCK IoStatusBlock, ULONG FsControlCode, PVOID InputBuffer,
+  //   ULONG InputBufferLength, PVOID OutputBuffer, ULONG OutputBufferLength);
+  NtFsControlFile: {
+    parameters: [
+      "pointer",
+      "pointer",
+      "pointer",
+      "pointer",
+      "buffer",
+      "u32",
+      "buffer",
+      "u32",
+      "buffer",
+      "u32",
+    ],
+    result: "i32",
+  },
+  // NTSTATUS NtQuerySecurityObject(HANDLE Handle, SECURITY_INFORMATION SecurityInformation,
+  //   PSECURITY_DESCRIPTOR SecurityDescriptor, ULONG Length, PULONG LengthNeeded);
+  NtQuerySecurityObject: {
+    parameters: ["pointer", "u32", "buffer", "u32", "buffer"],
+    result: "i32",
+  },
+
   // ---------------- exceptions and debugging (phnt ntxcapi.h, ntdbg.h, ntrtl.h) ----------------
 
   // NTSTATUS NtRaiseException(PEXCEPTION_RECORD ExceptionRecord, PCONTEXT ContextRecord,
   //   BOOLEAN FirstChance);
   NtRaiseException: { parameters: ["buffer", "buffer", "u8"], result: "i32" },
+  // NTSTATUS NtRaiseHardError(NTSTATUS ErrorStatus, ULONG NumberOfParameters,
+  //   ULONG UnicodeStringParameterMask, PULONG_PTR Parameters, ULONG ValidResponseOptions,
+  //   PULONG Response);  -- blocks until the exception port (or csrss) answers
+  NtRaiseHardError: {
+    parameters: ["i32", "u32", "u32", "buffer", "u32", "buffer"],
+    result: "i32",
+  },
   // VOID RtlCaptureContext(PCONTEXT ContextRecord);
   RtlCaptureContext: { parameters: ["buffer"], result: "void" },
   // HANDLE DbgUiGetThreadDebugObject(VOID);  -- the calling thread's debug object (TEB)

@@ -19,6 +19,13 @@ const QOS = LAYOUTS.SECURITY_QUALITY_OF_SERVICE;
 /** `OBJ_CASE_INSENSITIVE`: object names compare without case (the only valid port attribute). */
 export const OBJ_CASE_INSENSITIVE = 0x40;
 
+/**
+ * `OBJ_DONT_REPARSE`: the open fails with `STATUS_REPARSE_POINT_ENCOUNTERED` instead of following
+ * a reparse point (a junction, a symbolic link) on any component of the name (Windows 10 1703+;
+ * Microsoft Learn, OBJECT_ATTRIBUTES). Older systems reject the unknown bit.
+ */
+export const OBJ_DONT_REPARSE = 0x1000;
+
 /** The longest string a `UNICODE_STRING` can count (its lengths are 16-bit byte counts). */
 export const UNICODE_STRING_MAX_CHARS = 0x7fff;
 

@@ -16,14 +16,25 @@ const PM = LAYOUTS.PORT_MESSAGE;
 const CID = LAYOUTS.CLIENT_ID;
 const DIED = LAYOUTS.LPC_CLIENT_DIED_MSG;
 const DBGKM = LAYOUTS.DBGKM_APIMSG;
+const HEM = LAYOUTS.HARDERROR_MSG;
 const ER = LAYOUTS.EXCEPTION_RECORD;
 const PDI = LAYOUTS.PORT_DATA_INFORMATION;
 const PDE = LAYOUTS.PORT_DATA_ENTRY;
 
 /** `sizeof(PORT_MESSAGE)` on x64. */
 export const PORT_MESSAGE_HEADER_SIZE: number = PM.size;
-/** `PORT_MAXIMUM_MESSAGE_LENGTH` on x64: the largest `TotalLength` of a legacy LPC message. */
+/**
+ * `PORT_MAXIMUM_MESSAGE_LENGTH` on x64 (512): the header constant, and the toolkit's default
+ * `MaxMessageLength` (it holds every kernel message). It is not the kernel's limit: see
+ * {@link LPC_LEGACY_MAX_MESSAGE_LENGTH}.
+ */
 export const PORT_MAXIMUM_MESSAGE_LENGTH = 512;
+/**
+ * `LpcLegacyMaxMessageLength` on x64 (648): the largest `MaxMessageLength` `NtCreatePort` accepts;
+ * above it the call fails with `STATUS_INVALID_PARAMETER` (Windows 11: NtCreatePort.c,
+ * AlpcpValidateAndSetPortAttributes.c; the value is set in Phase1InitializationDiscard.c).
+ */
+export const LPC_LEGACY_MAX_MESSAGE_LENGTH = 648;
 /** `LPC_MAX_CONNECTION_INFO_SIZE` on x64 (16 pointers). */
 export const LPC_MAX_CONNECTION_INFO_SIZE = 128;
 /**
@@ -32,8 +43,24 @@ export const LPC_MAX_CONNECTION_INFO_SIZE = 128;
  */
 export const PORT_TOTAL_MAXIMUM_MESSAGE_LENGTH =
   (PORT_MAXIMUM_MESSAGE_LENGTH + PM.size + LPC_MAX_CONNECTION_INFO_SIZE + 0xf) & ~0xf;
-/** The largest kernel message the lab expects (`sizeof(DBGKM_APIMSG)` on Windows 7+ x64). */
-export const LARGEST_KERNEL_MESSAGE: number = DBGKM.size;
+// It must also hold the largest message a port may be created for.
+const _holdsLegacyMax: true =
+  (PORT_TOTAL_MAXIMUM_MESSAGE_LENGTH >= LPC_LEGACY_MAX_MESSAGE_LENGTH) as true;
+/**
+ * The `TotalLength` of each message the kernel sends to an exception or termination port on x64:
+ * `LPC_CLIENT_DIED` and `LPC_PORT_CLOSED` 0x30 (PspExitThread.c, AlpcpSendCloseMessage.c),
+ * `LPC_ERROR_EVENT` 0x70 (ExpRaiseHardError.c), `LPC_EXCEPTION` 0xD0 (DbgkForwardException.c;
+ * 0x110, `sizeof(DBGKM_APIMSG)`, goes only to the WER error port: DbgkpSendErrorMessage.c). A port
+ * whose `MaxMessageLength` is smaller drops the message (AlpcpSendMessage.c).
+ */
+export const KERNEL_MESSAGE_LENGTH = {
+  LPC_CLIENT_DIED: 0x30,
+  LPC_PORT_CLOSED: 0x30,
+  LPC_ERROR_EVENT: 0x70,
+  LPC_EXCEPTION: 0xd0,
+} as const;
+/** The largest message the kernel sends to an exception port (0xD0, `LPC_EXCEPTION`). */
+export const LARGEST_KERNEL_MESSAGE: number = KERNEL_MESSAGE_LENGTH.LPC_EXCEPTION;
 
 /** LPC message types (the low byte of `PORT_MESSAGE.Type`). */
 export const LpcMessageType = {
@@ -330,9 +357,10 @@ export function encodePortMessage(
 }
 
 /**
- * Turns a received message into its reply, in place: keeps `ClientId`, `MessageId` and `Type`
- * (the kernel stamps `LPC_REPLY`), replaces the payload and both lengths, zeroes
- * `DataInfoOffset`. Returns `buf`.
+ * Turns a received message into its reply, in place: keeps `MessageId` and `CallbackId` (the
+ * kernel finds the waiting request by both: AlpcpLookupMessage.c), `ClientId` and `Type` (the
+ * kernel stamps `LPC_REPLY` and the replying thread's ClientId itself), replaces the payload and
+ * both lengths, zeroes `DataInfoOffset`. Returns `buf`.
  *
  * @param buf the buffer the request was received into
  * @param data the reply payload
@@ -474,8 +502,8 @@ export interface ExceptionMessage {
 }
 
 /**
- * Decodes an `LPC_EXCEPTION` message. Its `TotalLength` varies by Windows version (0xD0 or
- * 0x110); only the bytes up to `FirstChance` are required.
+ * Decodes an `LPC_EXCEPTION` message. On the exception port it is 0xA8 data bytes, TotalLength
+ * 0xD0 (DbgkForwardException.c); only the bytes up to `FirstChance` are required.
  */
 export function decodeExceptionMessage(buf: Uint8Array): ExceptionMessage {
   const header = decodePortMessageHeader(buf);
@@ -495,6 +523,80 @@ export function decodeExceptionMessage(buf: Uint8Array): ExceptionMessage {
     record: decodeExceptionRecord(buf, DBGKM.offsets.ExceptionRecord),
     firstChance: dv.getUint32(DBGKM.offsets.FirstChance, true) !== 0,
   };
+}
+
+/** `MAXIMUM_HARDERROR_PARAMETERS`: the parameters a hard-error message carries. */
+export const MAXIMUM_HARDERROR_PARAMETERS = 5;
+
+/** `HARDERROR_RESPONSE` values a server may reply with (`ResponseReturnToCaller` = 0). */
+export const HardErrorResponse = {
+  ResponseReturnToCaller: 0,
+  ResponseNotHandled: 1,
+  ResponseAbort: 2,
+  ResponseCancel: 3,
+  ResponseIgnore: 4,
+  ResponseNo: 5,
+  ResponseOk: 6,
+  ResponseRetry: 7,
+  ResponseYes: 8,
+  ResponseTryAgain: 9,
+  ResponseContinue: 10,
+} as const;
+
+/** A decoded `LPC_ERROR_EVENT` (type 9, a hard error sent to the exception port). */
+export interface HardErrorMessage {
+  /** The header (ClientId = the raising thread). */
+  header: PortMessageHeader;
+  /** The hard error's status (without HARDERROR_OVERRIDE_ERRORMODE). */
+  status: number;
+  /** When it was raised (FILETIME). */
+  errorTime: bigint;
+  /** `ValidResponseOptions` (OptionOk = 1, ...). */
+  validResponseOptions: number;
+  /** `Response` as received. */
+  response: number;
+  /** `UnicodeStringParameterMask`. */
+  parameterMask: number;
+  /** The first `NumberOfParameters` parameters (at most 5). */
+  parameters: bigint[];
+}
+
+/**
+ * Decodes an `LPC_ERROR_EVENT`: x64 layout `HARDERROR_MSG` (0x48 data bytes, TotalLength 0x70),
+ * as ExpRaiseHardError.c fills it. The sender waits for a reply with `Response` set.
+ */
+export function decodeHardErrorMessage(buf: Uint8Array): HardErrorMessage {
+  const header = decodePortMessageHeader(buf);
+  requireType(header, [LpcMessageType.LPC_ERROR_EVENT]);
+  const needed = HEM.offsets.Parameters - PM.size;
+  if (header.dataLength < needed) {
+    throw new PortMessageError(
+      "short-payload",
+      `DataLength ${header.dataLength} < ${needed} (HARDERROR_MSG up to Parameters)`,
+    );
+  }
+  const dv = viewOf(buf);
+  const count = dv.getUint32(HEM.offsets.NumberOfParameters, true);
+  const available = Math.floor((PM.size + header.dataLength - HEM.offsets.Parameters) / 8);
+  const parameters: bigint[] = [];
+  for (let i = 0; i < Math.min(count, MAXIMUM_HARDERROR_PARAMETERS, available); i++) {
+    parameters.push(dv.getBigUint64(HEM.offsets.Parameters + 8 * i, true));
+  }
+  return {
+    header,
+    status: dv.getUint32(HEM.offsets.Status, true),
+    errorTime: dv.getBigUint64(HEM.offsets.ErrorTime, true),
+    validResponseOptions: dv.getUint32(HEM.offsets.ValidResponseOptions, true),
+    response: dv.getUint32(HEM.offsets.Response, true),
+    parameterMask: dv.getUint32(HEM.offsets.UnicodeStringParameterMask, true),
+    parameters,
+  };
+}
+
+/** Writes `Response` into a received `LPC_ERROR_EVENT`, in place, so it can be sent back as the reply. */
+export function setHardErrorResponse(buf: Uint8Array, response: number): void {
+  decodeHardErrorMessage(buf);
+  viewOf(buf).setUint32(HEM.offsets.Response, response >>> 0, true);
 }
 
 /**

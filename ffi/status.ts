@@ -35,6 +35,7 @@ export const NTSTATUS = {
   STATUS_INVALID_CID: 0xc000000b,
   STATUS_INVALID_PARAMETER: 0xc000000d,
   STATUS_NO_SUCH_FILE: 0xc000000f,
+  STATUS_INVALID_DEVICE_REQUEST: 0xc0000010,
   STATUS_END_OF_FILE: 0xc0000011,
   STATUS_NO_MEMORY: 0xc0000017,
   STATUS_ACCESS_DENIED: 0xc0000022,
@@ -73,10 +74,14 @@ export const NTSTATUS = {
   STATUS_REPLY_MESSAGE_MISMATCH: 0xc000021f,
   STATUS_NOT_FOUND: 0xc0000225,
   STATUS_LPC_REPLY_LOST: 0xc0000253,
+  STATUS_NOT_A_REPARSE_POINT: 0xc0000275,
+  STATUS_IO_REPARSE_DATA_INVALID: 0xc0000278,
   STATUS_SERVER_SID_MISMATCH: 0xc00002a0,
   STATUS_PORT_NOT_SET: 0xc0000353,
   STATUS_DEBUGGER_INACTIVE: 0xc0000354,
+  STATUS_REPARSE_POINT_ENCOUNTERED: 0xc000050b,
   STATUS_PORT_CLOSED: 0xc0000700,
+  STATUS_INVALID_MESSAGE: 0xc0000702,
   STATUS_LPC_REQUESTS_NOT_ALLOWED: 0xc0000707,
   STATUS_PROCESS_IS_PROTECTED: 0xc0000712,
 } as const;
@@ -149,10 +154,12 @@ const NT_HINTS: Partial<Record<NtStatusName, string>> = {
     "the process already has an exception (or debug) port; XP/2003 allow one per process, set by csrss",
   STATUS_PORT_DISCONNECTED: "the other side closed the port",
   STATUS_PORT_MESSAGE_TOO_LONG:
-    "the message exceeds the port's MaxMessageLength (512 bytes of total length at most on x64)",
+    "the message exceeds the port's MaxMessageLength (the port's own limit; 648 bytes of total length at most for a legacy port on x64)",
   STATUS_REPLY_MESSAGE_MISMATCH:
-    "a reply must carry the received request's MessageId and ClientId unchanged",
+    "impersonation needs the MessageId (and CallbackId) of a request this port received and has not answered yet",
   STATUS_LPC_REPLY_LOST: "the server went away before it replied",
+  STATUS_INVALID_MESSAGE:
+    "no message with that MessageId and CallbackId is waiting: a reply must echo both from the request it answers",
   STATUS_INFO_LENGTH_MISMATCH:
     "the buffer length does not match what this information class expects",
   STATUS_INVALID_HANDLE: "the handle is closed or was never valid in this process",

@@ -2,24 +2,73 @@
 
 import assert from "node:assert/strict";
 import {
+  comparablePath,
   decodeReadReply,
   decodeReadRequest,
   encodeReadReply,
   encodeReadRequest,
+  isUnderRoot,
   MAX_PATH_CHARS,
   MAX_PAYLOAD,
   MAX_READ_LENGTH,
+  type OpenedFile,
+  type ReadContext,
   Refusal,
-  resolveInsideRoot,
   serveRead,
+  validateRelativePath,
 } from "../experiments/exp1_protocol.ts";
 import { portSddl } from "../experiments/exp1_server.ts";
+import {
+  dropSddl,
+  explainAnswer,
+  labSddl,
+  type ServerAnswer,
+  VAULT_SDDL,
+} from "../experiments/exp1.ts";
 import { createConnectionPort, LpcClient, LpcServer } from "../ffi/lpc.ts";
 import { NtError, NTSTATUS } from "../ffi/status.ts";
 import { FakeKernel, type Identity } from "./fake_kernel.ts";
 
 const ROOT = "C:\\Users\\lab\\Temp\\deno-lpc-lab-1";
+const ROOT_FINAL = `\\\\?\\${ROOT}`;
 const SECRET = `${ROOT}\\secret.txt`;
+
+/** Files by relative name; `open` fails as `fail` says, final paths as `finalOf` says. */
+function fakeFs(
+  files: Record<string, string>,
+  o: {
+    fail?: (relative: string) => NtError | undefined;
+    finalOf?: (relative: string) => string;
+  } = {},
+): ReadContext & { opened: string[]; closed: string[] } {
+  const opened: string[] = [];
+  const closed: string[] = [];
+  return {
+    opened,
+    closed,
+    rootFinalPath: () => ROOT_FINAL,
+    open(relative): OpenedFile {
+      const err = o.fail?.(relative);
+      if (err) throw err;
+      const content = files[relative.toLowerCase()];
+      if (content === undefined) {
+        throw new NtError(
+          "NtCreateFile",
+          NTSTATUS.STATUS_OBJECT_NAME_NOT_FOUND,
+          "ntstatus",
+          relative,
+        );
+      }
+      opened.push(relative);
+      return {
+        finalPath: () => o.finalOf?.(relative) ?? `${ROOT_FINAL}\\${relative}`,
+        read: (offset, length) =>
+          new TextEncoder().encode(content).subarray(Number(offset), Number(offset) + length),
+        [Symbol.dispose]: () => void closed.push(relative),
+      };
+    },
+  };
+}
 
 Deno.test("READ request and reply round trip, within one legacy message", () => {
   const req = { path: SECRET, offset: 5n, length: 32 };
@@ -30,7 +79,11 @@ Deno.test("READ request and reply round trip, within one legacy message", () => 
     statusName: "STATUS_SUCCESS",
     bytes: [1, 2, 3],
     reason: "",
+    stage: "served",
+    impersonated: false,
   });
+  const refusal = decodeReadReply(encodeReadReply(0xc0000022, undefined, "no", "open", true));
+  assert.deepEqual([refusal.stage, refusal.impersonated, refusal.reason], ["open", true, "no"]);
   assert.equal(MAX_PAYLOAD, 472);
   assert.ok(
     encodeReadRequest({ path: "x".repeat(MAX_PATH_CHARS), offset: 0n, length: 1 }).byteLength <=
@@ -97,74 +150,276 @@ Deno.test("malformed, truncated and unknown requests are refused with a status",
       (e) => e instanceof Refusal && e.status === status,
       what,
     );
-    const reply = decodeReadReply(serveRead(bytes, { root: ROOT, read: () => new Uint8Array(1) }));
+    const fs = fakeFs({ "secret.txt": "x" });
+    const reply = decodeReadReply(serveRead(bytes, fs));
     assert.equal(reply.status, status, what);
+    assert.equal(reply.stage, "request", what);
     assert.ok(reply.reason.length > 0, `${what} has a reason`);
+    assert.deepEqual(fs.opened, [], `${what}: nothing opened`);
   }
 });
 
-Deno.test("resolveInsideRoot() refuses escapes: '..', device and NT paths, streams, other folders", () => {
-  assert.equal(resolveInsideRoot(ROOT, "secret.txt"), SECRET);
-  assert.equal(resolveInsideRoot(ROOT, SECRET), SECRET);
-  assert.equal(resolveInsideRoot(ROOT, SECRET.toUpperCase()), SECRET.toUpperCase());
-  const refused: [string, number][] = [
-    ["..\\..\\Windows\\win.ini", NTSTATUS.STATUS_OBJECT_PATH_SYNTAX_BAD],
-    [`${ROOT}\\sub\\..\\..\\x`, NTSTATUS.STATUS_OBJECT_PATH_SYNTAX_BAD],
-    ["sub/../../x", NTSTATUS.STATUS_OBJECT_PATH_SYNTAX_BAD],
-    ["C:\\Windows\\win.ini", NTSTATUS.STATUS_ACCESS_DENIED],
-    [`${ROOT}-other\\secret.txt`, NTSTATUS.STATUS_ACCESS_DENIED],
-    ["\\\\?\\C:\\Windows\\win.ini", NTSTATUS.STATUS_OBJECT_PATH_SYNTAX_BAD],
-    ["\\\\server\\share\\x", NTSTATUS.STATUS_OBJECT_PATH_SYNTAX_BAD],
-    ["\\??\\C:\\x", NTSTATUS.STATUS_OBJECT_PATH_SYNTAX_BAD],
-    ["secret.txt:hidden", NTSTATUS.STATUS_OBJECT_PATH_SYNTAX_BAD],
-    ["secret.txt::$DATA", NTSTATUS.STATUS_OBJECT_PATH_SYNTAX_BAD],
-    ["", NTSTATUS.STATUS_OBJECT_NAME_INVALID],
-    ["a\0b", NTSTATUS.STATUS_OBJECT_NAME_INVALID],
+Deno.test("validateRelativePath(): relative names pass, normalized to backslashes", () => {
+  assert.equal(validateRelativePath("secret.txt"), "secret.txt");
+  assert.equal(validateRelativePath("drop/sub/x.txt"), "drop\\sub\\x.txt");
+  assert.equal(validateRelativePath("drop\\x..y.txt"), "drop\\x..y.txt", "'..' inside a name");
+  assert.equal(validateRelativePath("a".repeat(MAX_PATH_CHARS)), "a".repeat(MAX_PATH_CHARS));
+});
+
+Deno.test("validateRelativePath(): absolute, '..', ':', UNC, \\\\?\\, empty and over-long paths are refused with a reason", () => {
+  const BAD = NTSTATUS.STATUS_OBJECT_PATH_SYNTAX_BAD;
+  const INVALID = NTSTATUS.STATUS_OBJECT_NAME_INVALID;
+  const refused: [string, number, RegExp][] = [
+    ["C:\\Windows\\win.ini", BAD, /absolute/],
+    [SECRET, BAD, /absolute/],
+    ["C:secret.txt", BAD, /absolute/],
+    ["c:/Windows/win.ini", BAD, /absolute/],
+    ["\\Windows\\win.ini", BAD, /absolute/],
+    ["/etc/passwd", BAD, /absolute/],
+    ["..\\..\\Windows\\win.ini", BAD, /'\.\.'/],
+    ["drop\\..\\..\\x", BAD, /'\.\.'/],
+    ["sub/../../x", BAD, /'\.\.'/],
+    ["..", BAD, /'\.\.'/],
+    ["secret.txt:hidden", BAD, /stream/],
+    ["secret.txt::$DATA", BAD, /stream/],
+    ["drop\\CON:", BAD, /stream/],
+    ["\\\\server\\share\\x", BAD, /UNC/],
+    ["//server/share/x", BAD, /UNC/],
+    ["\\\\?\\C:\\Windows\\win.ini", BAD, /device/],
+    ["\\\\.\\PhysicalDrive0", BAD, /device/],
+    ["\\??\\C:\\x", BAD, /NT-namespace/],
+    ["", INVALID, /empty/],
+    ["a".repeat(MAX_PATH_CHARS + 1), INVALID, /over-long/],
+    ["a\0b", INVALID, /NUL/],
+    ["drop\\\\x", INVALID, /empty and '\.'/],
+    ["drop\\", INVALID, /empty and '\.'/],
+    [".\\secret.txt", INVALID, /empty and '\.'/],
+    ["secret*.txt", INVALID, /character/],
+    ["secret?.txt", INVALID, /character/],
+    ["a\u0001b", INVALID, /character/],
   ];
-  for (const [path, status] of refused) {
+  for (const [path, status, why] of refused) {
     assert.throws(
-      () => resolveInsideRoot(ROOT, path),
-      (e) => e instanceof Refusal && e.status === status,
-      path,
+      () => validateRelativePath(path),
+      (e) =>
+        e instanceof Refusal && e.status === status && e.stage === "path" && why.test(e.message),
+      JSON.stringify(path),
     );
+    // And through the server: refused at the path stage, nothing opened (an empty or over-long
+    // path cannot even be encoded as a well-formed request).
+    const fs = fakeFs({ "secret.txt": "x" });
+    if (path.length > 0 && path.length <= MAX_PATH_CHARS) {
+      const r = decodeReadReply(
+        serveRead(encodeReadRequest({ path, offset: 0n, length: 1 }), fs),
+      );
+      assert.deepEqual([r.status, r.stage], [status, "path"], JSON.stringify(path));
+      assert.deepEqual(fs.opened, []);
+    }
   }
 });
 
-Deno.test("serveRead(): reads inside the root; a failing read becomes its NTSTATUS; impersonation wraps the read", () => {
-  const calls: string[] = [];
-  const read = (p: string, o: bigint, n: number) => {
-    calls.push(`${p}@${o}+${n}`);
-    return new TextEncoder().encode("TOP SECRET").subarray(0, n);
-  };
-  const ok = decodeReadReply(
-    serveRead(encodeReadRequest({ path: "secret.txt", offset: 0n, length: 3 }), {
-      root: ROOT,
-      read,
-    }),
+Deno.test("isUnderRoot(): final paths compared without case, \\\\?\\ prefix and trailing separators, on whole components", () => {
+  const yes: [string, string][] = [
+    ["\\\\?\\C:\\lab", "\\\\?\\C:\\lab\\secret.txt"],
+    ["\\\\?\\C:\\lab", "\\\\?\\c:\\LAB\\Drop\\x.txt"],
+    ["\\\\?\\C:\\lab\\", "\\\\?\\C:\\lab\\secret.txt"],
+    ["C:\\lab", "\\\\?\\C:\\lab\\secret.txt"],
+    ["\\\\?\\C:\\lab", "C:\\lab\\secret.txt"],
+    ["\\\\?\\C:\\lab", "\\\\?\\C:\\lab"],
+    ["\\\\?\\C:\\", "\\\\?\\C:\\anything"],
+    ["\\\\?\\UNC\\srv\\share\\lab", "\\\\srv\\share\\lab\\x"],
+  ];
+  for (const [root, file] of yes) {
+    assert.equal(isUnderRoot(root, file), true, `${file} under ${root}`);
+  }
+  const no: [string, string][] = [
+    ["\\\\?\\C:\\lab", "\\\\?\\C:\\lab2\\secret.txt"],
+    ["\\\\?\\C:\\lab", "\\\\?\\C:\\lab-vault\\vault.txt"],
+    ["\\\\?\\C:\\lab\\", "\\\\?\\C:\\lab2"],
+    ["\\\\?\\C:\\lab", "\\\\?\\C:\\Windows\\win.ini"],
+    ["\\\\?\\C:\\lab", "\\\\?\\D:\\lab\\secret.txt"],
+    ["\\\\?\\C:\\lab", "\\\\?\\C:\\la"],
+    ["", "\\\\?\\C:\\x"],
+  ];
+  for (const [root, file] of no) {
+    assert.equal(isUnderRoot(root, file), false, `${file} not under ${root}`);
+  }
+  assert.equal(comparablePath("\\\\?\\C:\\Lab\\\\"), "C:\\LAB");
+});
+
+Deno.test("the lab's DACLs: protected, the client reads the lab, writes only in drop\\, never re-permissions", () => {
+  const sid = "S-1-5-21-1-2-3-1001";
+  assert.equal(labSddl(sid), `D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;;0x1200a9;;;${sid})`);
+  assert.equal(
+    dropSddl(sid, false),
+    `D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;;0x1200af;;;${sid})(A;OICIIO;0x1301bf;;;${sid})`,
   );
-  assert.equal(ok.status, 0);
-  assert.equal(new TextDecoder().decode(ok.bytes), "TOP");
-  assert.deepEqual(calls, [`${SECRET}@0+3`]);
-  const denied = decodeReadReply(
-    serveRead(encodeReadRequest({ path: "secret.txt", offset: 0n, length: 3 }), {
-      root: ROOT,
-      read: () => {
-        throw new NtError("NtCreateFile", NTSTATUS.STATUS_ACCESS_DENIED);
-      },
-    }),
+  assert.match(dropSddl(sid, true), /S:\(ML;OICI;NW;;;LW\)$/);
+  assert.equal(VAULT_SDDL, "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)");
+  // The client's rights, decoded: read & execute is exactly FILE_GENERIC_READ |
+  // FILE_GENERIC_EXECUTE (no FILE_ADD_FILE 0x2, no FILE_ADD_SUBDIRECTORY 0x4); drop adds just
+  // those two; what the client creates in drop gets "modify": no WRITE_DAC, no WRITE_OWNER.
+  const FILE_GENERIC_READ = 0x120089;
+  const FILE_GENERIC_EXECUTE = 0x1200a0;
+  const FILE_GENERIC_WRITE = 0x120116;
+  const DELETE = 0x10000;
+  assert.equal(FILE_GENERIC_READ | FILE_GENERIC_EXECUTE, 0x1200a9);
+  assert.equal(0x1200a9 & 0x6, 0);
+  assert.equal(0x1200a9 | 0x2 | 0x4, 0x1200af);
+  assert.equal(FILE_GENERIC_READ | FILE_GENERIC_EXECUTE | FILE_GENERIC_WRITE | DELETE, 0x1301bf);
+  assert.equal(0x1301bf & 0xc0000, 0);
+  for (const sddl of [labSddl(sid), dropSddl(sid, true), VAULT_SDDL]) {
+    assert.doesNotMatch(sddl, /;;;(WD|BU|AU|IU)\)/, "no ACE for Everyone, Users, ...");
+    assert.ok(sddl.startsWith("D:P"), "protected: nothing inherited from %TEMP%");
+  }
+});
+
+Deno.test("explainAnswer(): 'the kernel checked the client's token' only for a denied open under impersonation", () => {
+  const CLIENT_TOKEN = /the kernel checked the client's token/;
+  assert.match(
+    explainAnswer({ name: "STATUS_ACCESS_DENIED", stage: "open", impersonated: true }),
+    CLIENT_TOKEN,
   );
-  assert.equal(denied.statusName, "STATUS_ACCESS_DENIED");
-  assert.match(denied.reason, /NtCreateFile/);
-  let wrapped = 0;
-  serveRead(encodeReadRequest({ path: "secret.txt", offset: 0n, length: 3 }), {
-    root: ROOT,
-    read,
-    impersonate: (fn) => {
-      wrapped++;
-      return fn();
+  const others: [string, ServerAnswer, RegExp][] = [
+    ["denied as the server", {
+      name: "STATUS_ACCESS_DENIED",
+      stage: "open",
+      impersonated: false,
+    }, /server's own token/],
+    ["reparse point, impersonating", {
+      name: "STATUS_REPARSE_POINT_ENCOUNTERED",
+      stage: "open",
+      impersonated: true,
+    }, /OBJ_DONT_REPARSE/],
+    ["reparse point, as the server", {
+      name: "STATUS_REPARSE_POINT_ENCOUNTERED",
+      stage: "open",
+      impersonated: false,
+    }, /OBJ_DONT_REPARSE/],
+    ["final path, impersonating", {
+      name: "STATUS_ACCESS_DENIED",
+      stage: "finalPath",
+      impersonated: true,
+    }, /final-path check/],
+    ["path text", {
+      name: "STATUS_OBJECT_PATH_SYNTAX_BAD",
+      stage: "path",
+      impersonated: true,
+    }, /path's text/],
+    ["impersonation failed", {
+      name: "STATUS_ACCESS_DENIED",
+      stage: "impersonate",
+      impersonated: true,
+    }, /impersonating the client failed/],
+    ["malformed", { name: "STATUS_INVALID_PARAMETER", stage: "request" }, /malformed/],
+    ["read failed", { name: "STATUS_ACCESS_DENIED", stage: "read", impersonated: true }, /reading/],
+    ["not found, impersonating", {
+      name: "STATUS_OBJECT_NAME_NOT_FOUND",
+      stage: "open",
+      impersonated: true,
+    }, /failed with STATUS_OBJECT_NAME_NOT_FOUND/],
+    ["served as the server", {
+      name: "STATUS_SUCCESS",
+      stage: "served",
+      impersonated: false,
+    }, /its own token/],
+  ];
+  for (const [what, answer, expected] of others) {
+    const text = explainAnswer(answer);
+    assert.match(text, expected, what);
+    assert.doesNotMatch(text, CLIENT_TOKEN, what);
+  }
+});
+
+Deno.test("serveRead(): each check answers with its stage, and every opened file is closed", () => {
+  const files = { "secret.txt": "TOP SECRET", "drop\\j\\vault.txt": "VAULT" };
+  const ask = (ctx: ReadContext, path: string) =>
+    decodeReadReply(serveRead(encodeReadRequest({ path, offset: 0n, length: 5 }), ctx));
+  const fs = fakeFs(files);
+  const ok = ask(fs, "SECRET.TXT");
+  assert.deepEqual([ok.statusName, ok.stage, ok.impersonated], ["STATUS_SUCCESS", "served", false]);
+  assert.equal(new TextDecoder().decode(ok.bytes), "TOP S");
+  const text = ask(fs, "..\\x");
+  assert.deepEqual([text.statusName, text.stage], ["STATUS_OBJECT_PATH_SYNTAX_BAD", "path"]);
+  const missing = ask(fs, "none.txt");
+  assert.deepEqual([missing.statusName, missing.stage], ["STATUS_OBJECT_NAME_NOT_FOUND", "open"]);
+  // OBJ_DONT_REPARSE: the open's answer.
+  const reparse = fakeFs(files, {
+    fail: (r) =>
+      r.startsWith("drop\\j\\")
+        ? new NtError("NtCreateFile", NTSTATUS.STATUS_REPARSE_POINT_ENCOUNTERED, "ntstatus", r)
+        : undefined,
+  });
+  const refusedOpen = ask(reparse, "drop/j/vault.txt");
+  assert.deepEqual(
+    [refusedOpen.statusName, refusedOpen.stage],
+    ["STATUS_REPARSE_POINT_ENCOUNTERED", "open"],
+  );
+  assert.match(refusedOpen.reason, /NtCreateFile: STATUS_REPARSE_POINT_ENCOUNTERED/);
+  // A system that followed the junction anyway: the final-path check refuses and closes the file.
+  const followed = fakeFs(files, {
+    finalOf: (r) => r.startsWith("drop") ? `${ROOT_FINAL}-vault\\vault.txt` : `${ROOT_FINAL}\\${r}`,
+  });
+  const outside = ask(followed, "drop\\j\\vault.txt");
+  assert.deepEqual([outside.statusName, outside.stage], ["STATUS_ACCESS_DENIED", "finalPath"]);
+  assert.match(outside.reason, /deno-lpc-lab-1-vault\\vault\.txt, outside the root/);
+  assert.equal(outside.bytes.byteLength, 0, "nothing read from outside the root");
+  assert.deepEqual(followed.closed, followed.opened, "the refused file was closed");
+  assert.deepEqual(fs.closed, fs.opened);
+});
+
+Deno.test("serveRead(): impersonation wraps only the open; its own failure is not the open's answer", () => {
+  const files = { "secret.txt": "TOP SECRET" };
+  const request = encodeReadRequest({ path: "secret.txt", offset: 0n, length: 3 });
+  let depth = 0;
+  const during: number[] = [];
+  const fs = fakeFs(files, {
+    fail: (r) => {
+      during.push(depth);
+      return depth > 0
+        ? new NtError("NtCreateFile", NTSTATUS.STATUS_ACCESS_DENIED, "ntstatus", r)
+        : undefined;
     },
   });
-  assert.equal(wrapped, 1);
+  const impersonate = <T>(fn: () => T): T => {
+    depth++;
+    try {
+      return fn();
+    } finally {
+      depth--;
+    }
+  };
+  const denied = decodeReadReply(serveRead(request, { ...fs, impersonate }));
+  assert.deepEqual(
+    [denied.statusName, denied.stage, denied.impersonated],
+    ["STATUS_ACCESS_DENIED", "open", true],
+  );
+  assert.deepEqual(during, [1], "the open ran impersonated");
+  // Impersonating fails (e.g. a wrong port, E10): refused without opening, not "the client's token".
+  const cannot = decodeReadReply(serveRead(request, {
+    ...fakeFs(files),
+    impersonate: () => {
+      throw new NtError("NtImpersonateClientOfPort", NTSTATUS.STATUS_ACCESS_DENIED);
+    },
+  }));
+  assert.deepEqual([cannot.statusName, cannot.stage], ["STATUS_ACCESS_DENIED", "impersonate"]);
+  assert.match(cannot.reason, /impersonating failed: NtImpersonateClientOfPort/);
+  assert.doesNotMatch(
+    explainAnswer({ name: cannot.statusName!, stage: cannot.stage!, impersonated: true }),
+    /client's token/,
+  );
+  // Reverting fails after a successful open: the file is closed, nothing is read.
+  const files2 = fakeFs(files);
+  const revert = decodeReadReply(serveRead(request, {
+    ...files2,
+    impersonate: (fn) => {
+      fn();
+      throw new NtError("NtSetInformationThread", NTSTATUS.STATUS_INVALID_HANDLE);
+    },
+  }));
+  assert.deepEqual([revert.stage, revert.bytes.byteLength], ["impersonate", 0]);
+  assert.match(revert.reason, /reverting failed/);
+  assert.deepEqual(files2.closed, ["secret.txt"]);
 });
 
 Deno.test("portSddl(): PORT_CONNECT for one SID only, all for SYSTEM and Administrators, a Low label on request", () => {
@@ -182,29 +437,32 @@ const CLIENT: Identity = { pid: 500, tid: 501 };
 
 function exchange(
   impersonate: boolean,
-): { status: string | undefined; bytes: string; refusedProbes: number; events: string[] } {
+): {
+  stage: string | undefined;
+  impersonated: boolean;
+  status: string | undefined;
+  bytes: string;
+  refusedProbes: number;
+  events: string[];
+} {
   const k = new FakeKernel();
   const port = k.as(SERVER, () => createConnectionPort("\\RPC Control\\exp1", {}, k.symbols));
   // The "file system": the secret is readable by the server's own identity only.
-  const read = () => {
-    if (k.impersonating.get(SERVER.tid) === CLIENT.pid) {
-      throw new NtError("NtCreateFile", NTSTATUS.STATUS_ACCESS_DENIED, "ntstatus", SECRET);
-    }
-    return new TextEncoder().encode("TOP SECRET");
-  };
+  const fs = fakeFs({ "secret.txt": "TOP SECRET" }, {
+    fail: (r) =>
+      k.impersonating.get(SERVER.tid) === CLIENT.pid
+        ? new NtError("NtCreateFile", NTSTATUS.STATUS_ACCESS_DENIED, "ntstatus", r)
+        : undefined,
+  });
   const server = new LpcServer(port, {
     request: (r) =>
-      serveRead(r.data, {
-        root: ROOT,
-        read,
-        ...(impersonate ? { impersonate: r.impersonate } : {}),
-      }),
+      serveRead(r.data, { ...fs, ...(impersonate ? { impersonate: r.impersonate } : {}) }),
   }, { nt: k.symbols, now: () => 0 });
   k.actor(SERVER, () => server.step(0));
   const client = k.as(CLIENT, () => LpcClient.connect("\\RPC Control\\exp1", { nt: k.symbols }));
   const ask = (bytes: Uint8Array) =>
     decodeReadReply(k.as(CLIENT, () => client.request(bytes)).data);
-  const main = ask(encodeReadRequest({ path: SECRET, offset: 0n, length: 10 }));
+  const main = ask(encodeReadRequest({ path: "secret.txt", offset: 0n, length: 10 }));
   const hostile = [
     encodeReadRequest({ path: "..\\x", offset: 0n, length: 1 }),
     encodeReadRequest({ path: "C:\\Windows\\win.ini", offset: 0n, length: 1 }),
@@ -212,14 +470,17 @@ function exchange(
     encodeReadRequest({ path: "a", offset: 0n, length: 1 }, 7),
   ];
   const refusedProbes = hostile.map(ask).filter((r) => r.status !== 0).length;
-  const after = ask(encodeReadRequest({ path: SECRET, offset: 4n, length: 3 }));
+  const after = ask(encodeReadRequest({ path: "secret.txt", offset: 4n, length: 3 }));
   assert.equal(after.status, main.status, "the server still serves after hostile requests");
   k.as(CLIENT, () => client.close());
   k.as(SERVER, () => server.step(0));
   k.as(SERVER, () => server[Symbol.dispose]());
   assert.equal(k.openHandles(SERVER.pid), 0);
   assert.equal(k.impersonating.size, 0, "never left impersonating");
+  assert.deepEqual(fs.closed, fs.opened, "every opened file was closed");
   return {
+    stage: main.stage,
+    impersonated: main.impersonated,
     status: main.statusName,
     bytes: new TextDecoder().decode(main.bytes),
     refusedProbes,
@@ -230,6 +491,7 @@ function exchange(
 Deno.test("confused deputy: the server reads the secret for the client", () => {
   const r = exchange(false);
   assert.equal(r.status, "STATUS_SUCCESS");
+  assert.deepEqual([r.stage, r.impersonated], ["served", false]);
   assert.equal(r.bytes, "TOP SECRET");
   assert.equal(r.refusedProbes, 4);
   assert.deepEqual(r.events.slice(0, 3), ["accept", "LPC_REQUEST", "reply"]);
@@ -239,6 +501,7 @@ Deno.test("confused deputy: the server reads the secret for the client", () => {
 Deno.test("safe mode: impersonating the client, the server is denied what the client is denied", () => {
   const r = exchange(true);
   assert.equal(r.status, "STATUS_ACCESS_DENIED");
+  assert.deepEqual([r.stage, r.impersonated], ["open", true], "the open, under impersonation");
   assert.equal(r.bytes, "");
   assert.equal(r.refusedProbes, 4);
 });

@@ -1,10 +1,30 @@
 /**
- * Experiment 1 for real: under Wine, its Windows plumbing and its clean exit-3 path; on Windows,
- * the LPC round trips (ignored elsewhere with the probe's reason).
+ * Experiment 1 for real: under Wine, its Windows plumbing, its root confinement as far as Wine
+ * implements it, and its clean exit-3 path; on Windows, the LPC round trips and the junction
+ * attack (each ignored elsewhere with the reason measured by its probe).
+ *
+ * Measured under Wine 8.0 (Debian 12): the open relative to a root handle works and accepts
+ * `OBJ_DONT_REPARSE`; `GetFinalPathNameByHandleW` gives `\\?\C:\users\...`;
+ * `FSCTL_SET_REPARSE_POINT` answers `STATUS_NOT_SUPPORTED` (no junctions, and
+ * `CreateSymbolicLinkW` does nothing), so what `OBJ_DONT_REPARSE` does to a junction is seen on
+ * Windows only; a file's DACL is not kept (Wine reports one made from the Unix mode bits), and
+ * Wine enforces no access checks. Real access enforcement happens on Windows only.
  */
 
 import assert from "node:assert/strict";
-import { LabFolder, readFileRange, tempFolder } from "../ffi/files.ts";
+import {
+  createJunction,
+  finalPathOf,
+  LabFolder,
+  openDirectory,
+  openFile,
+  openRelative,
+  readFileAt,
+  readFileRange,
+  securitySddl,
+  tempFolder,
+} from "../ffi/files.ts";
+import { NtError } from "../ffi/status.ts";
 import { lpcUnavailable } from "../ffi/capabilities.ts";
 import { LpcClient } from "../ffi/lpc.ts";
 import { ServerWorker } from "../ffi/lpc_server_host.ts";
@@ -17,14 +37,74 @@ import {
   tokenUserSid,
   WellKnownSid,
 } from "../ffi/tokens.ts";
-import { decodeReadReply, encodeReadRequest } from "../experiments/exp1_protocol.ts";
-import type { Exp1Document } from "../experiments/exp1.ts";
+import { decodeReadReply, encodeReadRequest, isUnderRoot } from "../experiments/exp1_protocol.ts";
+import { serveFromRoot } from "../experiments/exp1_handler.ts";
+import { dropSddl, type Exp1Document, explainAnswer, labSddl } from "../experiments/exp1.ts";
 import { ON_WINDOWS_BUILD, REPO_ROOT, run } from "./_helpers.ts";
 
 const NOT_WINDOWS = "needs the Windows build of Deno (deno task test:wine, or Windows)";
 const name = (what: string) => (ON_WINDOWS_BUILD ? what : `${what} (ignored: ${NOT_WINDOWS})`);
 const LPC_WHY = ON_WINDOWS_BUILD ? lpcUnavailable() : NOT_WINDOWS;
 const lpcName = (what: string) => (LPC_WHY === null ? what : `${what} (ignored: ${LPC_WHY})`);
+
+const stamp = () => `${Deno.pid}-${Date.now().toString(36)}`;
+
+/** A root with a plain file and a `drop\` folder, and a sibling "vault" with the same prefix. */
+function makeLab():
+  & { lab: LabFolder; vault: LabFolder; drop: string; vaultFile: string }
+  & Disposable {
+  const s = stamp();
+  const lab = LabFolder.create(`deno-lpc-lab-t-${s}`);
+  const vault = LabFolder.create(`deno-lpc-lab-t-${s}-vault`);
+  lab.createFile("plain.txt", new TextEncoder().encode("hello from the lab"));
+  const drop = lab.createFolder("drop");
+  const vaultFile = vault.createFile("vault.txt", new TextEncoder().encode("VAULT"));
+  return {
+    lab,
+    vault,
+    drop,
+    vaultFile,
+    [Symbol.dispose]() {
+      vault[Symbol.dispose]();
+      lab[Symbol.dispose]();
+    },
+  };
+}
+
+/** `null` when this system keeps a folder's DACL as given, else what it reported instead. */
+function daclStorageUnavailable(): string | null {
+  if (!ON_WINDOWS_BUILD) return NOT_WINDOWS;
+  const sddl = labSddl("S-1-5-18");
+  using probe = LabFolder.create(`deno-lpc-lab-probe-${stamp()}`, { sddl });
+  const stored = securitySddl(probe.handle);
+  return comparableSddl(stored) === comparableSddl(sddl)
+    ? null
+    : `this system does not keep a folder's DACL: asked for ${sddl}, it reports ${stored}`;
+}
+
+/** SDDL without the auto-inherit flags Windows adds to a DACL (`D:PAI` is `D:P`). */
+function comparableSddl(sddl: string): string {
+  return sddl.replace(/^D:P(?:AI|AR)*/, "D:P");
+}
+
+/** `null` when this system makes directory junctions, else the status that refused one. */
+function junctionUnavailable(): string | null {
+  if (!ON_WINDOWS_BUILD) return NOT_WINDOWS;
+  using l = makeLab();
+  try {
+    createJunction(`${l.drop}\\probe`, l.vault.path).close();
+    return null;
+  } catch (e) {
+    if (e instanceof NtError) return `FSCTL_SET_REPARSE_POINT answers ${e.symbol ?? e.hex} here`;
+    throw e;
+  }
+}
+
+const DACL_WHY = daclStorageUnavailable();
+const JUNCTION_WHY = junctionUnavailable();
+const daclName = (what: string) => (DACL_WHY === null ? what : `${what} (ignored: ${DACL_WHY})`);
+const junctionName = (what: string) =>
+  JUNCTION_WHY === null ? what : `${what} (ignored: ${JUNCTION_WHY})`;
 
 function labFolders(): string[] {
   return [...Deno.readDirSync(tempFolder())].map((e) => e.name).filter((n) =>
@@ -60,7 +140,99 @@ Deno.test({
     assert.equal(r.doc.ran, false);
     assert.match(r.doc.reason ?? "", /NtCreatePort .* STATUS_NOT_IMPLEMENTED \(0xC0000002\)/);
     assert.equal(r.stderr.trim().split("\n").length, 1, `one line: ${r.stderr}`);
-    assert.deepEqual(labFolders(), before, "the lab folder and secret were removed");
+    assert.deepEqual(labFolders(), before, "the lab folder, drop, vault and files were removed");
+  },
+});
+
+Deno.test({
+  name: name(
+    "the relative open with OBJ_DONT_REPARSE: a file below the root opens, its final path is under the root's, a same-prefix sibling's is not",
+  ),
+  ignore: !ON_WINDOWS_BUILD,
+  fn() {
+    using l = makeLab();
+    using root = openDirectory(l.lab.path);
+    const rootFinal = finalPathOf(root);
+    assert.match(rootFinal, /^\\\\\?\\[A-Za-z]:\\/, rootFinal);
+    {
+      using f = openRelative(root, "PLAIN.TXT");
+      assert.equal(new TextDecoder().decode(readFileAt(f, 6n, 4)), "from");
+      assert.ok(isUnderRoot(rootFinal, finalPathOf(f)), finalPathOf(f));
+    }
+    {
+      using v = openFile(l.vaultFile);
+      const vaultFinal = finalPathOf(v);
+      assert.ok(vaultFinal.toLowerCase().startsWith(rootFinal.toLowerCase()), "same prefix");
+      assert.equal(isUnderRoot(rootFinal, vaultFinal), false, vaultFinal);
+    }
+    assert.throws(() => openRelative(root, "none.txt"), (e) => e instanceof NtError);
+  },
+});
+
+Deno.test({
+  name: name("serveFromRoot(): served, path text, missing file: each answered at its stage"),
+  ignore: !ON_WINDOWS_BUILD,
+  fn() {
+    using l = makeLab();
+    const ask = (path: string) =>
+      decodeReadReply(
+        serveFromRoot(l.lab.path, encodeReadRequest({ path, offset: 0n, length: 5 })),
+      );
+    const ok = ask("plain.txt");
+    assert.deepEqual([ok.statusName, ok.stage], ["STATUS_SUCCESS", "served"]);
+    assert.equal(new TextDecoder().decode(ok.bytes), "hello");
+    const text = ask(`..\\${l.vault.path.split("\\").at(-1)}\\vault.txt`);
+    assert.deepEqual([text.statusName, text.stage], ["STATUS_OBJECT_PATH_SYNTAX_BAD", "path"]);
+    assert.equal(ask(l.vaultFile).stage, "path", "absolute: refused by its text");
+    const missing = ask("drop\\none.txt");
+    assert.equal(missing.stage, "open");
+    assert.equal(missing.statusName, "STATUS_OBJECT_NAME_NOT_FOUND");
+  },
+});
+
+Deno.test({
+  name: daclName("the lab's folders keep their explicit DACLs"),
+  ignore: DACL_WHY !== null,
+  fn() {
+    using self = openProcessToken();
+    const sid = tokenUserSid(self);
+    using lab = LabFolder.create(`deno-lpc-lab-dacl-${stamp()}`, { sddl: labSddl(sid) });
+    const drop = lab.createFolder("drop", dropSddl(sid, false));
+    assert.equal(comparableSddl(securitySddl(lab.handle)), labSddl(sid));
+    assert.equal(comparableSddl(securitySddl(lab.folderHandle(drop)!)), dropSddl(sid, false));
+  },
+});
+
+Deno.test({
+  name: junctionName(
+    "a junction in drop\\ to the vault: followed by a plain open, refused by OBJ_DONT_REPARSE, outside the root by its final path",
+  ),
+  ignore: JUNCTION_WHY !== null,
+  fn() {
+    using l = makeLab();
+    {
+      using _j = createJunction(`${l.drop}\\j`, l.vault.path);
+      // A plain open follows it: this is the attack.
+      using through = openFile(`${l.drop}\\j\\vault.txt`);
+      assert.equal(new TextDecoder().decode(readFileAt(through, 0n, 5)), "VAULT");
+      using root = openDirectory(l.lab.path);
+      assert.equal(isUnderRoot(finalPathOf(root), finalPathOf(through)), false);
+      // The server's open does not.
+      assert.throws(
+        () => openRelative(root, "drop\\j\\vault.txt"),
+        (e) => e instanceof NtError && e.symbol === "STATUS_REPARSE_POINT_ENCOUNTERED",
+      );
+      const r = decodeReadReply(
+        serveFromRoot(
+          l.lab.path,
+          encodeReadRequest({ path: "drop\\j\\vault.txt", offset: 0n, length: 5 }),
+        ),
+      );
+      assert.deepEqual([r.statusName, r.stage], ["STATUS_REPARSE_POINT_ENCOUNTERED", "open"]);
+      assert.equal(r.bytes.byteLength, 0);
+    }
+    assert.deepEqual([...Deno.readDirSync(l.drop)], [], "closing the junction removed it");
+    assert.equal(readFileRange(l.vaultFile, 0n, 5).byteLength, 5, "and never its target");
   },
 });
 
@@ -119,7 +291,7 @@ Deno.test({
   ignore: LPC_WHY !== null,
   async fn() {
     using lab = LabFolder.create(`deno-lpc-lab-rt-${Date.now().toString(36)}`);
-    const file = lab.createFile("plain.txt", new TextEncoder().encode("hello from the lab"));
+    lab.createFile("plain.txt", new TextEncoder().encode("hello from the lab"));
     await using server = await ServerWorker.start({
       portName: `\\RPC Control\\deno-lpc-test-${Deno.pid}`,
       handlerModule: new URL("../experiments/exp1_handler.ts", import.meta.url),
@@ -127,7 +299,7 @@ Deno.test({
     });
     using client = LpcClient.connect(`\\RPC Control\\deno-lpc-test-${Deno.pid}`);
     const reply = decodeReadReply(
-      client.request(encodeReadRequest({ path: file, offset: 6n, length: 4 })).data,
+      client.request(encodeReadRequest({ path: "plain.txt", offset: 6n, length: 4 })).data,
     );
     assert.equal(reply.statusName, "STATUS_SUCCESS");
     assert.equal(new TextDecoder().decode(reply.bytes), "from");
@@ -173,8 +345,24 @@ Deno.test({
     assert.ok(r.doc.findings!.servedBytes > 0);
     assert.equal(r.doc.findings!.probesRefused, r.doc.findings!.probes);
     assert.equal(r.doc.client!.identity.administrators, "deny-only");
+    assertJunctionRefused(r.doc, false);
+    assert.match(r.doc.explanation ?? "", /confused deputy/);
   },
 });
+
+/** Both modes: the hostile junction request was made and refused, by the open or the final path. */
+function assertJunctionRefused(doc: Exp1Document, impersonated: boolean): void {
+  const j = doc.findings!.junction;
+  assert.equal(j.made, true, `the client could make its junction in drop\\: ${j.createStatus}`);
+  assert.equal(j.refused, true, `the server served ${j.status} through the junction`);
+  assert.ok(["open", "finalPath"].includes(j.refusedBy ?? ""), `refused by ${j.refusedBy}`);
+  assert.equal(j.impersonated, impersonated);
+  // Windows 10 1703+ knows OBJ_DONT_REPARSE: the open itself refuses.
+  assert.deepEqual([j.status, j.refusedBy], ["STATUS_REPARSE_POINT_ENCOUNTERED", "open"]);
+  const reply = doc.client!.junction!.reply!;
+  assert.doesNotMatch(explainAnswer(reply), /client's token/);
+  assert.equal(doc.lab!.folderStored.replace(/^D:P(?:AI|AR)*/, "D:P"), doc.lab!.folderSddl);
+}
 
 Deno.test({
   name: lpcName("exp1.ts --impersonate: the server, impersonating the client, is denied too"),
@@ -185,5 +373,8 @@ Deno.test({
     assert.equal(r.doc.findings!.directDenied, true);
     assert.equal(r.doc.findings!.serverStatus, "STATUS_ACCESS_DENIED");
     assert.equal(r.doc.findings!.servedBytes, 0);
+    assert.equal(r.doc.client!.viaServer!.stage, "open");
+    assert.match(r.doc.explanation ?? "", /the kernel checked the client's token/);
+    assertJunctionRefused(r.doc, true);
   },
 });

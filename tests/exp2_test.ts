@@ -25,7 +25,7 @@ import {
   observeNotHandled,
 } from "../experiments/exp2_lifecycle.ts";
 import { createConnectionPort, LpcClient, LpcServer } from "../ffi/lpc.ts";
-import { LpcMessageType } from "../ffi/port_message.ts";
+import { encodePortMessage, LpcMessageType } from "../ffi/port_message.ts";
 import { NTSTATUS } from "../ffi/status.ts";
 import { FakeKernel, type Identity } from "./fake_kernel.ts";
 import { REPO_ROOT } from "./_helpers.ts";
@@ -116,7 +116,13 @@ Deno.test("LPC_EXCEPTION is decoded; the announced one gets the chosen verdict, 
       "OK",
     );
     const thread = { pid: CLIENT.pid, tid: 777 };
-    assert.equal(k.raiseException(thread, 0xe0000001, [0x1234n, 700n]), verdict);
+    // KiDispatchException.c / DbgkForwardException.c: DBG_CONTINUE is handled (the raise
+    // returns); DBG_EXCEPTION_NOT_HANDLED goes on to WER, which the fake does not have, and the
+    // process ends with the exception code.
+    assert.equal(
+      k.raiseException(thread, 0xe0000001, [0x1234n, 700n]),
+      verdict === NTSTATUS.DBG_CONTINUE ? verdict : "dead",
+    );
     const e = server.events.find((x) => x.event === "LPC_EXCEPTION")!;
     assert.equal(e.tid, 777);
     assert.equal(e.context, "0x0", "kernel messages to the connection port carry no PortContext");
@@ -133,21 +139,39 @@ Deno.test("LPC_EXCEPTION is decoded; the announced one gets the chosen verdict, 
         ? "DBG_CONTINUE (0x00010002)"
         : "DBG_EXCEPTION_NOT_HANDLED (0x80010001)",
     });
-    // The same exception again, or another one: not the lab's.
-    assert.equal(
-      k.raiseException({ pid: CLIENT.pid, tid: 778 }, 0xe0000001),
-      NTSTATUS.DBG_EXCEPTION_NOT_HANDLED,
-      "the announcement is consumed by the exception it matched",
-    );
-    assert.equal(
-      k.raiseException({ pid: CLIENT.pid, tid: 779 }, 0xc0000005),
-      NTSTATUS.DBG_EXCEPTION_NOT_HANDLED,
-    );
+    if (reply === "continue") {
+      // The same exception again is not the lab's (the announcement was consumed): it gets
+      // DBG_EXCEPTION_NOT_HANDLED, and with no WER in the fake the process ends.
+      assert.equal(k.raiseException({ pid: CLIENT.pid, tid: 778 }, 0xe0000001), "dead");
+      const last = server.events.filter((x) => x.event === "LPC_EXCEPTION").at(-1)!;
+      assert.equal(last.exception!.verdict, "DBG_EXCEPTION_NOT_HANDLED (0x80010001)");
+    }
     const a = analyzeTimeline(server.events, CLIENT.pid);
-    assert.deepEqual(a.exceptions.map((x) => x.ours), [true, false, false]);
+    assert.deepEqual(
+      a.exceptions.map((x) => x.ours),
+      reply === "continue" ? [true, false] : [true],
+    );
     assert.match(describeException(a.exceptions[0]!), /the lab's own exception/);
-    assert.match(describeException(a.exceptions[2]!), /not the lab's exception/);
+    if (reply === "continue") {
+      assert.match(describeException(a.exceptions[1]!), /not the lab's exception/);
+    }
   }
+});
+
+Deno.test("the exception port always gets 0xA8/0xD0 bytes (DbgkForwardException.c; 0x110 goes to the WER port only)", () => {
+  const { k, server, client } = lab();
+  k.as(CLIENT, () =>
+    client.request(
+      new TextEncoder().encode(
+        raiseRequest({ code: 0xe0000001, address: FAKE_EXCEPTION_ADDRESS }),
+      ),
+    ));
+  assert.equal(
+    k.raiseException({ pid: CLIENT.pid, tid: 778 }, 0xe0000001, []),
+    NTSTATUS.DBG_CONTINUE,
+  );
+  const e = server.events.find((e) => e.event === "LPC_EXCEPTION")!;
+  assert.deepEqual([e.dataLength, e.totalLength], [0xa8, 0xd0]);
 });
 
 Deno.test("a client killed while its exception message is pending: the reply fails, the server goes on", () => {
@@ -242,12 +266,12 @@ Deno.test("LPC_ERROR_EVENT (type 9, a hard error) is one line of the timeline an
     tid: 701,
     status: "STATUS_DLL_NOT_FOUND (0xC0000135)",
     parameters: ["0x2a0000"],
-    response: "ResponseReturnToCaller (0)",
+    response: "ResponseReturnToCaller",
     t: 6,
   }]);
   assert.equal(
     describeHardError(a.hardErrors[0]!),
-    "LPC_ERROR_EVENT (hard error) from thread 701: STATUS_DLL_NOT_FOUND (0xC0000135), 1 parameter [0x2a0000], replied Response ResponseReturnToCaller (0)",
+    "LPC_ERROR_EVENT (hard error) from thread 701: STATUS_DLL_NOT_FOUND (0xC0000135), 1 parameter [0x2a0000], replied Response ResponseReturnToCaller",
   );
   assert.equal(analyzeTimeline(TIMELINE, 800).hardErrors.length, 0);
 });
@@ -334,33 +358,34 @@ Deno.test("--reply not-handled records what happened: the exit code, or still ru
   assert.match(describeNotHandled(b), /still running .*WER answered that it was handled/);
 });
 
-Deno.test("flag bits in Type (0x2000) do not change the dispatch", () => {
-  const { k, server, drain } = lab();
-  k.kernelTypeFlags = 0x2000;
+Deno.test("flag bits in Type: a request arrives masked (0x2001 & 0xC00F), a sender's 0x4000 stays, dispatch reads Type & 0xFF", () => {
+  const { k, server, client, drain } = lab();
+  k.as(CLIENT, () => client.request(new TextEncoder().encode("HELLO")));
+  // AlpcpSendLegacySynchronousRequest.c stamps 0x2001; AlpcpReceiveLegacyMessage.c masks 0xC00F.
+  assert.equal(server.events.find((e) => e.event === "LPC_REQUEST")!.rawType, 0x0001);
+  const datagram = encodePortMessage({ data: new Uint8Array([1]) });
+  new DataView(datagram.buffer).setUint16(4, 0x4000, true); // LPC_NO_IMPERSONATE, kept
   assert.equal(
-    k.raiseException({ pid: CLIENT.pid, tid: 779 }, 0xe0000001),
-    NTSTATUS.DBG_EXCEPTION_NOT_HANDLED,
-    "dispatched as an exception (not announced, so not the lab's)",
+    k.as(CLIENT, () => k.symbols.NtRequestPort(client.port.unsafePointer, datagram)),
+    0,
   );
-  k.killProcess(CLIENT.pid, [CLIENT.tid]);
   drain();
-  const died = server.events.filter((e) => e.event === "LPC_CLIENT_DIED");
-  assert.ok(died.length >= 1);
-  assert.ok(died.every((e) => (e.rawType! & 0x2000) !== 0));
-  assert.ok(server.events.some((e) => e.event === "LPC_EXCEPTION" && (e.rawType! & 0xff) === 7));
-  assert.equal(server.events.at(-1)!.event, "LPC_PORT_CLOSED");
+  const d = server.events.find((e) => e.event === "LPC_DATAGRAM")!;
+  assert.equal(d.rawType, 0x4003);
 });
 
-Deno.test("types 11-13 are logged by name, never replied to, and never stop the server", () => {
-  const { k, server, client, portHandle, drain } = lab();
-  for (const type of [11, 12, 13]) {
-    const pid = new Uint8Array(8);
-    new DataView(pid.buffer).setBigUint64(0, BigInt(CLIENT.pid), true);
-    k.inject(portHandle, SERVER.pid, type, SERVER, pid);
-  }
+Deno.test("type 13 (the old exception port replaced) is logged by name, never replied to, and never stops the server", () => {
+  const { k, server, client, drain } = lab();
+  const other = k.as(
+    SERVER,
+    () => createConnectionPort(null, { maxMessageLength: 512 }, k.symbols),
+  );
+  // NtSetInformationProcess.c case 8: the old port receives type 13 with the pid.
+  assert.equal(k.as(SERVER, () => k.setExceptionPort(CLIENT.pid, other.unsafeValue)), 0);
   drain();
-  const tail = server.events.slice(-3).map((e) => e.event);
-  assert.deepEqual(tail, ["LPC_CONNECTION_REPLY", "LPC_CANCELED", "LPC_UNREGISTER_PROCESS"]);
+  const e = server.events.at(-1)!;
+  assert.equal(e.event, "LPC_UNREGISTER_PROCESS");
+  assert.equal(e.totalLength, 0x30);
   assert.ok(
     !k.calls.some((c) => c.startsWith("NtReplyWaitReceivePortEx(reply)")),
     "no reply was attempted",
@@ -371,6 +396,7 @@ Deno.test("types 11-13 are logged by name, never replied to, and never stop the 
     ),
     "WELCOME",
   );
+  k.as(SERVER, () => other.close());
 });
 
 Deno.test("answerQuestion2() says what is missing instead of inventing it", () => {

@@ -19,7 +19,12 @@ import {
 } from "../experiments/lab_report.ts";
 import { checkMermaid, toMermaid, toSvg } from "../experiments/lab_diagram.ts";
 import { outcomeOf } from "../experiments/lab.ts";
-import { analyzeTimeline, answerQuestion2, type Exp2Event } from "../experiments/exp2_analysis.ts";
+import {
+  analyzeTimeline,
+  answerQuestion2,
+  type Exp2Event,
+  raiseRequest,
+} from "../experiments/exp2_analysis.ts";
 import type { Exp2Document } from "../experiments/exp2.ts";
 import { createHandler } from "../experiments/exp2_handler.ts";
 import { createConnectionPort, LpcClient, LpcServer } from "../ffi/lpc.ts";
@@ -47,6 +52,11 @@ function fakeExp2(): Exp2Document {
   k.actor(S, () => server.step(0));
   const client = k.as(C, () => LpcClient.connect("\\RPC Control\\x", { nt: k.symbols }));
   k.as(C, () => client.request(new TextEncoder().encode("HELLO")));
+  // The lab's exception is announced first (tests/fake_kernel.ts raises from 0x7ff600001000).
+  k.as(C, () =>
+    client.request(
+      new TextEncoder().encode(raiseRequest({ code: 0xe0000001, address: 0x7ff600001000n })),
+    ));
   k.as(C, () => client.registerThreadTerminatePort());
   k.as(S, () => k.setExceptionPort(C.pid, port.unsafeValue));
   k.raiseException({ pid: C.pid, tid: 705 }, 0xe0000001);

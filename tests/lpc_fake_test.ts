@@ -10,7 +10,7 @@ import {
 } from "../ffi/lpc.ts";
 import { encodePortMessage, PortMessageError } from "../ffi/port_message.ts";
 import { NtError, NTSTATUS } from "../ffi/status.ts";
-import { FakeKernel, type Identity } from "./fake_kernel.ts";
+import { FakeKernel, type Identity, ThreadEnded } from "./fake_kernel.ts";
 
 const SERVER: Identity = { pid: 100, tid: 101 };
 const A: Identity = { pid: 200, tid: 201 };
@@ -56,7 +56,13 @@ Deno.test("connect, request and reply: the reply echoes MessageId and ClientId; 
     "the request carries the connection's PortContext",
   );
   assert.equal(server.connections.size, 1);
-  assert.equal(text([...server.connections.values()][0]!.connectInfo), "hello");
+  // The client passes its whole buffer (0x80) so that it can receive the server's data back
+  // (AlpcpReceiveLegacyConnectionReply.c returns min(its length, the server's)): the server
+  // receives the capacity, the rest zero.
+  const info = [...server.connections.values()][0]!.connectInfo;
+  assert.equal(info.byteLength, 0x80);
+  assert.equal(text(info.subarray(0, 5)), "hello");
+  assert.equal(text(client.connectInfo.subarray(0, 5)), "hello", "the server's data came back");
   k.as(A, () => client.close());
   stop();
   assert.equal(k.openHandles(SERVER.pid), 0, "the server closed every handle");
@@ -122,10 +128,11 @@ Deno.test("lengths: the client refuses an oversized message; the kernel enforces
   assert.equal(text(k.as(A, () => client.request(new Uint8Array(400).fill(65))).data).length, 405);
   // Hand-made headers straight to the (fake) kernel.
   const reply = new Uint8Array(688);
-  const tooLong = encodePortMessage({ data: new Uint8Array(10) });
-  new DataView(tooLong.buffer).setUint16(2, 600, true);
+  // AlpcpValidateMessage.c resets TotalLength to DataLength + 40, so the limit applies to the
+  // data actually sent: 480 + 40 > 512 (AlpcpSendLegacySynchronousRequest.c).
   const big = new Uint8Array(600);
-  big.set(tooLong);
+  new DataView(big.buffer).setUint16(0, 480, true);
+  new DataView(big.buffer).setUint16(2, 600, true);
   assert.equal(
     k.as(A, () => k.symbols.NtRequestWaitReplyPort(client.port.unsafePointer, big, reply)),
     NTSTATUS.STATUS_PORT_MESSAGE_TOO_LONG,
@@ -189,10 +196,8 @@ Deno.test("a client that dies mid-request: the reply fails, the server goes on a
   });
   holder.k = k;
   const a = connect(A);
-  assert.throws(
-    () => k.as(A, () => a.request(bytes("die"))),
-    (e) => e instanceof NtError && e.is("STATUS_THREAD_IS_TERMINATING"),
-  );
+  // The requesting thread is gone: nothing returns to it (the fake throws ThreadEnded).
+  assert.throws(() => k.as(A, () => a.request(bytes("die"))), ThreadEnded);
   k.as(SERVER, () => server.step(0)); // sends the dead reply, then receives PORT_CLOSED
   k.as(SERVER, () => server.step(0));
   assert.ok(kinds(server.events).includes("reply-failed"), kinds(server.events).join(","));
@@ -220,6 +225,27 @@ Deno.test("impersonation: the handler runs as the client and is reverted, also w
   stop();
 });
 
+Deno.test("impersonation puts back the token the thread had: a server thread running as SYSTEM is still SYSTEM after", () => {
+  let during: boolean | undefined;
+  const holder: { k?: FakeKernel } = {};
+  const { k, connect, stop } = lab({
+    request: (r) =>
+      r.impersonate(() => {
+        during = holder.k!.hasTcb(SERVER.tid);
+        return bytes("as the client");
+      }),
+  });
+  holder.k = k;
+  k.grantTcb(SERVER.tid);
+  const a = connect(A);
+  assert.equal(text(k.as(A, () => a.request(bytes("x"))).data), "as the client");
+  assert.equal(during, false, "the handler ran with the client's token");
+  assert.equal(k.hasTcb(SERVER.tid), true, "reverting to self would have dropped SYSTEM");
+  assert.equal(k.impersonating.size, 0);
+  k.as(A, () => a.close());
+  stop();
+});
+
 Deno.test("a handler that throws: an error event and an empty reply; the server survives", () => {
   const { k, server, connect, stop } = lab({
     request: () => {
@@ -243,10 +269,11 @@ Deno.test("the fake enforces NT's reply rules (so the tests above could fail)", 
     clientId: { process: A.pid, thread: A.tid },
   });
   const port = new Uint8Array(8);
-  // Reply with MessageId 0, or to nobody waiting: refused.
+  // Reply with MessageId 0, or to an id nobody waits on: STATUS_INVALID_MESSAGE
+  // (AlpcpLookupMessage.c).
   assert.equal(
     k.as(SERVER, () => k.symbols.NtReplyPort(Deno.UnsafePointer.create(0x100n), msg)),
-    NTSTATUS.STATUS_INVALID_PARAMETER,
+    NTSTATUS.STATUS_INVALID_MESSAGE,
   );
   const stray = encodePortMessage({
     data: new Uint8Array(4),
@@ -255,12 +282,12 @@ Deno.test("the fake enforces NT's reply rules (so the tests above could fail)", 
   });
   assert.equal(
     k.as(SERVER, () => k.symbols.NtReplyPort(Deno.UnsafePointer.create(0x100n), stray)),
-    NTSTATUS.STATUS_REPLY_MESSAGE_MISMATCH,
+    NTSTATUS.STATUS_INVALID_MESSAGE,
   );
-  // Accept with no connection request pending.
+  // Accept with an id no connection request has (AlpcpAcceptConnectPort.c: the lookup fails).
   assert.equal(
     k.as(SERVER, () => k.symbols.NtAcceptConnectPort(port, null, stray, 1, null, null)),
-    NTSTATUS.STATUS_REPLY_MESSAGE_MISMATCH,
+    NTSTATUS.STATUS_INVALID_MESSAGE,
   );
   // Someone else's handle.
   assert.equal(

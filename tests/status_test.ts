@@ -146,6 +146,15 @@ function parseDefines(text: string, prefix: RegExp): Map<string, number> {
   return out;
 }
 
+/**
+ * Statuses mingw-w64's ntstatus.h lacks, with the value the Windows 11 kernel returns (signed,
+ * as the decompiled pseudocode writes it).
+ */
+const NOT_IN_MINGW: Record<string, number> = {
+  // ObpLookupObjectName.c: `v148 = -1073740533` when OBJ_DONT_REPARSE (0x1000) meets a reparse.
+  STATUS_REPARSE_POINT_ENCOUNTERED: -1073740533,
+};
+
 Deno.test({
   name: HAVE_HEADERS
     ? "NTSTATUS and WIN32_ERRORS values equal mingw-w64 ntstatus.h / winerror.h"
@@ -159,7 +168,10 @@ Deno.test({
       /^(STATUS|DBG)_/,
     );
     for (const [name, value] of Object.entries(NTSTATUS)) {
-      assert.equal(nt.get(name), value, `${name}`);
+      if (name in NOT_IN_MINGW) {
+        assert.equal(nt.get(name), undefined, `${name} is in mingw now: drop the exception`);
+        assert.equal(value, NOT_IN_MINGW[name]! >>> 0, name);
+      } else assert.equal(nt.get(name), value, `${name}`);
     }
     const w = parseDefines(
       await Deno.readTextFile(`${MINGW_INCLUDE}/winerror.h`),

@@ -67,7 +67,9 @@ export function allowedFfi(ctype: string): string[] {
   if (HANDLES.has(t)) return ["pointer"];
   if (t === "NTSTATUS" || t === "BOOL") return ["i32"];
   if (t === "BOOLEAN") return ["u8"];
-  if (["ULONG", "DWORD", "UINT", "ACCESS_MASK"].includes(t) || ENUMS.has(t)) return ["u32"];
+  if (
+    ["ULONG", "DWORD", "UINT", "ACCESS_MASK", "SECURITY_INFORMATION"].includes(t) || ENUMS.has(t)
+  ) return ["u32"];
   if (t === "SIZE_T") return ["u64", "usize"];
   if (t === "VOID" || t === "void") return ["void"];
   if (/^(P|LP)[A-Z_0-9]+$/.test(t)) return ["buffer", "pointer"]; // PVOID, PHANDLE, LPCWSTR, PSID ...

@@ -124,6 +124,18 @@ typedef struct _DBGKM_APIMSG_ {
   } u;
 } DBGKM_APIMSG_;
 
+/* LPC_ERROR_EVENT (type 9) as ExpRaiseHardError.c builds it on x64: DataLength 0x48, TotalLength 0x70. */
+typedef struct _HARDERROR_MSG_ {
+  PORT_MESSAGE_ h;
+  NTSTATUS Status;
+  LARGE_INTEGER ErrorTime;
+  ULONG ValidResponseOptions;
+  ULONG Response;
+  ULONG NumberOfParameters;
+  ULONG UnicodeStringParameterMask;
+  ULONG_PTR Parameters[5];
+} HARDERROR_MSG_;
+
 typedef struct _OBJECT_DIRECTORY_INFORMATION_ {
   UNICODE_STRING Name;
   UNICODE_STRING TypeName;
@@ -188,6 +200,13 @@ typedef struct _SYSTEM_PROCESS_INFORMATION_ { /* phnt ntexapi.h */
   LARGE_INTEGER OtherTransferCount;
 } SYSTEM_PROCESS_INFORMATION_;
 
+typedef struct _KERNEL_USER_TIMES_ {
+  LARGE_INTEGER CreateTime;
+  LARGE_INTEGER ExitTime;
+  LARGE_INTEGER KernelTime;
+  LARGE_INTEGER UserTime;
+} KERNEL_USER_TIMES_;
+
 typedef struct _ALPC_PORT_ATTRIBUTES_ {
   ULONG Flags;
   SECURITY_QUALITY_OF_SERVICE SecurityQos;
@@ -205,6 +224,33 @@ typedef struct _ALPC_MESSAGE_ATTRIBUTES_ {
   ULONG AllocatedAttributes;
   ULONG ValidAttributes;
 } ALPC_MESSAGE_ATTRIBUTES_;
+
+/* ntifs.h (kernel-mode header, not in the user-mode set): declared here. */
+typedef struct _REPARSE_DATA_BUFFER_ {
+  ULONG ReparseTag;
+  USHORT ReparseDataLength;
+  USHORT Reserved;
+  union {
+    struct {
+      USHORT SubstituteNameOffset;
+      USHORT SubstituteNameLength;
+      USHORT PrintNameOffset;
+      USHORT PrintNameLength;
+      ULONG Flags;
+      WCHAR PathBuffer[1];
+    } SymbolicLinkReparseBuffer;
+    struct {
+      USHORT SubstituteNameOffset;
+      USHORT SubstituteNameLength;
+      USHORT PrintNameOffset;
+      USHORT PrintNameLength;
+      WCHAR PathBuffer[1];
+    } MountPointReparseBuffer;
+    struct {
+      UCHAR DataBuffer[1];
+    } GenericReparseBuffer;
+  };
+} REPARSE_DATA_BUFFER_;
 
 /* ---- the constants ---- */
 
@@ -258,6 +304,15 @@ OFF(DBGKM_APIMSG, DBGKM_APIMSG_, u, u)
 OFF(DBGKM_APIMSG, DBGKM_APIMSG_, ExceptionRecord, u.Exception.ExceptionRecord)
 OFF(DBGKM_APIMSG, DBGKM_APIMSG_, FirstChance, u.Exception.FirstChance)
 
+SIZE(HARDERROR_MSG, HARDERROR_MSG_)
+OFF(HARDERROR_MSG, HARDERROR_MSG_, Status, Status)
+OFF(HARDERROR_MSG, HARDERROR_MSG_, ErrorTime, ErrorTime)
+OFF(HARDERROR_MSG, HARDERROR_MSG_, ValidResponseOptions, ValidResponseOptions)
+OFF(HARDERROR_MSG, HARDERROR_MSG_, Response, Response)
+OFF(HARDERROR_MSG, HARDERROR_MSG_, NumberOfParameters, NumberOfParameters)
+OFF(HARDERROR_MSG, HARDERROR_MSG_, UnicodeStringParameterMask, UnicodeStringParameterMask)
+OFF(HARDERROR_MSG, HARDERROR_MSG_, Parameters, Parameters)
+
 SIZE(UNICODE_STRING, UNICODE_STRING)
 OFF(UNICODE_STRING, UNICODE_STRING, Length, Length)
 OFF(UNICODE_STRING, UNICODE_STRING, MaximumLength, MaximumLength)
@@ -281,6 +336,12 @@ SIZE(CLIENT_ID, CLIENT_ID)
 OFF(CLIENT_ID, CLIENT_ID, UniqueProcess, UniqueProcess)
 OFF(CLIENT_ID, CLIENT_ID, UniqueThread, UniqueThread)
 
+SIZE(KERNEL_USER_TIMES, KERNEL_USER_TIMES_)
+OFF(KERNEL_USER_TIMES, KERNEL_USER_TIMES_, CreateTime, CreateTime)
+OFF(KERNEL_USER_TIMES, KERNEL_USER_TIMES_, ExitTime, ExitTime)
+OFF(KERNEL_USER_TIMES, KERNEL_USER_TIMES_, KernelTime, KernelTime)
+OFF(KERNEL_USER_TIMES, KERNEL_USER_TIMES_, UserTime, UserTime)
+
 SIZE(OBJECT_DIRECTORY_INFORMATION, OBJECT_DIRECTORY_INFORMATION_)
 OFF(OBJECT_DIRECTORY_INFORMATION, OBJECT_DIRECTORY_INFORMATION_, Name, Name)
 OFF(OBJECT_DIRECTORY_INFORMATION, OBJECT_DIRECTORY_INFORMATION_, TypeName, TypeName)
@@ -292,6 +353,17 @@ SIZE(IO_STATUS_BLOCK, IO_STATUS_BLOCK)
 OFF(IO_STATUS_BLOCK, IO_STATUS_BLOCK, Status, Status)
 OFF(IO_STATUS_BLOCK, IO_STATUS_BLOCK, Pointer, Pointer)
 OFF(IO_STATUS_BLOCK, IO_STATUS_BLOCK, Information, Information)
+
+SIZE(REPARSE_DATA_BUFFER, REPARSE_DATA_BUFFER_)
+OFF(REPARSE_DATA_BUFFER, REPARSE_DATA_BUFFER_, ReparseTag, ReparseTag)
+OFF(REPARSE_DATA_BUFFER, REPARSE_DATA_BUFFER_, ReparseDataLength, ReparseDataLength)
+OFF(REPARSE_DATA_BUFFER, REPARSE_DATA_BUFFER_, Reserved, Reserved)
+OFF(REPARSE_DATA_BUFFER, REPARSE_DATA_BUFFER_, MountPointReparseBuffer, MountPointReparseBuffer)
+OFF(REPARSE_DATA_BUFFER, REPARSE_DATA_BUFFER_, SubstituteNameOffset, MountPointReparseBuffer.SubstituteNameOffset)
+OFF(REPARSE_DATA_BUFFER, REPARSE_DATA_BUFFER_, SubstituteNameLength, MountPointReparseBuffer.SubstituteNameLength)
+OFF(REPARSE_DATA_BUFFER, REPARSE_DATA_BUFFER_, PrintNameOffset, MountPointReparseBuffer.PrintNameOffset)
+OFF(REPARSE_DATA_BUFFER, REPARSE_DATA_BUFFER_, PrintNameLength, MountPointReparseBuffer.PrintNameLength)
+OFF(REPARSE_DATA_BUFFER, REPARSE_DATA_BUFFER_, PathBuffer, MountPointReparseBuffer.PathBuffer)
 
 SIZE(EXCEPTION_RECORD, EXCEPTION_RECORD)
 OFF(EXCEPTION_RECORD, EXCEPTION_RECORD, ExceptionCode, ExceptionCode)

@@ -1,0 +1,233 @@
+/**
+ * The Windows conformance driver's plumbing, for real, with calls Wine implements too: Workers
+ * that are real OS threads (tid, pid, CreateTime), buffers per process, handles per process, a
+ * child process started, its thread's exit proved by the kernel, the child killed and its exit
+ * code read, errors crossing from a Worker, and dispose ending everything. LPC itself is not
+ * touched here (Wine stubs it); `conformance_test.ts` runs the cases on Windows.
+ */
+
+import assert from "node:assert/strict";
+import { pointerFrom } from "../ffi/handle.ts";
+import { kernel32 } from "../ffi/kernel32.ts";
+import { LAYOUTS } from "../ffi/layouts.ts";
+import { wineVersion } from "../ffi/ntdll.ts";
+import { openProcess, ProcessAccess, waitFor } from "../ffi/processes.ts";
+import { NTSTATUS, toUnsigned } from "../ffi/status.ts";
+import { createWindowsKernel } from "./conformance/windows_driver.ts";
+import { arg, type CallName } from "./conformance/types.ts";
+import { ON_WINDOWS_BUILD } from "./_helpers.ts";
+
+const NOT_WINDOWS = "needs the Windows build of Deno (deno task test:wine, or Windows)";
+const name = (what: string) => (ON_WINDOWS_BUILD ? what : `${what} (ignored: ${NOT_WINDOWS})`);
+const UNDER_WINE = ON_WINDOWS_BUILD && wineVersion() !== null;
+const KUT = LAYOUTS.KERNEL_USER_TIMES;
+
+/** FILETIME now (100 ns since 1601). */
+const fileTimeNow = () => BigInt(Date.now()) * 10_000n + 116_444_736_000_000_000n;
+
+Deno.test({
+  name: name(
+    "windows driver: each Thread is its own OS thread of the right process, with its CreateTime",
+  ),
+  ignore: !ON_WINDOWS_BUILD,
+  async fn() {
+    await using k = await createWindowsKernel();
+    const a = k.self.main;
+    const b = await k.self.thread();
+    assert.equal(k.self.pid, kernel32().GetCurrentProcessId());
+    assert.equal(a.process, k.self);
+    const mainTid = kernel32().GetCurrentThreadId();
+    assert.notEqual(a.tid, mainTid, "a Thread is not the test's main thread");
+    assert.notEqual(a.tid, b.tid);
+    const now = fileTimeNow();
+    for (const t of [a, b]) {
+      assert.ok(t.createTime <= now + 10_000_000n, "created before now (1 s of clock slack)");
+      assert.ok(t.createTime > now - 36_000_000_000n, "created within the last hour");
+    }
+    assert.ok(b.createTime >= a.createTime, "the second thread was created after the first");
+    assert.match(k.portName("srv"), /^\\RPC Control\\deno-lpc-conf-\d+-\d+-srv$/);
+    assert.equal(k.portName("srv"), k.portName("srv"));
+  },
+});
+
+Deno.test({
+  name: name(
+    "windows driver: a call's status comes back from its thread (NtClose of a bad handle)",
+  ),
+  ignore: !ON_WINDOWS_BUILD,
+  async fn() {
+    await using k = await createWindowsKernel();
+    const status = await k.self.main.call("NtClose", arg.ptr(0x7ff0n));
+    assert.equal(toUnsigned(status), NTSTATUS.STATUS_INVALID_HANDLE);
+    await assert.rejects(
+      () => k.self.main.call("NtClose", arg.h("never-made")),
+      /no handle named "never-made"/,
+    );
+  },
+});
+
+Deno.test({
+  name: name(
+    "windows driver: a buffer the kernel wrote on one thread is read by another thread of the process, not by another process",
+  ),
+  ignore: !ON_WINDOWS_BUILD,
+  async fn() {
+    await using k = await createWindowsKernel();
+    const a = k.self.main;
+    const b = await k.self.thread();
+    // NtQueryInformationThread is not a case's call, but the driver binds every ntdll symbol.
+    const status = await a.call(
+      "NtQueryInformationThread" as CallName,
+      arg.self(),
+      1, // ThreadTimes
+      arg.buf("times", KUT.size),
+      KUT.size,
+      null,
+    );
+    assert.equal(status, 0);
+    const bytes = await b.read("times");
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    assert.equal(dv.getBigInt64(KUT.offsets.CreateTime, true), a.createTime);
+    const child = await k.spawn();
+    await assert.rejects(() => child.main.read("times"), /no buffer named "times"/);
+    // Bytes given to a buffer are what the thread sees, and a later use reuses it.
+    await b.call("NtClose", arg.ptr(0x7ff4n)); // any call: buffers are made when first used
+    await child.main.call(
+      "NtQueryInformationThread" as CallName,
+      arg.self(),
+      1,
+      arg.buf("times", new Uint8Array(KUT.size).fill(0xee)),
+      KUT.size,
+      null,
+    );
+    const theirs = await child.main.read("times");
+    assert.equal(
+      new DataView(theirs.buffer, theirs.byteOffset).getBigInt64(KUT.offsets.CreateTime, true),
+      child.main.createTime,
+    );
+    assert.notEqual(child.pid, k.self.pid);
+  },
+});
+
+Deno.test({
+  name: name(
+    "windows driver: handles are per process: openProcess remembers one, NtClose of it succeeds once",
+  ),
+  ignore: !ON_WINDOWS_BUILD,
+  async fn() {
+    await using k = await createWindowsKernel();
+    const child = await k.spawn();
+    const t = await k.self.thread();
+    const access = ProcessAccess.PROCESS_QUERY_LIMITED_INFORMATION;
+    assert.equal(await t.openProcess(child, access, "kid"), 0);
+    assert.ok(
+      k.self.main.handleValue("kid") > 0n,
+      "the handle is the process's, any thread sees it",
+    );
+    assert.throws(() => child.main.handleValue("kid"), /no handle named "kid" in child process/);
+    assert.equal(await k.self.main.call("NtClose", arg.h("kid")), 0);
+    assert.equal(
+      toUnsigned(await k.self.main.call("NtClose", arg.h("kid"))),
+      NTSTATUS.STATUS_INVALID_HANDLE,
+    );
+    // The child opens us, in its own table.
+    assert.equal(await child.main.openProcess(k.self, access, "parent"), 0);
+    assert.ok(child.main.handleValue("parent") > 0n);
+  },
+});
+
+Deno.test({
+  name: name("windows driver: exit() ends the OS thread (the kernel signals it), later calls fail"),
+  ignore: !ON_WINDOWS_BUILD,
+  async fn() {
+    await using k = await createWindowsKernel();
+    const t = await k.self.thread();
+    await t.exit();
+    await assert.rejects(() => t.call("NtClose", arg.ptr(0x7ff0n)), /has exited/);
+    const child = await k.spawn();
+    const c = await child.thread();
+    await c.exit();
+    await assert.rejects(() => c.call("NtClose", arg.ptr(0x7ff0n)), /has exited/);
+    assert.equal(await child.exitCode(), null, "the process lives on without that thread");
+  },
+});
+
+Deno.test({
+  name: name(
+    "windows driver: kill(code) ends a child, whose exit code is read; its calls are killed",
+  ),
+  ignore: !ON_WINDOWS_BUILD,
+  async fn() {
+    await using k = await createWindowsKernel();
+    const child = await k.spawn();
+    assert.equal(await child.exitCode(), null);
+    await child.kill(42);
+    assert.equal(await child.exitCode(), 42);
+    assert.equal(await child.main.start("NtClose", arg.ptr(0x7ff0n)).result(5_000), "killed");
+    await assert.rejects(() => k.self.kill(1), /not killed/);
+  },
+});
+
+Deno.test({
+  name: UNDER_WINE
+    ? "windows driver: raise() with no exception port ends the child with the code (Wine); hardError's status comes back"
+    : `windows driver: raise() and hardError() plumbing (ignored: ${
+      ON_WINDOWS_BUILD
+        ? "on Windows csrss owns the exception port; the cases cover it"
+        : NOT_WINDOWS
+    })`,
+  ignore: !UNDER_WINE,
+  async fn() {
+    await using k = await createWindowsKernel();
+    const child = await k.spawn();
+    assert.deepEqual(await child.main.raise(0xe0000001, [1n, 2n], 20_000), {
+      outcome: "exited",
+      exitCode: 0xe0000001,
+    });
+    await assert.rejects(
+      () => k.self.main.raise(0xe0000001, [], 1000),
+      /only in a spawned process/,
+    );
+    const r = await k.self.main.hardError(0xc0000001 | 0, 10_000);
+    assert.notEqual(r, "blocked");
+    assert.equal(toUnsigned((r as { status: number }).status), NTSTATUS.STATUS_NOT_IMPLEMENTED);
+  },
+});
+
+Deno.test({
+  name: UNDER_WINE
+    ? "windows driver: becomeSystem() rejects with impersonateSystem's failing step (Wine has no winlogon.exe)"
+    : `windows driver: becomeSystem() errors cross from the Worker (ignored: ${
+      ON_WINDOWS_BUILD ? "on Windows the step may succeed" : NOT_WINDOWS
+    })`,
+  ignore: !UNDER_WINE,
+  async fn() {
+    await using k = await createWindowsKernel();
+    await assert.rejects(() => k.self.main.becomeSystem(), /step 2, finding winlogon\.exe/);
+  },
+});
+
+Deno.test({
+  name: name("windows driver: disposing ends the children and closes the handles left open"),
+  ignore: !ON_WINDOWS_BUILD,
+  async fn() {
+    let watch;
+    let leftOpen = 0n;
+    let childPid = 0;
+    {
+      await using k = await createWindowsKernel();
+      const child = await k.spawn();
+      childPid = child.pid;
+      watch = openProcess(child.pid, ProcessAccess.SYNCHRONIZE);
+      const access = ProcessAccess.PROCESS_QUERY_LIMITED_INFORMATION;
+      assert.equal(await k.self.main.openProcess(child, access, "kid"), 0);
+      leftOpen = k.self.main.handleValue("kid");
+      assert.equal(kernel32().GetProcessId(pointerFrom(leftOpen)), child.pid);
+      assert.equal(waitFor(watch, 0), false, "the child runs before dispose");
+    } // everything is left to dispose
+    using _watch = watch;
+    assert.equal(waitFor(watch, 5_000), true, "the child has ended");
+    // Non-destructive: GetProcessId answers 0 for a handle that is no longer that process's.
+    assert.notEqual(kernel32().GetProcessId(pointerFrom(leftOpen)), childPid, "closed at dispose");
+  },
+});
