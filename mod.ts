@@ -224,8 +224,13 @@ export {
   buildExceptionRecord,
   continueContext,
   RAISE_STUB,
+  type RaiseOptions,
   type RaiseResult,
   raiseSecondChance,
+  type RaiseSystem,
+  type RaiseThread,
+  SCRATCH_BYTES,
+  sweepRaiseThreads,
 } from "./ffi/exceptions.ts";
 export { type ExceptionPortResult, setExceptionPort } from "./ffi/exception_port.ts";
 export {

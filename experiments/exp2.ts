@@ -1,8 +1,10 @@
 #!/usr/bin/env -S deno run --allow-ffi --allow-read
 /**
  * Experiment 2: the LPC server also becomes the client's **exception port**. It receives the
- * client's second-chance exception (`LPC_EXCEPTION`), replies with a verdict, and, when the client
- * dies, receives `LPC_CLIENT_DIED` for its threads and finally `LPC_PORT_CLOSED`.
+ * client's second-chance exception (`LPC_EXCEPTION`), replies with a verdict (the chosen one only
+ * to the exception the client announced; DBG_EXCEPTION_NOT_HANDLED to any other), logs hard errors
+ * (`LPC_ERROR_EVENT`), and, when the client dies, receives `LPC_CLIENT_DIED` for its threads and
+ * the `LPC_PORT_CLOSED` of its connection (recognised by PortContext: it carries no ClientId).
  *
  * Run from an elevated prompt on Windows x64:
  *
@@ -23,7 +25,27 @@ import { wineVersion } from "../ffi/ntdll.ts";
 import { currentProcessId, spawnCaptured } from "../ffi/processes.ts";
 import { UnsupportedError } from "../ffi/status.ts";
 import { openProcessToken, tokenIsElevated, tokenUserSid } from "../ffi/tokens.ts";
-import { analyzeTimeline, answerQuestion2, type Exp2Analysis } from "./exp2_analysis.ts";
+import {
+  analyzeTimeline,
+  answerQuestion2,
+  connectionContexts,
+  describeException,
+  describeHardError,
+  describePortClosed,
+  type Exp2Analysis,
+  type Exp2Event,
+  hardErrorText,
+  portClosedOn,
+} from "./exp2_analysis.ts";
+import {
+  type ClientEnd,
+  describeEnd,
+  describeNotHandled,
+  endClient,
+  hex32,
+  observeNotHandled,
+  type VerdictOutcome,
+} from "./exp2_lifecycle.ts";
 import type { Exp2HandlerOptions } from "./exp2_handler.ts";
 import { formatEvent, portSddl } from "./exp1_server.ts";
 import {
@@ -37,6 +59,9 @@ import {
   UsageError,
 } from "./_cli.ts";
 
+/** How long to watch the client after a DBG_EXCEPTION_NOT_HANDLED verdict (ms). */
+const NOT_HANDLED_WAIT_MS = 30_000;
+
 const HELP =
   `exp2: the LPC server becomes the client's exception port, receives its exception and its death.
 
@@ -45,10 +70,15 @@ Run from an elevated prompt on Windows x64 (the server thread takes a SYSTEM tok
 
 Options:
   --register               the client also registers its main thread's termination port
-  --reply <verdict>        continue (DBG_CONTINUE, default) or not-handled (DBG_EXCEPTION_NOT_HANDLED:
-                           Windows Error Reporting runs, then the client dies with the exception code)
+  --reply <verdict>        the verdict for the exception the client announced and raised:
+                           continue (DBG_CONTINUE, default) or not-handled (DBG_EXCEPTION_NOT_HANDLED:
+                           the kernel then asks Windows Error Reporting, whose answer decides; the run
+                           records what happened: the client's exit code, or still running after
+                           ${
+    NOT_HANDLED_WAIT_MS / 1000
+  } s). Any other exception always gets DBG_EXCEPTION_NOT_HANDLED.
   --client-exits           let the client exit by itself instead of terminating it
-  --exit-code <hex>        the exit code used to terminate the client (default 0xDEAD)
+  --exit-code <hex>        the exit code used to terminate the client if it still runs (default 0xDEAD)
   --json                   print one JSON document (schema deno-lpc/exp2@1)
   --help                   this text
 
@@ -78,13 +108,18 @@ export interface Exp2Document {
   exceptionPort?: unknown;
   /** The server: pid, thread, every event. */
   server?: { pid: number; tid: number; port: string; events: LpcEvent[] };
-  /** The client: pid, its own steps, exit code. */
+  /** The client: pid, its own steps, exit code, how it ended. */
   client?: {
     pid: number;
     steps: unknown[];
     exitCode: number | undefined;
     exitCodeHex?: string;
+    /** How it ended, in words. */
     terminatedBy: string;
+    /** How it ended: by itself, or terminated by the server (only while it was alive). */
+    end?: ClientEnd;
+    /** With `--reply not-handled`: what happened after the verdict (E5: WER decides). */
+    afterNotHandled?: VerdictOutcome;
   };
   /** The reading of the timeline. */
   analysis?: Exp2Analysis;
@@ -141,10 +176,19 @@ export async function runExp2(o: {
     await ServerWorker.start({
       portName,
       sddl: portSddl(user, false),
-      maxMessageLength: 512, // >= 0x110, the largest LPC_EXCEPTION
+      // Kernel messages longer than the port's MaxMessageLength are dropped (AlpcpSendMessage.c),
+      // and an undelivered exception ends the process (KiDispatchException.c). LPC_EXCEPTION on an
+      // exception port is always 0xD0 (DbgkForwardException.c; 0x110 is the message to the WER
+      // error port only, DbgkpSendErrorMessage.c), so 512 is ample.
+      maxMessageLength: 512,
       handlerModule: new URL("./exp2_handler.ts", import.meta.url),
       handlerOptions: options,
-      onEvent: (e) => o.log(`server ${formatEvent(e)}`),
+      onEvent: (e: Exp2Event) =>
+        o.log(
+          `server ${formatEvent(e)}${
+            e.hardError ? `  hard error ${hardErrorText(e.hardError)}` : ""
+          }`,
+        ),
     }),
   );
   const system = await server.command({ op: "system" });
@@ -163,16 +207,31 @@ export async function runExp2(o: {
     () => server.events.some((e) => e.event === "accept" && e.pid === pid),
     60_000,
   );
+  // LPC_PORT_CLOSED carries ClientId {0, 0} (AlpcpSendCloseMessage.c): the connection is known by
+  // the PortContext it was accepted with.
+  const contexts = connectionContexts(server.events, pid);
 
   // 3. The server becomes its exception port (on the server thread, as SYSTEM).
   const exceptionPort = await server.command({ op: "set-exception-port", pid });
   o.log(`exception port of ${pid} set: ${JSON.stringify(exceptionPort)}`);
 
   // 4. The exception, then the client's death.
-  let terminatedBy = "itself";
+  let afterNotHandled: VerdictOutcome | undefined;
+  let end: ClientEnd | undefined;
+  let terminatedBy: string;
   if (o.reply === "not-handled") {
-    terminatedBy = "the kernel (the exception was not handled)";
-    await spawned.child.waitAsync(120_000);
+    await until(
+      "the client's exception",
+      () => server.events.some((e) => e.pid === pid && e.event === "LPC_EXCEPTION"),
+      120_000,
+    ).catch(() => o.log("no LPC_EXCEPTION from the client within 120 s"));
+    afterNotHandled = await observeNotHandled(spawned.child, NOT_HANDLED_WAIT_MS);
+    o.log(describeNotHandled(afterNotHandled));
+    terminatedBy = describeNotHandled(afterNotHandled);
+    if (afterNotHandled.outcome === "still running") {
+      end = endClient(spawned.child, o.exitCode);
+      terminatedBy += `; then ${describeEnd(end)}`;
+    }
   } else {
     await until(
       "the client's DONE",
@@ -182,17 +241,15 @@ export async function runExp2(o: {
     )
       .catch(() => {});
     if (o.clientExits) await spawned.child.waitAsync(60_000);
-    else {
-      terminatedBy = `the server (NtTerminateProcess, exit code 0x${o.exitCode.toString(16)})`;
-      spawned.child.terminate(o.exitCode);
-    }
+    end = endClient(spawned.child, o.exitCode);
+    terminatedBy = describeEnd(end);
   }
   await until(
     "LPC_PORT_CLOSED",
-    () => server.events.some((e) => e.pid === pid && e.event === "LPC_PORT_CLOSED"),
+    () => portClosedOn(server.events, contexts) !== undefined,
     30_000,
   )
-    .catch(() => o.log("no LPC_PORT_CLOSED within 30 s"));
+    .catch(() => o.log("no LPC_PORT_CLOSED on the client's connection within 30 s"));
   await sleep(200);
   const exitCode = spawned.child.wait(5_000) ? spawned.child.exitCode() : undefined;
   const { stdout } = await spawned.output;
@@ -211,10 +268,10 @@ export async function runExp2(o: {
       pid,
       steps: stdout.split(/\r?\n/).filter((l) => l.startsWith("{")).map((l) => JSON.parse(l)),
       exitCode,
-      ...(exitCode !== undefined
-        ? { exitCodeHex: `0x${(exitCode >>> 0).toString(16).toUpperCase()}` }
-        : {}),
+      ...(exitCode !== undefined ? { exitCodeHex: hex32(exitCode) } : {}),
       terminatedBy,
+      ...(end ? { end } : {}),
+      ...(afterNotHandled ? { afterNotHandled } : {}),
     },
     analysis,
     answer: answerQuestion2(analysis),
@@ -257,13 +314,8 @@ async function main(args: string[]): Promise<number> {
           doc.client!.terminatedBy
         })`,
       );
-      for (const x of a.exceptions) {
-        console.log(
-          `LPC_EXCEPTION from thread ${x.tid}: ${x.code}, FirstChance ${
-            x.firstChance ? 1 : 0
-          }, replied ${x.verdict}`,
-        );
-      }
+      for (const x of a.exceptions) console.log(describeException(x));
+      for (const h of a.hardErrors) console.log(describeHardError(h));
       for (const d of a.deaths) {
         console.log(
           `LPC_CLIENT_DIED thread ${d.tid} via ${d.via} (context ${d.context})${
@@ -271,9 +323,7 @@ async function main(args: string[]): Promise<number> {
           } created ${d.createTime ?? "?"}`,
         );
       }
-      console.log(
-        a.portClosed ? `LPC_PORT_CLOSED (thread ${a.portClosed.tid})` : "no LPC_PORT_CLOSED",
-      );
+      console.log(describePortClosed(a));
       console.log(`\n${doc.answer}`);
     }
     return EXIT.OK;

@@ -1,8 +1,9 @@
 #!/usr/bin/env -S deno run --allow-ffi
 /**
  * Experiment 2, the client: connects to the server, optionally registers its main thread's
- * termination port, waits until the server is its exception port, raises a second-chance
- * exception on a dedicated native thread, reports, and then waits to be terminated (or exits by
+ * termination port, waits until the server is its exception port, announces the exception it is
+ * about to raise (`RAISE <code> <address>`: the server continues only that one), raises it as a
+ * second-chance exception on a dedicated native thread, reports, and then waits to be terminated (or exits by
  * itself with `--exit`). Each step is one JSON line on stdout, written as it happens, so the
  * experiment keeps the steps of a client it kills.
  *
@@ -12,6 +13,7 @@
 import { raiseSecondChance } from "../ffi/exceptions.ts";
 import { kernel32 } from "../ffi/kernel32.ts";
 import { LpcClient } from "../ffi/lpc.ts";
+import { raiseRequest } from "./exp2_analysis.ts";
 import { assertWindows } from "../ffi/_loader.ts";
 import { EXIT, EXIT_CODES_HELP, parseCli, runMain, UsageError } from "./_cli.ts";
 
@@ -27,7 +29,7 @@ Options:
   --exit          exit by itself after the exception (default: wait to be terminated)
   --help          this text
 
-Output: one JSON object per line: connected, registered, go, raised, done.
+Output: one JSON object per line: connected, registered, go, announced, raised, done.
 
 ${EXIT_CODES_HELP}`;
 
@@ -75,11 +77,19 @@ async function main(args: string[]): Promise<number> {
   }
   line({ step: "go", tid });
   if (!v["no-raise"]) {
-    const r = await raiseSecondChance(code, [0x1234n, BigInt(Deno.pid)], 120_000);
+    const r = await raiseSecondChance(code, [0x1234n, BigInt(Deno.pid)], 120_000, {
+      beforeRaise: (raise) => {
+        const text = raiseRequest(raise);
+        const answer = ask(client, text);
+        line({ step: "announced", request: text, reply: answer });
+        if (answer !== "OK") throw new Error(`the server refused ${text}: ${answer}`);
+      },
+    });
     line({
       step: "raised",
       code: `0x${code.toString(16)}`,
       thread: r.tid,
+      address: `0x${r.address.toString(16)}`,
       exitCode: r.exitCode === undefined ? null : `0x${r.exitCode.toString(16)}`,
     });
   }

@@ -29,6 +29,8 @@ import { currentProcessId, spawnCaptured } from "../ffi/processes.ts";
 import { kernel32 } from "../ffi/kernel32.ts";
 import { openProcessToken, tokenIsElevated, tokenUserSid } from "../ffi/tokens.ts";
 import type { Exp2HandlerOptions } from "./exp2_handler.ts";
+import { connectionContexts, portClosedOn } from "./exp2_analysis.ts";
+import { type ClientEnd, describeEnd, endClient, hex32 } from "./exp2_lifecycle.ts";
 import { portSddl } from "./exp1_server.ts";
 import {
   EXIT,
@@ -54,6 +56,8 @@ Options:
 
 Where LPC is missing (Wine) the debugger half still runs, against a client that writes a heartbeat
 line every 100 ms instead of sending LPC requests; the document says "lpc": {"skipped": ...}.
+Where the server cannot become the client's exception port (not elevated, SYSTEM not obtainable,
+or setting it fails) it runs without it and says so ("notes" in the document, a line in the output).
 
 ${EXIT_CODES_HELP}`;
 
@@ -83,6 +87,8 @@ export interface Exp3Document {
     exitCode: number | undefined;
     exitCodeHex?: string;
     lpcReplies: number;
+    /** Set when it had not exited by itself in time and was terminated (only while alive). */
+    end?: ClientEnd;
   };
   /** Each held breakpoint and the longest silence of the client around it. */
   freeze?: { tid: number; heldMs: number; observedGapMs: number }[];
@@ -100,6 +106,8 @@ export interface Exp3Document {
   lpc?: "ran" | { skipped: string };
   /** What this run showed, in sentences. */
   observations?: string[];
+  /** What this run had to do without (e.g. the exception port), in sentences. */
+  notes?: string[];
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -139,12 +147,24 @@ export async function runExp3(
 
   // 1. The server, where LPC exists (as the exception port too, when it can be).
   const lpcWhy = lpcUnavailable();
+  const notes: string[] = [];
   let server: ServerWorker | undefined;
   let exceptionPort: unknown = null;
   const portName = `\\RPC Control\\deno-lpc-exp3-${currentProcessId()}-${Date.now().toString(36)}`;
-  const canException = lpcWhy === null && elevated && exceptionPortUnavailable() === null;
+  const exceptionWhy = lpcWhy !== null
+    ? null // the whole LPC half is skipped, and said so
+    : !elevated
+    ? "not elevated (SYSTEM, for SeTcbPrivilege, is taken only from an elevated prompt)"
+    : exceptionPortUnavailable();
+  let canException = lpcWhy === null && exceptionWhy === null;
+  if (exceptionWhy) notes.push(`ran without the exception port: ${exceptionWhy}`);
   if (lpcWhy === null) {
-    const options: Exp2HandlerOptions = { system: canException, reply: "continue" };
+    // SYSTEM is optional here: without it the server runs without the exception port.
+    const options: Exp2HandlerOptions = {
+      system: canException,
+      systemOptional: true,
+      reply: "continue", // only for an announced exception; this client announces none
+    };
     server = cleanup.use(
       await ServerWorker.start({
         portName,
@@ -176,10 +196,23 @@ export async function runExp3(
       await sleep(50);
     }
     if (canException) {
+      const system = await server.command({ op: "system" }) as { failed?: string } | null;
+      if (system?.failed !== undefined) {
+        canException = false;
+        exceptionPort = { skipped: `SYSTEM not obtainable: ${system.failed}` };
+        notes.push(`ran without the exception port: SYSTEM not obtainable (${system.failed})`);
+      }
+    } else if (exceptionWhy) exceptionPort = { skipped: exceptionWhy };
+    if (canException) {
       try {
         exceptionPort = await server.command({ op: "set-exception-port", pid });
       } catch (e) {
         exceptionPort = { failed: e instanceof Error ? e.message : String(e) };
+        notes.push(
+          `ran without the exception port: setting it failed (${
+            (exceptionPort as { failed: string }).failed
+          })`,
+        );
       }
     }
   }
@@ -221,16 +254,22 @@ export async function runExp3(
   if (o.end === "kill") await dbg.kill();
   else await dbg.detach();
   const exited = await spawned.child.waitAsync((seconds + 30) * 1000);
-  const exitCode = exited ? spawned.child.exitCode() : undefined;
+  let end: ClientEnd | undefined;
+  if (!exited) {
+    end = endClient(spawned.child, 1); // only while it is alive; a dead one is just reported
+    o.log(`the client had not exited in time: ${describeEnd(end)}`);
+  }
+  const exitCode = spawned.child.wait(5_000) ? spawned.child.exitCode() : undefined;
   const { stdout } = await spawned.output;
 
-  // 4. Observe.
+  // 4. Observe. LPC_PORT_CLOSED carries ClientId {0, 0} (AlpcpSendCloseMessage.c): the client's
+  // connection is known by the PortContext it was accepted with.
   if (server) {
+    const contexts = connectionContexts(server.events, pid);
     const deadline = Date.now() + 15_000;
-    while (
-      !server.events.some((e) => e.event === "LPC_PORT_CLOSED" && e.pid === pid) &&
-      Date.now() < deadline
-    ) await sleep(100);
+    while (portClosedOn(server.events, contexts) === undefined && Date.now() < deadline) {
+      await sleep(100);
+    }
     await server.stop();
   }
   const beats = stdout.split(/\r?\n/).filter((l) => l.startsWith("{")).map((l) =>
@@ -260,13 +299,13 @@ export async function runExp3(
       pid,
       heartbeats: beatTimes.map((t) => round(t - t0)),
       exitCode,
-      ...(exitCode !== undefined
-        ? { exitCodeHex: `0x${(exitCode >>> 0).toString(16).toUpperCase()}` }
-        : {}),
+      ...(exitCode !== undefined ? { exitCodeHex: hex32(exitCode) } : {}),
       lpcReplies: beats.filter((b) => b.reply !== undefined).length,
+      ...(end ? { end } : {}),
     },
     freeze,
     lpc: lpcWhy === null ? "ran" : { skipped: lpcWhy },
+    notes,
   };
   if (server) {
     const requests = server.events.filter((e) => e.event === "LPC_REQUEST" && e.pid === pid).map((
@@ -288,7 +327,8 @@ export async function runExp3(
   return doc;
 }
 
-function observe(doc: Exp3Document): string[] {
+/** What a run showed, in sentences (pure; exported for tests). */
+export function observe(doc: Exp3Document): string[] {
   const d = doc.debugger!;
   const out: string[] = [];
   const created = d.events.filter((e) => e.kind === "CREATE_THREAD").length;
@@ -324,15 +364,21 @@ function observe(doc: Exp3Document): string[] {
         ? `LPC_CLIENT_DIED arrived for the injected threads ${
           fromInjected.join(", ")
         }: threads that never sent the server anything, reported by the kernel as they exited (through the exception port).`
-        : "No LPC_CLIENT_DIED arrived for the injected threads (the server is their exception port only when it could take SYSTEM and set it).",
+        : s.exceptionPort && typeof s.exceptionPort === "object" &&
+            ("skipped" in s.exceptionPort || "failed" in s.exceptionPort)
+        ? "No LPC_CLIENT_DIED arrived for the injected threads: this run had no exception port (see the notes), so only the registered main thread could be reported."
+        : "No LPC_CLIENT_DIED arrived for the injected threads.",
     );
     out.push(
       `LPC_EXCEPTION messages: ${s.exceptions} (a breakpoint goes to the debugger, never to the exception port).`,
     );
   } else out.push(`The LPC half did not run: ${(doc.lpc as { skipped: string }).skipped}.`);
+  for (const n of doc.notes ?? []) out.push(`Note: this run ${n}.`);
   const c = doc.client!;
   out.push(
-    doc.options!.end === "kill"
+    c.end
+      ? `The client had not exited in time after the ${doc.options!.end}: ${describeEnd(c.end)}.`
+      : doc.options!.end === "kill"
       ? `Ending with kill-on-exit terminated the client with exit code ${
         c.exitCodeHex ?? "?"
       } (STATUS_DEBUGGER_INACTIVE is 0xC0000354).`

@@ -227,7 +227,21 @@ function exp2Diagram(doc: Exp2Document): Diagram {
       label: `LPC_EXCEPTION tid ${x.tid} (a request)`,
       kind: "message",
     });
-    steps.push({ from: "S", to: "K", label: `reply ${x.verdict}`, kind: "reply" });
+    steps.push({
+      from: "S",
+      to: "K",
+      label: `reply ${x.verdict} (${x.ours ? "the lab's exception" : "not the lab's"})`,
+      kind: "reply",
+    });
+  }
+  for (const h of a.hardErrors ?? []) {
+    steps.push({
+      from: "K",
+      to: "S",
+      label: `LPC_ERROR_EVENT tid ${h.tid} ${h.status} (hard error)`,
+      kind: "message",
+    });
+    steps.push({ from: "S", to: "K", label: `reply Response ${h.response}`, kind: "reply" });
   }
   steps.push({
     note: `client ended by ${doc.client!.terminatedBy}, exit ${doc.client!.exitCodeHex ?? "?"}`,
@@ -247,8 +261,14 @@ function exp2Diagram(doc: Exp2Document): Diagram {
   }
   steps.push(
     a.portClosed
-      ? { from: "K", to: "S", label: `LPC_PORT_CLOSED tid ${a.portClosed.tid}`, kind: "message" }
-      : { note: "no LPC_PORT_CLOSED received", over: ["S"] },
+      ? {
+        from: "K",
+        to: "S",
+        label:
+          `LPC_PORT_CLOSED on PortContext ${a.portClosed.context} (ClientId ${a.portClosed.clientId.pid}.${a.portClosed.clientId.tid})`,
+        kind: "message",
+      }
+      : { note: "no LPC_PORT_CLOSED on the client's connection", over: ["S"] },
   );
   return {
     title: "Experiment 2: the exception port and LPC_CLIENT_DIED",
@@ -407,8 +427,14 @@ export function observations(
       [
         "LPC_EXCEPTION (first chance?)",
         a.exceptions.map((x) =>
-          `${x.code} (${x.firstChance ? "first" : "second"} chance) -> ${x.verdict}`
+          `${x.code} (${x.firstChance ? "first" : "second"} chance) -> ${x.verdict}${
+            x.ours === undefined ? "" : x.ours ? " (the lab's own)" : " (not the lab's)"
+          }`
         ).join("; ") || "none",
+      ],
+      [
+        "LPC_ERROR_EVENT (hard errors)",
+        String(a.hardErrors?.length ?? 0),
       ],
       [
         "LPC_CLIENT_DIED via exception port",
@@ -422,8 +448,8 @@ export function observations(
       [
         "LPC_PORT_CLOSED",
         a.portClosed
-          ? `tid ${a.portClosed.tid}, after every CLIENT_DIED: ${a.diedBeforeClosed}`
-          : "not received",
+          ? `on PortContext ${a.portClosed.context}, ClientId ${a.portClosed.clientId.pid}.${a.portClosed.clientId.tid}, after every CLIENT_DIED: ${a.diedBeforeClosed}`
+          : "not received on the client's connection",
       ],
       ["client exit code", `${x2.client!.exitCodeHex ?? "?"} (${x2.client!.terminatedBy})`],
     ];
@@ -517,7 +543,9 @@ export function answerQuestions(
   const q2Reference =
     "The client does not send it: when a thread exits, the kernel's PspExitThread (running in that thread) posts an LPC_CLIENT_DIED datagram " +
     "to each port it holds a reference to for that thread: the termination ports registered with NtRegisterThreadTerminatePort, and the process's exception port " +
-    "(set with NtSetInformationProcess(ProcessExceptionPort)); no new connection is needed. LPC_PORT_CLOSED follows when the process's handle table is run down.";
+    "(set with NtSetInformationProcess(ProcessExceptionPort)); no new connection is needed. LPC_PORT_CLOSED comes when the client's port object is deleted, " +
+    "possibly later: it carries ClientId {0, 0} and the connection's PortContext (which is how the server knows whose connection closed), " +
+    "and its data is the CreateTime of whatever process was current at the deletion, not the client's.";
   const q2: Answer = x2?.analysis
     ? {
       question: QUESTIONS.q2,
@@ -529,8 +557,8 @@ export function answerQuestions(
           `LPC_CLIENT_DIED tid ${d.tid} via ${d.via} (PortContext ${d.context})`
         ),
         x2.analysis.portClosed
-          ? `LPC_PORT_CLOSED tid ${x2.analysis.portClosed.tid}`
-          : "no LPC_PORT_CLOSED",
+          ? `LPC_PORT_CLOSED on PortContext ${x2.analysis.portClosed.context} with ClientId ${x2.analysis.portClosed.clientId.pid}.${x2.analysis.portClosed.clientId.tid}`
+          : "no LPC_PORT_CLOSED on the client's connection",
       ],
       missing: x2.analysis.deaths.length ? [] : ["no LPC_CLIENT_DIED was received in this run"],
     }

@@ -50,6 +50,37 @@ export interface HandledEvent extends DebugEvent {
   raw?: string;
 }
 
+/**
+ * How close to its timeout a failed wait must have lasted to count as timed out (ms): Windows
+ * timer waits may end up to one clock tick (15.625 ms by default) early.
+ */
+export const WAIT_TICK_TOLERANCE_MS = 20;
+
+/**
+ * Reads a `WaitForDebugEvent` that returned FALSE: `"timeout"` when the wait lasted (about) the
+ * whole `timeoutMs`, else `"error"`. The clock decides, not `GetLastError`: the last error is read
+ * by a second FFI call, after the runtime may have made Win32 calls of its own on this thread, and
+ * under Wine it was seen clobbered after a plain timeout. `lastError` (ERROR_SEM_TIMEOUT is what
+ * the documented timeout sets) only goes into the error's text.
+ */
+export function waitFailure(
+  elapsedMs: number,
+  timeoutMs: number,
+  lastError: number,
+): { kind: "timeout" } | { kind: "error"; detail: string } {
+  if (elapsedMs + WAIT_TICK_TOLERANCE_MS >= timeoutMs) return { kind: "timeout" };
+  const hint =
+    lastError === WIN32_ERRORS.ERROR_SEM_TIMEOUT || lastError === WIN32_ERRORS.WAIT_TIMEOUT
+      ? "; it names a timeout, but the wait ended early, so it is stale"
+      : "";
+  return {
+    kind: "error",
+    detail: `returned FALSE after ${
+      Math.round(elapsedMs)
+    } ms of a ${timeoutMs} ms wait (GetLastError ${lastError}${hint})`,
+  };
+}
+
 const now = () => Math.round((performance.timeOrigin + performance.now()) * 10) / 10;
 
 function sleepSync(ms: number): void {
@@ -157,10 +188,13 @@ self.onmessage = (ev: MessageEvent<DebuggerInit>) => {
     while (ended === undefined) {
       serviceMailbox(init.control, (r) => command(r as { op: string }));
       if (ended !== undefined) break;
+      const waitStart = performance.now();
       if (!k32.WaitForDebugEvent(buf, init.pollMs)) {
+        const elapsed = performance.now() - waitStart;
         const err = k32.GetLastError();
-        if (err === WIN32_ERRORS.ERROR_SEM_TIMEOUT || err === WIN32_ERRORS.WAIT_TIMEOUT) continue;
-        throw new NtError("WaitForDebugEvent", err, "win32");
+        const failure = waitFailure(elapsed, init.pollMs, err);
+        if (failure.kind === "timeout") continue;
+        throw new NtError("WaitForDebugEvent", err, "win32", failure.detail);
       }
       const at = now();
       const e = decodeDebugEvent(buf) as HandledEvent;

@@ -1,13 +1,19 @@
 /**
  * Making an LPC connection port a process's **exception port**
  * (`NtSetInformationProcess(ProcessExceptionPort)`): the kernel then sends that port an
- * `LPC_EXCEPTION` request for each second-chance exception of the process, and an
- * `LPC_CLIENT_DIED` datagram for each of its threads that exits.
+ * `LPC_EXCEPTION` request (always TotalLength 0xD0: DbgkForwardException.c) for each
+ * second-chance exception of the process, an `LPC_ERROR_EVENT` request for each hard error
+ * (ExpRaiseHardError.c), and an `LPC_CLIENT_DIED` datagram for each of its threads that exits.
+ * The port's MaxMessageLength must be at least 0xD0: the kernel drops a kernel message longer than
+ * the receiving port's maximum, and an exception that cannot be delivered ends the process
+ * (KiDispatchException.c). The 0x110-byte message goes only to the WER error port
+ * (DbgkpSendErrorMessage.c), never to an exception port.
  *
  * Needs SeTcbPrivilege **enabled** in the caller's effective token (the server thread impersonating
  * SYSTEM) and a process handle with `PROCESS_SUSPEND_RESUME` (0x800). Windows 10/11 accept an 8-byte
- * handle or a 16-byte `PROCESS_EXCEPTION_PORT` and replace csrss's port; XP/2003 set it once
- * (`STATUS_PORT_ALREADY_SET`).
+ * handle or a 16-byte `PROCESS_EXCEPTION_PORT`; setting ours **replaces** the port csrss set, and
+ * the old port is told so (NtSetInformationProcess.c). `STATUS_PORT_ALREADY_SET` is what XP/2003
+ * answered; Windows 11 has no such refusal.
  *
  * @module
  */
@@ -34,7 +40,7 @@ const HINTS: Record<number, string> = {
   [NTSTATUS.STATUS_PRIVILEGE_NOT_HELD]:
     "SeTcbPrivilege must be enabled in the calling thread's token: an elevated administrator does not hold it, SYSTEM does",
   [NTSTATUS.STATUS_PORT_ALREADY_SET]:
-    "this Windows sets the exception port once per process (XP/2003 semantics); csrss set it at process creation",
+    "this Windows sets the exception port once per process (XP/2003 semantics; Windows 10/11 replace it); csrss set it at process creation",
   [NTSTATUS.STATUS_ACCESS_DENIED]: "the process handle needs PROCESS_SUSPEND_RESUME (0x800)",
 };
 

@@ -142,8 +142,14 @@ Deno.test({
       s.step === "raised"
     );
     assert.equal(raised?.exitCode, "0x0", "the exception thread continued to ExitThread(0)");
+    assert.equal(a.exceptions[0]!.ours, true, "the announced exception (code and address)");
+    assert.match(a.exceptions[0]!.verdict, /^DBG_CONTINUE/);
     assert.ok(a.deaths.some((d) => d.via === "exception port"));
-    assert.ok(a.portClosed);
+    // AlpcpSendCloseMessage.c: ClientId {0, 0}; found through the connection's PortContext.
+    assert.ok(a.portClosed, "LPC_PORT_CLOSED on the client's connection");
+    assert.ok(a.contexts.includes(a.portClosed.context));
+    assert.deepEqual(a.portClosed.clientId, { pid: 0, tid: 0 });
+    assert.equal(r.doc.client!.end?.by, "server");
     assert.equal(r.doc.client!.exitCodeHex, "0xDEAD");
   },
 });
@@ -157,5 +163,27 @@ Deno.test({
     const a = r.doc.analysis!;
     assert.ok(a.deaths.some((d) => d.via === "termination port"));
     assert.ok(a.duplicated.length >= 1, JSON.stringify(a.deaths));
+  },
+});
+
+Deno.test({
+  name: full(
+    "exp2.ts --reply not-handled: what happened is recorded (an exit code, or still running), not assumed",
+  ),
+  ignore: WHY !== null,
+  async fn() {
+    const r = await exp2("--reply", "not-handled");
+    assert.equal(r.code, 0, r.stderr);
+    const a = r.doc.analysis!;
+    assert.equal(a.exceptions.length, 1);
+    assert.match(a.exceptions[0]!.verdict, /^DBG_EXCEPTION_NOT_HANDLED/);
+    const after = r.doc.client!.afterNotHandled!;
+    assert.ok(
+      after.outcome === "exited" || after.outcome === "still running",
+      JSON.stringify(after),
+    );
+    if (after.outcome === "exited") {
+      assert.equal(r.doc.client!.end, undefined, "not terminated again");
+    } else assert.equal(r.doc.client!.end?.by, "server");
   },
 });

@@ -3,8 +3,11 @@
 import assert from "node:assert/strict";
 import { decodeDebugEvent } from "../ffi/debug_events.ts";
 import { injectedThreads } from "../ffi/debugger.ts";
-import type { HandledEvent } from "../ffi/debugger_worker.ts";
-import { longestGap } from "../experiments/exp3.ts";
+import { type HandledEvent, waitFailure } from "../ffi/debugger_worker.ts";
+import { WIN32_ERRORS } from "../ffi/status.ts";
+import { type Exp3Document, longestGap, observe } from "../experiments/exp3.ts";
+import { command, prepare } from "../experiments/exp2_handler.ts";
+import type { CommandContext } from "../ffi/lpc_server_worker.ts";
 import { REPO_ROOT } from "./_helpers.ts";
 
 interface Recording {
@@ -102,4 +105,84 @@ Deno.test("longestGap(): the longest silence overlapping a window", () => {
   assert.equal(longestGap(beats, 250, 1750), 1600);
   assert.equal(longestGap(beats, 1950, 2100), 600);
   assert.equal(longestGap(beats, 5000, 6000), 0);
+});
+
+Deno.test("waitFailure(): a FALSE from WaitForDebugEvent that lasted its timeout is a timeout, whatever GetLastError says", () => {
+  // Under Wine GetLastError was seen clobbered after a plain timeout: 0 instead of ERROR_SEM_TIMEOUT.
+  assert.deepEqual(waitFailure(50, 50, 0), { kind: "timeout" });
+  assert.deepEqual(waitFailure(48, 50, 6), { kind: "timeout" }, "one clock tick early");
+  assert.deepEqual(waitFailure(51, 50, WIN32_ERRORS.ERROR_SEM_TIMEOUT), { kind: "timeout" });
+});
+
+Deno.test("waitFailure(): a FALSE long before the timeout is an error, even when GetLastError names a timeout", () => {
+  const early = waitFailure(1, 50, WIN32_ERRORS.ERROR_SEM_TIMEOUT);
+  assert.equal(early.kind, "error");
+  assert.match((early as { detail: string }).detail, /after 1 ms of a 50 ms wait .*stale/);
+  const failed = waitFailure(0, 1000, 6);
+  assert.equal(failed.kind, "error");
+  assert.match((failed as { detail: string }).detail, /GetLastError 6\)/);
+});
+
+function exp3Doc(extra: Partial<Exp3Document>): Exp3Document {
+  return {
+    schema: "deno-lpc/exp3@1",
+    ran: true,
+    options: { holdMs: 1000, end: "detach" },
+    debugger: { thread: 9, events: [], injectedThreads: [], ended: "detach" },
+    client: { pid: 700, heartbeats: [], exitCode: 0, exitCodeHex: "0x0", lpcReplies: 10 },
+    freeze: [],
+    lpc: "ran",
+    server: {
+      pid: 4,
+      tid: 40,
+      exceptionPort: { skipped: "SYSTEM not obtainable: step 2, finding winlogon.exe failed" },
+      events: [],
+      requestGapMs: 0,
+      clientDiedTids: [],
+      exceptions: 0,
+    },
+    ...extra,
+  };
+}
+
+Deno.test("exp3 without SYSTEM: it runs without the exception port and says so in its observations", () => {
+  const out = observe(exp3Doc({
+    notes: [
+      "ran without the exception port: SYSTEM not obtainable (step 2, finding winlogon.exe failed)",
+    ],
+  }));
+  assert.ok(
+    out.includes(
+      "Note: this run ran without the exception port: SYSTEM not obtainable (step 2, finding winlogon.exe failed).",
+    ),
+    out.join("\n"),
+  );
+  assert.ok(out.some((l) => /this run had no exception port \(see the notes\)/.test(l)));
+});
+
+Deno.test("exp3: a client that had to be terminated is said so; one that exited by itself is not terminated", () => {
+  const out = observe(exp3Doc({
+    client: {
+      pid: 700,
+      heartbeats: [],
+      exitCode: 1,
+      exitCodeHex: "0x1",
+      lpcReplies: 0,
+      end: { by: "server", exitCode: 1, requested: 1 },
+    },
+  }));
+  assert.ok(
+    out.some((l) => /had not exited in time after the detach: the server terminated it/.test(l)),
+  );
+  const normal = observe(exp3Doc({}));
+  assert.ok(normal.some((l) => /ran on and exited by itself with code 0x0/.test(l)));
+});
+
+Deno.test("exp2_handler prepare() with systemOptional: a failure to take SYSTEM is recorded, not thrown", () => {
+  // Here (Linux) impersonateSystem() cannot load its libraries: the same path as no SYSTEM on Windows.
+  assert.throws(() => prepare({ system: true, reply: "continue" }));
+  prepare({ system: true, systemOptional: true, reply: "continue" });
+  const answer = command({ op: "system" }, {} as CommandContext) as { failed?: string };
+  assert.equal(typeof answer.failed, "string");
+  assert.ok(answer.failed!.length > 0);
 });

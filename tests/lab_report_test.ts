@@ -11,6 +11,7 @@ import {
   diagrams,
   EXPERIMENTS,
   type LabReport,
+  observations,
   type Outcome,
   toHtml,
   toMarkdown,
@@ -18,7 +19,12 @@ import {
 } from "../experiments/lab_report.ts";
 import { checkMermaid, toMermaid, toSvg } from "../experiments/lab_diagram.ts";
 import { outcomeOf } from "../experiments/lab.ts";
-import { analyzeTimeline, answerQuestion2 } from "../experiments/exp2_analysis.ts";
+import {
+  analyzeTimeline,
+  answerQuestion2,
+  type Exp2Event,
+  raiseRequest,
+} from "../experiments/exp2_analysis.ts";
 import type { Exp2Document } from "../experiments/exp2.ts";
 import { createHandler } from "../experiments/exp2_handler.ts";
 import { createConnectionPort, LpcClient, LpcServer } from "../ffi/lpc.ts";
@@ -46,6 +52,11 @@ function fakeExp2(): Exp2Document {
   k.actor(S, () => server.step(0));
   const client = k.as(C, () => LpcClient.connect("\\RPC Control\\x", { nt: k.symbols }));
   k.as(C, () => client.request(new TextEncoder().encode("HELLO")));
+  // The lab's exception is announced first (tests/fake_kernel.ts raises from 0x7ff600001000).
+  k.as(C, () =>
+    client.request(
+      new TextEncoder().encode(raiseRequest({ code: 0xe0000001, address: 0x7ff600001000n })),
+    ));
   k.as(C, () => client.registerThreadTerminatePort());
   k.as(S, () => k.setExceptionPort(C.pid, port.unsafeValue));
   k.raiseException({ pid: C.pid, tid: 705 }, 0xe0000001);
@@ -149,6 +160,37 @@ Deno.test("with a (fake-kernel) exp2 that ran: its diagram parses and Q2 is answ
   const diagram = toMermaid(diagrams(report).exp2!);
   assert.match(diagram, /K-->>S: LPC_EXCEPTION tid 705/);
   assert.match(diagram, /LPC_PORT_CLOSED/);
+});
+
+Deno.test("exp2 on a Windows 11-shaped timeline: PORT_CLOSED by PortContext with ClientId 0.0, the hard error counted, the verdicts named", async () => {
+  const timeline: { events: Exp2Event[] } = JSON.parse(
+    await Deno.readTextFile(`${REPO_ROOT}tests/fixtures/exp2_timeline_w11_shape.json`),
+  );
+  const analysis = analyzeTimeline(timeline.events, 700);
+  const doc: Exp2Document = {
+    schema: "deno-lpc/exp2@1",
+    ran: true,
+    server: { pid: 4, tid: 40, port: "\\RPC Control\\x", events: timeline.events },
+    client: { pid: 700, steps: [], exitCode: 0xdead, exitCodeHex: "0xDEAD", terminatedBy: "x" },
+    analysis,
+    answer: answerQuestion2(analysis),
+  };
+  const experiments = { ...wine.experiments, exp2: { status: "ran", result: doc } as Outcome };
+  const report = rebuild(experiments);
+  assert.deepEqual(validateLabReport(report), []);
+  const q2 = report.answers.q2;
+  assert.match(q2.answer, /ClientId 0\.0: the kernel zeroes it/);
+  assert.match(q2.answer, /PortContext 0x1, the context it gave that connection at accept/);
+  assert.ok(q2.evidence.includes("LPC_PORT_CLOSED on PortContext 0x1 with ClientId 0.0"));
+  const rows = new Map(observations(report).exp2);
+  assert.equal(rows.get("LPC_ERROR_EVENT (hard errors)"), "1");
+  assert.match(rows.get("LPC_EXCEPTION (first chance?)")!, /DBG_CONTINUE .*\(the lab's own\)/);
+  assert.match(rows.get("LPC_PORT_CLOSED")!, /^on PortContext 0x1, ClientId 0\.0/);
+  const { problems } = checkMarkdownDiagrams(toMarkdown(report));
+  assert.deepEqual(problems, []);
+  const diagram = toMermaid(diagrams(report).exp2!);
+  assert.match(diagram, /LPC_ERROR_EVENT tid 701/);
+  assert.match(diagram, /LPC_PORT_CLOSED on PortContext 0x1/);
 });
 
 Deno.test("checkMermaid() rejects what Mermaid would reject", () => {
