@@ -118,7 +118,7 @@ Deno.test({
     assert.equal(r.doc.schema, "deno-lpc/exp2@1");
     assert.equal(r.doc.ran, false);
     assert.match(r.doc.reason ?? "", /STATUS_NOT_IMPLEMENTED/);
-    assert.equal(r.stderr.trim().split("\n").length, 1, `one line: ${r.stderr}`);
+    assert.equal(r.stderr.trim().split(/\r?\n/).length, 1, `one line: ${r.stderr}`);
   },
 });
 

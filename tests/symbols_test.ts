@@ -20,7 +20,7 @@ interface Prototype {
 
 /** Reads `// RESULT Name(TYPE name, ...);` comments and the table key that follows each. */
 export function parsePrototypes(source: string): Map<string, Prototype> {
-  const lines = source.split("\n");
+  const lines = source.split(/\r?\n/);
   const out = new Map<string, Prototype>();
   for (let i = 0; i < lines.length; i++) {
     const head = /^\s*\/\/ ((?:const )?[A-Za-z_][\w ]*?\s*\**)\s*(?:NTAPI\s+)?(\w+)\((.*)$/.exec(
@@ -240,4 +240,15 @@ Deno.test("parsePrototypes() reads multi-line prototypes and void parameter list
   assert.deepEqual(allowedFfi("BOOLEAN"), ["u8"]);
   assert.deepEqual(allowedFfi("BOOL"), ["i32"]);
   assert.deepEqual(allowedFfi("SIZE_T"), ["u64", "usize"]);
+});
+
+Deno.test("parsePrototypes() reads a CRLF checkout (core.autocrlf=true) as it reads LF", async () => {
+  for (const [, , file] of TABLES) {
+    const lf = await Deno.readTextFile(`${REPO_ROOT}${file}`);
+    const crlf = lf.replace(/\r?\n/g, "\r\n");
+    assert.ok(crlf.includes("\r\n"), `${file}: a CRLF copy`);
+    const want = parsePrototypes(lf.replace(/\r\n/g, "\n"));
+    assert.ok(want.size > 10, `${file}: prototypes found in the LF text`);
+    assert.deepEqual(parsePrototypes(crlf), want, `${file}: the same prototypes from CRLF text`);
+  }
 });

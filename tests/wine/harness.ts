@@ -246,7 +246,7 @@ async function pump(
     const { value, done } = await reader.read();
     if (done) break;
     rest += value;
-    const lines = rest.split("\n");
+    const lines = rest.split(/\r?\n/);
     rest = lines.pop() ?? "";
     for (const l of lines) if (!filter || !isWineNoise(l)) write(l);
   }
