@@ -29,6 +29,7 @@ import {
 } from "./lab_report.ts";
 import type { ProbeDocument } from "./lab_probe.ts";
 import { EXIT, EXIT_CODES_HELP, parseCli, runMain, UsageError } from "./_cli.ts";
+import { outputWithDeadline } from "./_deadline.ts";
 
 const HELP = `lab: run the whole LPC lab and write a report.
 
@@ -81,18 +82,12 @@ const COMMANDS: Record<
   },
 };
 
+/** Each child of the lab (the probe, each experiment) is killed after this long; the lab goes on. */
+const CHILD_DEADLINE_MS = 300_000;
+
 function windowsRunner(): { run: Runner; how: string } {
-  const run: Runner = async (args) => {
-    const r = await new Deno.Command(Deno.execPath(), {
-      args,
-      cwd: ROOT,
-      stdout: "piped",
-      stderr: "piped",
-      stdin: "null",
-    }).output();
-    const td = new TextDecoder();
-    return { code: r.code, stdout: td.decode(r.stdout), stderr: td.decode(r.stderr) };
-  };
+  const run: Runner = (args) =>
+    outputWithDeadline(Deno.execPath(), args, { cwd: ROOT, deadlineMs: CHILD_DEADLINE_MS });
   return { run, how: `Windows, Deno ${Deno.version.deno}` };
 }
 
@@ -103,7 +98,12 @@ async function wineRunner(progress: (s: string) => void): Promise<{ run: Runner;
   const { prepareWine, runUnderWine } = await import("../tests/wine/harness.ts");
   const wine = await prepareWine();
   const run: Runner = (args) =>
-    runUnderWine(wine, args, { captureStdout: true, captureStderr: true, cwd: ROOT.pathname });
+    runUnderWine(wine, args, {
+      captureStdout: true,
+      captureStderr: true,
+      cwd: ROOT,
+      deadlineMs: CHILD_DEADLINE_MS,
+    });
   return { run, how: "Linux, the Windows Deno under Wine" };
 }
 
