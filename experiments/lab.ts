@@ -197,7 +197,11 @@ async function main(args: string[]): Promise<number> {
     );
     progress(`  LPC: ${m.lpc ?? "yes"}`);
     progress(`  exception ports: ${m.exceptionPort ?? "yes"}`);
-    progress(`  SYSTEM for the server thread: ${m.system ?? "obtainable"}`);
+    progress(
+      `  SYSTEM for the server thread: ${
+        m.system ?? `obtained and reverted (${probe.systemFrom})`
+      }`,
+    );
     for (const k of only) progress(`  ${k} needs: ${needs[k as ExperimentKey]}`);
   }
 

@@ -1,12 +1,14 @@
 /**
  * The test helpers and the lab's child runs: paths from decoded file URLs (a checkout under a
  * path with a space), and deadlines on children (a hung child is killed and reported, and an
- * orphaned grandchild holding the pipes does not hang the reader).
+ * orphaned grandchild holding the pipes does not hang the reader), and the order in which a SYSTEM
+ * token is looked for.
  */
 
 import assert from "node:assert/strict";
 import { CHILD_DEADLINE_MS, fileUrlToPath, ON_LINUX, REPO_ROOT, run } from "./_helpers.ts";
 import { DEADLINE_EXIT_CODE, outputWithDeadline } from "../experiments/_deadline.ts";
+import { systemTokenCandidates } from "../ffi/tokens.ts";
 
 const WIN = Deno.build.os === "windows";
 
@@ -98,4 +100,17 @@ Deno.test("run(): a child past its deadline fails the test with the command and 
     /no exit within 2000 ms \(killed\)[\s\S]*stdout: hung/,
   );
   assert.equal((await run("no-such-program-deno-lpc", [])).missing, true);
+});
+
+Deno.test("systemTokenCandidates(): winlogon.exe first, then the other SYSTEM services, then the rest; no idle process", () => {
+  const list = systemTokenCandidates([
+    { pid: 0, image: "" },
+    { pid: 4, image: "System" },
+    { pid: 900, image: "svchost.exe" },
+    { pid: 700, image: "services.exe" },
+    { pid: 612, image: "WinLogon.exe" },
+    { pid: 500, image: "wininit.exe" },
+    { pid: 901, image: "svchost.exe" },
+  ]);
+  assert.deepEqual(list.map((p) => p.pid), [612, 500, 700, 4, 900, 901]);
 });
