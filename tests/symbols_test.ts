@@ -57,6 +57,7 @@ const ENUMS = new Set([
   "SECURITY_IMPERSONATION_LEVEL",
   "TOKEN_TYPE",
   "TOKEN_INFORMATION_CLASS",
+  "JOBOBJECTINFOCLASS",
 ]);
 const HANDLES = new Set(["HANDLE", "HMODULE", "HLOCAL", "FARPROC"]);
 
@@ -68,7 +69,7 @@ export function allowedFfi(ctype: string): string[] {
   if (t === "NTSTATUS" || t === "BOOL") return ["i32"];
   if (t === "BOOLEAN") return ["u8"];
   if (["ULONG", "DWORD", "UINT", "ACCESS_MASK"].includes(t) || ENUMS.has(t)) return ["u32"];
-  if (t === "SIZE_T") return ["u64", "usize"];
+  if (t === "SIZE_T" || t === "DWORD_PTR") return ["u64", "usize"];
   if (t === "VOID" || t === "void") return ["void"];
   if (/^(P|LP)[A-Z_0-9]+$/.test(t)) return ["buffer", "pointer"]; // PVOID, PHANDLE, LPCWSTR, PSID ...
   throw new Error(`No width rule for C type ${ctype}`);
