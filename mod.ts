@@ -241,7 +241,14 @@ export {
   spawnCaptured,
   SystemProcessInformation,
 } from "./ffi/processes.ts";
-export { impersonateSystem, StepError, type SystemImpersonation } from "./ffi/tokens.ts";
+export {
+  impersonateSystem,
+  StepError,
+  type SystemImpersonation,
+  type SystemTokenAttempt,
+  systemTokenCandidates,
+  threadIsImpersonating,
+} from "./ffi/tokens.ts";
 export { type CommandContext } from "./ffi/lpc_server_worker.ts";
 export {
   callMailbox,

@@ -30,6 +30,7 @@ import {
 import type { ProbeDocument } from "./lab_probe.ts";
 import { EXIT, EXIT_CODES_HELP, parseCli, runMain, UsageError } from "./_cli.ts";
 import { scriptFlags } from "./_permissions.ts";
+import { outputWithDeadline } from "./_deadline.ts";
 
 const HELP = `lab: run the whole LPC lab and write a report.
 
@@ -70,18 +71,12 @@ async function runArgs(script: string, args: string[]): Promise<string[]> {
   return ["run", ...(await scriptFlags(new URL(rel(script), ROOT))), rel(script), ...args];
 }
 
+/** Each child of the lab (the probe, each experiment) is killed after this long; the lab goes on. */
+const CHILD_DEADLINE_MS = 300_000;
+
 function windowsRunner(): { run: Runner; how: string } {
-  const run: Runner = async (args) => {
-    const r = await new Deno.Command(Deno.execPath(), {
-      args,
-      cwd: ROOT,
-      stdout: "piped",
-      stderr: "piped",
-      stdin: "null",
-    }).output();
-    const td = new TextDecoder();
-    return { code: r.code, stdout: td.decode(r.stdout), stderr: td.decode(r.stderr) };
-  };
+  const run: Runner = (args) =>
+    outputWithDeadline(Deno.execPath(), args, { cwd: ROOT, deadlineMs: CHILD_DEADLINE_MS });
   return { run, how: `Windows, Deno ${Deno.version.deno}` };
 }
 
@@ -92,7 +87,12 @@ async function wineRunner(progress: (s: string) => void): Promise<{ run: Runner;
   const { prepareWine, runUnderWine } = await import("../tests/wine/harness.ts");
   const wine = await prepareWine();
   const run: Runner = (args) =>
-    runUnderWine(wine, args, { captureStdout: true, captureStderr: true, cwd: ROOT.pathname });
+    runUnderWine(wine, args, {
+      captureStdout: true,
+      captureStderr: true,
+      cwd: ROOT,
+      deadlineMs: CHILD_DEADLINE_MS,
+    });
   return { run, how: "Linux, the Windows Deno under Wine" };
 }
 
@@ -180,7 +180,11 @@ async function main(args: string[]): Promise<number> {
     );
     progress(`  LPC: ${m.lpc ?? "yes"}`);
     progress(`  exception ports: ${m.exceptionPort ?? "yes"}`);
-    progress(`  SYSTEM for the server thread: ${m.system ?? "obtainable"}`);
+    progress(
+      `  SYSTEM for the server thread: ${
+        m.system ?? `obtained and reverted (${probe.systemFrom})`
+      }`,
+    );
     for (const k of only) progress(`  ${k} needs: ${needs[k as ExperimentKey]}`);
   }
 

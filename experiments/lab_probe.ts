@@ -2,8 +2,10 @@
 /**
  * The lab's prerequisites, seen from the Windows side (run directly on Windows, under Wine on
  * Linux): the build, elevation, whether LPC, ALPC and exception ports exist, and whether the
- * server could obtain SYSTEM (SeDebugPrivilege held, a winlogon.exe to borrow a token from).
- * Nothing is changed. Prints one JSON document (schema deno-lpc/lab-probe@1).
+ * server can obtain SYSTEM: it tries the very steps experiment 2's server takes (enable
+ * SeDebugPrivilege, borrow a SYSTEM process's token, impersonate it on this thread, enable
+ * SeTcbPrivilege in it) and reverts the thread at once. Nothing else is changed. Prints one JSON
+ * document (schema deno-lpc/lab-probe@1).
  *
  * @module
  */
@@ -11,9 +13,10 @@
 import { alpcUnavailable, exceptionPortUnavailable, lpcUnavailable } from "../ffi/capabilities.ts";
 import { assertWindows } from "../ffi/_loader.ts";
 import { wineVersion } from "../ffi/ntdll.ts";
-import { listProcesses } from "../ffi/processes.ts";
 import {
+  impersonateSystem,
   openProcessToken,
+  threadIsImpersonating,
   tokenIntegrity,
   tokenIsElevated,
   tokenPrivileges,
@@ -52,6 +55,32 @@ export interface ProbeDocument {
     exceptionPort: string | null;
     system: string | null;
   };
+  /** Where SYSTEM came from when the attempt succeeded (`winlogon.exe (pid 612)`). */
+  systemFrom?: string;
+}
+
+/**
+ * Tries to become SYSTEM on this thread exactly as experiment 2's server does, then reverts:
+ * `null` and the lender when it worked, otherwise why not (the failing step).
+ */
+export function trySystem(): { missing: string | null; from?: string } {
+  let result: { missing: string | null; from?: string };
+  try {
+    using s = impersonateSystem();
+    result = s.user !== "S-1-5-18" || !s.tcbEnabled
+      ? { missing: `the borrowed token is ${s.user}, SeTcbPrivilege ${s.tcbEnabled}` }
+      : {
+        missing: null,
+        from: `${s.fromImage} (pid ${s.fromPid})${
+          s.refused.length ? `, after ${s.refused.length} that did not lend theirs` : ""
+        }`,
+      };
+  } catch (e) {
+    result = { missing: e instanceof Error ? e.message : String(e) };
+  }
+  // The thread had no token; after the revert it must have none again.
+  if (threadIsImpersonating()) throw new Error("the probe thread is still impersonating");
+  return result;
 }
 
 /** Probes (Windows only). */
@@ -59,8 +88,10 @@ export function probe(): ProbeDocument {
   assertWindows("lab_probe");
   using token = openProcessToken();
   const debugHeld = tokenPrivileges(token).some((p) => p.name === "SeDebugPrivilege");
-  const winlogon = listProcesses().some((p) => p.image.toLowerCase() === "winlogon.exe");
   const elevated = tokenIsElevated(token);
+  const system: { missing: string | null; from?: string } = !elevated || !debugHeld
+    ? { missing: "not elevated, or SeDebugPrivilege not held: run from an elevated prompt" }
+    : trySystem();
   return {
     schema: "deno-lpc/lab-probe@1",
     os: Deno.build.os,
@@ -79,12 +110,9 @@ export function probe(): ProbeDocument {
       lpc: lpcUnavailable(),
       alpc: alpcUnavailable(),
       exceptionPort: exceptionPortUnavailable(),
-      system: !elevated || !debugHeld
-        ? "not elevated, or SeDebugPrivilege not held: run from an elevated prompt"
-        : winlogon
-        ? null
-        : "no winlogon.exe to borrow a SYSTEM token from",
+      system: system.missing,
     },
+    ...(system.from !== undefined ? { systemFrom: system.from } : {}),
   };
 }
 

@@ -107,6 +107,31 @@ export const kernel32Symbols = {
   // DWORD GetThreadId(HANDLE Thread);
   GetThreadId: { parameters: ["pointer"], result: "u32" },
 
+  // ---- what a child inherits, and a job that ends the children with us ----
+
+  // BOOL InitializeProcThreadAttributeList(LPPROC_THREAD_ATTRIBUTE_LIST lpAttributeList,
+  //   DWORD dwAttributeCount, DWORD dwFlags, PSIZE_T lpSize);
+  InitializeProcThreadAttributeList: {
+    parameters: ["buffer", "u32", "u32", "buffer"],
+    result: "i32",
+  },
+  // BOOL UpdateProcThreadAttribute(LPPROC_THREAD_ATTRIBUTE_LIST lpAttributeList, DWORD dwFlags,
+  //   DWORD_PTR Attribute, PVOID lpValue, SIZE_T cbSize, PVOID lpPreviousValue,
+  //   PSIZE_T lpReturnSize);
+  UpdateProcThreadAttribute: {
+    parameters: ["buffer", "u32", "u64", "buffer", "u64", "pointer", "pointer"],
+    result: "i32",
+  },
+  // VOID DeleteProcThreadAttributeList(LPPROC_THREAD_ATTRIBUTE_LIST lpAttributeList);
+  DeleteProcThreadAttributeList: { parameters: ["buffer"], result: "void" },
+  // HANDLE CreateJobObjectW(LPSECURITY_ATTRIBUTES lpJobAttributes, LPCWSTR lpName);
+  CreateJobObjectW: { parameters: ["pointer", "pointer"], result: "pointer" },
+  // BOOL SetInformationJobObject(HANDLE hJob, JOBOBJECTINFOCLASS JobObjectInformationClass,
+  //   LPVOID lpJobObjectInformation, DWORD cbJobObjectInformationLength);
+  SetInformationJobObject: { parameters: ["pointer", "u32", "buffer", "u32"], result: "i32" },
+  // BOOL AssignProcessToJobObject(HANDLE hJob, HANDLE hProcess);
+  AssignProcessToJobObject: { parameters: ["pointer", "pointer"], result: "i32" },
+
   // ---- modules (addresses of harmless thread start routines) ----
 
   // HMODULE GetModuleHandleW(LPCWSTR lpModuleName);

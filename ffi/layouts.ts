@@ -285,6 +285,22 @@ export const LAYOUTS = {
       hStdError: 96,
     },
   },
+  STARTUPINFOEXW: {
+    size: 112,
+    offsets: { StartupInfo: 0, lpAttributeList: 104 },
+  },
+  JOBOBJECT_EXTENDED_LIMIT_INFORMATION: {
+    size: 144,
+    offsets: {
+      BasicLimitInformation: 0,
+      LimitFlags: 16, // BasicLimitInformation.LimitFlags
+      IoInfo: 64,
+      ProcessMemoryLimit: 112,
+      JobMemoryLimit: 120,
+      PeakProcessMemoryUsed: 128,
+      PeakJobMemoryUsed: 136,
+    },
+  },
   PROCESS_INFORMATION: {
     size: 24,
     offsets: { hProcess: 0, hThread: 8, dwProcessId: 16, dwThreadId: 20 },

@@ -102,14 +102,41 @@ export interface CreateProcessOptions {
   cwd?: string;
   /** `dwCreationFlags` (e.g. `CREATE_SUSPENDED` 0x4, `CREATE_NO_WINDOW` 0x08000000). */
   creationFlags?: number;
-  /** Inherit our inheritable handles (for redirected standard handles). */
+  /**
+   * Inherit our inheritable handles (for redirected standard handles). With {@link inheritOnly}
+   * the child inherits only those.
+   */
   inheritHandles?: boolean;
+  /**
+   * Inherit exactly these handles (each must be inheritable), nothing else we hold
+   * (`PROC_THREAD_ATTRIBUTE_HANDLE_LIST` in a `STARTUPINFOEXW`); implies `inheritHandles`.
+   */
+  inheritOnly?: bigint[];
+  /**
+   * Put the child in a job of its own that ends it (and whatever it starts) when the job's last
+   * handle closes: when the child is disposed, or when this process ends, however it ends
+   * (`JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE`). It is created suspended, assigned, then resumed
+   * (unless `creationFlags` asks for `CREATE_SUSPENDED`).
+   */
+  killOnClose?: boolean;
   /** Standard handles for the child (sets `STARTF_USESTDHANDLES`). */
   stdHandles?: { input?: bigint; output?: bigint; error?: bigint };
 }
 
 /** `STARTF_USESTDHANDLES`. */
 const STARTF_USESTDHANDLES = 0x100;
+/** `CREATE_SUSPENDED`. */
+export const CREATE_SUSPENDED = 0x4;
+/** `EXTENDED_STARTUPINFO_PRESENT`: the STARTUPINFO is a STARTUPINFOEXW. */
+const EXTENDED_STARTUPINFO_PRESENT = 0x00080000;
+/** `PROC_THREAD_ATTRIBUTE_HANDLE_LIST` (ProcThreadAttributeHandleList 2, input flag 0x20000). */
+const PROC_THREAD_ATTRIBUTE_HANDLE_LIST = 0x20002n;
+/** `JobObjectExtendedLimitInformation` (JOBOBJECTINFOCLASS). */
+const JobObjectExtendedLimitInformation = 9;
+/** `JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE`. */
+export const JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE = 0x2000;
+const SIX = LAYOUTS.STARTUPINFOEXW;
+const JELI = LAYOUTS.JOBOBJECT_EXTENDED_LIMIT_INFORMATION;
 
 /**
  * A child process started by {@link createProcess}. Disposing it ends the process if it is still
@@ -124,6 +151,10 @@ export class ChildProcess implements Disposable {
   readonly process: NtHandle;
   /** The initial thread's handle. */
   readonly thread: NtHandle;
+  /** Its kill-on-close job (`killOnClose`), closed last on dispose. */
+  job: NtHandle | undefined;
+  /** Why `killOnClose` could not put it in a job (it runs without one), if so. */
+  jobError: string | undefined;
 
   /** Wraps the handles `CreateProcess*` returned. */
   constructor(pid: number, tid: number, process: NtHandle, thread: NtHandle) {
@@ -160,13 +191,14 @@ export class ChildProcess implements Disposable {
     this.wait(5000);
   }
 
-  /** Ends the child if it still runs, then closes its handles. */
+  /** Ends the child if it still runs, then closes its handles (the job last: it ends the rest). */
   [Symbol.dispose](): void {
     try {
       if (!this.process.closed && !this.wait(0)) this.terminate(1);
     } finally {
       this.thread.close();
       this.process.close();
+      this.job?.close();
     }
   }
 }
@@ -177,19 +209,27 @@ export class ChildProcess implements Disposable {
  */
 export function createProcess(args: string[], options: CreateProcessOptions = {}): ChildProcess {
   const cmd = wideString(windowsCommandLine(args));
-  const si = new Uint8Array(SI.size);
+  const only = options.inheritOnly;
+  // A STARTUPINFOEXW when a handle list goes with it; its first member is the STARTUPINFOW.
+  const si = new Uint8Array(only ? SIX.size : SI.size);
   const sv = new DataView(si.buffer);
-  sv.setUint32(SI.offsets.cb, SI.size, true);
+  sv.setUint32(SI.offsets.cb, si.byteLength, true);
   if (options.stdHandles) {
     sv.setUint32(SI.offsets.dwFlags, STARTF_USESTDHANDLES, true);
     sv.setBigUint64(SI.offsets.hStdInput, options.stdHandles.input ?? 0n, true);
     sv.setBigUint64(SI.offsets.hStdOutput, options.stdHandles.output ?? 0n, true);
     sv.setBigUint64(SI.offsets.hStdError, options.stdHandles.error ?? 0n, true);
   }
+  using attributes = only ? handleListAttribute(only) : undefined;
+  if (attributes) {
+    sv.setBigUint64(SIX.offsets.lpAttributeList, addressOf(attributes.list), true);
+  }
   const pi = new Uint8Array(PI.size);
   const cwd = options.cwd === undefined ? null : wideString(options.cwd);
-  const inherit = options.inheritHandles ? 1 : 0;
-  const flags = options.creationFlags ?? 0;
+  const inherit = options.inheritHandles || only ? 1 : 0;
+  const callerFlags = options.creationFlags ?? 0;
+  const flags = callerFlags | (only ? EXTENDED_STARTUPINFO_PRESENT : 0) |
+    (options.killOnClose ? CREATE_SUSPENDED : 0);
   if (options.token) {
     checkWin32(
       advapi32().CreateProcessAsUserW(
@@ -216,12 +256,105 @@ export function createProcess(args: string[], options: CreateProcessOptions = {}
     );
   }
   const pv = new DataView(pi.buffer);
-  return new ChildProcess(
+  const child = new ChildProcess(
     pv.getUint32(PI.offsets.dwProcessId, true),
     pv.getUint32(PI.offsets.dwThreadId, true),
     new NtHandle(pv.getBigUint64(PI.offsets.hProcess, true), `process ${args[0]}`),
     new NtHandle(pv.getBigUint64(PI.offsets.hThread, true), `thread of ${args[0]}`),
   );
+  if (options.killOnClose) {
+    try {
+      child.job = killOnCloseJob(child.process);
+    } catch (e) {
+      // It runs without a job (a parent job may forbid nesting); the caller can see why.
+      child.jobError = e instanceof Error ? e.message : String(e);
+    }
+    if ((callerFlags & CREATE_SUSPENDED) === 0) {
+      if (kernel32().ResumeThread(child.thread.unsafePointer) === 0xffffffff) {
+        child[Symbol.dispose]();
+        checkWin32(0, "ResumeThread", args[0]);
+      }
+    }
+  }
+  return child;
+}
+
+/**
+ * A `PROC_THREAD_ATTRIBUTE_LIST` holding one `PROC_THREAD_ATTRIBUTE_HANDLE_LIST` entry; the list
+ * and the handle array live until it is disposed (`DeleteProcThreadAttributeList`).
+ */
+function handleListAttribute(handles: bigint[]): { list: Uint8Array } & Disposable {
+  if (handles.length === 0) throw new RangeError("inheritOnly: at least one handle");
+  const size = new BigUint64Array(1);
+  // The first call only reports the size (it fails with ERROR_INSUFFICIENT_BUFFER).
+  kernel32().InitializeProcThreadAttributeList(null, 1, 0, size);
+  if (size[0] === 0n) checkWin32(0, "InitializeProcThreadAttributeList", "size");
+  const list = new Uint8Array(Number(size[0]!));
+  checkWin32(
+    kernel32().InitializeProcThreadAttributeList(list, 1, 0, size),
+    "InitializeProcThreadAttributeList",
+  );
+  const value = new BigUint64Array(handles);
+  try {
+    checkWin32(
+      kernel32().UpdateProcThreadAttribute(
+        list,
+        0,
+        PROC_THREAD_ATTRIBUTE_HANDLE_LIST,
+        value,
+        BigInt(value.byteLength),
+        null,
+        null,
+      ),
+      "UpdateProcThreadAttribute",
+      "PROC_THREAD_ATTRIBUTE_HANDLE_LIST",
+    );
+  } catch (e) {
+    kernel32().DeleteProcThreadAttributeList(list);
+    throw e;
+  }
+  return {
+    list,
+    [Symbol.dispose]: () => {
+      kernel32().DeleteProcThreadAttributeList(list);
+      void value; // the array the list points to lives until here
+    },
+  };
+}
+
+/** A new job with `JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE`, and `process` assigned to it. */
+function killOnCloseJob(process: NtHandle): NtHandle {
+  const job = NtHandle.fromPointer(
+    checkWin32Pointer(kernel32().CreateJobObjectW(null, null), "CreateJobObjectW"),
+    "job (kill on close)",
+  );
+  try {
+    const info = new Uint8Array(JELI.size);
+    new DataView(info.buffer).setUint32(
+      JELI.offsets.LimitFlags,
+      JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
+      true,
+    );
+    checkWin32(
+      kernel32().SetInformationJobObject(
+        job.unsafePointer,
+        JobObjectExtendedLimitInformation,
+        info,
+        info.byteLength,
+      ),
+      "SetInformationJobObject",
+      "JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE",
+    );
+    checkWin32(
+      kernel32().AssignProcessToJobObject(job.unsafePointer, process.unsafePointer),
+      "AssignProcessToJobObject",
+      process.what,
+    );
+    return job;
+  } catch (e) {
+    job.close();
+    throw e;
+  }
 }
 
 /** `OpenProcess(access, FALSE, pid)`. */
@@ -305,7 +438,7 @@ export function currentProcessId(): number {
 const HANDLE_FLAG_INHERIT = 0x1;
 
 /** An anonymous pipe: the read end stays here (not inheritable), the write end goes to a child. */
-function inheritablePipe(): { read: NtHandle; write: NtHandle } {
+export function inheritablePipe(): { read: NtHandle; write: NtHandle } {
   const sa = new Uint8Array(LAYOUTS.SECURITY_ATTRIBUTES.size);
   const dv = new DataView(sa.buffer);
   dv.setUint32(LAYOUTS.SECURITY_ATTRIBUTES.offsets.nLength, sa.byteLength, true);
@@ -363,7 +496,8 @@ export interface CapturedChild extends Disposable {
 
 /**
  * Starts a program (optionally with another primary token) with its stdout and stderr on pipes
- * read in the background. Disposing ends the child if it still runs and closes every handle.
+ * read in the background. The child inherits only the two pipe ends, and runs in a kill-on-close
+ * job (it ends when we do). Disposing ends the child if it still runs and closes every handle.
  */
 export function spawnCaptured(
   args: string[],
@@ -381,7 +515,10 @@ export function spawnCaptured(
     child = createProcess(args, {
       ...(options.token ? { token: options.token } : {}),
       ...(options.cwd ? { cwd: options.cwd } : {}),
-      inheritHandles: true,
+      // Only the two write ends: an orphaned child must not hold our own output pipes open.
+      inheritOnly: [out.write.unsafeValue, errPipe.write.unsafeValue],
+      // And it does not outlive us: its job ends it when our handle closes, however we end.
+      killOnClose: true,
       creationFlags: CREATE_NO_WINDOW,
       stdHandles: { output: out.write.unsafeValue, error: errPipe.write.unsafeValue },
     });

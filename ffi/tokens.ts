@@ -9,13 +9,20 @@
  */
 
 import { advapi32 } from "./advapi32.ts";
-import { addressOf, checkWin32, currentProcess, handleCell, NtHandle } from "./handle.ts";
+import {
+  addressOf,
+  checkWin32,
+  currentProcess,
+  currentThread,
+  handleCell,
+  NtHandle,
+} from "./handle.ts";
 import { kernel32 } from "./kernel32.ts";
 import { ntdll } from "./ntdll.ts";
 import { listProcesses, openProcess, ProcessAccess } from "./processes.ts";
 import { LAYOUTS } from "./layouts.ts";
 import { ImpersonationLevel, type ImpersonationLevelName } from "./objects.ts";
-import { NtError, WIN32_ERRORS } from "./status.ts";
+import { NtError, NTSTATUS, toUnsigned, WIN32_ERRORS } from "./status.ts";
 import { readWideZ, wideString } from "./strings.ts";
 
 const SAA = LAYOUTS.SID_AND_ATTRIBUTES;
@@ -399,12 +406,24 @@ export function setTokenIntegrity(token: NtHandle, level: "Low" | "Medium"): voi
   void sid;
 }
 
+/** A process that did not lend its token to {@link impersonateSystem}, and why. */
+export interface SystemTokenAttempt {
+  /** The process id. */
+  pid: number;
+  /** Its image. */
+  image: string;
+  /** Why its token could not be used. */
+  error: string;
+}
+
 /** What {@link impersonateSystem} did, step by step. */
 export interface SystemImpersonation extends Disposable {
   /** The process whose token was borrowed. */
   fromPid: number;
   /** Its image. */
   fromImage: string;
+  /** The processes tried before it, each with why it did not lend its token. */
+  refused: SystemTokenAttempt[];
   /** The token's user (S-1-5-18 for SYSTEM). */
   user: string;
   /** Whether SeTcbPrivilege is now enabled in the thread's token. */
@@ -427,17 +446,97 @@ function step<T>(what: string, fn: () => T, hint: string): T {
   }
 }
 
+/** The SID of LocalSystem. */
+const SYSTEM_SID = "S-1-5-18";
+
+/**
+ * Where {@link impersonateSystem} looks for a SYSTEM token, in order: winlogon.exe (its token's
+ * DACL lets administrators duplicate it), then the other well-known SYSTEM processes, then every
+ * other process (one whose token is SYSTEM's and opens for us will do). The idle process (pid 0)
+ * is left out.
+ */
+export function systemTokenCandidates(
+  processes: readonly { pid: number; image: string }[],
+): { pid: number; image: string }[] {
+  const preferred = ["winlogon.exe", "wininit.exe", "services.exe", "lsass.exe", "smss.exe"];
+  const rank = (image: string) => {
+    const i = preferred.indexOf(image.toLowerCase());
+    return i < 0 ? preferred.length : i;
+  };
+  return processes
+    .filter((p) => p.pid !== 0)
+    .map((p, i) => ({ p, i }))
+    .sort((a, b) => rank(a.p.image) - rank(b.p.image) || a.i - b.i)
+    .map(({ p }) => ({ pid: p.pid, image: p.image }));
+}
+
+/**
+ * Opens a SYSTEM token to duplicate: the first candidate whose process opens with
+ * `PROCESS_QUERY_LIMITED_INFORMATION`, whose token opens with `TOKEN_DUPLICATE | TOKEN_QUERY`, is
+ * SYSTEM's (S-1-5-18) and holds SeTcbPrivilege. Throws naming every candidate and why it failed.
+ */
+function openSystemToken(
+  candidates: { pid: number; image: string }[],
+  refused: SystemTokenAttempt[],
+): { token: NtHandle; pid: number; image: string } {
+  for (const c of candidates) {
+    try {
+      using process = openProcess(c.pid, ProcessAccess.PROCESS_QUERY_LIMITED_INFORMATION);
+      const token = openProcessToken(
+        TokenAccess.TOKEN_DUPLICATE | TokenAccess.TOKEN_QUERY,
+        process.unsafePointer,
+      );
+      try {
+        const user = tokenUserSid(token);
+        if (user !== SYSTEM_SID) throw new Error(`its token's user is ${user}, not SYSTEM`);
+        if (!tokenPrivileges(token).some((p) => p.name === "SeTcbPrivilege")) {
+          throw new Error("its SYSTEM token does not hold SeTcbPrivilege");
+        }
+        return { token, pid: c.pid, image: c.image };
+      } catch (e) {
+        token.close();
+        throw e;
+      }
+    } catch (e) {
+      refused.push({ ...c, error: e instanceof Error ? e.message : String(e) });
+    }
+  }
+  const tried = refused.slice(0, 4).map((r) => `${r.image} (pid ${r.pid}): ${r.error}`);
+  throw new Error(
+    refused.length === 0
+      ? "no process to try"
+      : `none of ${refused.length} processes lent a SYSTEM token (${tried.join("; ")}${
+        refused.length > 4 ? "; ..." : ""
+      })`,
+  );
+}
+
+/** The calling thread's impersonation token (`NtOpenThreadToken`), or null when it has none. */
+function threadTokenOrNull(): NtHandle | null {
+  const cell = handleCell();
+  const status = ntdll().NtOpenThreadToken(
+    currentThread(),
+    TokenAccess.TOKEN_IMPERSONATE | TokenAccess.TOKEN_QUERY,
+    1, // OpenAsSelf: our own identity opens it, not the one it grants
+    cell,
+  );
+  if (toUnsigned(status) === NTSTATUS.STATUS_NO_TOKEN) return null;
+  if (status < 0) throw new NtError("NtOpenThreadToken", status, "ntstatus", "the thread's token");
+  return NtHandle.fromCell(cell, "thread token (saved)");
+}
+
 /**
  * Makes the **calling thread** run as SYSTEM with SeTcbPrivilege enabled: enables SeDebugPrivilege
- * in our token, opens winlogon.exe's token, duplicates it for impersonation, sets it on this
- * thread (`SetThreadToken`) and enables SeTcbPrivilege in it. Each step that fails throws a
- * {@link StepError} naming the step; disposing reverts the thread to itself.
+ * in our token, borrows the token of a SYSTEM process (winlogon.exe first, then the others:
+ * {@link systemTokenCandidates}), duplicates it for impersonation, sets it on this thread
+ * (`SetThreadToken`) and enables SeTcbPrivilege in it. Each step that fails throws a
+ * {@link StepError} naming the step; the result says which process lent its token. Disposing
+ * puts back the token the thread had before (none: it reverts to itself).
  *
  * Thread-bound: call it on the thread that needs SYSTEM (the server's Worker), never nonblocking.
  */
 export function impersonateSystem(
-  findProcess: (image: string) => { pid: number; image: string } | undefined = (image) =>
-    listProcesses().find((p) => p.image.toLowerCase() === image),
+  candidates: () => { pid: number; image: string }[] = () => systemTokenCandidates(listProcesses()),
 ): SystemImpersonation {
   const SE_DEBUG = PRIVILEGE_LUIDS.SeDebugPrivilege!;
   const SE_TCB = PRIVILEGE_LUIDS.SeTcbPrivilege!;
@@ -446,38 +545,60 @@ export function impersonateSystem(
     const status = ntdll().RtlAdjustPrivilege(SE_DEBUG, 1, 0, was);
     if (status < 0) throw new NtError("RtlAdjustPrivilege", status, "ntstatus", "SeDebugPrivilege");
   }, "run from an elevated (Administrator) prompt");
-  const winlogon = step("step 2, finding winlogon.exe", () => {
-    const p = findProcess("winlogon.exe");
-    if (!p) throw new Error("no winlogon.exe process");
-    return p;
-  }, "this needs an interactive Windows session (winlogon.exe runs as SYSTEM in it)");
-  const token = step(`step 3, opening the token of winlogon.exe (pid ${winlogon.pid})`, () => {
-    using process = openProcess(winlogon.pid, ProcessAccess.PROCESS_QUERY_LIMITED_INFORMATION);
-    return openProcessToken(
-      TokenAccess.TOKEN_DUPLICATE | TokenAccess.TOKEN_QUERY,
-      process.unsafePointer,
-    );
-  }, "run from an elevated prompt with SeDebugPrivilege");
+  const list = step("step 2, listing the processes that may lend a SYSTEM token", () => {
+    const l = candidates();
+    if (l.length === 0) throw new Error("no process to borrow a token from");
+    return l;
+  }, "SYSTEM's token is borrowed from a process that runs as SYSTEM (winlogon.exe first)");
+  const refused: SystemTokenAttempt[] = [];
+  const lender = step(
+    `step 3, opening a SYSTEM process's token (${list[0]!.image} first)`,
+    () => openSystemToken(list, refused),
+    "an elevated administrator can duplicate the token of winlogon.exe in an interactive session",
+  );
   let dup: NtHandle;
   try {
-    dup = step("step 4, duplicating it for impersonation", () =>
-      duplicateToken(token, {
-        primary: false,
-        level: "Impersonation",
-        access: TokenAccess.TOKEN_IMPERSONATE | TokenAccess.TOKEN_QUERY |
-          TokenAccess.TOKEN_ADJUST_PRIVILEGES,
-      }), "the token may be protected on this Windows build");
+    dup = step(
+      `step 4, duplicating the token of ${lender.image} for impersonation`,
+      () =>
+        duplicateToken(lender.token, {
+          primary: false,
+          level: "Impersonation",
+          access: TokenAccess.TOKEN_IMPERSONATE | TokenAccess.TOKEN_QUERY |
+            TokenAccess.TOKEN_ADJUST_PRIVILEGES,
+        }),
+      "the token may be protected on this Windows build",
+    );
   } finally {
-    token.close();
+    lender.token.close();
   }
   using _dup = dup;
   const user = tokenUserSid(dup);
-  step("step 5, impersonating it on this thread (SetThreadToken)", () => {
-    checkWin32(advapi32().SetThreadToken(null, dup.unsafePointer), "SetThreadToken");
-  }, "SeImpersonatePrivilege is needed (administrators hold it)");
-  const revert = () => void advapi32().RevertToSelf();
+  const previous = step(
+    "step 5, saving the thread's own token",
+    threadTokenOrNull,
+    "NtOpenThreadToken on this thread must succeed or say STATUS_NO_TOKEN",
+  );
+  const restore = () => {
+    try {
+      // If the saved token cannot be put back, at least SYSTEM's is dropped.
+      if (!previous || !advapi32().SetThreadToken(null, previous.unsafePointer)) {
+        advapi32().RevertToSelf();
+      }
+    } finally {
+      previous?.close();
+    }
+  };
   try {
-    step("step 6, enabling SeTcbPrivilege in the SYSTEM token", () => {
+    step("step 6, impersonating it on this thread (SetThreadToken)", () => {
+      checkWin32(advapi32().SetThreadToken(null, dup.unsafePointer), "SetThreadToken");
+    }, "SeImpersonatePrivilege is needed (administrators hold it)");
+  } catch (e) {
+    previous?.close();
+    throw e;
+  }
+  try {
+    step("step 7, enabling SeTcbPrivilege in the SYSTEM token", () => {
       const status = ntdll().RtlAdjustPrivilege(SE_TCB, 1, 1, was); // Client = TRUE: the thread's token
       if (status < 0) {
         throw new NtError(
@@ -489,14 +610,24 @@ export function impersonateSystem(
       }
     }, "the borrowed token must be SYSTEM's, which holds SeTcbPrivilege");
   } catch (e) {
-    revert();
+    restore();
     throw e;
   }
   return {
-    fromPid: winlogon.pid,
-    fromImage: winlogon.image,
+    fromPid: lender.pid,
+    fromImage: lender.image,
+    refused,
     user,
     tcbEnabled: true,
-    [Symbol.dispose]: revert,
+    [Symbol.dispose]: restore,
   };
+}
+
+/**
+ * Whether the calling thread has an impersonation token now (`NtOpenThreadToken`): false after
+ * {@link impersonateSystem}'s result was disposed on a thread that had none before.
+ */
+export function threadIsImpersonating(): boolean {
+  using t = threadTokenOrNull() ?? undefined;
+  return t !== undefined;
 }

@@ -5,40 +5,47 @@
  */
 
 import { isUnsupported } from "../ffi/status.ts";
+import { outputWithDeadline } from "../experiments/_deadline.ts";
 
 /** The Linux build of Deno (pure tests and the mingw oracles). */
 export const ON_LINUX: boolean = Deno.build.os === "linux";
 /** The Windows build of Deno (on Windows or under Wine). */
 export const ON_WINDOWS_BUILD: boolean = Deno.build.os === "windows";
 
-/** Runs a command and returns its exit code and output (never throws for a missing binary). */
+/** The deadline of a test's child run unless the test gives its own. */
+export const CHILD_DEADLINE_MS = 120_000;
+
+/**
+ * Runs a command and returns its exit code and output (never throws for a missing binary). A
+ * child still running after `deadlineMs` (default {@link CHILD_DEADLINE_MS}) is killed, and the
+ * test fails with an error naming the command and what it wrote until then.
+ */
 export async function run(
   cmd: string,
   args: string[],
-  options: { cwd?: string; env?: Record<string, string> } = {},
+  options: { cwd?: string; env?: Record<string, string>; deadlineMs?: number } = {},
 ): Promise<{ code: number; stdout: string; stderr: string; missing: boolean }> {
+  const deadlineMs = options.deadlineMs ?? CHILD_DEADLINE_MS;
+  let out;
   try {
-    const out = await new Deno.Command(cmd, {
-      args,
-      stdout: "piped",
-      stderr: "piped",
-      stdin: "null",
+    out = await outputWithDeadline(cmd, args, {
+      deadlineMs,
       ...(options.cwd ? { cwd: options.cwd } : {}),
       ...(options.env ? { env: options.env } : {}),
-    }).output();
-    const td = new TextDecoder();
-    return {
-      code: out.code,
-      stdout: td.decode(out.stdout),
-      stderr: td.decode(out.stderr),
-      missing: false,
-    };
+    });
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
       return { code: -1, stdout: "", stderr: "", missing: true };
     }
     throw e;
   }
+  if (out.timedOut) {
+    throw new Error(
+      `${cmd} ${args.join(" ")}: no exit within ${deadlineMs} ms (killed).\n` +
+        `stdout: ${out.stdout.slice(-2000)}\nstderr: ${out.stderr.slice(-2000)}`,
+    );
+  }
+  return { code: out.code, stdout: out.stdout, stderr: out.stderr, missing: false };
 }
 
 /** True if `cmd` can be started here (checked once per name). */
@@ -63,11 +70,21 @@ export function lpcUnavailableReason(probe: () => void): string | null {
   }
 }
 
-/** The repository root (tests/ is one level down). */
-export const REPO_ROOT: string = new URL("..", import.meta.url).pathname.replace(
-  /^\/([A-Za-z]:)/,
-  "$1",
-);
+/**
+ * The path of a `file:` URL, decoded as `@std/path`'s `fromFileUrl` decodes it (`%20` is a
+ * space; `/C:/x` is `C:/x` on Windows; a host is a UNC `//host/share`), with forward slashes.
+ * `URL.pathname` alone stays percent-encoded, so a checkout under `a b/` would not be found.
+ */
+export function fileUrlToPath(url: URL | string): string {
+  const u = new URL(url);
+  if (u.protocol !== "file:") throw new TypeError(`not a file URL: ${u.href}`);
+  const path = decodeURIComponent(u.pathname);
+  if (u.hostname !== "") return `//${u.hostname}${path}`;
+  return Deno.build.os === "windows" ? path.replace(/^\/([A-Za-z]:)/, "$1") : path;
+}
+
+/** The repository root, ending with `/` (tests/ is one level down). */
+export const REPO_ROOT: string = fileUrlToPath(new URL("..", import.meta.url));
 
 /** wine-harness.md: the ntdll exports Wine 8.0 lacks. Exactly these are optional. */
 export const WINE_MISSING_NTDLL = [

@@ -139,7 +139,7 @@ Deno.test({
     assert.equal(r.doc.schema, "deno-lpc/exp1@1");
     assert.equal(r.doc.ran, false);
     assert.match(r.doc.reason ?? "", /NtCreatePort .* STATUS_NOT_IMPLEMENTED \(0xC0000002\)/);
-    assert.equal(r.stderr.trim().split("\n").length, 1, `one line: ${r.stderr}`);
+    assert.equal(r.stderr.trim().split(/\r?\n/).length, 1, `one line: ${r.stderr}`);
     assert.deepEqual(labFolders(), before, "the lab folder, drop, vault and files were removed");
   },
 });

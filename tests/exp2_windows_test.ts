@@ -12,7 +12,13 @@ import {
   currentProcessId,
   listProcesses,
 } from "../ffi/processes.ts";
-import { impersonateSystem, StepError } from "../ffi/tokens.ts";
+import {
+  impersonateSystem,
+  openProcessToken,
+  StepError,
+  threadIsImpersonating,
+  tokenIsElevated,
+} from "../ffi/tokens.ts";
 import type { Exp2Document } from "../experiments/exp2.ts";
 import { ON_WINDOWS_BUILD, REPO_ROOT, run } from "./_helpers.ts";
 
@@ -20,6 +26,10 @@ const NOT_WINDOWS = "needs the Windows build of Deno (deno task test:wine, or Wi
 const name = (what: string) => (ON_WINDOWS_BUILD ? what : `${what} (ignored: ${NOT_WINDOWS})`);
 const UNDER_WINE = ON_WINDOWS_BUILD && wineVersion() !== null;
 const WHY = ON_WINDOWS_BUILD ? (lpcUnavailable() ?? exceptionPortUnavailable()) : NOT_WINDOWS;
+const REAL_WINDOWS_ELEVATED = ON_WINDOWS_BUILD && !UNDER_WINE && (() => {
+  using token = openProcessToken();
+  return tokenIsElevated(token);
+})();
 
 async function exp2(
   ...args: string[]
@@ -56,23 +66,64 @@ Deno.test({
 
 Deno.test({
   name: UNDER_WINE
-    ? "impersonateSystem() stops at the failing step with its name (Wine has no winlogon.exe)"
+    ? "impersonateSystem() tries every process, names the failing step, and leaves no thread token (Wine has no SYSTEM process)"
     : `impersonateSystem() names the failing step (ignored: ${
-      ON_WINDOWS_BUILD ? "Windows has a winlogon.exe; the full run is tested below" : NOT_WINDOWS
+      ON_WINDOWS_BUILD ? "Windows has SYSTEM processes; the full run is tested below" : NOT_WINDOWS
     })`,
   ignore: !UNDER_WINE,
   fn() {
+    // Wine runs every process as the user: each candidate is tried, and each is refused.
     assert.throws(
       () => impersonateSystem(),
       (e) =>
         e instanceof StepError &&
-        /^step 2, finding winlogon\.exe failed: .*interactive Windows session/.test(e.message),
+        /^step 3, opening a SYSTEM process's token .* failed: none of \d+ processes lent a SYSTEM token \(.*its token's user is S-1-5-21-/
+          .test(e.message),
+    );
+    assert.equal(threadIsImpersonating(), false);
+    assert.throws(
+      () => impersonateSystem(() => []),
+      (e) => e instanceof StepError && e.message.startsWith("step 2, listing the processes"),
     );
     assert.throws(
-      () => impersonateSystem(() => ({ pid: 0xfffffff0, image: "winlogon.exe" })),
+      () => impersonateSystem(() => [{ pid: 0xfffffff0, image: "winlogon.exe" }]),
       (e) =>
-        e instanceof StepError && e.message.startsWith("step 3, opening the token of winlogon.exe"),
+        e instanceof StepError &&
+        /^step 3, .*winlogon\.exe first.*winlogon\.exe \(pid 4294967280\): OpenProcess/.test(
+          e.message,
+        ),
     );
+    assert.equal(threadIsImpersonating(), false);
+  },
+});
+
+Deno.test({
+  name: REAL_WINDOWS_ELEVATED
+    ? "impersonateSystem() on this thread: SYSTEM with SeTcbPrivilege, from a named process, then reverted"
+    : `impersonateSystem() for real (ignored: ${
+      UNDER_WINE
+        ? "Wine has no SYSTEM process"
+        : ON_WINDOWS_BUILD
+        ? "needs an elevated prompt"
+        : NOT_WINDOWS
+    })`,
+  ignore: !REAL_WINDOWS_ELEVATED,
+  fn() {
+    // Synchronous from start to revert: the impersonation lives on this one thread only.
+    assert.equal(threadIsImpersonating(), false);
+    {
+      using system = impersonateSystem();
+      assert.equal(system.user, "S-1-5-18");
+      assert.equal(system.tcbEnabled, true);
+      assert.ok(system.fromPid > 0 && system.fromImage !== "", JSON.stringify(system));
+      assert.equal(threadIsImpersonating(), true);
+      console.log(
+        `SYSTEM from ${system.fromImage} (pid ${system.fromPid}); refused: ${
+          JSON.stringify(system.refused.slice(0, 5))
+        }`,
+      );
+    }
+    assert.equal(threadIsImpersonating(), false, "reverted");
   },
 });
 
@@ -118,7 +169,7 @@ Deno.test({
     assert.equal(r.doc.schema, "deno-lpc/exp2@1");
     assert.equal(r.doc.ran, false);
     assert.match(r.doc.reason ?? "", /STATUS_NOT_IMPLEMENTED/);
-    assert.equal(r.stderr.trim().split("\n").length, 1, `one line: ${r.stderr}`);
+    assert.equal(r.stderr.trim().split(/\r?\n/).length, 1, `one line: ${r.stderr}`);
   },
 });
 

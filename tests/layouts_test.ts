@@ -16,7 +16,7 @@ const WHY_NOT = ON_LINUX
 /** Parses `layout__<STRUCT>__<FIELD>:` labels and their `.quad N` / `.space 8` (= 0) values. */
 export function parseOracleAssembly(asm: string): Map<string, Map<string, number>> {
   const out = new Map<string, Map<string, number>>();
-  const lines = asm.split("\n");
+  const lines = asm.split(/\r?\n/);
   for (let i = 0; i < lines.length; i++) {
     const m = /^layout__(\w+?)__(\w+):\s*$/.exec(lines[i]!);
     if (!m) continue;
@@ -136,4 +136,11 @@ Deno.test("every codec offset comes from LAYOUTS: no struct offset literal in ff
       `${entry.name} reads a struct at a literal offset`,
     );
   }
+});
+
+Deno.test("parseOracleAssembly() reads CRLF assembly as it reads LF", () => {
+  const lf = ["layout__A__SIZE:", "\t.quad\t16", "layout__A__x:", "\t.space\t8"].join("\n");
+  const crlf = lf.replaceAll("\n", "\r\n");
+  assert.deepEqual([...parseOracleAssembly(crlf).get("A")!], [["SIZE", 16], ["x", 0]]);
+  assert.deepEqual(parseOracleAssembly(crlf), parseOracleAssembly(lf));
 });

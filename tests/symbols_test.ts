@@ -20,7 +20,7 @@ interface Prototype {
 
 /** Reads `// RESULT Name(TYPE name, ...);` comments and the table key that follows each. */
 export function parsePrototypes(source: string): Map<string, Prototype> {
-  const lines = source.split("\n");
+  const lines = source.split(/\r?\n/);
   const out = new Map<string, Prototype>();
   for (let i = 0; i < lines.length; i++) {
     const head = /^\s*\/\/ ((?:const )?[A-Za-z_][\w ]*?\s*\**)\s*(?:NTAPI\s+)?(\w+)\((.*)$/.exec(
@@ -57,6 +57,7 @@ const ENUMS = new Set([
   "SECURITY_IMPERSONATION_LEVEL",
   "TOKEN_TYPE",
   "TOKEN_INFORMATION_CLASS",
+  "JOBOBJECTINFOCLASS",
 ]);
 const HANDLES = new Set(["HANDLE", "HMODULE", "HLOCAL", "FARPROC"]);
 
@@ -70,7 +71,7 @@ export function allowedFfi(ctype: string): string[] {
   if (
     ["ULONG", "DWORD", "UINT", "ACCESS_MASK", "SECURITY_INFORMATION"].includes(t) || ENUMS.has(t)
   ) return ["u32"];
-  if (t === "SIZE_T") return ["u64", "usize"];
+  if (t === "SIZE_T" || t === "DWORD_PTR") return ["u64", "usize"];
   if (t === "VOID" || t === "void") return ["void"];
   if (/^(P|LP)[A-Z_0-9]+$/.test(t)) return ["buffer", "pointer"]; // PVOID, PHANDLE, LPCWSTR, PSID ...
   throw new Error(`No width rule for C type ${ctype}`);
@@ -242,4 +243,15 @@ Deno.test("parsePrototypes() reads multi-line prototypes and void parameter list
   assert.deepEqual(allowedFfi("BOOLEAN"), ["u8"]);
   assert.deepEqual(allowedFfi("BOOL"), ["i32"]);
   assert.deepEqual(allowedFfi("SIZE_T"), ["u64", "usize"]);
+});
+
+Deno.test("parsePrototypes() reads a CRLF checkout (core.autocrlf=true) as it reads LF", async () => {
+  for (const [, , file] of TABLES) {
+    const lf = await Deno.readTextFile(`${REPO_ROOT}${file}`);
+    const crlf = lf.replace(/\r?\n/g, "\r\n");
+    assert.ok(crlf.includes("\r\n"), `${file}: a CRLF copy`);
+    const want = parsePrototypes(lf.replace(/\r\n/g, "\n"));
+    assert.ok(want.size > 10, `${file}: prototypes found in the LF text`);
+    assert.deepEqual(parsePrototypes(crlf), want, `${file}: the same prototypes from CRLF text`);
+  }
 });

@@ -15,7 +15,10 @@
  * @module
  */
 
-const ROOT = new URL("../../", import.meta.url).pathname;
+import { fileUrlToPath } from "../_helpers.ts";
+import { DEADLINE_EXIT_CODE } from "../../experiments/_deadline.ts";
+
+const ROOT = fileUrlToPath(new URL("../../", import.meta.url));
 /** The pinned Windows Deno. */
 export const WINDOWS_DENO_VERSION = "2.9.6";
 /** Where everything is cached (git-ignored). */
@@ -246,7 +249,7 @@ async function pump(
     const { value, done } = await reader.read();
     if (done) break;
     rest += value;
-    const lines = rest.split("\n");
+    const lines = rest.split(/\r?\n/);
     rest = lines.pop() ?? "";
     for (const l of lines) if (!filter || !isWineNoise(l)) write(l);
   }
@@ -256,13 +259,18 @@ async function pump(
 /** Options for {@link runUnderWine}. */
 export interface RunOptions {
   /** Working directory (default: the repository root). */
-  cwd?: string;
+  cwd?: string | URL;
   /** Collect stdout instead of passing it through. */
   captureStdout?: boolean;
   /** Collect stderr (Wine's noise already filtered) instead of passing it through. */
   captureStderr?: boolean;
   /** Extra environment. */
   env?: Record<string, string>;
+  /**
+   * Kill the run after this many ms (every process of the prefix, with `wineserver -k`); the
+   * result then has exit code 124 and a last stderr line naming the deadline. Default: none.
+   */
+  deadlineMs?: number;
 }
 
 /**
@@ -284,6 +292,15 @@ export async function runUnderWine(
   }).spawn();
   let out = "";
   let err = "";
+  let timedOut = false;
+  const deadline = options.deadlineMs === undefined ? undefined : setTimeout(() => {
+    timedOut = true;
+    try {
+      child.kill("SIGKILL");
+    } catch { /* it ended just now */ }
+    // Its Windows children hold copies of the pipes: end every process of the prefix.
+    void stopWineServer(wine);
+  }, options.deadlineMs);
   const enc = new TextEncoder();
   const writeOut = options.captureStdout
     ? (l: string) => void (out += l + "\n")
@@ -299,7 +316,16 @@ export async function runUnderWine(
     ),
   ]);
   const { code } = await child.status;
+  clearTimeout(deadline);
   await stopWineServer(wine);
+  if (timedOut) {
+    const line = `deadline: deno ${
+      args.join(" ")
+    } did not end within ${options.deadlineMs} ms; killed`;
+    if (options.captureStderr) err += line + "\n";
+    else console.error(line);
+    return { code: DEADLINE_EXIT_CODE, stdout: out, stderr: err };
+  }
   return { code, stdout: out, stderr: err };
 }
 

@@ -1,0 +1,116 @@
+/**
+ * The test helpers and the lab's child runs: paths from decoded file URLs (a checkout under a
+ * path with a space), and deadlines on children (a hung child is killed and reported, and an
+ * orphaned grandchild holding the pipes does not hang the reader), and the order in which a SYSTEM
+ * token is looked for.
+ */
+
+import assert from "node:assert/strict";
+import { CHILD_DEADLINE_MS, fileUrlToPath, ON_LINUX, REPO_ROOT, run } from "./_helpers.ts";
+import { DEADLINE_EXIT_CODE, outputWithDeadline } from "../experiments/_deadline.ts";
+import { systemTokenCandidates } from "../ffi/tokens.ts";
+
+const WIN = Deno.build.os === "windows";
+
+Deno.test("fileUrlToPath() decodes percent escapes, drive letters and UNC hosts", () => {
+  assert.equal(fileUrlToPath("file:///tmp/a%20b/c%25d/"), "/tmp/a b/c%d/");
+  assert.equal(fileUrlToPath(new URL("file:///x/%E2%82%AC.ts")), "/x/\u20ac.ts");
+  assert.equal(fileUrlToPath("file://server/share/a%20b"), "//server/share/a b");
+  assert.equal(fileUrlToPath("file:///C:/a%20b/"), WIN ? "C:/a b/" : "/C:/a b/");
+  assert.throws(() => fileUrlToPath("https://example.com/x"), TypeError);
+});
+
+Deno.test("REPO_ROOT is a decoded path of this checkout, ending with /", async () => {
+  assert.ok(REPO_ROOT.endsWith("/"));
+  assert.ok((await Deno.stat(`${REPO_ROOT}deno.json`)).isFile);
+});
+
+Deno.test("REPO_ROOT of a checkout under a path with a space (a copy in `a b/`) finds its files", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "deno-lpc-paths-" });
+  try {
+    const root = `${tmp}/a b`;
+    await Deno.mkdir(`${root}/tests`, { recursive: true });
+    await Deno.mkdir(`${root}/ffi`);
+    await Deno.mkdir(`${root}/experiments`);
+    for (const f of ["tests/_helpers.ts", "ffi/status.ts", "experiments/_deadline.ts"]) {
+      await Deno.copyFile(`${REPO_ROOT}${f}`, `${root}/${f}`);
+    }
+    const url = new URL(`file://${WIN ? "/" : ""}${root.replaceAll("\\", "/")}/tests/_helpers.ts`);
+    assert.ok(url.pathname.includes("a%20b"), "the URL is percent-encoded");
+    const copy = await import(url.href) as { REPO_ROOT: string };
+    assert.ok(copy.REPO_ROOT.includes("a b/"), copy.REPO_ROOT);
+    assert.ok((await Deno.stat(`${copy.REPO_ROOT}ffi/status.ts`)).isFile);
+    // What the old `new URL("..", import.meta.url).pathname` gave: a path that does not exist.
+    const encoded = new URL("..", url).pathname;
+    await assert.rejects(Deno.stat(`${encoded}ffi/status.ts`), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("outputWithDeadline(): a child that ends in time gives its code and output", async () => {
+  const r = await outputWithDeadline(Deno.execPath(), [
+    "eval",
+    "console.log('out'); console.error('err'); Deno.exit(7)",
+  ], { deadlineMs: 60_000 });
+  assert.deepEqual(
+    { code: r.code, timedOut: r.timedOut, out: r.stdout.trim(), err: r.stderr.trim() },
+    { code: 7, timedOut: false, out: "out", err: "err" },
+  );
+});
+
+Deno.test("outputWithDeadline(): a hung child is killed at the deadline, its output kept", async () => {
+  const t0 = performance.now();
+  const r = await outputWithDeadline(Deno.execPath(), [
+    "eval",
+    "console.log('started'); setTimeout(() => {}, 600_000)",
+  ], { deadlineMs: 3_000 });
+  const ms = performance.now() - t0;
+  assert.equal(r.timedOut, true);
+  assert.equal(r.code, DEADLINE_EXIT_CODE);
+  assert.equal(r.stdout.trim(), "started");
+  assert.match(r.stderr, /deadline: .* did not end within 3000 ms; killed/);
+  assert.ok(ms < 30_000, `ended after ${ms} ms`);
+});
+
+Deno.test({
+  name: ON_LINUX
+    ? "outputWithDeadline(): an orphaned grandchild holding the pipes does not hang the reader"
+    : "outputWithDeadline(): an orphaned grandchild holding the pipes (ignored: uses sh and sleep on Linux)",
+  ignore: !ON_LINUX,
+  async fn() {
+    // sh exits at once; its background `sleep 8` keeps copies of stdout and stderr open.
+    const r = await outputWithDeadline("sh", ["-c", "echo before; sleep 8 & exit 0"], {
+      deadlineMs: 60_000,
+      graceMs: 1_000,
+    });
+    assert.equal(r.timedOut, false);
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout.trim(), "before");
+    assert.match(r.stderr, /output pipes were still open 1000 ms after it ended/);
+  },
+});
+
+Deno.test("run(): a child past its deadline fails the test with the command and its output", async () => {
+  assert.ok(CHILD_DEADLINE_MS >= 60_000);
+  await assert.rejects(
+    run(Deno.execPath(), ["eval", "console.log('hung'); setTimeout(() => {}, 600_000)"], {
+      deadlineMs: 2_000,
+    }),
+    /no exit within 2000 ms \(killed\)[\s\S]*stdout: hung/,
+  );
+  assert.equal((await run("no-such-program-deno-lpc", [])).missing, true);
+});
+
+Deno.test("systemTokenCandidates(): winlogon.exe first, then the other SYSTEM services, then the rest; no idle process", () => {
+  const list = systemTokenCandidates([
+    { pid: 0, image: "" },
+    { pid: 4, image: "System" },
+    { pid: 900, image: "svchost.exe" },
+    { pid: 700, image: "services.exe" },
+    { pid: 612, image: "WinLogon.exe" },
+    { pid: 500, image: "wininit.exe" },
+    { pid: 901, image: "svchost.exe" },
+  ]);
+  assert.deepEqual(list.map((p) => p.pid), [612, 500, 700, 4, 900, 901]);
+});
