@@ -326,3 +326,26 @@ Deno.test("a registered termination port: LPC_CLIENT_DIED with the connection's 
   assert.match(tail[0]!.note ?? "", /^CreateTime \d{4}-/);
   stop();
 });
+
+Deno.test("createConnectionPort: up to 648 (LpcLegacyMaxMessageLength); a kernel-message port refuses less than 0xD0", () => {
+  const k = new FakeKernel();
+  k.as(SERVER, () => {
+    using big = createConnectionPort(null, { maxMessageLength: 648 }, k.symbols);
+    assert.ok(big.unsafeValue !== 0n);
+    assert.throws(
+      () => createConnectionPort(null, { maxMessageLength: 649 }, k.symbols),
+      RangeError,
+    );
+    assert.throws(
+      () => createConnectionPort(null, { maxMessageLength: 0xcf, kernelMessages: true }, k.symbols),
+      /0xd0 for LPC_EXCEPTION/,
+    );
+    using ok = createConnectionPort(
+      null,
+      { maxMessageLength: 0xd0, kernelMessages: true },
+      k.symbols,
+    );
+    assert.ok(ok.unsafeValue !== 0n);
+  });
+  assert.equal(k.openHandles(SERVER.pid), 0);
+});
