@@ -1,0 +1,52 @@
+/**
+ * The README's start on Linux is two commands that need only node/npm, and they name the Deno the
+ * project pins (the one `.ci/install_deno.sh` installs and the Wine harness runs); every
+ * `deno task` the README names exists in deno.json.
+ */
+
+import assert from "node:assert/strict";
+import { REPO_ROOT } from "./_helpers.ts";
+import { WINDOWS_DENO_VERSION } from "./wine/harness.ts";
+
+const README = await Deno.readTextFile(`${REPO_ROOT}README.md`);
+const INSTALLER = await Deno.readTextFile(`${REPO_ROOT}.ci/install_deno.sh`);
+const TASKS = Object.keys(
+  (JSON.parse(await Deno.readTextFile(`${REPO_ROOT}deno.json`)) as { tasks: object }).tasks,
+);
+
+/** The commands of the first ```sh block after a heading, without their comments. */
+function firstCommandsAfter(heading: string): string[] {
+  const at = README.indexOf(heading);
+  assert.ok(at >= 0, `README has the heading ${JSON.stringify(heading)}`);
+  const block = /```sh\r?\n([\s\S]*?)```/.exec(README.slice(at));
+  assert.ok(block, `a sh block follows ${heading}`);
+  return block[1]!.split(/\r?\n/).map((l) => l.replace(/\s+#.*$/, "").trim()).filter(Boolean);
+}
+
+Deno.test("README: the first Linux lines are npx -y deno@<pinned> task lab, then task test", () => {
+  const pinned = /^version=(\S+)$/m.exec(INSTALLER)?.[1];
+  assert.equal(pinned, WINDOWS_DENO_VERSION, "the installer and the Wine harness pin one Deno");
+  assert.deepEqual(firstCommandsAfter("### On Linux"), [
+    `npx -y deno@${pinned} task lab`,
+    `npx -y deno@${pinned} task test`,
+  ]);
+});
+
+Deno.test("README: its apt commands work as root (no sudo) and ask nothing (-y)", () => {
+  const commands = [...README.matchAll(/```sh\r?\n([\s\S]*?)```/g)]
+    .flatMap((m) => m[1]!.split(/\r?\n/))
+    .filter((l) => /\bapt-get\b/.test(l.replace(/#.*$/, "")));
+  assert.ok(commands.length > 0, "the README gives its apt command");
+  for (const line of commands) {
+    assert.doesNotMatch(line, /^\s*sudo\b/, `runs as root without sudo: ${line}`);
+    for (const install of line.matchAll(/apt-get install(\s+\S+)/g)) {
+      assert.equal(install[1]!.trim(), "-y", `non-interactive: ${line}`);
+    }
+  }
+});
+
+Deno.test("README: every `deno task X` it names exists in deno.json", () => {
+  const named = new Set([...README.matchAll(/deno(?:@[\d.]+)? task ([\w:-]+)/g)].map((m) => m[1]!));
+  assert.ok(named.size >= 4, `found ${[...named].join(", ")}`);
+  for (const t of named) assert.ok(TASKS.includes(t), `deno task ${t} is defined`);
+});
