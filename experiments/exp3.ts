@@ -33,6 +33,14 @@ import { connectionContexts, portClosedOn } from "./exp2_analysis.ts";
 import { type ClientEnd, describeEnd, endClient, hex32 } from "./exp2_lifecycle.ts";
 import { portSddl } from "./exp1_server.ts";
 import {
+  countsText,
+  existingText,
+  exitCodeText,
+  exp3Phases,
+  KILL_ON_EXIT_STATUS,
+  sequenceText,
+} from "./exp3_analysis.ts";
+import {
   EXIT,
   EXIT_CODES_HELP,
   interruptible,
@@ -331,20 +339,43 @@ export async function runExp3(
 export function observe(doc: Exp3Document): string[] {
   const d = doc.debugger!;
   const out: string[] = [];
-  const created = d.events.filter((e) => e.kind === "CREATE_THREAD").length;
+  // Every count below is of the events themselves, grouped by what caused them.
+  const phases = exp3Phases(doc);
+  const attach = phases.injected.find((t) => t.thread.how === "attach");
+  const inBurst = new Set(phases.burst);
   out.push(
-    `Attaching produced CREATE_PROCESS, ${created} CREATE_THREAD and ${
-      d.events.filter((e) => e.kind === "LOAD_DLL").length
-    } LOAD_DLL events; ` +
-      "each was continued, or the client's threads would have stayed suspended.",
+    `Up to the first breakpoint the attach produced ${phases.burst.length} events (${
+      countsText(phases.burst)
+    }): ${existingText(phases.existing)} as they already were${
+      attach
+        ? `, then thread ${attach.thread.tid}, which the attach injected: ${
+          sequenceText(attach.events.filter((e) => inBurst.has(e)))
+        }`
+        : ""
+    }; each was continued, or the client's threads would have stayed suspended.`,
   );
-  for (const t of d.injectedThreads) {
+  for (const { thread: t, events } of phases.injected) {
+    const later = events.filter((e) => !inBurst.has(e));
+    if (t.how === "attach") {
+      if (later.length) {
+        out.push(`Once continued, thread ${t.tid} produced ${sequenceText(later)}.`);
+      }
+      continue;
+    }
+    const cause = t.how === "remote-thread"
+      ? `CreateRemoteThread (thread ${t.tid}, started at kernel32!Sleep, ${t.startAddress})`
+      : `DebugBreakProcess (thread ${t.tid}, which it injected)`;
     out.push(
-      t.how === "remote-thread"
-        ? `CreateRemoteThread started thread ${t.tid} at ${t.startAddress} (kernel32!Sleep) in the client.`
-        : `Thread ${t.tid} was injected by the ${
-          t.how === "attach" ? "attach" : "DebugBreakProcess"
-        } break-in: it was created, raised 0x80000003 (STATUS_BREAKPOINT), and exited.`,
+      `${cause} caused ${events.length} event${events.length === 1 ? "" : "s"}: ${
+        sequenceText(events)
+      }.`,
+    );
+  }
+  if (phases.other.length) {
+    out.push(
+      `The client's own threads and modules produced ${phases.other.length} more: ${
+        countsText(phases.other)
+      }.`,
     );
   }
   for (const f of doc.freeze ?? []) {
@@ -379,11 +410,13 @@ export function observe(doc: Exp3Document): string[] {
     c.end
       ? `The client had not exited in time after the ${doc.options!.end}: ${describeEnd(c.end)}.`
       : doc.options!.end === "kill"
-      ? `Ending with kill-on-exit terminated the client with exit code ${
-        c.exitCodeHex ?? "?"
-      } (STATUS_DEBUGGER_INACTIVE is 0xC0000354).`
+      ? `Ending with kill-on-exit terminated the client with exit code ${exitCodeText(c.exitCode)}${
+        c.exitCode === KILL_ON_EXIT_STATUS
+          ? ", as closing the debug object does"
+          : `, where Windows gives ${exitCodeText(KILL_ON_EXIT_STATUS)}`
+      }.`
       : `After detaching, the client ran on and exited by itself with code ${
-        c.exitCodeHex ?? "?"
+        exitCodeText(c.exitCode)
       }.`,
   );
   return out;

@@ -14,6 +14,7 @@ import type { Exp1Document } from "./exp1.ts";
 import type { Exp2Document } from "./exp2.ts";
 import type { Exp3Document } from "./exp3.ts";
 import { checkMermaid, type Diagram, type Step, toMermaid, toSvg } from "./lab_diagram.ts";
+import { countsText, eventText, exitCodeText, exp3Phases } from "./exp3_analysis.ts";
 
 /** The experiments, in the order the lab runs them. */
 export const EXPERIMENTS = ["ports", "exp1", "exp2", "exp3"] as const;
@@ -79,8 +80,42 @@ const QUESTIONS = {
 const ran = <T>(
   o: Outcome | undefined,
 ): T | undefined => (o?.status === "ran" ? (o.result as T) : undefined);
+// Why an experiment did not run is said once, in the status table at the top of the report;
+// everything else names the experiment and its status only.
 const notRun = (key: string, o: Outcome | undefined) =>
-  `${key} did not run here (${o?.status ?? "missing"}${o?.reason ? `: ${o.reason}` : ""})`;
+  `${key} did not run here (${o?.status ?? "missing"})`;
+
+/**
+ * An outcome's reason as the report shows it (once, in the status table): without the script's
+ * own `<script>: not supported here:` prefix, which the row's experiment and status already say.
+ */
+export function reasonOf(o: Outcome): string {
+  const r = o.reason ?? "";
+  return o.status === "skipped" ? r.replace(/^\S+: not supported here: /, "") : r;
+}
+
+/** The experiment (other than `self`) that did not run for exactly this reason, if any. */
+function sameReasonAs(
+  e: Record<ExperimentKey, Outcome>,
+  self: ExperimentKey,
+  reason: string,
+): ExperimentKey | undefined {
+  return EXPERIMENTS.find((k) => k !== self && e[k].status !== "ran" && reasonOf(e[k]) === reason);
+}
+
+// An NtError message: `<call> failed: <NAME> (0x........): <hint>` (ffi/status.ts).
+const HINT = /(\b[A-Z][A-Z0-9_]+ \(0x[0-9A-F]{8}\)): (.+)$/;
+
+/**
+ * A reason shown beside the status table (a sub-step that was skipped), without the NtError hint
+ * when the table already gives the same one: the failure stays, its advice is not repeated.
+ */
+function withoutTableHint(e: Record<ExperimentKey, Outcome>, reason: string): string {
+  const hint = HINT.exec(reason)?.[2];
+  const inTable = hint !== undefined &&
+    EXPERIMENTS.some((k) => e[k].status !== "ran" && HINT.exec(reasonOf(e[k]))?.[2] === hint);
+  return inTable ? reason.replace(HINT, "$1") : reason;
+}
 
 // ---------------------------------------------------------------- diagrams
 
@@ -121,7 +156,7 @@ function portsDiagram(doc: PortsDocument): Diagram {
       from: "K",
       to: "C",
       label: doc.servers.skipped
-        ? `attribution skipped: ${doc.servers.skipped}`
+        ? "attribution skipped (why: in the table below)"
         : `${doc.servers.portHandles} port handles, ${doc.summary.attributed} named ports attributed`,
       kind: "reply",
     });
@@ -282,20 +317,20 @@ function exp2Diagram(doc: Exp2Document): Diagram {
 
 function exp3Diagram(doc: Exp3Document): Diagram {
   const d = doc.debugger!;
-  const count = (k: string) => d.events.filter((e) => e.kind === k).length;
+  // Every count and arrow is of the events themselves, grouped by what caused them.
+  const phases = exp3Phases(doc);
   const steps: Step[] = [
     { from: "D", to: "K", label: `DebugActiveProcess(${doc.client!.pid})`, kind: "call" },
     {
       from: "K",
       to: "D",
-      label: `CREATE_PROCESS, ${count("CREATE_THREAD")} CREATE_THREAD, ${
-        count("LOAD_DLL")
-      } LOAD_DLL (each continued)`,
+      label: `${countsText(phases.existing)}: the client as it already was (each continued)`,
       kind: "message",
     },
   ];
   const freeze = new Map((doc.freeze ?? []).map((f) => [f.tid, f]));
-  for (const t of d.injectedThreads) {
+  const SHOWN = 6; // events drawn one by one per injected thread; the rest are counted
+  for (const { thread: t, events } of phases.injected) {
     if (t.how === "remote-thread") {
       steps.push({
         from: "D",
@@ -303,41 +338,58 @@ function exp3Diagram(doc: Exp3Document): Diagram {
         label: `CreateRemoteThread(${t.startAddress}) kernel32!Sleep`,
         kind: "call",
       });
-      steps.push({
-        from: "K",
-        to: "C",
-        label: `new thread ${t.tid} runs Sleep, then exits`,
-        kind: "message",
-      });
-      continue;
-    }
-    if (t.how === "break") {
+    } else if (t.how === "break") {
       steps.push({ from: "D", to: "K", label: "DebugBreakProcess", kind: "call" });
     }
     steps.push({
       from: "K",
       to: "C",
-      label: `injected thread ${t.tid} (${t.how})`,
+      label: `new thread ${t.tid} (${
+        t.how === "attach"
+          ? "the attach's break-in"
+          : t.how === "break"
+          ? "DebugBreakProcess's break-in"
+          : "runs Sleep"
+      })`,
       kind: "message",
     });
-    steps.push({
-      from: "C",
-      to: "D",
-      label: `EXCEPTION 0x80000003 tid ${t.tid}, first chance`,
-      kind: "message",
-    });
-    const f = freeze.get(t.tid);
-    if (f) {
+    for (const e of events.slice(0, SHOWN)) {
       steps.push({
-        note: `held ${f.heldMs} ms: client silent ${f.observedGapMs} ms`,
-        over: ["C", "D"],
+        from: "K",
+        to: "D",
+        label: `${eventText(e)} tid ${e.tid}${
+          e.exception ? (e.exception.firstChance ? ", first chance" : ", second chance") : ""
+        }${e.exitCode !== undefined ? `, exit code ${exitCodeText(e.exitCode)}` : ""}`,
+        kind: "message",
+      });
+      if (e.kind !== "EXCEPTION") continue;
+      const f = freeze.get(e.tid);
+      if (f && e.heldMs) {
+        steps.push({
+          note: `held ${f.heldMs} ms: client silent ${f.observedGapMs} ms`,
+          over: ["C", "D"],
+        });
+      }
+      steps.push({
+        from: "D",
+        to: "K",
+        label: `ContinueDebugEvent(${e.continued})`,
+        kind: "reply",
       });
     }
+    if (events.length > SHOWN) {
+      steps.push({
+        note: `and ${countsText(events.slice(SHOWN))} more on thread ${t.tid}`,
+        over: ["D"],
+      });
+    }
+  }
+  if (phases.other.length) {
     steps.push({
-      from: "D",
-      to: "K",
-      label: `ContinueDebugEvent DBG_CONTINUE, thread ${t.tid} exits`,
-      kind: "reply",
+      from: "K",
+      to: "D",
+      label: `${countsText(phases.other)} from the client's own threads (each continued)`,
+      kind: "message",
     });
   }
   if (doc.server) {
@@ -358,7 +410,7 @@ function exp3Diagram(doc: Exp3Document): Diagram {
       : "DebugActiveProcessStop (detach)",
     kind: "call",
   });
-  steps.push({ note: `client exit code ${doc.client!.exitCodeHex ?? "?"}`, over: ["C"] });
+  steps.push({ note: `client exit code ${exitCodeText(doc.client!.exitCode)}`, over: ["C"] });
   const participants = [{ id: "C", label: `client (pid ${doc.client!.pid})` }, {
     id: "K",
     label: "kernel",
@@ -402,7 +454,9 @@ export function observations(
       [
         "ports attributed to a server",
         p.servers
-          ? (p.servers.skipped ? `skipped: ${p.servers.skipped}` : String(p.summary.attributed))
+          ? (p.servers.skipped
+            ? `skipped: ${withoutTableHint(e, p.servers.skipped)}`
+            : String(p.summary.attributed))
           : "not asked",
       ],
     ];
@@ -456,10 +510,27 @@ export function observations(
   }
   const x3 = ran<Exp3Document>(e.exp3);
   if (x3?.debugger) {
+    const phases = exp3Phases(x3);
+    const lpcSkipped = x3.lpc === "ran" ? undefined : (x3.lpc as { skipped: string }).skipped;
+    const sameAs = lpcSkipped === undefined ? undefined : sameReasonAs(e, "exp3", lpcSkipped);
+    // After the burst: a partition, so the parts add up to the number of events.
+    const inBurst = new Set(phases.burst);
+    const after = (how: string) =>
+      phases.injected.filter((t) => t.thread.how === how).flatMap((t) => t.events).filter((x) =>
+        !inBurst.has(x)
+      ).length;
     out.exp3 = [
       [
         "injected threads",
         x3.debugger.injectedThreads.map((t) => `${t.tid} (${t.how})`).join(", "),
+      ],
+      [
+        `debug events (${x3.debugger.events.length})`,
+        `${phases.burst.length} up to the first breakpoint, then ${
+          after("attach")
+        } of the attach's break-in thread, ${after("break")} from DebugBreakProcess, ${
+          after("remote-thread")
+        } from CreateRemoteThread, ${phases.other.length} from the client's own threads`,
       ],
       ...(x3.freeze ?? []).map((
         f,
@@ -470,9 +541,13 @@ export function observations(
       ["debugger thread (all events)", String(x3.debugger.thread)],
       [
         "LPC half",
-        x3.lpc === "ran" ? "ran" : `skipped: ${(x3.lpc as { skipped: string }).skipped}`,
+        lpcSkipped === undefined
+          ? "ran"
+          : sameAs
+          ? `skipped, for the same reason as ${sameAs}`
+          : `skipped: ${withoutTableHint(e, lpcSkipped)}`,
       ],
-      ["end", `${x3.debugger.ended}, client exit ${x3.client!.exitCodeHex ?? "?"}`],
+      ["end", `${x3.debugger.ended}, client exit code ${exitCodeText(x3.client!.exitCode)}`],
     ];
   }
   return out;
@@ -508,23 +583,22 @@ export function answerQuestions(
         }`
       ),
     ];
-    if (ports.servers) {
-      evidence.push(
-        ports.servers.skipped
-          ? `server attribution skipped: ${ports.servers.skipped}`
-          : `${ports.summary.attributed} ports attributed from ${ports.servers.portHandles} port handles`,
-      );
-    }
     const missing = ports.summary.ports === 0
       ? [
         "no port object exists on this system (Wine implements no LPC), so no port was observed here",
       ]
       : [];
+    if (ports.servers?.skipped) {
+      // Its reason is in the ports table, once.
+      missing.push("which process serves each port: the attribution was skipped");
+    } else if (ports.servers) {
+      evidence.push(
+        `${ports.summary.attributed} ports attributed from ${ports.servers.portHandles} port handles`,
+      );
+    }
     q1 = {
       question: QUESTIONS.q1,
-      answer: `${q1Reference} This run did the walk: ${evidence.slice(0, 2).join("; ")}.${
-        missing.length ? " The method ran, but there was nothing of the kind to see here." : ""
-      }`,
+      answer: `${q1Reference} This run did the walk; what it found is listed below.`,
       observed: ports.summary.ports > 0,
       evidence,
       missing,
@@ -615,7 +689,9 @@ export function answerQuestions(
   const q3: Answer = {
     question: QUESTIONS.q3,
     answer: evidence3.length
-      ? `${q3Reference} This run showed it: ${evidence3.join("; ")}.`
+      ? `${q3Reference} This run showed ${
+        missing3.length ? "part of it" : "it"
+      }; its evidence is listed below.`
       : `Not observed here. Reference: ${q3Reference}`,
     observed: evidence3.length > 0,
     evidence: evidence3,
@@ -690,32 +766,44 @@ const TITLES: Record<ExperimentKey, string> = {
   exp3: "Experiment 3: a debugger attaches to the client",
 };
 
+/** The report's title and the line under it: one source for `report.md` and `report.html`. */
+export function reportHeader(r: LabReport): { title: string; line: string } {
+  const env = r.environment;
+  const where = [
+    `${env.os} (${env.build})`,
+    `Deno ${env.deno}`,
+    ...(env.wine ? [`under Wine ${env.wine}`] : []),
+    ...(env.elevated === null ? [] : [env.elevated ? "elevated" : "not elevated"]),
+  ];
+  return { title: "LPC lab report", line: `Generated ${r.generatedAt} on ${where.join(", ")}.` };
+}
+
+/** The status table's rows: each experiment, its status, and (the one place it is given) why. */
+function statusRows(r: LabReport): [string, string, string][] {
+  return EXPERIMENTS.map((k) => [k, r.experiments[k].status, reasonOf(r.experiments[k])]);
+}
+
+/** What the section of an experiment that did not run says instead of a diagram. */
+const notObserved = (k: ExperimentKey, o: Outcome) =>
+  `Not observed here: ${k} ${o.status === "ran" ? "left no diagram" : o.status}${
+    o.reason ? " (why: in the table at the top)" : ""
+  }.`;
+
 const cell = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
 
 /** `report.md`. */
 export function toMarkdown(r: LabReport): string {
-  const out: string[] = [
-    `# LPC lab report`,
-    "",
-    `Generated ${r.generatedAt} on ${r.environment.os} (${r.environment.build}), Deno ${r.environment.deno}` +
-    `${r.environment.wine ? `, under Wine ${r.environment.wine}` : ""}${
-      r.environment.elevated === null
-        ? ""
-        : `, ${r.environment.elevated ? "elevated" : "not elevated"}`
-    }.`,
-    "",
-  ];
+  const head = reportHeader(r);
+  const out: string[] = [`# ${head.title}`, "", head.line, ""];
   out.push("| experiment | status | reason |", "| --- | --- | --- |");
-  for (const k of EXPERIMENTS) {
-    out.push(`| ${k} | ${r.experiments[k].status} | ${cell(r.experiments[k].reason ?? "")} |`);
-  }
+  for (const row of statusRows(r)) out.push(`| ${row.map(cell).join(" | ")} |`);
   const d = diagrams(r);
   const obs = observations(r);
   for (const k of EXPERIMENTS) {
     out.push("", `## ${TITLES[k]}`, "");
     const x = r.experiments[k];
     if (x.status !== "ran" || !d[k]) {
-      out.push(`_Not observed here: ${x.status}${x.reason ? ` (${x.reason})` : ""}._`);
+      out.push(`_${notObserved(k, x)}_`);
       continue;
     }
     out.push("```mermaid", toMermaid(d[k]!), "```", "");
@@ -754,31 +842,20 @@ const h = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(
 export function toHtml(r: LabReport): string {
   const d = diagrams(r);
   const obs = observations(r);
+  const head = reportHeader(r);
   const parts = [
-    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>LPC lab report</title>',
+    `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${h(head.title)}</title>`,
     "<style>body{font-family:Segoe UI,Arial,sans-serif;max-width:1100px;margin:2em auto;line-height:1.45}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}.missing{color:#8a5a00}svg{max-width:100%;height:auto;border:1px solid #eee}</style>",
     "</head><body>",
-    `<h1>LPC lab report</h1><p>Generated ${h(r.generatedAt)} on ${h(r.environment.os)} (${
-      h(r.environment.build)
-    }), Deno ${h(r.environment.deno)}${
-      r.environment.wine ? `, under Wine ${h(r.environment.wine)}` : ""
-    }.</p>`,
+    `<h1>${h(head.title)}</h1><p>${h(head.line)}</p>`,
     "<table><tr><th>experiment</th><th>status</th><th>reason</th></tr>",
-    ...EXPERIMENTS.map((k) =>
-      `<tr><td>${k}</td><td>${r.experiments[k].status}</td><td>${
-        h(r.experiments[k].reason ?? "")
-      }</td></tr>`
-    ),
+    ...statusRows(r).map((row) => `<tr>${row.map((c) => `<td>${h(c)}</td>`).join("")}</tr>`),
     "</table>",
   ];
   for (const k of EXPERIMENTS) {
     parts.push(`<h2>${h(TITLES[k])}</h2>`);
     if (r.experiments[k].status !== "ran" || !d[k]) {
-      parts.push(
-        `<p class="missing"><em>Not observed here: ${h(r.experiments[k].status)}${
-          r.experiments[k].reason ? ` (${h(r.experiments[k].reason!)})` : ""
-        }.</em></p>`,
-      );
+      parts.push(`<p class="missing"><em>${h(notObserved(k, r.experiments[k]))}</em></p>`);
       continue;
     }
     parts.push(toSvg(d[k]!));

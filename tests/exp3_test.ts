@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { decodeDebugEvent } from "../ffi/debug_events.ts";
-import { injectedThreads } from "../ffi/debugger.ts";
+import { debugPhases, injectedThreads } from "../ffi/debugger.ts";
 import { type HandledEvent, waitFailure } from "../ffi/debugger_worker.ts";
 import { WIN32_ERRORS } from "../ffi/status.ts";
 import { type Exp3Document, longestGap, observe } from "../experiments/exp3.ts";
@@ -185,4 +185,129 @@ Deno.test("exp2_handler prepare() with systemOptional: a failure to take SYSTEM 
   const answer = command({ op: "system" }, {} as CommandContext) as { failed?: string };
   assert.equal(typeof answer.failed, "string");
   assert.ok(answer.failed!.length > 0);
+});
+
+/**
+ * Two recorded exp3 documents, both under Wine 8.0 with the Windows Deno 2.9.6: the lab's run
+ * (tests/fixtures/lab_wine_report.json, `--end detach`) and, for tests/fixtures/exp3_kill_wine.json,
+ * `deno run --allow-run --allow-read --allow-write --allow-env tests/wine/run.ts exec run
+ * --allow-ffi --allow-read experiments/exp3.ts --json --end kill`. Their `observations` were written by the code of the day:
+ * the tests below recompute them from the events.
+ */
+const recordedExp3: [string, Exp3Document][] = [
+  [
+    "lab_wine_report.json",
+    JSON.parse(await Deno.readTextFile(`${REPO_ROOT}tests/fixtures/lab_wine_report.json`))
+      .experiments.exp3.result,
+  ],
+  [
+    "exp3_kill_wine.json",
+    JSON.parse(await Deno.readTextFile(`${REPO_ROOT}tests/fixtures/exp3_kill_wine.json`)),
+  ],
+];
+
+/** `n KIND` pairs of a text, summed by kind. */
+function kindCounts(text: string): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const [, n, k] of text.matchAll(/\b(\d+) ([A-Z][A-Z_]+[A-Z])\b/g)) {
+    m.set(k!, (m.get(k!) ?? 0) + Number(n));
+  }
+  return m;
+}
+
+Deno.test("exp3's summary counts the recorded events by phase: the attach burst up to the first breakpoint, DebugBreakProcess, CreateRemoteThread", () => {
+  for (const [name, doc] of recordedExp3) {
+    const events = doc.debugger!.events;
+    // Counted here straight from the events, independently of the code under test.
+    const firstBreak = events.findIndex((e) =>
+      e.kind === "EXCEPTION" && e.exception?.code === 0x80000003
+    );
+    const burst = events.slice(0, firstBreak + 1);
+    const of = (list: typeof events, kind: string) => list.filter((e) => e.kind === kind).length;
+    const byTid = (tid: number) => events.filter((e) => e.tid === tid);
+    const threads = doc.debugger!.injectedThreads;
+    const breakTid = threads.find((t) => t.how === "break")!.tid;
+    const remoteTid = threads.find((t) => t.how === "remote-thread")!.tid;
+
+    const out = observe(doc);
+    const attach = out.find((l) => l.startsWith("Up to the first breakpoint"))!;
+    assert.ok(attach, `${name}: ${out.join("\n")}`);
+    assert.match(attach, new RegExp(`produced ${burst.length} events \\(`), name);
+    const counted = kindCounts(attach.slice(0, attach.indexOf("):")));
+    for (const kind of ["CREATE_PROCESS", "CREATE_THREAD", "LOAD_DLL", "EXCEPTION"]) {
+      assert.equal(counted.get(kind) ?? 0, of(burst, kind), `${name}: ${kind} in "${attach}"`);
+    }
+    const brk = out.find((l) => l.startsWith("DebugBreakProcess"))!;
+    assert.match(
+      brk,
+      new RegExp(`thread ${breakTid}\\b.* caused ${byTid(breakTid).length} events`),
+    );
+    const remote = out.find((l) => l.startsWith("CreateRemoteThread"))!;
+    assert.match(
+      remote,
+      new RegExp(`thread ${remoteTid}\\b.* caused ${byTid(remoteTid).length} events`),
+    );
+    assert.ok(!out.some((l) => /The client's own threads/.test(l)), "no other event was recorded");
+  }
+  // The recorded numbers, as the issue read them from the JSON: 6 CREATE_THREAD before the first
+  // breakpoint (5 running threads and the attach's break-in thread), not the 8 of the whole run.
+  const lab = observe(recordedExp3[0]![1]);
+  assert.match(
+    lab[0]!,
+    /^Up to the first breakpoint the attach produced 33 events \(1 CREATE_PROCESS, 6 CREATE_THREAD, 25 LOAD_DLL and 1 EXCEPTION\): the process, 5 threads and 25 modules/,
+  );
+  assert.ok(!lab.join(" ").includes("8 CREATE_THREAD"));
+});
+
+Deno.test("debugPhases(): a partition of the events; an injected thread's id reused later is not counted twice", () => {
+  for (const [name, doc] of recordedExp3) {
+    const p = debugPhases(doc.debugger!.events, doc.debugger!.injectedThreads);
+    const parts = [...p.existing, ...p.injected.flatMap((t) => t.events), ...p.other];
+    assert.equal(parts.length, doc.debugger!.events.length, name);
+    assert.equal(new Set(parts).size, parts.length, `${name}: each event once`);
+  }
+  const events = [
+    ev("CREATE_PROCESS", 10),
+    ev("CREATE_THREAD", 40), // an existing thread whose id the remote thread gets later
+    ev("EXIT_THREAD", 40),
+    ev("CREATE_THREAD", 20),
+    ev("EXCEPTION", 20, { exception: bp }),
+    ev("EXIT_THREAD", 20),
+    ev("LOAD_DLL", 10),
+    ev("CREATE_THREAD", 40),
+    ev("EXIT_THREAD", 40),
+  ];
+  const p = debugPhases(events, injectedThreads(events, [{ tid: 40, startAddress: "0x7b60" }]));
+  assert.deepEqual(p.existing.map((e) => `${e.kind} ${e.tid}`), [
+    "CREATE_PROCESS 10",
+    "CREATE_THREAD 40",
+    "EXIT_THREAD 40",
+  ]);
+  assert.deepEqual(p.injected.map((t) => [t.thread.how, t.events.length]), [
+    ["attach", 3],
+    ["remote-thread", 2],
+  ]);
+  assert.deepEqual(p.other.map((e) => e.kind), ["LOAD_DLL"]);
+});
+
+Deno.test("exp3's summary says each fact once: no hex twice in a sentence (kill-on-exit's exit code named, not restated)", () => {
+  for (const [name, doc] of recordedExp3) {
+    for (const line of observe(doc)) {
+      const hex = [...line.matchAll(/0x[0-9A-Fa-f]+/g)].map((m) => m[0].toLowerCase());
+      assert.equal(new Set(hex).size, hex.length, `${name}: ${line}`);
+    }
+  }
+  const kill = observe(recordedExp3[1]![1]).at(-1)!;
+  assert.equal(
+    kill,
+    "Ending with kill-on-exit terminated the client with exit code 0xC0000354 (STATUS_DEBUGGER_INACTIVE), as closing the debug object does.",
+  );
+  const other = observe({
+    ...recordedExp3[1]![1],
+    client: { ...recordedExp3[1]![1].client!, exitCode: 1, exitCodeHex: "0x1" },
+  }).at(-1)!;
+  assert.match(
+    other,
+    /exit code 0x1, where Windows gives 0xC0000354 \(STATUS_DEBUGGER_INACTIVE\)\.$/,
+  );
 });

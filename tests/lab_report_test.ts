@@ -13,11 +13,24 @@ import {
   type LabReport,
   observations,
   type Outcome,
+  reasonOf,
+  reportHeader,
   toHtml,
   toMarkdown,
   validateLabReport,
 } from "../experiments/lab_report.ts";
-import { checkMermaid, toMermaid, toSvg } from "../experiments/lab_diagram.ts";
+import {
+  checkMermaid,
+  type Diagram,
+  mermaidText,
+  messageRoom,
+  SVG_LAYOUT,
+  svgColumns,
+  toMermaid,
+  toSvg,
+  wrapText,
+} from "../experiments/lab_diagram.ts";
+import type { Exp3Document } from "../experiments/exp3.ts";
 import { outcomeOf } from "../experiments/lab.ts";
 import {
   analyzeTimeline,
@@ -110,7 +123,11 @@ Deno.test("the Wine report: ports and exp3 have a Mermaid diagram that parses; t
   assert.deepEqual(Object.keys(diagrams(wine)).sort(), ["exp3", "ports"]);
   assert.match(
     md,
-    /## Experiment 1[^\n]*\n\n_Not observed here: skipped \(exp1: not supported here: NtCreatePort/,
+    /## Experiment 1[^\n]*\n\n_Not observed here: exp1 skipped \(why: in the table at the top\)\._/,
+  );
+  assert.match(
+    md,
+    /\n\| exp1 \| skipped \| NtCreatePort \\RPC Control\\deno-lpc-exp1-\S+ failed: /,
   );
 });
 
@@ -125,7 +142,7 @@ Deno.test("the Wine report: all three answers present; missing evidence stated, 
   assert.equal(a.q2.observed, false);
   assert.match(a.q2.answer, /^Not observed here\. Reference: /);
   assert.deepEqual(a.q2.evidence, []);
-  assert.match(a.q2.missing[0]!, /^exp2 did not run here \(skipped: .*STATUS_NOT_IMPLEMENTED/);
+  assert.deepEqual(a.q2.missing, ["exp2 did not run here (skipped)"]);
   // Q3: only exp3's evidence is cited; exp1's and exp2's is listed as missing.
   assert.equal(a.q3.observed, true);
   assert.ok(a.q3.evidence.every((e) => e.startsWith("exp3:")), a.q3.evidence.join(" | "));
@@ -218,11 +235,12 @@ Deno.test("report.html is self-contained: inline SVG diagrams, no script, no ext
   assert.ok(!/\b(?:src|href)=/i.test(html), "no external references");
   assert.equal((html.match(/<svg /g) ?? []).length, 2);
   assert.equal((html.match(/<svg /g) ?? []).length, (html.match(/<\/svg>/g) ?? []).length);
+  const ids = [...html.matchAll(/\bid="([^"]+)"/g)].map((m) => m[1]);
+  assert.equal(new Set(ids).size, ids.length, `ids unique in the document: ${ids.join(", ")}`);
+  const svg = toSvg(diagrams(wine).exp3!);
   assert.ok(
-    !/<text[^>]*>[^<]*[<>&][^<]*<\/text>/.test(
-      toSvg(diagrams(wine).exp3!).replace(/&(amp|lt|gt|quot);/g, ""),
-    ),
-    "text is escaped",
+    !/[<>&]/.test(svg.replace(/<[^>]*>/g, "").replace(/&(amp|lt|gt|quot);/g, "")),
+    "escaped",
   );
 });
 
@@ -237,4 +255,257 @@ Deno.test("outcomeOf(): exit 0 with a document ran; exit 3 skipped with the reas
   assert.equal(outcomeOf(1, "", "boom\n", 1).status, "failed");
   assert.equal(outcomeOf(0, "not json", "", 1).status, "failed");
   for (const k of EXPERIMENTS) assert.ok(k in wine.experiments);
+});
+
+// ---------------------------------------------------------------- right and readable
+
+/** The recorded exp3 run that ended with kill-on-exit (Wine 8.0; see tests/exp3_test.ts). */
+const exp3Kill: Exp3Document = JSON.parse(
+  await Deno.readTextFile(`${REPO_ROOT}tests/fixtures/exp3_kill_wine.json`),
+);
+
+/** Every report the fixtures give: the Wine lab, with exp2 from the fakes, with the kill run. */
+function variants(): [string, LabReport][] {
+  const w11: { events: Exp2Event[] } = JSON.parse(
+    Deno.readTextFileSync(`${REPO_ROOT}tests/fixtures/exp2_timeline_w11_shape.json`),
+  );
+  const w11Analysis = analyzeTimeline(w11.events, 700);
+  const w11Doc: Exp2Document = {
+    schema: "deno-lpc/exp2@1",
+    ran: true,
+    server: { pid: 4, tid: 40, port: "\\RPC Control\\x", events: w11.events },
+    client: { pid: 700, steps: [], exitCode: 0xdead, exitCodeHex: "0xDEAD", terminatedBy: "x" },
+    analysis: w11Analysis,
+    answer: answerQuestion2(w11Analysis),
+  };
+  return [
+    ["the Wine lab", rebuild(wine.experiments)],
+    ["exp2 from the fake kernel", rebuild({ ...wine.experiments, exp2: ran(fakeExp2()) })],
+    ["exp2 on the Windows 11 shape", rebuild({ ...wine.experiments, exp2: ran(w11Doc) })],
+    ["exp3 ended by kill-on-exit", rebuild({ ...wine.experiments, exp3: ran(exp3Kill) })],
+  ];
+}
+const ran = (result: unknown): Outcome => ({ status: "ran", result });
+
+const unescape = (s: string) =>
+  s.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, '"').replace(/&amp;/g, "&");
+
+/** A report's text as a reader gets it: its prose units (paragraphs, list items, table cells) and its diagram labels. */
+function readable(doc: string, kind: "md" | "html"): { units: string[]; labels: string[] } {
+  if (kind === "md") {
+    const labels = [...doc.matchAll(/```mermaid\n([\s\S]*?)```/g)].flatMap((m) =>
+      m[1]!.split("\n").map((l) => /^\s+(?:participant \w+ as |[^:]+: )(.*)$/.exec(l)?.[1])
+        .filter((l): l is string => l !== undefined).map((l) => l.replace(/<br\/>/g, " "))
+    );
+    const units = doc.replace(/```mermaid[\s\S]*?```/g, "").split("\n").flatMap((l) =>
+      l.startsWith("|") ? l.split(/(?<!\\)\|/) : [l]
+    ).map((l) => l.replace(/^[-#]+ |\*\*|^_|_$/g, "").replace(/\\\|/g, "|").trim());
+    return { units: units.filter((u) => u !== "" && !/^-+$/.test(u)), labels };
+  }
+  const labels = [...doc.matchAll(/<text[^>]*>([\s\S]*?)<\/text>/g)].map((m) =>
+    unescape([...m[1]!.matchAll(/<tspan[^>]*>([^<]*)<\/tspan>/g)].map((t) => t[1]).join(" "))
+  );
+  const units = doc.replace(/<svg[\s\S]*?<\/svg>/g, "").replace(/<style>[\s\S]*?<\/style>/, "")
+    .replace(/<\/?(?:p|li|td|th|h\d|tr|ul|table|title|body|head)\b[^>]*>/g, "\n")
+    .replace(/<[^>]*>/g, "").split("\n").map((u) => unescape(u).trim());
+  return { units: units.filter((u) => u !== ""), labels };
+}
+
+const sentences = (unit: string) => unit.split(/(?<=[.!?])\s+(?=[A-Z*_])/);
+
+/** What a reader would find said twice: a hex twice in one sentence, a sentence twice, a clause of 30+ characters twice. */
+function repetitions(t: { units: string[]; labels: string[] }): string[] {
+  const problems: string[] = [];
+  for (const s of [...t.units.flatMap(sentences), ...t.labels]) {
+    const hex = [...s.matchAll(/0x[0-9A-F]{3,}/gi)].map((m) => m[0].toUpperCase());
+    if (new Set(hex).size < hex.length) problems.push(`a hex twice in: ${s}`);
+  }
+  const seen = new Map<string, number>();
+  for (const s of t.units.flatMap(sentences)) {
+    for (const c of new Set([s, ...s.split(/[:;,]\s|\s\(|\)/)].map((c) => c.trim()))) {
+      if (c.length >= 30) seen.set(c, (seen.get(c) ?? 0) + 1);
+    }
+  }
+  for (const [c, n] of seen) if (n > 1) problems.push(`${n} times: ${c}`);
+  return problems;
+}
+
+Deno.test("the report says each thing once: no hex twice in a sentence, no sentence or clause twice (md and html, every fixture)", () => {
+  for (const [name, r] of variants()) {
+    assert.deepEqual(repetitions(readable(toMarkdown(r), "md")), [], `${name}, report.md`);
+    assert.deepEqual(repetitions(readable(toHtml(r), "html")), [], `${name}, report.html`);
+  }
+  // The scanner finds what the issue saw.
+  assert.deepEqual(
+    repetitions({
+      units: ["Ended with exit code 0xC0000354 (STATUS_DEBUGGER_INACTIVE is 0xC0000354)."],
+      labels: [],
+    }),
+    ["a hex twice in: Ended with exit code 0xC0000354 (STATUS_DEBUGGER_INACTIVE is 0xC0000354)."],
+  );
+  assert.equal(
+    repetitions({
+      units: [
+        "exp2 skipped: there is no LPC anywhere on this system.",
+        "Why: there is no LPC anywhere on this system.",
+      ],
+      labels: [],
+    }).length,
+    1,
+  );
+});
+
+Deno.test("a skip reason is given once per experiment: in the status table, and referred to elsewhere", () => {
+  for (const [name, r] of variants()) {
+    const e = r.experiments;
+    const reasons = EXPERIMENTS.filter((k) => e[k].status !== "ran").map((k) => reasonOf(e[k]));
+    const x3 = (e.exp3.result as Exp3Document).lpc;
+    if (typeof x3 === "object") reasons.push(x3.skipped);
+    assert.ok(reasons.length >= 1, name);
+    for (const [kind, text] of [["md", toMarkdown(r)], ["html", unescape(toHtml(r))]] as const) {
+      const t = readable(text, kind);
+      const all = [...t.units, ...t.labels].join("\n");
+      for (const reason of new Set(reasons)) {
+        assert.equal(all.split(reason).length - 1, 1, `${name}, ${kind}: "${reason}"`);
+      }
+      assert.ok(!all.includes("not supported here"), `${name}, ${kind}: the script's prefix`);
+    }
+  }
+  // Under Wine exp3's LPC half was skipped for exp2's reason, and says so.
+  assert.deepEqual(
+    new Map(observations(wine).exp3).get("LPC half"),
+    "skipped, for the same reason as exp2",
+  );
+  // The ports' skipped attribution keeps its failure; the hint the table gave is not repeated.
+  assert.equal(
+    new Map(observations(wine).ports).get("ports attributed to a server"),
+    "skipped: NtCreatePort (probe for the port type index) failed: STATUS_NOT_IMPLEMENTED (0xC0000002)",
+  );
+});
+
+Deno.test("report.md and report.html show the same header, from reportHeader(), elevation included", () => {
+  for (const elevated of [true, false, null]) {
+    for (const wineVersion of ["8.0", null]) {
+      const r = {
+        ...rebuild(wine.experiments),
+        environment: { ...wine.environment, elevated, wine: wineVersion },
+      };
+      const head = reportHeader(r);
+      const md = toMarkdown(r).split("\n");
+      assert.deepEqual([md[0], md[2]], [`# ${head.title}`, head.line]);
+      const html = /<h1>(.*?)<\/h1><p>(.*?)<\/p>/.exec(toHtml(r))!;
+      assert.deepEqual([unescape(html[1]!), unescape(html[2]!)], [head.title, head.line]);
+      assert.equal(head.line.includes(", elevated"), elevated === true, head.line);
+      assert.equal(head.line.includes(", not elevated"), elevated === false, head.line);
+      assert.equal(head.line.includes("under Wine 8.0"), wineVersion !== null, head.line);
+    }
+  }
+  assert.equal(
+    reportHeader(wine).line,
+    "Generated 2026-11-25T03:28:39.063Z on windows (6.1.7601), Deno 2.9.6, under Wine 8.0, elevated.",
+  );
+});
+
+Deno.test("exp3's diagram counts the recorded events: the attach burst, each injected thread's own, nothing invented", () => {
+  for (
+    const [name, doc] of [["lab", wine.experiments.exp3.result as Exp3Document], [
+      "kill",
+      exp3Kill,
+    ]] as const
+  ) {
+    const events = doc.debugger!.events;
+    const r = rebuild({ ...wine.experiments, exp3: ran(doc) });
+    const mermaid = toMermaid(diagrams(r).exp3!).split("\n");
+    // Kernel-to-debugger arrows: the burst's count of what existed, then one arrow per event.
+    const toDebugger = mermaid.filter((l) => l.startsWith("  K-->>D: ")).map((l) =>
+      l.slice("  K-->>D: ".length).replace(/<br\/>/g, " ")
+    );
+    let drawn = 0;
+    const perTid = new Map<number, string[]>();
+    for (const label of toDebugger) {
+      const one = /^([A-Z_]+)(?: STATUS_\w+ \(0x[0-9A-F]+\))? tid (\d+)/.exec(label);
+      if (one) {
+        drawn++;
+        perTid.set(Number(one[2]), [...(perTid.get(Number(one[2])) ?? []), one[1]!]);
+      } else {
+        for (const [, n] of label.matchAll(/\b(\d+) [A-Z][A-Z_]+[A-Z]\b/g)) drawn += Number(n);
+      }
+    }
+    assert.equal(drawn, events.length, `${name}: every event drawn or counted once`);
+    for (const t of doc.debugger!.injectedThreads) {
+      assert.deepEqual(
+        perTid.get(t.tid),
+        events.filter((e) => e.tid === t.tid).map((e) => e.kind),
+        `${name}: thread ${t.tid} (${t.how})`,
+      );
+    }
+    // 5 threads already ran; the 6th CREATE_THREAD before the first breakpoint is the break-in's.
+    assert.match(toDebugger[0]!, /^1 CREATE_PROCESS, 5 CREATE_THREAD and 25 LOAD_DLL: /, name);
+    assert.ok(!mermaid.join("\n").includes("8 CREATE_THREAD"), name);
+  }
+});
+
+Deno.test("report.html shows every diagram label whole: wrapped to its room, never cut", () => {
+  for (const [name, r] of variants()) {
+    const html = toHtml(r);
+    assert.ok(!/…|\.\.\./.test(html.replace(/<style>[\s\S]*?<\/style>/, "")), name);
+    const svgs = [...html.matchAll(/<svg[\s\S]*?<\/svg>/g)].map((m) => m[0]);
+    const ds = Object.values(diagrams(r)) as Diagram[];
+    assert.equal(svgs.length, ds.length, name);
+    ds.forEach((d, i) => {
+      const shown = readable(svgs[i]!, "html").labels;
+      const expected = [
+        ...d.participants.map((p) => p.label),
+        ...d.steps.map((s) => ("note" in s ? s.note : s.label)),
+      ];
+      // Lines break at spaces, or inside a word longer than a line: compare without whitespace.
+      const bare = (l: string) => l.replace(/\s+/g, "");
+      assert.deepEqual(shown.map(bare), expected.map(bare), `${name}: ${d.title}`);
+    });
+    // And report.md's Mermaid: every label whole too (wrapped with <br/>).
+    assert.ok(!toMarkdown(r).includes("…"), name);
+  }
+});
+
+Deno.test("wrapText() and the SVG layout: lines fit their room, words longer than a line are split, nothing lost", () => {
+  const text =
+    "attribution skipped: NtCreatePort \\RPC\\Control\\a-very-long-name-without-any-space-in-it failed";
+  for (const width of [10, 28, 60]) {
+    const lines = wrapText(text, width);
+    assert.ok(lines.every((l) => l.length <= width), `${width}: ${lines.join(" | ")}`);
+    assert.equal(lines.join("").replace(/\s/g, ""), text.replace(/\s/g, ""));
+  }
+  assert.deepEqual(wrapText("a b c", 3), ["a b", "c"]);
+  const long = "x".repeat(40) + " " + "word ".repeat(60);
+  const d: Diagram = {
+    title: "t",
+    participants: [{ id: "A", label: `a participant whose label is long: ${long}` }, {
+      id: "B",
+      label: "b",
+    }],
+    steps: [
+      { from: "A", to: "B", label: long, kind: "call" },
+      { note: long, over: ["B"] },
+    ],
+  };
+  const lines = [...toSvg(d).matchAll(/<text[^>]*>([\s\S]*?)<\/text>/g)].map((m) =>
+    [...m[1]!.matchAll(/<tspan[^>]*>([^<]*)<\/tspan>/g)].map((t) => t[1]!)
+  );
+  const room = [
+    svgColumns(SVG_LAYOUT.box - 10),
+    svgColumns(SVG_LAYOUT.box - 10),
+    svgColumns(messageRoom(SVG_LAYOUT.lane)),
+    svgColumns(SVG_LAYOUT.box),
+  ];
+  lines.forEach((ls, i) => {
+    assert.ok(ls.every((l) => l.length <= room[i]!), `text ${i}: ${ls.join(" | ")}`);
+  });
+  assert.ok(lines[2]!.length > 5, "the long label is wrapped, not cut");
+  // Mermaid: whole, safe, wrapped.
+  const m = mermaidText(`${long}; #1 <x>`);
+  assert.ok(!/[;#<>]/.test(m.replace(/<br\/>/g, "")));
+  assert.equal(
+    m.replace(/<br\/>/g, " ").replace(/\s+/g, " ").trim(),
+    `${long} 1 ‹x›`.replace(/\s+/g, " ").trim(),
+  );
 });
