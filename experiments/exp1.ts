@@ -48,36 +48,43 @@ import type { ClientDocument } from "./exp1_client.ts";
 import { MAX_READ_LENGTH, type StageName } from "./exp1_protocol.ts";
 import type { Exp1HandlerOptions } from "./exp1_handler.ts";
 import { formatEvent, portSddl } from "./exp1_server.ts";
-import {
-  EXIT,
-  EXIT_CODES_HELP,
-  interruptible,
-  parseCli,
-  reportFailure,
-  runMain,
-  toJson,
-  UsageError,
-} from "./_cli.ts";
+import { type Cli, type CliValues, EXIT, interruptible, runCli, toJson } from "./_cli.ts";
 
-const HELP = `exp1: a privileged LPC server reads a file for an unprivileged client.
+/** The command line, declared once (parser and `--help`). */
+export const CLI = {
+  name: "exp1",
+  usage: `exp1: a privileged LPC server reads a file for an unprivileged client.
 
 Usage: deno run --allow-ffi --allow-read experiments/exp1.ts [options]
 Run from an elevated prompt on Windows x64.
 
 The client also plays a hostile client: in the lab's drop\\ folder (the only one it may write) it
 makes a junction to a folder only administrators may read and asks for a file through it; the
-server must refuse, in both modes, and the report says which check refused.
-
-Options:
-  --impersonate   SAFE MODE: the server impersonates the client (NtImpersonateClientOfPort) before
-                  opening the file, so it can only read what the client could. Without it the
-                  server reads as itself: a deliberate confused deputy.
-  --low           run the client at low integrity instead of medium (drop\\ gets a Low label)
-  --length <n>    how many bytes to ask for (default 32)
-  --json          print one JSON document (schema deno-lpc/exp1@1)
-  --help          this text
-
-${EXIT_CODES_HELP}`;
+server must refuse, in both modes, and the report says which check refused.`,
+  options: {
+    impersonate: {
+      kind: "flag",
+      help: "SAFE MODE: the server impersonates the client (NtImpersonateClientOfPort) before " +
+        "opening the file, so it can only read what the client could. Without it the server " +
+        "reads as itself: a deliberate confused deputy.",
+    },
+    low: {
+      kind: "flag",
+      help: "run the client at low integrity instead of medium (drop\\ gets a Low label)",
+    },
+    length: {
+      kind: "integer",
+      value: "n",
+      min: 1,
+      max: MAX_READ_LENGTH,
+      default: 32,
+      help: "how many bytes to ask for",
+    },
+    json: { kind: "flag", help: "print one JSON document (schema deno-lpc/exp1@1)" },
+  },
+  notes: "Without LPC (Linux, Wine) it exits 3 with one line and leaves nothing behind.",
+  schema: "deno-lpc/exp1@1",
+} as const satisfies Cli;
 
 /** The secret's DACL: SYSTEM and Administrators only, not inherited. */
 export const SECRET_SDDL = "D:P(A;;FA;;;SY)(A;;FA;;;BA)";
@@ -352,8 +359,6 @@ export async function runExp1(
   // The junction's target: a sibling of the root (same name prefix), administrators only.
   const vault = cleanup.use(LabFolder.create(`deno-lpc-lab-${stamp}-vault`, { sddl: VAULT_SDDL }));
   const vaultFile = vault.createFile("vault.txt", new TextEncoder().encode(VAULT), SECRET_SDDL);
-  o.log(`lab folder ${lab.path} (${folderSddl}); secret ${secret} (${SECRET_SDDL})`);
-  o.log(`drop folder ${drop} (${dropFolderSddl}); vault ${vault.path} (${VAULT_SDDL})`);
   const portName = `\\RPC Control\\deno-lpc-exp1-${stamp}`;
   const sddl = portSddl(user, o.low);
   const handlerOptions: Exp1HandlerOptions = { root: lab.path, impersonate: o.impersonate };
@@ -366,6 +371,9 @@ export async function runExp1(
       onEvent: (e) => o.log(`server ${formatEvent(e)}`),
     }),
   );
+  // Logged once the server runs: without LPC its start is where the run ends, in one line.
+  o.log(`lab folder ${lab.path} (${folderSddl}); secret ${secret} (${SECRET_SDDL})`);
+  o.log(`drop folder ${drop} (${dropFolderSddl}); vault ${vault.path} (${VAULT_SDDL})`);
   o.log(
     `server pid ${server.processId} thread ${server.threadId} on ${portName} (${
       o.impersonate ? "safe mode: impersonating" : "confused deputy"
@@ -513,37 +521,18 @@ function printReport(doc: Exp1Document): void {
   if (doc.mode === "confused-deputy") console.log("\nSafe mode is one flag away: --impersonate.");
 }
 
-async function main(args: string[]): Promise<number> {
-  const v = parseCli(args, {
-    impersonate: { type: "boolean", default: false },
-    low: { type: "boolean", default: false },
-    length: { type: "string", default: "32" },
-    json: { type: "boolean", default: false },
-    help: { type: "boolean", default: false },
+async function main(v: CliValues<typeof CLI.options>): Promise<number> {
+  const doc = await runExp1({
+    impersonate: v.impersonate,
+    low: v.low,
+    length: v.length,
+    log: v.json ? () => {} : (s) => console.error(s),
   });
-  if (v.help) {
-    console.log(HELP);
-    return EXIT.OK;
-  }
-  const length = Number(v.length);
-  if (!Number.isInteger(length) || length < 1 || length > MAX_READ_LENGTH) {
-    throw new UsageError(`--length must be 1..${MAX_READ_LENGTH}`);
-  }
-  try {
-    const doc = await runExp1({
-      impersonate: v.impersonate!,
-      low: v.low!,
-      length,
-      log: v.json ? () => {} : (s) => console.error(s),
-    });
-    if (v.json) console.log(toJson(doc));
-    else printReport(doc);
-    return EXIT.OK;
-  } catch (e) {
-    return reportFailure("exp1", "deno-lpc/exp1@1", v.json!, e);
-  }
+  if (v.json) console.log(toJson(doc));
+  else printReport(doc);
+  return EXIT.OK;
 }
 
 if (import.meta.main) {
-  await runMain("exp1", main);
+  await runCli(import.meta.url, CLI, main);
 }

@@ -30,37 +30,89 @@ import {
 import {
   decodeReadReply,
   encodeReadRequest,
+  MAX_PATH_CHARS,
   MAX_READ_LENGTH,
   Op,
   PROTOCOL_VERSION,
+  Refusal,
+  validateRelativePath,
 } from "./exp1_protocol.ts";
-import { EXIT, EXIT_CODES_HELP, parseCli, runMain, toJson, UsageError } from "./_cli.ts";
+import { type Cli, type CliValues, driveFolder, EXIT, runCli, toJson, UsageError } from "./_cli.ts";
 
-const HELP = `exp1_client: ask the experiment-1 LPC server to read part of a file for us.
+/** The largest `--offset` the server accepts (its check of the request). */
+export const MAX_OFFSET = 1n << 62n;
 
-Usage: deno run --allow-ffi experiments/exp1_client.ts --port <name> --path <file> [options]
+/** The command line, declared once (parser and `--help`). */
+export const CLI = {
+  name: "exp1_client",
+  usage: `exp1_client: ask the experiment-1 LPC server to read part of a file for us.
 
-Options:
-  --port <name>     the server's port (e.g. "\\RPC Control\\deno-lpc-exp1")
-  --path <file>     the file to read, relative to the server's root (e.g. secret.txt)
-  --root <folder>   the server's root as we see it: we open <root>\\<file> ourselves first
-                    (without it, no direct attempt)
-  --junction-to <folder>
-                    the hostile request: make a junction <root>\\drop\\j-<pid> to this folder
-                    (needs --root and a drop folder we may write) and ask the server for
-                    drop\\j-<pid>\\<--junction-file>; the junction is removed afterwards
-  --junction-file <name>
-                    the file to ask for through the junction (default: vault.txt)
-  --offset <n>      where to start (default 0)
-  --length <n>      how many bytes (1..${MAX_READ_LENGTH}, default 32)
-  --level <l>       impersonation level we allow the server: Anonymous, Identification,
-                    Impersonation (default), Delegation
-  --no-direct       do not try to open the file ourselves first
-  --no-probes       do not send the malformed requests that check the server refuses them
-  --json            print one JSON document (schema deno-lpc/exp1-client@1)
-  --help            this text
-
-${EXIT_CODES_HELP}`;
+Usage: deno run --allow-ffi experiments/exp1_client.ts --port <name> --path <file> [options]`,
+  options: {
+    port: {
+      kind: "text",
+      value: "name",
+      required: true,
+      help: 'the server\'s port, e.g. "\\RPC Control\\deno-lpc-exp1"',
+    },
+    path: {
+      kind: "text",
+      value: "file",
+      required: true,
+      help: "the file to read, relative to the server's root (e.g. secret.txt or sub\\x.txt; / " +
+        "works as a separator). Sent as given: the server refuses absolute paths, '..' and ':' " +
+        "itself; the direct open is tried only for a path the server would accept",
+    },
+    root: {
+      kind: "text",
+      value: "folder",
+      help: "the server's root as we see it (absolute, or relative to the current folder): we " +
+        "open <root>\\<file> ourselves first; without it, no direct attempt",
+    },
+    "junction-to": {
+      kind: "text",
+      value: "folder",
+      help: "the hostile request: make a junction <root>\\drop\\j-<pid> to this folder (needs " +
+        "--root and a drop folder we may write) and ask the server for " +
+        "drop\\j-<pid>\\<--junction-file>; the junction is removed afterwards",
+    },
+    "junction-file": {
+      kind: "text",
+      value: "name",
+      default: "vault.txt",
+      help: "the file to ask for through the junction",
+    },
+    offset: {
+      kind: "bigint",
+      value: "n",
+      min: 0n,
+      max: MAX_OFFSET,
+      default: 0n,
+      help: "where to start reading",
+    },
+    length: {
+      kind: "integer",
+      value: "n",
+      min: 1,
+      max: MAX_READ_LENGTH,
+      default: 32,
+      help: "how many bytes, at most what one reply carries",
+    },
+    level: {
+      kind: "choice",
+      choices: ["Anonymous", "Identification", "Impersonation", "Delegation"],
+      default: "Impersonation",
+      help: "the impersonation level we allow the server",
+    },
+    "no-direct": { kind: "flag", help: "do not try to open the file ourselves first" },
+    "no-probes": {
+      kind: "flag",
+      help: "do not send the malformed requests that check the server refuses them",
+    },
+    json: { kind: "flag", help: "print one JSON document (schema deno-lpc/exp1-client@1)" },
+  },
+  schema: "deno-lpc/exp1-client@1",
+} as const satisfies Cli;
 
 /** The result of one attempt to read. */
 export interface Attempt {
@@ -151,7 +203,17 @@ function probes(path: string): { what: string; bytes: Uint8Array }[] {
   const good = encodeReadRequest({ path, offset: 0n, length: 8 });
   const badMagic = good.slice();
   badMagic[0] = 0x58;
-  return [
+  // A probe built from a path near the longest one a message carries may not fit: it is left out.
+  const fits = (build: () => Uint8Array) => {
+    try {
+      return build();
+    } catch (e) {
+      if (e instanceof RangeError) return undefined;
+      throw e;
+    }
+  };
+  const stream = fits(() => encodeReadRequest({ path: `${path}:hidden`, offset: 0n, length: 8 }));
+  const list: { what: string; bytes: Uint8Array | undefined }[] = [
     {
       what: "'..' escape",
       bytes: encodeReadRequest({ path: "..\\..\\Windows\\win.ini", offset: 0n, length: 8 }),
@@ -161,10 +223,7 @@ function probes(path: string): { what: string; bytes: Uint8Array }[] {
     { what: "NT namespace path", bytes: one("\\??\\C:\\Windows\\win.ini") },
     { what: "Win32 device path", bytes: one("\\\\?\\C:\\Windows\\win.ini") },
     { what: "UNC path", bytes: one("\\\\localhost\\C$\\Windows\\win.ini") },
-    {
-      what: "alternate data stream",
-      bytes: encodeReadRequest({ path: `${path}:hidden`, offset: 0n, length: 8 }),
-    },
+    { what: "alternate data stream", bytes: stream },
     {
       what: "length beyond one reply",
       bytes: encodeReadRequest({ path, offset: 0n, length: MAX_READ_LENGTH + 1 }),
@@ -181,6 +240,26 @@ function probes(path: string): { what: string; bytes: Uint8Array }[] {
     { what: "truncated request", bytes: good.subarray(0, good.byteLength - 3) },
     { what: "empty request", bytes: new Uint8Array(0) },
   ];
+  return list.flatMap((p) => (p.bytes ? [{ what: p.what, bytes: p.bytes }] : []));
+}
+
+/**
+ * The file we open ourselves for the direct attempt: `<root>\<path>`, with `path` checked as the
+ * server checks it ({@link validateRelativePath}), so both attempts name the same file. A path
+ * the server would refuse is not tried (the {@link Attempt} says why).
+ */
+export function directTarget(root: string, path: string): string | Attempt {
+  try {
+    return `${root.replace(/\\+$/, "")}\\${validateRelativePath(path)}`;
+  } catch (e) {
+    if (!(e instanceof Refusal)) throw e;
+    return {
+      status: formatHex(e.status),
+      name: statusName(e.status) ?? formatHex(e.status),
+      reason: `not tried: the server refuses this path too (${e.message})`,
+      at: now(),
+    };
+  }
 }
 
 /** Runs the client's part (Windows only). */
@@ -215,9 +294,11 @@ export function runClient(o: {
         : "deny-only",
     },
   };
-  if (o.direct && o.root !== undefined) {
+  const target = o.direct && o.root !== undefined ? directTarget(o.root, o.path) : undefined;
+  if (typeof target === "object") doc.direct = target;
+  else if (target !== undefined) {
     try {
-      const b = readFileRange(`${o.root.replace(/\\$/, "")}\\${o.path}`, o.offset, o.length);
+      const b = readFileRange(target, o.offset, o.length);
       doc.direct = {
         status: "0x00000000",
         name: "STATUS_SUCCESS",
@@ -280,48 +361,33 @@ function hostileJunction(
   return { path, target, made: true, request, reply: answer(reply) };
 }
 
-function main(args: string[]): number {
-  const v = parseCli(args, {
-    port: { type: "string" },
-    path: { type: "string" },
-    root: { type: "string" },
-    "junction-to": { type: "string" },
-    "junction-file": { type: "string", default: "vault.txt" },
-    offset: { type: "string", default: "0" },
-    length: { type: "string", default: "32" },
-    level: { type: "string", default: "Impersonation" },
-    "no-direct": { type: "boolean", default: false },
-    "no-probes": { type: "boolean", default: false },
-    json: { type: "boolean", default: false },
-    help: { type: "boolean", default: false },
-  });
-  if (v.help) {
-    console.log(HELP);
-    return EXIT.OK;
-  }
-  if (!v.port || !v.path) throw new UsageError("--port and --path are required");
+/** `drop\j-<pid>\`: what the junction request puts before `--junction-file` (pid: 10 digits at most). */
+const JUNCTION_PREFIX_CHARS = "drop\\j-\\".length + 10;
+
+function main(v: CliValues<typeof CLI.options>): number {
   if (v["junction-to"] !== undefined && v.root === undefined) {
     throw new UsageError("--junction-to needs --root (the junction goes in <root>\\drop)");
   }
-  const length = Number(v.length);
-  if (!Number.isInteger(length) || length < 1 || length > MAX_READ_LENGTH) {
-    throw new UsageError(`--length must be 1..${MAX_READ_LENGTH}`);
+  if (v.path.length > MAX_PATH_CHARS) {
+    throw new UsageError(`--path takes at most ${MAX_PATH_CHARS} characters (one LPC message)`);
   }
-  if (!/^\d+$/.test(v.offset!)) throw new UsageError("--offset must be a whole number");
-  const levels = ["Anonymous", "Identification", "Impersonation", "Delegation"];
-  if (!levels.includes(v.level!)) {
-    throw new UsageError(`--level must be one of ${levels.join(", ")}`);
+  if (v["junction-file"].length > MAX_PATH_CHARS - JUNCTION_PREFIX_CHARS) {
+    throw new UsageError(
+      `--junction-file takes at most ${MAX_PATH_CHARS - JUNCTION_PREFIX_CHARS} characters`,
+    );
   }
   assertWindows("exp1_client");
   const doc = runClient({
     port: v.port,
     path: v.path,
-    root: v.root,
-    junctionTo: v["junction-to"],
-    junctionFile: v["junction-file"]!,
-    offset: BigInt(v.offset!),
-    length,
-    level: v.level as ImpersonationLevelName,
+    root: v.root === undefined ? undefined : driveFolder("root", v.root),
+    junctionTo: v["junction-to"] === undefined
+      ? undefined
+      : driveFolder("junction-to", v["junction-to"]),
+    junctionFile: v["junction-file"],
+    offset: v.offset,
+    length: v.length,
+    level: v.level,
     direct: !v["no-direct"],
     probes: !v["no-probes"],
   });
@@ -362,5 +428,5 @@ function main(args: string[]): number {
 }
 
 if (import.meta.main) {
-  await runMain("exp1_client", main);
+  await runCli(import.meta.url, CLI, main);
 }

@@ -17,38 +17,62 @@ import { assertWindows } from "../ffi/_loader.ts";
 import { openProcessToken, tokenUserSid } from "../ffi/tokens.ts";
 import type { Exp1HandlerOptions } from "./exp1_handler.ts";
 import {
+  type Cli,
+  type CliValues,
+  driveFolder,
   EXIT,
-  EXIT_CODES_HELP,
   interruptible,
-  parseCli,
-  runMain,
+  runCli,
   toJson,
-  UsageError,
 } from "./_cli.ts";
 
 /** The default port name (any user may create objects in `\RPC Control`). */
 export const DEFAULT_PORT = "\\RPC Control\\deno-lpc-exp1";
 
-const HELP = `exp1_server: an LPC server that reads a few bytes of a file for its clients.
+/** The command line, declared once (parser and `--help`). */
+export const CLI = {
+  name: "exp1_server",
+  usage: `exp1_server: an LPC server that reads a few bytes of a file for its clients.
 
-Usage: deno run --allow-ffi --allow-read experiments/exp1_server.ts --root <folder> [options]
-
-Options:
-  --root <folder>   the only folder it reads from (required). Clients name files relative to it;
-                    absolute paths, '..' and ':' are refused, files are opened relative to a
-                    handle on the root with OBJ_DONT_REPARSE (no junction is followed), and the
-                    final path of what was opened must lie under the root's
-  --port <name>     the port to create (default: ${DEFAULT_PORT})
-  --impersonate     SAFE MODE: impersonate the client before opening the file. Without it the server
-                    reads as itself, a deliberate confused deputy: it hands out what the client may
-                    not read.
-  --everyone        let every user connect (default: only your own user SID, SYSTEM, Administrators)
-  --low             also let low-integrity clients connect (a Low mandatory label on the port)
-  --seconds <n>     stop after n seconds (default: run until Ctrl-C)
-  --json            print one JSON document (schema deno-lpc/exp1-server@1) when it stops
-  --help            this text
-
-${EXIT_CODES_HELP}`;
+Usage: deno run --allow-ffi --allow-read experiments/exp1_server.ts --root <folder> [options]`,
+  options: {
+    root: {
+      kind: "text",
+      value: "folder",
+      required: true,
+      help: "the only folder it reads from (absolute, or relative to the current folder). " +
+        "Clients name files relative to it; absolute paths, '..' and ':' are refused, files are " +
+        "opened relative to a handle on the root with OBJ_DONT_REPARSE (no junction is " +
+        "followed), and the final path of what was opened must lie under the root's",
+    },
+    port: { kind: "text", value: "name", default: DEFAULT_PORT, help: "the port to create" },
+    impersonate: {
+      kind: "flag",
+      help: "SAFE MODE: impersonate the client before opening the file. Without it the server " +
+        "reads as itself, a deliberate confused deputy: it hands out what the client may not read.",
+    },
+    everyone: {
+      kind: "flag",
+      help: "let every user connect (default: only your own user SID, SYSTEM, Administrators)",
+    },
+    low: {
+      kind: "flag",
+      help: "also let low-integrity clients connect (a Low mandatory label on the port)",
+    },
+    seconds: {
+      kind: "integer",
+      value: "n",
+      min: 1,
+      max: 86_400,
+      help: "stop after n seconds; without it, run until Ctrl-C",
+    },
+    json: {
+      kind: "flag",
+      help: "print one JSON document (schema deno-lpc/exp1-server@1) when it stops",
+    },
+  },
+  schema: "deno-lpc/exp1-server@1",
+} as const satisfies Cli;
 
 /** The port's DACL: PORT_CONNECT (0x1) for the given SID, all for SYSTEM and Administrators. */
 export function portSddl(connectSid: string, low: boolean): string {
@@ -66,45 +90,28 @@ export function formatEvent(e: LpcEvent): string {
   }${e.note ? `  ${e.note}` : ""}`;
 }
 
-async function main(args: string[]): Promise<number> {
-  const v = parseCli(args, {
-    root: { type: "string" },
-    port: { type: "string", default: DEFAULT_PORT },
-    impersonate: { type: "boolean", default: false },
-    everyone: { type: "boolean", default: false },
-    low: { type: "boolean", default: false },
-    seconds: { type: "string" },
-    json: { type: "boolean", default: false },
-    help: { type: "boolean", default: false },
-  });
-  if (v.help) {
-    console.log(HELP);
-    return EXIT.OK;
-  }
-  if (!v.root) throw new UsageError("--root is required");
-  const seconds = v.seconds === undefined ? undefined : Number(v.seconds);
-  if (seconds !== undefined && !(seconds > 0)) {
-    throw new UsageError("--seconds must be a positive number");
-  }
+async function main(v: CliValues<typeof CLI.options>): Promise<number> {
+  const seconds = v.seconds;
   assertWindows("exp1_server");
+  const root = driveFolder("root", v.root);
   let user: string;
   {
     using token = openProcessToken();
     user = tokenUserSid(token);
   }
   await using cleanup = interruptible();
-  const options: Exp1HandlerOptions = { root: v.root, impersonate: v.impersonate! };
+  const options: Exp1HandlerOptions = { root, impersonate: v.impersonate };
   const server = cleanup.use(
     await ServerWorker.start({
-      portName: v.port!,
-      sddl: portSddl(v.everyone ? "WD" : user, v.low!),
+      portName: v.port,
+      sddl: portSddl(v.everyone ? "WD" : user, v.low),
       handlerModule: new URL("./exp1_handler.ts", import.meta.url),
       handlerOptions: options,
       onEvent: (e) => v.json || console.log(formatEvent(e)),
     }),
   );
   console.error(
-    `serving ${v.port} (pid ${server.processId}, server thread ${server.threadId}), root ${v.root}; ` +
+    `serving ${v.port} (pid ${server.processId}, server thread ${server.threadId}), root ${root}; ` +
       (v.impersonate
         ? "SAFE MODE: files are opened while impersonating the client"
         : "CONFUSED DEPUTY: files are opened as this server (add --impersonate for the safe mode)"),
@@ -119,7 +126,7 @@ async function main(args: string[]): Promise<number> {
       toJson({
         schema: "deno-lpc/exp1-server@1",
         port: v.port,
-        root: v.root,
+        root,
         impersonate: v.impersonate,
         events: server.events,
       }),
@@ -129,5 +136,5 @@ async function main(args: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
-  await runMain("exp1_server", main);
+  await runCli(import.meta.url, CLI, main);
 }

@@ -48,41 +48,51 @@ import {
 } from "./exp2_lifecycle.ts";
 import type { Exp2HandlerOptions } from "./exp2_handler.ts";
 import { formatEvent, portSddl } from "./exp1_server.ts";
-import {
-  EXIT,
-  EXIT_CODES_HELP,
-  interruptible,
-  parseCli,
-  reportFailure,
-  runMain,
-  toJson,
-  UsageError,
-} from "./_cli.ts";
+import { type Cli, type CliValues, EXIT, interruptible, runCli, toJson } from "./_cli.ts";
 
 /** How long to watch the client after a DBG_EXCEPTION_NOT_HANDLED verdict (ms). */
 const NOT_HANDLED_WAIT_MS = 30_000;
 
-const HELP =
-  `exp2: the LPC server becomes the client's exception port, receives its exception and its death.
+/** The command line, declared once (parser and `--help`). */
+export const CLI = {
+  name: "exp2",
+  usage:
+    `exp2: the LPC server becomes the client's exception port, receives its exception and its death.
 
 Usage: deno run --allow-ffi --allow-read experiments/exp2.ts [options]
-Run from an elevated prompt on Windows x64 (the server thread takes a SYSTEM token for SeTcbPrivilege).
-
-Options:
-  --register               the client also registers its main thread's termination port
-  --reply <verdict>        the verdict for the exception the client announced and raised:
-                           continue (DBG_CONTINUE, default) or not-handled (DBG_EXCEPTION_NOT_HANDLED:
-                           the kernel then asks Windows Error Reporting, whose answer decides; the run
-                           records what happened: the client's exit code, or still running after
-                           ${
-    NOT_HANDLED_WAIT_MS / 1000
-  } s). Any other exception always gets DBG_EXCEPTION_NOT_HANDLED.
-  --client-exits           let the client exit by itself instead of terminating it
-  --exit-code <hex>        the exit code used to terminate the client if it still runs (default 0xDEAD)
-  --json                   print one JSON document (schema deno-lpc/exp2@1)
-  --help                   this text
-
-${EXIT_CODES_HELP}`;
+Run from an elevated prompt on Windows x64 (the server thread takes a SYSTEM token for SeTcbPrivilege).`,
+  options: {
+    register: {
+      kind: "flag",
+      help: "the client also registers its main thread's termination port",
+    },
+    reply: {
+      kind: "choice",
+      choices: ["continue", "not-handled"],
+      default: "continue",
+      help: "the verdict for the exception the client announced and raised: continue " +
+        "(DBG_CONTINUE) or not-handled (DBG_EXCEPTION_NOT_HANDLED: the kernel then asks Windows " +
+        "Error Reporting, whose answer decides; the run records what happened: the client's " +
+        `exit code, or still running after ${NOT_HANDLED_WAIT_MS / 1000} s). Any other ` +
+        "exception always gets DBG_EXCEPTION_NOT_HANDLED.",
+    },
+    "client-exits": {
+      kind: "flag",
+      help: "let the client exit by itself instead of terminating it",
+    },
+    "exit-code": {
+      kind: "integer",
+      value: "code",
+      min: 0,
+      max: 0xffff_ffff,
+      hex: true,
+      default: 0xdead,
+      help: "the exit code used to terminate the client if it still runs, in decimal or 0x hex",
+    },
+    json: { kind: "flag", help: "print one JSON document (schema deno-lpc/exp2@1)" },
+  },
+  schema: "deno-lpc/exp2@1",
+} as const satisfies Cli;
 
 /** The `--json` document. */
 export interface Exp2Document {
@@ -278,60 +288,37 @@ export async function runExp2(o: {
   };
 }
 
-async function main(args: string[]): Promise<number> {
-  const v = parseCli(args, {
-    register: { type: "boolean", default: false },
-    reply: { type: "string", default: "continue" },
-    "client-exits": { type: "boolean", default: false },
-    "exit-code": { type: "string", default: "0xDEAD" },
-    json: { type: "boolean", default: false },
-    help: { type: "boolean", default: false },
+async function main(v: CliValues<typeof CLI.options>): Promise<number> {
+  const doc = await runExp2({
+    register: v.register,
+    reply: v.reply,
+    clientExits: v["client-exits"],
+    exitCode: v["exit-code"],
+    log: v.json ? () => {} : (s) => console.error(s),
   });
-  if (v.help) {
-    console.log(HELP);
-    return EXIT.OK;
-  }
-  if (v.reply !== "continue" && v.reply !== "not-handled") {
-    throw new UsageError("--reply must be continue or not-handled");
-  }
-  const exitCode = Number(v["exit-code"]);
-  if (!Number.isInteger(exitCode) || exitCode < 0 || exitCode > 0xffffffff) {
-    throw new UsageError("--exit-code must be a 32-bit number");
-  }
-  try {
-    const doc = await runExp2({
-      register: v.register!,
-      reply: v.reply,
-      clientExits: v["client-exits"]!,
-      exitCode,
-      log: v.json ? () => {} : (s) => console.error(s),
-    });
-    if (v.json) console.log(toJson(doc));
-    else {
-      const a = doc.analysis!;
+  if (v.json) console.log(toJson(doc));
+  else {
+    const a = doc.analysis!;
+    console.log(
+      `\nExperiment 2: client pid ${a.pid}, exit code ${doc.client!.exitCodeHex} (${
+        doc.client!.terminatedBy
+      })`,
+    );
+    for (const x of a.exceptions) console.log(describeException(x));
+    for (const h of a.hardErrors) console.log(describeHardError(h));
+    for (const d of a.deaths) {
       console.log(
-        `\nExperiment 2: client pid ${a.pid}, exit code ${doc.client!.exitCodeHex} (${
-          doc.client!.terminatedBy
-        })`,
+        `LPC_CLIENT_DIED thread ${d.tid} via ${d.via} (context ${d.context})${
+          d.knownThread ? "" : " [thread never seen]"
+        } created ${d.createTime ?? "?"}`,
       );
-      for (const x of a.exceptions) console.log(describeException(x));
-      for (const h of a.hardErrors) console.log(describeHardError(h));
-      for (const d of a.deaths) {
-        console.log(
-          `LPC_CLIENT_DIED thread ${d.tid} via ${d.via} (context ${d.context})${
-            d.knownThread ? "" : " [thread never seen]"
-          } created ${d.createTime ?? "?"}`,
-        );
-      }
-      console.log(describePortClosed(a));
-      console.log(`\n${doc.answer}`);
     }
-    return EXIT.OK;
-  } catch (e) {
-    return reportFailure("exp2", "deno-lpc/exp2@1", v.json!, e);
+    console.log(describePortClosed(a));
+    console.log(`\n${doc.answer}`);
   }
+  return EXIT.OK;
 }
 
 if (import.meta.main) {
-  await runMain("exp2", main);
+  await runCli(import.meta.url, CLI, main);
 }

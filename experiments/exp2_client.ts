@@ -15,23 +15,37 @@ import { kernel32 } from "../ffi/kernel32.ts";
 import { LpcClient } from "../ffi/lpc.ts";
 import { raiseRequest } from "./exp2_analysis.ts";
 import { assertWindows } from "../ffi/_loader.ts";
-import { EXIT, EXIT_CODES_HELP, parseCli, runMain, UsageError } from "./_cli.ts";
+import { type Cli, type CliValues, EXIT, runCli } from "./_cli.ts";
 
-const HELP = `exp2_client: the client of experiment 2 (started by exp2.ts).
+/** The command line, declared once (parser and `--help`). */
+export const CLI = {
+  name: "exp2_client",
+  usage: `exp2_client: the client of experiment 2 (started by exp2.ts).
 
-Usage: deno run --allow-ffi experiments/exp2_client.ts --port <name> [options]
-
-Options:
-  --port <name>   the server's port
-  --register      register the main thread's termination port (NtRegisterThreadTerminatePort)
-  --code <hex>    the exception code to raise (default 0xE0000001)
-  --no-raise      do not raise an exception
-  --exit          exit by itself after the exception (default: wait to be terminated)
-  --help          this text
-
-Output: one JSON object per line: connected, registered, go, announced, raised, done.
-
-${EXIT_CODES_HELP}`;
+Usage: deno run --allow-ffi experiments/exp2_client.ts --port <name> [options]`,
+  options: {
+    port: { kind: "text", value: "name", required: true, help: "the server's port" },
+    register: {
+      kind: "flag",
+      help: "register the main thread's termination port (NtRegisterThreadTerminatePort)",
+    },
+    code: {
+      kind: "integer",
+      value: "code",
+      min: 0,
+      max: 0xffff_ffff,
+      hex: true,
+      default: 0xe000_0001,
+      help: "the exception code to raise, in decimal or 0x hex",
+    },
+    "no-raise": { kind: "flag", help: "do not raise an exception" },
+    exit: {
+      kind: "flag",
+      help: "exit by itself after the exception (default: wait to be terminated)",
+    },
+  },
+  notes: "Output: one JSON object per line: connected, registered, go, announced, raised, done.",
+} as const satisfies Cli;
 
 const line = (o: Record<string, unknown>) =>
   console.log(
@@ -41,24 +55,8 @@ const line = (o: Record<string, unknown>) =>
     }),
   );
 
-async function main(args: string[]): Promise<number> {
-  const v = parseCli(args, {
-    port: { type: "string" },
-    register: { type: "boolean", default: false },
-    code: { type: "string", default: "0xE0000001" },
-    "no-raise": { type: "boolean", default: false },
-    exit: { type: "boolean", default: false },
-    help: { type: "boolean", default: false },
-  });
-  if (v.help) {
-    console.log(HELP);
-    return EXIT.OK;
-  }
-  if (!v.port) throw new UsageError("--port is required");
-  const code = Number(v.code);
-  if (!Number.isInteger(code) || code < 0 || code > 0xffffffff) {
-    throw new UsageError("--code must be a 32-bit number");
-  }
+async function main(v: CliValues<typeof CLI.options>): Promise<number> {
+  const code = v.code;
   assertWindows("exp2_client");
   const text = (s: string) => new TextEncoder().encode(s);
   const ask = (client: LpcClient, s: string) =>
@@ -101,5 +99,5 @@ async function main(args: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
-  await runMain("exp2_client", main);
+  await runCli(import.meta.url, CLI, main);
 }

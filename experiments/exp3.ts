@@ -40,34 +40,39 @@ import {
   KILL_ON_EXIT_STATUS,
   sequenceText,
 } from "./exp3_analysis.ts";
-import {
-  EXIT,
-  EXIT_CODES_HELP,
-  interruptible,
-  parseCli,
-  reportFailure,
-  runMain,
-  toJson,
-  UsageError,
-} from "./_cli.ts";
+import { type Cli, type CliValues, EXIT, interruptible, runCli, toJson } from "./_cli.ts";
 
-const HELP = `exp3: a debugger attaches to the LPC client; what do the client and the server see?
+/** The command line, declared once (parser and `--help`; the lab's `--hold` is this one). */
+export const CLI = {
+  name: "exp3",
+  usage: `exp3: a debugger attaches to the LPC client; what do the client and the server see?
 
-Usage: deno run --allow-ffi --allow-read experiments/exp3.ts [options]
-
-Options:
-  --hold <ms>           keep the client broken in at the attach breakpoint this long (default 2000)
-  --end detach|kill     end by detaching (the client runs on) or with kill-on-exit (the client is
-                        terminated with STATUS_DEBUGGER_INACTIVE 0xC0000354); default detach
-  --json                print one JSON document (schema deno-lpc/exp3@1)
-  --help                this text
-
-Where LPC is missing (Wine) the debugger half still runs, against a client that writes a heartbeat
+Usage: deno run --allow-ffi --allow-read experiments/exp3.ts [options]`,
+  options: {
+    hold: {
+      kind: "integer",
+      value: "ms",
+      min: 0,
+      max: 60_000,
+      default: 2000,
+      help: "keep the client broken in at the attach breakpoint this long",
+    },
+    end: {
+      kind: "choice",
+      choices: ["detach", "kill"],
+      default: "detach",
+      help: "end by detaching (the client runs on) or with kill-on-exit (the client is " +
+        "terminated with STATUS_DEBUGGER_INACTIVE 0xC0000354)",
+    },
+    json: { kind: "flag", help: "print one JSON document (schema deno-lpc/exp3@1)" },
+  },
+  notes:
+    `Where LPC is missing (Wine) the debugger half still runs, against a client that writes a heartbeat
 line every 100 ms instead of sending LPC requests; the document says "lpc": {"skipped": ...}.
 Where the server cannot become the client's exception port (not elevated, SYSTEM not obtainable,
-or setting it fails) it runs without it and says so ("notes" in the document, a line in the output).
-
-${EXIT_CODES_HELP}`;
+or setting it fails) it runs without it and says so ("notes" in the document, a line in the output).`,
+  schema: "deno-lpc/exp3@1",
+} as const satisfies Cli;
 
 /** The `--json` document. */
 export interface Exp3Document {
@@ -422,36 +427,17 @@ export function observe(doc: Exp3Document): string[] {
   return out;
 }
 
-async function main(args: string[]): Promise<number> {
-  const v = parseCli(args, {
-    hold: { type: "string", default: "2000" },
-    end: { type: "string", default: "detach" },
-    json: { type: "boolean", default: false },
-    help: { type: "boolean", default: false },
+async function main(v: CliValues<typeof CLI.options>): Promise<number> {
+  const doc = await runExp3({
+    holdMs: v.hold,
+    end: v.end,
+    log: v.json ? () => {} : (s) => console.error(s),
   });
-  if (v.help) {
-    console.log(HELP);
-    return EXIT.OK;
-  }
-  const holdMs = Number(v.hold);
-  if (!Number.isInteger(holdMs) || holdMs < 0 || holdMs > 60_000) {
-    throw new UsageError("--hold must be 0..60000 ms");
-  }
-  if (v.end !== "detach" && v.end !== "kill") throw new UsageError("--end must be detach or kill");
-  try {
-    const doc = await runExp3({
-      holdMs,
-      end: v.end,
-      log: v.json ? () => {} : (s) => console.error(s),
-    });
-    if (v.json) console.log(toJson(doc));
-    else console.log(`\nExperiment 3\n\n${doc.observations!.map((s) => `- ${s}`).join("\n")}`);
-    return EXIT.OK;
-  } catch (e) {
-    return reportFailure("exp3", "deno-lpc/exp3@1", v.json!, e);
-  }
+  if (v.json) console.log(toJson(doc));
+  else console.log(`\nExperiment 3\n\n${doc.observations!.map((s) => `- ${s}`).join("\n")}`);
+  return EXIT.OK;
 }
 
 if (import.meta.main) {
-  await runMain("exp3", main);
+  await runCli(import.meta.url, CLI, main);
 }

@@ -10,35 +10,35 @@
 import { kernel32 } from "../ffi/kernel32.ts";
 import { LpcClient } from "../ffi/lpc.ts";
 import { assertWindows } from "../ffi/_loader.ts";
-import { EXIT, EXIT_CODES_HELP, parseCli, runMain, UsageError } from "./_cli.ts";
+import { type Cli, type CliValues, EXIT, runCli } from "./_cli.ts";
 
-const HELP = `exp3_client: a client that beats every 100 ms (started by exp3.ts).
+/** The command line, declared once (parser and `--help`). */
+export const CLI = {
+  name: "exp3_client",
+  usage: `exp3_client: a client that beats every 100 ms (started by exp3.ts).
 
-Usage: deno run --allow-ffi experiments/exp3_client.ts [options]
+Usage: deno run --allow-ffi experiments/exp3_client.ts [options]`,
+  options: {
+    seconds: {
+      kind: "integer",
+      value: "n",
+      min: 1,
+      max: 600,
+      default: 15,
+      help: "beat for n seconds, then exit 0",
+    },
+    port: { kind: "text", value: "name", help: "also send the LPC server a request each beat" },
+    register: {
+      kind: "flag",
+      help: "register the main thread's termination port with that server",
+    },
+  },
+  notes:
+    'Output: one JSON line per beat: {"at": epoch ms, "n": beat, "reply"?: text, "rttMs"?: round trip}.',
+} as const satisfies Cli;
 
-Options:
-  --seconds <n>   beat for n seconds, then exit 0 (default 15)
-  --port <name>   also send the LPC server a request each beat
-  --register      register the main thread's termination port with that server
-  --help          this text
-
-Output: one JSON line per beat: {"at": epoch ms, "n": beat, "reply"?: text, "rttMs"?: round trip}.
-
-${EXIT_CODES_HELP}`;
-
-async function main(args: string[]): Promise<number> {
-  const v = parseCli(args, {
-    seconds: { type: "string", default: "15" },
-    port: { type: "string" },
-    register: { type: "boolean", default: false },
-    help: { type: "boolean", default: false },
-  });
-  if (v.help) {
-    console.log(HELP);
-    return EXIT.OK;
-  }
-  const seconds = Number(v.seconds);
-  if (!(seconds > 0 && seconds <= 600)) throw new UsageError("--seconds must be 1..600");
+async function main(v: CliValues<typeof CLI.options>): Promise<number> {
+  const seconds = v.seconds;
   assertWindows("exp3_client");
   using client = v.port ? LpcClient.connect(v.port) : undefined;
   if (client && v.register) client.registerThreadTerminatePort();
@@ -59,5 +59,5 @@ async function main(args: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
-  await runMain("exp3_client", main);
+  await runCli(import.meta.url, CLI, main);
 }

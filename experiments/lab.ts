@@ -28,29 +28,81 @@ import {
   validateLabReport,
 } from "./lab_report.ts";
 import type { ProbeDocument } from "./lab_probe.ts";
-import { EXIT, EXIT_CODES_HELP, parseCli, runMain, UsageError } from "./_cli.ts";
+import { dirname, resolve } from "node:path";
+import { CLI as EXP3_CLI } from "./exp3.ts";
+import { type Cli, type CliValues, EXIT, runCli, UsageError } from "./_cli.ts";
 import { scriptFlags } from "./_permissions.ts";
 import { outputWithDeadline } from "./_deadline.ts";
 
-const HELP = `lab: run the whole LPC lab and write a report.
+/** The command line, declared once (parser and `--help`). */
+export const CLI = {
+  name: "lab",
+  usage: `lab: run the whole LPC lab and write a report.
 
 Usage: deno task lab [options]
    or: deno run --allow-run --allow-read --allow-write --allow-env experiments/lab.ts [options]
 
 On Windows, run it from an elevated prompt (experiments 1 and 2 need it). On Linux it runs the
-Windows build of Deno under Wine, preparing it first (as deno task test:wine does).
+Windows build of Deno under Wine, preparing it first (as deno task test:wine does).`,
+  options: {
+    html: {
+      kind: "flag",
+      help: "also write a self-contained report.html (diagrams as inline SVG, no network)",
+    },
+    out: {
+      kind: "text",
+      value: "dir",
+      default: "lab-report",
+      help: "where to put the report folder, checked before anything runs: a folder we may " +
+        "write in, or one we can create",
+    },
+    hold: { ...EXP3_CLI.options.hold, help: "experiment 3's hold at the attach breakpoint" },
+    only: {
+      kind: "text",
+      value: "list",
+      help: `run only these, comma-separated: ${EXPERIMENTS.join(",")}`,
+    },
+  },
+  notes:
+    `Exit: 0 when the report was written and no experiment failed (skipped ones are fine), 1 when an
+experiment failed, 2 bad usage (also an --out where no report can be written).`,
+} as const satisfies Cli;
 
-Options:
-  --html          also write a self-contained report.html (diagrams as inline SVG, no network)
-  --out <dir>     where to put the report folder (default: lab-report)
-  --hold <ms>     experiment 3's hold at the attach breakpoint (default 2000)
-  --only <list>   run only these, comma-separated: ports,exp1,exp2,exp3
-  --help          this text
-
-Exit: 0 when the report was written and no experiment failed (skipped ones are fine), 1 when an
-experiment failed, 2 bad usage.
-
-${EXIT_CODES_HELP}`;
+/**
+ * Checks that the report can be written under `out` before anything runs: `out` is a folder, or
+ * the nearest existing folder above it is, and a file can be created there (the check file is
+ * removed). Throws {@link UsageError} naming the place and the system's answer.
+ */
+export async function checkOutDir(out: string): Promise<void> {
+  const bad = (why: string): never => {
+    throw new UsageError(`--out ${JSON.stringify(out)}: ${why}`);
+  };
+  const reason = (e: unknown) =>
+    e instanceof Deno.errors.NotCapable
+      ? "Deno lets only --allow-all reach system places such as /proc, /sys and /dev: choose another folder"
+      : (e instanceof Error ? e.message : String(e)).split("\n")[0];
+  let dir = resolve(out);
+  for (;;) {
+    let info: Deno.FileInfo | undefined;
+    try {
+      info = await Deno.stat(dir);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) bad(`cannot use ${dir} (${reason(e)})`);
+    }
+    if (info) {
+      if (!info.isDirectory) bad(`${dir} is not a folder`);
+      break;
+    }
+    const parent = dirname(dir);
+    if (parent === dir) bad("no existing folder above it");
+    dir = parent;
+  }
+  try {
+    await Deno.remove(await Deno.makeTempFile({ dir, prefix: ".lab-write-check-" }));
+  } catch (e) {
+    bad(`cannot write in ${dir} (${reason(e)})`);
+  }
+}
 
 type Runner = (args: string[]) => Promise<{ code: number; stdout: string; stderr: string }>;
 
@@ -124,28 +176,18 @@ export function outcomeOf(code: number, stdout: string, stderr: string, seconds:
   };
 }
 
-async function main(args: string[]): Promise<number> {
-  const v = parseCli(args, {
-    html: { type: "boolean", default: false },
-    out: { type: "string", default: "lab-report" },
-    hold: { type: "string", default: "2000" },
-    only: { type: "string" },
-    help: { type: "boolean", default: false },
-  });
-  if (v.help) {
-    console.log(HELP);
-    return EXIT.OK;
-  }
-  const hold = Number(v.hold);
-  if (!Number.isInteger(hold) || hold < 0 || hold > 60_000) {
-    throw new UsageError("--hold must be 0..60000 ms");
-  }
-  const only = v.only ? v.only.split(",").map((s) => s.trim()) : [...EXPERIMENTS];
+async function main(v: CliValues<typeof CLI.options>): Promise<number> {
+  const hold = v.hold;
+  const only = v.only === undefined
+    ? [...EXPERIMENTS]
+    : v.only.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  if (only.length === 0) throw new UsageError(`--only takes some of ${EXPERIMENTS.join(",")}`);
   for (const k of only) {
     if (!(EXPERIMENTS as readonly string[]).includes(k)) {
-      throw new UsageError(`--only: unknown experiment ${k}`);
+      throw new UsageError(`--only: unknown experiment ${k} (the list: ${EXPERIMENTS.join(",")})`);
     }
   }
+  await checkOutDir(v.out);
 
   const t0 = performance.now();
   const elapsed = () => {
@@ -161,10 +203,11 @@ async function main(args: string[]): Promise<number> {
   const probeRun = await run(await runArgs("lab_probe.ts", ["--json"]));
   let probe: ProbeDocument | undefined;
   try {
-    probe = JSON.parse(probeRun.stdout);
-  } catch {
-    progress(`the prerequisite probe failed: ${lastLine(probeRun.stderr)}`);
-  }
+    const doc = JSON.parse(probeRun.stdout);
+    // A failed probe prints its failure document ({ ran: false, reason }), not a probe.
+    if (doc.ran !== false) probe = doc;
+  } catch { /* no document */ }
+  if (!probe) progress(`the prerequisite probe failed: ${lastLine(probeRun.stderr)}`);
   const needs: Record<ExperimentKey, string> = {
     ports: "Windows (the namespace); --servers: elevation for SeDebugPrivilege",
     exp1: "Windows with LPC; an elevated prompt",
@@ -263,5 +306,5 @@ async function main(args: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
-  await runMain("lab", main);
+  await runCli(import.meta.url, CLI, main);
 }

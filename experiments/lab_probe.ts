@@ -21,16 +21,25 @@ import {
   tokenIsElevated,
   tokenPrivileges,
 } from "../ffi/tokens.ts";
-import { EXIT, EXIT_CODES_HELP, parseCli, runMain, toJson } from "./_cli.ts";
+import { type Cli, EXIT, runCli, toJson } from "./_cli.ts";
 
-const HELP = `lab_probe: the lab's prerequisites, seen from the Windows side (run by the lab).
+/** The command line, declared once (parser and `--help`). */
+export const CLI = {
+  name: "lab_probe",
+  usage: `lab_probe: the lab's prerequisites, seen from the Windows side (run by the lab).
 
-Usage: deno run --allow-ffi --allow-sys=osRelease experiments/lab_probe.ts [--json]
-
-Prints one JSON document (schema deno-lpc/lab-probe@1); --json is the default. Changes nothing.
---allow-sys=osRelease lets it report the build.
-
-${EXIT_CODES_HELP}`;
+Usage: deno run --allow-ffi --allow-sys=osRelease experiments/lab_probe.ts [--json]`,
+  options: {
+    json: {
+      kind: "flag",
+      help: "print one JSON document (schema deno-lpc/lab-probe@1); the default",
+    },
+  },
+  notes: `Prints one JSON document on every path, a failure included. Changes nothing.
+--allow-sys=osRelease lets it report the build.`,
+  schema: "deno-lpc/lab-probe@1",
+  jsonAlways: true,
+} as const satisfies Cli;
 
 /** The probe's document. */
 export interface ProbeDocument {
@@ -116,19 +125,11 @@ export function probe(): ProbeDocument {
   };
 }
 
-function main(args: string[]): number {
-  const v = parseCli(args, {
-    json: { type: "boolean", default: true },
-    help: { type: "boolean", default: false },
-  });
-  if (v.help) {
-    console.log(HELP);
-    return EXIT.OK;
-  }
+function main(): number {
   console.log(toJson(probe()));
   return EXIT.OK;
 }
 
 if (import.meta.main) {
-  await runMain("lab_probe", main);
+  await runCli(import.meta.url, CLI, main);
 }

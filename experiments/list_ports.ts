@@ -27,25 +27,48 @@ import {
   walkNamespace,
 } from "../ffi/namespace.ts";
 import { assertWindows } from "../ffi/_loader.ts";
-import { EXIT, EXIT_CODES_HELP, parseCli, runMain, toJson, UsageError } from "./_cli.ts";
+import { type Cli, type CliValues, EXIT, runCli, toJson, UsageError } from "./_cli.ts";
+import { UnsupportedError } from "../ffi/status.ts";
 
-const HELP =
-  `list_ports: list the LPC/ALPC port objects in the object namespace, and who serves them.
+/** The command line, declared once (parser and `--help`). */
+export const CLI = {
+  name: "list_ports",
+  usage: `list_ports: list the LPC/ALPC port objects in the object namespace, and who serves them.
 
-Usage: deno run --allow-ffi experiments/list_ports.ts [options]
-
-Options:
-  --root <dir>    where to start (default: \\)
-  --type <name>   list objects of this type (repeatable; default: ALPC Port, Port, WaitablePort)
-  --all           list every object of every type (for exploring)
-  --servers       name the process serving each port (enables SeDebugPrivilege when held;
-                  protected processes such as csrss cannot be opened and are counted, not named)
-  --mode <m>      how directories are read: auto (batch, single-entry where batch is missing),
-                  batch, single (default: auto)
-  --json          print one JSON document (schema deno-lpc/ports@1) instead of a table
-  --help          this text
-
-${EXIT_CODES_HELP}`;
+Usage: deno run --allow-ffi experiments/list_ports.ts [options]`,
+  options: {
+    root: {
+      kind: "text",
+      value: "dir",
+      default: "\\",
+      help: "where to start: an object directory such as \\RPC Control",
+    },
+    type: {
+      kind: "text",
+      value: "name",
+      multiple: true,
+      help: "list objects of this type instead of the port types (ALPC Port, Port, WaitablePort)",
+    },
+    all: { kind: "flag", help: "list every object of every type (for exploring)" },
+    servers: {
+      kind: "flag",
+      help: "name the process serving each port (enables SeDebugPrivilege when held; protected " +
+        "processes such as csrss cannot be opened and are counted, not named)",
+    },
+    mode: {
+      kind: "choice",
+      choices: ["auto", "batch", "single"],
+      default: "auto",
+      help: "how directories are read: auto (batch, single-entry where batch is missing), " +
+        "batch (Wine has no batch mode: exit 3), single",
+    },
+    json: {
+      kind: "flag",
+      help: "print one JSON document (schema deno-lpc/ports@1) instead of a table",
+    },
+  },
+  schema: "deno-lpc/ports@1",
+} as const satisfies Cli;
 
 /** A listed object, with its server when known. */
 export interface PortListing extends NamespaceObject {
@@ -184,38 +207,33 @@ export function formatTable(doc: PortsDocument): string {
   return out.join("\n");
 }
 
-function main(args: string[]): number {
-  const v = parseCli(args, {
-    root: { type: "string", default: "\\" },
-    type: { type: "string", multiple: true },
-    all: { type: "boolean", default: false },
-    servers: { type: "boolean", default: false },
-    mode: { type: "string", default: "auto" },
-    json: { type: "boolean", default: false },
-    help: { type: "boolean", default: false },
-  });
-  if (v.help) {
-    console.log(HELP);
-    return EXIT.OK;
-  }
-  if (!["auto", "batch", "single"].includes(v.mode!)) {
-    throw new UsageError(`--mode must be auto, batch or single`);
-  }
-  if (!v.root!.startsWith("\\")) {
+function main(v: CliValues<typeof CLI.options>): number {
+  if (!v.root.startsWith("\\")) {
     throw new UsageError(`--root must be an absolute object path such as \\RPC Control`);
   }
   assertWindows("list_ports");
   const doc = listPorts({
-    root: v.root!,
-    types: v.type ?? [...PORT_TYPES],
-    all: v.all!,
-    servers: v.servers!,
-    mode: v.mode as QueryMode,
+    root: v.root,
+    types: v.type.length ? v.type : [...PORT_TYPES],
+    all: v.all,
+    servers: v.servers,
+    mode: v.mode,
   });
+  // A stub status (Wine has no batch mode) means "not supported", not "unreadable".
+  const stub = doc.errors.find((e) => e.name === "STATUS_NOT_IMPLEMENTED");
+  if (stub) {
+    throw new UnsupportedError(
+      `reading ${stub.path} in ${v.mode} mode returned ${stub.name} (${stub.status}), a stub of ` +
+        "this system (Wine has no batch mode): --mode auto or single reads one entry per call",
+    );
+  }
   console.log(v.json ? toJson(doc) : formatTable(doc));
-  return doc.errors.some((e) => e.path === doc.root) ? EXIT.FAILURE : EXIT.OK;
+  const root = doc.errors.find((e) => e.path === doc.root);
+  if (root === undefined) return EXIT.OK;
+  console.error(`list_ports: cannot read ${root.path}: ${root.name} (${root.status})`);
+  return EXIT.FAILURE;
 }
 
 if (import.meta.main) {
-  await runMain("list_ports", main);
+  await runCli(import.meta.url, CLI, main);
 }

@@ -12,7 +12,7 @@
  */
 
 import { walkNamespace } from "../../ffi/namespace.ts";
-import { EXIT, EXIT_CODES_HELP, parseCli, runMain } from "../../experiments/_cli.ts";
+import { type Cli, EXIT, runCli } from "../../experiments/_cli.ts";
 
 function walk(): { ms: number; objects: number } {
   const t0 = performance.now();
@@ -21,19 +21,17 @@ function walk(): { ms: number; objects: number } {
   return { ms: performance.now() - t0, objects };
 }
 
-const HELP = `namespace_walk: times a walk of the whole object namespace (best of five).
+/** The command line (no options). */
+export const CLI = {
+  name: "namespace_walk",
+  usage: `namespace_walk: times a walk of the whole object namespace (best of five).
 
-Usage: deno run --allow-ffi tests/bench/namespace_walk.ts
+Usage: deno run --allow-ffi tests/bench/namespace_walk.ts`,
+  options: {},
+  notes: 'Prints {"ms": <best>, "objects": <count>}.',
+} as const satisfies Cli;
 
-Prints {"ms": <best>, "objects": <count>}.
-
-${EXIT_CODES_HELP}`;
-
-function main(args: string[]): number {
-  if (parseCli(args, { help: { type: "boolean", default: false } }).help) {
-    console.log(HELP);
-    return EXIT.OK;
-  }
+function main(): number {
   walk();
   const runs = [1, 2, 3, 4, 5].map(walk);
   const best = runs.reduce((a, b) => (b.ms < a.ms ? b : a));
@@ -42,5 +40,5 @@ function main(args: string[]): number {
 }
 
 if (import.meta.main) {
-  await runMain("namespace_walk", main);
+  await runCli(import.meta.url, CLI, main);
 }

@@ -23,6 +23,13 @@ import { CASES } from "./cases.ts";
 import { createFakeKernel } from "./fake_driver.ts";
 import type { Case, Json, Kernel } from "./types.ts";
 import { createWindowsKernel } from "./windows_driver.ts";
+import {
+  type Cli,
+  describeFailure,
+  helpText,
+  parseOptions,
+  UsageError,
+} from "../../experiments/_cli.ts";
 
 /** The document's schema name. */
 export const SCHEMA = "deno-lpc/conformance@1";
@@ -201,26 +208,51 @@ export function summary(doc: ConformanceDocument): string {
   }): ${doc.passed} passed, ${doc.failed} failed, ${doc.cases.length} cases`;
 }
 
-/** The usage text. */
-export const USAGE =
-  `Usage: deno task conformance [--kernel fake|windows] [--filter TEXT] [--json] [--timeout MS]
+/** The command line, declared once (parser and `--help`). */
+export const CLI = {
+  name: "conformance",
+  usage: `conformance: the kernel rules the lab depends on, against the fake or the real kernel.
+
+Usage: deno task conformance [options]
+   or: deno run --allow-ffi --allow-read --allow-run --allow-sys=osRelease tests/conformance/run.ts [options]
 
 Runs the conformance cases (tests/conformance/cases*.ts), each a kernel behaviour the lab depends
-on, read from the Windows 11 kernel's code (the function files each case names), against:
-  --kernel fake      tests/fake_kernel.ts (any system)
-  --kernel windows   the real ntdll (Windows only; each thread a Worker, each process a child)
-Default: windows when this is Windows and LPC works (an unnamed NtCreatePort succeeds), else fake.
+on, read from the Windows 11 kernel's code (the function files each case names).`,
+  options: {
+    kernel: {
+      kind: "choice",
+      choices: ["fake", "windows"],
+      help:
+        "fake: tests/fake_kernel.ts (any system); windows: the real ntdll (Windows only; each " +
+        "thread a Worker, each process a child). Default: windows when this is Windows and LPC " +
+        "works (an unnamed NtCreatePort succeeds), else fake",
+    },
+    filter: {
+      kind: "text",
+      value: "text",
+      help: "only the cases whose name contains this text (case-insensitive)",
+    },
+    json: {
+      kind: "flag",
+      help: `print one JSON document (schema ${SCHEMA}) on stdout, nothing else there`,
+    },
+    timeout: {
+      kind: "integer",
+      value: "ms",
+      min: 1,
+      max: 600_000,
+      default: CASE_TIMEOUT_MS,
+      help: "the deadline of each case",
+    },
+  },
+  notes:
+    `A failing case names its rule and sources: on windows, our reading of those files is wrong (and
+the fake built on it); on the fake, our reading or the fake is.`,
+  exitCodes: `Exit code: 0 every case passed, 1 a case failed or none ran, 2 bad usage (one line).`,
+} as const satisfies Cli;
 
-  --filter TEXT   only the cases whose name contains TEXT (case-insensitive)
-  --json          print one JSON document (schema ${SCHEMA}) on stdout, nothing else there
-  --timeout MS    the deadline of each case (default ${CASE_TIMEOUT_MS})
-  --help          this text
-
-A failing case names its rule and sources: on windows, our reading of those files is wrong (and
-the fake built on it); on the fake, our reading or the fake is.
-Exit code: 0 every case passed, 1 a case failed or none ran, 2 bad usage.
-
-  deno run --allow-ffi --allow-read --allow-run --allow-sys=osRelease tests/conformance/run.ts`;
+/** The usage text (`--help`). */
+export const USAGE: string = helpText(CLI);
 
 /** Parsed command line. */
 export interface Options {
@@ -231,48 +263,22 @@ export interface Options {
   help: boolean;
 }
 
-/** Parses the arguments; a string is a usage error. */
+/** Parses the arguments ({@link CLI}); a string is a usage error, in one line. */
 export function parseArgs(args: readonly string[]): Options | string {
-  const o: Options = { json: false, timeoutMs: CASE_TIMEOUT_MS, help: false };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    const value = (): string | undefined => {
-      const eq = a.indexOf("=");
-      if (eq >= 0) return a.slice(eq + 1);
-      return args[++i];
+  try {
+    const v = parseOptions(args, CLI.options);
+    if (v.filter === "") throw new UsageError("--filter takes a text, not an empty one");
+    return {
+      json: v.json,
+      timeoutMs: v.timeout,
+      help: v.help,
+      ...(v.kernel !== undefined ? { kernel: v.kernel } : {}),
+      ...(v.filter !== undefined ? { filter: v.filter } : {}),
     };
-    const flag = a.includes("=") ? a.slice(0, a.indexOf("=")) : a;
-    switch (flag) {
-      case "--help":
-      case "-h":
-        o.help = true;
-        break;
-      case "--json":
-        o.json = true;
-        break;
-      case "--kernel": {
-        const v = value();
-        if (v !== "fake" && v !== "windows") return `--kernel takes fake or windows, not ${v}`;
-        o.kernel = v;
-        break;
-      }
-      case "--filter": {
-        const v = value();
-        if (v === undefined || v === "") return "--filter takes a text";
-        o.filter = v;
-        break;
-      }
-      case "--timeout": {
-        const v = Number(value());
-        if (!Number.isInteger(v) || v <= 0) return "--timeout takes a positive number of ms";
-        o.timeoutMs = v;
-        break;
-      }
-      default:
-        return `unknown argument ${JSON.stringify(a)}`;
-    }
+  } catch (e) {
+    if (e instanceof UsageError) return describeFailure(CLI.name, e).message;
+    throw e;
   }
-  return o;
 }
 
 /** The kernel to use when none is named: windows when LPC works here, else the fake. */
@@ -302,7 +308,7 @@ export async function conformance(
 ): Promise<number> {
   const o = parseArgs(args);
   if (typeof o === "string") {
-    deps.err(`conformance: ${o}\n\n${USAGE}`);
+    deps.err(o);
     return 2;
   }
   if (o.help) {

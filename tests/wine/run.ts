@@ -39,12 +39,17 @@ async function testFlags(): Promise<string[]> {
 
 async function main(args: string[]): Promise<number> {
   const [verb, ...rest] = args;
-  if (verb === undefined || verb === "--help" || verb === "-h") {
+  if (verb === "--help" || verb === "-h") {
     console.log(USAGE);
-    return verb === undefined ? 2 : 0;
+    return 0;
   }
-  if (!["test", "exec", "prepare"].includes(verb)) {
-    console.error(`run.ts: unknown command ${JSON.stringify(verb)}\n${USAGE}`);
+  if (verb === undefined || !["test", "exec", "prepare"].includes(verb)) {
+    // One line, as every script's usage error (experiments/_cli.ts).
+    console.error(
+      `run.ts: ${
+        verb === undefined ? "a command is needed" : `unknown command ${JSON.stringify(verb)}`
+      }: test, exec or prepare (see --help)`,
+    );
     return 2;
   }
   const started = performance.now();
