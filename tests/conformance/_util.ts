@@ -1,5 +1,5 @@
 /**
- * Small helpers the cases share: status names, message headers and payloads, 64-bit cells.
+ * Small helpers the cases share: status names, message headers and payloads, 32- and 64-bit cells.
  *
  * @module
  */
@@ -98,6 +98,13 @@ export function replyTo(received: Uint8Array, data: Uint8Array = new Uint8Array(
   return buf;
 }
 
+/** A little-endian ULONG cell (a length in or out). */
+export function u32(value: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, value >>> 0, true);
+  return b;
+}
+
 /** A little-endian 64-bit cell (e.g. a handle value or a pointer for NtSetInformationProcess). */
 export function u64(...values: bigint[]): Uint8Array {
   const b = new Uint8Array(8 * values.length);
@@ -110,6 +117,11 @@ export function u64(...values: bigint[]): Uint8Array {
 export function readUint(buf: Uint8Array, offset: number, bytes: 4 | 8): number | bigint {
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   return bytes === 4 ? dv.getUint32(offset, true) : dv.getBigUint64(offset, true);
+}
+
+/** Bytes `seed`, `seed + 1`, ... (mod 256) of length `n` (a recognisable payload). */
+export function pattern(n: number, seed = 0): Uint8Array {
+  return Uint8Array.from({ length: n }, (_, i) => (i + seed) & 0xff);
 }
 
 /** Text to bytes. */

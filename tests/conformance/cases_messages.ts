@@ -9,18 +9,21 @@
  * @module
  */
 
+import { NTSTATUS } from "../../ffi/status.ts";
 import { arg } from "./types.ts";
 import type { Case, Kernel, Pending, Thread } from "./types.ts";
-import { HEADER, message, rawHeader, replyTo, st, utf8 } from "./_util.ts";
+import { HEADER, hex, message, pattern, rawHeader, replyTo, st, utf8 } from "./_util.ts";
 import {
   connect,
   type Connection,
-  pattern,
   receive,
+  RECEIVE_BUFFER,
   type Received,
-  RX,
-  STATUS_INVALID_MESSAGE,
-} from "./cases_connect.ts";
+  request,
+  startConnect,
+} from "./_scenario.ts";
+
+const STATUS_INVALID_MESSAGE = NTSTATUS.STATUS_INVALID_MESSAGE;
 
 /** A MessageId no message can have: beyond any allocated slot of the kernel's message table. */
 const UNKNOWN_ID = 0x03fffffc;
@@ -51,25 +54,15 @@ function patch(
 /** A CallbackId that is non-zero and differs from `cb`. */
 const otherCallback = (cb: number): number => (cb === 0xffffffff || cb === 0 ? 1 : cb + 1);
 
-/** The client sends a request (NtRequestWaitReplyPort) into "c_rep"; returns the pending call. */
-function request(link: Connection, msg: Uint8Array, name = "c_req"): Pending {
-  return link.client.start(
-    "NtRequestWaitReplyPort",
-    arg.h("cli"),
-    arg.buf(name, msg),
-    arg.buf("c_rep", RX),
-  );
-}
-
-/** The client sends "ping" and the server receives it on the connection port into "s_rx". */
+/** The client sends "ping" (its reply into "c_rep") and the server receives it on the connection port into "s_rx". */
 async function pinged(
   k: Kernel,
   label: string,
   client?: Thread,
 ): Promise<{ link: Connection; pr: Pending; rq: Received }> {
   const link = await connect(k, client === undefined ? { label } : { label, client });
-  const pr = request(link, message({ data: utf8("ping") }));
-  const rq = await receive(link.server, "conn", "s_rx");
+  const pr = request(link, "ping", "c_rep");
+  const rq = await receive(link.server, "conn", { buffer: "s_rx" });
   return { link, pr, rq };
 }
 
@@ -114,7 +107,7 @@ export const cases: Case[] = [
         link,
         message({ data, type: 0x4007, totalLength: HEADER + data.byteLength + 16 }),
       );
-      const rq = await receive(link.server, "conn", "s_rx");
+      const rq = await receive(link.server, "conn", { buffer: "s_rx" });
       const rel = await release(link, rq, pr);
       return {
         expected: {
@@ -134,14 +127,14 @@ export const cases: Case[] = [
         observed: {
           setup: link.setup,
           status: rq.status,
-          type: rq.type,
-          pid: rq.pid,
-          tid: rq.tid,
-          context: rq.context,
-          messageIdNonZero: rq.messageId !== 0,
-          callbackIdNonZero: rq.callbackId !== 0,
-          dataLength: rq.dataLength,
-          totalLength: rq.totalLength,
+          type: rq.header.type,
+          pid: rq.header.pid,
+          tid: rq.header.tid,
+          context: hex(rq.context),
+          messageIdNonZero: rq.header.messageId !== 0,
+          callbackIdNonZero: rq.header.callbackId !== 0,
+          dataLength: rq.header.dataLength,
+          totalLength: rq.header.totalLength,
           data: rq.data,
           ...rel,
         },
@@ -192,8 +185,8 @@ export const cases: Case[] = [
           type: h.type,
           pid: h.pid,
           tid: h.tid,
-          sameMessageId: h.messageId === rq.messageId,
-          sameCallbackId: h.callbackId === rq.callbackId,
+          sameMessageId: h.messageId === rq.header.messageId,
+          sameCallbackId: h.callbackId === rq.header.callbackId,
           dataLength: h.dataLength,
           totalLength: h.totalLength,
           data: [...got.subarray(HEADER, HEADER + h.dataLength)],
@@ -241,7 +234,7 @@ export const cases: Case[] = [
     sources: ["AlpcpLookupMessage.c", "AlpcpReplyLegacySynchronousRequest.c"],
     async run(k) {
       const { link, pr, rq } = await pinged(k, "wrongcb");
-      const rep = patch(replyTo(rq.bytes), { callbackId: otherCallback(rq.callbackId) });
+      const rep = patch(replyTo(rq.bytes), { callbackId: otherCallback(rq.header.callbackId) });
       const wrong = st(await link.server.call("NtReplyPort", arg.h("srv"), arg.buf("s_rep", rep)));
       const waiting = st(await pr.result(200));
       const rel = await release(link, rq, pr);
@@ -396,15 +389,13 @@ export const cases: Case[] = [
     async run(k) {
       const first = await connect(k, { label: "other" });
       const second = await connect(k, {
-        label: "other",
         name: first.name,
-        create: false,
         srv: "srv2",
         cli: "cli2",
         server: first.server,
       });
-      const pr = request(first, message({ data: utf8("mine") }));
-      const rq = await receive(first.server, "conn", "s_rx");
+      const pr = request(first, "mine");
+      const rq = await receive(first.server, "conn", { buffer: "s_rx" });
       const foreign = st(
         await first.server.call("NtReplyPort", arg.h("srv2"), arg.buf("s_rep", replyTo(rq.bytes))),
       );
@@ -434,7 +425,7 @@ export const cases: Case[] = [
       const sent = st(
         await link.client.call("NtRequestPort", arg.h("cli"), arg.buf("c_dg", message({ data }))),
       );
-      const rq = await receive(link.server, "conn", "s_rx");
+      const rq = await receive(link.server, "conn", { buffer: "s_rx" });
       return {
         expected: {
           setup: "ok",
@@ -450,10 +441,10 @@ export const cases: Case[] = [
           setup: link.setup,
           sent,
           status: rq.status,
-          type: rq.type,
-          pid: rq.pid,
-          tid: rq.tid,
-          context: rq.context,
+          type: rq.header.type,
+          pid: rq.header.pid,
+          tid: rq.header.tid,
+          context: hex(rq.context),
           data: rq.data,
         },
       };
@@ -494,13 +485,13 @@ export const cases: Case[] = [
         arg.h("cli"),
         arg.buf("c_dg", message({ data: utf8("dg") })),
       );
-      const rq = await receive(link.server, "conn", "s_rx");
+      const rq = await receive(link.server, "conn", { buffer: "s_rx" });
       const reply = st(
         await link.server.call("NtReplyPort", arg.h("srv"), arg.buf("s_rep", replyTo(rq.bytes))),
       );
       return {
         expected: { setup: "ok", type: 0x0003, reply: st(STATUS_INVALID_MESSAGE) },
-        observed: { setup: link.setup, type: rq.type, reply },
+        observed: { setup: link.setup, type: rq.header.type, reply },
       };
     },
   },
@@ -550,7 +541,7 @@ export const cases: Case[] = [
           arg.buf("c_dg", message({ data, totalLength: 0x200 })),
         ),
       );
-      const rq = await receive(link.server, "conn", "s_rx");
+      const rq = await receive(link.server, "conn", { buffer: "s_rx" });
       return {
         expected: {
           setup: "ok",
@@ -563,7 +554,7 @@ export const cases: Case[] = [
           setup: link.setup,
           sent,
           status: rq.status,
-          totalLength: rq.totalLength,
+          totalLength: rq.header.totalLength,
           data: rq.data,
         },
       };
@@ -596,7 +587,7 @@ export const cases: Case[] = [
       const link = await connect(k, { label: "e19" });
       const data = utf8("abcd");
       const pr = request(link, message({ data }));
-      const rq = await receive(link.server, "conn", "s_rx", { fill: 0xcc });
+      const rq = await receive(link.server, "conn", { buffer: "s_rx", fill: 0xcc });
       const rel = await release(link, rq, pr);
       return {
         expected: { setup: "ok", data: [...data], after: 0xcc, last: 0xcc, ...RELEASED },
@@ -604,7 +595,7 @@ export const cases: Case[] = [
           setup: link.setup,
           data: [...rq.bytes.subarray(HEADER, HEADER + 4)],
           after: rq.bytes[HEADER + 4],
-          last: rq.bytes[RX - 1],
+          last: rq.bytes[RECEIVE_BUFFER - 1],
           ...rel,
         },
       };
@@ -744,7 +735,7 @@ export const cases: Case[] = [
       const cp = await k.spawn();
       const link = await connect(k, { label: "closed", client: cp.main, context: 0xc105edn });
       const closed = st(await link.client.call("NtClose", arg.h("cli")));
-      const rq = await receive(link.server, "conn", "s_rx");
+      const rq = await receive(link.server, "conn", { buffer: "s_rx" });
       return {
         expected: {
           setup: "ok",
@@ -761,12 +752,12 @@ export const cases: Case[] = [
           setup: link.setup,
           closed,
           status: rq.status,
-          type: rq.type,
-          dataLength: rq.dataLength,
-          totalLength: rq.totalLength,
-          pid: rq.pid,
-          tid: rq.tid,
-          context: rq.context,
+          type: rq.header.type,
+          dataLength: rq.header.dataLength,
+          totalLength: rq.header.totalLength,
+          pid: rq.header.pid,
+          tid: rq.header.tid,
+          context: hex(rq.context),
         },
       };
     },
@@ -780,7 +771,7 @@ export const cases: Case[] = [
     async run(k) {
       const link = await connect(k, { label: "disc" });
       const closed = st(await link.server.call("NtClose", arg.h("srv")));
-      const pr = request(link, message({ data: utf8("anyone?") }));
+      const pr = request(link, "anyone?");
       return {
         expected: { setup: "ok", closed: "STATUS_SUCCESS", client: "STATUS_PORT_DISCONNECTED" },
         observed: { setup: link.setup, closed, client: st(await pr.result(3000)) },
@@ -826,17 +817,7 @@ export const cases: Case[] = [
       const c = await k.self.thread();
       const name = k.portName("pendconn");
       const created = st(await s.call("NtCreatePort", arg.out("conn"), arg.oa(name), 0, 0x148, 0));
-      const pc = c.start(
-        "NtConnectPort",
-        arg.out("cli"),
-        arg.us(name),
-        arg.qos(),
-        null,
-        null,
-        null,
-        null,
-        null,
-      );
+      const pc = startConnect(c, name);
       const waiting = st(await pc.result(300));
       const closed = st(await s.call("NtClose", arg.h("conn")));
       return {
@@ -858,7 +839,7 @@ export const cases: Case[] = [
     sources: ["AlpcpDoPortCleanup.c", "AlpcpFlushMessagesPort.c", "NtRequestWaitReplyPort.c"],
     async run(k) {
       const link = await connect(k, { label: "connlost" });
-      const pr = request(link, message({ data: utf8("queued") }));
+      const pr = request(link, "queued");
       const waiting = st(await pr.result(300));
       const closed = st(await link.server.call("NtClose", arg.h("conn")));
       return {
