@@ -62,7 +62,7 @@ const S = NTSTATUS;
 /** The LPC symbols, none missing, plus the process call the exception port needs. */
 export type FakeSymbols =
   & { [K in keyof LpcSymbols]: NonNullable<LpcSymbols[K]> }
-  & Pick<NtdllSymbols, "NtSetInformationProcess" | "NtOpenThreadToken">;
+  & Pick<NtdllSymbols, "NtSetInformationProcess">;
 
 /** A thread identity (ClientId). */
 export interface Identity {
