@@ -93,6 +93,10 @@ export async function receive(
   };
 }
 
+/** The message type (low byte) a receive got, or its status when it got none. */
+export const typeOrStatus = (r: Received): number | string =>
+  r.status === "STATUS_SUCCESS" ? r.header.type & 0xff : r.status;
+
 /** Receives until a receive fails (each waits `ms`), `until` holds, or `max` messages came. */
 export async function collect(
   t: Thread,

@@ -23,10 +23,55 @@ import {
   type Received,
   request,
   summary,
+  typeOrStatus,
 } from "./_scenario.ts";
 
 const isType = (m: Received, type: number) => (m.header.type & 0xff) === type;
 const CTX2 = 0xBEEF0000n;
+
+/**
+ * A case: the server closes its handle `close` (the server communication port or the connection
+ * port) while a client in another process waits for the reply to a request the server received;
+ * the client's wait ends with STATUS_LPC_REPLY_LOST and its next request gets
+ * STATUS_PORT_DISCONNECTED.
+ */
+function closedWhileWaiting(c: {
+  name: string;
+  sources: string[];
+  label: string;
+  close: "srv" | "conn";
+}): Case {
+  return {
+    name: c.name,
+    sources: c.sources,
+    needs: ["process"],
+    async run(k) {
+      const server = k.self.main;
+      const name = await listen(k, server, c.label, "conn");
+      const client = await k.spawn();
+      const link = await connected(k, { server, name, client: client.main, context: CTX });
+      const rq = request(link, "waiting");
+      const got = await receive(server, "conn");
+      const closed = await server.call("NtClose", arg.h(c.close));
+      const lost = await rq.result(3000);
+      const next = await request(link, "again").result(3000);
+      return {
+        expected: {
+          received: T.LPC_REQUEST,
+          close: st(0),
+          waiting: st(NTSTATUS.STATUS_LPC_REPLY_LOST),
+          next: st(NTSTATUS.STATUS_PORT_DISCONNECTED),
+        },
+        observed: {
+          received: typeOrStatus(got),
+          close: st(closed),
+          waiting: st(lost),
+          next: st(next),
+        },
+      };
+    },
+  };
+}
 
 /** The cases of this group. */
 export const cases: Case[] = [
@@ -376,7 +421,7 @@ export const cases: Case[] = [
   // AlpcpCancelMessage.c wakes the waiter with no message) -> AlpcpReceiveSynchronousReply.c 0xC0000701 ->
   // NtRequestWaitReplyPort.c maps it to STATUS_LPC_REPLY_LOST; AlpcpSendLegacySynchronousRequest.c: server port gone or
   // flagged 0x20 -> STATUS_PORT_DISCONNECTED.
-  {
+  closedWhileWaiting({
     name:
       "When the server closes its communication port while the client waits for a reply, the client gets STATUS_LPC_REPLY_LOST, and its next request STATUS_PORT_DISCONNECTED",
     sources: [
@@ -389,38 +434,14 @@ export const cases: Case[] = [
       "NtRequestWaitReplyPort.c",
       "AlpcpSendLegacySynchronousRequest.c",
     ],
-    needs: ["process"],
-    async run(k) {
-      const server = k.self.main;
-      const name = await listen(k, server, "server-port-closed", "conn");
-      const client = await k.spawn();
-      const link = await connected(k, { server, name, client: client.main, context: CTX });
-      const rq = request(link, "waiting");
-      const got = await receive(server, "conn");
-      const closed = await server.call("NtClose", arg.h("srv"));
-      const lost = await rq.result(3000);
-      const next = await request(link, "again").result(3000);
-      return {
-        expected: {
-          received: T.LPC_REQUEST,
-          close: st(0),
-          waiting: st(NTSTATUS.STATUS_LPC_REPLY_LOST),
-          next: st(NTSTATUS.STATUS_PORT_DISCONNECTED),
-        },
-        observed: {
-          received: got.status === "STATUS_SUCCESS" ? got.header.type & 0xff : got.status,
-          close: st(closed),
-          waiting: st(lost),
-          next: st(next),
-        },
-      };
-    },
-  },
+    label: "server-port-closed",
+    close: "srv",
+  }),
   // AlpcpDoPortCleanup.c on the connection port: AlpcpDisconnectPort.c flags it 0x20, AlpcpFlushMessagesPort.c ->
   // AlpcpFlushQueue.c cancels every queued and pending message (waiters woken without a reply: 0xC0000701 ->
   // NtRequestWaitReplyPort.c STATUS_LPC_REPLY_LOST); AlpcpSendLegacySynchronousRequest.c: connection port flagged 0x20
   // -> STATUS_PORT_DISCONNECTED.
-  {
+  closedWhileWaiting({
     name:
       "When the server closes the connection port while the client waits for a reply, the client gets STATUS_LPC_REPLY_LOST, and its next request STATUS_PORT_DISCONNECTED",
     sources: [
@@ -432,33 +453,9 @@ export const cases: Case[] = [
       "NtRequestWaitReplyPort.c",
       "AlpcpSendLegacySynchronousRequest.c",
     ],
-    needs: ["process"],
-    async run(k) {
-      const server = k.self.main;
-      const name = await listen(k, server, "conn-port-closed", "conn");
-      const client = await k.spawn();
-      const link = await connected(k, { server, name, client: client.main, context: CTX });
-      const rq = request(link, "waiting");
-      const got = await receive(server, "conn");
-      const closed = await server.call("NtClose", arg.h("conn"));
-      const lost = await rq.result(3000);
-      const next = await request(link, "again").result(3000);
-      return {
-        expected: {
-          received: T.LPC_REQUEST,
-          close: st(0),
-          waiting: st(NTSTATUS.STATUS_LPC_REPLY_LOST),
-          next: st(NTSTATUS.STATUS_PORT_DISCONNECTED),
-        },
-        observed: {
-          received: got.status === "STATUS_SUCCESS" ? got.header.type & 0xff : got.status,
-          close: st(closed),
-          waiting: st(lost),
-          next: st(next),
-        },
-      };
-    },
-  },
+    label: "conn-port-closed",
+    close: "conn",
+  }),
   // The server's process dies: its handles close (AlpcpClosePort.c -> AlpcpDoPortCleanup.c for the connection and the
   // server port), which flushes the client's pending request (AlpcpFlushMessagesPort.c) -> STATUS_LPC_REPLY_LOST
   // (NtRequestWaitReplyPort.c); later requests find the ports disconnected (AlpcpSendLegacySynchronousRequest.c).
@@ -492,7 +489,7 @@ export const cases: Case[] = [
           next: st(NTSTATUS.STATUS_PORT_DISCONNECTED),
         },
         observed: {
-          received: got.status === "STATUS_SUCCESS" ? got.header.type & 0xff : got.status,
+          received: typeOrStatus(got),
           waiting: st(lost),
           next: st(next),
         },
