@@ -11,7 +11,7 @@
 
 import { NTSTATUS } from "../../ffi/status.ts";
 import { arg } from "./types.ts";
-import type { Case, Kernel, Pending, Thread } from "./types.ts";
+import type { Case, Json, Kernel, Pending, Thread } from "./types.ts";
 import { HEADER, hex, message, pattern, rawHeader, replyTo, st, utf8 } from "./_util.ts";
 import {
   connect,
@@ -54,7 +54,10 @@ function patch(
 /** A CallbackId that is non-zero and differs from `cb`. */
 const otherCallback = (cb: number): number => (cb === 0xffffffff || cb === 0 ? 1 : cb + 1);
 
-/** The client sends "ping" (its reply into "c_rep") and the server receives it on the connection port into "s_rx". */
+/**
+ * The client sends "ping" (its reply into "c_rep") and the server receives it on the connection
+ * port into "s_rx".
+ */
 async function pinged(
   k: Kernel,
   label: string,
@@ -83,6 +86,40 @@ async function release(
 }
 
 const RELEASED = { reply: "STATUS_SUCCESS", client: "STATUS_SUCCESS" };
+
+/** What a case observes while a client waits for its reply. */
+type Observed = { [key: string]: Json };
+
+/**
+ * The client sends "ping" and the server receives it ({@link pinged}); `step` runs while the client
+ * waits; then the server's proper reply releases the client ({@link release}). Observes
+ * `{ setup, ...what step observed, reply, client }`.
+ */
+async function whileWaiting(
+  k: Kernel,
+  label: string,
+  step: (p: { link: Connection; pr: Pending; rq: Received }) => Promise<Observed>,
+): Promise<Observed> {
+  const p = await pinged(k, label);
+  const seen = await step(p);
+  return { setup: p.link.setup, ...seen, ...await release(p.link, p.rq, p.pr) };
+}
+
+/**
+ * A {@link whileWaiting} step: the server impersonates the client through its handle `port`, then
+ * reverts (`NtSetInformationThread(ThreadImpersonationToken, NULL)`).
+ */
+function impersonateAndRevert(port: "srv" | "conn") {
+  return async ({ link }: { link: Connection }): Promise<Observed> => {
+    const impersonate = st(
+      await link.server.call("NtImpersonateClientOfPort", arg.h(port), arg.buf("s_rx")),
+    );
+    const revert = st(
+      await link.server.call("NtSetInformationThread", arg.self(), 5, arg.buf("nulltok", 8), 8),
+    );
+    return { impersonate, revert };
+  };
+}
 
 /** The cases of this group. */
 export const cases: Case[] = [
@@ -233,11 +270,13 @@ export const cases: Case[] = [
       "a reply with the right MessageId but a wrong CallbackId fails with STATUS_INVALID_MESSAGE and the client keeps waiting",
     sources: ["AlpcpLookupMessage.c", "AlpcpReplyLegacySynchronousRequest.c"],
     async run(k) {
-      const { link, pr, rq } = await pinged(k, "wrongcb");
-      const rep = patch(replyTo(rq.bytes), { callbackId: otherCallback(rq.header.callbackId) });
-      const wrong = st(await link.server.call("NtReplyPort", arg.h("srv"), arg.buf("s_rep", rep)));
-      const waiting = st(await pr.result(200));
-      const rel = await release(link, rq, pr);
+      const observed = await whileWaiting(k, "wrongcb", async ({ link, pr, rq }) => {
+        const rep = patch(replyTo(rq.bytes), { callbackId: otherCallback(rq.header.callbackId) });
+        const wrong = st(
+          await link.server.call("NtReplyPort", arg.h("srv"), arg.buf("s_rep", rep)),
+        );
+        return { wrong, waiting: st(await pr.result(200)) };
+      });
       return {
         expected: {
           setup: "ok",
@@ -245,7 +284,7 @@ export const cases: Case[] = [
           waiting: "blocked",
           ...RELEASED,
         },
-        observed: { setup: link.setup, wrong, waiting, ...rel },
+        observed,
       };
     },
   },
@@ -256,18 +295,18 @@ export const cases: Case[] = [
       "a reply with MessageId 0 on the server communication port fails with STATUS_INVALID_MESSAGE",
     sources: ["NtReplyPort.c", "AlpcpReplyLegacySynchronousRequest.c", "AlpcpLookupMessage.c"],
     async run(k) {
-      const { link, pr, rq } = await pinged(k, "rep0");
-      const zero = st(
-        await link.server.call(
-          "NtReplyPort",
-          arg.h("srv"),
-          arg.buf("s_rep", patch(replyTo(rq.bytes), { messageId: 0 })),
+      const observed = await whileWaiting(k, "rep0", async ({ link, rq }) => ({
+        zero: st(
+          await link.server.call(
+            "NtReplyPort",
+            arg.h("srv"),
+            arg.buf("s_rep", patch(replyTo(rq.bytes), { messageId: 0 })),
+          ),
         ),
-      );
-      const rel = await release(link, rq, pr);
+      }));
       return {
         expected: { setup: "ok", zero: st(STATUS_INVALID_MESSAGE), ...RELEASED },
-        observed: { setup: link.setup, zero, ...rel },
+        observed,
       };
     },
   },
@@ -283,18 +322,18 @@ export const cases: Case[] = [
       "AlpcpLookupMessage.c",
     ],
     async run(k) {
-      const { link, pr, rq } = await pinged(k, "rep0conn");
-      const zero = st(
-        await link.server.call(
-          "NtReplyPort",
-          arg.h("conn"),
-          arg.buf("s_rep", patch(replyTo(rq.bytes), { messageId: 0 })),
+      const observed = await whileWaiting(k, "rep0conn", async ({ link, rq }) => ({
+        zero: st(
+          await link.server.call(
+            "NtReplyPort",
+            arg.h("conn"),
+            arg.buf("s_rep", patch(replyTo(rq.bytes), { messageId: 0 })),
+          ),
         ),
-      );
-      const rel = await release(link, rq, pr);
+      }));
       return {
         expected: { setup: "ok", zero: st(STATUS_INVALID_MESSAGE), ...RELEASED },
-        observed: { setup: link.setup, zero, ...rel },
+        observed,
       };
     },
   },
@@ -345,18 +384,18 @@ export const cases: Case[] = [
     name: "a reply with a MessageId no message has fails with STATUS_INVALID_MESSAGE",
     sources: ["AlpcpLookupMessage.c", "AlpcpReplyLegacySynchronousRequest.c"],
     async run(k) {
-      const { link, pr, rq } = await pinged(k, "repunk");
-      const unknown = st(
-        await link.server.call(
-          "NtReplyPort",
-          arg.h("srv"),
-          arg.buf("s_rep", patch(replyTo(rq.bytes), { messageId: UNKNOWN_ID })),
+      const observed = await whileWaiting(k, "repunk", async ({ link, rq }) => ({
+        unknown: st(
+          await link.server.call(
+            "NtReplyPort",
+            arg.h("srv"),
+            arg.buf("s_rep", patch(replyTo(rq.bytes), { messageId: UNKNOWN_ID })),
+          ),
         ),
-      );
-      const rel = await release(link, rq, pr);
+      }));
       return {
         expected: { setup: "ok", unknown: st(STATUS_INVALID_MESSAGE), ...RELEASED },
-        observed: { setup: link.setup, unknown, ...rel },
+        observed,
       };
     },
   },
@@ -614,14 +653,7 @@ export const cases: Case[] = [
       "NtSetInformationThread.c",
     ],
     async run(k) {
-      const { link, pr, rq } = await pinged(k, "imp");
-      const imp = st(
-        await link.server.call("NtImpersonateClientOfPort", arg.h("srv"), arg.buf("s_rx")),
-      );
-      const revert = st(
-        await link.server.call("NtSetInformationThread", arg.self(), 5, arg.buf("nulltok", 8), 8),
-      );
-      const rel = await release(link, rq, pr);
+      const observed = await whileWaiting(k, "imp", impersonateAndRevert("srv"));
       return {
         expected: {
           setup: "ok",
@@ -629,7 +661,7 @@ export const cases: Case[] = [
           revert: "STATUS_SUCCESS",
           ...RELEASED,
         },
-        observed: { setup: link.setup, impersonate: imp, revert, ...rel },
+        observed,
       };
     },
   },
@@ -643,14 +675,7 @@ export const cases: Case[] = [
       "NtAlpcImpersonateClientOfPort.c",
     ],
     async run(k) {
-      const { link, pr, rq } = await pinged(k, "impconn");
-      const imp = st(
-        await link.server.call("NtImpersonateClientOfPort", arg.h("conn"), arg.buf("s_rx")),
-      );
-      const revert = st(
-        await link.server.call("NtSetInformationThread", arg.self(), 5, arg.buf("nulltok", 8), 8),
-      );
-      const rel = await release(link, rq, pr);
+      const observed = await whileWaiting(k, "impconn", impersonateAndRevert("conn"));
       return {
         expected: {
           setup: "ok",
@@ -658,7 +683,7 @@ export const cases: Case[] = [
           revert: "STATUS_SUCCESS",
           ...RELEASED,
         },
-        observed: { setup: link.setup, impersonate: imp, revert, ...rel },
+        observed,
       };
     },
   },
@@ -667,18 +692,18 @@ export const cases: Case[] = [
     name: "NtImpersonateClientOfPort with MessageId 0 fails with STATUS_INVALID_PARAMETER",
     sources: ["NtAlpcImpersonateClientOfPort.c", "AlpcpCaptureIdMessage.c"],
     async run(k) {
-      const { link, pr, rq } = await pinged(k, "imp0");
-      const imp = st(
-        await link.server.call(
-          "NtImpersonateClientOfPort",
-          arg.h("srv"),
-          arg.buf("s_m0", patch(rq.bytes, { messageId: 0 })),
+      const observed = await whileWaiting(k, "imp0", async ({ link, rq }) => ({
+        impersonate: st(
+          await link.server.call(
+            "NtImpersonateClientOfPort",
+            arg.h("srv"),
+            arg.buf("s_m0", patch(rq.bytes, { messageId: 0 })),
+          ),
         ),
-      );
-      const rel = await release(link, rq, pr);
+      }));
       return {
         expected: { setup: "ok", impersonate: "STATUS_INVALID_PARAMETER", ...RELEASED },
-        observed: { setup: link.setup, impersonate: imp, ...rel },
+        observed,
       };
     },
   },
@@ -688,18 +713,18 @@ export const cases: Case[] = [
       "NtImpersonateClientOfPort with a MessageId no message has fails with STATUS_REPLY_MESSAGE_MISMATCH",
     sources: ["NtImpersonateClientOfPort.c", "AlpcpLookupMessage.c"],
     async run(k) {
-      const { link, pr, rq } = await pinged(k, "impunk");
-      const imp = st(
-        await link.server.call(
-          "NtImpersonateClientOfPort",
-          arg.h("srv"),
-          arg.buf("s_mu", patch(rq.bytes, { messageId: UNKNOWN_ID })),
+      const observed = await whileWaiting(k, "impunk", async ({ link, rq }) => ({
+        impersonate: st(
+          await link.server.call(
+            "NtImpersonateClientOfPort",
+            arg.h("srv"),
+            arg.buf("s_mu", patch(rq.bytes, { messageId: UNKNOWN_ID })),
+          ),
         ),
-      );
-      const rel = await release(link, rq, pr);
+      }));
       return {
         expected: { setup: "ok", impersonate: "STATUS_REPLY_MESSAGE_MISMATCH", ...RELEASED },
-        observed: { setup: link.setup, impersonate: imp, ...rel },
+        observed,
       };
     },
   },
