@@ -7,9 +7,9 @@
 
 import { NTSTATUS } from "../../ffi/status.ts";
 import { arg } from "./types.ts";
-import type { Arg, Case, Json, Kernel } from "./types.ts";
+import type { Arg, Case, Json, Kernel, Thread } from "./types.ts";
 import { hex, message, pattern, readUint, replyTo, st, u32, utf8 } from "./_util.ts";
-import { connect, receive, request, startConnect } from "./_scenario.ts";
+import { connect, receive, type Received, request, startConnect } from "./_scenario.ts";
 
 /** A SECURITY_QUALITY_OF_SERVICE as raw bytes (for values `arg.qos` cannot express). */
 function rawQos(
@@ -100,6 +100,30 @@ async function connectionInfoRoundTrip(
   };
 }
 
+/**
+ * `client` connects with `data` as its connection information to a new port of MaxMessageLength
+ * `max`; the server receives the connection request into "s_rx" and refuses it. Returns
+ * NtCreatePort's status, the request, and what the client's NtConnectPort came to.
+ */
+async function refusedWithData(
+  k: Kernel,
+  client: Thread,
+  label: string,
+  max: number,
+  data: Uint8Array,
+): Promise<{ created: string; rq: Received; client: string }> {
+  const s = k.self.main;
+  const name = k.portName(label);
+  const created = st(await s.call("NtCreatePort", arg.out("conn"), arg.oa(name), 0, max, 0));
+  const pc = startConnect(client, name, {
+    info: arg.buf("c_ci", data),
+    infoLength: arg.buf("c_cil", u32(data.byteLength)),
+  });
+  const rq = await receive(s, "conn", { buffer: "s_rx" });
+  await s.call("NtAcceptConnectPort", arg.out("srv"), null, arg.buf("s_rx"), 0, null, null);
+  return { created, rq, client: st(await pc.result(3000)) };
+}
+
 const SERVER_DATA = pattern(8, 0xa0);
 
 /** The cases of this group. */
@@ -157,18 +181,14 @@ export const cases: Case[] = [
       "AlpcpValidateConnectionMessage.c",
     ],
     async run(k) {
-      const s = k.self.main;
-      const c = await k.self.thread();
-      const name = k.portName("mcil0");
-      const created = st(await s.call("NtCreatePort", arg.out("conn"), arg.oa(name), 0, 0x148, 0));
       const data = pattern(100, 7);
-      const pc = startConnect(c, name, {
-        info: arg.buf("c_ci", data),
-        infoLength: arg.buf("c_cil", u32(100)),
-      });
-      const rq = await receive(s, "conn", { buffer: "s_rx" });
-      await s.call("NtAcceptConnectPort", arg.out("srv"), null, arg.buf("s_rx"), 0, null, null);
-      const client = st(await pc.result(3000));
+      const { created, rq, client } = await refusedWithData(
+        k,
+        await k.self.thread(),
+        "mcil0",
+        0x148,
+        data,
+      );
       return {
         expected: {
           created: "STATUS_SUCCESS",
@@ -198,18 +218,14 @@ export const cases: Case[] = [
       "NtSecureConnectPort.c",
     ],
     async run(k) {
-      const s = k.self.main;
-      const c = await k.self.thread();
-      const name = k.portName("citrunc");
-      const created = st(await s.call("NtCreatePort", arg.out("conn"), arg.oa(name), 0, 0x100, 0));
       const data = pattern(300, 3);
-      const pc = startConnect(c, name, {
-        info: arg.buf("c_ci", data),
-        infoLength: arg.buf("c_cil", u32(300)),
-      });
-      const rq = await receive(s, "conn", { buffer: "s_rx" });
-      await s.call("NtAcceptConnectPort", arg.out("srv"), null, arg.buf("s_rx"), 0, null, null);
-      const client = st(await pc.result(3000));
+      const { created, rq, client } = await refusedWithData(
+        k,
+        await k.self.thread(),
+        "citrunc",
+        0x100,
+        data,
+      );
       return {
         expected: {
           created: "STATUS_SUCCESS",
@@ -303,19 +319,10 @@ export const cases: Case[] = [
     ],
     needs: ["process"],
     async run(k) {
-      const s = k.self.main;
       const cp = await k.spawn();
       const c = cp.main;
-      const name = k.portName("crq");
-      await s.call("NtCreatePort", arg.out("conn"), arg.oa(name), 0, 0x148, 0);
       const data = utf8("conformance!");
-      const pc = startConnect(c, name, {
-        info: arg.buf("c_ci", data),
-        infoLength: arg.buf("c_cil", u32(data.byteLength)),
-      });
-      const rq = await receive(s, "conn", { buffer: "s_rx" });
-      await s.call("NtAcceptConnectPort", arg.out("srv"), null, arg.buf("s_rx"), 0, null, null);
-      await pc.result(3000);
+      const { rq } = await refusedWithData(k, c, "crq", 0x148, data);
       return {
         expected: {
           status: "STATUS_SUCCESS",
