@@ -13,6 +13,7 @@ import { NTSTATUS } from "../../ffi/status.ts";
 import { arg } from "./types.ts";
 import type { Case, Json, Kernel, Pending, Thread } from "./types.ts";
 import { HEADER, hex, message, pattern, rawHeader, replyTo, st, utf8 } from "./_util.ts";
+import type { RawHeader } from "./_util.ts";
 import {
   connect,
   type Connection,
@@ -67,6 +68,13 @@ async function pinged(
   const pr = request(link, "ping", "c_rep");
   const rq = await receive(link.server, "conn", { buffer: "s_rx" });
   return { link, pr, rq };
+}
+
+/** The reply as the client got it in "c_rep" ({@link pinged}): its header and its DataLength bytes. */
+async function replyAtClient(link: Connection): Promise<{ header: RawHeader; data: number[] }> {
+  const got = await link.client.read("c_rep");
+  const header = rawHeader(got);
+  return { header, data: [...got.subarray(HEADER, HEADER + header.dataLength)] };
 }
 
 /** Replies properly to `rq` through "srv" (so the client is released) and names what both got. */
@@ -199,8 +207,7 @@ export const cases: Case[] = [
       });
       const reply = st(await replier.call("NtReplyPort", arg.h("srv"), arg.buf("s_rep", rep)));
       const client = st(await pr.result(3000));
-      const got = await link.client.read("c_rep");
-      const h = rawHeader(got);
+      const { header: h, data: got } = await replyAtClient(link);
       return {
         expected: {
           setup: "ok",
@@ -226,7 +233,7 @@ export const cases: Case[] = [
           sameCallbackId: h.callbackId === rq.header.callbackId,
           dataLength: h.dataLength,
           totalLength: h.totalLength,
-          data: [...got.subarray(HEADER, HEADER + h.dataLength)],
+          data: got,
         },
       };
     },
@@ -243,8 +250,7 @@ export const cases: Case[] = [
       const rep = patch(replyTo(rq.bytes, data), { pid: 0x1234, tid: 0x5678 });
       const reply = st(await link.server.call("NtReplyPort", arg.h("srv"), arg.buf("s_rep", rep)));
       const client = st(await pr.result(3000));
-      const got = await link.client.read("c_rep");
-      const h = rawHeader(got);
+      const { header: h, data: got } = await replyAtClient(link);
       return {
         expected: {
           setup: "ok",
@@ -258,7 +264,7 @@ export const cases: Case[] = [
           reply,
           client,
           pid: h.pid,
-          data: [...got.subarray(HEADER, HEADER + h.dataLength)],
+          data: got,
         },
       };
     },
@@ -359,8 +365,7 @@ export const cases: Case[] = [
         ),
       );
       const client = st(await pr.result(3000));
-      const got = await link.client.read("c_rep");
-      const h = rawHeader(got);
+      const { header: h, data: got } = await replyAtClient(link);
       return {
         expected: {
           setup: "ok",
@@ -374,7 +379,7 @@ export const cases: Case[] = [
           reply,
           client,
           type: h.type,
-          data: [...got.subarray(HEADER, HEADER + h.dataLength)],
+          data: got,
         },
       };
     },
