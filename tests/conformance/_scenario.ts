@@ -285,15 +285,21 @@ export function request(
   );
 }
 
-/** A 0x30-byte kernel notification (`LPC_CLIENT_DIED`, `LPC_PORT_CLOSED`) as a case reports it. */
-export function summary(m: Received): { [key: string]: Json } {
-  const h = m.header;
+/** The type, the lengths and the sender of a message, as a case reports a kernel message's header. */
+export function headerOf(h: RawHeader): { [key: string]: Json } {
   return {
     type: h.type,
     dataLength: h.dataLength,
     totalLength: h.totalLength,
     pid: h.pid,
     tid: h.tid,
+  };
+}
+
+/** A 0x30-byte kernel notification (`LPC_CLIENT_DIED`, `LPC_PORT_CLOSED`) as a case reports it. */
+export function summary(m: Received): { [key: string]: Json } {
+  return {
+    ...headerOf(m.header),
     createTime: m.message.length >= DIED.size
       ? hex(readUint(m.message, DIED.offsets.CreateTime, 8))
       : null,

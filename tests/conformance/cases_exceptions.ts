@@ -20,6 +20,7 @@ import {
   CTX,
   diedOf,
   fresh,
+  headerOf,
   listen,
   receive,
   type Received,
@@ -192,15 +193,10 @@ async function raiseAndAnswer(
 
 /** An `LPC_ERROR_EVENT` as a case reports it. */
 function hardErrorOf(m: Received): { [key: string]: Json } {
-  const h = m.header;
   const o = HARDERROR.offsets;
   const status = u32At(m, o.Status);
   return {
-    type: h.type,
-    dataLength: h.dataLength,
-    totalLength: h.totalLength,
-    pid: h.pid,
-    tid: h.tid,
+    ...headerOf(m.header),
     status: status === null ? null : hex(status),
     errorTimeNonZero: (u64At(m, o.ErrorTime) ?? 0n) !== 0n,
     validResponseOptions: u32At(m, o.ValidResponseOptions),
@@ -382,11 +378,7 @@ export const cases: Case[] = [
       const second = await setPort(server, "cproc", "b", null);
       const unregister = (got: Received[]) =>
         got.filter((m) => (m.header.type & 0xff) === T.LPC_UNREGISTER_PROCESS).map((m) => ({
-          type: m.header.type,
-          dataLength: m.header.dataLength,
-          totalLength: m.header.totalLength,
-          pid: m.header.pid,
-          tid: m.header.tid,
+          ...headerOf(m.header),
           processId: m.message.length >= HEADER + 8 ? Number(readUint(m.message, HEADER, 8)) : null,
         }));
       const atA = unregister(await collect(server, "a", { ms: 800 }));
