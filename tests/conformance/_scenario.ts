@@ -50,7 +50,7 @@ export interface Received {
 
 /** How {@link receive} receives. */
 export interface ReceiveOptions {
-  /** The receive buffer's name (default: a fresh one); the PortContext goes to `buffer + ".ctx"`. */
+  /** The receive buffer's name (default: a fresh one); the PortContext goes to `buffer.ctx`. */
   buffer?: string;
   /** The receive's timeout (default 2 s). */
   ms?: number;
@@ -176,7 +176,10 @@ export interface Connection {
   setup: string;
   /** The port name used. */
   name: string;
-  /** The handle names: the connection port, the server communication port (server's process), the client port. */
+  /**
+   * The handle names: the connection port and the server communication port (in the server's
+   * process), the client port (in the client's).
+   */
   conn: string;
   srv: string;
   cli: string;
@@ -285,7 +288,7 @@ export function request(
   );
 }
 
-/** The type, the lengths and the sender of a message, as a case reports a kernel message's header. */
+/** The type, the lengths and the sender: how a case reports a kernel message's header. */
 export function headerOf(h: RawHeader): { [key: string]: Json } {
   return {
     type: h.type,

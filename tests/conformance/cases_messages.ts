@@ -70,7 +70,7 @@ async function pinged(
   return { link, pr, rq };
 }
 
-/** The reply as the client got it in "c_rep" ({@link pinged}): its header and its DataLength bytes. */
+/** The reply the client got in "c_rep" ({@link pinged}): its header and its DataLength bytes. */
 async function replyAtClient(link: Connection): Promise<{ header: RawHeader; data: number[] }> {
   const got = await link.client.read("c_rep");
   const header = rawHeader(got);
@@ -127,6 +127,33 @@ function impersonateAndRevert(port: "srv" | "conn") {
     );
     return { impersonate, revert };
   };
+}
+
+/**
+ * A {@link whileWaiting} step: the server replies through `port` with the request's header but
+ * MessageId `id`.
+ */
+async function replyWithId(
+  { link, rq }: { link: Connection; rq: Received },
+  port: "srv" | "conn",
+  id: number,
+): Promise<string> {
+  const bytes = patch(replyTo(rq.bytes), { messageId: id });
+  return st(await link.server.call("NtReplyPort", arg.h(port), arg.buf("s_rep", bytes)));
+}
+
+/**
+ * A {@link whileWaiting} step: the server impersonates through "srv" with the request's header but
+ * MessageId `id`.
+ */
+async function impersonateWithId(
+  { link, rq }: { link: Connection; rq: Received },
+  id: number,
+): Promise<string> {
+  const bytes = patch(rq.bytes, { messageId: id });
+  return st(
+    await link.server.call("NtImpersonateClientOfPort", arg.h("srv"), arg.buf("s_mid", bytes)),
+  );
 }
 
 /** The cases of this group. */
@@ -301,14 +328,8 @@ export const cases: Case[] = [
       "a reply with MessageId 0 on the server communication port fails with STATUS_INVALID_MESSAGE",
     sources: ["NtReplyPort.c", "AlpcpReplyLegacySynchronousRequest.c", "AlpcpLookupMessage.c"],
     async run(k) {
-      const observed = await whileWaiting(k, "rep0", async ({ link, rq }) => ({
-        zero: st(
-          await link.server.call(
-            "NtReplyPort",
-            arg.h("srv"),
-            arg.buf("s_rep", patch(replyTo(rq.bytes), { messageId: 0 })),
-          ),
-        ),
+      const observed = await whileWaiting(k, "rep0", async (p) => ({
+        zero: await replyWithId(p, "srv", 0),
       }));
       return {
         expected: { setup: "ok", zero: st(STATUS_INVALID_MESSAGE), ...RELEASED },
@@ -328,14 +349,8 @@ export const cases: Case[] = [
       "AlpcpLookupMessage.c",
     ],
     async run(k) {
-      const observed = await whileWaiting(k, "rep0conn", async ({ link, rq }) => ({
-        zero: st(
-          await link.server.call(
-            "NtReplyPort",
-            arg.h("conn"),
-            arg.buf("s_rep", patch(replyTo(rq.bytes), { messageId: 0 })),
-          ),
-        ),
+      const observed = await whileWaiting(k, "rep0conn", async (p) => ({
+        zero: await replyWithId(p, "conn", 0),
       }));
       return {
         expected: { setup: "ok", zero: st(STATUS_INVALID_MESSAGE), ...RELEASED },
@@ -389,14 +404,8 @@ export const cases: Case[] = [
     name: "a reply with a MessageId no message has fails with STATUS_INVALID_MESSAGE",
     sources: ["AlpcpLookupMessage.c", "AlpcpReplyLegacySynchronousRequest.c"],
     async run(k) {
-      const observed = await whileWaiting(k, "repunk", async ({ link, rq }) => ({
-        unknown: st(
-          await link.server.call(
-            "NtReplyPort",
-            arg.h("srv"),
-            arg.buf("s_rep", patch(replyTo(rq.bytes), { messageId: UNKNOWN_ID })),
-          ),
-        ),
+      const observed = await whileWaiting(k, "repunk", async (p) => ({
+        unknown: await replyWithId(p, "srv", UNKNOWN_ID),
       }));
       return {
         expected: { setup: "ok", unknown: st(STATUS_INVALID_MESSAGE), ...RELEASED },
@@ -697,14 +706,8 @@ export const cases: Case[] = [
     name: "NtImpersonateClientOfPort with MessageId 0 fails with STATUS_INVALID_PARAMETER",
     sources: ["NtAlpcImpersonateClientOfPort.c", "AlpcpCaptureIdMessage.c"],
     async run(k) {
-      const observed = await whileWaiting(k, "imp0", async ({ link, rq }) => ({
-        impersonate: st(
-          await link.server.call(
-            "NtImpersonateClientOfPort",
-            arg.h("srv"),
-            arg.buf("s_m0", patch(rq.bytes, { messageId: 0 })),
-          ),
-        ),
+      const observed = await whileWaiting(k, "imp0", async (p) => ({
+        impersonate: await impersonateWithId(p, 0),
       }));
       return {
         expected: { setup: "ok", impersonate: "STATUS_INVALID_PARAMETER", ...RELEASED },
@@ -718,14 +721,8 @@ export const cases: Case[] = [
       "NtImpersonateClientOfPort with a MessageId no message has fails with STATUS_REPLY_MESSAGE_MISMATCH",
     sources: ["NtImpersonateClientOfPort.c", "AlpcpLookupMessage.c"],
     async run(k) {
-      const observed = await whileWaiting(k, "impunk", async ({ link, rq }) => ({
-        impersonate: st(
-          await link.server.call(
-            "NtImpersonateClientOfPort",
-            arg.h("srv"),
-            arg.buf("s_mu", patch(rq.bytes, { messageId: UNKNOWN_ID })),
-          ),
-        ),
+      const observed = await whileWaiting(k, "impunk", async (p) => ({
+        impersonate: await impersonateWithId(p, UNKNOWN_ID),
       }));
       return {
         expected: { setup: "ok", impersonate: "STATUS_REPLY_MESSAGE_MISMATCH", ...RELEASED },
