@@ -36,7 +36,7 @@ export interface Received {
   status: string;
   /** The receive buffer's name in the receiving thread's process (to accept or reply to it). */
   buffer: string;
-  /** Its header, raw (all zero when the call did not return). */
+  /** Its header, raw (that of the untouched buffer when the call did not return). */
   header: RawHeader;
   /** The PortContext the receive wrote. */
   context: bigint;

@@ -38,7 +38,11 @@ export interface RawHeader {
   clientViewSize: bigint;
 }
 
-/** Reads the header of a message buffer without judging it. */
+/**
+ * Reads the header of a message buffer without judging it (at least 40 bytes). The fake kernel
+ * reads callers' buffers with it too: `decodePortMessageHeader` (ffi/port_message.ts) validates
+ * and throws, and both must see malformed headers as they are.
+ */
 export function rawHeader(buf: Uint8Array): RawHeader {
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   return {
@@ -57,6 +61,8 @@ export function rawHeader(buf: Uint8Array): RawHeader {
 /**
  * A message to send: a 40-byte header with DataLength/TotalLength/Type (and optionally MessageId,
  * CallbackId, ClientId) followed by `data`, in a buffer of `size` bytes (default: just enough).
+ * Lengths are written as given (`encodePortMessage` in ffi/port_message.ts computes and checks
+ * them), so a case can send a malformed header; the fake kernel builds its own messages with it.
  */
 export function message(init: {
   data?: Uint8Array;
