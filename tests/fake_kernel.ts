@@ -49,6 +49,7 @@ import type { NtdllSymbols } from "../ffi/ntdll.ts";
 import { LPC_LEGACY_MAX_MESSAGE_LENGTH, LpcMessageType } from "../ffi/port_message.ts";
 import { NTSTATUS } from "../ffi/status.ts";
 import { decodeUtf16 } from "../ffi/strings.ts";
+import { message, rawHeader } from "./conformance/_util.ts";
 
 const PM = LAYOUTS.PORT_MESSAGE;
 const CID = LAYOUTS.CLIENT_ID;
@@ -61,7 +62,7 @@ const S = NTSTATUS;
 /** The LPC symbols, none missing, plus the process call the exception port needs. */
 export type FakeSymbols =
   & { [K in keyof LpcSymbols]: NonNullable<LpcSymbols[K]> }
-  & Pick<NtdllSymbols, "NtSetInformationProcess" | "NtOpenThreadToken">;
+  & Pick<NtdllSymbols, "NtSetInformationProcess">;
 
 /** A thread identity (ClientId). */
 export interface Identity {
@@ -195,20 +196,6 @@ const u8 = (b: AllowSharedBufferSource | null): Uint8Array | null =>
 const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
 const ptrValue = (p: Deno.PointerValue): bigint => (p === null ? 0n : Deno.UnsafePointer.value(p));
 
-function header(buf: Uint8Array) {
-  const dv = view(buf);
-  return {
-    dataLength: dv.getUint16(PM.offsets.DataLength, true),
-    totalLength: dv.getUint16(PM.offsets.TotalLength, true),
-    type: dv.getUint16(PM.offsets.Type, true),
-    dataInfoOffset: dv.getUint16(PM.offsets.DataInfoOffset, true),
-    pid: Number(dv.getBigUint64(PM.offsets.ClientId + CID.offsets.UniqueProcess, true)),
-    tid: Number(dv.getBigUint64(PM.offsets.ClientId + CID.offsets.UniqueThread, true)),
-    messageId: dv.getUint32(PM.offsets.MessageId, true),
-    callbackId: dv.getUint32(PM.offsets.CallbackId, true),
-  };
-}
-
 /** A message as the kernel builds it: header fields, then the data. */
 function build(
   type: number,
@@ -218,17 +205,16 @@ function build(
   data: Uint8Array,
   totalLength = PM.size + data.byteLength,
 ): Uint8Array {
-  const buf = new Uint8Array(Math.max(totalLength, PM.size + data.byteLength));
-  const dv = view(buf);
-  dv.setUint16(PM.offsets.DataLength, data.byteLength, true);
-  dv.setUint16(PM.offsets.TotalLength, totalLength, true);
-  dv.setUint16(PM.offsets.Type, type, true);
-  dv.setBigUint64(PM.offsets.ClientId + CID.offsets.UniqueProcess, BigInt(from.pid), true);
-  dv.setBigUint64(PM.offsets.ClientId + CID.offsets.UniqueThread, BigInt(from.tid), true);
-  dv.setUint32(PM.offsets.MessageId, messageId, true);
-  dv.setUint32(PM.offsets.CallbackId, callbackId, true);
-  buf.set(data, PM.size);
-  return buf;
+  return message({
+    data,
+    type,
+    pid: from.pid,
+    tid: from.tid,
+    messageId,
+    callbackId,
+    totalLength,
+    size: totalLength,
+  });
 }
 
 /** Reads a UNICODE_STRING given the address of the struct. */
@@ -520,7 +506,7 @@ export class FakeKernel {
    * MaxMessageLength. Returns false when dropped or when the port is gone.
    */
   #enqueue(port: Port, msg: Message): boolean {
-    if (port.closed || header(msg.bytes).totalLength > port.maxMessage) {
+    if (port.closed || rawHeader(msg.bytes).totalLength > port.maxMessage) {
       this.#free(msg);
       return false;
     }
@@ -899,7 +885,7 @@ export class FakeKernel {
    * → STATUS_ACCESS_DENIED. The requester gets LPC_REPLY with the replying thread's ClientId.
    */
   #reply(port: Port, buf: Uint8Array): number {
-    const h = header(buf);
+    const h = rawHeader(buf);
     const invalid = this.#validate(buf);
     if (invalid) return invalid;
     const msg = this.#messages.get(h.messageId);
@@ -937,7 +923,7 @@ export class FakeKernel {
    */
   #validate(buf: Uint8Array): number {
     if (buf.byteLength < PM.size) return S.STATUS_INVALID_PARAMETER; // harness guard
-    const h = header(buf);
+    const h = rawHeader(buf);
     if (h.dataLength + PM.size > h.totalLength) return S.STATUS_INVALID_PARAMETER;
     if (PM.size + h.dataLength > buf.byteLength) return S.STATUS_ACCESS_VIOLATION; // harness guard
     return 0;
@@ -950,7 +936,7 @@ export class FakeKernel {
 
   /** Writes a received message into the caller's buffer (header + DataLength bytes only). */
   #copyOut(msg: Message, receive: Uint8Array): void {
-    const h = header(msg.bytes);
+    const h = rawHeader(msg.bytes);
     // AlpcpReceiveLegacyMessage.c: only the header and DataLength bytes are written; Type is
     // masked with 0xC00F on the way out.
     const n = Math.min(PM.size + h.dataLength, receive.byteLength);
@@ -1083,7 +1069,7 @@ export class FakeKernel {
 
     NtAcceptConnectPort: (cellB, contextP, msgB, accept, _sv, _cv) => {
       const buf = u8(msgB)!;
-      const h = header(buf);
+      const h = rawHeader(buf);
       // AlpcpAcceptConnectPort.c: MessageId 0 → STATUS_REPLY_MESSAGE_MISMATCH; the lookup's own
       // errors (unknown, freed) → STATUS_INVALID_MESSAGE; not a connection request → MISMATCH;
       // already answered → STATUS_INVALID_MESSAGE. The ClientId is not compared.
@@ -1209,7 +1195,7 @@ export class FakeKernel {
       const request = u8(requestB)!;
       const invalid = this.#validate(request);
       if (invalid) return this.#log("NtRequestWaitReplyPort", invalid);
-      const h = header(request);
+      const h = rawHeader(request);
       // AlpcpSendLegacySynchronousRequest.c: the raw TotalLength above the port's maximum is
       // refused (checked before the validation resets it), and so is DataLength + 40.
       if (h.totalLength > port.maxMessage || PM.size + h.dataLength > port.maxMessage) {
@@ -1249,7 +1235,7 @@ export class FakeKernel {
           if (!reply) return failure ?? S.STATUS_LPC_REPLY_LOST;
           const out = u8(replyB)!;
           out.set(reply.subarray(0, Math.min(out.byteLength, reply.byteLength)));
-          const r = header(reply);
+          const r = rawHeader(reply);
           view(out).setUint16(PM.offsets.Type, r.type & LEGACY_TYPE_MASK, true); // AlpcpProcessSynchronousRequest.c
           return S.STATUS_SUCCESS;
         },
@@ -1263,7 +1249,7 @@ export class FakeKernel {
       const request = u8(requestB)!;
       const invalid = this.#validate(request);
       if (invalid) return this.#log("NtRequestPort", invalid);
-      const h = header(request);
+      const h = rawHeader(request);
       // AlpcpSendMessage.c: a datagram's Type & 0xFF must be 0 (the sender's flag bits stay);
       // TotalLength above the port's maximum is refused.
       if ((h.type & 0xff) !== 0) return this.#log("NtRequestPort", S.STATUS_INVALID_PARAMETER);
@@ -1300,7 +1286,7 @@ export class FakeKernel {
     NtImpersonateClientOfPort: (p, msgB) => {
       const port = this.#port(p);
       if (typeof port === "number") return this.#log("NtImpersonateClientOfPort", port);
-      const h = header(u8(msgB)!);
+      const h = rawHeader(u8(msgB)!);
       // NtImpersonateClientOfPort.c: MessageId 0 → STATUS_INVALID_PARAMETER; a failed lookup
       // (STATUS_INVALID_MESSAGE) becomes STATUS_REPLY_MESSAGE_MISMATCH.
       if (h.messageId === 0) {
@@ -1313,7 +1299,7 @@ export class FakeKernel {
       // AlpcpImpersonateMessage.c: the message must be a received request awaiting its reply,
       // without LPC_NO_IMPERSONATE, and belong to this server port's connection (the connection
       // port itself is refused: AlpcpReferenceConnectedPort.c) → else STATUS_ACCESS_DENIED.
-      const type = header(msg.bytes).type;
+      const type = rawHeader(msg.bytes).type;
       if (msg.kind !== "request" || msg.state !== "received" || (type & LPC_NO_IMPERSONATE)) {
         return this.#log("NtImpersonateClientOfPort", S.STATUS_ACCESS_DENIED);
       }

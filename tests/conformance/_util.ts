@@ -1,5 +1,5 @@
 /**
- * Small helpers the cases share: status names, message headers and payloads, 64-bit cells.
+ * Small helpers the cases share: status names, message headers and payloads, 32- and 64-bit cells.
  *
  * @module
  */
@@ -38,7 +38,11 @@ export interface RawHeader {
   clientViewSize: bigint;
 }
 
-/** Reads the header of a message buffer without judging it. */
+/**
+ * Reads the header of a message buffer without judging it (at least 40 bytes). The fake kernel
+ * reads callers' buffers with it too: `decodePortMessageHeader` (ffi/port_message.ts) validates
+ * and throws, and both must see malformed headers as they are.
+ */
 export function rawHeader(buf: Uint8Array): RawHeader {
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   return {
@@ -57,6 +61,8 @@ export function rawHeader(buf: Uint8Array): RawHeader {
 /**
  * A message to send: a 40-byte header with DataLength/TotalLength/Type (and optionally MessageId,
  * CallbackId, ClientId) followed by `data`, in a buffer of `size` bytes (default: just enough).
+ * Lengths are written as given (`encodePortMessage` in ffi/port_message.ts computes and checks
+ * them), so a case can send a malformed header; the fake kernel builds its own messages with it.
  */
 export function message(init: {
   data?: Uint8Array;
@@ -98,6 +104,13 @@ export function replyTo(received: Uint8Array, data: Uint8Array = new Uint8Array(
   return buf;
 }
 
+/** A little-endian ULONG cell (a length in or out). */
+export function u32(value: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, value >>> 0, true);
+  return b;
+}
+
 /** A little-endian 64-bit cell (e.g. a handle value or a pointer for NtSetInformationProcess). */
 export function u64(...values: bigint[]): Uint8Array {
   const b = new Uint8Array(8 * values.length);
@@ -110,6 +123,11 @@ export function u64(...values: bigint[]): Uint8Array {
 export function readUint(buf: Uint8Array, offset: number, bytes: 4 | 8): number | bigint {
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   return bytes === 4 ? dv.getUint32(offset, true) : dv.getBigUint64(offset, true);
+}
+
+/** Bytes `seed`, `seed + 1`, ... (mod 256) of length `n` (a recognisable payload). */
+export function pattern(n: number, seed = 0): Uint8Array {
+  return Uint8Array.from({ length: n }, (_, i) => (i + seed) & 0xff);
 }
 
 /** Text to bytes. */

@@ -2,184 +2,14 @@
  * Conformance cases: creating ports, connecting, accepting and refusing. Each case cites the
  * Windows 11 kernel functions it is read from (`ntoskrnl/` of the decompiled pseudocode).
  *
- * Also exports the small scenario helpers the message cases share ({@link connect},
- * {@link receive}, {@link u32}): they only chain the ntdll-shaped calls a real server and
- * client make, so they run the same on both kernels.
- *
  * @module
  */
 
+import { NTSTATUS } from "../../ffi/status.ts";
 import { arg } from "./types.ts";
 import type { Arg, Case, Json, Kernel, Thread } from "./types.ts";
-import { HEADER, message, rawHeader, readUint, replyTo, st, utf8 } from "./_util.ts";
-
-/** `STATUS_INVALID_MESSAGE` (0xC0000702), which `ffi/status.ts` does not name yet. */
-export const STATUS_INVALID_MESSAGE = 0xc0000702;
-
-/** The receive buffer size every case uses (room for a 648-byte message and more). */
-export const RX = 0x2b0;
-
-/** A little-endian ULONG cell (a length in or out). */
-export function u32(value: number): Uint8Array {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, value >>> 0, true);
-  return b;
-}
-
-/** Bytes 0, 1, 2, ... of length `n` (a recognisable payload). */
-export function pattern(n: number, seed = 0): Uint8Array {
-  return Uint8Array.from({ length: n }, (_, i) => (i + seed) & 0xff);
-}
-
-/** What one receive returned: its status, the header, the data and the PortContext. */
-export interface Received {
-  status: string;
-  type: number;
-  dataLength: number;
-  totalLength: number;
-  pid: number;
-  tid: number;
-  messageId: number;
-  callbackId: number;
-  /** The DataLength bytes after the header. */
-  data: number[];
-  /** The PortContext the receive wrote (as hex). */
-  context: string;
-  /** The whole receive buffer as it is after the call. */
-  bytes: Uint8Array;
-}
-
-/**
- * `NtReplyWaitReceivePortEx(port, &ctx, NULL, rx, 2 s)` on `t`, into fresh buffers named
- * `rx` and `rx + "_ctx"` (a prefilled buffer when `fill` is given).
- */
-export async function receive(
-  t: Thread,
-  port: string,
-  rx: string,
-  opts: { timeoutMs?: number; fill?: number; reply?: string } = {},
-): Promise<Received> {
-  const init = new Uint8Array(RX).fill(opts.fill ?? 0);
-  const p = t.start(
-    "NtReplyWaitReceivePortEx",
-    arg.h(port),
-    arg.buf(rx + "_ctx", 8),
-    opts.reply === undefined ? null : arg.buf(opts.reply),
-    arg.buf(rx, init),
-    arg.timeout(opts.timeoutMs ?? 2000),
-  );
-  const status = st(await p.result(Math.min((opts.timeoutMs ?? 2000) + 2000, 5000)));
-  const bytes = await t.read(rx);
-  const h = rawHeader(bytes);
-  const ctx = readUint(await t.read(rx + "_ctx"), 0, 8) as bigint;
-  return {
-    status,
-    type: h.type,
-    dataLength: h.dataLength,
-    totalLength: h.totalLength,
-    pid: h.pid,
-    tid: h.tid,
-    messageId: h.messageId,
-    callbackId: h.callbackId,
-    data: [...bytes.subarray(HEADER, HEADER + Math.min(h.dataLength, RX - HEADER))],
-    context: `0x${ctx.toString(16)}`,
-    bytes,
-  };
-}
-
-/** An established connection: who serves, who is the client, and whether setting it up worked. */
-export interface Connection {
-  /** The server thread (it created the connection port and accepted). */
-  server: Thread;
-  /** The client thread (it connected). */
-  client: Thread;
-  /** "ok", or the first setup step that did not succeed and what it returned. */
-  setup: string;
-  /** The port name used. */
-  name: string;
-}
-
-/** How {@link connect} sets the connection up. */
-export interface ConnectOptions {
-  /** The label for `k.portName` (unique per case). */
-  label: string;
-  /** The port name itself (overrides `label`; e.g. a second connection to `Connection.name`). */
-  name?: string;
-  /** The client thread (default: a new thread of the suite's process). */
-  client?: Thread;
-  /** The server thread (default: `k.self.main`). */
-  server?: Thread;
-  /** MaxMessageLength of the connection port (default 0x148). */
-  max?: number;
-  /** PortContext given to NtAcceptConnectPort (default 0x5EC0DE; null passes NULL). */
-  context?: bigint | null;
-  /** Create the connection port "conn" first (default true; false reuses it). */
-  create?: boolean;
-  /** Handle names: the server communication port (default "srv"), the client port ("cli"). */
-  srv?: string;
-  cli?: string;
-  /** The client's QoS argument (default `arg.qos()`: Impersonation, static). */
-  qos?: Arg;
-}
-
-/**
- * Creates the connection port "conn" (unless told not to), connects the client, receives the
- * CONNECTION_REQUEST, accepts it, completes it and waits for the client's NtConnectPort.
- */
-export async function connect(k: Kernel, o: ConnectOptions): Promise<Connection> {
-  const server = o.server ?? k.self.main;
-  const client = o.client ?? await k.self.thread();
-  const name = o.name ?? k.portName(o.label);
-  const srv = o.srv ?? "srv";
-  const cli = o.cli ?? "cli";
-  const done = (setup: string): Connection => ({ server, client, setup, name });
-  if (o.create ?? true) {
-    const s = await server.call(
-      "NtCreatePort",
-      arg.out("conn"),
-      arg.oa(name),
-      0,
-      o.max ?? 0x148,
-      0,
-    );
-    if (s !== 0) return done(`NtCreatePort: ${st(s)}`);
-  }
-  const pc = client.start(
-    "NtConnectPort",
-    arg.out(cli),
-    arg.us(name),
-    o.qos ?? arg.qos(),
-    null,
-    null,
-    null,
-    null,
-    null,
-  );
-  const rq = await receive(server, "conn", `${srv}_crq`);
-  if (rq.status !== "STATUS_SUCCESS" || (rq.type & 0xff) !== 10) {
-    return done(`receive CONNECTION_REQUEST: ${rq.status} type ${rq.type}`);
-  }
-  const ctx = o.context === undefined
-    ? arg.ptr(0x5ec0den)
-    : o.context === null
-    ? null
-    : arg.ptr(o.context);
-  const a = await server.call(
-    "NtAcceptConnectPort",
-    arg.out(srv),
-    ctx,
-    arg.buf(`${srv}_crq`),
-    1,
-    null,
-    null,
-  );
-  if (a !== 0) return done(`NtAcceptConnectPort: ${st(a)}`);
-  const c = await server.call("NtCompleteConnectPort", arg.h(srv));
-  if (c !== 0) return done(`NtCompleteConnectPort: ${st(c)}`);
-  const r = await pc.result(3000);
-  if (r !== 0) return done(`NtConnectPort: ${st(r)}`);
-  return done("ok");
-}
+import { hex, message, pattern, readUint, replyTo, st, u32, utf8 } from "./_util.ts";
+import { connect, receive, type Received, request, startConnect } from "./_scenario.ts";
 
 /** A SECURITY_QUALITY_OF_SERVICE as raw bytes (for values `arg.qos` cannot express). */
 function rawQos(
@@ -206,18 +36,8 @@ async function connectWithQos(k: Kernel, label: string, qos: Arg): Promise<Json>
   const c = await k.self.thread();
   const name = k.portName(label);
   const created = st(await s.call("NtCreatePort", arg.out("conn"), arg.oa(name), 0, 0x148, 0));
-  const pc = c.start(
-    "NtConnectPort",
-    arg.out("cli"),
-    arg.us(name),
-    qos,
-    null,
-    null,
-    null,
-    null,
-    null,
-  );
-  const rq = await receive(s, "conn", "s_rx", { timeoutMs: 1000 });
+  const pc = startConnect(c, name, { qos });
+  const rq = await receive(s, "conn", { buffer: "s_rx", ms: 1000 });
   let client = st(await pc.result(rq.status === "STATUS_SUCCESS" ? 50 : 2000));
   if (rq.status === "STATUS_SUCCESS") {
     // Let the client go so nothing waits at disposal.
@@ -249,18 +69,11 @@ async function connectionInfoRoundTrip(
   const created = st(await s.call("NtCreatePort", arg.out("conn"), arg.oa(name), 0, 0x148, 0));
   const ci = new Uint8Array(64).fill(0xcc);
   ci.set(utf8("hello").subarray(0, Math.min(5, inLength)));
-  const pc = c.start(
-    "NtConnectPort",
-    arg.out("cli"),
-    arg.us(name),
-    arg.qos(),
-    null,
-    null,
-    null,
-    arg.buf("c_ci", ci),
-    arg.buf("c_cil", u32(inLength)),
-  );
-  const rq = await receive(s, "conn", "s_rx");
+  const pc = startConnect(c, name, {
+    info: arg.buf("c_ci", ci),
+    infoLength: arg.buf("c_cil", u32(inLength)),
+  });
+  const rq = await receive(s, "conn", { buffer: "s_rx" });
   const accept = st(
     await s.call(
       "NtAcceptConnectPort",
@@ -278,13 +91,37 @@ async function connectionInfoRoundTrip(
   const buf = await c.read("c_ci");
   return {
     created,
-    requestDataLength: rq.dataLength,
+    requestDataLength: rq.header.dataLength,
     accept,
     client,
     length,
     // the first 16 bytes of the client's buffer (0xCC = never written)
     buffer: [...buf.subarray(0, 16)],
   };
+}
+
+/**
+ * `client` connects with `data` as its connection information to a new port of MaxMessageLength
+ * `max`; the server receives the connection request into "s_rx" and refuses it. Returns
+ * NtCreatePort's status, the request, and what the client's NtConnectPort came to.
+ */
+async function refusedWithData(
+  k: Kernel,
+  client: Thread,
+  label: string,
+  max: number,
+  data: Uint8Array,
+): Promise<{ created: string; rq: Received; client: string }> {
+  const s = k.self.main;
+  const name = k.portName(label);
+  const created = st(await s.call("NtCreatePort", arg.out("conn"), arg.oa(name), 0, max, 0));
+  const pc = startConnect(client, name, {
+    info: arg.buf("c_ci", data),
+    infoLength: arg.buf("c_cil", u32(data.byteLength)),
+  });
+  const rq = await receive(s, "conn", { buffer: "s_rx" });
+  await s.call("NtAcceptConnectPort", arg.out("srv"), null, arg.buf("s_rx"), 0, null, null);
+  return { created, rq, client: st(await pc.result(3000)) };
 }
 
 const SERVER_DATA = pattern(8, 0xa0);
@@ -344,25 +181,14 @@ export const cases: Case[] = [
       "AlpcpValidateConnectionMessage.c",
     ],
     async run(k) {
-      const s = k.self.main;
-      const c = await k.self.thread();
-      const name = k.portName("mcil0");
-      const created = st(await s.call("NtCreatePort", arg.out("conn"), arg.oa(name), 0, 0x148, 0));
       const data = pattern(100, 7);
-      const pc = c.start(
-        "NtConnectPort",
-        arg.out("cli"),
-        arg.us(name),
-        arg.qos(),
-        null,
-        null,
-        null,
-        arg.buf("c_ci", data),
-        arg.buf("c_cil", u32(100)),
+      const { created, rq, client } = await refusedWithData(
+        k,
+        await k.self.thread(),
+        "mcil0",
+        0x148,
+        data,
       );
-      const rq = await receive(s, "conn", "s_rx");
-      await s.call("NtAcceptConnectPort", arg.out("srv"), null, arg.buf("s_rx"), 0, null, null);
-      const client = st(await pc.result(3000));
       return {
         expected: {
           created: "STATUS_SUCCESS",
@@ -374,7 +200,7 @@ export const cases: Case[] = [
         observed: {
           created,
           received: rq.status,
-          dataLength: rq.dataLength,
+          dataLength: rq.header.dataLength,
           data: rq.data,
           client,
         },
@@ -392,25 +218,14 @@ export const cases: Case[] = [
       "NtSecureConnectPort.c",
     ],
     async run(k) {
-      const s = k.self.main;
-      const c = await k.self.thread();
-      const name = k.portName("citrunc");
-      const created = st(await s.call("NtCreatePort", arg.out("conn"), arg.oa(name), 0, 0x100, 0));
       const data = pattern(300, 3);
-      const pc = c.start(
-        "NtConnectPort",
-        arg.out("cli"),
-        arg.us(name),
-        arg.qos(),
-        null,
-        null,
-        null,
-        arg.buf("c_ci", data),
-        arg.buf("c_cil", u32(300)),
+      const { created, rq, client } = await refusedWithData(
+        k,
+        await k.self.thread(),
+        "citrunc",
+        0x100,
+        data,
       );
-      const rq = await receive(s, "conn", "s_rx");
-      await s.call("NtAcceptConnectPort", arg.out("srv"), null, arg.buf("s_rx"), 0, null, null);
-      const client = st(await pc.result(3000));
       return {
         expected: {
           created: "STATUS_SUCCESS",
@@ -423,8 +238,8 @@ export const cases: Case[] = [
         observed: {
           created,
           received: rq.status,
-          dataLength: rq.dataLength,
-          totalLength: rq.totalLength,
+          dataLength: rq.header.dataLength,
+          totalLength: rq.header.totalLength,
           data: rq.data,
           client,
         },
@@ -486,17 +301,7 @@ export const cases: Case[] = [
     name: "NtConnectPort to a name that does not exist fails with STATUS_OBJECT_NAME_NOT_FOUND",
     sources: ["AlpcpCreateClientPort.c", "NtSecureConnectPort.c"],
     async run(k) {
-      const p = k.self.main.start(
-        "NtConnectPort",
-        arg.out("cli"),
-        arg.us(k.portName("nobody")),
-        arg.qos(),
-        null,
-        null,
-        null,
-        null,
-        null,
-      );
+      const p = startConnect(k.self.main, k.portName("nobody"));
       return { expected: "STATUS_OBJECT_NAME_NOT_FOUND", observed: st(await p.result(3000)) };
     },
   },
@@ -514,26 +319,10 @@ export const cases: Case[] = [
     ],
     needs: ["process"],
     async run(k) {
-      const s = k.self.main;
       const cp = await k.spawn();
       const c = cp.main;
-      const name = k.portName("crq");
-      await s.call("NtCreatePort", arg.out("conn"), arg.oa(name), 0, 0x148, 0);
       const data = utf8("conformance!");
-      const pc = c.start(
-        "NtConnectPort",
-        arg.out("cli"),
-        arg.us(name),
-        arg.qos(),
-        null,
-        null,
-        null,
-        arg.buf("c_ci", data),
-        arg.buf("c_cil", u32(data.byteLength)),
-      );
-      const rq = await receive(s, "conn", "s_rx");
-      await s.call("NtAcceptConnectPort", arg.out("srv"), null, arg.buf("s_rx"), 0, null, null);
-      await pc.result(3000);
+      const { rq } = await refusedWithData(k, c, "crq", 0x148, data);
       return {
         expected: {
           status: "STATUS_SUCCESS",
@@ -548,14 +337,14 @@ export const cases: Case[] = [
         },
         observed: {
           status: rq.status,
-          type: rq.type,
-          pid: rq.pid,
-          tid: rq.tid,
-          messageIdNonZero: rq.messageId !== 0,
-          dataLength: rq.dataLength,
-          totalLength: rq.totalLength,
+          type: rq.header.type,
+          pid: rq.header.pid,
+          tid: rq.header.tid,
+          messageIdNonZero: rq.header.messageId !== 0,
+          dataLength: rq.header.dataLength,
+          totalLength: rq.header.totalLength,
           data: rq.data,
-          context: rq.context,
+          context: hex(rq.context),
         },
       };
     },
@@ -577,18 +366,8 @@ export const cases: Case[] = [
       const cp = await k.spawn();
       const name = k.portName("release");
       const created = st(await s.call("NtCreatePort", arg.out("conn"), arg.oa(name), 0, 0x148, 0));
-      const pc = cp.main.start(
-        "NtConnectPort",
-        arg.out("cli"),
-        arg.us(name),
-        arg.qos(),
-        null,
-        null,
-        null,
-        null,
-        null,
-      );
-      const rq = await receive(s, "conn", "s_rx");
+      const pc = startConnect(cp.main, name);
+      const rq = await receive(s, "conn", { buffer: "s_rx" });
       const beforeAccept = st(await pc.result(200));
       const accept = st(
         await s.call(
@@ -635,18 +414,8 @@ export const cases: Case[] = [
       const cp = await k.spawn();
       const name = k.portName("refuse");
       await s.call("NtCreatePort", arg.out("conn"), arg.oa(name), 0, 0x148, 0);
-      const pc = cp.main.start(
-        "NtConnectPort",
-        arg.out("cli"),
-        arg.us(name),
-        arg.qos(),
-        null,
-        null,
-        null,
-        null,
-        null,
-      );
-      const rq = await receive(s, "conn", "s_rx");
+      const pc = startConnect(cp.main, name);
+      const rq = await receive(s, "conn", { buffer: "s_rx" });
       const refuse = st(
         await s.call("NtAcceptConnectPort", arg.out("srv"), null, arg.buf("s_rx"), 0, null, null),
       );
@@ -740,18 +509,8 @@ export const cases: Case[] = [
       const c = await k.self.thread();
       const name = k.portName("maxout");
       await s.call("NtCreatePort", arg.out("conn"), arg.oa(name), 0, 400, 0);
-      const pc = c.start(
-        "NtConnectPort",
-        arg.out("cli"),
-        arg.us(name),
-        arg.qos(),
-        null,
-        null,
-        arg.buf("c_max", u32(0)),
-        null,
-        null,
-      );
-      await receive(s, "conn", "s_rx");
+      const pc = startConnect(c, name, { max: arg.buf("c_max", u32(0)) });
+      await receive(s, "conn", { buffer: "s_rx" });
       await s.call("NtAcceptConnectPort", arg.out("srv"), null, arg.buf("s_rx"), 1, null, null);
       await s.call("NtCompleteConnectPort", arg.h("srv"));
       const client = st(await pc.result(3000));
@@ -770,19 +529,9 @@ export const cases: Case[] = [
       const c = await k.self.thread();
       const name = k.portName("acc0");
       await s.call("NtCreatePort", arg.out("conn"), arg.oa(name), 0, 0x148, 0);
-      const pc = c.start(
-        "NtConnectPort",
-        arg.out("cli"),
-        arg.us(name),
-        arg.qos(),
-        null,
-        null,
-        null,
-        null,
-        null,
-      );
-      const rq = await receive(s, "conn", "s_rx");
-      const bad = message({ pid: rq.pid, tid: rq.tid, messageId: 0 });
+      const pc = startConnect(c, name);
+      const rq = await receive(s, "conn", { buffer: "s_rx" });
+      const bad = message({ pid: rq.header.pid, tid: rq.header.tid, messageId: 0 });
       const zero = st(
         await s.call(
           "NtAcceptConnectPort",
@@ -818,13 +567,8 @@ export const cases: Case[] = [
     sources: ["AlpcpAcceptConnectPort.c", "AlpcpLookupMessage.c"],
     async run(k) {
       const link = await connect(k, { label: "accreq" });
-      const pr = link.client.start(
-        "NtRequestWaitReplyPort",
-        arg.h("cli"),
-        arg.buf("c_req", message({ data: utf8("ping") })),
-        arg.buf("c_rep", RX),
-      );
-      const rq = await receive(link.server, "conn", "s_rx");
+      const pr = request(link, "ping");
+      const rq = await receive(link.server, "conn", { buffer: "s_rx" });
       const accept = st(
         await link.server.call(
           "NtAcceptConnectPort",
@@ -848,7 +592,7 @@ export const cases: Case[] = [
           reply: "STATUS_SUCCESS",
           client: "STATUS_SUCCESS",
         },
-        observed: { setup: link.setup, request: rq.type & 0xff, accept, reply, client },
+        observed: { setup: link.setup, request: rq.header.type & 0xff, accept, reply, client },
       };
     },
   },
@@ -872,7 +616,7 @@ export const cases: Case[] = [
         ),
       );
       return {
-        expected: { setup: "ok", again: st(STATUS_INVALID_MESSAGE) },
+        expected: { setup: "ok", again: st(NTSTATUS.STATUS_INVALID_MESSAGE) },
         observed: { setup: link.setup, again },
       };
     },
@@ -885,21 +629,14 @@ export const cases: Case[] = [
     sources: ["AlpcpAcceptConnectPort.c", "AlpcpSendLegacySynchronousRequest.c"],
     async run(k) {
       const link = await connect(k, { label: "nullctx", context: null });
-      const pr = link.client.start(
-        "NtRequestWaitReplyPort",
-        arg.h("cli"),
-        arg.buf("c_req", message({ data: utf8("ctx?") })),
-        arg.buf("c_rep", RX),
-      );
-      const rq = await receive(link.server, "conn", "s_rx");
+      const pr = request(link, "ctx?");
+      const rq = await receive(link.server, "conn", { buffer: "s_rx" });
       await link.server.call("NtReplyPort", arg.h("srv"), arg.buf("s_rep", replyTo(rq.bytes)));
       await pr.result(3000);
-      const handle = link.setup === "ok"
-        ? `0x${link.server.handleValue("srv").toString(16)}`
-        : null;
+      const handle = link.setup === "ok" ? hex(link.server.handleValue("srv")) : null;
       return {
         expected: { setup: "ok", received: "STATUS_SUCCESS", context: handle },
-        observed: { setup: link.setup, received: rq.status, context: rq.context },
+        observed: { setup: link.setup, received: rq.status, context: hex(rq.context) },
       };
     },
   },
@@ -916,18 +653,8 @@ export const cases: Case[] = [
       const c = await k.self.thread();
       const name = k.portName("foreign");
       await s.call("NtCreatePort", arg.out("conn"), arg.oa(name), 0, 0x148, 0);
-      const pc = c.start(
-        "NtConnectPort",
-        arg.out("cli"),
-        arg.us(name),
-        arg.qos(),
-        null,
-        null,
-        null,
-        null,
-        null,
-      );
-      const rq = await receive(s, "conn", "s_rx");
+      const pc = startConnect(c, name);
+      const rq = await receive(s, "conn", { buffer: "s_rx" });
       const foreign = st(
         await other.main.call(
           "NtAcceptConnectPort",

@@ -3,190 +3,75 @@
  * ports, `LPC_CLIENT_DIED`, `LPC_PORT_CLOSED`, cancelled requests) and what a client sees when its
  * server goes away. Each case cites the Windows 11 kernel functions it is read from.
  *
- * The scenario helpers below (`listen`, `connect`, `receive`, `collect`, `request`) are shared with
- * `cases_exceptions.ts`.
- *
  * @module
  */
 
-import { LAYOUTS } from "../../ffi/layouts.ts";
 import { KERNEL_MESSAGE_LENGTH, LpcMessageType as T } from "../../ffi/port_message.ts";
 import { NTSTATUS } from "../../ffi/status.ts";
 import { arg } from "./types.ts";
-import type { Case, Json, Kernel, Pending, Thread } from "./types.ts";
-import { HEADER, hex, message, rawHeader, readUint, replyTo, st, utf8 } from "./_util.ts";
-import type { RawHeader } from "./_util.ts";
+import type { Case } from "./types.ts";
+import { HEADER, hex, replyTo, st, utf8 } from "./_util.ts";
+import {
+  byTid,
+  collect,
+  connected,
+  CTX,
+  diedOf,
+  fresh,
+  listen,
+  receive,
+  type Received,
+  request,
+  summary,
+  typeOrStatus,
+} from "./_scenario.ts";
 
-const DIED = LAYOUTS.LPC_CLIENT_DIED_MSG;
-
-/** Receive buffers hold any legacy message (PORT_TOTAL_MAXIMUM_MESSAGE_LENGTH on x64). */
-export const RECEIVE_BUFFER = 0x2B0;
-
-/** A message a scenario thread received. */
-export interface Received {
-  /** The receive buffer's name in the receiving thread's process (to accept or reply to it). */
-  buffer: string;
-  /** Its header, raw. */
-  header: RawHeader;
-  /** The PortContext the receive returned. */
-  context: bigint;
-  /** The header and the DataLength bytes after it (a copy). */
-  message: Uint8Array;
-}
-
-let serial = 0;
-/** A buffer name not used before (buffers are reused by name, and the kernel writes into some). */
-export const fresh = (prefix: string): string => `${prefix}${++serial}`;
-
-/** Waits at most `ms` for one message on `port` (`NtReplyWaitReceivePortEx`); a status name if none. */
-export async function receive(t: Thread, port: string, ms: number): Promise<Received | string> {
-  const buffer = fresh("rx");
-  const p = t.start(
-    "NtReplyWaitReceivePortEx",
-    arg.h(port),
-    arg.buf(`${buffer}.ctx`, 8),
-    null,
-    arg.buf(buffer, RECEIVE_BUFFER),
-    arg.timeout(ms),
-  );
-  const status = await p.result(Math.min(ms + 2000, 5000));
-  if (status !== NTSTATUS.STATUS_SUCCESS) return st(status);
-  const bytes = await t.read(buffer);
-  const header = rawHeader(bytes);
-  const context = readUint(await t.read(`${buffer}.ctx`), 0, 8) as bigint;
-  return { buffer, header, context, message: bytes.slice(0, HEADER + header.dataLength) };
-}
-
-/** Receives until a receive times out (each waits `ms`), `until` holds, or `max` messages came. */
-export async function collect(
-  t: Thread,
-  port: string,
-  opts: { ms?: number; max?: number; until?: (got: Received[]) => boolean } = {},
-): Promise<Received[]> {
-  const got: Received[] = [];
-  const max = opts.max ?? 24;
-  while (got.length < max && !(opts.until?.(got) ?? false)) {
-    const r = await receive(t, port, opts.ms ?? 1000);
-    if (typeof r === "string") break;
-    got.push(r);
-  }
-  return got;
-}
-
-/** Creates a named connection port as handle `handle` on `server`; returns its name. */
-export async function listen(
-  k: Kernel,
-  server: Thread,
-  label: string,
-  handle: string,
-  maxMessageLength = 0x200,
-): Promise<string> {
-  const name = k.portName(label);
-  const s = await server.call(
-    "NtCreatePort",
-    arg.out(handle),
-    arg.oa(name),
-    0,
-    maxMessageLength,
-    0,
-  );
-  if (s !== NTSTATUS.STATUS_SUCCESS) throw new Error(`setup: NtCreatePort(${name}) -> ${st(s)}`);
-  return name;
-}
-
-/**
- * Connects `client` to `name` (client port handle `port`), the server receiving the request on
- * `cp` and accepting it with `context` (server port handle `serverPort`). Throws if any step fails.
- */
-export async function connect(
-  server: Thread,
-  cp: string,
-  name: string,
-  client: Thread,
-  link: { port: string; serverPort: string; context: bigint },
-): Promise<void> {
-  const c = client.start(
-    "NtConnectPort",
-    arg.out(link.port),
-    arg.us(name),
-    arg.qos(),
-    null,
-    null,
-    null,
-    null,
-    null,
-  );
-  const rq = await receive(server, cp, 2000);
-  if (typeof rq === "string" || (rq.header.type & 0xff) !== T.LPC_CONNECTION_REQUEST) {
-    throw new Error(
-      `setup: no connection request on ${name}: ${typeof rq === "string" ? rq : rq.header.type}`,
-    );
-  }
-  const a = await server.call(
-    "NtAcceptConnectPort",
-    arg.out(link.serverPort),
-    arg.ptr(link.context),
-    arg.buf(rq.buffer),
-    1,
-    null,
-    null,
-  );
-  if (a !== NTSTATUS.STATUS_SUCCESS) throw new Error(`setup: NtAcceptConnectPort -> ${st(a)}`);
-  // E9: the client is released by the accept; complete is a formality whose status is not checked here.
-  await server.call("NtCompleteConnectPort", arg.h(link.serverPort));
-  const cs = await c.result(3000);
-  if (cs !== NTSTATUS.STATUS_SUCCESS) throw new Error(`setup: NtConnectPort -> ${st(cs)}`);
-}
-
-/** Starts `NtRequestWaitReplyPort` on `port` with a small request (fresh request and reply buffers). */
-export function request(client: Thread, port: string, text: string): Pending {
-  const id = fresh("rq");
-  return client.start(
-    "NtRequestWaitReplyPort",
-    arg.h(port),
-    arg.buf(id, message({ data: utf8(text) })),
-    arg.buf(`${id}.reply`, RECEIVE_BUFFER),
-  );
-}
-
-/** A 0x30-byte kernel notification (`LPC_CLIENT_DIED`, `LPC_PORT_CLOSED`) as a case reports it. */
-export function summary(m: Received): { [key: string]: Json } {
-  const h = m.header;
-  return {
-    type: h.type,
-    dataLength: h.dataLength,
-    totalLength: h.totalLength,
-    pid: h.pid,
-    tid: h.tid,
-    createTime: m.message.length >= DIED.size
-      ? hex(readUint(m.message, DIED.offsets.CreateTime, 8))
-      : null,
-    context: hex(m.context),
-  };
-}
-
-/**
- * The `LPC_CLIENT_DIED` the kernel sends when `t` exits (PspExitThread.c: the literal 0x600300008 is
- * DataLength 8, TotalLength 0x30, Type 6, the data the thread's CreateTime; AlpcpDispatchNewMessage.c
- * stamps the exiting thread's ClientId and the target's PortContext).
- */
-export function diedOf(t: Thread, context: bigint): { [key: string]: Json } {
-  return {
-    type: T.LPC_CLIENT_DIED,
-    dataLength: DIED.size - HEADER,
-    totalLength: DIED.size,
-    pid: t.process.pid,
-    tid: t.tid,
-    createTime: hex(t.createTime),
-    context: hex(context),
-  };
-}
-
-const byTid = (got: Received[], t: Thread) =>
-  got.filter((m) => m.header.tid === t.tid).map(summary);
 const isType = (m: Received, type: number) => (m.header.type & 0xff) === type;
-const CTX = 0xC0FFEE00n;
 const CTX2 = 0xBEEF0000n;
+
+/**
+ * A case: the server closes its handle `close` (the server communication port or the connection
+ * port) while a client in another process waits for the reply to a request the server received;
+ * the client's wait ends with STATUS_LPC_REPLY_LOST and its next request gets
+ * STATUS_PORT_DISCONNECTED.
+ */
+function closedWhileWaiting(c: {
+  name: string;
+  sources: string[];
+  label: string;
+  close: "srv" | "conn";
+}): Case {
+  return {
+    name: c.name,
+    sources: c.sources,
+    needs: ["process"],
+    async run(k) {
+      const server = k.self.main;
+      const name = await listen(k, server, c.label, "conn");
+      const client = await k.spawn();
+      const link = await connected(k, { server, name, client: client.main, context: CTX });
+      const rq = request(link, "waiting");
+      const got = await receive(server, "conn");
+      const closed = await server.call("NtClose", arg.h(c.close));
+      const lost = await rq.result(3000);
+      const next = await request(link, "again").result(3000);
+      return {
+        expected: {
+          received: T.LPC_REQUEST,
+          close: st(0),
+          waiting: st(NTSTATUS.STATUS_LPC_REPLY_LOST),
+          next: st(NTSTATUS.STATUS_PORT_DISCONNECTED),
+        },
+        observed: {
+          received: typeOrStatus(got),
+          close: st(closed),
+          waiting: st(lost),
+          next: st(next),
+        },
+      };
+    },
+  };
+}
 
 /** The cases of this group. */
 export const cases: Case[] = [
@@ -206,13 +91,13 @@ export const cases: Case[] = [
     needs: ["process"],
     async run(k) {
       const server = k.self.main;
-      const name = await listen(k, server, "died-one", "cp");
+      const name = await listen(k, server, "died-one", "conn");
       const client = await k.spawn();
       const t = await client.thread();
-      await connect(server, "cp", name, t, { port: "port", serverPort: "sp", context: CTX });
-      const reg = await t.call("NtRegisterThreadTerminatePort", arg.h("port"));
+      await connected(k, { server, name, client: t, context: CTX });
+      const reg = await t.call("NtRegisterThreadTerminatePort", arg.h("cli"));
       await t.exit();
-      const got = await collect(server, "cp", { ms: 1000 });
+      const got = await collect(server, "conn", { ms: 1000 });
       return {
         expected: { register: st(0), died: [diedOf(t, CTX)] },
         observed: { register: st(reg), died: byTid(got, t) },
@@ -228,18 +113,18 @@ export const cases: Case[] = [
     needs: ["process"],
     async run(k) {
       const server = k.self.main;
-      const name = await listen(k, server, "died-two", "cp");
+      const name = await listen(k, server, "died-two", "conn");
       const client = await k.spawn();
       const t1 = await client.thread();
       const t2 = await client.thread();
       const u = await client.thread();
-      await connect(server, "cp", name, t1, { port: "port", serverPort: "sp", context: CTX });
-      const r1 = await t1.call("NtRegisterThreadTerminatePort", arg.h("port"));
-      const r2 = await t2.call("NtRegisterThreadTerminatePort", arg.h("port"));
+      await connected(k, { server, name, client: t1, context: CTX });
+      const r1 = await t1.call("NtRegisterThreadTerminatePort", arg.h("cli"));
+      const r2 = await t2.call("NtRegisterThreadTerminatePort", arg.h("cli"));
       await t1.exit();
       await t2.exit();
       await u.exit();
-      const got = await collect(server, "cp", { ms: 1000 });
+      const got = await collect(server, "conn", { ms: 1000 });
       return {
         expected: {
           register: [st(0), st(0)],
@@ -264,14 +149,14 @@ export const cases: Case[] = [
     needs: ["process"],
     async run(k) {
       const server = k.self.main;
-      const name = await listen(k, server, "died-twice", "cp");
+      const name = await listen(k, server, "died-twice", "conn");
       const client = await k.spawn();
       const t = await client.thread();
-      await connect(server, "cp", name, t, { port: "port", serverPort: "sp", context: CTX });
-      const r1 = await t.call("NtRegisterThreadTerminatePort", arg.h("port"));
-      const r2 = await t.call("NtRegisterThreadTerminatePort", arg.h("port"));
+      await connected(k, { server, name, client: t, context: CTX });
+      const r1 = await t.call("NtRegisterThreadTerminatePort", arg.h("cli"));
+      const r2 = await t.call("NtRegisterThreadTerminatePort", arg.h("cli"));
       await t.exit();
-      const got = await collect(server, "cp", { ms: 1000 });
+      const got = await collect(server, "conn", { ms: 1000 });
       return {
         expected: { register: [st(0), st(0)], died: [diedOf(t, CTX), diedOf(t, CTX)] },
         observed: { register: [st(r1), st(r2)], died: byTid(got, t) },
@@ -287,15 +172,15 @@ export const cases: Case[] = [
     needs: ["process"],
     async run(k) {
       const server = k.self.main;
-      const name = await listen(k, server, "died-order", "cp");
+      const name = await listen(k, server, "died-order", "conn");
       const client = await k.spawn();
       const t = await client.thread();
-      await connect(server, "cp", name, t, { port: "pa", serverPort: "spa", context: CTX });
-      await connect(server, "cp", name, t, { port: "pb", serverPort: "spb", context: CTX2 });
+      await connected(k, { server, name, client: t, cli: "pa", srv: "spa", context: CTX });
+      await connected(k, { server, name, client: t, cli: "pb", srv: "spb", context: CTX2 });
       const ra = await t.call("NtRegisterThreadTerminatePort", arg.h("pa"));
       const rb = await t.call("NtRegisterThreadTerminatePort", arg.h("pb"));
       await t.exit();
-      const got = await collect(server, "cp", { ms: 1000 });
+      const got = await collect(server, "conn", { ms: 1000 });
       return {
         expected: { register: [st(0), st(0)], died: [diedOf(t, CTX2), diedOf(t, CTX)] },
         observed: { register: [st(ra), st(rb)], died: byTid(got, t) },
@@ -315,11 +200,11 @@ export const cases: Case[] = [
     ],
     async run(k) {
       const server = k.self.main;
-      await listen(k, server, "died-self", "cp");
+      await listen(k, server, "died-self", "conn");
       const t = await k.self.thread();
-      const reg = await t.call("NtRegisterThreadTerminatePort", arg.h("cp"));
+      const reg = await t.call("NtRegisterThreadTerminatePort", arg.h("conn"));
       await t.exit();
-      const got = await collect(server, "cp", { ms: 1000 });
+      const got = await collect(server, "conn", { ms: 1000 });
       return {
         expected: { register: st(0), died: [diedOf(t, 0n)] },
         observed: { register: st(reg), died: byTid(got, t) },
@@ -340,17 +225,13 @@ export const cases: Case[] = [
     needs: ["process"],
     async run(k) {
       const server = k.self.main;
-      const name = await listen(k, server, "died-server", "cp");
+      const name = await listen(k, server, "died-server", "conn");
       const client = await k.spawn();
-      await connect(server, "cp", name, client.main, {
-        port: "port",
-        serverPort: "sp",
-        context: CTX,
-      });
+      await connected(k, { server, name, client: client.main, context: CTX });
       const s2 = await k.self.thread();
-      const reg = await s2.call("NtRegisterThreadTerminatePort", arg.h("sp"));
+      const reg = await s2.call("NtRegisterThreadTerminatePort", arg.h("srv"));
       await s2.exit();
-      const got = await collect(client.main, "port", { ms: 1000 });
+      const got = await collect(client.main, "cli", { ms: 1000 });
       const seen = byTid(got, s2).map(({ context: _, ...rest }) => rest);
       const { context: _, ...want } = diedOf(s2, 0n);
       return {
@@ -375,15 +256,11 @@ export const cases: Case[] = [
     needs: ["process"],
     async run(k) {
       const server = k.self.main;
-      const name = await listen(k, server, "closed-plain", "cp");
+      const name = await listen(k, server, "closed-plain", "conn");
       const client = await k.spawn();
-      await connect(server, "cp", name, client.main, {
-        port: "port",
-        serverPort: "sp",
-        context: CTX,
-      });
+      await connected(k, { server, name, client: client.main, context: CTX });
       await client.kill(1);
-      const got = await collect(server, "cp", {
+      const got = await collect(server, "conn", {
         ms: 2000,
         until: (g) => g.some((m) => isType(m, T.LPC_PORT_CLOSED)),
       });
@@ -427,13 +304,13 @@ export const cases: Case[] = [
     needs: ["process"],
     async run(k) {
       const server = k.self.main;
-      const name = await listen(k, server, "closed-after", "cp");
+      const name = await listen(k, server, "closed-after", "conn");
       const client = await k.spawn();
       const t = await client.thread();
-      await connect(server, "cp", name, t, { port: "port", serverPort: "sp", context: CTX });
-      const reg = await t.call("NtRegisterThreadTerminatePort", arg.h("port"));
+      await connected(k, { server, name, client: t, context: CTX });
+      const reg = await t.call("NtRegisterThreadTerminatePort", arg.h("cli"));
       await client.kill(1);
-      const got = await collect(server, "cp", {
+      const got = await collect(server, "conn", {
         ms: 2000,
         until: (g) => g.some((m) => isType(m, T.LPC_PORT_CLOSED)),
       });
@@ -473,18 +350,14 @@ export const cases: Case[] = [
     needs: ["process"],
     async run(k) {
       const server = k.self.main;
-      const name = await listen(k, server, "dead-request", "cp");
+      const name = await listen(k, server, "dead-request", "conn");
       const client = await k.spawn();
-      await connect(server, "cp", name, client.main, {
-        port: "port",
-        serverPort: "sp",
-        context: CTX,
-      });
-      const rq = request(client.main, "port", "never");
+      const link = await connected(k, { server, name, client: client.main, context: CTX });
+      const rq = request(link, "never");
       const before = await rq.result(300);
       await client.kill(1);
       const after = await rq.result(3000);
-      const got = await collect(server, "cp", {
+      const got = await collect(server, "conn", {
         ms: 1500,
         until: (g) => g.some((m) => isType(m, T.LPC_PORT_CLOSED)),
       });
@@ -516,21 +389,17 @@ export const cases: Case[] = [
     needs: ["process"],
     async run(k) {
       const server = k.self.main;
-      const name = await listen(k, server, "late-reply", "cp");
+      const name = await listen(k, server, "late-reply", "conn");
       const client = await k.spawn();
-      await connect(server, "cp", name, client.main, {
-        port: "port",
-        serverPort: "sp",
-        context: CTX,
-      });
-      const rq = request(client.main, "port", "late");
-      const got = await receive(server, "cp", 2000);
-      if (typeof got === "string") throw new Error(`setup: no request: ${got}`);
+      const link = await connected(k, { server, name, client: client.main, context: CTX });
+      const rq = request(link, "late");
+      const got = await receive(server, "conn");
+      if (got.status !== "STATUS_SUCCESS") throw new Error(`setup: no request: ${got.status}`);
       await client.kill(1);
       const killed = await rq.result(3000);
       const reply = replyTo(got.message, utf8("too late"));
-      const first = await server.call("NtReplyPort", arg.h("sp"), arg.buf(fresh("reply"), reply));
-      const second = await server.call("NtReplyPort", arg.h("sp"), arg.buf(fresh("reply"), reply));
+      const first = await server.call("NtReplyPort", arg.h("srv"), arg.buf(fresh("reply"), reply));
+      const second = await server.call("NtReplyPort", arg.h("srv"), arg.buf(fresh("reply"), reply));
       return {
         expected: {
           received: T.LPC_REQUEST,
@@ -552,7 +421,7 @@ export const cases: Case[] = [
   // AlpcpCancelMessage.c wakes the waiter with no message) -> AlpcpReceiveSynchronousReply.c 0xC0000701 ->
   // NtRequestWaitReplyPort.c maps it to STATUS_LPC_REPLY_LOST; AlpcpSendLegacySynchronousRequest.c: server port gone or
   // flagged 0x20 -> STATUS_PORT_DISCONNECTED.
-  {
+  closedWhileWaiting({
     name:
       "When the server closes its communication port while the client waits for a reply, the client gets STATUS_LPC_REPLY_LOST, and its next request STATUS_PORT_DISCONNECTED",
     sources: [
@@ -565,42 +434,14 @@ export const cases: Case[] = [
       "NtRequestWaitReplyPort.c",
       "AlpcpSendLegacySynchronousRequest.c",
     ],
-    needs: ["process"],
-    async run(k) {
-      const server = k.self.main;
-      const name = await listen(k, server, "server-port-closed", "cp");
-      const client = await k.spawn();
-      await connect(server, "cp", name, client.main, {
-        port: "port",
-        serverPort: "sp",
-        context: CTX,
-      });
-      const rq = request(client.main, "port", "waiting");
-      const got = await receive(server, "cp", 2000);
-      const closed = await server.call("NtClose", arg.h("sp"));
-      const lost = await rq.result(3000);
-      const next = await request(client.main, "port", "again").result(3000);
-      return {
-        expected: {
-          received: T.LPC_REQUEST,
-          close: st(0),
-          waiting: st(NTSTATUS.STATUS_LPC_REPLY_LOST),
-          next: st(NTSTATUS.STATUS_PORT_DISCONNECTED),
-        },
-        observed: {
-          received: typeof got === "string" ? got : got.header.type & 0xff,
-          close: st(closed),
-          waiting: st(lost),
-          next: st(next),
-        },
-      };
-    },
-  },
+    label: "server-port-closed",
+    close: "srv",
+  }),
   // AlpcpDoPortCleanup.c on the connection port: AlpcpDisconnectPort.c flags it 0x20, AlpcpFlushMessagesPort.c ->
   // AlpcpFlushQueue.c cancels every queued and pending message (waiters woken without a reply: 0xC0000701 ->
   // NtRequestWaitReplyPort.c STATUS_LPC_REPLY_LOST); AlpcpSendLegacySynchronousRequest.c: connection port flagged 0x20
   // -> STATUS_PORT_DISCONNECTED.
-  {
+  closedWhileWaiting({
     name:
       "When the server closes the connection port while the client waits for a reply, the client gets STATUS_LPC_REPLY_LOST, and its next request STATUS_PORT_DISCONNECTED",
     sources: [
@@ -612,37 +453,9 @@ export const cases: Case[] = [
       "NtRequestWaitReplyPort.c",
       "AlpcpSendLegacySynchronousRequest.c",
     ],
-    needs: ["process"],
-    async run(k) {
-      const server = k.self.main;
-      const name = await listen(k, server, "conn-port-closed", "cp");
-      const client = await k.spawn();
-      await connect(server, "cp", name, client.main, {
-        port: "port",
-        serverPort: "sp",
-        context: CTX,
-      });
-      const rq = request(client.main, "port", "waiting");
-      const got = await receive(server, "cp", 2000);
-      const closed = await server.call("NtClose", arg.h("cp"));
-      const lost = await rq.result(3000);
-      const next = await request(client.main, "port", "again").result(3000);
-      return {
-        expected: {
-          received: T.LPC_REQUEST,
-          close: st(0),
-          waiting: st(NTSTATUS.STATUS_LPC_REPLY_LOST),
-          next: st(NTSTATUS.STATUS_PORT_DISCONNECTED),
-        },
-        observed: {
-          received: typeof got === "string" ? got : got.header.type & 0xff,
-          close: st(closed),
-          waiting: st(lost),
-          next: st(next),
-        },
-      };
-    },
-  },
+    label: "conn-port-closed",
+    close: "conn",
+  }),
   // The server's process dies: its handles close (AlpcpClosePort.c -> AlpcpDoPortCleanup.c for the connection and the
   // server port), which flushes the client's pending request (AlpcpFlushMessagesPort.c) -> STATUS_LPC_REPLY_LOST
   // (NtRequestWaitReplyPort.c); later requests find the ports disconnected (AlpcpSendLegacySynchronousRequest.c).
@@ -661,14 +474,14 @@ export const cases: Case[] = [
     async run(k) {
       const serverProcess = await k.spawn();
       const server = serverProcess.main;
-      const name = await listen(k, server, "server-died", "cp");
+      const name = await listen(k, server, "server-died", "conn");
       const client = await k.self.thread();
-      await connect(server, "cp", name, client, { port: "port", serverPort: "sp", context: CTX });
-      const rq = request(client, "port", "waiting");
-      const got = await receive(server, "cp", 2000);
+      const link = await connected(k, { server, name, client, context: CTX });
+      const rq = request(link, "waiting");
+      const got = await receive(server, "conn");
       await serverProcess.kill(1);
       const lost = await rq.result(3000);
-      const next = await request(client, "port", "again").result(3000);
+      const next = await request(link, "again").result(3000);
       return {
         expected: {
           received: T.LPC_REQUEST,
@@ -676,7 +489,7 @@ export const cases: Case[] = [
           next: st(NTSTATUS.STATUS_PORT_DISCONNECTED),
         },
         observed: {
-          received: typeof got === "string" ? got : got.header.type & 0xff,
+          received: typeOrStatus(got),
           waiting: st(lost),
           next: st(next),
         },

@@ -13,8 +13,18 @@ import { NTSTATUS } from "../../ffi/status.ts";
 import { arg } from "./types.ts";
 import type { Case, Json, Kernel, Process, RaiseOutcome, Thread } from "./types.ts";
 import { HEADER, hex, readUint, replyTo, st, u64 } from "./_util.ts";
-import { collect, connect, diedOf, fresh, listen, receive, summary } from "./cases_death.ts";
-import type { Received } from "./cases_death.ts";
+import {
+  byTid,
+  collect,
+  connected,
+  CTX,
+  diedOf,
+  fresh,
+  headerOf,
+  listen,
+  receive,
+  type Received,
+} from "./_scenario.ts";
 
 /** `PROCESSINFOCLASS` ProcessExceptionPort. */
 const PROCESS_EXCEPTION_PORT = 8;
@@ -46,7 +56,6 @@ const HARD_STATUS = 0xC0000135;
 /** The lab-style exception code raised in these cases. */
 const CODE = 0xE0C0FFEE;
 
-const CTX = 0xC0FFEE00n;
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -110,8 +119,9 @@ async function receiveType(
   for (;;) {
     const left = deadline - Date.now();
     if (left <= 0) return st(NTSTATUS.STATUS_TIMEOUT);
-    const r = await receive(t, port, left);
-    if (typeof r === "string" || (r.header.type & 0xff) === type) return r;
+    const r = await receive(t, port, { ms: left });
+    if (r.status !== "STATUS_SUCCESS") return r.status;
+    if ((r.header.type & 0xff) === type) return r;
   }
 }
 
@@ -183,15 +193,10 @@ async function raiseAndAnswer(
 
 /** An `LPC_ERROR_EVENT` as a case reports it. */
 function hardErrorOf(m: Received): { [key: string]: Json } {
-  const h = m.header;
   const o = HARDERROR.offsets;
   const status = u32At(m, o.Status);
   return {
-    type: h.type,
-    dataLength: h.dataLength,
-    totalLength: h.totalLength,
-    pid: h.pid,
-    tid: h.tid,
+    ...headerOf(m.header),
     status: status === null ? null : hex(status),
     errorTimeNonZero: (u64At(m, o.ErrorTime) ?? 0n) !== 0n,
     validResponseOptions: u32At(m, o.ValidResponseOptions),
@@ -294,15 +299,15 @@ export const cases: Case[] = [
     needs: ["process", "system"],
     async run(k) {
       const server = await k.self.thread();
-      const name = await listen(k, server, "ep-kinds", "cp");
+      const name = await listen(k, server, "ep-kinds", "conn");
       const other = await k.self.thread();
-      await connect(server, "cp", name, other, { port: "port", serverPort: "sp", context: CTX });
+      await connected(k, { server, name, client: other, context: CTX });
       await server.becomeSystem();
       const client = await k.spawn();
       const opened = await server.openProcess(client, PROCESS_SUSPEND_RESUME, "cproc");
-      const connection = await setPort(server, "cproc", "cp", 0);
-      const serverPort = await setPort(server, "cproc", "sp", 0);
-      const clientPort = await setPort(server, "cproc", "port", 0);
+      const connection = await setPort(server, "cproc", "conn", 0);
+      const serverPort = await setPort(server, "cproc", "srv", 0);
+      const clientPort = await setPort(server, "cproc", "cli", 0);
       const process = await setPort(server, "cproc", "cproc", 0);
       const nul = await setPort(server, "cproc", null, 0);
       return {
@@ -373,11 +378,7 @@ export const cases: Case[] = [
       const second = await setPort(server, "cproc", "b", null);
       const unregister = (got: Received[]) =>
         got.filter((m) => (m.header.type & 0xff) === T.LPC_UNREGISTER_PROCESS).map((m) => ({
-          type: m.header.type,
-          dataLength: m.header.dataLength,
-          totalLength: m.header.totalLength,
-          pid: m.header.pid,
-          tid: m.header.tid,
+          ...headerOf(m.header),
           processId: m.message.length >= HEADER + 8 ? Number(readUint(m.message, HEADER, 8)) : null,
         }));
       const atA = unregister(await collect(server, "a", { ms: 800 }));
@@ -488,14 +489,13 @@ export const cases: Case[] = [
       await t1.exit();
       await client.kill(7);
       const got = await collect(server, "ep", { ms: 1000, max: 64 });
-      const mine = (t: Thread) => got.filter((m) => m.header.tid === t.tid).map(summary);
       return {
         expected: {
           exited: [diedOf(t1, 0n)],
           main: [diedOf(client.main, 0n)],
           other: [diedOf(t2, 0n)],
         },
-        observed: { exited: mine(t1), main: mine(client.main), other: mine(t2) },
+        observed: { exited: byTid(got, t1), main: byTid(got, client.main), other: byTid(got, t2) },
       };
     },
   },
@@ -508,23 +508,22 @@ export const cases: Case[] = [
     needs: ["process", "system"],
     async run(k) {
       const server = await k.self.thread();
-      const name = await listen(k, server, "ep-two-copies", "cp");
+      const name = await listen(k, server, "ep-two-copies", "conn");
       const client = await k.spawn();
       const t = await client.thread();
-      await connect(server, "cp", name, t, { port: "port", serverPort: "sp", context: CTX });
-      const reg = await t.call("NtRegisterThreadTerminatePort", arg.h("port"));
+      await connected(k, { server, name, client: t, context: CTX });
+      const reg = await t.call("NtRegisterThreadTerminatePort", arg.h("cli"));
       await server.becomeSystem();
       const opened = await server.openProcess(client, PROCESS_SUSPEND_RESUME, "cproc");
-      const set = await setPort(server, "cproc", "cp", 0);
+      const set = await setPort(server, "cproc", "conn", 0);
       await t.exit();
-      const got = await collect(server, "cp", { ms: 1000 });
-      const mine = got.filter((m) => m.header.tid === t.tid).map(summary);
+      const got = await collect(server, "conn", { ms: 1000 });
       return {
         expected: {
           setup: [st(0), st(0), st(0)],
           died: [diedOf(t, CTX), diedOf(t, 0n)],
         },
-        observed: { setup: [st(reg), st(opened), set.status], died: mine },
+        observed: { setup: [st(reg), st(opened), set.status], died: byTid(got, t) },
       };
     },
   },

@@ -9,18 +9,22 @@
  * @module
  */
 
+import { NTSTATUS } from "../../ffi/status.ts";
 import { arg } from "./types.ts";
-import type { Case, Kernel, Pending, Thread } from "./types.ts";
-import { HEADER, message, rawHeader, replyTo, st, utf8 } from "./_util.ts";
+import type { Case, Json, Kernel, Pending, Thread } from "./types.ts";
+import { HEADER, hex, message, pattern, rawHeader, replyTo, st, utf8 } from "./_util.ts";
+import type { RawHeader } from "./_util.ts";
 import {
   connect,
   type Connection,
-  pattern,
   receive,
+  RECEIVE_BUFFER,
   type Received,
-  RX,
-  STATUS_INVALID_MESSAGE,
-} from "./cases_connect.ts";
+  request,
+  startConnect,
+} from "./_scenario.ts";
+
+const STATUS_INVALID_MESSAGE = NTSTATUS.STATUS_INVALID_MESSAGE;
 
 /** A MessageId no message can have: beyond any allocated slot of the kernel's message table. */
 const UNKNOWN_ID = 0x03fffffc;
@@ -51,26 +55,26 @@ function patch(
 /** A CallbackId that is non-zero and differs from `cb`. */
 const otherCallback = (cb: number): number => (cb === 0xffffffff || cb === 0 ? 1 : cb + 1);
 
-/** The client sends a request (NtRequestWaitReplyPort) into "c_rep"; returns the pending call. */
-function request(link: Connection, msg: Uint8Array, name = "c_req"): Pending {
-  return link.client.start(
-    "NtRequestWaitReplyPort",
-    arg.h("cli"),
-    arg.buf(name, msg),
-    arg.buf("c_rep", RX),
-  );
-}
-
-/** The client sends "ping" and the server receives it on the connection port into "s_rx". */
+/**
+ * The client sends "ping" (its reply into "c_rep") and the server receives it on the connection
+ * port into "s_rx".
+ */
 async function pinged(
   k: Kernel,
   label: string,
   client?: Thread,
 ): Promise<{ link: Connection; pr: Pending; rq: Received }> {
   const link = await connect(k, client === undefined ? { label } : { label, client });
-  const pr = request(link, message({ data: utf8("ping") }));
-  const rq = await receive(link.server, "conn", "s_rx");
+  const pr = request(link, "ping", "c_rep");
+  const rq = await receive(link.server, "conn", { buffer: "s_rx" });
   return { link, pr, rq };
+}
+
+/** The reply the client got in "c_rep" ({@link pinged}): its header and its DataLength bytes. */
+async function replyAtClient(link: Connection): Promise<{ header: RawHeader; data: number[] }> {
+  const got = await link.client.read("c_rep");
+  const header = rawHeader(got);
+  return { header, data: [...got.subarray(HEADER, HEADER + header.dataLength)] };
 }
 
 /** Replies properly to `rq` through "srv" (so the client is released) and names what both got. */
@@ -90,6 +94,67 @@ async function release(
 }
 
 const RELEASED = { reply: "STATUS_SUCCESS", client: "STATUS_SUCCESS" };
+
+/** What a case observes while a client waits for its reply. */
+type Observed = { [key: string]: Json };
+
+/**
+ * The client sends "ping" and the server receives it ({@link pinged}); `step` runs while the client
+ * waits; then the server's proper reply releases the client ({@link release}). Observes
+ * `{ setup, ...what step observed, reply, client }`.
+ */
+async function whileWaiting(
+  k: Kernel,
+  label: string,
+  step: (p: { link: Connection; pr: Pending; rq: Received }) => Promise<Observed>,
+): Promise<Observed> {
+  const p = await pinged(k, label);
+  const seen = await step(p);
+  return { setup: p.link.setup, ...seen, ...await release(p.link, p.rq, p.pr) };
+}
+
+/**
+ * A {@link whileWaiting} step: the server impersonates the client through its handle `port`, then
+ * reverts (`NtSetInformationThread(ThreadImpersonationToken, NULL)`).
+ */
+function impersonateAndRevert(port: "srv" | "conn") {
+  return async ({ link }: { link: Connection }): Promise<Observed> => {
+    const impersonate = st(
+      await link.server.call("NtImpersonateClientOfPort", arg.h(port), arg.buf("s_rx")),
+    );
+    const revert = st(
+      await link.server.call("NtSetInformationThread", arg.self(), 5, arg.buf("nulltok", 8), 8),
+    );
+    return { impersonate, revert };
+  };
+}
+
+/**
+ * A {@link whileWaiting} step: the server replies through `port` with the request's header but
+ * MessageId `id`.
+ */
+async function replyWithId(
+  { link, rq }: { link: Connection; rq: Received },
+  port: "srv" | "conn",
+  id: number,
+): Promise<string> {
+  const bytes = patch(replyTo(rq.bytes), { messageId: id });
+  return st(await link.server.call("NtReplyPort", arg.h(port), arg.buf("s_rep", bytes)));
+}
+
+/**
+ * A {@link whileWaiting} step: the server impersonates through "srv" with the request's header but
+ * MessageId `id`.
+ */
+async function impersonateWithId(
+  { link, rq }: { link: Connection; rq: Received },
+  id: number,
+): Promise<string> {
+  const bytes = patch(rq.bytes, { messageId: id });
+  return st(
+    await link.server.call("NtImpersonateClientOfPort", arg.h("srv"), arg.buf("s_mid", bytes)),
+  );
+}
 
 /** The cases of this group. */
 export const cases: Case[] = [
@@ -114,7 +179,7 @@ export const cases: Case[] = [
         link,
         message({ data, type: 0x4007, totalLength: HEADER + data.byteLength + 16 }),
       );
-      const rq = await receive(link.server, "conn", "s_rx");
+      const rq = await receive(link.server, "conn", { buffer: "s_rx" });
       const rel = await release(link, rq, pr);
       return {
         expected: {
@@ -134,14 +199,14 @@ export const cases: Case[] = [
         observed: {
           setup: link.setup,
           status: rq.status,
-          type: rq.type,
-          pid: rq.pid,
-          tid: rq.tid,
-          context: rq.context,
-          messageIdNonZero: rq.messageId !== 0,
-          callbackIdNonZero: rq.callbackId !== 0,
-          dataLength: rq.dataLength,
-          totalLength: rq.totalLength,
+          type: rq.header.type,
+          pid: rq.header.pid,
+          tid: rq.header.tid,
+          context: hex(rq.context),
+          messageIdNonZero: rq.header.messageId !== 0,
+          callbackIdNonZero: rq.header.callbackId !== 0,
+          dataLength: rq.header.dataLength,
+          totalLength: rq.header.totalLength,
           data: rq.data,
           ...rel,
         },
@@ -169,8 +234,7 @@ export const cases: Case[] = [
       });
       const reply = st(await replier.call("NtReplyPort", arg.h("srv"), arg.buf("s_rep", rep)));
       const client = st(await pr.result(3000));
-      const got = await link.client.read("c_rep");
-      const h = rawHeader(got);
+      const { header: h, data: got } = await replyAtClient(link);
       return {
         expected: {
           setup: "ok",
@@ -192,11 +256,11 @@ export const cases: Case[] = [
           type: h.type,
           pid: h.pid,
           tid: h.tid,
-          sameMessageId: h.messageId === rq.messageId,
-          sameCallbackId: h.callbackId === rq.callbackId,
+          sameMessageId: h.messageId === rq.header.messageId,
+          sameCallbackId: h.callbackId === rq.header.callbackId,
           dataLength: h.dataLength,
           totalLength: h.totalLength,
-          data: [...got.subarray(HEADER, HEADER + h.dataLength)],
+          data: got,
         },
       };
     },
@@ -213,8 +277,7 @@ export const cases: Case[] = [
       const rep = patch(replyTo(rq.bytes, data), { pid: 0x1234, tid: 0x5678 });
       const reply = st(await link.server.call("NtReplyPort", arg.h("srv"), arg.buf("s_rep", rep)));
       const client = st(await pr.result(3000));
-      const got = await link.client.read("c_rep");
-      const h = rawHeader(got);
+      const { header: h, data: got } = await replyAtClient(link);
       return {
         expected: {
           setup: "ok",
@@ -228,7 +291,7 @@ export const cases: Case[] = [
           reply,
           client,
           pid: h.pid,
-          data: [...got.subarray(HEADER, HEADER + h.dataLength)],
+          data: got,
         },
       };
     },
@@ -240,11 +303,13 @@ export const cases: Case[] = [
       "a reply with the right MessageId but a wrong CallbackId fails with STATUS_INVALID_MESSAGE and the client keeps waiting",
     sources: ["AlpcpLookupMessage.c", "AlpcpReplyLegacySynchronousRequest.c"],
     async run(k) {
-      const { link, pr, rq } = await pinged(k, "wrongcb");
-      const rep = patch(replyTo(rq.bytes), { callbackId: otherCallback(rq.callbackId) });
-      const wrong = st(await link.server.call("NtReplyPort", arg.h("srv"), arg.buf("s_rep", rep)));
-      const waiting = st(await pr.result(200));
-      const rel = await release(link, rq, pr);
+      const observed = await whileWaiting(k, "wrongcb", async ({ link, pr, rq }) => {
+        const rep = patch(replyTo(rq.bytes), { callbackId: otherCallback(rq.header.callbackId) });
+        const wrong = st(
+          await link.server.call("NtReplyPort", arg.h("srv"), arg.buf("s_rep", rep)),
+        );
+        return { wrong, waiting: st(await pr.result(200)) };
+      });
       return {
         expected: {
           setup: "ok",
@@ -252,7 +317,7 @@ export const cases: Case[] = [
           waiting: "blocked",
           ...RELEASED,
         },
-        observed: { setup: link.setup, wrong, waiting, ...rel },
+        observed,
       };
     },
   },
@@ -263,18 +328,12 @@ export const cases: Case[] = [
       "a reply with MessageId 0 on the server communication port fails with STATUS_INVALID_MESSAGE",
     sources: ["NtReplyPort.c", "AlpcpReplyLegacySynchronousRequest.c", "AlpcpLookupMessage.c"],
     async run(k) {
-      const { link, pr, rq } = await pinged(k, "rep0");
-      const zero = st(
-        await link.server.call(
-          "NtReplyPort",
-          arg.h("srv"),
-          arg.buf("s_rep", patch(replyTo(rq.bytes), { messageId: 0 })),
-        ),
-      );
-      const rel = await release(link, rq, pr);
+      const observed = await whileWaiting(k, "rep0", async (p) => ({
+        zero: await replyWithId(p, "srv", 0),
+      }));
       return {
         expected: { setup: "ok", zero: st(STATUS_INVALID_MESSAGE), ...RELEASED },
-        observed: { setup: link.setup, zero, ...rel },
+        observed,
       };
     },
   },
@@ -290,18 +349,12 @@ export const cases: Case[] = [
       "AlpcpLookupMessage.c",
     ],
     async run(k) {
-      const { link, pr, rq } = await pinged(k, "rep0conn");
-      const zero = st(
-        await link.server.call(
-          "NtReplyPort",
-          arg.h("conn"),
-          arg.buf("s_rep", patch(replyTo(rq.bytes), { messageId: 0 })),
-        ),
-      );
-      const rel = await release(link, rq, pr);
+      const observed = await whileWaiting(k, "rep0conn", async (p) => ({
+        zero: await replyWithId(p, "conn", 0),
+      }));
       return {
         expected: { setup: "ok", zero: st(STATUS_INVALID_MESSAGE), ...RELEASED },
-        observed: { setup: link.setup, zero, ...rel },
+        observed,
       };
     },
   },
@@ -327,8 +380,7 @@ export const cases: Case[] = [
         ),
       );
       const client = st(await pr.result(3000));
-      const got = await link.client.read("c_rep");
-      const h = rawHeader(got);
+      const { header: h, data: got } = await replyAtClient(link);
       return {
         expected: {
           setup: "ok",
@@ -342,7 +394,7 @@ export const cases: Case[] = [
           reply,
           client,
           type: h.type,
-          data: [...got.subarray(HEADER, HEADER + h.dataLength)],
+          data: got,
         },
       };
     },
@@ -352,18 +404,12 @@ export const cases: Case[] = [
     name: "a reply with a MessageId no message has fails with STATUS_INVALID_MESSAGE",
     sources: ["AlpcpLookupMessage.c", "AlpcpReplyLegacySynchronousRequest.c"],
     async run(k) {
-      const { link, pr, rq } = await pinged(k, "repunk");
-      const unknown = st(
-        await link.server.call(
-          "NtReplyPort",
-          arg.h("srv"),
-          arg.buf("s_rep", patch(replyTo(rq.bytes), { messageId: UNKNOWN_ID })),
-        ),
-      );
-      const rel = await release(link, rq, pr);
+      const observed = await whileWaiting(k, "repunk", async (p) => ({
+        unknown: await replyWithId(p, "srv", UNKNOWN_ID),
+      }));
       return {
         expected: { setup: "ok", unknown: st(STATUS_INVALID_MESSAGE), ...RELEASED },
-        observed: { setup: link.setup, unknown, ...rel },
+        observed,
       };
     },
   },
@@ -396,15 +442,13 @@ export const cases: Case[] = [
     async run(k) {
       const first = await connect(k, { label: "other" });
       const second = await connect(k, {
-        label: "other",
         name: first.name,
-        create: false,
         srv: "srv2",
         cli: "cli2",
         server: first.server,
       });
-      const pr = request(first, message({ data: utf8("mine") }));
-      const rq = await receive(first.server, "conn", "s_rx");
+      const pr = request(first, "mine");
+      const rq = await receive(first.server, "conn", { buffer: "s_rx" });
       const foreign = st(
         await first.server.call("NtReplyPort", arg.h("srv2"), arg.buf("s_rep", replyTo(rq.bytes))),
       );
@@ -434,7 +478,7 @@ export const cases: Case[] = [
       const sent = st(
         await link.client.call("NtRequestPort", arg.h("cli"), arg.buf("c_dg", message({ data }))),
       );
-      const rq = await receive(link.server, "conn", "s_rx");
+      const rq = await receive(link.server, "conn", { buffer: "s_rx" });
       return {
         expected: {
           setup: "ok",
@@ -450,10 +494,10 @@ export const cases: Case[] = [
           setup: link.setup,
           sent,
           status: rq.status,
-          type: rq.type,
-          pid: rq.pid,
-          tid: rq.tid,
-          context: rq.context,
+          type: rq.header.type,
+          pid: rq.header.pid,
+          tid: rq.header.tid,
+          context: hex(rq.context),
           data: rq.data,
         },
       };
@@ -494,13 +538,13 @@ export const cases: Case[] = [
         arg.h("cli"),
         arg.buf("c_dg", message({ data: utf8("dg") })),
       );
-      const rq = await receive(link.server, "conn", "s_rx");
+      const rq = await receive(link.server, "conn", { buffer: "s_rx" });
       const reply = st(
         await link.server.call("NtReplyPort", arg.h("srv"), arg.buf("s_rep", replyTo(rq.bytes))),
       );
       return {
         expected: { setup: "ok", type: 0x0003, reply: st(STATUS_INVALID_MESSAGE) },
-        observed: { setup: link.setup, type: rq.type, reply },
+        observed: { setup: link.setup, type: rq.header.type, reply },
       };
     },
   },
@@ -550,7 +594,7 @@ export const cases: Case[] = [
           arg.buf("c_dg", message({ data, totalLength: 0x200 })),
         ),
       );
-      const rq = await receive(link.server, "conn", "s_rx");
+      const rq = await receive(link.server, "conn", { buffer: "s_rx" });
       return {
         expected: {
           setup: "ok",
@@ -563,7 +607,7 @@ export const cases: Case[] = [
           setup: link.setup,
           sent,
           status: rq.status,
-          totalLength: rq.totalLength,
+          totalLength: rq.header.totalLength,
           data: rq.data,
         },
       };
@@ -596,7 +640,7 @@ export const cases: Case[] = [
       const link = await connect(k, { label: "e19" });
       const data = utf8("abcd");
       const pr = request(link, message({ data }));
-      const rq = await receive(link.server, "conn", "s_rx", { fill: 0xcc });
+      const rq = await receive(link.server, "conn", { buffer: "s_rx", fill: 0xcc });
       const rel = await release(link, rq, pr);
       return {
         expected: { setup: "ok", data: [...data], after: 0xcc, last: 0xcc, ...RELEASED },
@@ -604,7 +648,7 @@ export const cases: Case[] = [
           setup: link.setup,
           data: [...rq.bytes.subarray(HEADER, HEADER + 4)],
           after: rq.bytes[HEADER + 4],
-          last: rq.bytes[RX - 1],
+          last: rq.bytes[RECEIVE_BUFFER - 1],
           ...rel,
         },
       };
@@ -623,14 +667,7 @@ export const cases: Case[] = [
       "NtSetInformationThread.c",
     ],
     async run(k) {
-      const { link, pr, rq } = await pinged(k, "imp");
-      const imp = st(
-        await link.server.call("NtImpersonateClientOfPort", arg.h("srv"), arg.buf("s_rx")),
-      );
-      const revert = st(
-        await link.server.call("NtSetInformationThread", arg.self(), 5, arg.buf("nulltok", 8), 8),
-      );
-      const rel = await release(link, rq, pr);
+      const observed = await whileWaiting(k, "imp", impersonateAndRevert("srv"));
       return {
         expected: {
           setup: "ok",
@@ -638,7 +675,7 @@ export const cases: Case[] = [
           revert: "STATUS_SUCCESS",
           ...RELEASED,
         },
-        observed: { setup: link.setup, impersonate: imp, revert, ...rel },
+        observed,
       };
     },
   },
@@ -652,14 +689,7 @@ export const cases: Case[] = [
       "NtAlpcImpersonateClientOfPort.c",
     ],
     async run(k) {
-      const { link, pr, rq } = await pinged(k, "impconn");
-      const imp = st(
-        await link.server.call("NtImpersonateClientOfPort", arg.h("conn"), arg.buf("s_rx")),
-      );
-      const revert = st(
-        await link.server.call("NtSetInformationThread", arg.self(), 5, arg.buf("nulltok", 8), 8),
-      );
-      const rel = await release(link, rq, pr);
+      const observed = await whileWaiting(k, "impconn", impersonateAndRevert("conn"));
       return {
         expected: {
           setup: "ok",
@@ -667,7 +697,7 @@ export const cases: Case[] = [
           revert: "STATUS_SUCCESS",
           ...RELEASED,
         },
-        observed: { setup: link.setup, impersonate: imp, revert, ...rel },
+        observed,
       };
     },
   },
@@ -676,18 +706,12 @@ export const cases: Case[] = [
     name: "NtImpersonateClientOfPort with MessageId 0 fails with STATUS_INVALID_PARAMETER",
     sources: ["NtAlpcImpersonateClientOfPort.c", "AlpcpCaptureIdMessage.c"],
     async run(k) {
-      const { link, pr, rq } = await pinged(k, "imp0");
-      const imp = st(
-        await link.server.call(
-          "NtImpersonateClientOfPort",
-          arg.h("srv"),
-          arg.buf("s_m0", patch(rq.bytes, { messageId: 0 })),
-        ),
-      );
-      const rel = await release(link, rq, pr);
+      const observed = await whileWaiting(k, "imp0", async (p) => ({
+        impersonate: await impersonateWithId(p, 0),
+      }));
       return {
         expected: { setup: "ok", impersonate: "STATUS_INVALID_PARAMETER", ...RELEASED },
-        observed: { setup: link.setup, impersonate: imp, ...rel },
+        observed,
       };
     },
   },
@@ -697,18 +721,12 @@ export const cases: Case[] = [
       "NtImpersonateClientOfPort with a MessageId no message has fails with STATUS_REPLY_MESSAGE_MISMATCH",
     sources: ["NtImpersonateClientOfPort.c", "AlpcpLookupMessage.c"],
     async run(k) {
-      const { link, pr, rq } = await pinged(k, "impunk");
-      const imp = st(
-        await link.server.call(
-          "NtImpersonateClientOfPort",
-          arg.h("srv"),
-          arg.buf("s_mu", patch(rq.bytes, { messageId: UNKNOWN_ID })),
-        ),
-      );
-      const rel = await release(link, rq, pr);
+      const observed = await whileWaiting(k, "impunk", async (p) => ({
+        impersonate: await impersonateWithId(p, UNKNOWN_ID),
+      }));
       return {
         expected: { setup: "ok", impersonate: "STATUS_REPLY_MESSAGE_MISMATCH", ...RELEASED },
-        observed: { setup: link.setup, impersonate: imp, ...rel },
+        observed,
       };
     },
   },
@@ -744,7 +762,7 @@ export const cases: Case[] = [
       const cp = await k.spawn();
       const link = await connect(k, { label: "closed", client: cp.main, context: 0xc105edn });
       const closed = st(await link.client.call("NtClose", arg.h("cli")));
-      const rq = await receive(link.server, "conn", "s_rx");
+      const rq = await receive(link.server, "conn", { buffer: "s_rx" });
       return {
         expected: {
           setup: "ok",
@@ -761,12 +779,12 @@ export const cases: Case[] = [
           setup: link.setup,
           closed,
           status: rq.status,
-          type: rq.type,
-          dataLength: rq.dataLength,
-          totalLength: rq.totalLength,
-          pid: rq.pid,
-          tid: rq.tid,
-          context: rq.context,
+          type: rq.header.type,
+          dataLength: rq.header.dataLength,
+          totalLength: rq.header.totalLength,
+          pid: rq.header.pid,
+          tid: rq.header.tid,
+          context: hex(rq.context),
         },
       };
     },
@@ -780,7 +798,7 @@ export const cases: Case[] = [
     async run(k) {
       const link = await connect(k, { label: "disc" });
       const closed = st(await link.server.call("NtClose", arg.h("srv")));
-      const pr = request(link, message({ data: utf8("anyone?") }));
+      const pr = request(link, "anyone?");
       return {
         expected: { setup: "ok", closed: "STATUS_SUCCESS", client: "STATUS_PORT_DISCONNECTED" },
         observed: { setup: link.setup, closed, client: st(await pr.result(3000)) },
@@ -826,17 +844,7 @@ export const cases: Case[] = [
       const c = await k.self.thread();
       const name = k.portName("pendconn");
       const created = st(await s.call("NtCreatePort", arg.out("conn"), arg.oa(name), 0, 0x148, 0));
-      const pc = c.start(
-        "NtConnectPort",
-        arg.out("cli"),
-        arg.us(name),
-        arg.qos(),
-        null,
-        null,
-        null,
-        null,
-        null,
-      );
+      const pc = startConnect(c, name);
       const waiting = st(await pc.result(300));
       const closed = st(await s.call("NtClose", arg.h("conn")));
       return {
@@ -858,7 +866,7 @@ export const cases: Case[] = [
     sources: ["AlpcpDoPortCleanup.c", "AlpcpFlushMessagesPort.c", "NtRequestWaitReplyPort.c"],
     async run(k) {
       const link = await connect(k, { label: "connlost" });
-      const pr = request(link, message({ data: utf8("queued") }));
+      const pr = request(link, "queued");
       const waiting = st(await pr.result(300));
       const closed = st(await link.server.call("NtClose", arg.h("conn")));
       return {

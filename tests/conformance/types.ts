@@ -11,6 +11,8 @@
  * @module
  */
 
+import type { LpcSymbols } from "../../ffi/lpc.ts";
+
 /** A JSON value (what a case expects and observes). */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -54,21 +56,11 @@ export const arg = {
   self: (): Arg => ({ kind: "currentThread" }),
 } as const;
 
-/** The ntdll functions a case may call (the fake implements exactly these). */
-export type CallName =
-  | "NtCreatePort"
-  | "NtConnectPort"
-  | "NtAcceptConnectPort"
-  | "NtCompleteConnectPort"
-  | "NtReplyWaitReceivePortEx"
-  | "NtRequestWaitReplyPort"
-  | "NtRequestPort"
-  | "NtReplyPort"
-  | "NtImpersonateClientOfPort"
-  | "NtRegisterThreadTerminatePort"
-  | "NtSetInformationThread"
-  | "NtSetInformationProcess"
-  | "NtClose";
+/**
+ * The ntdll functions a case may call: the LPC code's symbol table ({@link LpcSymbols}) and
+ * `NtSetInformationProcess` (the exception port). The fake implements exactly these.
+ */
+export type CallName = keyof LpcSymbols | "NtSetInformationProcess";
 
 /** A blocking call in flight on its own thread. */
 export interface Pending {
