@@ -9,6 +9,10 @@
  * under Wine, prepared as `deno task test:wine` prepares it: LPC is missing there, so the port
  * lister and experiment 3's debugger half run, and experiments 1 and 2 are skipped with their reason.
  *
+ * Ctrl-C (SIGINT) ends the running experiment and everything it started (under Wine: every process
+ * of the private prefix), writes the report of what finished with the rest marked `interrupted`,
+ * and exits 130.
+ *
  * ```sh
  * deno task lab            # the same as the line below
  * deno run --allow-run --allow-read --allow-write --allow-env experiments/lab.ts --html
@@ -30,7 +34,7 @@ import {
 import type { ProbeDocument } from "./lab_probe.ts";
 import { EXIT, EXIT_CODES_HELP, parseCli, runMain, UsageError } from "./_cli.ts";
 import { scriptFlags } from "./_permissions.ts";
-import { outputWithDeadline } from "./_deadline.ts";
+import { INTERRUPTED_EXIT_CODE, outputWithDeadline } from "./_deadline.ts";
 
 const HELP = `lab: run the whole LPC lab and write a report.
 
@@ -48,11 +52,15 @@ Options:
   --help          this text
 
 Exit: 0 when the report was written and no experiment failed (skipped ones are fine), 1 when an
-experiment failed, 2 bad usage.
+experiment failed, 2 bad usage, 130 after Ctrl-C (the running experiment and its processes are
+ended, and the report of what finished is written, the rest marked "interrupted").
 
 ${EXIT_CODES_HELP}`;
 
-type Runner = (args: string[]) => Promise<{ code: number; stdout: string; stderr: string }>;
+type Runner = (
+  args: string[],
+  signal: AbortSignal,
+) => Promise<{ code: number; stdout: string; stderr: string; interrupted: boolean }>;
 
 const rel = (p: string) => `experiments/${p}`;
 const ROOT = new URL("../", import.meta.url);
@@ -75,8 +83,12 @@ async function runArgs(script: string, args: string[]): Promise<string[]> {
 const CHILD_DEADLINE_MS = 300_000;
 
 function windowsRunner(): { run: Runner; how: string } {
-  const run: Runner = (args) =>
-    outputWithDeadline(Deno.execPath(), args, { cwd: ROOT, deadlineMs: CHILD_DEADLINE_MS });
+  const run: Runner = (args, signal) =>
+    outputWithDeadline(Deno.execPath(), args, {
+      cwd: ROOT,
+      deadlineMs: CHILD_DEADLINE_MS,
+      signal,
+    });
   return { run, how: `Windows, Deno ${Deno.version.deno}` };
 }
 
@@ -86,12 +98,13 @@ async function wineRunner(progress: (s: string) => void): Promise<{ run: Runner;
   );
   const { prepareWine, runUnderWine } = await import("../tests/wine/harness.ts");
   const wine = await prepareWine();
-  const run: Runner = (args) =>
+  const run: Runner = (args, signal) =>
     runUnderWine(wine, args, {
       captureStdout: true,
       captureStderr: true,
       cwd: ROOT,
       deadlineMs: CHILD_DEADLINE_MS,
+      signal,
     });
   return { run, how: "Linux, the Windows Deno under Wine" };
 }
@@ -124,6 +137,24 @@ export function outcomeOf(code: number, stdout: string, stderr: string, seconds:
   };
 }
 
+/**
+ * Ctrl-C for the whole lab: the first SIGINT aborts the signal (the running child and, under Wine,
+ * every process of the prefix are ended); more SIGINTs change nothing (`deno task` passes one on,
+ * and a terminal's Ctrl-C reaches the lab too). Dispose to stop listening.
+ */
+function interruptOnSigint(progress: (s: string) => void): AbortController & Disposable {
+  const c = new AbortController();
+  const onSigint = () => {
+    if (c.signal.aborted) return;
+    progress("interrupted (Ctrl-C): ending the running experiment, then writing the report");
+    c.abort();
+  };
+  Deno.addSignalListener("SIGINT", onSigint);
+  return Object.assign(c, {
+    [Symbol.dispose]: () => Deno.removeSignalListener("SIGINT", onSigint),
+  });
+}
+
 async function main(args: string[]): Promise<number> {
   const v = parseCli(args, {
     html: { type: "boolean", default: false },
@@ -153,17 +184,28 @@ async function main(args: string[]): Promise<number> {
     return `${String(Math.floor(s / 60)).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`;
   };
   const progress = (s: string) => console.error(`[lab ${elapsed()}] ${s}`);
+  using interrupt = interruptOnSigint(progress);
+  const { signal } = interrupt;
 
-  const { run, how } = Deno.build.os === "windows" ? windowsRunner() : await wineRunner(progress);
-  progress(`running on ${how}`);
+  let runner: { run: Runner; how: string } | undefined;
+  try {
+    runner = Deno.build.os === "windows" ? windowsRunner() : await wineRunner(progress);
+  } catch (e) {
+    if (!signal.aborted) throw e; // Ctrl-C while preparing Wine: report that nothing ran
+  }
+  const how = runner?.how ?? "not prepared (interrupted)";
+  const run: Runner = runner?.run ??
+    (() =>
+      Promise.resolve({ code: INTERRUPTED_EXIT_CODE, stdout: "", stderr: "", interrupted: true }));
+  if (runner) progress(`running on ${how}`);
 
   // Prerequisites, from the Windows side.
-  const probeRun = await run(await runArgs("lab_probe.ts", ["--json"]));
+  const probeRun = await run(await runArgs("lab_probe.ts", ["--json"]), signal);
   let probe: ProbeDocument | undefined;
   try {
     probe = JSON.parse(probeRun.stdout);
   } catch {
-    progress(`the prerequisite probe failed: ${lastLine(probeRun.stderr)}`);
+    if (!signal.aborted) progress(`the prerequisite probe failed: ${lastLine(probeRun.stderr)}`);
   }
   const needs: Record<ExperimentKey, string> = {
     ports: "Windows (the namespace); --servers: elevation for SeDebugPrivilege",
@@ -195,19 +237,25 @@ async function main(args: string[]): Promise<number> {
       experiments[k] = { status: "skipped", reason: "not selected (--only)" };
       continue;
     }
+    if (signal.aborted) {
+      experiments[k] = { status: "interrupted", reason: "not started: Ctrl-C came first" };
+      continue;
+    }
     const c = COMMANDS[k];
     progress(`${k}: running ${c.script}`);
     const started = performance.now();
     const ticker = setInterval(() => progress(`${k}: still running`), 10_000);
     let outcome: Outcome;
     try {
-      const r = await run(await runArgs(c.script, c.args({ hold })));
-      outcome = outcomeOf(
-        r.code,
-        r.stdout,
-        r.stderr,
-        Math.round((performance.now() - started) / 100) / 10,
-      );
+      const r = await run(await runArgs(c.script, c.args({ hold })), signal);
+      const seconds = Math.round((performance.now() - started) / 100) / 10;
+      outcome = r.interrupted
+        ? {
+          status: "interrupted",
+          reason: `Ctrl-C after ${seconds} s; its processes were ended`,
+          seconds,
+        }
+        : outcomeOf(r.code, r.stdout, r.stderr, seconds);
     } catch (e) {
       outcome = { status: "failed", reason: e instanceof Error ? e.message : String(e) };
     } finally {
@@ -234,7 +282,9 @@ async function main(args: string[]): Promise<number> {
     prerequisites: {
       runner: how,
       needs,
-      ...(probe ? { probe } : { probeError: lastLine(probeRun.stderr) }),
+      ...(probe
+        ? { probe }
+        : { probeError: signal.aborted ? "interrupted" : lastLine(probeRun.stderr) }),
     },
     experiments,
     answers: answerQuestions(experiments),
@@ -257,8 +307,9 @@ async function main(args: string[]): Promise<number> {
     written.push(`${dir}/report.html`);
     await Deno.writeTextFile(written[2]!, toHtml(report));
   }
-  progress("done");
+  progress(signal.aborted ? "interrupted: the report has what finished" : "done");
   for (const p of written) console.log(p);
+  if (signal.aborted) return INTERRUPTED_EXIT_CODE;
   return EXPERIMENTS.some((k) => experiments[k].status === "failed") ? EXIT.FAILURE : EXIT.OK;
 }
 
