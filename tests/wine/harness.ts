@@ -27,7 +27,7 @@ export const TOOLS_DIR = `${ROOT}.tools`;
 export const CACHE_DIR = `${TOOLS_DIR}/wine`;
 /**
  * What a run of the Wine suite may add to {@link TOOLS_DIR} once a first run has filled the caches
- * (issue 12: the `node` shim's copies added 93 MB a run).
+ * (issue 12: the `node` shim's copies added 93 MB per Windows Deno started).
  */
 export const GROWTH_LIMIT_MB = 5;
 const BIN = `${CACHE_DIR}/bin`;
@@ -35,11 +35,12 @@ const PREFIX = `${CACHE_DIR}/prefix`;
 /**
  * Where the Windows Deno keeps its `node` shim, for each user of the prefix
  * (`%LOCALAPPDATA%\\deno\\node_compat_bin\\node.exe`, a hard link to `deno.exe` made when no `node`
- * is on PATH; Deno 2.9's `cli/node_compat_shim.rs`). Under Wine every run but the first left a
- * 93 MB copy `node.exe.tmp-<pid>` there: the shim check compares the volume serial and the file
- * index, and Wine gives `Z:` (deno.exe) and `C:` (the shim) different serials, so the valid link
- * looks stale; removing it is refused (it is the image of the running process), so Deno copies
- * itself to the temp name and the rename onto `node.exe` is refused too, leaving the copy.
+ * is on PATH; Deno 2.9's `cli/node_compat_shim.rs`). Under Wine, once the link existed, every
+ * Windows Deno left a 93 MB copy `node.exe.tmp-<pid>` there (65 copies, 6.3 GB, in one suite run):
+ * the shim check compares the volume serial and the file index, and Wine gives `Z:` (deno.exe) and
+ * `C:` (the shim) different serials, so the valid link looks stale; removing it is refused (it is
+ * the image of the running process), so Deno copies itself to the temp name, and the rename onto
+ * `node.exe` is refused too, leaving the copy.
  * {@link wineEnv} turns the shim off (`DENO_DISABLE_NODE_SHIM`: nothing here runs `node`), and
  * {@link prepareWine} removes what older runs left.
  */
