@@ -9,6 +9,10 @@
  * under Wine, prepared as `deno task test:wine` prepares it: LPC is missing there, so the port
  * lister and experiment 3's debugger half run, and experiments 1 and 2 are skipped with their reason.
  *
+ * Ctrl-C (SIGINT) ends the running experiment and everything it started (under Wine: every process
+ * of the private prefix), writes the report of what finished with the rest marked `interrupted`,
+ * and exits 130.
+ *
  * ```sh
  * deno task lab            # the same as the line below
  * deno run --allow-run --allow-read --allow-write --allow-env experiments/lab.ts --html
@@ -32,7 +36,7 @@ import { dirname, resolve } from "node:path";
 import { CLI as EXP3_CLI } from "./exp3.ts";
 import { type Cli, type CliValues, EXIT, runCli, UsageError } from "./_cli.ts";
 import { scriptFlags } from "./_permissions.ts";
-import { outputWithDeadline } from "./_deadline.ts";
+import { INTERRUPTED_EXIT_CODE, outputWithDeadline } from "./_deadline.ts";
 
 /** The command line, declared once (parser and `--help`). */
 export const CLI = {
@@ -65,7 +69,9 @@ Windows build of Deno under Wine, preparing it first (as deno task test:wine doe
   },
   notes:
     `Exit: 0 when the report was written and no experiment failed (skipped ones are fine), 1 when an
-experiment failed, 2 bad usage (also an --out where no report can be written).`,
+experiment failed, 2 bad usage (also an --out where no report can be written), 130 after Ctrl-C
+(the running experiment and its processes are ended, and the report of what finished is written,
+the rest marked "interrupted").`,
 } as const satisfies Cli;
 
 /**
@@ -104,7 +110,10 @@ export async function checkOutDir(out: string): Promise<void> {
   }
 }
 
-type Runner = (args: string[]) => Promise<{ code: number; stdout: string; stderr: string }>;
+type Runner = (
+  args: string[],
+  signal: AbortSignal,
+) => Promise<{ code: number; stdout: string; stderr: string; interrupted: boolean }>;
 
 const rel = (p: string) => `experiments/${p}`;
 const ROOT = new URL("../", import.meta.url);
@@ -127,8 +136,12 @@ async function runArgs(script: string, args: string[]): Promise<string[]> {
 const CHILD_DEADLINE_MS = 300_000;
 
 function windowsRunner(): { run: Runner; how: string } {
-  const run: Runner = (args) =>
-    outputWithDeadline(Deno.execPath(), args, { cwd: ROOT, deadlineMs: CHILD_DEADLINE_MS });
+  const run: Runner = (args, signal) =>
+    outputWithDeadline(Deno.execPath(), args, {
+      cwd: ROOT,
+      deadlineMs: CHILD_DEADLINE_MS,
+      signal,
+    });
   return { run, how: `Windows, Deno ${Deno.version.deno}` };
 }
 
@@ -138,12 +151,13 @@ async function wineRunner(progress: (s: string) => void): Promise<{ run: Runner;
   );
   const { prepareWine, runUnderWine } = await import("../tests/wine/harness.ts");
   const wine = await prepareWine();
-  const run: Runner = (args) =>
+  const run: Runner = (args, signal) =>
     runUnderWine(wine, args, {
       captureStdout: true,
       captureStderr: true,
       cwd: ROOT,
       deadlineMs: CHILD_DEADLINE_MS,
+      signal,
     });
   return { run, how: "Linux, the Windows Deno under Wine" };
 }
@@ -176,6 +190,24 @@ export function outcomeOf(code: number, stdout: string, stderr: string, seconds:
   };
 }
 
+/**
+ * Ctrl-C for the whole lab: the first SIGINT aborts the signal (the running child and, under Wine,
+ * every process of the prefix are ended); more SIGINTs change nothing (`deno task` passes one on,
+ * and a terminal's Ctrl-C reaches the lab too). Dispose to stop listening.
+ */
+function interruptOnSigint(progress: (s: string) => void): AbortController & Disposable {
+  const c = new AbortController();
+  const onSigint = () => {
+    if (c.signal.aborted) return;
+    progress("interrupted (Ctrl-C): ending the running experiment, then writing the report");
+    c.abort();
+  };
+  Deno.addSignalListener("SIGINT", onSigint);
+  return Object.assign(c, {
+    [Symbol.dispose]: () => Deno.removeSignalListener("SIGINT", onSigint),
+  });
+}
+
 async function main(v: CliValues<typeof CLI.options>): Promise<number> {
   const hold = v.hold;
   const only = v.only === undefined
@@ -195,19 +227,32 @@ async function main(v: CliValues<typeof CLI.options>): Promise<number> {
     return `${String(Math.floor(s / 60)).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`;
   };
   const progress = (s: string) => console.error(`[lab ${elapsed()}] ${s}`);
+  using interrupt = interruptOnSigint(progress);
+  const { signal } = interrupt;
 
-  const { run, how } = Deno.build.os === "windows" ? windowsRunner() : await wineRunner(progress);
-  progress(`running on ${how}`);
+  let runner: { run: Runner; how: string } | undefined;
+  try {
+    runner = Deno.build.os === "windows" ? windowsRunner() : await wineRunner(progress);
+  } catch (e) {
+    if (!signal.aborted) throw e; // Ctrl-C while preparing Wine: report that nothing ran
+  }
+  const how = runner?.how ?? "not prepared (interrupted)";
+  const run: Runner = runner?.run ??
+    (() =>
+      Promise.resolve({ code: INTERRUPTED_EXIT_CODE, stdout: "", stderr: "", interrupted: true }));
+  if (runner) progress(`running on ${how}`);
 
   // Prerequisites, from the Windows side.
-  const probeRun = await run(await runArgs("lab_probe.ts", ["--json"]));
+  const probeRun = await run(await runArgs("lab_probe.ts", ["--json"]), signal);
   let probe: ProbeDocument | undefined;
   try {
     const doc = JSON.parse(probeRun.stdout);
     // A failed probe prints its failure document ({ ran: false, reason }), not a probe.
     if (doc.ran !== false) probe = doc;
   } catch { /* no document */ }
-  if (!probe) progress(`the prerequisite probe failed: ${lastLine(probeRun.stderr)}`);
+  if (!probe && !signal.aborted) {
+    progress(`the prerequisite probe failed: ${lastLine(probeRun.stderr)}`);
+  }
   const needs: Record<ExperimentKey, string> = {
     ports: "Windows (the namespace); --servers: elevation for SeDebugPrivilege",
     exp1: "Windows with LPC; an elevated prompt",
@@ -238,19 +283,25 @@ async function main(v: CliValues<typeof CLI.options>): Promise<number> {
       experiments[k] = { status: "skipped", reason: "not selected (--only)" };
       continue;
     }
+    if (signal.aborted) {
+      experiments[k] = { status: "interrupted", reason: "not started: Ctrl-C came first" };
+      continue;
+    }
     const c = COMMANDS[k];
     progress(`${k}: running ${c.script}`);
     const started = performance.now();
     const ticker = setInterval(() => progress(`${k}: still running`), 10_000);
     let outcome: Outcome;
     try {
-      const r = await run(await runArgs(c.script, c.args({ hold })));
-      outcome = outcomeOf(
-        r.code,
-        r.stdout,
-        r.stderr,
-        Math.round((performance.now() - started) / 100) / 10,
-      );
+      const r = await run(await runArgs(c.script, c.args({ hold })), signal);
+      const seconds = Math.round((performance.now() - started) / 100) / 10;
+      outcome = r.interrupted
+        ? {
+          status: "interrupted",
+          reason: `Ctrl-C after ${seconds} s; its processes were ended`,
+          seconds,
+        }
+        : outcomeOf(r.code, r.stdout, r.stderr, seconds);
     } catch (e) {
       outcome = { status: "failed", reason: e instanceof Error ? e.message : String(e) };
     } finally {
@@ -277,7 +328,9 @@ async function main(v: CliValues<typeof CLI.options>): Promise<number> {
     prerequisites: {
       runner: how,
       needs,
-      ...(probe ? { probe } : { probeError: lastLine(probeRun.stderr) }),
+      ...(probe
+        ? { probe }
+        : { probeError: signal.aborted ? "interrupted" : lastLine(probeRun.stderr) }),
     },
     experiments,
     answers: answerQuestions(experiments),
@@ -300,8 +353,9 @@ async function main(v: CliValues<typeof CLI.options>): Promise<number> {
     written.push(`${dir}/report.html`);
     await Deno.writeTextFile(written[2]!, toHtml(report));
   }
-  progress("done");
+  progress(signal.aborted ? "interrupted: the report has what finished" : "done");
   for (const p of written) console.log(p);
+  if (signal.aborted) return INTERRUPTED_EXIT_CODE;
   return EXPERIMENTS.some((k) => experiments[k].status === "failed") ? EXIT.FAILURE : EXIT.OK;
 }
 

@@ -23,9 +23,12 @@ export type ExperimentKey = typeof EXPERIMENTS[number];
 
 /** How one experiment went. */
 export interface Outcome {
-  /** `ran`, `skipped` (this system cannot: exit 3) or `failed`. */
-  status: "ran" | "skipped" | "failed";
-  /** Why it was skipped or failed. */
+  /**
+   * `ran`, `skipped` (this system cannot: exit 3), `failed`, or `interrupted` (Ctrl-C ended the
+   * lab while it ran, or before it started).
+   */
+  status: "ran" | "skipped" | "failed" | "interrupted";
+  /** Why it was skipped, failed or interrupted. */
   reason?: string;
   /** The experiment's own JSON document. */
   result?: unknown;
@@ -730,7 +733,7 @@ export function validateLabReport(r: unknown): string[] {
     for (const k of EXPERIMENTS) {
       const x = ex[k];
       if (!x) p.push(`experiments.${k} missing`);
-      else if (!["ran", "skipped", "failed"].includes(x.status)) {
+      else if (!["ran", "skipped", "failed", "interrupted"].includes(x.status)) {
         p.push(`experiments.${k}.status invalid`);
       } else if (x.status !== "ran" && typeof x.reason !== "string") {
         p.push(`experiments.${k}.reason required when ${x.status}`);

@@ -7,7 +7,11 @@
 
 import assert from "node:assert/strict";
 import { CHILD_DEADLINE_MS, fileUrlToPath, ON_LINUX, REPO_ROOT, run } from "./_helpers.ts";
-import { DEADLINE_EXIT_CODE, outputWithDeadline } from "../experiments/_deadline.ts";
+import {
+  DEADLINE_EXIT_CODE,
+  INTERRUPTED_EXIT_CODE,
+  outputWithDeadline,
+} from "../experiments/_deadline.ts";
 import { systemTokenCandidates } from "../ffi/tokens.ts";
 
 const WIN = Deno.build.os === "windows";
@@ -71,6 +75,33 @@ Deno.test("outputWithDeadline(): a hung child is killed at the deadline, its out
   assert.equal(r.stdout.trim(), "started");
   assert.match(r.stderr, /deadline: .* did not end within 3000 ms; killed/);
   assert.ok(ms < 30_000, `ended after ${ms} ms`);
+});
+
+Deno.test("outputWithDeadline(): Ctrl-C (the signal aborts) kills the child at once: exit 130, interrupted", async () => {
+  const ctl = new AbortController();
+  const t0 = performance.now();
+  const pending = outputWithDeadline(Deno.execPath(), [
+    "eval",
+    "console.log('started'); setTimeout(() => {}, 600_000)",
+  ], { deadlineMs: 300_000, signal: ctl.signal });
+  setTimeout(() => ctl.abort(), 1_500);
+  const r = await pending;
+  const ms = performance.now() - t0;
+  assert.deepEqual(
+    { code: r.code, interrupted: r.interrupted, timedOut: r.timedOut },
+    { code: INTERRUPTED_EXIT_CODE, interrupted: true, timedOut: false },
+  );
+  assert.match(r.stderr, /interrupted: .* killed/);
+  assert.ok(ms < 20_000, `ended after ${ms} ms`);
+  // Aborted before the start: nothing is started.
+  const again = await outputWithDeadline(Deno.execPath(), ["eval", "Deno.exit(5)"], {
+    deadlineMs: 60_000,
+    signal: ctl.signal,
+  });
+  assert.deepEqual({ code: again.code, interrupted: again.interrupted }, {
+    code: INTERRUPTED_EXIT_CODE,
+    interrupted: true,
+  });
 });
 
 Deno.test({

@@ -509,3 +509,23 @@ Deno.test("wrapText() and the SVG layout: lines fit their room, words longer tha
     `${long} 1 ‹x›`.replace(/\s+/g, " ").trim(),
   );
 });
+
+Deno.test("an interrupted experiment (Ctrl-C) is valid with its reason, and report.md and report.html show it", () => {
+  const experiments = {
+    ...wine.experiments,
+    exp3: { status: "interrupted", reason: "Ctrl-C after 3.9 s; its processes were ended" },
+  } as LabReport["experiments"];
+  const r = rebuild(experiments);
+  assert.deepEqual(validateLabReport(r), []);
+  assert.ok(
+    validateLabReport(rebuild({ ...experiments, exp3: { status: "interrupted" } })).some((p) =>
+      p === "experiments.exp3.reason required when interrupted"
+    ),
+  );
+  assert.match(
+    toMarkdown(r),
+    /\| exp3 \| interrupted \| Ctrl-C after 3\.9 s; its processes were ended \|/,
+  );
+  assert.match(toHtml(r), /<td>exp3<\/td><td>interrupted<\/td><td>Ctrl-C after 3\.9 s/);
+  assert.match(r.answers.q3.missing.join(" "), /interrupted/, "Q3 says exp3's evidence is missing");
+});

@@ -16,15 +16,64 @@
  */
 
 import { fileUrlToPath } from "../_helpers.ts";
-import { DEADLINE_EXIT_CODE } from "../../experiments/_deadline.ts";
+import { DEADLINE_EXIT_CODE, INTERRUPTED_EXIT_CODE } from "../../experiments/_deadline.ts";
 
 const ROOT = fileUrlToPath(new URL("../../", import.meta.url));
 /** The pinned Windows Deno. */
 export const WINDOWS_DENO_VERSION = "2.9.6";
+/** The Linux Deno and the Wine cache (git-ignored). */
+export const TOOLS_DIR = `${ROOT}.tools`;
 /** Where everything is cached (git-ignored). */
-export const CACHE_DIR = `${ROOT}.tools/wine`;
+export const CACHE_DIR = `${TOOLS_DIR}/wine`;
+/**
+ * What a run of the Wine suite may add to {@link TOOLS_DIR} once a first run has filled the caches
+ * (issue 12: the `node` shim's copies added 93 MB per Windows Deno started).
+ */
+export const GROWTH_LIMIT_MB = 5;
 const BIN = `${CACHE_DIR}/bin`;
 const PREFIX = `${CACHE_DIR}/prefix`;
+/**
+ * Where the Windows Deno keeps its `node` shim, for each user of the prefix
+ * (`%LOCALAPPDATA%\\deno\\node_compat_bin\\node.exe`, a hard link to `deno.exe` made when no `node`
+ * is on PATH; Deno 2.9's `cli/node_compat_shim.rs`). Under Wine, once the link existed, every
+ * Windows Deno left a 93 MB copy `node.exe.tmp-<pid>` there (65 copies, 6.3 GB, in one suite run):
+ * the shim check compares the volume serial and the file index, and Wine gives `Z:` (deno.exe) and
+ * `C:` (the shim) different serials, so the valid link looks stale; removing it is refused (it is
+ * the image of the running process), so Deno copies itself to the temp name, and the rename onto
+ * `node.exe` is refused too, leaving the copy.
+ * {@link wineEnv} turns the shim off (`DENO_DISABLE_NODE_SHIM`: nothing here runs `node`), and
+ * {@link prepareWine} removes what older runs left.
+ */
+export async function nodeShimDirs(): Promise<string[]> {
+  const dirs: string[] = [];
+  try {
+    for await (const u of Deno.readDir(`${PREFIX}/drive_c/users`)) {
+      const d = `${PREFIX}/drive_c/users/${u.name}/AppData/Local/deno/node_compat_bin`;
+      if (u.isDirectory && await exists(d)) dirs.push(d);
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  return dirs;
+}
+
+/**
+ * The Windows Deno caches the JavaScript it emits for every module it loads, also for the modules
+ * the tests write into `%TEMP%` under random names and remove: about 70 kB a suite run that nothing
+ * reads again. Removed before each run, so the cache does not grow run after run.
+ */
+async function removeTempEmits(): Promise<void> {
+  try {
+    for await (const u of Deno.readDir(`${PREFIX}/drive_c/users`)) {
+      const deno = `${PREFIX}/drive_c/users/${u.name}/AppData/Local/deno`;
+      const temp = `${deno}/gen/file/C/users/${u.name}/Temp`;
+      if (u.isDirectory && await exists(temp)) await Deno.remove(temp, { recursive: true });
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+}
+
 /** Where the C oracles are built (`<name>.exe` for `tests/native/<name>.c`). */
 export const ORACLE_DIR = `${CACHE_DIR}/oracles`;
 
@@ -200,6 +249,8 @@ export function wineEnv(): Record<string, string> {
     WINEDLLOVERRIDES: "bcryptprimitives=n,b;mscoree=;mshtml=",
     NO_COLOR: "1",
     DENO_NO_UPDATE_CHECK: "1",
+    // No `node` shim: see nodeShimDirs.
+    DENO_DISABLE_NODE_SHIM: "1",
     DENO_LPC_ORACLES: ORACLE_DIR,
   };
 }
@@ -209,6 +260,7 @@ async function ensurePrefix(): Promise<void> {
   say("creating the Wine prefix (wineboot -i)");
   await Deno.mkdir(PREFIX, { recursive: true });
   const r = await exec("wineboot", ["-i"], { ...wineEnv() });
+  await stopWineServer({ env: wineEnv() }); // wineboot leaves the services and the server running
   if (!(await exists(`${PREFIX}/system.reg`))) throw new Error(`wineboot failed:\n${r.out}`);
 }
 
@@ -234,6 +286,11 @@ export async function prepareWine(): Promise<WineDeno> {
   stamp = await ensurePrng(stamp);
   stamp = await ensureOracles(stamp);
   await ensurePrefix();
+  for (const d of await nodeShimDirs()) {
+    await Deno.remove(d, { recursive: true });
+    say(`removed ${d.slice(ROOT.length)} (a \`node\` shim and its copies; the shim is off now)`);
+  }
+  await removeTempEmits();
   if (JSON.stringify(stamp) !== before) await Deno.writeTextFile(stampFile, JSON.stringify(stamp));
   return { exe: `${BIN}/deno.exe`, env: wineEnv() };
 }
@@ -271,6 +328,23 @@ export interface RunOptions {
    * result then has exit code 124 and a last stderr line naming the deadline. Default: none.
    */
   deadlineMs?: number;
+  /**
+   * Ctrl-C: when it aborts, every process of the prefix is ended at once (as at the deadline) and
+   * the result has exit code 130 and `interrupted`. An aborted signal starts nothing.
+   */
+  signal?: AbortSignal;
+}
+
+/** What {@link runUnderWine} returns. */
+export interface WineRun {
+  /** The Windows Deno's exit code; 124 at the deadline, 130 when interrupted. */
+  code: number;
+  /** Its stdout, when captured. */
+  stdout: string;
+  /** Its stderr without Wine's noise, when captured. */
+  stderr: string;
+  /** True when the signal ended the run. */
+  interrupted: boolean;
 }
 
 /**
@@ -281,7 +355,17 @@ export async function runUnderWine(
   wine: WineDeno,
   args: string[],
   options: RunOptions = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
+): Promise<WineRun> {
+  const note = (line: string) => {
+    if (options.captureStderr) err += line + "\n";
+    else console.error(line);
+  };
+  let out = "";
+  let err = "";
+  if (options.signal?.aborted) {
+    note(`interrupted: deno ${args.join(" ")} not started`);
+    return { code: INTERRUPTED_EXIT_CODE, stdout: out, stderr: err, interrupted: true };
+  }
   const child = new Deno.Command("wine", {
     args: [wine.exe, ...args],
     cwd: options.cwd ?? ROOT,
@@ -290,50 +374,119 @@ export async function runUnderWine(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  let out = "";
-  let err = "";
-  let timedOut = false;
-  const deadline = options.deadlineMs === undefined ? undefined : setTimeout(() => {
-    timedOut = true;
+  let ended: "deadline" | "interrupted" | undefined;
+  let exited = false;
+  void child.status.then(() => (exited = true));
+  let stopping: Promise<void> | undefined;
+  const end = (why: "deadline" | "interrupted") => {
+    if (ended || exited) return;
+    ended = why;
     try {
       child.kill("SIGKILL");
     } catch { /* it ended just now */ }
     // Its Windows children hold copies of the pipes: end every process of the prefix.
-    void stopWineServer(wine);
-  }, options.deadlineMs);
+    stopping = stopWineServer(wine);
+  };
+  const deadline = options.deadlineMs === undefined
+    ? undefined
+    : setTimeout(() => end("deadline"), options.deadlineMs);
+  const onAbort = () => end("interrupted");
+  options.signal?.addEventListener("abort", onAbort, { once: true });
   const enc = new TextEncoder();
   const writeOut = options.captureStdout
     ? (l: string) => void (out += l + "\n")
     : (l: string) => Deno.stdout.writeSync(enc.encode(l + "\n"));
-  await Promise.all([
-    pump(child.stdout, writeOut, false),
-    pump(
-      child.stderr,
-      options.captureStderr
-        ? (l) => void (err += l + "\n")
-        : (l) => Deno.stderr.writeSync(enc.encode(l + "\n")),
-      true,
-    ),
-  ]);
-  const { code } = await child.status;
-  clearTimeout(deadline);
-  await stopWineServer(wine);
-  if (timedOut) {
-    const line = `deadline: deno ${
-      args.join(" ")
-    } did not end within ${options.deadlineMs} ms; killed`;
-    if (options.captureStderr) err += line + "\n";
-    else console.error(line);
-    return { code: DEADLINE_EXIT_CODE, stdout: out, stderr: err };
+  try {
+    await Promise.all([
+      pump(child.stdout, writeOut, false),
+      pump(
+        child.stderr,
+        options.captureStderr
+          ? (l) => void (err += l + "\n")
+          : (l) => Deno.stderr.writeSync(enc.encode(l + "\n")),
+        true,
+      ),
+    ]);
+    const { code } = await child.status;
+    await stopping;
+    await stopWineServer(wine);
+    if (ended === "deadline") {
+      note(`deadline: deno ${args.join(" ")} did not end within ${options.deadlineMs} ms; killed`);
+      return { code: DEADLINE_EXIT_CODE, stdout: out, stderr: err, interrupted: false };
+    }
+    if (ended === "interrupted") {
+      note(`interrupted: deno ${args.join(" ")} and every process of the Wine prefix ended`);
+      return { code: INTERRUPTED_EXIT_CODE, stdout: out, stderr: err, interrupted: true };
+    }
+    return { code, stdout: out, stderr: err, interrupted: false };
+  } finally {
+    clearTimeout(deadline);
+    options.signal?.removeEventListener("abort", onAbort);
   }
-  return { code, stdout: out, stderr: err };
 }
 
 /**
  * Ends every process of this private prefix (our Deno's children, and the services Wine starts on
  * its own) and waits for its wineserver to exit, so a run leaves no Wine process behind.
  */
-export async function stopWineServer(wine: WineDeno): Promise<void> {
+export async function stopWineServer(wine: Pick<WineDeno, "env">): Promise<void> {
   await new Deno.Command("wineserver", { args: ["-k"], env: wine.env, stderr: "null" }).output();
   await new Deno.Command("wineserver", { args: ["-w"], env: wine.env, stderr: "null" }).output();
+}
+
+/**
+ * The Linux processes of this private prefix: those whose environment has our `WINEPREFIX` (the
+ * wineserver, Wine's services, every Windows Deno and its children; their command lines need not
+ * name the prefix), and those whose command line names the cache (`.tools/wine`, either slash).
+ * Deno lets only `--allow-all` read `/proc`, so `grep` reads the environments and `ps` the
+ * command lines.
+ */
+export async function prefixProcesses(): Promise<{ pid: number; cmd: string }[]> {
+  const withPrefix = await exec("sh", [
+    "-c",
+    'grep -lzxF -- "$1" /proc/[0-9]*/environ 2>/dev/null; [ $? -le 2 ]',
+    "sh",
+    `WINEPREFIX=${PREFIX}`,
+  ]);
+  if (!withPrefix.ok) throw new Error(`grep over /proc/*/environ failed: ${withPrefix.out}`);
+  const pids = new Set([...withPrefix.out.matchAll(/\/proc\/(\d+)\/environ/g)].map((m) => m[1]!));
+  const ps = await exec("ps", ["-e", "-ww", "-o", "pid=,args="]);
+  if (!ps.ok) throw new Error(`ps -e failed: ${ps.out}`);
+  const names = [CACHE_DIR, CACHE_DIR.replaceAll("/", "\\")];
+  const found: { pid: number; cmd: string }[] = [];
+  for (const line of ps.out.split("\n")) {
+    const m = /^\s*(\d+)\s+(.*)$/.exec(line);
+    if (!m || Number(m[1]) === Deno.pid) continue;
+    const cmd = m[2]!.trim();
+    if (pids.has(m[1]!) || names.some((n) => cmd.includes(n))) {
+      found.push({ pid: Number(m[1]), cmd });
+    }
+  }
+  return found;
+}
+
+/** Bytes in a tree, each file once however many hard links it has (as `du -sb` counts). */
+export async function treeBytes(dir: string): Promise<number> {
+  const seen = new Set<string>();
+  let total = 0;
+  const walk = async (d: string) => {
+    for await (const e of Deno.readDir(d)) {
+      const p = `${d}/${e.name}`;
+      let st: Deno.FileInfo;
+      try {
+        st = await Deno.lstat(p);
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) continue; // removed while we walk
+        throw e;
+      }
+      const id = `${st.dev}:${st.ino}`;
+      if (!seen.has(id)) {
+        seen.add(id);
+        total += st.size;
+      }
+      if (st.isDirectory) await walk(p);
+    }
+  };
+  await walk(dir);
+  return total;
 }
