@@ -419,7 +419,10 @@ Deno.test({
     for (const args of [["--nope"], [], ["frobnicate"]]) {
       const r = await deno(WINE_RUNNER, args);
       assert.equal(r.code, 2, show(args.join(" "), r));
-      assert.match(oneLine(args.join(" "), r), /^run\.ts: .*test, exec or prepare \(see --help\)$/);
+      assert.match(
+        oneLine(args.join(" "), r),
+        /^run\.ts: .*test, exec, prepare or growth \(see --help\)$/,
+      );
     }
     const help = await deno(WINE_RUNNER, ["--help"]);
     assert.equal(help.code, 0, show("--help", help));
