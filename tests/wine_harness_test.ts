@@ -10,6 +10,9 @@
  *   130 within a few seconds, the lab's report has exp3 `interrupted`, and within 3 s no process of
  *   the private prefix is left (read from `/proc`, and `pgrep -f` on the cache path).
  *
+ * - a run ends when the Windows Deno ends, even if a process it left in the prefix holds its output
+ *   pipes (the suite once hung there, on a leftover `conhost.exe`).
+ *
  * Elsewhere (no Wine, or the Windows build) the tests are ignored with the reason in their names.
  */
 
@@ -17,6 +20,7 @@ import assert from "node:assert/strict";
 import {
   GROWTH_LIMIT_MB,
   nodeShimDirs,
+  PIPE_GRACE_MS,
   prefixProcesses,
   prepareWine,
   runUnderWine,
@@ -248,3 +252,46 @@ for (const to of ["process", "group"] as const) {
     },
   });
 }
+
+const HAS_WINESERVER = ON_LINUX &&
+  new Deno.Command("sh", { args: ["-c", "command -v wineserver"], stdout: "null" }).outputSync()
+    .success;
+
+Deno.test({
+  name: `a run ends soon after its program does, although a process it left holds the output pipes${
+    HAS_WINESERVER ? "" : " (ignored: needs Linux with wineserver, which the harness calls)"
+  }`,
+  ignore: !HAS_WINESERVER,
+  async fn() {
+    // A stand-in for `wine deno.exe`: it writes, leaves a background process holding stdout and
+    // stderr, and exits. That process is not in a Wine prefix (an empty one here), so ending the
+    // prefix does not close the pipes either: the run must give up reading and return.
+    const dir = await Deno.makeTempDir({ prefix: "deno-lpc-pipes-" });
+    try {
+      await Deno.writeTextFile(
+        `${dir}/fake.sh`,
+        `echo "parent done"\nsleep 60 &\necho $! > "${dir}/holder.pid"\nexit 0\n`,
+      );
+      const t0 = performance.now();
+      const r = await runUnderWine(
+        { exe: `${dir}/fake.sh`, env: { ...wineEnv(), WINEPREFIX: `${dir}/prefix` }, loader: "sh" },
+        [],
+        { captureStdout: true, captureStderr: true, deadlineMs: 120_000 },
+      );
+      const ms = performance.now() - t0;
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /parent done/, "what was written before is kept");
+      assert.ok(
+        ms < 4 * PIPE_GRACE_MS,
+        `returned after ${Math.round(ms)} ms, not the holder's 60 s`,
+      );
+      assert.match(r.stderr, new RegExp(`held its output pipes ${PIPE_GRACE_MS} ms later`));
+      assert.match(r.stderr, /reading stopped/);
+    } finally {
+      try {
+        Deno.kill(Number(await Deno.readTextFile(`${dir}/holder.pid`)), "SIGKILL");
+      } catch { /* gone already */ }
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

@@ -270,6 +270,8 @@ export interface WineDeno {
   exe: string;
   /** The environment for `wine`. */
   env: Record<string, string>;
+  /** The program that runs {@link exe} (default `wine`; a test may put a stand-in here). */
+  loader?: string;
 }
 
 /** Prepares (or reuses) Wine and the Windows Deno. */
@@ -299,13 +301,20 @@ async function pump(
   stream: ReadableStream<Uint8Array>,
   write: (line: string) => void,
   filter: boolean,
+  signal: AbortSignal,
 ): Promise<void> {
-  const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+  const reader = stream.pipeThrough(new TextDecoderStream(), { signal }).getReader();
   let rest = "";
   for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    rest += value;
+    let chunk: ReadableStreamReadResult<string>;
+    try {
+      chunk = await reader.read();
+    } catch (e) {
+      if (signal.aborted) break; // reading given up (see runUnderWine); keep what came
+      throw e;
+    }
+    if (chunk.done) break;
+    rest += chunk.value;
     const lines = rest.split(/\r?\n/);
     rest = lines.pop() ?? "";
     for (const l of lines) if (!filter || !isWineNoise(l)) write(l);
@@ -366,7 +375,7 @@ export async function runUnderWine(
     note(`interrupted: deno ${args.join(" ")} not started`);
     return { code: INTERRUPTED_EXIT_CODE, stdout: out, stderr: err, interrupted: true };
   }
-  const child = new Deno.Command("wine", {
+  const child = new Deno.Command(wine.loader ?? "wine", {
     args: [wine.exe, ...args],
     cwd: options.cwd ?? ROOT,
     env: { ...wine.env, ...(options.env ?? {}) },
@@ -397,17 +406,36 @@ export async function runUnderWine(
     ? (l: string) => void (out += l + "\n")
     : (l: string) => Deno.stdout.writeSync(enc.encode(l + "\n"));
   try {
-    await Promise.all([
-      pump(child.stdout, writeOut, false),
+    const giveUp = new AbortController();
+    const pumps = Promise.all([
+      pump(child.stdout, writeOut, false, giveUp.signal),
       pump(
         child.stderr,
         options.captureStderr
           ? (l) => void (err += l + "\n")
           : (l) => Deno.stderr.writeSync(enc.encode(l + "\n")),
         true,
+        giveUp.signal,
       ),
     ]);
     const { code } = await child.status;
+    // The Windows Deno has exited, but a process it left in the prefix (a `conhost.exe` that
+    // outlived a console child, a child that inherited stdio) may hold copies of the pipes: after
+    // a grace period end the prefix, which closes them; what was written stays readable.
+    if (!(await settlesWithin(pumps, PIPE_GRACE_MS))) {
+      note(
+        `[wine] deno ${args[0] ?? ""} ended, but a process of the prefix held its output pipes ` +
+          `${PIPE_GRACE_MS} ms later; ending the prefix`,
+      );
+      stopping ??= stopWineServer(wine);
+      await stopping;
+      if (!(await settlesWithin(pumps, PIPE_GRACE_MS))) {
+        // Not a process of the prefix, then: stop reading rather than wait for ever.
+        giveUp.abort();
+        note(`[wine] the pipes stayed open after the prefix ended; reading stopped`);
+      }
+    }
+    await pumps;
     await stopping;
     await stopWineServer(wine);
     if (ended === "deadline") {
@@ -422,6 +450,20 @@ export async function runUnderWine(
   } finally {
     clearTimeout(deadline);
     options.signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+/** How long {@link runUnderWine} waits for the output pipes to close after the Windows Deno exits. */
+export const PIPE_GRACE_MS = 5_000;
+
+/** True when `p` settles within `ms` (it keeps running either way). */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([p.then(() => true, () => true), late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
