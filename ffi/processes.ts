@@ -182,21 +182,25 @@ export class ChildProcess implements Disposable {
   }
 
   /**
-   * Ends the process and waits for it. In a job (`killOnClose`), the whole job ends
-   * (`TerminateJobObject`): what the child started goes with it. Under Wine a console child
-   * ended while it starts can leave its `conhost.exe` running, holding the child's output pipes
-   * open, so that a read of its output would never end (measured: 10 of 62 children ended 150 to
-   * 350 ms after their creation; one hung the Wine suite). Without a job, `NtTerminateProcess`
-   * ends the child alone.
+   * Ends the process (`NtTerminateProcess`, whose failure is thrown as before) and waits for it.
+   * In a job (`killOnClose`), the rest of the job ends too (`TerminateJobObject`): what the child
+   * started goes with it. Under Wine a console child ended while it starts can leave its
+   * `conhost.exe` running, holding the child's output pipes open, so that a read of its output
+   * never ended (measured: 10 of 62 children ended 150 to 350 ms after their creation; one hung
+   * the Wine suite).
    */
   terminate(exitCode = 1): void {
-    if (this.job) {
-      checkWin32(
-        kernel32().TerminateJobObject(this.job.unsafePointer, exitCode >>> 0),
-        "TerminateJobObject",
-        `job of pid ${this.pid}`,
-      );
-    } else this.#terminateProcess(exitCode);
+    try {
+      this.#terminateProcess(exitCode);
+    } finally {
+      if (this.job) {
+        checkWin32(
+          kernel32().TerminateJobObject(this.job.unsafePointer, exitCode >>> 0),
+          "TerminateJobObject",
+          `job of pid ${this.pid}`,
+        );
+      }
+    }
     this.wait(5000);
   }
 
