@@ -161,6 +161,8 @@ export {
 } from "./ffi/processes.ts";
 export {
   decodeSystemHandles,
+  handleTypeIndex,
+  ownHandles,
   SystemExtendedHandleInformation,
   type SystemHandle,
   systemHandles,

@@ -131,6 +131,8 @@ export const kernel32Symbols = {
   SetInformationJobObject: { parameters: ["pointer", "u32", "buffer", "u32"], result: "i32" },
   // BOOL AssignProcessToJobObject(HANDLE hJob, HANDLE hProcess);
   AssignProcessToJobObject: { parameters: ["pointer", "pointer"], result: "i32" },
+  // BOOL TerminateJobObject(HANDLE hJob, UINT uExitCode);
+  TerminateJobObject: { parameters: ["pointer", "u32"], result: "i32" },
 
   // ---- modules (addresses of harmless thread start routines) ----
 

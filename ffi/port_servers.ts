@@ -13,7 +13,7 @@ import { ntdll } from "./ntdll.ts";
 import { currentProcessId, openProcess, ProcessAccess, processImagePath } from "./processes.ts";
 import { describeStatus, NtError, ntSuccess, statusName } from "./status.ts";
 import { readCountedUnicodeString } from "./objects.ts";
-import { type SystemHandle, systemHandles } from "./system_handles.ts";
+import { handleTypeIndex, type SystemHandle, systemHandles } from "./system_handles.ts";
 import { PRIVILEGE_LUIDS } from "./tokens.ts";
 import { PORT_MAXIMUM_MESSAGE_LENGTH } from "./port_message.ts";
 
@@ -52,10 +52,7 @@ export function portTypeIndex(): number {
     throw new NtError("NtCreatePort", status, "ntstatus", "(probe for the port type index)");
   }
   using port = NtHandle.fromCell(cell, "probe port");
-  const me = currentProcessId();
-  const entry = systemHandles().find((h) => h.pid === me && h.handle === port.unsafeValue);
-  if (!entry) throw new Error("the probe port is not in the system handle table");
-  return entry.typeIndex;
+  return handleTypeIndex(port);
 }
 
 /** `NtQueryObject(ObjectNameInformation)` on a handle of this process. */

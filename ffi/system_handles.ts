@@ -5,8 +5,10 @@
  * @module
  */
 
+import type { NtHandle } from "./handle.ts";
 import { ntdll } from "./ntdll.ts";
 import { LAYOUTS } from "./layouts.ts";
+import { currentProcessId } from "./processes.ts";
 import { check, NTSTATUS, toUnsigned } from "./status.ts";
 
 const INFO = LAYOUTS.SYSTEM_HANDLE_INFORMATION_EX;
@@ -92,4 +94,31 @@ export function systemHandles(): SystemHandle[] {
     "SystemExtendedHandleInformation",
   );
   return [];
+}
+
+/**
+ * This process's own entries in the system handle table: all of them, or those of one object type
+ * (a type index, as {@link handleTypeIndex} reads it). Counting one type tells the handles of the
+ * kind a caller opened from those the runtime's threads open and close on their own.
+ *
+ * @param typeIndex keep only handles of this type
+ */
+export function ownHandles(typeIndex?: number): SystemHandle[] {
+  const me = currentProcessId();
+  return systemHandles().filter((h) =>
+    h.pid === me && (typeIndex === undefined || h.typeIndex === typeIndex)
+  );
+}
+
+/**
+ * The object type index of one of this process's handles, read from its own table entry (so the
+ * index of "Directory", "Process", "Port"... is learned from a handle of that type, not assumed:
+ * it differs between Windows builds and Wine).
+ *
+ * @param handle an open handle of this process
+ */
+export function handleTypeIndex(handle: NtHandle): number {
+  const entry = ownHandles().find((h) => h.handle === handle.unsafeValue);
+  if (!entry) throw new Error(`${handle.what} is not in the system handle table`);
+  return entry.typeIndex;
 }

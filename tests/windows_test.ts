@@ -16,14 +16,13 @@ import { PORT_MAXIMUM_MESSAGE_LENGTH } from "../ffi/port_message.ts";
 import {
   CREATE_NO_WINDOW,
   createProcess,
-  currentProcessId,
   exitCodeOf,
   openProcess,
   ProcessAccess,
   processHandleCount,
   waitFor,
 } from "../ffi/processes.ts";
-import { systemHandles } from "../ffi/system_handles.ts";
+import { handleTypeIndex, ownHandles } from "../ffi/system_handles.ts";
 import { check, NtError } from "../ffi/status.ts";
 import {
   createRestrictedToken,
@@ -40,6 +39,11 @@ import {
   WellKnownSid,
 } from "../ffi/tokens.ts";
 import { ON_WINDOWS_BUILD, run, WINE_MISSING_NTDLL } from "./_helpers.ts";
+import {
+  assertNoHandleGrowthPerCycle,
+  handleCountsAcrossCycles,
+  RUNTIME_TRANSIENT_HANDLES,
+} from "./_handle_counts.ts";
 
 const NOT_WINDOWS = "ignored: needs the Windows build of Deno (deno task test:wine, or Windows)";
 const name = (what: string) => ON_WINDOWS_BUILD ? what : `${what} (${NOT_WINDOWS})`;
@@ -47,16 +51,24 @@ const UNDER_WINE = ON_WINDOWS_BUILD && wineVersion() !== null;
 const ORACLES = ON_WINDOWS_BUILD ? Deno.env.get("DENO_LPC_ORACLES") : undefined;
 
 /**
- * Our open handles, counted two ways: `ProcessHandleCount` (Wine 8.0 stubs it: always 0) and our
- * entries in the system handle table (implemented by Wine).
+ * Which of our handles (all of them, or those in `among`) refer to process `pid` or to its thread
+ * `tid`: `GetProcessId`/`GetThreadId` name the object (Wine's handle table gives no object
+ * address). Exact, unlike a total the runtime's own threads move. Once the child is gone its ids
+ * may name a new thread of ours, so after a close pass `among`: the values that were closed.
  */
-function handleCounts(): { query: number; table: number } {
-  const me = currentProcessId();
-  const table = systemHandles().filter((h) => h.pid === me).length;
-  const query = processHandleCount();
-  if (UNDER_WINE) assert.equal(query, 0, "Wine 8.0's ProcessHandleCount stub");
-  else assert.ok(Math.abs(query - table) <= 2, `ProcessHandleCount ${query} vs table ${table}`);
-  return { query, table };
+function handlesNaming(
+  types: { process: number; thread: number },
+  pid: number,
+  tid: number,
+  among?: bigint[],
+): bigint[] {
+  const k = kernel32();
+  return ownHandles().filter((h) => {
+    if (among && !among.includes(h.handle)) return false;
+    const p = Deno.UnsafePointer.create(h.handle);
+    return (h.typeIndex === types.process && k.GetProcessId(p) === pid) ||
+      (h.typeIndex === types.thread && k.GetThreadId(p) === tid);
+  }).map((h) => h.handle).sort();
 }
 
 Deno.test({
@@ -95,22 +107,37 @@ Deno.test({
 
 Deno.test({
   name: name(
-    "open and close a directory object 1,000 times: the handle count returns to its baseline",
+    "open and close a directory object 1,000 + 1,000 times: no Directory handle left, no growth per cycle",
   ),
   ignore: !ON_WINDOWS_BUILD,
-  fn() {
-    const baseline = handleCounts();
-    for (let i = 0; i < 1000; i++) {
+  async fn() {
+    let directoryType;
+    {
+      using probe = openDirectory("\\");
+      directoryType = handleTypeIndex(probe);
+    }
+    const counts = await handleCountsAcrossCycles(directoryType, 1000, () => {
       using dir = openDirectory("\\");
       assert.ok(!dir.closed);
-    }
-    assert.deepEqual(handleCounts(), baseline);
-    // And the count really moves when a handle stays open.
+    });
+    assertNoHandleGrowthPerCycle(counts, "openDirectory + close");
+    // The typed count is exact: one directory left open is one more, closing it is one less.
+    const before = ownHandles(directoryType).length;
     const held = openDirectory("\\");
-    assert.equal(handleCounts().table, baseline.table + 1);
+    assert.equal(ownHandles(directoryType).length, before + 1);
     held.close();
     held.close(); // idempotent
-    assert.deepEqual(handleCounts(), baseline);
+    assert.equal(ownHandles(directoryType).length, before);
+    // ProcessHandleCount: Wine 8.0 stubs it (always 0); on Windows it is the table's total.
+    const query = processHandleCount();
+    const table = ownHandles().length;
+    if (UNDER_WINE) assert.equal(query, 0, "Wine 8.0's ProcessHandleCount stub");
+    else {
+      assert.ok(
+        Math.abs(query - table) <= RUNTIME_TRANSIENT_HANDLES,
+        `ProcessHandleCount ${query} vs table ${table}`,
+      );
+    }
   },
 });
 
@@ -188,20 +215,31 @@ Deno.test({
 
 Deno.test({
   name: name(
-    "CreateProcessW starts a child; its exit code is read back; dispose ends a running child",
+    "CreateProcessW starts a child; its exit code is read back; dispose ends a running child and closes its handles",
   ),
   ignore: !ON_WINDOWS_BUILD,
   fn() {
-    const baseline = handleCounts();
+    let types;
+    let ran;
     {
       using child = createProcess([Deno.execPath(), "eval", "Deno.exit(7)"], {
         creationFlags: CREATE_NO_WINDOW,
       });
+      types = { process: handleTypeIndex(child.process), thread: handleTypeIndex(child.thread) };
       assert.ok(child.pid > 0 && child.tid > 0);
+      const values = [child.process.unsafeValue, child.thread.unsafeValue].sort();
+      ran = { pid: child.pid, tid: child.tid, values };
+      assert.deepEqual(
+        handlesNaming(types, child.pid, child.tid),
+        values,
+        "exactly the two handles CreateProcessW returned name the child",
+      );
       assert.equal(child.wait(60_000), true);
       assert.equal(child.exitCode(), 7);
     }
+    assert.deepEqual(handlesNaming(types, ran.pid, ran.tid, ran.values), [], "dispose closed both");
     let watcher;
+    let slept;
     {
       using sleeper = createProcess([Deno.execPath(), "eval", "setTimeout(() => {}, 120000)"], {
         creationFlags: CREATE_NO_WINDOW,
@@ -210,12 +248,17 @@ Deno.test({
         sleeper.pid,
         ProcessAccess.SYNCHRONIZE | ProcessAccess.PROCESS_QUERY_LIMITED_INFORMATION,
       );
+      const values = [sleeper.process.unsafeValue, sleeper.thread.unsafeValue];
+      slept = { pid: sleeper.pid, tid: sleeper.tid, values: [...values, watcher.unsafeValue] };
       assert.equal(sleeper.exitCode(), undefined);
+      assert.deepEqual(handlesNaming(types, sleeper.pid, sleeper.tid), slept.values.sort());
     } // disposed: terminated with exit code 1
+    const watched = watcher.unsafeValue;
+    assert.deepEqual(handlesNaming(types, slept.pid, slept.tid, slept.values), [watched]);
     assert.equal(waitFor(watcher, 5000), true);
     assert.equal(exitCodeOf(watcher), 1);
     watcher.close();
-    assert.deepEqual(handleCounts(), baseline);
+    assert.deepEqual(handlesNaming(types, slept.pid, slept.tid, slept.values), []);
   },
 });
 
@@ -293,15 +336,22 @@ const EXC_WHY = ON_WINDOWS_BUILD ? exceptionPortUnavailable() : "needs Windows";
 
 Deno.test({
   name: LPC_WHY === null
-    ? "an unnamed LPC port is created (NtCreatePort) and closed, the handle count unchanged"
+    ? "an unnamed LPC port is created (NtCreatePort) and closed 200 + 200 times: no port handle left, no growth per cycle"
     : `an unnamed LPC port is created and closed (ignored: ${LPC_WHY})`,
   ignore: LPC_WHY !== null,
-  fn() {
-    const baseline = processHandleCount();
+  async fn() {
     const cell = handleCell();
-    check(ntdll().NtCreatePort(cell, null, 0, PORT_MAXIMUM_MESSAGE_LENGTH, 0), "NtCreatePort");
-    NtHandle.fromCell(cell, "port").close();
-    assert.equal(processHandleCount(), baseline);
+    const create = () => {
+      check(ntdll().NtCreatePort(cell, null, 0, PORT_MAXIMUM_MESSAGE_LENGTH, 0), "NtCreatePort");
+      return NtHandle.fromCell(cell, "port");
+    };
+    let portType;
+    {
+      using probe = create();
+      portType = handleTypeIndex(probe);
+    }
+    const counts = await handleCountsAcrossCycles(portType, 200, () => create().close());
+    assertNoHandleGrowthPerCycle(counts, "NtCreatePort + NtClose");
   },
 });
 
