@@ -6,6 +6,7 @@
 
 import { isUnsupported } from "../ffi/status.ts";
 import { outputWithDeadline } from "../experiments/_deadline.ts";
+import { shebangFlags } from "../experiments/_permissions.ts";
 
 /** The Linux build of Deno (pure tests and the mingw oracles). */
 export const ON_LINUX: boolean = Deno.build.os === "linux";
@@ -99,3 +100,41 @@ export const WINE_MISSING_NTDLL = [
   "NtQueryInformationPort",
   "NtImpersonateThread",
 ];
+
+/** True when `path` exists (a file or a folder). */
+export function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * On Linux, whether the Wine harness has prepared the Windows Deno and its prefix here
+ * (`deno task test:wine` does), so a test may run it.
+ */
+export const WINE_PREPARED: boolean = ON_LINUX && exists(`${REPO_ROOT}.tools/wine/bin/deno.exe`) &&
+  exists(`${REPO_ROOT}.tools/wine/prefix/system.reg`);
+
+/**
+ * The runnable scripts: every `.ts` file under experiments/ and tests/ whose first line is `#!`,
+ * by path relative to the repository (sorted), with its shebang's permission flags.
+ */
+export function runnableScripts(): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const walk = (dir: string) => {
+    for (const e of Deno.readDirSync(`${REPO_ROOT}${dir}`)) {
+      const rel = `${dir}/${e.name}`;
+      if (e.isDirectory) walk(rel);
+      else if (e.name.endsWith(".ts")) {
+        const text = Deno.readTextFileSync(`${REPO_ROOT}${rel}`);
+        if (text.startsWith("#!")) out.set(rel, shebangFlags(text));
+      }
+    }
+  };
+  walk("experiments");
+  walk("tests");
+  return new Map([...out].sort(([a], [b]) => a.localeCompare(b)));
+}

@@ -23,42 +23,20 @@ import {
   shellQuote,
   UsageError,
 } from "../experiments/_cli.ts";
-import { shebangFlags } from "../experiments/_permissions.ts";
 import { directTarget } from "../experiments/exp1_client.ts";
 import { MAX_PATH_CHARS, MAX_READ_LENGTH } from "../experiments/exp1_protocol.ts";
 import { wineVersion } from "../ffi/ntdll.ts";
-import { ON_LINUX, ON_WINDOWS_BUILD, REPO_ROOT, run } from "./_helpers.ts";
+import {
+  ON_LINUX,
+  ON_WINDOWS_BUILD,
+  REPO_ROOT,
+  run,
+  runnableScripts,
+  WINE_PREPARED,
+} from "./_helpers.ts";
 
 const UNDER_WINE = ON_WINDOWS_BUILD && wineVersion() !== null;
-const WINE_PREPARED = ON_LINUX && exists(`${REPO_ROOT}.tools/wine/bin/deno.exe`);
 const WINE_RUNNER = "tests/wine/run.ts";
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** The runnable scripts (a `#!` first line) under experiments/ and tests/, with their flags. */
-function runnableScripts(): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  const walk = (dir: string) => {
-    for (const e of Deno.readDirSync(`${REPO_ROOT}${dir}`)) {
-      const rel = `${dir}/${e.name}`;
-      if (e.isDirectory) walk(rel);
-      else if (e.name.endsWith(".ts")) {
-        const text = Deno.readTextFileSync(`${REPO_ROOT}${rel}`);
-        if (text.startsWith("#!")) out.set(rel, shebangFlags(text));
-      }
-    }
-  };
-  walk("experiments");
-  walk("tests");
-  return new Map([...out].sort(([a], [b]) => a.localeCompare(b)));
-}
 
 const SCRIPTS = runnableScripts();
 

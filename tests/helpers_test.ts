@@ -36,7 +36,14 @@ Deno.test("REPO_ROOT of a checkout under a path with a space (a copy in `a b/`) 
     await Deno.mkdir(`${root}/tests`, { recursive: true });
     await Deno.mkdir(`${root}/ffi`);
     await Deno.mkdir(`${root}/experiments`);
-    for (const f of ["tests/_helpers.ts", "ffi/status.ts", "experiments/_deadline.ts"]) {
+    for (
+      const f of [
+        "tests/_helpers.ts",
+        "ffi/status.ts",
+        "experiments/_deadline.ts",
+        "experiments/_permissions.ts",
+      ]
+    ) {
       await Deno.copyFile(`${REPO_ROOT}${f}`, `${root}/${f}`);
     }
     const url = new URL(`file://${WIN ? "/" : ""}${root.replaceAll("\\", "/")}/tests/_helpers.ts`);

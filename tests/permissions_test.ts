@@ -15,19 +15,15 @@
 import assert from "node:assert/strict";
 import { shebangFlags } from "../experiments/_permissions.ts";
 import { wineVersion } from "../ffi/ntdll.ts";
-import { ON_LINUX, ON_WINDOWS_BUILD, REPO_ROOT } from "./_helpers.ts";
+import {
+  ON_LINUX,
+  ON_WINDOWS_BUILD,
+  REPO_ROOT,
+  runnableScripts,
+  WINE_PREPARED,
+} from "./_helpers.ts";
 
 const UNDER_WINE = ON_WINDOWS_BUILD && wineVersion() !== null;
-const WINE_PREPARED = ON_LINUX && exists(`${REPO_ROOT}.tools/wine/bin/deno.exe`);
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Deno's words for a missing permission (`Deno.errors.NotCapable`, "Requires read access"). */
 const PERMISSION_ERROR =
@@ -152,24 +148,6 @@ function labWroteReport(_r: Run, tmp: string): void {
   const report = JSON.parse(Deno.readTextFileSync(`${tmp}/${runs[0]!.name}/report.json`));
   assert.equal(report.schema, "deno-lpc/lab@1");
   assert.ok(report.experiments.ports.status === "ran", JSON.stringify(report.experiments.ports));
-}
-
-/** The runnable scripts: every `.ts` file in experiments/ and tests/ whose first line is `#!`. */
-function runnableScripts(): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  const walk = (dir: string) => {
-    for (const e of Deno.readDirSync(`${REPO_ROOT}${dir}`)) {
-      const rel = `${dir}/${e.name}`;
-      if (e.isDirectory) walk(rel);
-      else if (e.name.endsWith(".ts")) {
-        const text = Deno.readTextFileSync(`${REPO_ROOT}${rel}`);
-        if (text.startsWith("#!")) out.set(rel, shebangFlags(text));
-      }
-    }
-  };
-  walk("experiments");
-  walk("tests");
-  return out;
 }
 
 /** Every `deno run <flags> <script>` in `text` (scripts under experiments/ or tests/). */

@@ -30,19 +30,8 @@ import {
   wineEnv,
 } from "./wine/harness.ts";
 import { INTERRUPTED_EXIT_CODE } from "../experiments/_deadline.ts";
-import { ON_LINUX, REPO_ROOT, run } from "./_helpers.ts";
+import { ON_LINUX, REPO_ROOT, run, WINE_PREPARED } from "./_helpers.ts";
 
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const WINE_PREPARED = ON_LINUX && exists(`${TOOLS_DIR}/wine/bin/deno.exe`) &&
-  exists(`${TOOLS_DIR}/wine/prefix/system.reg`);
 const IGNORED = ON_LINUX
   ? " (ignored: Wine is not prepared here; deno task test:wine prepares it)"
   : " (ignored: the Wine harness runs from the Linux Deno)";
