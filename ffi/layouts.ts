@@ -7,8 +7,8 @@
  * `PORT_MESSAGE.DataLength` is `u1.s1.DataLength`). `tests/layouts_test.ts` compares every number
  * here with what `x86_64-w64-mingw32-gcc` computes from `tests/native/layouts.c`.
  *
- * Sources: `../shared/reference/nt-abi-facts.md` §3 (phnt, ReactOS NDK, mingw-w64 user-mode
- * headers), natural x64 alignment, no packing pragmas.
+ * Sources: the public headers (phnt, the ReactOS NDK, mingw-w64's user-mode headers), with natural
+ * x64 alignment and no packing pragmas.
  *
  * @module
  */

@@ -1,7 +1,7 @@
 /**
  * The symbol tables' shape, checked two ways: against the C prototypes written beside each entry
  * (count and width of every parameter), and against the reference prototypes in
- * tests/fixtures/nt-signatures.json (a copy of ../shared/reference/nt-signatures.json).
+ * tests/fixtures/nt-signatures.json (the project's table of NT prototypes, kept in the repository).
  */
 
 import assert from "node:assert/strict";
