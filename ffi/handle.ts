@@ -120,6 +120,12 @@ export class NtHandle implements Disposable {
   [Symbol.dispose](): void {
     this.close();
   }
+
+  /** `console.log(handle)` shows what it is and its value: `NtHandle(0x1a4, port \RPC Control\x)`. */
+  [Symbol.for("Deno.customInspect")](): string {
+    const v = this.#value === 0n ? "closed" : `0x${this.#value.toString(16)}`;
+    return `NtHandle(${v}, ${this.#what})`;
+  }
 }
 
 /**

@@ -5,6 +5,7 @@ import { sidFromString, sidToString, WellKnownSid } from "../ffi/tokens.ts";
 import { quoteWindowsArg, windowsCommandLine } from "../ffi/processes.ts";
 import { decodeSystemHandles } from "../ffi/system_handles.ts";
 import { LAYOUTS } from "../ffi/layouts.ts";
+import { NtHandle } from "../ffi/handle.ts";
 
 Deno.test("sidFromString() / sidToString() match the binary SID format", () => {
   // S-1-5-32-544: revision 1, 2 sub-authorities, authority 5 (big-endian), 32 and 544 (LE)
@@ -69,4 +70,16 @@ Deno.test("decodeSystemHandles() reads entries from LAYOUTS and clamps a lying c
     attributes: 0,
   });
   assert.deepEqual(decodeSystemHandles(new Uint8Array(8)), []);
+});
+
+Deno.test("console.log(handle) shows its value and what it is, and that it is closed once closed", () => {
+  const closed: bigint[] = [];
+  const h = new NtHandle(0x1a4n, "port \\RPC Control\\x", (p) => {
+    closed.push(Deno.UnsafePointer.value(p));
+    return 0;
+  });
+  assert.equal(Deno.inspect(h), "NtHandle(0x1a4, port \\RPC Control\\x)");
+  h.close();
+  assert.deepEqual(closed, [0x1a4n]);
+  assert.equal(Deno.inspect({ h }), "{ h: NtHandle(closed, port \\RPC Control\\x) }");
 });
