@@ -474,7 +474,18 @@ async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> 
 export async function stopWineServer(wine: Pick<WineDeno, "env">): Promise<void> {
   await new Deno.Command("wineserver", { args: ["-k"], env: wine.env, stderr: "null" }).output();
   await new Deno.Command("wineserver", { args: ["-w"], env: wine.env, stderr: "null" }).output();
+  // `-w` may return while killed processes are still exiting; a run started at that moment was
+  // seen to die with exit 137 and no output (under load). Wait, bounded, until none is left.
+  if (wine.env.WINEPREFIX === PREFIX) {
+    const until = performance.now() + STOP_WAIT_MS;
+    while (performance.now() < until && (await prefixProcesses()).length > 0) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
 }
+
+/** How long {@link stopWineServer} waits for the prefix's last processes to be gone. */
+const STOP_WAIT_MS = 5_000;
 
 /**
  * The Linux processes of this private prefix: those whose environment has our `WINEPREFIX` (the
