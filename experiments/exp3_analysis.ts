@@ -5,9 +5,62 @@
  * @module
  */
 
-import { type DebugPhases, debugPhases, type PhaseEvent } from "../ffi/debugger.ts";
+import { attachBurst, type InjectedThread, type PhaseEvent } from "../ffi/debugger.ts";
 import { formatHex, NTSTATUS, statusName } from "../ffi/status.ts";
 import type { Exp3Document } from "./exp3.ts";
+
+/**
+ * A debug session's events grouped by what caused them. The groups are a partition: every event
+ * is in exactly one, so their sizes add up to the number of events.
+ */
+export interface DebugPhases<E extends PhaseEvent = PhaseEvent> {
+  /** The attach burst (up to and including the first breakpoint), every thread's events. */
+  burst: E[];
+  /** Of the burst, what already existed when the debugger came (not the break-in thread's). */
+  existing: E[];
+  /** Each injected thread (as {@link injectedThreads} found them) and all of its events. */
+  injected: { thread: InjectedThread; events: E[] }[];
+  /** Everything after the burst that is not an injected thread's: the client's own activity. */
+  other: E[];
+}
+
+/**
+ * Groups a session's events by phase, from the events themselves: the attach burst (what existed,
+ * then the attach break-in thread), then each injected thread's events (the break-in threads of
+ * `DebugBreakProcess`, the `CreateRemoteThread` threads), and the rest (the client's own).
+ */
+export function debugPhases<E extends PhaseEvent>(
+  events: E[],
+  injected: InjectedThread[],
+): DebugPhases<E> {
+  const { burst, breaker } = attachBurst(events);
+  // An injected thread's events run from its CREATE_THREAD (after the burst, or the breaking
+  // thread's in it) to its EXIT_THREAD: a thread id can be reused, so an earlier thread with the
+  // same id keeps its own events.
+  const threads = new Map(
+    injected.map((t) => [t.tid, { thread: t, events: [] as E[], state: "before" }]),
+  );
+  const existing: E[] = [];
+  const other: E[] = [];
+  events.forEach((e, i) => {
+    const own = threads.get(e.tid);
+    if (
+      own?.state === "before" && e.kind === "CREATE_THREAD" &&
+      (i >= burst.length || e.tid === breaker)
+    ) own.state = "live";
+    if (own?.state === "live") {
+      own.events.push(e);
+      if (e.kind === "EXIT_THREAD") own.state = "done";
+    } else if (i < burst.length) existing.push(e);
+    else other.push(e);
+  });
+  return {
+    burst,
+    existing,
+    injected: [...threads.values()].map(({ thread, events }) => ({ thread, events })),
+    other,
+  };
+}
 
 /** An event of an exp3 document. */
 export type Exp3Event = NonNullable<Exp3Document["debugger"]>["events"][number];

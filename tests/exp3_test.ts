@@ -2,7 +2,8 @@
 
 import assert from "node:assert/strict";
 import { decodeDebugEvent } from "../ffi/debug_events.ts";
-import { debugPhases, injectedThreads } from "../ffi/debugger.ts";
+import { injectedThreads } from "../ffi/debugger.ts";
+import { debugPhases } from "../experiments/exp3_analysis.ts";
 import { type HandledEvent, waitFailure } from "../ffi/debugger_worker.ts";
 import { WIN32_ERRORS } from "../ffi/status.ts";
 import { type Exp3Document, longestGap, observe } from "../experiments/exp3.ts";
