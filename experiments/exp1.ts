@@ -44,8 +44,8 @@ import {
   tokenUserSid,
   WellKnownSid,
 } from "../ffi/tokens.ts";
-import type { ClientDocument } from "./exp1_client.ts";
-import { MAX_READ_LENGTH, type StageName } from "./exp1_protocol.ts";
+import { CLI as CLIENT_CLI, type ClientDocument } from "./exp1_client.ts";
+import type { StageName } from "./exp1_protocol.ts";
 import type { Exp1HandlerOptions } from "./exp1_handler.ts";
 import { formatEvent, portSddl } from "./exp1_server.ts";
 import { type Cli, type CliValues, EXIT, interruptible, runCli, toJson } from "./_cli.ts";
@@ -72,14 +72,8 @@ server must refuse, in both modes, and the report says which check refused.`,
       kind: "flag",
       help: "run the client at low integrity instead of medium (drop\\ gets a Low label)",
     },
-    length: {
-      kind: "integer",
-      value: "n",
-      min: 1,
-      max: MAX_READ_LENGTH,
-      default: 32,
-      help: "how many bytes to ask for",
-    },
+    // The client's own declaration (range and default), as the client is what sends it.
+    length: { ...CLIENT_CLI.options.length, help: "how many bytes to ask for" },
     json: { kind: "flag", help: "print one JSON document (schema deno-lpc/exp1@1)" },
   },
   notes: "Without LPC (Linux, Wine) it exits 3 with one line and leaves nothing behind.",
