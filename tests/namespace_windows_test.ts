@@ -185,29 +185,45 @@ Deno.test({
   ignore: !LISTER,
   async fn() {
     // Both sides in fresh processes, timing only their own walks (start-up excluded), best of 25.
-    const ours: number[] = [];
-    const theirs: number[] = [];
-    // Interleaved, so a burst of load beside the test hits both, and the same number of walks each:
-    // the bench walks five times per process, the C lister once per run, so it runs five times.
-    for (let i = 0; i < 5; i++) {
-      const r = await run(Deno.execPath(), [
-        "run",
-        "--allow-ffi",
-        `${REPO_ROOT}tests/bench/namespace_walk.ts`,
-      ]);
-      assert.equal(r.code, 0, r.stderr);
-      ours.push((JSON.parse(r.stdout) as { ms: number }).ms);
-      for (let j = 0; j < 5; j++) theirs.push((await cLister()).micros / 1000);
+    // A wall clock on a shared machine: under load (measured with two `sha256sum /dev/zero` on two
+    // cores) one round in about five saw every one of our walks slow while the C lister's best was
+    // not. So up to three rounds, a pause between them; the check fails only if every round is over
+    // the bound, which a real regression (every walk slower) still is. Each round is printed.
+    const rounds: string[] = [];
+    for (let round = 1; round <= 3; round++) {
+      if (round > 1) await new Promise((r) => setTimeout(r, 2000));
+      const { ours, theirs } = await speedRound();
+      const ratio = ours / theirs;
+      rounds.push(
+        `round ${round}: toolkit ${ours.toFixed(2)} ms, C lister ${theirs.toFixed(2)} ms, ratio ${
+          ratio.toFixed(2)
+        }`,
+      );
+      console.log(`namespace walk ${rounds.at(-1)}`);
+      if (ratio <= 1.5) return;
     }
-    const ratio = Math.min(...ours) / Math.min(...theirs);
-    console.log(
-      `namespace walk: toolkit ${Math.min(...ours).toFixed(2)} ms, C lister ${
-        Math.min(...theirs).toFixed(2)
-      } ms, ratio ${ratio.toFixed(2)}`,
-    );
-    assert.ok(ratio <= 1.5, `ratio ${ratio.toFixed(2)} > 1.5`);
+    assert.fail(`every round over 1.5:\n${rounds.join("\n")}`);
   },
 });
+
+/** One round: the best of 25 walks each side, interleaved. */
+async function speedRound(): Promise<{ ours: number; theirs: number }> {
+  const ours: number[] = [];
+  const theirs: number[] = [];
+  // Interleaved, so a burst of load beside the test hits both, and the same number of walks each:
+  // the bench walks five times per process, the C lister once per run, so it runs five times.
+  for (let i = 0; i < 5; i++) {
+    const r = await run(Deno.execPath(), [
+      "run",
+      "--allow-ffi",
+      `${REPO_ROOT}tests/bench/namespace_walk.ts`,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    ours.push((JSON.parse(r.stdout) as { ms: number }).ms);
+    for (let j = 0; j < 5; j++) theirs.push((await cLister()).micros / 1000);
+  }
+  return { ours: Math.min(...ours), theirs: Math.min(...theirs) };
+}
 
 // ---- Windows only ----
 
