@@ -63,7 +63,7 @@ export {
   NtHandle,
   pointerFrom,
   procAddress,
-} from "./ffi/handle.ts";
+} from "./ffi/nt/handle.ts";
 export {
   ImpersonationLevel,
   type ImpersonationLevelName,
@@ -75,7 +75,7 @@ export {
   securityQos,
   UNICODE_STRING_MAX_CHARS,
   UnicodeString,
-} from "./ffi/objects.ts";
+} from "./ffi/nt/object_attributes.ts";
 export {
   type ClientDiedMessage,
   type ClientId,
@@ -113,7 +113,11 @@ export {
   setHardErrorResponse,
   setReturnedStatus,
 } from "./ffi/port_message.ts";
-export { alpcUnavailable, exceptionPortUnavailable, lpcUnavailable } from "./ffi/capabilities.ts";
+export {
+  alpcUnavailable,
+  exceptionPortUnavailable,
+  lpcUnavailable,
+} from "./ffi/nt/capabilities.ts";
 export {
   decodeDirectoryBuffer,
   DirectoryAccess,
@@ -132,14 +136,14 @@ export {
   SYMBOLIC_LINK_QUERY,
   walkNamespace,
   type WalkOptions,
-} from "./ffi/namespace.ts";
+} from "./ffi/nt/namespace.ts";
 export {
   findPortServers,
   objectName,
   type PortServer,
   type PortServerReport,
   portTypeIndex,
-} from "./ffi/port_servers.ts";
+} from "./ffi/lpc/port_servers.ts";
 export {
   ChildProcess,
   CREATE_NO_WINDOW,
@@ -158,7 +162,7 @@ export {
   STILL_ACTIVE,
   waitFor,
   windowsCommandLine,
-} from "./ffi/processes.ts";
+} from "./ffi/nt/processes.ts";
 export {
   decodeSystemHandles,
   handleTypeIndex,
@@ -166,7 +170,7 @@ export {
   SystemExtendedHandleInformation,
   type SystemHandle,
   systemHandles,
-} from "./ffi/system_handles.ts";
+} from "./ffi/nt/system_handles.ts";
 export {
   createRestrictedToken,
   DISABLE_MAX_PRIVILEGE,
@@ -190,7 +194,7 @@ export {
   tokenPrivileges,
   tokenUserSid,
   WellKnownSid,
-} from "./ffi/tokens.ts";
+} from "./ffi/nt/tokens.ts";
 export {
   type Connection,
   type ConnectOptions,
@@ -203,8 +207,8 @@ export {
   type LpcServerOptions,
   type LpcSymbols,
   type PortOptions,
-} from "./ffi/lpc.ts";
-export { ServerWorker, type ServerWorkerOptions } from "./ffi/lpc_server_host.ts";
+} from "./ffi/lpc/port.ts";
+export { ServerWorker, type ServerWorkerOptions } from "./ffi/lpc/server_worker.ts";
 export {
   Disposition,
   FileAccess,
@@ -217,10 +221,10 @@ export {
   SHARE_ALL,
   tempFolder,
   writeFileAt,
-} from "./ffi/files.ts";
-export { type CapturedRun, runCaptured } from "./ffi/processes.ts";
-export { SE_GROUP_ENABLED, SE_GROUP_USE_FOR_DENY_ONLY, tokenGroups } from "./ffi/tokens.ts";
-export { type HandleCloser } from "./ffi/handle.ts";
+} from "./ffi/nt/files.ts";
+export { type CapturedRun, runCaptured } from "./ffi/nt/processes.ts";
+export { SE_GROUP_ENABLED, SE_GROUP_USE_FOR_DENY_ONLY, tokenGroups } from "./ffi/nt/tokens.ts";
+export { type HandleCloser } from "./ffi/nt/handle.ts";
 export {
   aligned16,
   buildExceptionRecord,
@@ -233,8 +237,8 @@ export {
   type RaiseThread,
   SCRATCH_BYTES,
   sweepRaiseThreads,
-} from "./ffi/exceptions.ts";
-export { type ExceptionPortResult, setExceptionPort } from "./ffi/exception_port.ts";
+} from "./ffi/debug/raise_exception.ts";
+export { type ExceptionPortResult, setExceptionPort } from "./ffi/lpc/exception_port.ts";
 export {
   type CapturedChild,
   decodeProcessList,
@@ -242,7 +246,7 @@ export {
   type ProcessEntry,
   spawnCaptured,
   SystemProcessInformation,
-} from "./ffi/processes.ts";
+} from "./ffi/nt/processes.ts";
 export {
   impersonateSystem,
   StepError,
@@ -250,8 +254,8 @@ export {
   type SystemTokenAttempt,
   systemTokenCandidates,
   threadIsImpersonating,
-} from "./ffi/tokens.ts";
-export { type CommandContext } from "./ffi/lpc_server_worker.ts";
+} from "./ffi/nt/tokens.ts";
+export { type CommandContext } from "./ffi/lpc/_server_worker_entry.ts";
 export {
   callMailbox,
   createMailbox,
@@ -261,8 +265,8 @@ export {
   markMailboxDead,
   serviceMailbox,
   watchWorker,
-} from "./ffi/mailbox.ts";
-export { deserializeError, type SerializedError, serializeError } from "./ffi/errors_wire.ts";
+} from "./ffi/_mailbox.ts";
+export { deserializeError, type SerializedError, serializeError } from "./ffi/_errors_wire.ts";
 export {
   type DebugEvent,
   DebugEventCode,
@@ -274,5 +278,5 @@ export {
   Debugger,
   type InjectedThread,
   injectedThreads,
-} from "./ffi/debugger.ts";
-export type { DebuggerInit, HandledEvent } from "./ffi/debugger_worker.ts";
+} from "./ffi/debug/debugger.ts";
+export type { DebuggerInit, HandledEvent } from "./ffi/debug/_debugger_worker.ts";

@@ -12,7 +12,7 @@
 import { win32 } from "node:path";
 import { isUnsupported, NtError } from "../ffi/status.ts";
 import { shebangFlags } from "./_permissions.ts";
-// For the Wine runner's flags: the task that runs it (tests/permissions_test.ts checks that they
+// For the Wine runner's flags: the task that runs it (tests/experiments/permissions_test.ts checks that they
 // are its shebang's). A JSON import needs no permission; importing run.ts itself as text would
 // make a later import of it as code fail in the same process (Deno 2.9).
 import DENO_CONFIG from "../deno.json" with { type: "json" };

@@ -1,7 +1,7 @@
 /**
  * The permissions a runnable script needs come from one place: its shebang line,
  * `#!/usr/bin/env -S deno run <flags>`. The lab starts each experiment with exactly those flags,
- * and `tests/permissions_test.ts` checks that every `deno run … <script>` line (the script's
+ * and `tests/experiments/permissions_test.ts` checks that every `deno run … <script>` line (the script's
  * `--help` and header, the README, `deno.json`, the workflow) says the same, and runs each script
  * with them.
  *

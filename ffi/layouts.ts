@@ -4,7 +4,7 @@
  * Every codec in this toolkit reads its offsets from {@link LAYOUTS}; no other file holds an
  * offset literal. Field names are those of phnt / the Windows SDK; a union member keeps its own
  * name, a nested struct's fields are flattened where the lab reads them directly (for example
- * `PORT_MESSAGE.DataLength` is `u1.s1.DataLength`). `tests/layouts_test.ts` compares every number
+ * `PORT_MESSAGE.DataLength` is `u1.s1.DataLength`). `tests/ffi/layouts_test.ts` compares every number
  * here with what `x86_64-w64-mingw32-gcc` computes from `tests/native/layouts.c`.
  *
  * Sources: the public headers (phnt, the ReactOS NDK, mingw-w64's user-mode headers), with natural

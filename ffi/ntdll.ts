@@ -1,7 +1,7 @@
 /**
  * The `ntdll.dll` symbol table (Windows x64) and its lazy loader.
  *
- * Every entry carries its C prototype (phnt names) as a comment; `tests/symbols_test.ts` checks
+ * Every entry carries its C prototype (phnt names) as a comment; `tests/ffi/symbols_test.ts` checks
  * each against the reference prototypes in `tests/fixtures/nt-signatures.json`. Widths: `ULONG`/`ACCESS_MASK`/enums u32,
  * `BOOLEAN` u8, `HANDLE`/`PVOID` pointer, `SIZE_T` u64, pointers to memory we own `buffer`,
  * `NTSTATUS` i32. `optional: true` marks exactly the exports Wine 8.0 lacks.

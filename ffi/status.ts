@@ -3,7 +3,7 @@
  * Windows call fails.
  *
  * Values are from mingw-w64 `ntstatus.h` / `winerror.h` (checked against those headers by
- * `tests/status_test.ts`).
+ * `tests/ffi/status_test.ts`).
  *
  * @module
  */

@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { ownHandles } from "../ffi/system_handles.ts";
+import { ownHandles } from "../ffi/nt/system_handles.ts";
 
 /**
  * How many more handles this process may hold after a loop than before it, the loop opening none:

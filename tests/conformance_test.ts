@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { lpcUnavailable } from "../ffi/capabilities.ts";
+import { lpcUnavailable } from "../ffi/nt/capabilities.ts";
 import { CASES } from "./conformance/cases.ts";
 import { createFakeKernel } from "./conformance/fake_driver.ts";
 import { explainFailure, runCase } from "./conformance/run.ts";

@@ -7,11 +7,11 @@
  */
 
 import assert from "node:assert/strict";
-import { pointerFrom } from "../ffi/handle.ts";
+import { pointerFrom } from "../ffi/nt/handle.ts";
 import { kernel32 } from "../ffi/kernel32.ts";
 import { LAYOUTS } from "../ffi/layouts.ts";
 import { wineVersion } from "../ffi/ntdll.ts";
-import { openProcess, ProcessAccess, waitFor } from "../ffi/processes.ts";
+import { openProcess, ProcessAccess, waitFor } from "../ffi/nt/processes.ts";
 import { NTSTATUS, toUnsigned } from "../ffi/status.ts";
 import { createWindowsKernel } from "./conformance/windows_driver.ts";
 import { arg, type CallName } from "./conformance/types.ts";

@@ -44,7 +44,7 @@
  */
 
 import { LAYOUTS } from "../ffi/layouts.ts";
-import type { LpcSymbols } from "../ffi/lpc.ts";
+import type { LpcSymbols } from "../ffi/lpc/port.ts";
 import type { NtdllSymbols } from "../ffi/ntdll.ts";
 import { LPC_LEGACY_MAX_MESSAGE_LENGTH, LpcMessageType } from "../ffi/port_message.ts";
 import { NTSTATUS } from "../ffi/status.ts";

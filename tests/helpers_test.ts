@@ -12,7 +12,7 @@ import {
   INTERRUPTED_EXIT_CODE,
   outputWithDeadline,
 } from "../experiments/_deadline.ts";
-import { systemTokenCandidates } from "../ffi/tokens.ts";
+import { systemTokenCandidates } from "../ffi/nt/tokens.ts";
 
 const WIN = Deno.build.os === "windows";
 

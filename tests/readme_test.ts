@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { REPO_ROOT } from "./_helpers.ts";
-import { WINDOWS_DENO_VERSION } from "./wine/harness.ts";
+import { WINDOWS_DENO_VERSION } from "../experiments/_wine_harness.ts";
 
 const README = await Deno.readTextFile(`${REPO_ROOT}README.md`);
 const INSTALLER = await Deno.readTextFile(`${REPO_ROOT}.ci/install_deno.sh`);

@@ -6,12 +6,16 @@
 
 import assert from "node:assert/strict";
 import { advapi32 } from "../ffi/advapi32.ts";
-import { alpcUnavailable, exceptionPortUnavailable, lpcUnavailable } from "../ffi/capabilities.ts";
-import { currentProcess, handleCell, NtHandle } from "../ffi/handle.ts";
+import {
+  alpcUnavailable,
+  exceptionPortUnavailable,
+  lpcUnavailable,
+} from "../ffi/nt/capabilities.ts";
+import { currentProcess, handleCell, NtHandle } from "../ffi/nt/handle.ts";
 import { kernel32 } from "../ffi/kernel32.ts";
-import { openDirectory } from "../ffi/namespace.ts";
+import { openDirectory } from "../ffi/nt/namespace.ts";
 import { ntdll, wineVersion } from "../ffi/ntdll.ts";
-import { SecurityDescriptor } from "../ffi/objects.ts";
+import { SecurityDescriptor } from "../ffi/nt/object_attributes.ts";
 import { PORT_MAXIMUM_MESSAGE_LENGTH } from "../ffi/port_message.ts";
 import {
   CREATE_NO_WINDOW,
@@ -21,8 +25,8 @@ import {
   ProcessAccess,
   processHandleCount,
   waitFor,
-} from "../ffi/processes.ts";
-import { handleTypeIndex, ownHandles } from "../ffi/system_handles.ts";
+} from "../ffi/nt/processes.ts";
+import { handleTypeIndex, ownHandles } from "../ffi/nt/system_handles.ts";
 import { check, NtError } from "../ffi/status.ts";
 import {
   createRestrictedToken,
@@ -37,7 +41,7 @@ import {
   tokenIsElevated,
   tokenUserSid,
   WellKnownSid,
-} from "../ffi/tokens.ts";
+} from "../ffi/nt/tokens.ts";
 import { ON_WINDOWS_BUILD, run, WINE_MISSING_NTDLL } from "./_helpers.ts";
 import {
   assertNoHandleGrowthPerCycle,

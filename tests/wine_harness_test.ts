@@ -28,7 +28,7 @@ import {
   TOOLS_DIR,
   treeBytes,
   wineEnv,
-} from "./wine/harness.ts";
+} from "../experiments/_wine_harness.ts";
 import { INTERRUPTED_EXIT_CODE } from "../experiments/_deadline.ts";
 import { ON_LINUX, REPO_ROOT, run, WINE_PREPARED } from "./_helpers.ts";
 
@@ -218,7 +218,7 @@ for (const to of ["process", "group"] as const) {
         "run",
         "--allow-ffi",
         "--allow-read",
-        "experiments/exp3.ts",
+        "experiments/exp3/exp3.ts",
         "--hold",
         "30000",
       ]);

@@ -10,7 +10,7 @@
 
 import assert from "node:assert/strict";
 import { REPO_ROOT } from "./_helpers.ts";
-import { WINDOWS_DENO_VERSION } from "./wine/harness.ts";
+import { WINDOWS_DENO_VERSION } from "../experiments/_wine_harness.ts";
 
 const TEXT = await Deno.readTextFile(`${REPO_ROOT}.github/workflows/windows.yml`);
 const TASKS = Object.keys(

@@ -2,7 +2,7 @@
 /**
  * Times a walk of the whole object namespace through the toolkit, the way the C lister times
  * itself: in a fresh process, after one warm-up walk, the best of five, start-up excluded.
- * Prints `{"ms": <best>, "objects": <count>}`. Run by tests/namespace_windows_test.ts:
+ * Prints `{"ms": <best>, "objects": <count>}`. Run by tests/ffi/nt/namespace_windows_test.ts:
  *
  * ```sh
  * deno run --allow-ffi tests/bench/namespace_walk.ts
@@ -11,7 +11,7 @@
  * @module
  */
 
-import { walkNamespace } from "../../ffi/namespace.ts";
+import { walkNamespace } from "../../ffi/nt/namespace.ts";
 import { type Cli, EXIT, runCli } from "../../experiments/_cli.ts";
 
 function walk(): { ms: number; objects: number } {

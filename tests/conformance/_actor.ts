@@ -14,16 +14,16 @@
 
 /// <reference lib="deno.worker" />
 
-import { serializeError } from "../../ffi/errors_wire.ts";
-import { raiseSecondChance } from "../../ffi/exceptions.ts";
-import { currentThread } from "../../ffi/handle.ts";
+import { serializeError } from "../../ffi/_errors_wire.ts";
+import { raiseSecondChance } from "../../ffi/debug/raise_exception.ts";
+import { currentThread } from "../../ffi/nt/handle.ts";
 import { kernel32 } from "../../ffi/kernel32.ts";
 import { LAYOUTS } from "../../ffi/layouts.ts";
 import { requireSymbol } from "../../ffi/_loader.ts";
 import { ntdll, ntdllSymbols } from "../../ffi/ntdll.ts";
-import { ObjectAttributes } from "../../ffi/objects.ts";
+import { ObjectAttributes } from "../../ffi/nt/object_attributes.ts";
 import { check } from "../../ffi/status.ts";
-import { impersonateSystem, type SystemImpersonation } from "../../ffi/tokens.ts";
+import { impersonateSystem, type SystemImpersonation } from "../../ffi/nt/tokens.ts";
 import { marshal } from "./_marshal.ts";
 import type { CallName } from "./types.ts";
 import {
@@ -116,7 +116,7 @@ async function run(m: WorkerOp): Promise<unknown> {
       return { user: system.user, fromPid: system.fromPid };
     }
     case "raise": {
-      // ffi/exceptions.ts: the raise runs on a fresh native thread of this process, whose
+      // ffi/debug/raise_exception.ts: the raise runs on a fresh native thread of this process, whose
       // continue context is ExitThread(0); this Worker waits for that thread (up to ms).
       const r = await raiseSecondChance(m.code >>> 0, m.parameters.map(BigInt), m.ms);
       return { tid: r.tid, exitCode: r.exitCode ?? null } satisfies RaiseReply;

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { serializeError } from "../../ffi/errors_wire.ts";
+import { serializeError } from "../../ffi/_errors_wire.ts";
 import { ActorProcess } from "./_actor_process.ts";
 import { type ThreadOp, toBase64 } from "./_actor_marshal.ts";
 

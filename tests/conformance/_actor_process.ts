@@ -11,12 +11,12 @@
  * @module
  */
 
-import { deserializeError, type SerializedError } from "../../ffi/errors_wire.ts";
-import { handleCell, NtHandle } from "../../ffi/handle.ts";
+import { deserializeError, type SerializedError } from "../../ffi/_errors_wire.ts";
+import { handleCell, NtHandle } from "../../ffi/nt/handle.ts";
 import { kernel32 } from "../../ffi/kernel32.ts";
 import { LAYOUTS } from "../../ffi/layouts.ts";
 import { ntdll } from "../../ffi/ntdll.ts";
-import { ObjectAttributes } from "../../ffi/objects.ts";
+import { ObjectAttributes } from "../../ffi/nt/object_attributes.ts";
 import { check } from "../../ffi/status.ts";
 import {
   attachMemory,

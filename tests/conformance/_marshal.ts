@@ -8,7 +8,7 @@
 
 import { LAYOUTS } from "../../ffi/layouts.ts";
 import { ntdllSymbols } from "../../ffi/ntdll.ts";
-import { ObjectAttributes, UnicodeString } from "../../ffi/objects.ts";
+import { ObjectAttributes, UnicodeString } from "../../ffi/nt/object_attributes.ts";
 import type { Arg, CallName } from "./types.ts";
 
 const QOS = LAYOUTS.SECURITY_QUALITY_OF_SERVICE;

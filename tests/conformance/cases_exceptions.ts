@@ -143,7 +143,7 @@ function exceptionOf(m: Received): { [key: string]: Json } {
     totalLength: h.totalLength,
     pid: h.pid,
     // The raising thread's id: on Windows the driver raises on a native thread it starts for the
-    // purpose (ffi/exceptions.ts), whose id the case does not know, so only "non-zero" is portable.
+    // purpose (ffi/debug/raise_exception.ts), whose id the case does not know, so only "non-zero" is portable.
     tidNonZero: h.tid !== 0,
     messageIdNonZero: h.messageId !== 0,
     apiNumber: u32At(m, DBGKM.ApiNumber),

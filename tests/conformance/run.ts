@@ -18,7 +18,7 @@
  */
 
 import { isDeepStrictEqual } from "node:util";
-import { lpcUnavailable } from "../../ffi/capabilities.ts";
+import { lpcUnavailable } from "../../ffi/nt/capabilities.ts";
 import { CASES } from "./cases.ts";
 import { createFakeKernel } from "./fake_driver.ts";
 import type { Case, Json, Kernel } from "./types.ts";

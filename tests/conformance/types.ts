@@ -11,7 +11,7 @@
  * @module
  */
 
-import type { LpcSymbols } from "../../ffi/lpc.ts";
+import type { LpcSymbols } from "../../ffi/lpc/port.ts";
 
 /** A JSON value (what a case expects and observes). */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };

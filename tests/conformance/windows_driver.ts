@@ -26,10 +26,10 @@
  */
 
 import { assertWindows } from "../../ffi/_loader.ts";
-import { deserializeError, type SerializedError } from "../../ffi/errors_wire.ts";
-import { type NtHandle, pointerFrom } from "../../ffi/handle.ts";
+import { deserializeError, type SerializedError } from "../../ffi/_errors_wire.ts";
+import { type NtHandle, pointerFrom } from "../../ffi/nt/handle.ts";
 import { ntdll } from "../../ffi/ntdll.ts";
-import { exitCodeOf, openProcess, ProcessAccess, waitFor } from "../../ffi/processes.ts";
+import { exitCodeOf, openProcess, ProcessAccess, waitFor } from "../../ffi/nt/processes.ts";
 import { ntSuccess } from "../../ffi/status.ts";
 import {
   type CallReply,
@@ -569,7 +569,7 @@ class WinThread implements Thread {
       return exitCode === null ? { outcome: "blocked" } : { outcome: "exited", exitCode };
     }
     const r = s.ok as RaiseReply;
-    // 0: the exception was handled and the thread continued at ExitThread(0) (ffi/exceptions.ts);
+    // 0: the exception was handled and the thread continued at ExitThread(0) (ffi/debug/raise_exception.ts);
     // anything else is the NTSTATUS NtRaiseException itself returned.
     return r.exitCode === null
       ? { outcome: "blocked" }

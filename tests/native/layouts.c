@@ -3,7 +3,7 @@
  *
  * Compiled (never run) with `x86_64-w64-mingw32-gcc -S`: each constant below becomes a label
  * `layout__<STRUCT>__<FIELD>` followed by `.quad <value>` in the assembly, and
- * tests/layouts_test.ts compares every value with LAYOUTS.
+ * tests/ffi/layouts_test.ts compares every value with LAYOUTS.
  *
  * Documented structs come from the mingw-w64 user-mode headers. The LPC / ALPC / DBGKM / handle
  * table structs are declared here from nt-abi-facts.md with natural x64 alignment: mingw's

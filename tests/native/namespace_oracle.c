@@ -1,6 +1,6 @@
 /*
- * Independent object-namespace lister (built by tests/wine/harness.ts with mingw-w64; run under
- * Wine or Windows by tests/namespace_windows_test.ts).
+ * Independent object-namespace lister (built by experiments/_wine_harness.ts with mingw-w64; run under
+ * Wine or Windows by tests/ffi/nt/namespace_windows_test.ts).
  *
  *   namespace_oracle.exe [ROOT]
  *

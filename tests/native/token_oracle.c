@@ -1,5 +1,5 @@
 /*
- * Independent oracle for the token queries (built by tests/wine/harness.ts with mingw-w64, run
+ * Independent oracle for the token queries (built by experiments/_wine_harness.ts with mingw-w64, run
  * under Wine or Windows by tests/windows_test.ts). Prints `key=value` lines:
  *   user_sid      the process token's user SID (ConvertSidToStringSidA)
  *   integrity     the integrity label SID

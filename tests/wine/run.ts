@@ -5,7 +5,7 @@
  * ```sh
  * deno task test:wine     # the test suite, with the flags of `deno task test`
  * deno run --allow-run --allow-read --allow-write --allow-env tests/wine/run.ts test FILE…
- * deno run --allow-run --allow-read --allow-write --allow-env tests/wine/run.ts exec run --allow-ffi experiments/list_ports.ts --json
+ * deno run --allow-run --allow-read --allow-write --allow-env tests/wine/run.ts exec run --allow-ffi experiments/ports/list_ports.ts --json
  * deno run --allow-run --allow-read --allow-write --allow-env tests/wine/run.ts prepare
  * ```
  *
@@ -29,7 +29,7 @@ import {
   TOOLS_DIR,
   treeBytes,
   type WineDeno,
-} from "./harness.ts";
+} from "../../experiments/_wine_harness.ts";
 
 const USAGE =
   `Usage: deno run --allow-run --allow-read --allow-write --allow-env tests/wine/run.ts \\

@@ -1,0 +1,73 @@
+/**
+ * Experiment 1's server logic, loaded by the LPC server Worker (`ffi/lpc/_server_worker_entry.ts`) and run
+ * on its thread. For each READ request: the path's text is checked, the file is opened relative to
+ * a handle on the root with `OBJ_DONT_REPARSE` **as the server** (the deliberate confused deputy)
+ * or, in safe mode, while impersonating the client; then the final path of what was opened must
+ * lie under the root's final path, and only then is it read (nt-semantics.md E13).
+ *
+ * @module
+ */
+
+import { finalPathOf, openDirectory, openRelative, readFileAt } from "../../ffi/nt/files.ts";
+import type { NtHandle } from "../../ffi/nt/handle.ts";
+import type { LpcHandler } from "../../ffi/lpc/port.ts";
+import { decodeReadReply, type OpenedFile, serveRead } from "./exp1_protocol.ts";
+
+/** The handler's options (sent to the Worker). */
+export interface Exp1HandlerOptions {
+  /** The only folder the server reads from. */
+  root: string;
+  /** Safe mode: impersonate the client (`NtImpersonateClientOfPort`) before opening the file. */
+  impersonate: boolean;
+}
+
+function opened(file: NtHandle): OpenedFile {
+  return {
+    finalPath: () => finalPathOf(file),
+    read: (offset, length) => readFileAt(file, offset, length),
+    [Symbol.dispose]: () => file.close(),
+  };
+}
+
+/**
+ * Serves one READ request from `root` (Windows): opens the root (as the calling thread, which must
+ * not be impersonating), then runs {@link serveRead} with the real relative open, final path and
+ * read; `impersonate`, when given, wraps only the open.
+ */
+export function serveFromRoot(
+  root: string,
+  request: Uint8Array,
+  impersonate?: <T>(fn: () => T) => T,
+): Uint8Array<ArrayBuffer> {
+  using dir = openDirectory(root);
+  return serveRead(request, {
+    rootFinalPath: () => finalPathOf(dir),
+    open: (relative) => opened(openRelative(dir, relative)),
+    ...(impersonate ? { impersonate } : {}),
+  });
+}
+
+/**
+ * Builds the handler (called on the server's thread). The root is opened once here, so a missing
+ * root fails the server's start, and again (as the server, never impersonated) for each request,
+ * so no handle outlives a request.
+ */
+export function createHandler(options: Exp1HandlerOptions): LpcHandler {
+  openDirectory(options.root).close();
+  return {
+    request: (req) => {
+      const data = serveFromRoot(
+        options.root,
+        req.data,
+        options.impersonate ? req.impersonate : undefined,
+      );
+      const reply = decodeReadReply(data);
+      return {
+        data,
+        note: `${reply.statusName ?? reply.status} (${reply.stage}${
+          reply.impersonated ? ", impersonating" : ""
+        })${reply.reason ? `: ${reply.reason}` : ""}`,
+      };
+    },
+  };
+}

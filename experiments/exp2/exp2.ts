@@ -1,0 +1,328 @@
+#!/usr/bin/env -S deno run --allow-ffi --allow-read
+/**
+ * Experiment 2: the LPC server also becomes the client's **exception port**. It receives the
+ * client's second-chance exception (`LPC_EXCEPTION`), replies with a verdict (the chosen one only
+ * to the exception the client announced; DBG_EXCEPTION_NOT_HANDLED to any other), logs hard errors
+ * (`LPC_ERROR_EVENT`), and, when the client dies, receives `LPC_CLIENT_DIED` for its threads and
+ * the `LPC_PORT_CLOSED` of its connection (recognised by PortContext: it carries no ClientId).
+ *
+ * Run from an elevated prompt on Windows x64:
+ *
+ * ```sh
+ * deno run --allow-ffi --allow-read experiments/exp2/exp2.ts
+ * deno run --allow-ffi --allow-read experiments/exp2/exp2.ts --register --reply not-handled
+ * ```
+ *
+ * @module
+ */
+
+import { fileURLToPath } from "node:url";
+import {
+  alpcUnavailable,
+  exceptionPortUnavailable,
+  lpcUnavailable,
+} from "../../ffi/nt/capabilities.ts";
+import type { LpcEvent } from "../../ffi/lpc/port.ts";
+import { ServerWorker } from "../../ffi/lpc/server_worker.ts";
+import { assertWindows } from "../../ffi/_loader.ts";
+import { wineVersion } from "../../ffi/ntdll.ts";
+import { currentProcessId, spawnCaptured } from "../../ffi/nt/processes.ts";
+import { UnsupportedError } from "../../ffi/status.ts";
+import { openProcessToken, tokenIsElevated, tokenUserSid } from "../../ffi/nt/tokens.ts";
+import {
+  analyzeTimeline,
+  answerQuestion2,
+  connectionContexts,
+  describeException,
+  describeHardError,
+  describePortClosed,
+  type Exp2Analysis,
+  type Exp2Event,
+  hardErrorText,
+  portClosedOn,
+} from "./exp2_analysis.ts";
+import {
+  type ClientEnd,
+  describeEnd,
+  describeNotHandled,
+  endClient,
+  hex32,
+  observeNotHandled,
+  type VerdictOutcome,
+} from "./exp2_lifecycle.ts";
+import type { Exp2HandlerOptions } from "./exp2_handler.ts";
+import { formatEvent, portSddl } from "../exp1/exp1_server.ts";
+import { type Cli, type CliValues, EXIT, interruptible, runCli, toJson } from "../_cli.ts";
+
+/** How long to watch the client after a DBG_EXCEPTION_NOT_HANDLED verdict (ms). */
+const NOT_HANDLED_WAIT_MS = 30_000;
+
+/** The command line, declared once (parser and `--help`). */
+export const CLI = {
+  name: "exp2",
+  usage:
+    `exp2: the LPC server becomes the client's exception port, receives its exception and its death.
+
+Usage: deno run --allow-ffi --allow-read experiments/exp2/exp2.ts [options]
+Run from an elevated prompt on Windows x64 (the server thread takes a SYSTEM token for SeTcbPrivilege).`,
+  options: {
+    register: {
+      kind: "flag",
+      help: "the client also registers its main thread's termination port",
+    },
+    reply: {
+      kind: "choice",
+      choices: ["continue", "not-handled"],
+      default: "continue",
+      help: "the verdict for the exception the client announced and raised: continue " +
+        "(DBG_CONTINUE) or not-handled (DBG_EXCEPTION_NOT_HANDLED: the kernel then asks Windows " +
+        "Error Reporting, whose answer decides; the run records what happened: the client's " +
+        `exit code, or still running after ${NOT_HANDLED_WAIT_MS / 1000} s). Any other ` +
+        "exception always gets DBG_EXCEPTION_NOT_HANDLED.",
+    },
+    "client-exits": {
+      kind: "flag",
+      help: "let the client exit by itself instead of terminating it",
+    },
+    "exit-code": {
+      kind: "integer",
+      value: "code",
+      min: 0,
+      max: 0xffff_ffff,
+      hex: true,
+      default: 0xdead,
+      help: "the exit code used to terminate the client if it still runs, in decimal or 0x hex",
+    },
+    json: { kind: "flag", help: "print one JSON document (schema deno-lpc/exp2@1)" },
+  },
+  schema: "deno-lpc/exp2@1",
+} as const satisfies Cli;
+
+/** The `--json` document. */
+export interface Exp2Document {
+  /** Always `deno-lpc/exp2@1`. */
+  schema: "deno-lpc/exp2@1";
+  /** Whether it ran, or why not. */
+  ran: boolean;
+  /** Why it did not run. */
+  reason?: string;
+  /** The options. */
+  options?: { register: boolean; reply: string; clientExits: boolean };
+  /** Where it ran. */
+  environment?: {
+    pid: number;
+    user: string;
+    elevated: boolean;
+    wine: string | null;
+    alpc: string | null;
+  };
+  /** The server thread's SYSTEM token. */
+  system?: unknown;
+  /** How the exception port was set. */
+  exceptionPort?: unknown;
+  /** The server: pid, thread, every event. */
+  server?: { pid: number; tid: number; port: string; events: LpcEvent[] };
+  /** The client: pid, its own steps, exit code, how it ended. */
+  client?: {
+    pid: number;
+    steps: unknown[];
+    exitCode: number | undefined;
+    exitCodeHex?: string;
+    /** How it ended, in words. */
+    terminatedBy: string;
+    /** How it ended: by itself, or terminated by the server (only while it was alive). */
+    end?: ClientEnd;
+    /** With `--reply not-handled`: what happened after the verdict (E5: WER decides). */
+    afterNotHandled?: VerdictOutcome;
+  };
+  /** The reading of the timeline. */
+  analysis?: Exp2Analysis;
+  /** Question 2, answered from this run. */
+  answer?: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what: string, test: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!test()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+/** Runs the experiment (Windows with LPC and exception ports only). */
+export async function runExp2(o: {
+  register: boolean;
+  reply: "continue" | "not-handled";
+  clientExits: boolean;
+  exitCode: number;
+  log: (s: string) => void;
+}): Promise<Exp2Document> {
+  assertWindows("exp2");
+  const missing = lpcUnavailable() ?? exceptionPortUnavailable();
+  if (missing) throw new UnsupportedError(missing);
+  await using cleanup = interruptible();
+  let user: string;
+  let elevated: boolean;
+  {
+    using token = openProcessToken();
+    user = tokenUserSid(token);
+    elevated = tokenIsElevated(token);
+  }
+  if (!elevated) {
+    throw new Error(
+      "exp2 needs an elevated prompt: the server thread borrows a SYSTEM token for SeTcbPrivilege",
+    );
+  }
+  const environment = {
+    pid: currentProcessId(),
+    user,
+    elevated,
+    wine: wineVersion(),
+    alpc: alpcUnavailable(),
+  };
+
+  // 1. The server, on its own thread, as SYSTEM with SeTcbPrivilege; its port holds kernel messages.
+  const portName = `\\RPC Control\\deno-lpc-exp2-${currentProcessId()}-${Date.now().toString(36)}`;
+  const options: Exp2HandlerOptions = { system: true, reply: o.reply };
+  const server = cleanup.use(
+    await ServerWorker.start({
+      portName,
+      sddl: portSddl(user, false),
+      // Kernel messages longer than the port's MaxMessageLength are dropped (AlpcpSendMessage.c),
+      // and an undelivered exception ends the process (KiDispatchException.c). LPC_EXCEPTION on an
+      // exception port is always 0xD0 (DbgkForwardException.c; 0x110 is the message to the WER
+      // error port only, DbgkpSendErrorMessage.c), so 512 is ample.
+      maxMessageLength: 512,
+      handlerModule: new URL("./exp2_handler.ts", import.meta.url),
+      handlerOptions: options,
+      onEvent: (e: Exp2Event) =>
+        o.log(
+          `server ${formatEvent(e)}${
+            e.hardError ? `  hard error ${hardErrorText(e.hardError)}` : ""
+          }`,
+        ),
+    }),
+  );
+  const system = await server.command({ op: "system" });
+  o.log(`server thread ${server.threadId} impersonates ${JSON.stringify(system)}`);
+
+  // 2. The client.
+  const script = fileURLToPath(new URL("./exp2_client.ts", import.meta.url));
+  const args = [Deno.execPath(), "run", "--allow-ffi", script, "--port", portName];
+  if (o.register) args.push("--register");
+  if (o.clientExits) args.push("--exit");
+  const spawned = cleanup.use(spawnCaptured(args));
+  const pid = spawned.child.pid;
+  o.log(`client pid ${pid}`);
+  await until(
+    "the client's connection",
+    () => server.events.some((e) => e.event === "accept" && e.pid === pid),
+    60_000,
+  );
+  // LPC_PORT_CLOSED carries ClientId {0, 0} (AlpcpSendCloseMessage.c): the connection is known by
+  // the PortContext it was accepted with.
+  const contexts = connectionContexts(server.events, pid);
+
+  // 3. The server becomes its exception port (on the server thread, as SYSTEM).
+  const exceptionPort = await server.command({ op: "set-exception-port", pid });
+  o.log(`exception port of ${pid} set: ${JSON.stringify(exceptionPort)}`);
+
+  // 4. The exception, then the client's death.
+  let afterNotHandled: VerdictOutcome | undefined;
+  let end: ClientEnd | undefined;
+  let terminatedBy: string;
+  if (o.reply === "not-handled") {
+    await until(
+      "the client's exception",
+      () => server.events.some((e) => e.pid === pid && e.event === "LPC_EXCEPTION"),
+      120_000,
+    ).catch(() => o.log("no LPC_EXCEPTION from the client within 120 s"));
+    afterNotHandled = await observeNotHandled(spawned.child, NOT_HANDLED_WAIT_MS);
+    o.log(describeNotHandled(afterNotHandled));
+    terminatedBy = describeNotHandled(afterNotHandled);
+    if (afterNotHandled.outcome === "still running") {
+      end = endClient(spawned.child, o.exitCode);
+      terminatedBy += `; then ${describeEnd(end)}`;
+    }
+  } else {
+    await until(
+      "the client's DONE",
+      () =>
+        server.events.some((e) => e.pid === pid && e.event === "reply" && e.note === "DONE -> BYE"),
+      120_000,
+    )
+      .catch(() => {});
+    if (o.clientExits) await spawned.child.waitAsync(60_000);
+    end = endClient(spawned.child, o.exitCode);
+    terminatedBy = describeEnd(end);
+  }
+  await until(
+    "LPC_PORT_CLOSED",
+    () => portClosedOn(server.events, contexts) !== undefined,
+    30_000,
+  )
+    .catch(() => o.log("no LPC_PORT_CLOSED on the client's connection within 30 s"));
+  await sleep(200);
+  const exitCode = spawned.child.wait(5_000) ? spawned.child.exitCode() : undefined;
+  const { stdout } = await spawned.output;
+  await server.stop();
+
+  const analysis = analyzeTimeline(server.events, pid);
+  return {
+    schema: "deno-lpc/exp2@1",
+    ran: true,
+    options: { register: o.register, reply: o.reply, clientExits: o.clientExits },
+    environment,
+    system,
+    exceptionPort,
+    server: { pid: server.processId, tid: server.threadId, port: portName, events: server.events },
+    client: {
+      pid,
+      steps: stdout.split(/\r?\n/).filter((l) => l.startsWith("{")).map((l) => JSON.parse(l)),
+      exitCode,
+      ...(exitCode !== undefined ? { exitCodeHex: hex32(exitCode) } : {}),
+      terminatedBy,
+      ...(end ? { end } : {}),
+      ...(afterNotHandled ? { afterNotHandled } : {}),
+    },
+    analysis,
+    answer: answerQuestion2(analysis),
+  };
+}
+
+async function main(v: CliValues<typeof CLI.options>): Promise<number> {
+  const doc = await runExp2({
+    register: v.register,
+    reply: v.reply,
+    clientExits: v["client-exits"],
+    exitCode: v["exit-code"],
+    log: v.json ? () => {} : (s) => console.error(s),
+  });
+  if (v.json) console.log(toJson(doc));
+  else {
+    const a = doc.analysis!;
+    console.log(
+      `\nExperiment 2: client pid ${a.pid}, exit code ${doc.client!.exitCodeHex} (${
+        doc.client!.terminatedBy
+      })`,
+    );
+    for (const x of a.exceptions) console.log(describeException(x));
+    for (const h of a.hardErrors) console.log(describeHardError(h));
+    for (const d of a.deaths) {
+      console.log(
+        `LPC_CLIENT_DIED thread ${d.tid} via ${d.via} (context ${d.context})${
+          d.knownThread ? "" : " [thread never seen]"
+        } created ${d.createTime ?? "?"}`,
+      );
+    }
+    console.log(describePortClosed(a));
+    console.log(`\n${doc.answer}`);
+  }
+  return EXIT.OK;
+}
+
+if (import.meta.main) {
+  await runCli(import.meta.url, CLI, main);
+}

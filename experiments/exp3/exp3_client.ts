@@ -1,0 +1,63 @@
+#!/usr/bin/env -S deno run --allow-ffi
+/**
+ * Experiment 3, the client: every 100 ms it writes a heartbeat (a JSON line with the time) and,
+ * with `--port`, sends the LPC server a request and records the reply. A debugger freezing it
+ * shows up as a gap in the heartbeats (and in the server's requests).
+ *
+ * @module
+ */
+
+import { kernel32 } from "../../ffi/kernel32.ts";
+import { LpcClient } from "../../ffi/lpc/port.ts";
+import { assertWindows } from "../../ffi/_loader.ts";
+import { type Cli, type CliValues, EXIT, runCli } from "../_cli.ts";
+
+/** The command line, declared once (parser and `--help`). */
+export const CLI = {
+  name: "exp3_client",
+  usage: `exp3_client: a client that beats every 100 ms (started by exp3.ts).
+
+Usage: deno run --allow-ffi experiments/exp3/exp3_client.ts [options]`,
+  options: {
+    seconds: {
+      kind: "integer",
+      value: "n",
+      min: 1,
+      max: 600,
+      default: 15,
+      help: "beat for n seconds, then exit 0",
+    },
+    port: { kind: "text", value: "name", help: "also send the LPC server a request each beat" },
+    register: {
+      kind: "flag",
+      help: "register the main thread's termination port with that server",
+    },
+  },
+  notes:
+    'Output: one JSON line per beat: {"at": epoch ms, "n": beat, "reply"?: text, "rttMs"?: round trip}.',
+} as const satisfies Cli;
+
+async function main(v: CliValues<typeof CLI.options>): Promise<number> {
+  const seconds = v.seconds;
+  assertWindows("exp3_client");
+  using client = v.port ? LpcClient.connect(v.port) : undefined;
+  if (client && v.register) client.registerThreadTerminatePort();
+  const tid = kernel32().GetCurrentThreadId();
+  const end = Date.now() + seconds * 1000;
+  for (let n = 0; Date.now() < end; n++) {
+    const at = performance.timeOrigin + performance.now();
+    const beat: Record<string, unknown> = { at: Math.round(at * 10) / 10, n, tid };
+    if (client) {
+      const reply = client.request(new TextEncoder().encode("HELLO"));
+      beat.reply = new TextDecoder().decode(reply.data);
+      beat.rttMs = Math.round((performance.timeOrigin + performance.now() - at) * 10) / 10;
+    }
+    console.log(JSON.stringify(beat));
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return EXIT.OK;
+}
+
+if (import.meta.main) {
+  await runCli(import.meta.url, CLI, main);
+}

@@ -1,0 +1,239 @@
+#!/usr/bin/env -S deno run --allow-ffi
+/**
+ * Question 1 of the lab: "How can you see what LPC objects are created in the system?"
+ *
+ * Walks the object manager namespace (what WinObj shows) and lists the LPC port objects: type
+ * `ALPC Port` on Vista and later, `Port` / `WaitablePort` on older systems. With `--servers` it also
+ * names the process serving each port, the way NtObjectManager's `Get-NtAlpcServer` does: list the
+ * system handle table, keep the port handles, duplicate each one and ask its name.
+ *
+ * ```sh
+ * deno run --allow-ffi experiments/ports/list_ports.ts                  # ports below \
+ * deno run --allow-ffi experiments/ports/list_ports.ts --root "\RPC Control" --servers
+ * deno run --allow-ffi experiments/ports/list_ports.ts --all --json     # every object, as JSON
+ * ```
+ *
+ * @module
+ */
+
+import { findPortServers, type PortServerReport } from "../../ffi/lpc/port_servers.ts";
+import {
+  type DirectorySource,
+  kernelDirectorySource,
+  type NamespaceError,
+  type NamespaceObject,
+  PORT_TYPES,
+  type QueryMode,
+  walkNamespace,
+} from "../../ffi/nt/namespace.ts";
+import { assertWindows } from "../../ffi/_loader.ts";
+import { type Cli, type CliValues, EXIT, runCli, toJson, UsageError } from "../_cli.ts";
+import { UnsupportedError } from "../../ffi/status.ts";
+
+/** The command line, declared once (parser and `--help`). */
+export const CLI = {
+  name: "list_ports",
+  usage: `list_ports: list the LPC/ALPC port objects in the object namespace, and who serves them.
+
+Usage: deno run --allow-ffi experiments/ports/list_ports.ts [options]`,
+  options: {
+    root: {
+      kind: "text",
+      value: "dir",
+      default: "\\",
+      help: "where to start: an object directory such as \\RPC Control",
+    },
+    type: {
+      kind: "text",
+      value: "name",
+      multiple: true,
+      help: "list objects of this type instead of the port types (ALPC Port, Port, WaitablePort)",
+    },
+    all: { kind: "flag", help: "list every object of every type (for exploring)" },
+    servers: {
+      kind: "flag",
+      help: "name the process serving each port (enables SeDebugPrivilege when held; protected " +
+        "processes such as csrss cannot be opened and are counted, not named)",
+    },
+    mode: {
+      kind: "choice",
+      choices: ["auto", "batch", "single"],
+      default: "auto",
+      help: "how directories are read: auto (batch, single-entry where batch is missing), " +
+        "batch (Wine has no batch mode: exit 3), single",
+    },
+    json: {
+      kind: "flag",
+      help: "print one JSON document (schema deno-lpc/ports@1) instead of a table",
+    },
+  },
+  schema: "deno-lpc/ports@1",
+} as const satisfies Cli;
+
+/** A listed object, with its server when known. */
+export interface PortListing extends NamespaceObject {
+  /** The process serving this port (`--servers`). */
+  server?: { pid: number; image: string | null };
+}
+
+/** The `--json` document. */
+export interface PortsDocument {
+  /** Always `deno-lpc/ports@1`. */
+  schema: "deno-lpc/ports@1";
+  /** Where the walk started. */
+  root: string;
+  /** The objects listed (ports, the `--type` types, or everything with `--all`). */
+  objects: PortListing[];
+  /** Directories that could not be read. */
+  errors: NamespaceError[];
+  /** Counts. */
+  summary: { objects: number; ports: number; attributed: number; errors: number };
+  /** With `--servers`: how attribution went. */
+  servers?: {
+    debugPrivilege: boolean;
+    portHandles: number;
+    unattributed: Record<string, number>;
+    skipped?: string;
+  };
+}
+
+/** Options of {@link listPorts}. */
+export interface ListPortsOptions {
+  /** Where to start. */
+  root: string;
+  /** Types to keep (ignored with `all`). */
+  types: string[];
+  /** Keep every object. */
+  all: boolean;
+  /** Attribute ports to their servers. */
+  servers: boolean;
+  /** How directories are read. */
+  mode: QueryMode;
+  /** Where directories are read from (default: the kernel; tests pass a fake). */
+  source?: DirectorySource;
+}
+
+/** Walks the namespace and builds the document (Windows only). */
+export function listPorts(options: ListPortsOptions): PortsDocument {
+  const objects: PortListing[] = [];
+  const errors: NamespaceError[] = [];
+  let ports = 0;
+  const keep = new Set(options.types.map((t) => t.toLowerCase()));
+  for (
+    const e of walkNamespace(options.root, {
+      source: options.source ?? kernelDirectorySource(options.mode),
+    })
+  ) {
+    if (e.kind === "error") {
+      errors.push({ path: e.path, status: e.status, name: e.name });
+      continue;
+    }
+    const isPort = PORT_TYPES.includes(e.type);
+    if (isPort) ports++;
+    if (options.all || keep.has(e.type.toLowerCase())) {
+      objects.push({
+        path: e.path,
+        type: e.type,
+        ...(e.target !== undefined ? { target: e.target } : {}),
+      });
+    }
+  }
+  const doc: PortsDocument = {
+    schema: "deno-lpc/ports@1",
+    root: options.root,
+    objects,
+    errors,
+    summary: { objects: objects.length, ports, attributed: 0, errors: errors.length },
+  };
+  if (options.servers) {
+    let report: PortServerReport | undefined;
+    try {
+      report = findPortServers();
+    } catch (e) {
+      doc.servers = {
+        debugPrivilege: false,
+        portHandles: 0,
+        unattributed: {},
+        skipped: e instanceof Error ? e.message : String(e),
+      };
+    }
+    if (report) {
+      for (const o of objects) {
+        const s = PORT_TYPES.includes(o.type)
+          ? report.servers.get(o.path.toLowerCase())
+          : undefined;
+        if (s) {
+          o.server = s;
+          doc.summary.attributed++;
+        }
+      }
+      doc.servers = {
+        debugPrivilege: report.debugPrivilege,
+        portHandles: report.portHandles,
+        unattributed: report.unattributed,
+      };
+    }
+  }
+  return doc;
+}
+
+/** The human-readable table. */
+export function formatTable(doc: PortsDocument): string {
+  const rows = doc.objects.map((o) => [
+    o.path + (o.target !== undefined ? ` -> ${o.target}` : ""),
+    o.type,
+    o.server ? `${o.server.pid} ${o.server.image ?? "?"}` : "",
+  ]);
+  const head = ["PATH", "TYPE", doc.servers ? "SERVER" : ""];
+  const width = [0, 1].map((i) => Math.max(head[i]!.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) =>
+    `${r[0]!.padEnd(width[0]!)}  ${r[1]!.padEnd(width[1]!)}  ${r[2]}`.trimEnd();
+  const out = [line(head), ...rows.map(line)];
+  for (const e of doc.errors) out.push(`! ${e.path}: ${e.name} (${e.status})`);
+  const s = doc.summary;
+  out.push(
+    `${s.objects} listed below ${doc.root}; ${s.ports} port objects; ${s.errors} unreadable` +
+      (doc.servers
+        ? `; ${s.attributed} attributed` +
+          (doc.servers.skipped ? ` (attribution skipped: ${doc.servers.skipped})` : "") +
+          (Object.keys(doc.servers.unattributed).length
+            ? `; not attributed: ${
+              Object.entries(doc.servers.unattributed).map(([k, v]) => `${v} ${k}`).join(", ")
+            }`
+            : "") +
+          (doc.servers.debugPrivilege ? "" : "; SeDebugPrivilege not enabled")
+        : ""),
+  );
+  return out.join("\n");
+}
+
+function main(v: CliValues<typeof CLI.options>): number {
+  if (!v.root.startsWith("\\")) {
+    throw new UsageError(`--root must be an absolute object path such as \\RPC Control`);
+  }
+  assertWindows("list_ports");
+  const doc = listPorts({
+    root: v.root,
+    types: v.type.length ? v.type : [...PORT_TYPES],
+    all: v.all,
+    servers: v.servers,
+    mode: v.mode,
+  });
+  // A stub status (Wine has no batch mode) means "not supported", not "unreadable".
+  const stub = doc.errors.find((e) => e.name === "STATUS_NOT_IMPLEMENTED");
+  if (stub) {
+    throw new UnsupportedError(
+      `reading ${stub.path} in ${v.mode} mode returned ${stub.name} (${stub.status}), a stub of ` +
+        "this system (Wine has no batch mode): --mode auto or single reads one entry per call",
+    );
+  }
+  console.log(v.json ? toJson(doc) : formatTable(doc));
+  const root = doc.errors.find((e) => e.path === doc.root);
+  if (root === undefined) return EXIT.OK;
+  console.error(`list_ports: cannot read ${root.path}: ${root.name} (${root.status})`);
+  return EXIT.FAILURE;
+}
+
+if (import.meta.main) {
+  await runCli(import.meta.url, CLI, main);
+}

@@ -1,0 +1,707 @@
+/**
+ * Legacy LPC: a connection-port server with its receive loop, and a client.
+ *
+ * Every function takes the ntdll symbols it calls as a parameter ({@link LpcSymbols}, by default
+ * the real ntdll), so the same code runs against Windows and against the scripted fake kernel the
+ * tests use. Thread affinity: `LpcServer.step()` / `run()` receive, reply, impersonate and revert
+ * on the calling thread; run them synchronously on one dedicated Worker (never `nonblocking`).
+ *
+ * @module
+ */
+
+import { currentThread, handleCell, type HandleCloser, NtHandle } from "../nt/handle.ts";
+import { requireSymbol } from "../_loader.ts";
+import { LAYOUTS } from "../layouts.ts";
+import { ntdll, type NtdllSymbols } from "../ntdll.ts";
+import {
+  type ImpersonationLevelName,
+  ObjectAttributes,
+  type SecurityDescriptor,
+  securityQos,
+  UnicodeString,
+} from "../nt/object_attributes.ts";
+import {
+  type ClientId,
+  decodeClientDied,
+  decodeExceptionMessage,
+  decodeHardErrorMessage,
+  decodePortMessage,
+  encodePortMessage,
+  type ExceptionMessage,
+  type HardErrorMessage,
+  HardErrorResponse,
+  LARGEST_KERNEL_MESSAGE,
+  LPC_LEGACY_MAX_MESSAGE_LENGTH,
+  LpcMessageType,
+  messageTypeName,
+  PORT_MAXIMUM_MESSAGE_LENGTH,
+  PORT_TOTAL_MAXIMUM_MESSAGE_LENGTH,
+  PortMessageError,
+  type PortMessageHeader,
+  rewriteAsReply,
+  setHardErrorResponse,
+  setReturnedStatus,
+} from "../port_message.ts";
+import { check, describeStatus, NTSTATUS, ntSuccess, toUnsigned } from "../status.ts";
+
+const PM = LAYOUTS.PORT_MESSAGE;
+
+/** The ntdll functions the LPC code calls (the real table, or a fake with the same signatures). */
+export type LpcSymbols = Pick<
+  NtdllSymbols,
+  | "NtCreatePort"
+  | "NtConnectPort"
+  | "NtAcceptConnectPort"
+  | "NtCompleteConnectPort"
+  | "NtReplyWaitReceivePortEx"
+  | "NtRequestWaitReplyPort"
+  | "NtRequestPort"
+  | "NtReplyPort"
+  | "NtImpersonateClientOfPort"
+  | "NtRegisterThreadTerminatePort"
+  | "NtSetInformationThread"
+  | "NtOpenThreadToken"
+  | "NtClose"
+>;
+
+/** `ThreadImpersonationToken`: set a token handle (or NULL: revert to self). */
+const ThreadImpersonationToken = 5;
+/** `TOKEN_IMPERSONATE`: what setting the token back needs. */
+const TOKEN_IMPERSONATE = 0x4;
+
+function closerOf(nt: LpcSymbols): HandleCloser {
+  return (h) => nt.NtClose(h);
+}
+
+/** Options for {@link createConnectionPort}. */
+export interface PortOptions {
+  /**
+   * The largest `TotalLength` (header included) a message may have: default 512, at most 648
+   * (`LpcLegacyMaxMessageLength` on x64; the kernel refuses more with STATUS_INVALID_PARAMETER).
+   */
+  maxMessageLength?: number;
+  /**
+   * Ignored by the kernel (NtCreatePort.c passes only MaxMessageLength on; connection data is
+   * capped at MaxMessageLength - 40). Kept for callers of the documented prototype.
+   */
+  maxConnectionInfoLength?: number;
+  /**
+   * The port will receive kernel messages (it is an exception or termination port): refuse a
+   * `maxMessageLength` below 0xD0, since the kernel silently drops a message larger than the
+   * port's limit (AlpcpSendMessage.c), and an `LPC_EXCEPTION` it cannot deliver kills the process
+   * unseen (KiDispatchException.c).
+   */
+  kernelMessages?: boolean;
+  /** Who may connect (`PORT_CONNECT` = 0x1 in the DACL). */
+  securityDescriptor?: SecurityDescriptor;
+}
+
+/**
+ * Creates a named connection port (`NtCreatePort`). The message limit must hold the largest
+ * message the port will receive: for kernel messages that is 0xD0 (`LPC_EXCEPTION`), 0x70 for a
+ * hard error and 0x30 for `LPC_CLIENT_DIED`/`LPC_PORT_CLOSED` (`KERNEL_MESSAGE_LENGTH` in port_message.ts).
+ */
+export function createConnectionPort(
+  name: string | null,
+  options: PortOptions = {},
+  nt: LpcSymbols = ntdll(),
+): NtHandle {
+  const maxMessage = options.maxMessageLength ?? PORT_MAXIMUM_MESSAGE_LENGTH;
+  const least = options.kernelMessages ? LARGEST_KERNEL_MESSAGE : PM.size;
+  if (maxMessage < least || maxMessage > LPC_LEGACY_MAX_MESSAGE_LENGTH) {
+    throw new RangeError(
+      `maxMessageLength ${maxMessage} outside ${least}..${LPC_LEGACY_MAX_MESSAGE_LENGTH}` +
+        (options.kernelMessages && maxMessage < least
+          ? ` (a port that receives kernel messages needs 0x${
+            least.toString(16)
+          } for LPC_EXCEPTION)`
+          : ""),
+    );
+  }
+  const oa = new ObjectAttributes(
+    name,
+    options.securityDescriptor ? { securityDescriptor: options.securityDescriptor } : {},
+  );
+  const cell = handleCell();
+  check(
+    nt.NtCreatePort(cell, oa.struct, options.maxConnectionInfoLength ?? 0x80, maxMessage, 0),
+    "NtCreatePort",
+    name ?? "(unnamed)",
+  );
+  return NtHandle.fromCell(cell, `port ${name ?? "(unnamed)"}`, closerOf(nt));
+}
+
+/** One accepted connection, as the server sees it. */
+export interface Connection {
+  /** The value given to `NtAcceptConnectPort` as PortContext; the kernel hands it back. */
+  readonly context: bigint;
+  /** The client that connected. */
+  readonly clientId: ClientId;
+  /** The connection information it sent. */
+  readonly connectInfo: Uint8Array;
+  /** The server's communication port for this client. */
+  readonly port: NtHandle;
+}
+
+/** A request as the server's handler sees it. */
+export interface LpcRequest {
+  /** The header (sender, MessageId, lengths). */
+  header: PortMessageHeader;
+  /** The payload. */
+  data: Uint8Array;
+  /** The connection it came on. */
+  connection: Connection;
+  /**
+   * Runs `fn` while this thread impersonates the client (`NtImpersonateClientOfPort`), then
+   * reverts, also when `fn` throws.
+   */
+  impersonate<T>(fn: () => T): T;
+}
+
+/** An event of the server's timeline. */
+export interface LpcEvent {
+  /** Milliseconds since the server started. */
+  t: number;
+  /** When it happened, as Unix epoch milliseconds (to merge timelines of several processes). */
+  at: number;
+  /** What happened: the message type name, or `accept`, `refuse`, `reply`, `reply-failed`, `error`. */
+  event: string;
+  /** The sender (for messages). */
+  pid?: number;
+  /** The sending thread. */
+  tid?: number;
+  /** The raw `Type`, flags included. */
+  rawType?: number;
+  /** `MessageId`. */
+  messageId?: number;
+  /** `DataLength`. */
+  dataLength?: number;
+  /** `TotalLength`. */
+  totalLength?: number;
+  /** The PortContext the message arrived with (0 = none: a kernel message to the connection port). */
+  context?: string;
+  /** Extra detail. */
+  note?: string;
+  /**
+   * The client of the connection this message's PortContext names (as recorded at accept). The
+   * only way to attribute `LPC_PORT_CLOSED`, whose ClientId the kernel zeroes
+   * (AlpcpSendCloseMessage.c).
+   */
+  client?: { pid: number; tid: number };
+  /**
+   * For LPC_CLIENT_DIED: the dying thread's creation time, ISO 8601. For LPC_PORT_CLOSED: the
+   * creation time of whatever process was current when the client port was deleted (possibly
+   * this server's), not the client's.
+   */
+  createTime?: string;
+  /** For LPC_ERROR_EVENT: the decoded hard error and the Response replied. */
+  hardError?: {
+    status: string;
+    numberOfParameters: number;
+    parameters: string[];
+    response: string;
+  };
+  /** For LPC_EXCEPTION: the decoded DBGKM_APIMSG and the verdict replied. */
+  exception?: {
+    apiNumber: number;
+    returnedStatus: string;
+    code: string;
+    address: string;
+    parameters: string[];
+    firstChance: boolean;
+    verdict: string;
+  };
+}
+
+/** What the server does with each kind of message. */
+export interface LpcHandler {
+  /** Accept this connection? (Default: yes.) */
+  accept?(clientId: ClientId, connectInfo: Uint8Array): boolean;
+  /**
+   * The reply payload for a request, optionally with a note for the timeline's `reply` event.
+   * Throwing sends an empty reply and logs an `error` event.
+   */
+  request(req: LpcRequest): Uint8Array | { data: Uint8Array; note: string };
+  /** A datagram (never replied to). */
+  datagram?(header: PortMessageHeader, data: Uint8Array, connection: Connection | undefined): void;
+  /**
+   * An `LPC_EXCEPTION` from a process whose exception port this is: the verdict to reply with.
+   * Default `DBG_EXCEPTION_NOT_HANDLED`: any status >= 0 but that one counts as handled
+   * (DbgkForwardException.c), so continue only an exception you raised on purpose.
+   */
+  exception?(message: ExceptionMessage): number;
+  /**
+   * An `LPC_ERROR_EVENT` (a hard error, ExpRaiseHardError.c): the `Response` to reply with.
+   * Default `ResponseReturnToCaller`. The raising thread waits until the reply.
+   */
+  hardError?(message: HardErrorMessage): number;
+}
+
+/** Options for {@link LpcServer}. */
+export interface LpcServerOptions {
+  /** The ntdll symbols (default: the real ones). */
+  nt?: LpcSymbols;
+  /** The port's maximum message length (for reply checks); default 512. */
+  maxMessageLength?: number;
+  /** Receives each timeline event as it happens. */
+  onEvent?: (e: LpcEvent) => void;
+  /** The clock for event times (default `performance.now`). */
+  now?: () => number;
+}
+
+/**
+ * A legacy LPC server on one connection port: receives (`NtReplyWaitReceivePortEx`), dispatches on
+ * `Type & 0xFF`, replies with the received MessageId and ClientId, keeps a context per connection
+ * and closes every handle when disposed.
+ */
+export class LpcServer implements Disposable {
+  readonly #port: NtHandle;
+  readonly #nt: LpcSymbols;
+  readonly #handler: LpcHandler;
+  readonly #maxMessage: number;
+  readonly #onEvent: (e: LpcEvent) => void;
+  readonly #now: () => number;
+  readonly #t0: number;
+  readonly #connections = new Map<bigint, Connection>();
+  readonly #receive = new Uint8Array(PORT_TOTAL_MAXIMUM_MESSAGE_LENGTH);
+  readonly #context = new BigUint64Array(1);
+  #pendingReply: Uint8Array<ArrayBuffer> | null = null;
+  #nextContext = 1n;
+  /** Every event so far. */
+  readonly events: LpcEvent[] = [];
+
+  /**
+   * Serves `port` (a connection port this server owns and will close).
+   *
+   * @param port the connection port
+   * @param handler what to do with each message
+   * @param options symbols, limits, event sink
+   */
+  constructor(port: NtHandle, handler: LpcHandler, options: LpcServerOptions = {}) {
+    this.#port = port;
+    this.#handler = handler;
+    this.#nt = options.nt ?? ntdll();
+    this.#maxMessage = options.maxMessageLength ?? PORT_MAXIMUM_MESSAGE_LENGTH;
+    this.#onEvent = options.onEvent ?? (() => {});
+    this.#now = options.now ?? (() => performance.now());
+    this.#t0 = this.#now();
+  }
+
+  /** **UNSAFE**: the connection port (for calls that take it, such as setting an exception port). */
+  get port(): NtHandle {
+    return this.#port;
+  }
+
+  /** The live connections, by context. */
+  get connections(): ReadonlyMap<bigint, Connection> {
+    return this.#connections;
+  }
+
+  #log(event: string, header?: PortMessageHeader, extra: Partial<LpcEvent> = {}): void {
+    const now = this.#now();
+    const e: LpcEvent = {
+      t: Math.round((now - this.#t0) * 10) / 10,
+      at: Math.round((performance.timeOrigin + now) * 10) / 10,
+      event,
+    };
+    if (header) {
+      Object.assign(e, {
+        pid: header.clientId.process,
+        tid: header.clientId.thread,
+        rawType: header.rawType,
+        messageId: header.messageId,
+        dataLength: header.dataLength,
+        totalLength: header.totalLength,
+        context: `0x${this.#context[0]!.toString(16)}`,
+      });
+      const c = this.#connections.get(this.#context[0]!);
+      if (c) e.client = { pid: c.clientId.process, tid: c.clientId.thread };
+    }
+    Object.assign(e, extra);
+    this.events.push(e);
+    this.#onEvent(e);
+  }
+
+  /**
+   * Sends the pending reply (if any) and waits up to `timeoutMs` for one message, then handles it.
+   * Returns false when the wait timed out.
+   */
+  step(timeoutMs = 100): boolean {
+    const receiveEx = requireSymbol(
+      this.#nt.NtReplyWaitReceivePortEx,
+      "ntdll!NtReplyWaitReceivePortEx",
+    );
+    const timeout = new BigInt64Array([BigInt(-Math.max(0, Math.round(timeoutMs * 10_000)))]);
+    const reply = this.#pendingReply;
+    this.#pendingReply = null;
+    this.#context[0] = 0n;
+    const status = receiveEx(
+      this.#port.unsafePointer,
+      this.#context,
+      reply,
+      this.#receive,
+      timeout,
+    );
+    if (!ntSuccess(status)) {
+      if (reply) {
+        // The reply could not be delivered (the client went away): note it and go on.
+        this.#log("reply-failed", undefined, { note: describeStatus(status) });
+        return true;
+      }
+      check(status, "NtReplyWaitReceivePortEx", this.#port.what);
+    }
+    if (toUnsigned(status) === NTSTATUS.STATUS_TIMEOUT) return false;
+    this.#dispatch();
+    return true;
+  }
+
+  /** Loops {@link step} until `shouldStop()` returns true (checked at least every `pollMs`). */
+  run(shouldStop: () => boolean, pollMs = 100): void {
+    while (!shouldStop()) this.step(pollMs);
+  }
+
+  #dispatch(): void {
+    let msg;
+    try {
+      msg = decodePortMessage(this.#receive);
+    } catch (e) {
+      // A message the kernel delivered but we cannot parse: log it, never crash.
+      this.#log("error", undefined, { note: e instanceof Error ? e.message : String(e) });
+      return;
+    }
+    const { header, data } = msg;
+    const context = this.#context[0]!;
+    const connection = this.#connections.get(context);
+    switch (header.type) {
+      case LpcMessageType.LPC_CONNECTION_REQUEST:
+        return this.#connect(header, data);
+      case LpcMessageType.LPC_REQUEST: {
+        this.#log(messageTypeName(header.type), header);
+        if (!connection) {
+          this.#queueReply(new Uint8Array(0), header, "no connection for this PortContext");
+          return;
+        }
+        let payload: Uint8Array;
+        let note: string | undefined;
+        try {
+          const r = this.#handler.request({
+            header,
+            data,
+            connection,
+            impersonate: (fn) => this.#impersonate(connection, fn),
+          });
+          if (r instanceof Uint8Array) payload = r;
+          else ({ data: payload, note } = r);
+        } catch (e) {
+          this.#log("error", header, { note: e instanceof Error ? e.message : String(e) });
+          payload = new Uint8Array(0);
+        }
+        this.#queueReply(payload, header, note);
+        return;
+      }
+      case LpcMessageType.LPC_DATAGRAM:
+        this.#log(messageTypeName(header.type), header);
+        this.#handler.datagram?.(header, data, connection);
+        return; // never replied to
+      case LpcMessageType.LPC_PORT_CLOSED:
+      case LpcMessageType.LPC_CLIENT_DIED: {
+        let extra: Partial<LpcEvent>;
+        try {
+          const died = decodeClientDied(this.#receive);
+          const iso = Number.isFinite(died.createdAt.getTime())
+            ? died.createdAt.toISOString()
+            : `FILETIME ${died.createTime}`;
+          extra = { createTime: iso, note: `CreateTime ${iso}` };
+        } catch (e) {
+          extra = { note: e instanceof Error ? e.message : String(e) };
+        }
+        this.#log(messageTypeName(header.type), header, extra);
+        if (header.type === LpcMessageType.LPC_PORT_CLOSED && connection) {
+          this.#connections.delete(context);
+          connection.port.close();
+        }
+        return;
+      }
+      case LpcMessageType.LPC_EXCEPTION: {
+        let verdict: number = NTSTATUS.DBG_EXCEPTION_NOT_HANDLED;
+        try {
+          const exc = decodeExceptionMessage(this.#receive);
+          verdict = this.#handler.exception?.(exc) ?? NTSTATUS.DBG_EXCEPTION_NOT_HANDLED;
+          const hex = (v: bigint | number) => `0x${v.toString(16)}`;
+          this.#log(messageTypeName(header.type), header, {
+            exception: {
+              apiNumber: exc.apiNumber,
+              returnedStatus: describeStatus(exc.returnedStatus),
+              code: describeStatus(exc.record.code),
+              address: hex(exc.record.address),
+              parameters: exc.record.parameters.map(hex),
+              firstChance: exc.firstChance,
+              verdict: describeStatus(verdict),
+            },
+          });
+        } catch (e) {
+          this.#log(messageTypeName(header.type), header, {
+            note: e instanceof Error ? e.message : String(e),
+          });
+        }
+        // The faulting thread waits for this reply: send the message back with the verdict.
+        const reply = this.#receive.slice(0, header.totalLength);
+        try {
+          setReturnedStatus(reply, verdict);
+        } catch { /* malformed: reply unchanged */ }
+        this.#pendingReply = reply;
+        return;
+      }
+      case LpcMessageType.LPC_ERROR_EVENT: {
+        // A hard error (ExpRaiseHardError.c): a request the raising thread waits on.
+        let response: number = HardErrorResponse.ResponseReturnToCaller;
+        const reply = this.#receive.slice(0, header.totalLength);
+        try {
+          const he = decodeHardErrorMessage(this.#receive);
+          response = this.#handler.hardError?.(he) ?? HardErrorResponse.ResponseReturnToCaller;
+          setHardErrorResponse(reply, response);
+          this.#log(messageTypeName(header.type), header, {
+            hardError: {
+              status: describeStatus(he.status),
+              numberOfParameters: he.parameters.length,
+              parameters: he.parameters.map((v) => `0x${v.toString(16)}`),
+              response: hardErrorResponseName(response),
+            },
+          });
+        } catch (e) {
+          this.#log(messageTypeName(header.type), header, {
+            note: e instanceof Error ? e.message : String(e),
+          });
+        }
+        this.#pendingReply = reply;
+        return;
+      }
+      default:
+        this.#log(messageTypeName(header.type), header, {
+          note: `message type ${header.type} (raw 0x${header.rawType.toString(16)})`,
+        });
+        return;
+    }
+  }
+
+  #queueReply(payload: Uint8Array, header: PortMessageHeader, note?: string): void {
+    const reply = this.#receive.slice(
+      0,
+      Math.max(PM.size, header.totalLength, PM.size + payload.byteLength),
+    );
+    try {
+      rewriteAsReply(reply, payload, this.#maxMessage);
+    } catch (e) {
+      this.#log("error", header, { note: e instanceof PortMessageError ? e.message : String(e) });
+      rewriteAsReply(reply, new Uint8Array(0), this.#maxMessage);
+    }
+    this.#pendingReply = reply;
+    this.#log("reply", header, {
+      dataLength: payload.byteLength,
+      totalLength: PM.size + payload.byteLength,
+      ...(note ? { note } : {}),
+    });
+  }
+
+  #connect(header: PortMessageHeader, connectInfo: Uint8Array): void {
+    const accept = this.#handler.accept?.(header.clientId, connectInfo) ?? true;
+    const id = this.#nextContext++;
+    const cell = handleCell();
+    const status = this.#nt.NtAcceptConnectPort(
+      cell,
+      Deno.UnsafePointer.create(id),
+      this.#receive,
+      accept ? 1 : 0,
+      null,
+      null,
+    );
+    if (!ntSuccess(status)) {
+      this.#log("error", header, { note: `NtAcceptConnectPort: ${describeStatus(status)}` });
+      return;
+    }
+    if (!accept) {
+      this.#log("refuse", header);
+      return;
+    }
+    const port = NtHandle.fromCell(
+      cell,
+      `connection ${header.clientId.process}.${header.clientId.thread}`,
+      closerOf(this.#nt),
+    );
+    // The client is already connected: NtAcceptConnectPort released it (AlpcpAcceptConnectPort.c),
+    // so a failing NtCompleteConnectPort is logged and the connection kept.
+    this.#connections.set(id, { context: id, clientId: header.clientId, connectInfo, port });
+    this.#log("accept", header, { context: `0x${id.toString(16)}` });
+    const complete = this.#nt.NtCompleteConnectPort(port.unsafePointer);
+    if (!ntSuccess(complete)) {
+      this.#log("error", header, {
+        note: `NtCompleteConnectPort: ${describeStatus(complete)} (connection kept)`,
+      });
+    }
+  }
+
+  #impersonate<T>(connection: Connection, fn: () => T): T {
+    const impersonate = requireSymbol(
+      this.#nt.NtImpersonateClientOfPort,
+      "ntdll!NtImpersonateClientOfPort",
+    );
+    // The token this thread has now (a thread running as SYSTEM has one), to put back after.
+    const saved = handleCell();
+    const open = this.#nt.NtOpenThreadToken(currentThread(), TOKEN_IMPERSONATE, 1, saved);
+    if (toUnsigned(open) !== NTSTATUS.STATUS_NO_TOKEN) check(open, "NtOpenThreadToken");
+    const restore = toUnsigned(open) === NTSTATUS.STATUS_NO_TOKEN ? new BigUint64Array(1) : saved;
+    try {
+      check(
+        impersonate(connection.port.unsafePointer, this.#receive),
+        "NtImpersonateClientOfPort",
+      );
+      return fn();
+    } finally {
+      try {
+        check(
+          this.#nt.NtSetInformationThread(currentThread(), ThreadImpersonationToken, restore, 8),
+          "NtSetInformationThread",
+          restore === saved ? "back to the thread's own token" : "revert to self",
+        );
+      } finally {
+        if (restore === saved) this.#nt.NtClose(Deno.UnsafePointer.create(saved[0]!));
+      }
+    }
+  }
+
+  /** Closes every connection's port, then the connection port. */
+  [Symbol.dispose](): void {
+    for (const c of this.#connections.values()) c.port.close();
+    this.#connections.clear();
+    this.#port.close();
+  }
+}
+
+/** The name of a `HARDERROR_RESPONSE` value. */
+function hardErrorResponseName(response: number): string {
+  const e = Object.entries(HardErrorResponse).find(([, v]) => v === response);
+  return e ? e[0] : `0x${response.toString(16)}`;
+}
+
+/** Options for {@link LpcClient.connect}. */
+export interface ConnectOptions {
+  /** How far the server may impersonate us (default `Impersonation`). */
+  impersonationLevel?: ImpersonationLevelName;
+  /** Connection information for the server. */
+  connectInfo?: Uint8Array;
+  /**
+   * How many bytes of connection information the server may send back (default 0x80). The
+   * kernel returns min(the length the client passed, the server's), so the client passes its
+   * buffer's whole capacity (NtSecureConnectPort.c, AlpcpReceiveLegacyConnectionReply.c); the
+   * server then receives that many bytes, the rest zero.
+   */
+  connectInfoCapacity?: number;
+  /** The ntdll symbols (default: the real ones). */
+  nt?: LpcSymbols;
+}
+
+/** A connected LPC client. */
+export class LpcClient implements Disposable {
+  readonly #port: NtHandle;
+  readonly #nt: LpcSymbols;
+  /** The server's maximum message length (a total length, header included). */
+  readonly maxMessageLength: number;
+  /** The connection information the server returned. */
+  readonly connectInfo: Uint8Array;
+
+  private constructor(
+    port: NtHandle,
+    nt: LpcSymbols,
+    maxMessageLength: number,
+    connectInfo: Uint8Array,
+  ) {
+    this.#port = port;
+    this.#nt = nt;
+    this.maxMessageLength = maxMessageLength;
+    this.connectInfo = connectInfo;
+  }
+
+  /** Connects to a named port (`NtConnectPort`). Throws `NtError` (e.g. refused, not found). */
+  static connect(name: string, options: ConnectOptions = {}): LpcClient {
+    const nt = options.nt ?? ntdll();
+    const portName = new UnicodeString(name);
+    const qos = securityQos(options.impersonationLevel ?? "Impersonation");
+    const sent = options.connectInfo ?? new Uint8Array(0);
+    const capacity = Math.max(sent.byteLength, options.connectInfoCapacity ?? 0x80);
+    const most = LPC_LEGACY_MAX_MESSAGE_LENGTH - PM.size;
+    if (capacity > most) {
+      throw new RangeError(
+        `connection information of ${capacity} bytes exceeds ${most} (648 - 40 on x64)`,
+      );
+    }
+    const info = new Uint8Array(capacity);
+    info.set(sent);
+    const infoLength = new Uint32Array([capacity]);
+    const maxMessage = new Uint32Array(1);
+    const cell = handleCell();
+    check(
+      nt.NtConnectPort(cell, portName.struct, qos, null, null, maxMessage, info, infoLength),
+      "NtConnectPort",
+      name,
+    );
+    return new LpcClient(
+      NtHandle.fromCell(cell, `client port ${name}`, closerOf(nt)),
+      nt,
+      maxMessage[0]!,
+      info.slice(0, infoLength[0]!),
+    );
+  }
+
+  #encode(data: Uint8Array): Uint8Array<ArrayBuffer> {
+    return encodePortMessage({
+      data,
+      maxTotalLength: Math.min(
+        this.maxMessageLength || PORT_MAXIMUM_MESSAGE_LENGTH,
+        LPC_LEGACY_MAX_MESSAGE_LENGTH,
+      ),
+    });
+  }
+
+  /** Sends a request and waits for the reply (`NtRequestWaitReplyPort`). */
+  request(data: Uint8Array): { header: PortMessageHeader; data: Uint8Array } {
+    const message = this.#encode(data);
+    const reply = new Uint8Array(PORT_TOTAL_MAXIMUM_MESSAGE_LENGTH);
+    check(
+      this.#nt.NtRequestWaitReplyPort(this.#port.unsafePointer, message, reply),
+      "NtRequestWaitReplyPort",
+    );
+    return decodePortMessage(reply);
+  }
+
+  /** Sends a datagram (`NtRequestPort`); there is no reply. */
+  send(data: Uint8Array): void {
+    const requestPort = requireSymbol(this.#nt.NtRequestPort, "ntdll!NtRequestPort");
+    check(requestPort(this.#port.unsafePointer, this.#encode(data)), "NtRequestPort");
+  }
+
+  /**
+   * Registers the calling thread so that the server gets `LPC_CLIENT_DIED` when it exits
+   * (`NtRegisterThreadTerminatePort`; thread-bound).
+   */
+  registerThreadTerminatePort(): void {
+    check(
+      this.#nt.NtRegisterThreadTerminatePort(this.#port.unsafePointer),
+      "NtRegisterThreadTerminatePort",
+    );
+  }
+
+  /** **UNSAFE**: the client communication port handle. */
+  get port(): NtHandle {
+    return this.#port;
+  }
+
+  /** Disconnects (closes the port; the server receives `LPC_PORT_CLOSED`). */
+  close(): void {
+    this.#port.close();
+  }
+
+  /** Disconnects. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * Who serves a named port: the technique of NtObjectManager's `Get-NtAlpcServer`. A server holds
+ * a handle to its named *connection* port; so list every handle in the system, keep those of the
+ * port type, duplicate each into this process and ask its name (`NtQueryObject`, only for ports:
+ * a name query on some other types, such as pipes, can hang).
+ *
+ * @module
+ */
+
+import { addressOf, currentProcess, handleCell, NtHandle } from "../nt/handle.ts";
+import { LAYOUTS } from "../layouts.ts";
+import { ntdll } from "../ntdll.ts";
+import { currentProcessId, openProcess, ProcessAccess, processImagePath } from "../nt/processes.ts";
+import { describeStatus, NtError, ntSuccess, statusName } from "../status.ts";
+import { readCountedUnicodeString } from "../nt/object_attributes.ts";
+import { handleTypeIndex, type SystemHandle, systemHandles } from "../nt/system_handles.ts";
+import { PRIVILEGE_LUIDS } from "../nt/tokens.ts";
+import { PORT_MAXIMUM_MESSAGE_LENGTH } from "../port_message.ts";
+
+const ONI = LAYOUTS.OBJECT_NAME_INFORMATION;
+
+/** `ObjectNameInformation`. */
+const ObjectNameInformation = 1;
+/** `DUPLICATE_SAME_ACCESS`. */
+const DUPLICATE_SAME_ACCESS = 0x2;
+
+/** A process serving one or more named ports. */
+export interface PortServer {
+  /** The process id. */
+  pid: number;
+  /** The image file name (e.g. `csrss.exe`), when it could be read. */
+  image: string | null;
+}
+
+/** What {@link findPortServers} found. */
+export interface PortServerReport {
+  /** Named port path → serving process. */
+  servers: Map<string, PortServer>;
+  /** Whether SeDebugPrivilege could be enabled. */
+  debugPrivilege: boolean;
+  /** Port handles examined (in other processes). */
+  portHandles: number;
+  /** Why some handles could not be examined: reason → count. */
+  unattributed: Record<string, number>;
+}
+
+/** The handle-table type index of LPC/ALPC ports, learned from a port we create and close. */
+export function portTypeIndex(): number {
+  const cell = handleCell();
+  const status = ntdll().NtCreatePort(cell, null, 0, PORT_MAXIMUM_MESSAGE_LENGTH, 0);
+  if (!ntSuccess(status)) {
+    throw new NtError("NtCreatePort", status, "ntstatus", "(probe for the port type index)");
+  }
+  using port = NtHandle.fromCell(cell, "probe port");
+  return handleTypeIndex(port);
+}
+
+/** `NtQueryObject(ObjectNameInformation)` on a handle of this process. */
+export function objectName(handle: NtHandle): string {
+  const buf = new Uint8Array(2048);
+  const returned = new Uint32Array(1);
+  const status = ntdll().NtQueryObject(
+    handle.unsafePointer,
+    ObjectNameInformation,
+    buf,
+    buf.byteLength,
+    returned,
+  );
+  if (!ntSuccess(status)) {
+    throw new NtError("NtQueryObject", status, "ntstatus", "ObjectNameInformation");
+  }
+  return readCountedUnicodeString(buf, ONI.offsets.Name, addressOf(buf));
+}
+
+function reasonOf(e: unknown): string {
+  if (e instanceof NtError) return e.symbol ?? e.hex;
+  return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * Attributes named ports to the processes that hold their connection port handles. Enables
+ * SeDebugPrivilege when the token holds it. Protected processes (csrss, lsass with PPL, ...) refuse
+ * `PROCESS_DUP_HANDLE` even then; they are counted under "protected process".
+ */
+export function findPortServers(): PortServerReport {
+  const was = new Uint8Array(1);
+  const debugPrivilege = ntSuccess(
+    ntdll().RtlAdjustPrivilege(PRIVILEGE_LUIDS.SeDebugPrivilege!, 1, 0, was),
+  );
+  const typeIndex = portTypeIndex();
+  const handles = systemHandles();
+  const me = currentProcessId();
+  const byPid = new Map<number, SystemHandle[]>();
+  for (const h of handles) {
+    if (h.typeIndex !== typeIndex || h.pid === me) continue;
+    (byPid.get(h.pid) ?? byPid.set(h.pid, []).get(h.pid)!).push(h);
+  }
+  const servers = new Map<string, PortServer>();
+  const unattributed: Record<string, number> = {};
+  const miss = (why: string, n = 1) => void (unattributed[why] = (unattributed[why] ?? 0) + n);
+  let portHandles = 0;
+  for (const [pid, list] of byPid) {
+    portHandles += list.length;
+    let process: NtHandle;
+    try {
+      process = openProcess(
+        pid,
+        ProcessAccess.PROCESS_DUP_HANDLE | ProcessAccess.PROCESS_QUERY_LIMITED_INFORMATION,
+      );
+    } catch (e) {
+      let why = `open process: ${reasonOf(e)}`;
+      try {
+        openProcess(pid, ProcessAccess.PROCESS_QUERY_LIMITED_INFORMATION).close();
+        why = "protected process";
+      } catch { /* not even query access */ }
+      miss(why, list.length);
+      continue;
+    }
+    using _process = process;
+    let image: string | null = null;
+    try {
+      image = processImagePath(process).split("\\").at(-1) ?? null;
+    } catch { /* image unknown */ }
+    for (const h of list) {
+      const cell = handleCell();
+      const status = ntdll().NtDuplicateObject(
+        process.unsafePointer,
+        Deno.UnsafePointer.create(h.handle),
+        currentProcess(),
+        cell,
+        0,
+        0,
+        DUPLICATE_SAME_ACCESS,
+      );
+      if (!ntSuccess(status)) {
+        miss(`duplicate: ${statusName(status) ?? describeStatus(status)}`);
+        continue;
+      }
+      using dup = NtHandle.fromCell(cell, `port handle of ${pid}`);
+      try {
+        const name = objectName(dup);
+        if (name) servers.set(name.toLowerCase(), { pid, image });
+      } catch (e) {
+        miss(`name query: ${reasonOf(e)}`);
+      }
+    }
+  }
+  return { servers, debugPrivilege, portHandles, unattributed };
+}

@@ -1,0 +1,166 @@
+/**
+ * Handles: a disposable owner for every kernel handle the toolkit returns, out-cells for
+ * `PHANDLE` parameters, pseudo-handles, and the Win32 failure check.
+ *
+ * @module
+ */
+
+import { kernel32 } from "../kernel32.ts";
+import { ntdll } from "../ntdll.ts";
+import { check, NtError } from "../status.ts";
+import { wideString } from "../strings.ts";
+
+/** The address of a JS buffer (what native code sees for a `"buffer"` argument). */
+export function addressOf(buffer: ArrayBufferView): bigint {
+  return Deno.UnsafePointer.value(Deno.UnsafePointer.of(buffer as BufferSource));
+}
+
+/** A pointer object for a raw value (`null` for 0). */
+export function pointerFrom(value: bigint | number): Deno.PointerValue {
+  return Deno.UnsafePointer.create(BigInt.asUintN(64, BigInt(value)));
+}
+
+/** `NtCurrentProcess()`: the pseudo-handle `(HANDLE)-1`. Never closed. */
+export function currentProcess(): Deno.PointerObject {
+  return pointerFrom(-1n) as Deno.PointerObject;
+}
+
+/** `NtCurrentThread()`: the pseudo-handle `(HANDLE)-2`. Never closed. */
+export function currentThread(): Deno.PointerObject {
+  return pointerFrom(-2n) as Deno.PointerObject;
+}
+
+/** An 8-byte out-cell for a `PHANDLE` / `PVOID*` parameter. */
+export function handleCell(): BigUint64Array<ArrayBuffer> {
+  return new BigUint64Array(1);
+}
+
+/** Closes a raw handle and returns an NTSTATUS (`NtClose`, or a fake kernel's). */
+export type HandleCloser = (handle: Deno.PointerValue) => number;
+
+/**
+ * Owns one kernel handle and closes it (`NtClose`) exactly once: on `close()`, or at the end of a
+ * `using` scope.
+ *
+ * @example
+ * ```ts ignore
+ * import { NtHandle } from "./handle.ts";
+ * {
+ *   using h = NtHandle.fromCell(cell, "directory \\");
+ *   // ... use h.unsafePointer ...
+ * } // closed here, on every path
+ * ```
+ */
+export class NtHandle implements Disposable {
+  #value: bigint;
+  #what: string;
+  #closer: HandleCloser;
+
+  /**
+   * Takes ownership of a raw handle value.
+   *
+   * @param value the raw handle value (must not be 0 or a pseudo-handle)
+   * @param what a short description for messages, e.g. `port \RPC Control\LabPort`
+   * @param closer how to close it (default `ntdll!NtClose`; a fake kernel passes its own)
+   */
+  constructor(value: bigint, what: string, closer?: HandleCloser) {
+    if (value === 0n) throw new TypeError(`A null handle cannot be owned: ${what}`);
+    this.#value = value;
+    this.#what = what;
+    this.#closer = closer ?? ((h) => ntdll().NtClose(h));
+  }
+
+  /** Takes ownership of the handle an API wrote into `cell`. */
+  static fromCell(cell: BigUint64Array, what: string, closer?: HandleCloser): NtHandle {
+    return new NtHandle(cell[0] ?? 0n, what, closer);
+  }
+
+  /** Takes ownership of a handle returned as a pointer (`null` is refused). */
+  static fromPointer(p: Deno.PointerValue, what: string): NtHandle {
+    return new NtHandle(p === null ? 0n : Deno.UnsafePointer.value(p), what);
+  }
+
+  /** What the handle refers to (for messages). */
+  get what(): string {
+    return this.#what;
+  }
+
+  /** True once closed. */
+  get closed(): boolean {
+    return this.#value === 0n;
+  }
+
+  /** **UNSAFE**: the raw handle value; valid only until `close()`. */
+  get unsafeValue(): bigint {
+    if (this.#value === 0n) throw new TypeError(`Handle already closed: ${this.#what}`);
+    return this.#value;
+  }
+
+  /** **UNSAFE**: the handle as an FFI pointer; valid only until `close()`. */
+  get unsafePointer(): Deno.PointerObject {
+    return Deno.UnsafePointer.create(this.unsafeValue) as Deno.PointerObject;
+  }
+
+  /** Gives up ownership without closing, returning the raw value. */
+  release(): bigint {
+    const v = this.unsafeValue;
+    this.#value = 0n;
+    return v;
+  }
+
+  /** Closes the handle (idempotent). */
+  close(): void {
+    if (this.#value === 0n) return;
+    const p = Deno.UnsafePointer.create(this.#value);
+    this.#value = 0n;
+    check(this.#closer(p), "NtClose", this.#what);
+  }
+
+  /** Closes the handle. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** `console.log(handle)` shows what it is and its value: `NtHandle(0x1a4, port \RPC Control\x)`. */
+  [Symbol.for("Deno.customInspect")](): string {
+    const v = this.#value === 0n ? "closed" : `0x${this.#value.toString(16)}`;
+    return `NtHandle(${v}, ${this.#what})`;
+  }
+}
+
+/**
+ * Throws {@link NtError} (kind `"win32"`, code from `GetLastError`) when a Win32 `BOOL` result is
+ * 0; returns the result otherwise.
+ */
+export function checkWin32(result: number, call: string, context?: string): number {
+  if (result === 0) throw new NtError(call, kernel32().GetLastError(), "win32", context);
+  return result;
+}
+
+/** Like {@link checkWin32} for calls that return a handle or pointer (`NULL` on failure). */
+export function checkWin32Pointer(
+  result: Deno.PointerValue,
+  call: string,
+  context?: string,
+): Deno.PointerObject {
+  if (result === null) throw new NtError(call, kernel32().GetLastError(), "win32", context);
+  return result;
+}
+
+/**
+ * The address of an export (`GetModuleHandleW` + `GetProcAddress`) of a module already loaded in
+ * this process; system DLLs sit at the same address in every process of a boot session, so it is
+ * also a valid start address for a thread created in another process.
+ */
+export function procAddress(module: string, name: string): Deno.PointerObject {
+  const mod = checkWin32Pointer(
+    kernel32().GetModuleHandleW(wideString(module)),
+    "GetModuleHandleW",
+    module,
+  );
+  return checkWin32Pointer(
+    kernel32().GetProcAddress(mod, new TextEncoder().encode(`${name}\0`)),
+    "GetProcAddress",
+    `${module}!${name}`,
+  );
+}

@@ -1,0 +1,405 @@
+/**
+ * Experiment 1 for real: under Wine, its Windows plumbing, its root confinement as far as Wine
+ * implements it, and its clean exit-3 path; on Windows, the LPC round trips and the junction
+ * attack (each ignored elsewhere with the reason measured by its probe).
+ *
+ * Measured under Wine 8.0 (Debian 12): the open relative to a root handle works and accepts
+ * `OBJ_DONT_REPARSE`; `GetFinalPathNameByHandleW` gives `\\?\C:\users\...`;
+ * `FSCTL_SET_REPARSE_POINT` answers `STATUS_NOT_SUPPORTED` (no junctions, and
+ * `CreateSymbolicLinkW` does nothing), so what `OBJ_DONT_REPARSE` does to a junction is seen on
+ * Windows only; a file's DACL is not kept (Wine reports one made from the Unix mode bits), and
+ * Wine enforces no access checks. Real access enforcement happens on Windows only.
+ */
+
+import assert from "node:assert/strict";
+import {
+  createJunction,
+  finalPathOf,
+  LabFolder,
+  openDirectory,
+  openFile,
+  openRelative,
+  readFileAt,
+  readFileRange,
+  securitySddl,
+  tempFolder,
+} from "../../ffi/nt/files.ts";
+import { NtError } from "../../ffi/status.ts";
+import { lpcUnavailable } from "../../ffi/nt/capabilities.ts";
+import { LpcClient } from "../../ffi/lpc/port.ts";
+import { ServerWorker } from "../../ffi/lpc/server_worker.ts";
+import { runCaptured } from "../../ffi/nt/processes.ts";
+import { handleTypeIndex } from "../../ffi/nt/system_handles.ts";
+import {
+  createRestrictedToken,
+  openProcessToken,
+  setTokenIntegrity,
+  TokenAccess,
+  tokenUserSid,
+  WellKnownSid,
+} from "../../ffi/nt/tokens.ts";
+import {
+  decodeReadReply,
+  encodeReadRequest,
+  isUnderRoot,
+} from "../../experiments/exp1/exp1_protocol.ts";
+import { serveFromRoot } from "../../experiments/exp1/exp1_handler.ts";
+import {
+  dropSddl,
+  type Exp1Document,
+  explainAnswer,
+  labSddl,
+} from "../../experiments/exp1/exp1.ts";
+import { ON_WINDOWS_BUILD, REPO_ROOT, run } from "../_helpers.ts";
+import { assertNoHandleGrowthPerCycle, handleCountsAcrossCycles } from "../_handle_counts.ts";
+
+const NOT_WINDOWS = "needs the Windows build of Deno (deno task test:wine, or Windows)";
+const name = (what: string) => (ON_WINDOWS_BUILD ? what : `${what} (ignored: ${NOT_WINDOWS})`);
+const LPC_WHY = ON_WINDOWS_BUILD ? lpcUnavailable() : NOT_WINDOWS;
+const lpcName = (what: string) => (LPC_WHY === null ? what : `${what} (ignored: ${LPC_WHY})`);
+
+const stamp = () => `${Deno.pid}-${Date.now().toString(36)}`;
+
+/** A root with a plain file and a `drop\` folder, and a sibling "vault" with the same prefix. */
+function makeLab():
+  & { lab: LabFolder; vault: LabFolder; drop: string; vaultFile: string }
+  & Disposable {
+  const s = stamp();
+  const lab = LabFolder.create(`deno-lpc-lab-t-${s}`);
+  const vault = LabFolder.create(`deno-lpc-lab-t-${s}-vault`);
+  lab.createFile("plain.txt", new TextEncoder().encode("hello from the lab"));
+  const drop = lab.createFolder("drop");
+  const vaultFile = vault.createFile("vault.txt", new TextEncoder().encode("VAULT"));
+  return {
+    lab,
+    vault,
+    drop,
+    vaultFile,
+    [Symbol.dispose]() {
+      vault[Symbol.dispose]();
+      lab[Symbol.dispose]();
+    },
+  };
+}
+
+/** `null` when this system keeps a folder's DACL as given, else what it reported instead. */
+function daclStorageUnavailable(): string | null {
+  if (!ON_WINDOWS_BUILD) return NOT_WINDOWS;
+  const sddl = labSddl("S-1-5-18");
+  using probe = LabFolder.create(`deno-lpc-lab-probe-${stamp()}`, { sddl });
+  const stored = securitySddl(probe.handle);
+  return comparableSddl(stored) === comparableSddl(sddl)
+    ? null
+    : `this system does not keep a folder's DACL: asked for ${sddl}, it reports ${stored}`;
+}
+
+/** SDDL without the auto-inherit flags Windows adds to a DACL (`D:PAI` is `D:P`). */
+function comparableSddl(sddl: string): string {
+  return sddl.replace(/^D:P(?:AI|AR)*/, "D:P");
+}
+
+/** `null` when this system makes directory junctions, else the status that refused one. */
+function junctionUnavailable(): string | null {
+  if (!ON_WINDOWS_BUILD) return NOT_WINDOWS;
+  using l = makeLab();
+  try {
+    createJunction(`${l.drop}\\probe`, l.vault.path).close();
+    return null;
+  } catch (e) {
+    if (e instanceof NtError) return `FSCTL_SET_REPARSE_POINT answers ${e.symbol ?? e.hex} here`;
+    throw e;
+  }
+}
+
+const DACL_WHY = daclStorageUnavailable();
+const JUNCTION_WHY = junctionUnavailable();
+const daclName = (what: string) => (DACL_WHY === null ? what : `${what} (ignored: ${DACL_WHY})`);
+const junctionName = (what: string) =>
+  JUNCTION_WHY === null ? what : `${what} (ignored: ${JUNCTION_WHY})`;
+
+function labFolders(): string[] {
+  return [...Deno.readDirSync(tempFolder())].map((e) => e.name).filter((n) =>
+    n.startsWith("deno-lpc-lab-")
+  );
+}
+
+async function exp1(
+  ...args: string[]
+): Promise<{ code: number; doc: Exp1Document; stderr: string }> {
+  const r = await run(Deno.execPath(), [
+    "run",
+    "--allow-ffi",
+    "--allow-read",
+    "--allow-run",
+    `${REPO_ROOT}experiments/exp1/exp1.ts`,
+    "--json",
+    ...args,
+  ]);
+  return { code: r.code, doc: JSON.parse(r.stdout), stderr: r.stderr };
+}
+
+Deno.test({
+  name: LPC_WHY === null
+    ? "exp1.ts runs (see the Windows tests below)"
+    : name("exp1.ts --json without LPC: exit 3 naming the status, nothing left behind"),
+  ignore: !ON_WINDOWS_BUILD || LPC_WHY === null,
+  async fn() {
+    const before = labFolders();
+    const r = await exp1();
+    assert.equal(r.code, 3, r.stderr);
+    assert.equal(r.doc.schema, "deno-lpc/exp1@1");
+    assert.equal(r.doc.ran, false);
+    assert.match(r.doc.reason ?? "", /NtCreatePort .* STATUS_NOT_IMPLEMENTED \(0xC0000002\)/);
+    assert.equal(r.stderr.trim().split(/\r?\n/).length, 1, `one line: ${r.stderr}`);
+    assert.deepEqual(labFolders(), before, "the lab folder, drop, vault and files were removed");
+  },
+});
+
+Deno.test({
+  name: name(
+    "the relative open with OBJ_DONT_REPARSE: a file below the root opens, its final path is under the root's, a same-prefix sibling's is not",
+  ),
+  ignore: !ON_WINDOWS_BUILD,
+  fn() {
+    using l = makeLab();
+    using root = openDirectory(l.lab.path);
+    const rootFinal = finalPathOf(root);
+    assert.match(rootFinal, /^\\\\\?\\[A-Za-z]:\\/, rootFinal);
+    {
+      using f = openRelative(root, "PLAIN.TXT");
+      assert.equal(new TextDecoder().decode(readFileAt(f, 6n, 4)), "from");
+      assert.ok(isUnderRoot(rootFinal, finalPathOf(f)), finalPathOf(f));
+    }
+    {
+      using v = openFile(l.vaultFile);
+      const vaultFinal = finalPathOf(v);
+      assert.ok(vaultFinal.toLowerCase().startsWith(rootFinal.toLowerCase()), "same prefix");
+      assert.equal(isUnderRoot(rootFinal, vaultFinal), false, vaultFinal);
+    }
+    assert.throws(() => openRelative(root, "none.txt"), (e) => e instanceof NtError);
+  },
+});
+
+Deno.test({
+  name: name("serveFromRoot(): served, path text, missing file: each answered at its stage"),
+  ignore: !ON_WINDOWS_BUILD,
+  fn() {
+    using l = makeLab();
+    const ask = (path: string) =>
+      decodeReadReply(
+        serveFromRoot(l.lab.path, encodeReadRequest({ path, offset: 0n, length: 5 })),
+      );
+    const ok = ask("plain.txt");
+    assert.deepEqual([ok.statusName, ok.stage], ["STATUS_SUCCESS", "served"]);
+    assert.equal(new TextDecoder().decode(ok.bytes), "hello");
+    const text = ask(`..\\${l.vault.path.split("\\").at(-1)}\\vault.txt`);
+    assert.deepEqual([text.statusName, text.stage], ["STATUS_OBJECT_PATH_SYNTAX_BAD", "path"]);
+    assert.equal(ask(l.vaultFile).stage, "path", "absolute: refused by its text");
+    const missing = ask("drop\\none.txt");
+    assert.equal(missing.stage, "open");
+    assert.equal(missing.statusName, "STATUS_OBJECT_NAME_NOT_FOUND");
+  },
+});
+
+Deno.test({
+  name: daclName("the lab's folders keep their explicit DACLs"),
+  ignore: DACL_WHY !== null,
+  fn() {
+    using self = openProcessToken();
+    const sid = tokenUserSid(self);
+    using lab = LabFolder.create(`deno-lpc-lab-dacl-${stamp()}`, { sddl: labSddl(sid) });
+    const drop = lab.createFolder("drop", dropSddl(sid, false));
+    assert.equal(comparableSddl(securitySddl(lab.handle)), labSddl(sid));
+    assert.equal(comparableSddl(securitySddl(lab.folderHandle(drop)!)), dropSddl(sid, false));
+  },
+});
+
+Deno.test({
+  name: junctionName(
+    "a junction in drop\\ to the vault: followed by a plain open, refused by OBJ_DONT_REPARSE, outside the root by its final path",
+  ),
+  ignore: JUNCTION_WHY !== null,
+  fn() {
+    using l = makeLab();
+    {
+      using _j = createJunction(`${l.drop}\\j`, l.vault.path);
+      // A plain open follows it: this is the attack.
+      using through = openFile(`${l.drop}\\j\\vault.txt`);
+      assert.equal(new TextDecoder().decode(readFileAt(through, 0n, 5)), "VAULT");
+      using root = openDirectory(l.lab.path);
+      assert.equal(isUnderRoot(finalPathOf(root), finalPathOf(through)), false);
+      // The server's open does not.
+      assert.throws(
+        () => openRelative(root, "drop\\j\\vault.txt"),
+        (e) => e instanceof NtError && e.symbol === "STATUS_REPARSE_POINT_ENCOUNTERED",
+      );
+      const r = decodeReadReply(
+        serveFromRoot(
+          l.lab.path,
+          encodeReadRequest({ path: "drop\\j\\vault.txt", offset: 0n, length: 5 }),
+        ),
+      );
+      assert.deepEqual([r.statusName, r.stage], ["STATUS_REPARSE_POINT_ENCOUNTERED", "open"]);
+      assert.equal(r.bytes.byteLength, 0);
+    }
+    assert.deepEqual([...Deno.readDirSync(l.drop)], [], "closing the junction removed it");
+    assert.equal(readFileRange(l.vaultFile, 0n, 5).byteLength, 5, "and never its target");
+  },
+});
+
+Deno.test({
+  name: name("LabFolder: a folder and a secret with a DACL, removed when disposed"),
+  ignore: !ON_WINDOWS_BUILD,
+  fn() {
+    let path: string;
+    {
+      using lab = LabFolder.create(`deno-lpc-lab-test-${Date.now().toString(36)}`);
+      path = lab.path;
+      const secret = lab.createFile(
+        "secret.txt",
+        new TextEncoder().encode("0123456789abcdef"),
+        "D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FA;;;OW)",
+      );
+      assert.ok(labFolders().some((n) => path.endsWith(n)));
+      // Whoever may read it (we are its owner here) gets exactly the range asked for.
+      assert.equal(new TextDecoder().decode(readFileRange(secret, 4n, 6)), "456789");
+      assert.equal(readFileRange(secret, 100n, 4).byteLength, 0, "past the end: nothing");
+    }
+    assert.ok(!labFolders().some((n) => path.endsWith(n)), "gone after dispose");
+  },
+});
+
+Deno.test({
+  name: name(
+    "a child started with a restricted, lowered token: its output is captured through pipes",
+  ),
+  ignore: !ON_WINDOWS_BUILD,
+  async fn() {
+    using self = openProcessToken(TokenAccess.TOKEN_ALL_ACCESS);
+    using restricted = createRestrictedToken(self, { denyOnly: [WellKnownSid.Administrators] });
+    setTokenIntegrity(restricted, "Medium");
+    const r = await runCaptured(
+      [
+        Deno.execPath(),
+        "eval",
+        "console.log('out ' + 6 * 7); console.error('err line'); Deno.exit(5)",
+      ],
+      { token: restricted, timeoutMs: 60_000 },
+    );
+    assert.equal(r.exitCode, 5);
+    assert.match(r.stdout, /^out 42\r?\n$/);
+    assert.match(r.stderr, /err line/);
+    assert.equal(tokenUserSid(restricted), tokenUserSid(self));
+  },
+});
+
+// ---- Windows only ----
+
+Deno.test({
+  name: lpcName(
+    "one process: the server on its Worker, the client on the main thread, a real round trip",
+  ),
+  ignore: LPC_WHY !== null,
+  async fn() {
+    using lab = LabFolder.create(`deno-lpc-lab-rt-${Date.now().toString(36)}`);
+    lab.createFile("plain.txt", new TextEncoder().encode("hello from the lab"));
+    await using server = await ServerWorker.start({
+      portName: `\\RPC Control\\deno-lpc-test-${Deno.pid}`,
+      handlerModule: new URL("../../experiments/exp1/exp1_handler.ts", import.meta.url),
+      handlerOptions: { root: lab.path, impersonate: false },
+    });
+    using client = LpcClient.connect(`\\RPC Control\\deno-lpc-test-${Deno.pid}`);
+    const reply = decodeReadReply(
+      client.request(encodeReadRequest({ path: "plain.txt", offset: 6n, length: 4 })).data,
+    );
+    assert.equal(reply.statusName, "STATUS_SUCCESS");
+    assert.equal(new TextDecoder().decode(reply.bytes), "from");
+    assert.ok(server.threadId > 0);
+  },
+});
+
+Deno.test({
+  name: lpcName(
+    "200 + 200 connections: the server closes each connection's port, no growth per connection",
+  ),
+  ignore: LPC_WHY !== null,
+  async fn() {
+    using lab = LabFolder.create(`deno-lpc-lab-hc-${Date.now().toString(36)}`);
+    const portName = `\\RPC Control\\deno-lpc-hc-${Deno.pid}`;
+    await using server = await ServerWorker.start({
+      portName,
+      handlerModule: new URL("../../experiments/exp1/exp1_handler.ts", import.meta.url),
+      handlerOptions: { root: lab.path, impersonate: false },
+    });
+    let portType;
+    {
+      using warm = LpcClient.connect(portName); // the client's port: of the type under test
+      portType = handleTypeIndex(warm.port);
+    }
+    const closed = () => server.events.filter((e) => e.event === "LPC_PORT_CLOSED").length;
+    const closedAtLeast = async (n: number) => {
+      for (const until = Date.now() + 10_000; closed() < n && Date.now() < until;) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return closed();
+    };
+    await closedAtLeast(1);
+    await new Promise((r) => setTimeout(r, 300)); // its Worker closes its end after the event
+    // Our process holds both ends (the server runs in a Worker); the Worker closes its end when
+    // it has handled LPC_PORT_CLOSED, so each count waits up to 10 s for the port count to settle.
+    const counts = await handleCountsAcrossCycles(portType, 200, () => {
+      using c = LpcClient.connect(portName);
+      c.request(encodeReadRequest({ path: "none.txt", offset: 0n, length: 1 }));
+    }, 10_000);
+    assertNoHandleGrowthPerCycle(counts, "LPC connect + request + close");
+    const seen = await closedAtLeast(401); // the warm-up's and 400 more
+    assert.ok(seen >= 401, `${seen} LPC_PORT_CLOSED`);
+  },
+});
+
+Deno.test({
+  name: lpcName(
+    "exp1.ts: the restricted client is denied directly and served through LPC (confused deputy)",
+  ),
+  ignore: LPC_WHY !== null,
+  async fn() {
+    const r = await exp1();
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.doc.findings!.directDenied, true);
+    assert.equal(r.doc.findings!.serverStatus, "STATUS_SUCCESS");
+    assert.ok(r.doc.findings!.servedBytes > 0);
+    assert.equal(r.doc.findings!.probesRefused, r.doc.findings!.probes);
+    assert.equal(r.doc.client!.identity.administrators, "deny-only");
+    assertJunctionRefused(r.doc, false);
+    assert.match(r.doc.explanation ?? "", /confused deputy/);
+  },
+});
+
+/** Both modes: the hostile junction request was made and refused, by the open or the final path. */
+function assertJunctionRefused(doc: Exp1Document, impersonated: boolean): void {
+  const j = doc.findings!.junction;
+  assert.equal(j.made, true, `the client could make its junction in drop\\: ${j.createStatus}`);
+  assert.equal(j.refused, true, `the server served ${j.status} through the junction`);
+  assert.ok(["open", "finalPath"].includes(j.refusedBy ?? ""), `refused by ${j.refusedBy}`);
+  assert.equal(j.impersonated, impersonated);
+  // Windows 10 1703+ knows OBJ_DONT_REPARSE: the open itself refuses.
+  assert.deepEqual([j.status, j.refusedBy], ["STATUS_REPARSE_POINT_ENCOUNTERED", "open"]);
+  const reply = doc.client!.junction!.reply!;
+  assert.doesNotMatch(explainAnswer(reply), /client's token/);
+  assert.equal(doc.lab!.folderStored.replace(/^D:P(?:AI|AR)*/, "D:P"), doc.lab!.folderSddl);
+}
+
+Deno.test({
+  name: lpcName("exp1.ts --impersonate: the server, impersonating the client, is denied too"),
+  ignore: LPC_WHY !== null,
+  async fn() {
+    const r = await exp1("--impersonate");
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.doc.findings!.directDenied, true);
+    assert.equal(r.doc.findings!.serverStatus, "STATUS_ACCESS_DENIED");
+    assert.equal(r.doc.findings!.servedBytes, 0);
+    assert.equal(r.doc.client!.viaServer!.stage, "open");
+    assert.match(r.doc.explanation ?? "", /the kernel checked the client's token/);
+    assertJunctionRefused(r.doc, true);
+  },
+});

@@ -1,0 +1,240 @@
+/**
+ * Experiment 2 for real: under Wine, its Windows plumbing (process list, the SYSTEM steps, the
+ * native second-chance raise) and its clean exit-3 path; on Windows, the whole run.
+ */
+
+import assert from "node:assert/strict";
+import { exceptionPortUnavailable, lpcUnavailable } from "../../ffi/nt/capabilities.ts";
+import { wineVersion } from "../../ffi/ntdll.ts";
+import {
+  CREATE_NO_WINDOW,
+  createProcess,
+  currentProcessId,
+  listProcesses,
+} from "../../ffi/nt/processes.ts";
+import {
+  impersonateSystem,
+  openProcessToken,
+  StepError,
+  threadIsImpersonating,
+  tokenIsElevated,
+} from "../../ffi/nt/tokens.ts";
+import type { Exp2Document } from "../../experiments/exp2/exp2.ts";
+import { ON_WINDOWS_BUILD, REPO_ROOT, run } from "../_helpers.ts";
+
+const NOT_WINDOWS = "needs the Windows build of Deno (deno task test:wine, or Windows)";
+const name = (what: string) => (ON_WINDOWS_BUILD ? what : `${what} (ignored: ${NOT_WINDOWS})`);
+const UNDER_WINE = ON_WINDOWS_BUILD && wineVersion() !== null;
+const WHY = ON_WINDOWS_BUILD ? (lpcUnavailable() ?? exceptionPortUnavailable()) : NOT_WINDOWS;
+const REAL_WINDOWS_ELEVATED = ON_WINDOWS_BUILD && !UNDER_WINE && (() => {
+  using token = openProcessToken();
+  return tokenIsElevated(token);
+})();
+
+async function exp2(
+  ...args: string[]
+): Promise<{ code: number; doc: Exp2Document; stderr: string }> {
+  const r = await run(Deno.execPath(), [
+    "run",
+    "--allow-ffi",
+    "--allow-read",
+    "--allow-run",
+    `${REPO_ROOT}experiments/exp2/exp2.ts`,
+    "--json",
+    ...args,
+  ]);
+  return { code: r.code, doc: JSON.parse(r.stdout), stderr: r.stderr };
+}
+
+Deno.test({
+  name: name("listProcesses() finds this process (deno.exe) and a child with its parent"),
+  ignore: !ON_WINDOWS_BUILD,
+  fn() {
+    const me = currentProcessId();
+    using child = createProcess([Deno.execPath(), "eval", "setTimeout(() => {}, 30000)"], {
+      creationFlags: CREATE_NO_WINDOW,
+    });
+    const all = listProcesses();
+    const self = all.find((p) => p.pid === me);
+    assert.ok(self, "our own pid is listed");
+    assert.match(self.image.toLowerCase(), /deno\.exe$/);
+    assert.ok(self.threads >= 1);
+    const kid = all.find((p) => p.pid === child.pid);
+    assert.equal(kid?.parentPid, me);
+  },
+});
+
+Deno.test({
+  name: UNDER_WINE
+    ? "impersonateSystem() tries every process, names the failing step, and leaves no thread token (Wine has no SYSTEM process)"
+    : `impersonateSystem() names the failing step (ignored: ${
+      ON_WINDOWS_BUILD ? "Windows has SYSTEM processes; the full run is tested below" : NOT_WINDOWS
+    })`,
+  ignore: !UNDER_WINE,
+  fn() {
+    // Wine runs every process as the user: each candidate is tried, and each is refused.
+    assert.throws(
+      () => impersonateSystem(),
+      (e) =>
+        e instanceof StepError &&
+        /^step 3, opening a SYSTEM process's token .* failed: none of \d+ processes lent a SYSTEM token \(.*its token's user is S-1-5-21-/
+          .test(e.message),
+    );
+    assert.equal(threadIsImpersonating(), false);
+    assert.throws(
+      () => impersonateSystem(() => []),
+      (e) => e instanceof StepError && e.message.startsWith("step 2, listing the processes"),
+    );
+    assert.throws(
+      () => impersonateSystem(() => [{ pid: 0xfffffff0, image: "winlogon.exe" }]),
+      (e) =>
+        e instanceof StepError &&
+        /^step 3, .*winlogon\.exe first.*winlogon\.exe \(pid 4294967280\): OpenProcess/.test(
+          e.message,
+        ),
+    );
+    assert.equal(threadIsImpersonating(), false);
+  },
+});
+
+Deno.test({
+  name: REAL_WINDOWS_ELEVATED
+    ? "impersonateSystem() on this thread: SYSTEM with SeTcbPrivilege, from a named process, then reverted"
+    : `impersonateSystem() for real (ignored: ${
+      UNDER_WINE
+        ? "Wine has no SYSTEM process"
+        : ON_WINDOWS_BUILD
+        ? "needs an elevated prompt"
+        : NOT_WINDOWS
+    })`,
+  ignore: !REAL_WINDOWS_ELEVATED,
+  fn() {
+    // Synchronous from start to revert: the impersonation lives on this one thread only.
+    assert.equal(threadIsImpersonating(), false);
+    {
+      using system = impersonateSystem();
+      assert.equal(system.user, "S-1-5-18");
+      assert.equal(system.tcbEnabled, true);
+      assert.ok(system.fromPid > 0 && system.fromImage !== "", JSON.stringify(system));
+      assert.equal(threadIsImpersonating(), true);
+      console.log(
+        `SYSTEM from ${system.fromImage} (pid ${system.fromPid}); refused: ${
+          JSON.stringify(system.refused.slice(0, 5))
+        }`,
+      );
+    }
+    assert.equal(threadIsImpersonating(), false, "reverted");
+  },
+});
+
+Deno.test({
+  name: UNDER_WINE
+    ? "a second-chance exception raised on a native thread, with no exception port, ends the process with its code"
+    : `a second-chance raise with no exception port ends the process (ignored: ${
+      ON_WINDOWS_BUILD
+        ? "on Windows csrss owns the exception port and hands it to WER"
+        : NOT_WINDOWS
+    })`,
+  ignore: !UNDER_WINE,
+  async fn() {
+    const script = "import { raiseSecondChance } from " +
+      JSON.stringify(new URL("../../ffi/debug/raise_exception.ts", import.meta.url).href) +
+      "; await raiseSecondChance(0xE0000001, [1n, 2n], 20000); console.log('survived');";
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.writeTextFile(`${dir}/raise.ts`, script);
+      using child = createProcess([
+        Deno.execPath(),
+        "run",
+        "--allow-ffi",
+        "--allow-read",
+        `${dir}\\raise.ts`,
+      ], { creationFlags: CREATE_NO_WINDOW });
+      assert.equal(child.wait(60_000), true);
+      assert.equal(child.exitCode()! >>> 0, 0xe0000001);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: WHY === null
+    ? "exp2.ts runs (see the Windows tests below)"
+    : name("exp2.ts --json without LPC or exception ports: exit 3 naming what is missing"),
+  ignore: !ON_WINDOWS_BUILD || WHY === null,
+  async fn() {
+    const r = await exp2();
+    assert.equal(r.code, 3, r.stderr);
+    assert.equal(r.doc.schema, "deno-lpc/exp2@1");
+    assert.equal(r.doc.ran, false);
+    assert.match(r.doc.reason ?? "", /STATUS_NOT_IMPLEMENTED/);
+    assert.equal(r.stderr.trim().split(/\r?\n/).length, 1, `one line: ${r.stderr}`);
+  },
+});
+
+// ---- Windows only ----
+
+const full = (what: string) => (WHY === null ? what : `${what} (ignored: ${WHY})`);
+
+Deno.test({
+  name: full(
+    "exp2.ts: LPC_EXCEPTION (second chance) replied DBG_CONTINUE, the client lives on; CLIENT_DIED and PORT_CLOSED",
+  ),
+  ignore: WHY !== null,
+  async fn() {
+    const r = await exp2();
+    assert.equal(r.code, 0, r.stderr);
+    const a = r.doc.analysis!;
+    assert.equal(a.exceptions.length, 1);
+    assert.equal(a.exceptions[0]!.firstChance, false);
+    assert.match(a.exceptions[0]!.code, /0xE0000001/);
+    const raised = (r.doc.client!.steps as { step: string; exitCode?: string }[]).find((s) =>
+      s.step === "raised"
+    );
+    assert.equal(raised?.exitCode, "0x0", "the exception thread continued to ExitThread(0)");
+    assert.equal(a.exceptions[0]!.ours, true, "the announced exception (code and address)");
+    assert.match(a.exceptions[0]!.verdict, /^DBG_CONTINUE/);
+    assert.ok(a.deaths.some((d) => d.via === "exception port"));
+    // AlpcpSendCloseMessage.c: ClientId {0, 0}; found through the connection's PortContext.
+    assert.ok(a.portClosed, "LPC_PORT_CLOSED on the client's connection");
+    assert.ok(a.contexts.includes(a.portClosed.context));
+    assert.deepEqual(a.portClosed.clientId, { pid: 0, tid: 0 });
+    assert.equal(r.doc.client!.end?.by, "server");
+    assert.equal(r.doc.client!.exitCodeHex, "0xDEAD");
+  },
+});
+
+Deno.test({
+  name: full("exp2.ts --register: the main thread's death arrives through both registrations"),
+  ignore: WHY !== null,
+  async fn() {
+    const r = await exp2("--register");
+    assert.equal(r.code, 0, r.stderr);
+    const a = r.doc.analysis!;
+    assert.ok(a.deaths.some((d) => d.via === "termination port"));
+    assert.ok(a.duplicated.length >= 1, JSON.stringify(a.deaths));
+  },
+});
+
+Deno.test({
+  name: full(
+    "exp2.ts --reply not-handled: what happened is recorded (an exit code, or still running), not assumed",
+  ),
+  ignore: WHY !== null,
+  async fn() {
+    const r = await exp2("--reply", "not-handled");
+    assert.equal(r.code, 0, r.stderr);
+    const a = r.doc.analysis!;
+    assert.equal(a.exceptions.length, 1);
+    assert.match(a.exceptions[0]!.verdict, /^DBG_EXCEPTION_NOT_HANDLED/);
+    const after = r.doc.client!.afterNotHandled!;
+    assert.ok(
+      after.outcome === "exited" || after.outcome === "still running",
+      JSON.stringify(after),
+    );
+    if (after.outcome === "exited") {
+      assert.equal(r.doc.client!.end, undefined, "not terminated again");
+    } else assert.equal(r.doc.client!.end?.by, "server");
+  },
+});

@@ -1,0 +1,143 @@
+/**
+ * Experiment 3 for real: the debugger half under Wine (attach, break-ins, remote thread, freeze,
+ * detach, kill); the server half on Windows.
+ */
+
+import assert from "node:assert/strict";
+import { lpcUnavailable } from "../../ffi/nt/capabilities.ts";
+import type { Exp3Document } from "../../experiments/exp3/exp3.ts";
+import { ON_WINDOWS_BUILD, REPO_ROOT, run } from "../_helpers.ts";
+
+const NOT_WINDOWS = "needs the Windows build of Deno (deno task test:wine, or Windows)";
+const name = (what: string) => (ON_WINDOWS_BUILD ? what : `${what} (ignored: ${NOT_WINDOWS})`);
+
+async function exp3(...args: string[]): Promise<Exp3Document> {
+  const r = await run(Deno.execPath(), [
+    "run",
+    "--allow-ffi",
+    "--allow-read",
+    "--allow-run",
+    `${REPO_ROOT}experiments/exp3/exp3.ts`,
+    "--json",
+    ...args,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout);
+}
+
+let detached: Exp3Document | undefined;
+const detachRun = async () => (detached ??= await exp3("--hold", "1500"));
+
+Deno.test({
+  name: name(
+    "exp3 attach: CREATE_PROCESS, then a CREATE_THREAD per existing thread, every event continued on one dedicated thread",
+  ),
+  ignore: !ON_WINDOWS_BUILD,
+  async fn() {
+    const doc = await detachRun();
+    const d = doc.debugger!;
+    assert.equal(d.events[0]!.kind, "CREATE_PROCESS");
+    const firstBreak = d.events.findIndex((e) => e.kind === "EXCEPTION");
+    const fakeThreads = d.events.slice(0, firstBreak).filter((e) =>
+      e.kind === "CREATE_THREAD" && e.tid !== d.events[firstBreak]!.tid
+    );
+    assert.ok(fakeThreads.length >= 1, "a Deno client has several threads");
+    assert.ok(
+      d.events.every((e) =>
+        e.continued === "DBG_CONTINUE" || e.continued === "DBG_EXCEPTION_NOT_HANDLED"
+      ),
+    );
+    assert.ok(
+      d.events.some((e) => e.kind === "LOAD_DLL" && /ntdll\.dll$/i.test(e.image ?? "")),
+      "LOAD_DLL names its module",
+    );
+    // Thread affinity: one thread attached and handled everything, and it is not the main thread.
+    assert.ok(d.events.every((e) => e.debuggerTid === d.thread));
+    assert.notEqual(d.thread, doc.environment!.mainThread);
+  },
+});
+
+Deno.test({
+  name: name(
+    "exp3 injected threads: the attach and break-in threads are new and raise 0x80000003; the remote thread is reported",
+  ),
+  ignore: !ON_WINDOWS_BUILD,
+  async fn() {
+    const d = (await detachRun()).debugger!;
+    const attach = d.injectedThreads.filter((t) => t.how === "attach");
+    const brk = d.injectedThreads.filter((t) => t.how === "break");
+    const remote = d.injectedThreads.filter((t) => t.how === "remote-thread");
+    assert.equal(attach.length, 1);
+    assert.equal(brk.length, 1);
+    assert.equal(remote.length, 1);
+    assert.notEqual(attach[0]!.tid, brk[0]!.tid);
+    for (const t of [...attach, ...brk]) {
+      assert.ok(
+        d.events.some((e) => e.kind === "CREATE_THREAD" && e.tid === t.tid),
+        `CREATE_THREAD ${t.tid}`,
+      );
+      assert.ok(
+        d.events.some((e) =>
+          e.kind === "EXCEPTION" && e.tid === t.tid && e.exception!.code === 0x80000003 &&
+          e.exception!.firstChance
+        ),
+      );
+      assert.ok(
+        d.events.some((e) => e.kind === "EXIT_THREAD" && e.tid === t.tid),
+        `the break-in thread ${t.tid} exits`,
+      );
+    }
+    const r = remote[0]!;
+    assert.ok(
+      d.events.some((e) =>
+        e.kind === "CREATE_THREAD" && e.tid === r.tid && e.startAddress === r.startAddress
+      ),
+    );
+  },
+});
+
+Deno.test({
+  name: name(
+    "exp3 freeze: the client's heartbeat gap is at least 90% of the hold; after detach it runs to exit 0",
+  ),
+  ignore: !ON_WINDOWS_BUILD,
+  async fn() {
+    const doc = await detachRun();
+    const f = doc.freeze!;
+    assert.equal(f.length, 1);
+    assert.equal(f[0]!.heldMs, 1500);
+    assert.ok(f[0]!.observedGapMs >= 1350, `gap ${f[0]!.observedGapMs} ms`);
+    assert.ok(doc.client!.heartbeats.length > 30);
+    assert.equal(doc.debugger!.ended, "detach");
+    assert.equal(doc.client!.exitCode, 0);
+  },
+});
+
+Deno.test({
+  name: name(
+    "exp3 --end kill: kill-on-exit ends the client with STATUS_DEBUGGER_INACTIVE (0xC0000354)",
+  ),
+  ignore: !ON_WINDOWS_BUILD,
+  async fn() {
+    const doc = await exp3("--hold", "300", "--end", "kill");
+    assert.equal(doc.debugger!.ended, "kill");
+    assert.equal(doc.client!.exitCodeHex, "0xC0000354");
+  },
+});
+
+const LPC_WHY = ON_WINDOWS_BUILD ? lpcUnavailable() : NOT_WINDOWS;
+
+Deno.test({
+  name: LPC_WHY === null
+    ? "exp3 server side: a request gap about the hold, no LPC_EXCEPTION for the breakpoint"
+    : `exp3 server side (ignored: ${LPC_WHY})`,
+  ignore: LPC_WHY !== null,
+  async fn() {
+    const doc = await detachRun();
+    assert.equal(doc.lpc, "ran");
+    const s = doc.server!;
+    assert.ok(s.requestGapMs >= 1350, `request gap ${s.requestGapMs}`);
+    assert.equal(s.exceptions, 0);
+    assert.ok(doc.client!.lpcReplies > 30);
+  },
+});

@@ -1,0 +1,160 @@
+/**
+ * What a child started by `spawnCaptured` holds: only its two pipe ends (an orphan cannot keep
+ * any other pipe of ours open), and a kill-on-close job (it and what it starts end with us).
+ * Each is checked against the old way (`inheritHandles` alone, no job), which must show the
+ * problem, so the check can fail.
+ */
+
+import assert from "node:assert/strict";
+import {
+  CREATE_NO_WINDOW,
+  createProcess,
+  inheritablePipe,
+  listProcesses,
+  openProcess,
+  ProcessAccess,
+  spawnCaptured,
+  waitFor,
+} from "../../../ffi/nt/processes.ts";
+import { kernel32 } from "../../../ffi/kernel32.ts";
+import type { NtHandle } from "../../../ffi/nt/handle.ts";
+import { ON_WINDOWS_BUILD } from "../../_helpers.ts";
+
+const NOT_WINDOWS = "needs the Windows build of Deno (deno task test:wine, or Windows)";
+const name = (what: string) => (ON_WINDOWS_BUILD ? what : `${what} (ignored: ${NOT_WINDOWS})`);
+
+/** Starts a read of `pipe`; resolves true at end of pipe (every write end closed). */
+function readToEnd(pipe: NtHandle): Promise<boolean> {
+  const buf = new Uint8Array(16);
+  const n = new Uint32Array(1);
+  return (async () => {
+    for (;;) {
+      const ok = await kernel32().ReadFileAsync(pipe.unsafePointer, buf, buf.byteLength, n, null);
+      if (!ok || n[0] === 0) return true;
+    }
+  })();
+}
+
+const within = <T>(p: Promise<T>, ms: number): Promise<T | "late"> => {
+  let t: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    p,
+    new Promise<"late">((r) => (t = setTimeout(() => r("late"), ms))),
+  ]).finally(() => clearTimeout(t));
+};
+
+const SLEEPER = [Deno.execPath(), "eval", "setTimeout(() => {}, 60000)"];
+
+Deno.test({
+  name: name(
+    "spawnCaptured(): the child inherits only its pipe ends, not another inheritable pipe of ours",
+  ),
+  ignore: !ON_WINDOWS_BUILD,
+  async fn() {
+    // The old way first: with bInheritHandles and no list, the child holds our other pipe open.
+    {
+      const other = inheritablePipe();
+      using child = createProcess(SLEEPER, {
+        inheritHandles: true,
+        creationFlags: CREATE_NO_WINDOW,
+      });
+      other.write.close();
+      const ended = readToEnd(other.read);
+      assert.equal(await within(ended, 2_000), "late", "the control: the child holds the pipe");
+      child.terminate(1);
+      assert.equal(await within(ended, 10_000), true);
+      other.read.close();
+    }
+    // spawnCaptured: only the two write ends go to the child.
+    {
+      const other = inheritablePipe();
+      using spawned = spawnCaptured(SLEEPER);
+      other.write.close();
+      const ended = readToEnd(other.read);
+      assert.equal(await within(ended, 5_000), true, "our pipe ends with our own write end");
+      assert.equal(spawned.child.exitCode(), undefined, "while the child still runs");
+      other.read.close();
+      spawned.child.terminate(1);
+      assert.notEqual(await within(spawned.output, 30_000), "late", "its output ends");
+    }
+  },
+});
+
+Deno.test({
+  name: name(
+    "spawnCaptured(): terminate() soon after the start ends what the child started, so its output ends",
+  ),
+  ignore: !ON_WINDOWS_BUILD,
+  async fn() {
+    // Under Wine a console child ended while it starts can leave its conhost.exe running, holding
+    // the child's pipes: the output never ended (10 of 62 children ended 150 to 350 ms after their
+    // creation, when terminate() ended the child alone). terminate() ends the child's job. With
+    // the child alone ended, this failed 4 runs in 4 (timing: it may miss it).
+    for (const ms of [0, 100, 150, 200, 250, 300, 350].flatMap((ms) => [ms, ms, ms])) {
+      using spawned = spawnCaptured(SLEEPER);
+      for (const until = Date.now() + ms; Date.now() < until;) { /* the child starts meanwhile */ }
+      spawned.child.terminate(3);
+      assert.equal(spawned.child.exitCode(), 3);
+      assert.notEqual(await within(spawned.output, 10_000), "late", `ended after ${ms} ms`);
+    }
+  },
+});
+
+Deno.test({
+  name: name(
+    "spawnCaptured(): the child runs in a kill-on-close job; closing it ends the child's own child",
+  ),
+  ignore: !ON_WINDOWS_BUILD,
+  async fn() {
+    // The child starts its own child with createProcess (as an experiment starts its client),
+    // never disposed: an orphan once the child is gone.
+    const script =
+      `import { CREATE_NO_WINDOW, createProcess } from ${
+        JSON.stringify(new URL("../../../ffi/nt/processes.ts", import.meta.url).href)
+      }; createProcess([Deno.execPath(), "eval", "setTimeout(() => {}, 60000)"], ` +
+      "{ creationFlags: CREATE_NO_WINDOW }); setTimeout(() => {}, 60000);";
+    // The old way first: without a job, the child's own child outlives it.
+    {
+      using child = createProcess([Deno.execPath(), "eval", script], {
+        creationFlags: CREATE_NO_WINDOW,
+      });
+      const pid = await childOf(child.pid, 60_000);
+      using orphan = openProcess(pid, ProcessAccess.SYNCHRONIZE | ProcessAccess.PROCESS_TERMINATE);
+      child.terminate(1);
+      try {
+        assert.equal(waitFor(orphan, 2_000), false, "the control: the grandchild outlives it");
+      } finally {
+        kernel32().TerminateProcess(orphan.unsafePointer, 1);
+        waitFor(orphan, 5_000);
+      }
+    }
+    let grandchild: NtHandle;
+    {
+      using spawned = spawnCaptured([Deno.execPath(), "eval", script]);
+      assert.equal(spawned.child.jobError, undefined);
+      assert.ok(spawned.child.job, "a job");
+      const pid = await childOf(spawned.child.pid, 60_000);
+      grandchild = openProcess(pid, ProcessAccess.SYNCHRONIZE);
+      assert.equal(waitFor(grandchild, 0), false, "the grandchild runs");
+      void spawned.output.catch(() => {});
+    } // disposed: the child is terminated and its job closed
+    try {
+      assert.equal(waitFor(grandchild, 10_000), true, "the job ended the grandchild");
+    } finally {
+      grandchild.close();
+    }
+  },
+});
+
+/** The pid of a deno.exe whose parent is `parentPid` (polls the process list until `ms`). */
+async function childOf(parentPid: number, ms: number): Promise<number> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    const kid = listProcesses().find((p) =>
+      p.parentPid === parentPid && p.image.toLowerCase() === "deno.exe"
+    );
+    if (kid) return kid.pid;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`no child of pid ${parentPid} within ${ms} ms`);
+}
