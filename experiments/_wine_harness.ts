@@ -495,12 +495,12 @@ const STOP_WAIT_MS = 5_000;
  * command lines.
  */
 export async function prefixProcesses(): Promise<{ pid: number; cmd: string }[]> {
+  // The pattern goes in on stdin (printf is a shell builtin): were it an argument, this grep's own
+  // command line would name the prefix, and a `pgrep -f` running meanwhile would count it.
   const withPrefix = await exec("sh", [
     "-c",
-    'grep -lzxF -- "$1" /proc/[0-9]*/environ 2>/dev/null; [ $? -le 2 ]',
-    "sh",
-    `WINEPREFIX=${PREFIX}`,
-  ]);
+    'printf "%s" "$DENO_LPC_NEEDLE" | grep -lzxF -f - /proc/[0-9]*/environ 2>/dev/null; [ $? -le 2 ]',
+  ], { DENO_LPC_NEEDLE: `WINEPREFIX=${PREFIX}` });
   if (!withPrefix.ok) throw new Error(`grep over /proc/*/environ failed: ${withPrefix.out}`);
   const pids = new Set([...withPrefix.out.matchAll(/\/proc\/(\d+)\/environ/g)].map((m) => m[1]!));
   const ps = await exec("ps", ["-e", "-ww", "-o", "pid=,args="]);
