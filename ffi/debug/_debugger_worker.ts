@@ -7,8 +7,6 @@
  * @module
  */
 
-/// <reference lib="deno.worker" />
-
 import { type DebugEvent, decodeDebugEvent } from "../debug_events.ts";
 import { ProcessAccess } from "../nt/processes.ts";
 import { serializeError } from "../_errors_wire.ts";
@@ -19,6 +17,7 @@ import { guardMailbox, serviceMailbox } from "../_mailbox.ts";
 import { ntdll } from "../ntdll.ts";
 import { NtError, NTSTATUS, WIN32_ERRORS } from "../status.ts";
 import { decodeUtf16 } from "../strings.ts";
+import { workerScope } from "../_worker_scope.ts";
 
 /** What the host sends to start the debugger. */
 export interface DebuggerInit {
@@ -96,7 +95,8 @@ function pathOf(file: bigint): string | undefined {
     : undefined;
 }
 
-self.onmessage = (ev: MessageEvent<DebuggerInit>) => {
+const scope = workerScope<DebuggerInit>();
+scope.onmessage = (ev) => {
   const init = ev.data;
   guardMailbox(init.control); // dying mid-command rejects the host's command (mailbox.ts)
   const k32 = kernel32();
@@ -125,7 +125,7 @@ self.onmessage = (ev: MessageEvent<DebuggerInit>) => {
       ),
       `debuggee ${init.pid}`,
     );
-    self.postMessage({ kind: "attached", debuggerTid: me });
+    scope.postMessage({ kind: "attached", debuggerTid: me });
 
     const command = (
       request: { op: string; ms?: number; start?: string; arg?: number },
@@ -220,16 +220,16 @@ self.onmessage = (ev: MessageEvent<DebuggerInit>) => {
         } else status = NTSTATUS.DBG_EXCEPTION_NOT_HANDLED;
       }
       e.continued = status === NTSTATUS.DBG_CONTINUE ? "DBG_CONTINUE" : "DBG_EXCEPTION_NOT_HANDLED";
-      self.postMessage({ kind: "event", event: e });
+      scope.postMessage({ kind: "event", event: e });
       checkWin32(k32.ContinueDebugEvent(e.pid, e.tid, status), "ContinueDebugEvent");
       if (e.kind === "EXIT_PROCESS") ended = "exited";
     }
-    self.postMessage({ kind: "ended", how: ended });
+    scope.postMessage({ kind: "ended", how: ended });
   } catch (e) {
     if (attached && ended === undefined) k32.DebugActiveProcessStop(init.pid); // never leave it frozen
-    self.postMessage({ kind: "error", error: serializeError(e) });
+    scope.postMessage({ kind: "error", error: serializeError(e) });
   } finally {
     process?.close();
-    self.postMessage({ kind: "stopped" });
+    scope.postMessage({ kind: "stopped" });
   }
 };

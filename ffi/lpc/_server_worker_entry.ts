@@ -9,13 +9,12 @@
  * @module
  */
 
-/// <reference lib="deno.worker" />
-
 import { kernel32 } from "../kernel32.ts";
 import { createConnectionPort, type LpcHandler, LpcServer } from "./port.ts";
 import { SecurityDescriptor } from "../nt/object_attributes.ts";
 import { serializeError } from "../_errors_wire.ts";
 import { guardMailbox, serviceMailbox } from "../_mailbox.ts";
+import { workerScope } from "../_worker_scope.ts";
 
 /** What the host sends to start the server. */
 export interface ServerInit {
@@ -49,7 +48,8 @@ interface HandlerModule {
   command?(request: unknown, ctx: CommandContext): unknown;
 }
 
-self.onmessage = async (ev: MessageEvent<ServerInit>) => {
+const scope = workerScope<ServerInit>();
+scope.onmessage = async (ev) => {
   const init = ev.data;
   guardMailbox(init.control); // dying mid-command rejects the host's command (mailbox.ts)
   const stop = new Int32Array(init.stop);
@@ -68,9 +68,9 @@ self.onmessage = async (ev: MessageEvent<ServerInit>) => {
     }
     using server = new LpcServer(port, handler, {
       maxMessageLength: init.maxMessageLength,
-      onEvent: (event) => self.postMessage({ kind: "event", event }),
+      onEvent: (event) => scope.postMessage({ kind: "event", event }),
     });
-    self.postMessage({
+    scope.postMessage({
       kind: "ready",
       tid: kernel32().GetCurrentThreadId(),
       pid: kernel32().GetCurrentProcessId(),
@@ -83,8 +83,8 @@ self.onmessage = async (ev: MessageEvent<ServerInit>) => {
       });
     }
   } catch (e) {
-    self.postMessage({ kind: "error", error: serializeError(e) });
+    scope.postMessage({ kind: "error", error: serializeError(e) });
   } finally {
-    self.postMessage({ kind: "stopped" });
+    scope.postMessage({ kind: "stopped" });
   }
 };
