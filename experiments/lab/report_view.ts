@@ -42,23 +42,24 @@ export interface PartOf<D> {
 
 /** An experiment's part of the report, from what it writes for it. */
 export function experimentPart<D>(def: PartOf<D>): ExperimentPart {
+  // Its document when it ran; none (or a null one, in an invalid report) gives nothing.
   const doc = (e: Outcomes) => ran<D>(e[def.key]);
   const part: ExperimentPart = {
     title: def.title,
     diagram: (e) => {
       const d = doc(e);
-      return d === undefined ? undefined : def.diagram(d);
+      return d ? def.diagram(d) : undefined;
     },
     observations: (e) => {
       const d = doc(e);
-      return d === undefined ? undefined : def.observations(d, e);
+      return d ? def.observations(d, e) : undefined;
     },
   };
   const q3 = def.q3;
   if (q3) {
     part.q3 = (e) => {
       const d = doc(e);
-      const evidence = d === undefined ? undefined : q3.evidence(d);
+      const evidence = d ? q3.evidence(d) : undefined;
       return evidence
         ? { evidence, missing: [] }
         : { evidence: [], missing: [`${q3.about}: ${notRun(def.key, e[def.key])}`] };
