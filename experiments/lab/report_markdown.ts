@@ -1,0 +1,56 @@
+/**
+ * `report.md`: the status table, each experiment's Mermaid sequence diagram and observations, and
+ * the three answers with their evidence; and the check that every Mermaid block parses.
+ *
+ * @module
+ */
+
+import { checkMermaid, toMermaid } from "./lab_diagram.ts";
+import type { ReportView } from "./report_view.ts";
+
+const cell = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
+
+/** The report's view as Markdown. */
+export function markdownOf(v: ReportView): string {
+  const out: string[] = [`# ${v.title}`, "", v.line, ""];
+  out.push("| experiment | status | reason |", "| --- | --- | --- |");
+  for (const row of v.status) out.push(`| ${row.map(cell).join(" | ")} |`);
+  for (const s of v.sections) {
+    out.push("", `## ${s.title}`, "");
+    if ("missing" in s) {
+      out.push(`_${s.missing}_`);
+      continue;
+    }
+    out.push("```mermaid", toMermaid(s.diagram), "```", "");
+    out.push(
+      "| observation | value |",
+      "| --- | --- |",
+      ...s.observations.map(([a, b]) => `| ${cell(a)} | ${cell(b)} |`),
+    );
+  }
+  out.push("", "## The three questions");
+  for (const [key, a] of v.answers) {
+    out.push(
+      "",
+      `### ${key.toUpperCase()}. ${a.question}`,
+      "",
+      a.observed
+        ? a.answer
+        : `**Not observed here.** ${a.answer.replace(/^Not observed here\. /, "")}`,
+    );
+    if (a.evidence.length) {
+      out.push("", "Evidence from this run:", "", ...a.evidence.map((x) => `- ${x}`));
+    }
+    if (a.missing.length) out.push("", "Missing evidence:", "", ...a.missing.map((x) => `- ${x}`));
+  }
+  return out.join("\n") + "\n";
+}
+
+/** Every Mermaid block of a Markdown text, checked; returns the problems. */
+export function checkMarkdownDiagrams(md: string): { blocks: number; problems: string[] } {
+  const blocks = [...md.matchAll(/```mermaid\n([\s\S]*?)```/g)].map((m) => m[1]!);
+  return {
+    blocks: blocks.length,
+    problems: blocks.flatMap((b, i) => checkMermaid(b).map((p) => `block ${i + 1}: ${p}`)),
+  };
+}
