@@ -6,10 +6,10 @@
  * @module
  */
 
-import { fileUrlToPath } from "../../tests/_helpers.ts";
+import { fromFileUrl } from "jsr:@std/path@^1.1.6/from-file-url";
 
 /** The repository root, ending with `/`. */
-export const ROOT: string = fileUrlToPath(new URL("../../", import.meta.url));
+export const ROOT: string = fromFileUrl(new URL("../../", import.meta.url));
 /** The pinned Windows Deno. */
 export const WINDOWS_DENO_VERSION = "2.9.6";
 /** The Linux Deno and the Wine cache (git-ignored). */

@@ -1,0 +1,135 @@
+/**
+ * The layers, checked from the imports: a module may import only from its own layer or below.
+ *
+ * 1. `ffi/*.ts`: symbol tables, the loader, layouts, statuses, strings, codecs, private plumbing;
+ * 2. `ffi/nt/`: the NT concepts every other concept builds on (handles, objects, processes...);
+ * 3. `ffi/lpc/`, `ffi/debug/`: LPC and debugging (neither imports the other);
+ * 4. `mod.ts`, `raw.ts`: the entry points;
+ * 5. `experiments/`: the lab, which imports the library only through the entry points;
+ * 6. `tests/`.
+ *
+ * Every specifier counts: static and dynamic imports, re-exports, and `new URL("…", import.meta.url)`
+ * (Worker entries, handler modules).
+ */
+
+import assert from "node:assert/strict";
+import { REPO_ROOT } from "./_helpers.ts";
+
+/** Every `.ts` file of the repository below `dir` (relative to the root). */
+function sources(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (rel: string) => {
+    for (const e of Deno.readDirSync(`${REPO_ROOT}${rel}`)) {
+      const p = `${rel}/${e.name}`;
+      if (e.isDirectory) walk(p);
+      else if (e.name.endsWith(".ts")) out.push(p);
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/** The local files a module refers to (repository-relative), with the line of each. */
+export function localImports(file: string, text: string): { target: string; line: number }[] {
+  const found: { target: string; line: number }[] = [];
+  const patterns = [
+    /(?:^|\n)\s*(?:import|export)\b[^"'`;]*?\bfrom\s*["']([^"']+)["']/g,
+    /(?:^|\n)\s*import\s*["']([^"']+)["']/g,
+    /\bimport\(\s*["']([^"']+)["']\s*\)/g,
+    /\bnew URL\(\s*["']([^"']+\.ts)["']\s*,\s*import\.meta\.url\s*\)/g,
+  ];
+  const base = new URL(file, "file:///repo/");
+  for (const re of patterns) {
+    for (const m of text.matchAll(re)) {
+      const spec = m[1]!;
+      if (!spec.startsWith(".")) continue;
+      const url = new URL(spec, base);
+      const line = text.slice(0, m.index).split("\n").length + (m[0].startsWith("\n") ? 1 : 0);
+      found.push({ target: url.pathname.slice("/repo/".length), line });
+    }
+  }
+  return found;
+}
+
+/** The layer of a repository file (see the module comment). */
+export function layerOf(path: string): number {
+  if (!path.endsWith(".ts")) return 0; // data: deno.json, fixtures
+  if (path === "mod.ts" || path === "raw.ts") return 4;
+  if (path.startsWith("experiments/")) return 5;
+  if (path.startsWith("tests/")) return 6;
+  if (/^ffi\/[^/]+\.ts$/.test(path)) return 1;
+  if (path.startsWith("ffi/nt/")) return 2;
+  if (path.startsWith("ffi/lpc/") || path.startsWith("ffi/debug/")) return 3;
+  throw new Error(`${path}: in no layer (add its folder to layerOf)`);
+}
+
+const LIBRARY = ["mod.ts", ...(exists("raw.ts") ? ["raw.ts"] : []), ...sources("ffi")];
+
+function exists(rel: string): boolean {
+  try {
+    Deno.statSync(`${REPO_ROOT}${rel}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("layers: no module imports from a layer above its own", () => {
+  const problems: string[] = [];
+  let checked = 0;
+  // This file is left out: its parser test holds import statements as strings.
+  const files = [...LIBRARY, ...sources("experiments"), ...sources("tests")];
+  for (const file of files.filter((f) => f !== "tests/layering_test.ts")) {
+    const text = Deno.readTextFileSync(`${REPO_ROOT}${file}`);
+    for (const { target, line } of localImports(file, text)) {
+      checked++;
+      if (!exists(target)) problems.push(`${file}:${line}: ${target} does not exist`);
+      else if (layerOf(target) > layerOf(file)) {
+        problems.push(`${file}:${line} (layer ${layerOf(file)}) imports ${target} (layer ${
+          layerOf(target)
+        })`);
+      }
+    }
+  }
+  assert.ok(checked > 200, `imports found: ${checked}`);
+  assert.deepEqual(problems, []);
+});
+
+Deno.test("layers: LPC and debugging do not import each other; the library never imports experiments/ or tests/", () => {
+  const problems: string[] = [];
+  for (const file of LIBRARY) {
+    const text = Deno.readTextFileSync(`${REPO_ROOT}${file}`);
+    for (const { target, line } of localImports(file, text)) {
+      const concept = (p: string) => p.match(/^ffi\/(lpc|debug)\//)?.[1];
+      if (/^(experiments|tests)\//.test(target)) problems.push(`${file}:${line} imports ${target}`);
+      else if (concept(file) && concept(target) && concept(file) !== concept(target)) {
+        problems.push(`${file}:${line} (${concept(file)}) imports ${target}`);
+      }
+    }
+  }
+  assert.deepEqual(problems, []);
+});
+
+Deno.test("layers: the import parser sees every form (static, re-export, dynamic, new URL)", () => {
+  const text = [
+    'import { a } from "../ffi/status.ts";',
+    "import type {",
+    "  B,",
+    '} from "./nt/handle.ts";',
+    'export { c } from "../mod.ts";',
+    'const m = await import("../tests/_helpers.ts");',
+    'new Worker(new URL("./_entry.ts", import.meta.url));',
+    'import { parseArgs } from "jsr:@std/cli@^1.0.32/parse-args";',
+  ].join("\n");
+  assert.deepEqual(localImports("ffi/x.ts", text).map((i) => `${i.line} ${i.target}`).sort(), [
+    "1 ffi/status.ts",
+    "2 ffi/nt/handle.ts",
+    "5 mod.ts",
+    "6 tests/_helpers.ts",
+    "7 ffi/_entry.ts",
+  ].sort());
+  assert.equal(layerOf("ffi/status.ts"), 1);
+  assert.equal(layerOf("ffi/nt/handle.ts"), 2);
+  assert.equal(layerOf("ffi/lpc/port.ts"), 3);
+  assert.equal(layerOf("experiments/exp1/exp1.ts"), 5);
+});
