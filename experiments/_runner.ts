@@ -110,7 +110,11 @@ export function jsonLines<T = Record<string, unknown>>(stdout: string): T[] {
   return stdout.split(/\r?\n/).filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as T);
 }
 
-/** Writes one JSON line with the time (`at`, epoch ms): a child's step, read by {@link jsonLines}. */
-export function writeJsonLine(o: Record<string, unknown>): void {
-  console.log(JSON.stringify({ at: epochMs(), ...o }));
+/**
+ * Writes one JSON line with the time first (`at`, epoch ms to a tenth; now, or `at`): a child's
+ * step, as {@link jsonLines} reads it.
+ */
+export function writeJsonLine(o: Record<string, unknown>, at?: number): void {
+  const t = at === undefined ? epochMs() : Math.round(at * 10) / 10;
+  console.log(JSON.stringify({ at: t, ...o }));
 }

@@ -32,7 +32,8 @@ import {
   validateLabReport,
 } from "./lab_report.ts";
 import type { ProbeDocument } from "./lab_probe.ts";
-import { dirname, resolve } from "node:path";
+import { dirname } from "jsr:@std/path@^1.1.6/dirname";
+import { resolve } from "jsr:@std/path@^1.1.6/resolve";
 import { CLI as EXP3_CLI } from "../exp3/exp3.ts";
 import { type Cli, type CliValues, EXIT, runCli, UsageError } from "../_cli.ts";
 import { scriptFlags } from "../_permissions.ts";
