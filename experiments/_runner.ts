@@ -16,6 +16,7 @@
 
 import { type CliSpec, type CliValues, EXIT, interruptible, runCli, toJson } from "./_cli.ts";
 import type { Cli } from "./_help.ts";
+import { assertWindows } from "../ffi/_loader.ts";
 
 /** Where a run writes its progress: stderr, or nowhere with `--json`. */
 export type Log = (line: string) => void;
@@ -54,6 +55,23 @@ export function runScript<S extends CliSpec, D>(
     if (json || s.print === undefined) console.log(toJson(doc));
     else s.print(doc, v);
     return s.exitCode?.(doc) ?? EXIT.OK;
+  });
+}
+
+/**
+ * Runs a client script as the main module: Windows only (checked first), its output the JSON
+ * lines `steps` writes as they happen (`writeJsonLine`), exit 0 when they are done.
+ */
+export function runSteps<S extends CliSpec>(
+  script: URL | string,
+  cli: Cli<S>,
+  steps: (v: CliValues<S>) => Promise<void>,
+): Promise<never> {
+  return runScript(script, {
+    cli,
+    prerequisites: () => assertWindows(cli.name),
+    run: steps,
+    print: () => {},
   });
 }
 

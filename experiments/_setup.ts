@@ -7,6 +7,7 @@
 
 import { fromFileUrl } from "jsr:@std/path@^1.1.6/from-file-url";
 import { currentProcessId } from "../ffi/nt/processes.ts";
+import { scriptFlags } from "./_permissions.ts";
 import { openProcessToken, tokenIsElevated, tokenUserSid } from "../ffi/nt/tokens.ts";
 
 /** This process's user SID and whether its token is elevated (the token is closed again). */
@@ -26,11 +27,11 @@ export function runPortName(experiment: string): string {
 }
 
 /**
- * The command line that runs a client script (a sibling module, by URL) with this Deno: the
- * clients need only `--allow-ffi` (their shebang's flags).
+ * The command line that runs a client script (a sibling module, by URL) with this Deno and
+ * exactly its shebang's flags (`_permissions.ts`; reading it needs `--allow-read`).
  */
-export function clientCommand(script: URL, args: readonly string[]): string[] {
-  return [Deno.execPath(), "run", "--allow-ffi", fromFileUrl(script), ...args];
+export async function clientCommand(script: URL, args: readonly string[]): Promise<string[]> {
+  return [Deno.execPath(), "run", ...(await scriptFlags(script)), fromFileUrl(script), ...args];
 }
 
 /** The port's DACL: PORT_CONNECT (0x1) for the given SID, all for SYSTEM and Administrators. */

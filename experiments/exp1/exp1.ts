@@ -172,7 +172,7 @@ export async function runExp1(
       );
       setTokenIntegrity(restricted, o.low ? "Low" : "Medium");
       const run = await runCaptured(
-        clientCommand(new URL("./exp1_client.ts", import.meta.url), [
+        await clientCommand(new URL("./exp1_client.ts", import.meta.url), [
           "--port",
           portName,
           "--root",

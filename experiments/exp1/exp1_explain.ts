@@ -6,7 +6,7 @@
  */
 
 import type { LpcEvent } from "../../ffi/lpc/port.ts";
-import type { ClientDocument } from "./exp1_client.ts";
+import type { Attempt, ClientDocument } from "./exp1_attempts.ts";
 import type { StageName } from "./exp1_protocol.ts";
 import type { Exp1Document, TimelineEntry } from "./exp1.ts";
 
@@ -118,24 +118,19 @@ export function mergeTimeline(
     ...(e.note ? { note: e.note } : {}),
   }));
   const id = client.identity;
-  if (client.direct) {
+  const seen: [Attempt | undefined, string][] = [
+    [client.direct, "direct open"],
+    [client.viaServer, "reply received"],
+  ];
+  for (const [a, event] of seen) {
+    if (a === undefined) continue;
     out.push({
-      t: Math.round((client.direct.at - t0) * 10) / 10,
+      t: Math.round((a.at - t0) * 10) / 10,
       side: "client",
-      event: "direct open",
+      event,
       pid: id.pid,
       tid: id.tid,
-      note: client.direct.name,
-    });
-  }
-  if (client.viaServer) {
-    out.push({
-      t: Math.round((client.viaServer.at - t0) * 10) / 10,
-      side: "client",
-      event: "reply received",
-      pid: id.pid,
-      tid: id.tid,
-      note: client.viaServer.name,
+      note: a.name,
     });
   }
   return out.sort((a, b) => a.t - b.t);

@@ -198,7 +198,7 @@ export async function runExp2(o: Exp2Options): Promise<Exp2Document> {
       if (o.register) args.push("--register");
       if (o.clientExits) args.push("--exit");
       const client = cleanup.use(
-        spawnCaptured(clientCommand(new URL("./exp2_client.ts", import.meta.url), args)),
+        spawnCaptured(await clientCommand(new URL("./exp2_client.ts", import.meta.url), args)),
       );
       const pid = client.child.pid;
       o.log(`client pid ${pid}`);

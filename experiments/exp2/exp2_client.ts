@@ -14,9 +14,8 @@ import { raiseSecondChance } from "../../ffi/debug/raise_exception.ts";
 import { kernel32 } from "../../ffi/kernel32.ts";
 import { LpcClient } from "../../ffi/lpc/port.ts";
 import { raiseRequest } from "./exp2_analysis.ts";
-import { assertWindows } from "../../ffi/_loader.ts";
 import type { Cli, CliValues } from "../_cli.ts";
-import { runScript, sleep, writeJsonLine } from "../_runner.ts";
+import { runSteps, sleep, writeJsonLine } from "../_runner.ts";
 
 /** The command line, declared once (parser and `--help`). */
 export const CLI = {
@@ -92,11 +91,4 @@ async function raiseAndReport(v: CliValues<typeof CLI.options>): Promise<void> {
   await new Promise(() => {});
 }
 
-if (import.meta.main) {
-  await runScript(import.meta.url, {
-    cli: CLI,
-    prerequisites: () => assertWindows("exp2_client"),
-    run: raiseAndReport,
-    print: () => {}, // its output is its JSON lines, written as they happen
-  });
-}
+if (import.meta.main) await runSteps(import.meta.url, CLI, raiseAndReport);

@@ -9,9 +9,8 @@
 
 import { kernel32 } from "../../ffi/kernel32.ts";
 import { LpcClient } from "../../ffi/lpc/port.ts";
-import { assertWindows } from "../../ffi/_loader.ts";
 import type { Cli, CliValues } from "../_cli.ts";
-import { runScript, sleep, writeJsonLine } from "../_runner.ts";
+import { runSteps, sleep, writeJsonLine } from "../_runner.ts";
 
 /** The command line, declared once (parser and `--help`). */
 export const CLI = {
@@ -58,11 +57,4 @@ async function beat(v: CliValues<typeof CLI.options>): Promise<void> {
   }
 }
 
-if (import.meta.main) {
-  await runScript(import.meta.url, {
-    cli: CLI,
-    prerequisites: () => assertWindows("exp3_client"),
-    run: beat,
-    print: () => {}, // its output is its JSON lines, written as they happen
-  });
-}
+if (import.meta.main) await runSteps(import.meta.url, CLI, beat);

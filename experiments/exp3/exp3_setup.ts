@@ -102,7 +102,7 @@ export async function setUpExp3(
   const args = ["--seconds", String(seconds)];
   if (server) args.push("--port", portName, "--register");
   const client = cleanup.use(
-    spawnCaptured(clientCommand(new URL("./exp3_client.ts", import.meta.url), args)),
+    spawnCaptured(await clientCommand(new URL("./exp3_client.ts", import.meta.url), args)),
   );
   const pid = client.child.pid;
   o.log(`client pid ${pid}`);
