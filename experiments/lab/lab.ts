@@ -32,7 +32,7 @@ import {
 import { dirname } from "jsr:@std/path@^1.1.6/dirname";
 import { resolve } from "jsr:@std/path@^1.1.6/resolve";
 import { CLI as EXP3_CLI } from "../exp3/exp3.ts";
-import { type Cli, type CliValues, EXIT, UsageError } from "../_cli.ts";
+import { type Cli, type CliValues, EXIT, toJson, UsageError } from "../_cli.ts";
 import { INTERRUPTED_EXIT_CODE } from "../_deadline.ts";
 import { runScript } from "../_runner.ts";
 import {
@@ -185,16 +185,13 @@ async function runLab(v: Values): Promise<LabRun> {
   const stamp = report.generatedAt.replace(/[:.]/g, "-");
   const dir = `${v.out}/${stamp}`;
   await Deno.mkdir(dir, { recursive: true });
-  const written = [`${dir}/report.json`, `${dir}/report.md`];
-  await Deno.writeTextFile(
-    written[0]!,
-    JSON.stringify(report, (_k, x) => (typeof x === "bigint" ? x.toString() : x), 2),
-  );
-  await Deno.writeTextFile(written[1]!, toMarkdown(report));
-  if (v.html) {
-    written.push(`${dir}/report.html`);
-    await Deno.writeTextFile(written[2]!, toHtml(report));
-  }
+  const files: [string, string][] = [
+    [`${dir}/report.json`, toJson(report)],
+    [`${dir}/report.md`, toMarkdown(report)],
+    ...(v.html ? [[`${dir}/report.html`, toHtml(report)] as [string, string]] : []),
+  ];
+  for (const [path, text] of files) await Deno.writeTextFile(path, text);
+  const written = files.map(([path]) => path);
   progress(signal.aborted ? "interrupted: the report has what finished" : "done");
   return { report, written, interrupted: signal.aborted };
 }
