@@ -12,40 +12,13 @@
  * @module
  */
 
-import { createJunction, readFileRange } from "../../ffi/nt/files.ts";
-import { LpcClient } from "../../ffi/lpc/port.ts";
 import { assertWindows } from "../../ffi/_loader.ts";
-import type { ImpersonationLevelName } from "../../ffi/nt/object_attributes.ts";
-import { currentProcessId } from "../../ffi/nt/processes.ts";
-import { kernel32 } from "../../ffi/kernel32.ts";
-import { formatHex, NtError, statusName } from "../../ffi/status.ts";
-import {
-  openProcessToken,
-  tokenGroups,
-  tokenIntegrity,
-  tokenIsElevated,
-  tokenUserSid,
-  WellKnownSid,
-} from "../../ffi/nt/tokens.ts";
-import {
-  decodeReadReply,
-  encodeReadRequest,
-  MAX_PATH_CHARS,
-  MAX_READ_LENGTH,
-  Op,
-  PROTOCOL_VERSION,
-  Refusal,
-  validateRelativePath,
-} from "./exp1_protocol.ts";
-import {
-  type Cli,
-  type CliValues,
-  driveFolder,
-  EXIT,
-  runCli,
-  toJson,
-  UsageError,
-} from "../_cli.ts";
+import { MAX_PATH_CHARS, MAX_READ_LENGTH } from "./exp1_protocol.ts";
+import { type ClientDocument, runClient } from "./exp1_attempts.ts";
+import { type Cli, type CliValues, driveFolder, UsageError } from "../_cli.ts";
+import { runScript } from "../_runner.ts";
+
+export { type Attempt, type ClientDocument, directTarget, runClient } from "./exp1_attempts.ts";
 
 /** The largest `--offset` the server accepts (its check of the request). */
 export const MAX_OFFSET = 1n << 62n;
@@ -122,257 +95,13 @@ Usage: deno run --allow-ffi experiments/exp1/exp1_client.ts --port <name> --path
   schema: "deno-lpc/exp1-client@1",
 } as const satisfies Cli;
 
-/** The result of one attempt to read. */
-export interface Attempt {
-  /** NTSTATUS in hex. */
-  status: string;
-  /** Its name. */
-  name: string;
-  /** What was read, as text (control characters escaped). */
-  text?: string;
-  /** How many bytes. */
-  bytes?: number;
-  /** The server's reason for a refusal. */
-  reason?: string;
-  /** Which of the server's checks answered (`served`, `path`, `open`, `finalPath`, ...). */
-  stage?: string;
-  /** Whether the server's open ran while it impersonated us. */
-  impersonated?: boolean;
-  /** When it finished (epoch ms). */
-  at: number;
-}
-
-/** The client's JSON document. */
-export interface ClientDocument {
-  /** Always `deno-lpc/exp1-client@1`. */
-  schema: "deno-lpc/exp1-client@1";
-  /** Who the client is. */
-  identity: {
-    pid: number;
-    tid: number;
-    user: string;
-    integrity: string;
-    elevated: boolean;
-    administrators: "enabled" | "deny-only" | "absent";
-  };
-  /** The direct open of the file. */
-  direct?: Attempt;
-  /** The same bytes through the server. */
-  viaServer?: Attempt;
-  /** Malformed requests and the server's answer to each. */
-  probes?: { what: string; status: string; name: string; reason: string; stage?: string }[];
-  /** The hostile request through a junction, when asked for. */
-  junction?: {
-    /** The junction we made (`<root>\drop\j-<pid>`) and where it points. */
-    path: string;
-    target: string;
-    /** Whether we could make it; if not, the status that stopped us. */
-    made: boolean;
-    createStatus?: string;
-    createName?: string;
-    /** What we asked the server for, and its answer (when the junction was made). */
-    request?: string;
-    reply?: Attempt;
-  };
-}
-
-const now = () => Math.round((performance.timeOrigin + performance.now()) * 10) / 10;
-/** The text, with control characters shown as `\xNN`. */
-const printable = (b: Uint8Array) =>
-  [...new TextDecoder().decode(b)].map((c) => {
-    const n = c.charCodeAt(0);
-    return n < 0x20 || n === 0x7f ? `\\x${n.toString(16).padStart(2, "0")}` : c;
-  }).join("");
-
-function answer(reply: ReturnType<typeof decodeReadReply>): Attempt {
-  return {
-    status: formatHex(reply.status),
-    name: reply.statusName ?? formatHex(reply.status),
-    ...(reply.bytes.byteLength
-      ? { text: printable(reply.bytes), bytes: reply.bytes.byteLength }
-      : {}),
-    ...(reply.reason ? { reason: reply.reason } : {}),
-    ...(reply.stage ? { stage: reply.stage } : {}),
-    impersonated: reply.impersonated,
-    at: now(),
-  };
-}
-
-function failed(e: unknown): Attempt {
-  if (e instanceof NtError) {
-    return { status: e.hex, name: e.symbol ?? e.hex, reason: `${e.call}`, at: now() };
-  }
-  throw e;
-}
-
-/** Malformed or hostile requests; each must be refused with a status, and the server must live on. */
-function probes(path: string): { what: string; bytes: Uint8Array }[] {
-  const one = (p: string) => encodeReadRequest({ path: p, offset: 0n, length: 8 });
-  const good = encodeReadRequest({ path, offset: 0n, length: 8 });
-  const badMagic = good.slice();
-  badMagic[0] = 0x58;
-  // A probe built from a path near the longest one a message carries may not fit: it is left out.
-  const fits = (build: () => Uint8Array) => {
-    try {
-      return build();
-    } catch (e) {
-      if (e instanceof RangeError) return undefined;
-      throw e;
-    }
-  };
-  const stream = fits(() => encodeReadRequest({ path: `${path}:hidden`, offset: 0n, length: 8 }));
-  const list: { what: string; bytes: Uint8Array | undefined }[] = [
-    {
-      what: "'..' escape",
-      bytes: encodeReadRequest({ path: "..\\..\\Windows\\win.ini", offset: 0n, length: 8 }),
-    },
-    { what: "absolute path", bytes: one("C:\\Windows\\win.ini") },
-    { what: "rooted path", bytes: one("\\Windows\\win.ini") },
-    { what: "NT namespace path", bytes: one("\\??\\C:\\Windows\\win.ini") },
-    { what: "Win32 device path", bytes: one("\\\\?\\C:\\Windows\\win.ini") },
-    { what: "UNC path", bytes: one("\\\\localhost\\C$\\Windows\\win.ini") },
-    { what: "alternate data stream", bytes: stream },
-    {
-      what: "length beyond one reply",
-      bytes: encodeReadRequest({ path, offset: 0n, length: MAX_READ_LENGTH + 1 }),
-    },
-    {
-      what: "unknown operation",
-      bytes: encodeReadRequest({ path, offset: 0n, length: 8 }, PROTOCOL_VERSION, Op.READ + 41),
-    },
-    {
-      what: "unknown version",
-      bytes: encodeReadRequest({ path, offset: 0n, length: 8 }, PROTOCOL_VERSION + 8),
-    },
-    { what: "bad magic", bytes: badMagic },
-    { what: "truncated request", bytes: good.subarray(0, good.byteLength - 3) },
-    { what: "empty request", bytes: new Uint8Array(0) },
-  ];
-  return list.flatMap((p) => (p.bytes ? [{ what: p.what, bytes: p.bytes }] : []));
-}
-
-/**
- * The file we open ourselves for the direct attempt: `<root>\<path>`, with `path` checked as the
- * server checks it ({@link validateRelativePath}), so both attempts name the same file. A path
- * the server would refuse is not tried (the {@link Attempt} says why).
- */
-export function directTarget(root: string, path: string): string | Attempt {
-  try {
-    return `${root.replace(/\\+$/, "")}\\${validateRelativePath(path)}`;
-  } catch (e) {
-    if (!(e instanceof Refusal)) throw e;
-    return {
-      status: formatHex(e.status),
-      name: statusName(e.status) ?? formatHex(e.status),
-      reason: `not tried: the server refuses this path too (${e.message})`,
-      at: now(),
-    };
-  }
-}
-
-/** Runs the client's part (Windows only). */
-export function runClient(o: {
-  port: string;
-  path: string;
-  root: string | undefined;
-  junctionTo: string | undefined;
-  junctionFile: string;
-  offset: bigint;
-  length: number;
-  level: ImpersonationLevelName;
-  direct: boolean;
-  probes: boolean;
-}): ClientDocument {
-  using token = openProcessToken();
-  const admins = tokenGroups(token).find((g) => g.sid === WellKnownSid.Administrators);
-  const doc: ClientDocument = {
-    schema: "deno-lpc/exp1-client@1",
-    identity: {
-      pid: currentProcessId(),
-      tid: kernel32().GetCurrentThreadId(),
-      user: tokenUserSid(token),
-      integrity: tokenIntegrity(token).name,
-      elevated: tokenIsElevated(token),
-      administrators: admins === undefined
-        ? "absent"
-        : admins.denyOnly
-        ? "deny-only"
-        : admins.enabled
-        ? "enabled"
-        : "deny-only",
-    },
-  };
-  const target = o.direct && o.root !== undefined ? directTarget(o.root, o.path) : undefined;
-  if (typeof target === "object") doc.direct = target;
-  else if (target !== undefined) {
-    try {
-      const b = readFileRange(target, o.offset, o.length);
-      doc.direct = {
-        status: "0x00000000",
-        name: "STATUS_SUCCESS",
-        text: printable(b),
-        bytes: b.byteLength,
-        at: now(),
-      };
-    } catch (e) {
-      doc.direct = failed(e);
-    }
-  }
-  using client = LpcClient.connect(o.port, { impersonationLevel: o.level });
-  const reply = decodeReadReply(
-    client.request(encodeReadRequest({ path: o.path, offset: o.offset, length: o.length })).data,
-  );
-  doc.viaServer = answer(reply);
-  if (o.probes) {
-    doc.probes = probes(o.path).map((p) => {
-      const r = decodeReadReply(client.request(p.bytes).data);
-      return {
-        what: p.what,
-        status: formatHex(r.status),
-        name: statusName(r.status) ?? "",
-        reason: r.reason,
-        ...(r.stage ? { stage: r.stage } : {}),
-      };
-    });
-  }
-  if (o.junctionTo !== undefined && o.root !== undefined) {
-    doc.junction = hostileJunction(client, o.root, o.junctionTo, o.junctionFile);
-  }
-  return doc;
-}
-
-/**
- * The hostile request (nt-semantics.md E13): in the server's `drop\` folder, which we may write,
- * make a junction to a folder only administrators may read, and ask the server for a file
- * through it. A server that confines itself by the path's text alone would follow it.
- */
-function hostileJunction(
-  client: LpcClient,
-  root: string,
-  target: string,
-  file: string,
-): NonNullable<ClientDocument["junction"]> {
-  const name = `j-${currentProcessId()}`;
-  const path = `${root.replace(/\\$/, "")}\\drop\\${name}`;
-  let junction;
-  try {
-    junction = createJunction(path, target);
-  } catch (e) {
-    if (!(e instanceof NtError)) throw e;
-    return { path, target, made: false, createStatus: e.hex, createName: e.symbol ?? e.hex };
-  }
-  using _junction = junction; // closing it removes the junction (never its target)
-  const request = `drop\\${name}\\${file}`;
-  const reply = decodeReadReply(
-    client.request(encodeReadRequest({ path: request, offset: 0n, length: 16 })).data,
-  );
-  return { path, target, made: true, request, reply: answer(reply) };
-}
-
 /** `drop\j-<pid>\`: what the junction request puts before `--junction-file` (pid: 10 digits at most). */
 const JUNCTION_PREFIX_CHARS = "drop\\j-\\".length + 10;
 
-function main(v: CliValues<typeof CLI.options>): number {
+type Values = CliValues<typeof CLI.options>;
+
+/** What the declarations cannot say: --junction-to needs --root, and what fits one message. */
+function prerequisites(v: Values): void {
   if (v["junction-to"] !== undefined && v.root === undefined) {
     throw new UsageError("--junction-to needs --root (the junction goes in <root>\\drop)");
   }
@@ -385,7 +114,10 @@ function main(v: CliValues<typeof CLI.options>): number {
     );
   }
   assertWindows("exp1_client");
-  const doc = runClient({
+}
+
+function run(v: Values): ClientDocument {
+  return runClient({
     port: v.port,
     path: v.path,
     root: v.root === undefined ? undefined : driveFolder("root", v.root),
@@ -399,42 +131,43 @@ function main(v: CliValues<typeof CLI.options>): number {
     direct: !v["no-direct"],
     probes: !v["no-probes"],
   });
-  if (v.json) console.log(toJson(doc));
-  else {
-    const id = doc.identity;
+}
+
+function print(doc: ClientDocument): void {
+  const id = doc.identity;
+  console.log(
+    `client pid ${id.pid} tid ${id.tid}, ${id.user}, ${id.integrity} integrity, Administrators ${id.administrators}`,
+  );
+  if (doc.direct) {
     console.log(
-      `client pid ${id.pid} tid ${id.tid}, ${id.user}, ${id.integrity} integrity, Administrators ${id.administrators}`,
+      `direct open:    ${doc.direct.name}${
+        doc.direct.text !== undefined ? ` "${doc.direct.text}"` : ""
+      }`,
     );
-    if (doc.direct) {
-      console.log(
-        `direct open:    ${doc.direct.name}${
-          doc.direct.text !== undefined ? ` "${doc.direct.text}"` : ""
-        }`,
-      );
-    }
-    const s = doc.viaServer!;
+  }
+  const s = doc.viaServer;
+  if (s) {
     console.log(
       `through server: ${s.name}${s.text !== undefined ? ` "${s.text}"` : ""}${
         s.reason ? ` (${s.reason})` : ""
       }`,
     );
-    for (const p of doc.probes ?? []) {
-      console.log(`probe ${p.what}: ${p.name || p.status} (${p.reason})`);
-    }
-    const j = doc.junction;
-    if (j) {
-      console.log(
-        j.made
-          ? `junction ${j.path} -> ${j.target}: the server answered ${j.reply!.name} at its ${
-            j.reply!.stage
-          } check (${j.reply!.reason ?? ""})`
-          : `junction ${j.path} -> ${j.target}: could not be made (${j.createName})`,
-      );
-    }
   }
-  return EXIT.OK;
+  for (const p of doc.probes ?? []) {
+    console.log(`probe ${p.what}: ${p.name || p.status} (${p.reason})`);
+  }
+  const j = doc.junction;
+  if (j) {
+    console.log(
+      j.made && j.reply
+        ? `junction ${j.path} -> ${j.target}: the server answered ${j.reply.name} at its ${j.reply.stage} check (${
+          j.reply.reason ?? ""
+        })`
+        : `junction ${j.path} -> ${j.target}: could not be made (${j.createName})`,
+    );
+  }
 }
 
 if (import.meta.main) {
-  await runCli(import.meta.url, CLI, main);
+  await runScript(import.meta.url, { cli: CLI, prerequisites, run, print });
 }

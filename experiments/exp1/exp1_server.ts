@@ -14,17 +14,11 @@
 import { ServerWorker } from "../../ffi/lpc/server_worker.ts";
 import type { LpcEvent } from "../../ffi/lpc/port.ts";
 import { assertWindows } from "../../ffi/_loader.ts";
-import { openProcessToken, tokenUserSid } from "../../ffi/nt/tokens.ts";
 import type { Exp1HandlerOptions } from "./exp1_handler.ts";
-import {
-  type Cli,
-  type CliValues,
-  driveFolder,
-  EXIT,
-  interruptible,
-  runCli,
-  toJson,
-} from "../_cli.ts";
+import { type Cli, type CliValues, driveFolder } from "../_cli.ts";
+import { type Log, runPhases, runScript } from "../_runner.ts";
+import { formatEvent } from "../_server_events.ts";
+import { portSddl, processIdentity } from "../_setup.ts";
 
 /** The default port name (any user may create objects in `\RPC Control`). */
 export const DEFAULT_PORT = "\\RPC Control\\deno-lpc-exp1";
@@ -74,67 +68,67 @@ Usage: deno run --allow-ffi --allow-read experiments/exp1/exp1_server.ts --root 
   schema: "deno-lpc/exp1-server@1",
 } as const satisfies Cli;
 
-/** The port's DACL: PORT_CONNECT (0x1) for the given SID, all for SYSTEM and Administrators. */
-export function portSddl(connectSid: string, low: boolean): string {
-  return `D:(A;;0x1;;;${connectSid})(A;;GA;;;SY)(A;;GA;;;BA)${low ? "S:(ML;;NW;;;LW)" : ""}`;
+export { portSddl } from "../_setup.ts";
+export { formatEvent } from "../_server_events.ts";
+
+/** The server's document (`--json`), written when it stops. */
+export interface ServerDocument {
+  /** Always `deno-lpc/exp1-server@1`. */
+  schema: "deno-lpc/exp1-server@1";
+  port: string;
+  root: string;
+  impersonate: boolean;
+  events: LpcEvent[];
 }
 
-/** One line of the live log. */
-export function formatEvent(e: LpcEvent): string {
-  const who = e.pid !== undefined ? ` pid ${e.pid} tid ${e.tid}` : "";
-  const ids = e.messageId !== undefined
-    ? ` msg ${e.messageId} len ${e.dataLength}/${e.totalLength}`
-    : "";
-  return `${e.t.toFixed(1).padStart(9)} ms  ${e.event.padEnd(22)}${who}${ids}${
-    e.context ? ` ctx ${e.context}` : ""
-  }${e.note ? `  ${e.note}` : ""}`;
-}
+type Values = CliValues<typeof CLI.options>;
 
-async function main(v: CliValues<typeof CLI.options>): Promise<number> {
-  const seconds = v.seconds;
-  assertWindows("exp1_server");
+/** Serves until Ctrl-C or `--seconds`, then returns the document. */
+function serve(v: Values, log: Log): Promise<ServerDocument> {
   const root = driveFolder("root", v.root);
-  let user: string;
-  {
-    using token = openProcessToken();
-    user = tokenUserSid(token);
-  }
-  await using cleanup = interruptible();
-  const options: Exp1HandlerOptions = { root, impersonate: v.impersonate };
-  const server = cleanup.use(
-    await ServerWorker.start({
-      portName: v.port,
-      sddl: portSddl(v.everyone ? "WD" : user, v.low),
-      handlerModule: new URL("./exp1_handler.ts", import.meta.url),
-      handlerOptions: options,
-      onEvent: (e) => v.json || console.log(formatEvent(e)),
+  const { user } = processIdentity();
+  return runPhases({
+    setUp: async (cleanup) => {
+      const handlerOptions: Exp1HandlerOptions = { root, impersonate: v.impersonate };
+      return cleanup.use(
+        await ServerWorker.start({
+          portName: v.port,
+          sddl: portSddl(v.everyone ? "WD" : user, v.low),
+          handlerModule: new URL("./exp1_handler.ts", import.meta.url),
+          handlerOptions,
+          onEvent: (e) => log(formatEvent(e)),
+        }),
+      );
+    },
+    act: async (server) => {
+      console.error(
+        `serving ${v.port} (pid ${server.processId}, server thread ${server.threadId}), root ${root}; ` +
+          (v.impersonate
+            ? "SAFE MODE: files are opened while impersonating the client"
+            : "CONFUSED DEPUTY: files are opened as this server (add --impersonate for the safe mode)"),
+      );
+      await new Promise<void>((resolve) => {
+        if (v.seconds !== undefined) setTimeout(resolve, v.seconds * 1000);
+        else Deno.addSignalListener("SIGINT", () => resolve());
+      });
+      await server.stop();
+    },
+    observe: (server): ServerDocument => ({
+      schema: "deno-lpc/exp1-server@1",
+      port: v.port,
+      root,
+      impersonate: v.impersonate,
+      events: server.events,
     }),
-  );
-  console.error(
-    `serving ${v.port} (pid ${server.processId}, server thread ${server.threadId}), root ${root}; ` +
-      (v.impersonate
-        ? "SAFE MODE: files are opened while impersonating the client"
-        : "CONFUSED DEPUTY: files are opened as this server (add --impersonate for the safe mode)"),
-  );
-  await new Promise<void>((resolve) => {
-    if (seconds !== undefined) setTimeout(resolve, seconds * 1000);
-    else Deno.addSignalListener("SIGINT", () => resolve());
   });
-  await server.stop();
-  if (v.json) {
-    console.log(
-      toJson({
-        schema: "deno-lpc/exp1-server@1",
-        port: v.port,
-        root,
-        impersonate: v.impersonate,
-        events: server.events,
-      }),
-    );
-  }
-  return EXIT.OK;
 }
 
 if (import.meta.main) {
-  await runCli(import.meta.url, CLI, main);
+  await runScript(import.meta.url, {
+    cli: CLI,
+    prerequisites: () => assertWindows("exp1_server"),
+    // The live log is the timeline (stdout); without --json nothing follows it.
+    run: (v) => serve(v, v.json ? () => {} : (line) => console.log(line)),
+    print: () => {},
+  });
 }

@@ -16,7 +16,6 @@
  * @module
  */
 
-import { fileURLToPath } from "node:url";
 import {
   alpcUnavailable,
   exceptionPortUnavailable,
@@ -28,7 +27,6 @@ import { assertWindows } from "../../ffi/_loader.ts";
 import { wineVersion } from "../../ffi/ntdll.ts";
 import { currentProcessId, spawnCaptured } from "../../ffi/nt/processes.ts";
 import { UnsupportedError } from "../../ffi/status.ts";
-import { openProcessToken, tokenIsElevated, tokenUserSid } from "../../ffi/nt/tokens.ts";
 import {
   analyzeTimeline,
   answerQuestion2,
@@ -41,18 +39,12 @@ import {
   hardErrorText,
   portClosedOn,
 } from "./exp2_analysis.ts";
-import {
-  type ClientEnd,
-  describeEnd,
-  describeNotHandled,
-  endClient,
-  hex32,
-  observeNotHandled,
-  type VerdictOutcome,
-} from "./exp2_lifecycle.ts";
+import { type ClientEnd, endOfClient, finalExit, type VerdictOutcome } from "./exp2_lifecycle.ts";
 import type { Exp2HandlerOptions } from "./exp2_handler.ts";
-import { formatEvent, portSddl } from "../exp1/exp1_server.ts";
-import { type Cli, type CliValues, EXIT, interruptible, runCli, toJson } from "../_cli.ts";
+import type { Cli } from "../_cli.ts";
+import { jsonLines, type Log, runPhases, runScript, sleep, until } from "../_runner.ts";
+import { clientCommand, portSddl, processIdentity, runPortName } from "../_setup.ts";
+import { connected, formatEvent } from "../_server_events.ts";
 
 /** How long to watch the client after a DBG_EXCEPTION_NOT_HANDLED verdict (ms). */
 const NOT_HANDLED_WAIT_MS = 30_000;
@@ -141,35 +133,21 @@ export interface Exp2Document {
   answer?: string;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, test: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!test()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-/** Runs the experiment (Windows with LPC and exception ports only). */
-export async function runExp2(o: {
+/** The options of {@link runExp2}. */
+export interface Exp2Options {
   register: boolean;
   reply: "continue" | "not-handled";
   clientExits: boolean;
   exitCode: number;
-  log: (s: string) => void;
-}): Promise<Exp2Document> {
+  log: Log;
+}
+
+/** What exp2 needs before it sets anything up: Windows with LPC and exception ports, elevated. */
+function prerequisites(): { user: string; environment: NonNullable<Exp2Document["environment"]> } {
   assertWindows("exp2");
   const missing = lpcUnavailable() ?? exceptionPortUnavailable();
   if (missing) throw new UnsupportedError(missing);
-  await using cleanup = interruptible();
-  let user: string;
-  let elevated: boolean;
-  {
-    using token = openProcessToken();
-    user = tokenUserSid(token);
-    elevated = tokenIsElevated(token);
-  }
+  const { user, elevated } = processIdentity();
   if (!elevated) {
     throw new Error(
       "exp2 needs an elevated prompt: the server thread borrows a SYSTEM token for SeTcbPrivilege",
@@ -182,147 +160,127 @@ export async function runExp2(o: {
     wine: wineVersion(),
     alpc: alpcUnavailable(),
   };
-
-  // 1. The server, on its own thread, as SYSTEM with SeTcbPrivilege; its port holds kernel messages.
-  const portName = `\\RPC Control\\deno-lpc-exp2-${currentProcessId()}-${Date.now().toString(36)}`;
-  const options: Exp2HandlerOptions = { system: true, reply: o.reply };
-  const server = cleanup.use(
-    await ServerWorker.start({
-      portName,
-      sddl: portSddl(user, false),
-      // Kernel messages longer than the port's MaxMessageLength are dropped (AlpcpSendMessage.c),
-      // and an undelivered exception ends the process (KiDispatchException.c). LPC_EXCEPTION on an
-      // exception port is always 0xD0 (DbgkForwardException.c; 0x110 is the message to the WER
-      // error port only, DbgkpSendErrorMessage.c), so 512 is ample.
-      maxMessageLength: 512,
-      handlerModule: new URL("./exp2_handler.ts", import.meta.url),
-      handlerOptions: options,
-      onEvent: (e: Exp2Event) =>
-        o.log(
-          `server ${formatEvent(e)}${
-            e.hardError ? `  hard error ${hardErrorText(e.hardError)}` : ""
-          }`,
-        ),
-    }),
-  );
-  const system = await server.command({ op: "system" });
-  o.log(`server thread ${server.threadId} impersonates ${JSON.stringify(system)}`);
-
-  // 2. The client.
-  const script = fileURLToPath(new URL("./exp2_client.ts", import.meta.url));
-  const args = [Deno.execPath(), "run", "--allow-ffi", script, "--port", portName];
-  if (o.register) args.push("--register");
-  if (o.clientExits) args.push("--exit");
-  const spawned = cleanup.use(spawnCaptured(args));
-  const pid = spawned.child.pid;
-  o.log(`client pid ${pid}`);
-  await until(
-    "the client's connection",
-    () => server.events.some((e) => e.event === "accept" && e.pid === pid),
-    60_000,
-  );
-  // LPC_PORT_CLOSED carries ClientId {0, 0} (AlpcpSendCloseMessage.c): the connection is known by
-  // the PortContext it was accepted with.
-  const contexts = connectionContexts(server.events, pid);
-
-  // 3. The server becomes its exception port (on the server thread, as SYSTEM).
-  const exceptionPort = await server.command({ op: "set-exception-port", pid });
-  o.log(`exception port of ${pid} set: ${JSON.stringify(exceptionPort)}`);
-
-  // 4. The exception, then the client's death.
-  let afterNotHandled: VerdictOutcome | undefined;
-  let end: ClientEnd | undefined;
-  let terminatedBy: string;
-  if (o.reply === "not-handled") {
-    await until(
-      "the client's exception",
-      () => server.events.some((e) => e.pid === pid && e.event === "LPC_EXCEPTION"),
-      120_000,
-    ).catch(() => o.log("no LPC_EXCEPTION from the client within 120 s"));
-    afterNotHandled = await observeNotHandled(spawned.child, NOT_HANDLED_WAIT_MS);
-    o.log(describeNotHandled(afterNotHandled));
-    terminatedBy = describeNotHandled(afterNotHandled);
-    if (afterNotHandled.outcome === "still running") {
-      end = endClient(spawned.child, o.exitCode);
-      terminatedBy += `; then ${describeEnd(end)}`;
-    }
-  } else {
-    await until(
-      "the client's DONE",
-      () =>
-        server.events.some((e) => e.pid === pid && e.event === "reply" && e.note === "DONE -> BYE"),
-      120_000,
-    )
-      .catch(() => {});
-    if (o.clientExits) await spawned.child.waitAsync(60_000);
-    end = endClient(spawned.child, o.exitCode);
-    terminatedBy = describeEnd(end);
-  }
-  await until(
-    "LPC_PORT_CLOSED",
-    () => portClosedOn(server.events, contexts) !== undefined,
-    30_000,
-  )
-    .catch(() => o.log("no LPC_PORT_CLOSED on the client's connection within 30 s"));
-  await sleep(200);
-  const exitCode = spawned.child.wait(5_000) ? spawned.child.exitCode() : undefined;
-  const { stdout } = await spawned.output;
-  await server.stop();
-
-  const analysis = analyzeTimeline(server.events, pid);
-  return {
-    schema: "deno-lpc/exp2@1",
-    ran: true,
-    options: { register: o.register, reply: o.reply, clientExits: o.clientExits },
-    environment,
-    system,
-    exceptionPort,
-    server: { pid: server.processId, tid: server.threadId, port: portName, events: server.events },
-    client: {
-      pid,
-      steps: stdout.split(/\r?\n/).filter((l) => l.startsWith("{")).map((l) => JSON.parse(l)),
-      exitCode,
-      ...(exitCode !== undefined ? { exitCodeHex: hex32(exitCode) } : {}),
-      terminatedBy,
-      ...(end ? { end } : {}),
-      ...(afterNotHandled ? { afterNotHandled } : {}),
-    },
-    analysis,
-    answer: answerQuestion2(analysis),
-  };
+  return { user, environment };
 }
 
-async function main(v: CliValues<typeof CLI.options>): Promise<number> {
-  const doc = await runExp2({
-    register: v.register,
-    reply: v.reply,
-    clientExits: v["client-exits"],
-    exitCode: v["exit-code"],
-    log: v.json ? () => {} : (s) => console.error(s),
-  });
-  if (v.json) console.log(toJson(doc));
-  else {
-    const a = doc.analysis!;
-    console.log(
-      `\nExperiment 2: client pid ${a.pid}, exit code ${doc.client!.exitCodeHex} (${
-        doc.client!.terminatedBy
-      })`,
-    );
-    for (const x of a.exceptions) console.log(describeException(x));
-    for (const h of a.hardErrors) console.log(describeHardError(h));
-    for (const d of a.deaths) {
-      console.log(
-        `LPC_CLIENT_DIED thread ${d.tid} via ${d.via} (context ${d.context})${
-          d.knownThread ? "" : " [thread never seen]"
-        } created ${d.createTime ?? "?"}`,
+/** Runs the experiment (Windows with LPC and exception ports only). */
+export async function runExp2(o: Exp2Options): Promise<Exp2Document> {
+  const { user, environment } = prerequisites();
+  return await runPhases({
+    // 1. The server, on its own thread, as SYSTEM with SeTcbPrivilege; its port holds kernel
+    // messages. Then the client.
+    setUp: async (cleanup) => {
+      const portName = runPortName("exp2");
+      const handlerOptions: Exp2HandlerOptions = { system: true, reply: o.reply };
+      const server = cleanup.use(
+        await ServerWorker.start({
+          portName,
+          sddl: portSddl(user, false),
+          // Kernel messages longer than the port's MaxMessageLength are dropped
+          // (AlpcpSendMessage.c), and an undelivered exception ends the process
+          // (KiDispatchException.c). LPC_EXCEPTION on an exception port is always 0xD0
+          // (DbgkForwardException.c; 0x110 is the message to the WER error port only,
+          // DbgkpSendErrorMessage.c), so 512 is ample.
+          maxMessageLength: 512,
+          handlerModule: new URL("./exp2_handler.ts", import.meta.url),
+          handlerOptions,
+          onEvent: (e: Exp2Event) =>
+            o.log(
+              `server ${formatEvent(e)}${
+                e.hardError ? `  hard error ${hardErrorText(e.hardError)}` : ""
+              }`,
+            ),
+        }),
       );
-    }
-    console.log(describePortClosed(a));
-    console.log(`\n${doc.answer}`);
+      const system = await server.command({ op: "system" });
+      o.log(`server thread ${server.threadId} impersonates ${JSON.stringify(system)}`);
+      const args = ["--port", portName];
+      if (o.register) args.push("--register");
+      if (o.clientExits) args.push("--exit");
+      const client = cleanup.use(
+        spawnCaptured(await clientCommand(new URL("./exp2_client.ts", import.meta.url), args)),
+      );
+      const pid = client.child.pid;
+      o.log(`client pid ${pid}`);
+      await until("the client's connection", () => connected(server.events, pid), 60_000);
+      return { portName, server, system, client, pid };
+    },
+    act: async ({ server, client, pid }) => {
+      // LPC_PORT_CLOSED carries ClientId {0, 0} (AlpcpSendCloseMessage.c): the connection is
+      // known by the PortContext it was accepted with.
+      const contexts = connectionContexts(server.events, pid);
+      // 3. The server becomes its exception port (on the server thread, as SYSTEM).
+      const exceptionPort = await server.command({ op: "set-exception-port", pid });
+      o.log(`exception port of ${pid} set: ${JSON.stringify(exceptionPort)}`);
+      // 4. The exception, then the client's death.
+      const ending = await endOfClient(o, server.events, client.child, pid, NOT_HANDLED_WAIT_MS);
+      await until(
+        "LPC_PORT_CLOSED",
+        () => portClosedOn(server.events, contexts) !== undefined,
+        30_000,
+      ).catch(() => o.log("no LPC_PORT_CLOSED on the client's connection within 30 s"));
+      await sleep(200);
+      const exit = finalExit(client.child);
+      const { stdout } = await client.output;
+      await server.stop();
+      return { exceptionPort, ending, exit, steps: jsonLines(stdout) };
+    },
+    observe: (s, a): Exp2Document => {
+      const analysis = analyzeTimeline(s.server.events, s.pid);
+      return {
+        schema: "deno-lpc/exp2@1",
+        ran: true,
+        options: { register: o.register, reply: o.reply, clientExits: o.clientExits },
+        environment,
+        system: s.system,
+        exceptionPort: a.exceptionPort,
+        server: {
+          pid: s.server.processId,
+          tid: s.server.threadId,
+          port: s.portName,
+          events: s.server.events,
+        },
+        client: { pid: s.pid, steps: a.steps, ...a.exit, ...a.ending },
+        analysis,
+      };
+    },
+    explain: (doc) => ({
+      ...doc,
+      ...(doc.analysis ? { answer: answerQuestion2(doc.analysis) } : {}),
+    }),
+  });
+}
+
+function print(doc: Exp2Document): void {
+  const { analysis: a, client: c } = doc;
+  if (!a || !c) return;
+  console.log(
+    `\nExperiment 2: client pid ${a.pid}, exit code ${c.exitCodeHex} (${c.terminatedBy})`,
+  );
+  for (const x of a.exceptions) console.log(describeException(x));
+  for (const h of a.hardErrors) console.log(describeHardError(h));
+  for (const d of a.deaths) {
+    console.log(
+      `LPC_CLIENT_DIED thread ${d.tid} via ${d.via} (context ${d.context})${
+        d.knownThread ? "" : " [thread never seen]"
+      } created ${d.createTime ?? "?"}`,
+    );
   }
-  return EXIT.OK;
+  console.log(describePortClosed(a));
+  console.log(`\n${doc.answer}`);
 }
 
 if (import.meta.main) {
-  await runCli(import.meta.url, CLI, main);
+  await runScript(import.meta.url, {
+    cli: CLI,
+    run: (v, log) =>
+      runExp2({
+        register: v.register,
+        reply: v.reply,
+        clientExits: v["client-exits"],
+        exitCode: v["exit-code"],
+        log,
+      }),
+    print,
+  });
 }

@@ -14,8 +14,8 @@ import { raiseSecondChance } from "../../ffi/debug/raise_exception.ts";
 import { kernel32 } from "../../ffi/kernel32.ts";
 import { LpcClient } from "../../ffi/lpc/port.ts";
 import { raiseRequest } from "./exp2_analysis.ts";
-import { assertWindows } from "../../ffi/_loader.ts";
-import { type Cli, type CliValues, EXIT, runCli } from "../_cli.ts";
+import type { Cli, CliValues } from "../_cli.ts";
+import { runSteps, sleep, writeJsonLine } from "../_runner.ts";
 
 /** The command line, declared once (parser and `--help`). */
 export const CLI = {
@@ -47,17 +47,11 @@ Usage: deno run --allow-ffi experiments/exp2/exp2_client.ts --port <name> [optio
   notes: "Output: one JSON object per line: connected, registered, go, announced, raised, done.",
 } as const satisfies Cli;
 
-const line = (o: Record<string, unknown>) =>
-  console.log(
-    JSON.stringify({
-      at: Math.round((performance.timeOrigin + performance.now()) * 10) / 10,
-      ...o,
-    }),
-  );
+const line = writeJsonLine;
 
-async function main(v: CliValues<typeof CLI.options>): Promise<number> {
+/** The client's steps: connect, (register), wait for GO, announce and raise, DONE; then wait. */
+async function raiseAndReport(v: CliValues<typeof CLI.options>): Promise<void> {
   const code = v.code;
-  assertWindows("exp2_client");
   const text = (s: string) => new TextEncoder().encode(s);
   const ask = (client: LpcClient, s: string) =>
     new TextDecoder().decode(client.request(text(s)).data);
@@ -71,7 +65,7 @@ async function main(v: CliValues<typeof CLI.options>): Promise<number> {
   }
   for (let i = 0; ask(client, "READY?") !== "GO"; i++) {
     if (i > 600) throw new Error("the server never became our exception port");
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   line({ step: "go", tid });
   if (!v["no-raise"]) {
@@ -92,12 +86,9 @@ async function main(v: CliValues<typeof CLI.options>): Promise<number> {
     });
   }
   line({ step: "done", reply: ask(client, "DONE") });
-  if (v.exit) return EXIT.OK;
+  if (v.exit) return;
   setInterval(() => {}, 1 << 30); // wait here until terminated
   await new Promise(() => {});
-  return EXIT.OK;
 }
 
-if (import.meta.main) {
-  await runCli(import.meta.url, CLI, main);
-}
+if (import.meta.main) await runSteps(import.meta.url, CLI, raiseAndReport);

@@ -18,7 +18,12 @@
  */
 
 import { setExceptionPort } from "../../ffi/lpc/exception_port.ts";
-import { type AnnouncedRaise, isAnnounced, parseRaiseRequest } from "./exp2_analysis.ts";
+import {
+  type AnnouncedRaise,
+  exchangeNote,
+  isAnnounced,
+  parseRaiseRequest,
+} from "./exp2_control.ts";
 import type { LpcHandler } from "../../ffi/lpc/port.ts";
 import type { CommandContext } from "../../ffi/lpc/_server_worker_entry.ts";
 import { openProcess, ProcessAccess } from "../../ffi/nt/processes.ts";
@@ -102,9 +107,7 @@ export function createHandler(options: Exp2HandlerOptions): LpcHandler {
         (pid) => ours.has(pid),
         (pid, raise) => announced.set(pid, raise),
       );
-      // The whole RAISE text goes into the timeline: the analysis matches exceptions against it.
-      const shown = reply === "OK" ? text : text.slice(0, 16);
-      return { data: new TextEncoder().encode(reply), note: `${shown} -> ${reply}` };
+      return { data: new TextEncoder().encode(reply), note: exchangeNote(text, reply) };
     },
     exception: (m) => {
       const pid = m.header.clientId.process;

@@ -7,6 +7,11 @@
  * @module
  */
 
+import type { LpcEvent } from "../../ffi/lpc/port.ts";
+import { until } from "../_runner.ts";
+import { eventsOf } from "../_server_events.ts";
+import { controlExchanges } from "./exp2_control.ts";
+
 /** What the experiments need of a child process (`ChildProcess` has it). */
 export interface ClientProcess {
   /** Waits up to `ms` synchronously; true once it has exited. */
@@ -24,8 +29,19 @@ export type ClientEnd =
   | { by: "itself"; exitCode: number | undefined }
   | { by: "server"; exitCode: number | undefined; requested: number };
 
-/** `0x...` in upper case. */
+/** `0x...` in upper case: how the documents show an exit code. */
 export const hex32 = (n: number): string => `0x${(n >>> 0).toString(16).toUpperCase()}`;
+
+/**
+ * The client's exit code once it has ended (waiting up to 5 s; undefined if it still runs), and
+ * the same in hex: the documents' `exitCode` and `exitCodeHex`.
+ */
+export function finalExit(
+  child: Pick<ClientProcess, "wait" | "exitCode">,
+): { exitCode: number | undefined; exitCodeHex?: string } {
+  const exitCode = child.wait(5_000) ? child.exitCode() : undefined;
+  return exitCode === undefined ? { exitCode } : { exitCode, exitCodeHex: hex32(exitCode) };
+}
 
 /**
  * Terminates `child` with `exitCode` only if it is still running. If it has already exited (or
@@ -86,4 +102,48 @@ export function describeNotHandled(o: VerdictOutcome): string {
       o.exitCode === undefined ? "unknown" : hex32(o.exitCode)
     } (WER had the last word)`
     : `after DBG_EXCEPTION_NOT_HANDLED the client was still running ${o.waitedMs} ms later (WER answered that it was handled, or has not answered yet)`;
+}
+
+/**
+ * How the client ended: after the verdict on its exception (`not-handled`: what WER did, within
+ * `notHandledWaitMs`), or after its `DONE`; by itself, or terminated while it was alive.
+ */
+export async function endOfClient(
+  o: {
+    reply: "continue" | "not-handled";
+    clientExits: boolean;
+    exitCode: number;
+    log: (line: string) => void;
+  },
+  events: readonly LpcEvent[],
+  child: ClientProcess,
+  pid: number,
+  notHandledWaitMs: number,
+): Promise<{ terminatedBy: string; end?: ClientEnd; afterNotHandled?: VerdictOutcome }> {
+  if (o.reply === "not-handled") {
+    await until(
+      "the client's exception",
+      () => eventsOf(events, "LPC_EXCEPTION", pid).length > 0,
+      120_000,
+    ).catch(() => o.log("no LPC_EXCEPTION from the client within 120 s"));
+    const afterNotHandled = await observeNotHandled(child, notHandledWaitMs);
+    o.log(describeNotHandled(afterNotHandled));
+    if (afterNotHandled.outcome !== "still running") {
+      return { terminatedBy: describeNotHandled(afterNotHandled), afterNotHandled };
+    }
+    const end = endClient(child, o.exitCode);
+    return {
+      terminatedBy: `${describeNotHandled(afterNotHandled)}; then ${describeEnd(end)}`,
+      end,
+      afterNotHandled,
+    };
+  }
+  await until(
+    "the client's DONE",
+    () => controlExchanges(events, pid).some((x) => x.command === "DONE"),
+    120_000,
+  ).catch(() => {});
+  if (o.clientExits) await child.waitAsync(60_000);
+  const end = endClient(child, o.exitCode);
+  return { terminatedBy: describeEnd(end), end };
 }

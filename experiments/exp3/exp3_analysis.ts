@@ -67,7 +67,7 @@ export type Exp3Event = NonNullable<Exp3Document["debugger"]>["events"][number];
 
 /** The document's events grouped by what caused them (see {@link debugPhases}). */
 export function exp3Phases(doc: Exp3Document): DebugPhases<Exp3Event> {
-  return debugPhases(doc.debugger!.events, doc.debugger!.injectedThreads);
+  return debugPhases(doc.debugger?.events ?? [], doc.debugger?.injectedThreads ?? []);
 }
 
 /** One event in words: its kind, and an exception's name. */

@@ -9,8 +9,8 @@
 
 import { kernel32 } from "../../ffi/kernel32.ts";
 import { LpcClient } from "../../ffi/lpc/port.ts";
-import { assertWindows } from "../../ffi/_loader.ts";
-import { type Cli, type CliValues, EXIT, runCli } from "../_cli.ts";
+import type { Cli, CliValues } from "../_cli.ts";
+import { runSteps, sleep, writeJsonLine } from "../_runner.ts";
 
 /** The command line, declared once (parser and `--help`). */
 export const CLI = {
@@ -37,27 +37,24 @@ Usage: deno run --allow-ffi experiments/exp3/exp3_client.ts [options]`,
     'Output: one JSON line per beat: {"at": epoch ms, "n": beat, "reply"?: text, "rttMs"?: round trip}.',
 } as const satisfies Cli;
 
-async function main(v: CliValues<typeof CLI.options>): Promise<number> {
+/** Beats every 100 ms for `--seconds` (one JSON line each, with the LPC reply when connected). */
+async function beat(v: CliValues<typeof CLI.options>): Promise<void> {
   const seconds = v.seconds;
-  assertWindows("exp3_client");
   using client = v.port ? LpcClient.connect(v.port) : undefined;
   if (client && v.register) client.registerThreadTerminatePort();
   const tid = kernel32().GetCurrentThreadId();
   const end = Date.now() + seconds * 1000;
   for (let n = 0; Date.now() < end; n++) {
     const at = performance.timeOrigin + performance.now();
-    const beat: Record<string, unknown> = { at: Math.round(at * 10) / 10, n, tid };
+    const beat: Record<string, unknown> = { n, tid };
     if (client) {
       const reply = client.request(new TextEncoder().encode("HELLO"));
       beat.reply = new TextDecoder().decode(reply.data);
       beat.rttMs = Math.round((performance.timeOrigin + performance.now() - at) * 10) / 10;
     }
-    console.log(JSON.stringify(beat));
-    await new Promise((r) => setTimeout(r, 100));
+    writeJsonLine(beat, at);
+    await sleep(100);
   }
-  return EXIT.OK;
 }
 
-if (import.meta.main) {
-  await runCli(import.meta.url, CLI, main);
-}
+if (import.meta.main) await runSteps(import.meta.url, CLI, beat);

@@ -25,7 +25,8 @@ import {
   tokenIsElevated,
   tokenPrivileges,
 } from "../../ffi/nt/tokens.ts";
-import { type Cli, EXIT, runCli, toJson } from "../_cli.ts";
+import type { Cli } from "../_cli.ts";
+import { runScript } from "../_runner.ts";
 
 /** The command line, declared once (parser and `--help`). */
 export const CLI = {
@@ -129,11 +130,6 @@ export function probe(): ProbeDocument {
   };
 }
 
-function main(): number {
-  console.log(toJson(probe()));
-  return EXIT.OK;
-}
-
 if (import.meta.main) {
-  await runCli(import.meta.url, CLI, main);
+  await runScript(import.meta.url, { cli: CLI, run: probe });
 }

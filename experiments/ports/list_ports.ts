@@ -27,7 +27,8 @@ import {
   walkNamespace,
 } from "../../ffi/nt/namespace.ts";
 import { assertWindows } from "../../ffi/_loader.ts";
-import { type Cli, type CliValues, EXIT, runCli, toJson, UsageError } from "../_cli.ts";
+import { type Cli, type CliValues, EXIT, UsageError } from "../_cli.ts";
+import { runScript } from "../_runner.ts";
 import { UnsupportedError } from "../../ffi/status.ts";
 
 /** The command line, declared once (parser and `--help`). */
@@ -207,11 +208,10 @@ export function formatTable(doc: PortsDocument): string {
   return out.join("\n");
 }
 
-function main(v: CliValues<typeof CLI.options>): number {
-  if (!v.root.startsWith("\\")) {
-    throw new UsageError(`--root must be an absolute object path such as \\RPC Control`);
-  }
-  assertWindows("list_ports");
+type Values = CliValues<typeof CLI.options>;
+
+/** The walk, as the command line asks for it; a stub status is "not supported". */
+function run(v: Values): PortsDocument {
   const doc = listPorts({
     root: v.root,
     types: v.type.length ? v.type : [...PORT_TYPES],
@@ -227,7 +227,11 @@ function main(v: CliValues<typeof CLI.options>): number {
         "this system (Wine has no batch mode): --mode auto or single reads one entry per call",
     );
   }
-  console.log(v.json ? toJson(doc) : formatTable(doc));
+  return doc;
+}
+
+/** Exit 1 when the root itself could not be read (the listing is printed all the same). */
+function exitCode(doc: PortsDocument): number {
   const root = doc.errors.find((e) => e.path === doc.root);
   if (root === undefined) return EXIT.OK;
   console.error(`list_ports: cannot read ${root.path}: ${root.name} (${root.status})`);
@@ -235,5 +239,16 @@ function main(v: CliValues<typeof CLI.options>): number {
 }
 
 if (import.meta.main) {
-  await runCli(import.meta.url, CLI, main);
+  await runScript(import.meta.url, {
+    cli: CLI,
+    prerequisites: (v) => {
+      if (!v.root.startsWith("\\")) {
+        throw new UsageError(`--root must be an absolute object path such as \\RPC Control`);
+      }
+      assertWindows("list_ports");
+    },
+    run,
+    print: (doc) => console.log(formatTable(doc)),
+    exitCode,
+  });
 }
