@@ -85,9 +85,9 @@ Deno.test("layers: no module imports from a layer above its own", () => {
       checked++;
       if (!exists(target)) problems.push(`${file}:${line}: ${target} does not exist`);
       else if (layerOf(target) > layerOf(file)) {
-        problems.push(`${file}:${line} (layer ${layerOf(file)}) imports ${target} (layer ${
-          layerOf(target)
-        })`);
+        problems.push(
+          `${file}:${line} (layer ${layerOf(file)}) imports ${target} (layer ${layerOf(target)})`,
+        );
       }
     }
   }
@@ -121,13 +121,16 @@ Deno.test("layers: the import parser sees every form (static, re-export, dynamic
     'new Worker(new URL("./_entry.ts", import.meta.url));',
     'import { parseArgs } from "jsr:@std/cli@^1.0.32/parse-args";',
   ].join("\n");
-  assert.deepEqual(localImports("ffi/x.ts", text).map((i) => `${i.line} ${i.target}`).sort(), [
-    "1 ffi/status.ts",
-    "2 ffi/nt/handle.ts",
-    "5 mod.ts",
-    "6 tests/_helpers.ts",
-    "7 ffi/_entry.ts",
-  ].sort());
+  assert.deepEqual(
+    localImports("ffi/x.ts", text).map((i) => `${i.line} ${i.target}`).sort(),
+    [
+      "1 ffi/status.ts",
+      "2 ffi/nt/handle.ts",
+      "5 mod.ts",
+      "6 tests/_helpers.ts",
+      "7 ffi/_entry.ts",
+    ].sort(),
+  );
   assert.equal(layerOf("ffi/status.ts"), 1);
   assert.equal(layerOf("ffi/nt/handle.ts"), 2);
   assert.equal(layerOf("ffi/lpc/port.ts"), 3);
