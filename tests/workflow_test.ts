@@ -92,7 +92,7 @@ Deno.test({
 
     // One command per static check, each in its own step.
     const runs = steps.filter((s) => s.run !== undefined);
-    for (const cmd of ["deno fmt --check", "deno lint", "deno check ", "deno doc --lint"]) {
+    for (const cmd of ["deno fmt --check", "deno lint", "deno task check", "deno task doc"]) {
       const with_ = runs.filter((s) => s.run!.includes(cmd));
       assert.equal(with_.length, 1, `${cmd}: one step`);
       assert.equal(with_[0]!.run!.trim().split(/\r?\n/).length, 1, `${cmd}: alone in its step`);
@@ -156,4 +156,48 @@ Deno.test({
   fn() {
     assert.ok(usedTasks.includes("conformance"));
   },
+});
+
+const CI_RUN = await Deno.readTextFile(`${REPO_ROOT}.ci/run`);
+/** A script's lines without its comments. */
+const code = (text: string) =>
+  text.split(/\r?\n/).filter((l) => !/^\s*#/.test(l)).map((l) => l.replace(/\s#\s.*$/, ""));
+
+Deno.test("windows.yml and .ci/run call deno task: no command or permission restated", () => {
+  for (const [file, text] of [["windows.yml", TEXT], [".ci/run", CI_RUN]] as const) {
+    for (const l of code(text)) {
+      assert.doesNotMatch(l, /--allow-/, `${file} restates a permission: ${l.trim()}`);
+      assert.doesNotMatch(
+        l,
+        /\bdeno_? (run|test|check|doc|compile)\b/,
+        `${file} restates a command a task holds: ${l.trim()}`,
+      );
+    }
+  }
+  const ciTasks = [...CI_RUN.matchAll(/\bdeno_ (?:task) ([\w:-]+)/g)].map((m) => m[1]!);
+  for (const t of ["test", "test:wine", "test:harness", "lab", "check", "doc"]) {
+    if (t !== "check" && t !== "doc") assert.ok(ciTasks.includes(t), `.ci/run runs deno task ${t}`);
+    assert.ok(TASKS.includes(t), `deno.json defines ${t}`);
+  }
+  for (const t of ciTasks) assert.ok(TASKS.includes(t), `.ci/run: deno task ${t} is defined`);
+  assert.match(CI_RUN, /"task check" "task doc"/, ".ci/run's static checks are the tasks");
+});
+
+Deno.test(".ci/run runs every Deno through the JSR mirror's with-jsr.sh when there is one", () => {
+  const lines = code(CI_RUN);
+  // Every Deno call but the version print goes through deno_ (step labels and messages aside).
+  const plain = lines.filter((l) =>
+    /(^|[\s;(|&])deno (?!--version)/.test(l) && !/deno_\(\)/.test(l) &&
+    !/^\s*(step|echo) "/.test(l)
+  );
+  assert.deepEqual(plain, [], "plain deno calls");
+  assert.match(CI_RUN, /DENO_LPC_JSR_MIRROR/);
+  assert.match(CI_RUN, /\/work\/shared\/jsr\/with-jsr\.sh/);
+  assert.match(CI_RUN, /\.\.\/shared\/jsr\/with-jsr\.sh/);
+  assert.match(CI_RUN, /deno_\(\) \{ "\$jsr" deno "\$@"; \}/);
+  assert.match(CI_RUN, /deno_\(\) \{ deno "\$@"; \}/, "without a mirror, Deno plainly");
+  assert.match(
+    lines.filter((l) => l.trim()).at(-2) ?? "",
+    /echo "\$passed passed, \$failed failed"/,
+  );
 });
