@@ -4,6 +4,7 @@
  * @module
  */
 
+import { fromFileUrl } from "@std/path/from-file-url";
 import { isUnsupported } from "../ffi/status.ts";
 import { outputWithDeadline } from "../experiments/_deadline.ts";
 import { shebangFlags } from "../experiments/_permissions.ts";
@@ -72,20 +73,13 @@ export function lpcUnavailableReason(probe: () => void): string | null {
 }
 
 /**
- * The path of a `file:` URL, decoded as `@std/path`'s `fromFileUrl` decodes it (`%20` is a
- * space; `/C:/x` is `C:/x` on Windows; a host is a UNC `//host/share`), with forward slashes.
- * `URL.pathname` alone stays percent-encoded, so a checkout under `a b/` would not be found.
+ * The repository root, ending with `/` (tests/ is one level down): decoded by `fromFileUrl`, so a
+ * checkout under `a b/` is found (`URL.pathname` stays percent-encoded), with forward slashes on
+ * Windows too.
  */
-export function fileUrlToPath(url: URL | string): string {
-  const u = new URL(url);
-  if (u.protocol !== "file:") throw new TypeError(`not a file URL: ${u.href}`);
-  const path = decodeURIComponent(u.pathname);
-  if (u.hostname !== "") return `//${u.hostname}${path}`;
-  return Deno.build.os === "windows" ? path.replace(/^\/([A-Za-z]:)/, "$1") : path;
-}
-
-/** The repository root, ending with `/` (tests/ is one level down). */
-export const REPO_ROOT: string = fileUrlToPath(new URL("..", import.meta.url));
+export const REPO_ROOT: string = Deno.build.os === "windows"
+  ? fromFileUrl(new URL("..", import.meta.url)).replaceAll("\\", "/")
+  : fromFileUrl(new URL("..", import.meta.url));
 
 /** wine-harness.md: the ntdll exports Wine 8.0 lacks. Exactly these are optional. */
 export const WINE_MISSING_NTDLL = [

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { CHILD_DEADLINE_MS, fileUrlToPath, ON_LINUX, REPO_ROOT, run } from "./_helpers.ts";
+import { CHILD_DEADLINE_MS, ON_LINUX, REPO_ROOT, run } from "./_helpers.ts";
 import {
   DEADLINE_EXIT_CODE,
   INTERRUPTED_EXIT_CODE,
@@ -15,14 +15,6 @@ import {
 import { systemTokenCandidates } from "../ffi/nt/tokens.ts";
 
 const WIN = Deno.build.os === "windows";
-
-Deno.test("fileUrlToPath() decodes percent escapes, drive letters and UNC hosts", () => {
-  assert.equal(fileUrlToPath("file:///tmp/a%20b/c%25d/"), "/tmp/a b/c%d/");
-  assert.equal(fileUrlToPath(new URL("file:///x/%E2%82%AC.ts")), "/x/\u20ac.ts");
-  assert.equal(fileUrlToPath("file://server/share/a%20b"), "//server/share/a b");
-  assert.equal(fileUrlToPath("file:///C:/a%20b/"), WIN ? "C:/a b/" : "/C:/a b/");
-  assert.throws(() => fileUrlToPath("https://example.com/x"), TypeError);
-});
 
 Deno.test("REPO_ROOT is a decoded path of this checkout, ending with /", async () => {
   assert.ok(REPO_ROOT.endsWith("/"));

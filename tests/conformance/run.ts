@@ -17,7 +17,7 @@
  * @module
  */
 
-import { isDeepStrictEqual } from "node:util";
+import { equal } from "jsr:@std/assert@^1.0.19/equal";
 import { lpcUnavailable } from "../../ffi/nt/capabilities.ts";
 import { CASES } from "./cases.ts";
 import { createFakeKernel } from "./fake_driver.ts";
@@ -128,7 +128,7 @@ export async function runCase(
     kernel: kernelName,
     expected,
     observed,
-    passed: error === undefined && isDeepStrictEqual(expected, observed),
+    passed: error === undefined && equal(expected, observed),
     ms: Math.round(performance.now() - started),
   };
   if (error !== undefined) result.error = error;
