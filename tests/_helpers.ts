@@ -14,6 +14,39 @@ export const ON_LINUX: boolean = Deno.build.os === "linux";
 /** The Windows build of Deno (on Windows or under Wine). */
 export const ON_WINDOWS_BUILD: boolean = Deno.build.os === "windows";
 
+/** Why a test cannot run here, or `null` when it can (a probe's answer). */
+export type WhyNot = string | null;
+
+/** Why a Windows-only test cannot run on the Linux build. */
+export const NOT_WINDOWS = "needs the Windows build of Deno (deno task test:wine, or Windows)";
+
+/** `null` on the Windows build of Deno (Windows, or under Wine), else {@link NOT_WINDOWS}. */
+export const WINDOWS_ONLY: WhyNot = ON_WINDOWS_BUILD ? null : NOT_WINDOWS;
+
+/**
+ * A test that needs something only some systems have (the Windows build, LPC, an elevated
+ * prompt...): it runs where `whyNot` is `null`; elsewhere it is ignored and its name ends with
+ * `(ignored: <whyNot>)`, so the report says why. `name` is its name either way, or
+ * `[name when it runs, shorter name when ignored]`.
+ *
+ * ```ts
+ * windowsTest("a directory object opens", WINDOWS_ONLY, () => { ... });
+ * windowsTest("a real round trip", LPC_WHY, async () => { ... });
+ * ```
+ */
+export function windowsTest(
+  name: string | readonly [string, string],
+  whyNot: WhyNot,
+  fn: (t: Deno.TestContext) => void | Promise<void>,
+): void {
+  const [runs, ignored] = typeof name === "string" ? [name, name] : name;
+  Deno.test({
+    name: whyNot === null ? runs : `${ignored} (ignored: ${whyNot})`,
+    ignore: whyNot !== null,
+    fn,
+  });
+}
+
 /** The deadline of a test's child run unless the test gives its own. */
 export const CHILD_DEADLINE_MS = 120_000;
 

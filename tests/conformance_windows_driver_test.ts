@@ -15,22 +15,18 @@ import { openProcess, ProcessAccess, waitFor } from "../ffi/nt/processes.ts";
 import { NTSTATUS, toUnsigned } from "../ffi/status.ts";
 import { createWindowsKernel } from "./conformance/windows_driver.ts";
 import { arg, type CallName } from "./conformance/types.ts";
-import { ON_WINDOWS_BUILD } from "./_helpers.ts";
+import { NOT_WINDOWS, ON_WINDOWS_BUILD, WINDOWS_ONLY, windowsTest } from "./_helpers.ts";
 
-const NOT_WINDOWS = "needs the Windows build of Deno (deno task test:wine, or Windows)";
-const name = (what: string) => (ON_WINDOWS_BUILD ? what : `${what} (ignored: ${NOT_WINDOWS})`);
 const UNDER_WINE = ON_WINDOWS_BUILD && wineVersion() !== null;
 const KUT = LAYOUTS.KERNEL_USER_TIMES;
 
 /** FILETIME now (100 ns since 1601). */
 const fileTimeNow = () => BigInt(Date.now()) * 10_000n + 116_444_736_000_000_000n;
 
-Deno.test({
-  name: name(
-    "windows driver: each Thread is its own OS thread of the right process, with its CreateTime",
-  ),
-  ignore: !ON_WINDOWS_BUILD,
-  async fn() {
+windowsTest(
+  "windows driver: each Thread is its own OS thread of the right process, with its CreateTime",
+  WINDOWS_ONLY,
+  async () => {
     await using k = await createWindowsKernel();
     const a = k.self.main;
     const b = await k.self.thread();
@@ -48,14 +44,12 @@ Deno.test({
     assert.match(k.portName("srv"), /^\\RPC Control\\deno-lpc-conf-\d+-\d+-srv$/);
     assert.notEqual(k.portName("srv"), k.portName("srv"), "each call names a new port");
   },
-});
+);
 
-Deno.test({
-  name: name(
-    "windows driver: a call's status comes back from its thread (NtClose of a bad handle)",
-  ),
-  ignore: !ON_WINDOWS_BUILD,
-  async fn() {
+windowsTest(
+  "windows driver: a call's status comes back from its thread (NtClose of a bad handle)",
+  WINDOWS_ONLY,
+  async () => {
     await using k = await createWindowsKernel();
     const status = await k.self.main.call("NtClose", arg.ptr(0x7ff0n));
     assert.equal(toUnsigned(status), NTSTATUS.STATUS_INVALID_HANDLE);
@@ -64,14 +58,12 @@ Deno.test({
       /no handle named "never-made"/,
     );
   },
-});
+);
 
-Deno.test({
-  name: name(
-    "windows driver: a buffer the kernel wrote on one thread is read by another thread of the process, not by another process",
-  ),
-  ignore: !ON_WINDOWS_BUILD,
-  async fn() {
+windowsTest(
+  "windows driver: a buffer the kernel wrote on one thread is read by another thread of the process, not by another process",
+  WINDOWS_ONLY,
+  async () => {
     await using k = await createWindowsKernel();
     const a = k.self.main;
     const b = await k.self.thread();
@@ -106,14 +98,12 @@ Deno.test({
     );
     assert.notEqual(child.pid, k.self.pid);
   },
-});
+);
 
-Deno.test({
-  name: name(
-    "windows driver: handles are per process: openProcess remembers one, NtClose of it succeeds once",
-  ),
-  ignore: !ON_WINDOWS_BUILD,
-  async fn() {
+windowsTest(
+  "windows driver: handles are per process: openProcess remembers one, NtClose of it succeeds once",
+  WINDOWS_ONLY,
+  async () => {
     await using k = await createWindowsKernel();
     const child = await k.spawn();
     const t = await k.self.thread();
@@ -133,12 +123,12 @@ Deno.test({
     assert.equal(await child.main.openProcess(k.self, access, "parent"), 0);
     assert.ok(child.main.handleValue("parent") > 0n);
   },
-});
+);
 
-Deno.test({
-  name: name("windows driver: exit() ends the OS thread (the kernel signals it), later calls fail"),
-  ignore: !ON_WINDOWS_BUILD,
-  async fn() {
+windowsTest(
+  "windows driver: exit() ends the OS thread (the kernel signals it), later calls fail",
+  WINDOWS_ONLY,
+  async () => {
     await using k = await createWindowsKernel();
     const t = await k.self.thread();
     await t.exit();
@@ -149,14 +139,12 @@ Deno.test({
     await assert.rejects(() => c.call("NtClose", arg.ptr(0x7ff0n)), /has exited/);
     assert.equal(await child.exitCode(), null, "the process lives on without that thread");
   },
-});
+);
 
-Deno.test({
-  name: name(
-    "windows driver: kill(code) ends a child, whose exit code is read; its calls are killed",
-  ),
-  ignore: !ON_WINDOWS_BUILD,
-  async fn() {
+windowsTest(
+  "windows driver: kill(code) ends a child, whose exit code is read; its calls are killed",
+  WINDOWS_ONLY,
+  async () => {
     await using k = await createWindowsKernel();
     const child = await k.spawn();
     assert.equal(await child.exitCode(), null);
@@ -165,18 +153,19 @@ Deno.test({
     assert.equal(await child.main.start("NtClose", arg.ptr(0x7ff0n)).result(5_000), "killed");
     await assert.rejects(() => k.self.kill(1), /not killed/);
   },
-});
+);
 
-Deno.test({
-  name: UNDER_WINE
-    ? "windows driver: raise() with no exception port ends the child with the code (Wine); hardError's status comes back"
-    : `windows driver: raise() and hardError() plumbing (ignored: ${
-      ON_WINDOWS_BUILD
-        ? "on Windows csrss owns the exception port; the cases cover it"
-        : NOT_WINDOWS
-    })`,
-  ignore: !UNDER_WINE,
-  async fn() {
+windowsTest(
+  [
+    "windows driver: raise() with no exception port ends the child with the code (Wine); hardError's status comes back",
+    "windows driver: raise() and hardError() plumbing",
+  ],
+  UNDER_WINE
+    ? null
+    : ON_WINDOWS_BUILD
+    ? "on Windows csrss owns the exception port; the cases cover it"
+    : NOT_WINDOWS,
+  async () => {
     await using k = await createWindowsKernel();
     const child = await k.spawn();
     assert.deepEqual(await child.main.raise(0xe0000001, [1n, 2n], 20_000), {
@@ -191,25 +180,24 @@ Deno.test({
     assert.notEqual(r, "blocked");
     assert.equal(toUnsigned((r as { status: number }).status), NTSTATUS.STATUS_NOT_IMPLEMENTED);
   },
-});
+);
 
-Deno.test({
-  name: UNDER_WINE
-    ? "windows driver: becomeSystem() rejects with impersonateSystem's failing step (Wine has no winlogon.exe)"
-    : `windows driver: becomeSystem() errors cross from the Worker (ignored: ${
-      ON_WINDOWS_BUILD ? "on Windows the step may succeed" : NOT_WINDOWS
-    })`,
-  ignore: !UNDER_WINE,
-  async fn() {
+windowsTest(
+  [
+    "windows driver: becomeSystem() rejects with impersonateSystem's failing step (Wine has no winlogon.exe)",
+    "windows driver: becomeSystem() errors cross from the Worker",
+  ],
+  UNDER_WINE ? null : ON_WINDOWS_BUILD ? "on Windows the step may succeed" : NOT_WINDOWS,
+  async () => {
     await using k = await createWindowsKernel();
     await assert.rejects(() => k.self.main.becomeSystem(), /StepError: step \d+, .*SYSTEM/);
   },
-});
+);
 
-Deno.test({
-  name: name("windows driver: disposing ends the children and closes the handles left open"),
-  ignore: !ON_WINDOWS_BUILD,
-  async fn() {
+windowsTest(
+  "windows driver: disposing ends the children and closes the handles left open",
+  WINDOWS_ONLY,
+  async () => {
     let watch;
     let leftOpen = 0n;
     let childPid = 0;
@@ -229,4 +217,4 @@ Deno.test({
     // Non-destructive: GetProcessId answers 0 for a handle that is no longer that process's.
     assert.notEqual(kernel32().GetProcessId(pointerFrom(leftOpen)), childPid, "closed at dispose");
   },
-});
+);

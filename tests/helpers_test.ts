@@ -144,3 +144,33 @@ Deno.test("systemTokenCandidates(): winlogon.exe first, then the other SYSTEM se
   ]);
   assert.deepEqual(list.map((p) => p.pid), [612, 500, 700, 4, 900, 901]);
 });
+
+Deno.test("windowsTest() runs a test where whyNot is null, else ignores it naming the reason", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "deno-lpc-windows-test-" });
+  try {
+    const file = `${dir}/probe_test.ts`;
+    const helpers = new URL("./_helpers.ts", import.meta.url).href;
+    await Deno.writeTextFile(
+      file,
+      `import { windowsTest } from ${JSON.stringify(helpers)};
+windowsTest("runs here", null, () => {});
+windowsTest("needs a thing", "no thing here", () => { throw new Error("ran"); });
+windowsTest(["long name when it runs", "short"], "not here", () => { throw new Error("ran"); });
+windowsTest(["long name", "short one"], null, () => {});
+`,
+    );
+    const r = await run(Deno.execPath(), ["test", "--no-check", "--allow-read", file], {
+      cwd: REPO_ROOT,
+      env: { NO_COLOR: "1" },
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^runs here \.\.\. ok/m);
+    assert.match(r.stdout, /^needs a thing \(ignored: no thing here\) \.\.\. ignored/m);
+    assert.match(r.stdout, /^short \(ignored: not here\) \.\.\. ignored/m);
+    assert.match(r.stdout, /^long name \.\.\. ok/m);
+    assert.doesNotMatch(r.stdout, /short one|long name when it runs/);
+    assert.match(r.stdout, /2 passed \| 0 failed \| 2 ignored/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -42,15 +42,19 @@ import {
   tokenUserSid,
   WellKnownSid,
 } from "../ffi/nt/tokens.ts";
-import { ON_WINDOWS_BUILD, run, WINE_MISSING_NTDLL } from "./_helpers.ts";
+import {
+  ON_WINDOWS_BUILD,
+  run,
+  WINDOWS_ONLY,
+  windowsTest,
+  WINE_MISSING_NTDLL,
+} from "./_helpers.ts";
 import {
   assertNoHandleGrowthPerCycle,
   handleCountsAcrossCycles,
   RUNTIME_TRANSIENT_HANDLES,
 } from "./_handle_counts.ts";
 
-const NOT_WINDOWS = "ignored: needs the Windows build of Deno (deno task test:wine, or Windows)";
-const name = (what: string) => ON_WINDOWS_BUILD ? what : `${what} (${NOT_WINDOWS})`;
 const UNDER_WINE = ON_WINDOWS_BUILD && wineVersion() !== null;
 const ORACLES = ON_WINDOWS_BUILD ? Deno.env.get("DENO_LPC_ORACLES") : undefined;
 
@@ -75,12 +79,10 @@ function handlesNaming(
   }).map((h) => h.handle).sort();
 }
 
-Deno.test({
-  name: name(
-    "ntdll, kernel32 and advapi32 load; optional symbols are null exactly where this system lacks them",
-  ),
-  ignore: !ON_WINDOWS_BUILD,
-  fn() {
+windowsTest(
+  "ntdll, kernel32 and advapi32 load; optional symbols are null exactly where this system lacks them",
+  WINDOWS_ONLY,
+  () => {
     const nt = ntdll() as unknown as Record<string, unknown>;
     const nulls = Object.entries(nt).filter(([, v]) => v === null).map(([k]) => k).sort();
     if (UNDER_WINE) {
@@ -97,24 +99,18 @@ Deno.test({
       assert.ok(Object.values(lib).every((f) => typeof f === "function"));
     }
   },
+);
+
+windowsTest("wineVersion() tells Wine from Windows", WINDOWS_ONLY, () => {
+  if (ORACLES) {
+    assert.match(wineVersion() ?? "", /^\d+\.\d+/, "the Wine harness runs us under Wine");
+  } else assert.equal(typeof (wineVersion() ?? ""), "string");
 });
 
-Deno.test({
-  name: name("wineVersion() tells Wine from Windows"),
-  ignore: !ON_WINDOWS_BUILD,
-  fn() {
-    if (ORACLES) {
-      assert.match(wineVersion() ?? "", /^\d+\.\d+/, "the Wine harness runs us under Wine");
-    } else assert.equal(typeof (wineVersion() ?? ""), "string");
-  },
-});
-
-Deno.test({
-  name: name(
-    "open and close a directory object 1,000 + 1,000 times: no Directory handle left, no growth per cycle",
-  ),
-  ignore: !ON_WINDOWS_BUILD,
-  async fn() {
+windowsTest(
+  "open and close a directory object 1,000 + 1,000 times: no Directory handle left, no growth per cycle",
+  WINDOWS_ONLY,
+  async () => {
     let directoryType;
     {
       using probe = openDirectory("\\");
@@ -143,12 +139,12 @@ Deno.test({
       );
     }
   },
-});
+);
 
-Deno.test({
-  name: name("a missing object directory gives NtError STATUS_OBJECT_NAME_NOT_FOUND with its hint"),
-  ignore: !ON_WINDOWS_BUILD,
-  fn() {
+windowsTest(
+  "a missing object directory gives NtError STATUS_OBJECT_NAME_NOT_FOUND with its hint",
+  WINDOWS_ONLY,
+  () => {
     assert.throws(
       () => openDirectory("\\NoSuchDirectory-deno-lpc"),
       (e) =>
@@ -163,25 +159,21 @@ Deno.test({
       NtError,
     );
   },
+);
+
+windowsTest("a Win32 failure gives NtError with its GetLastError code", WINDOWS_ONLY, () => {
+  assert.throws(
+    () => openProcess(0xfffffff0, ProcessAccess.PROCESS_QUERY_LIMITED_INFORMATION),
+    (e) =>
+      e instanceof NtError && e.kind === "win32" && e.call === "OpenProcess" && e.code === 87 &&
+      e.is("ERROR_INVALID_PARAMETER"),
+  );
 });
 
-Deno.test({
-  name: name("a Win32 failure gives NtError with its GetLastError code"),
-  ignore: !ON_WINDOWS_BUILD,
-  fn() {
-    assert.throws(
-      () => openProcess(0xfffffff0, ProcessAccess.PROCESS_QUERY_LIMITED_INFORMATION),
-      (e) =>
-        e instanceof NtError && e.kind === "win32" && e.call === "OpenProcess" && e.code === 87 &&
-        e.is("ERROR_INVALID_PARAMETER"),
-    );
-  },
-});
-
-Deno.test({
-  name: name("own token: user SID, integrity, elevation; duplicate and restricted copies"),
-  ignore: !ON_WINDOWS_BUILD,
-  fn() {
+windowsTest(
+  "own token: user SID, integrity, elevation; duplicate and restricted copies",
+  WINDOWS_ONLY,
+  () => {
     using token = openProcessToken(TokenAccess.TOKEN_QUERY | TokenAccess.TOKEN_DUPLICATE);
     const sid = tokenUserSid(token);
     assert.match(sid, /^S-1-5-/);
@@ -202,12 +194,12 @@ Deno.test({
     using restricted = createRestrictedToken(token, { denyOnly: [WellKnownSid.Administrators] });
     assert.equal(tokenUserSid(restricted), sid);
   },
-});
+);
 
-Deno.test({
-  name: name("privilege lookup: well-known LUIDs (SeDebugPrivilege 20, SeTcbPrivilege 7)"),
-  ignore: !ON_WINDOWS_BUILD,
-  fn() {
+windowsTest(
+  "privilege lookup: well-known LUIDs (SeDebugPrivilege 20, SeTcbPrivilege 7)",
+  WINDOWS_ONLY,
+  () => {
     assert.equal(lookupPrivilege("SeDebugPrivilege"), 20n);
     assert.equal(lookupPrivilege("SeTcbPrivilege"), 7n);
     assert.throws(
@@ -215,14 +207,12 @@ Deno.test({
       (e) => e instanceof NtError && e.kind === "win32",
     );
   },
-});
+);
 
-Deno.test({
-  name: name(
-    "CreateProcessW starts a child; its exit code is read back; dispose ends a running child and closes its handles",
-  ),
-  ignore: !ON_WINDOWS_BUILD,
-  fn() {
+windowsTest(
+  "CreateProcessW starts a child; its exit code is read back; dispose ends a running child and closes its handles",
+  WINDOWS_ONLY,
+  () => {
     let types;
     let ran;
     {
@@ -264,12 +254,12 @@ Deno.test({
     watcher.close();
     assert.deepEqual(handlesNaming(types, slept.pid, slept.tid, slept.values), []);
   },
-});
+);
 
-Deno.test({
-  name: name("SDDL becomes a security descriptor (freed on dispose); bad SDDL is a Win32 NtError"),
-  ignore: !ON_WINDOWS_BUILD,
-  fn() {
+windowsTest(
+  "SDDL becomes a security descriptor (freed on dispose); bad SDDL is a Win32 NtError",
+  WINDOWS_ONLY,
+  () => {
     {
       using sd = SecurityDescriptor.fromSddl("D:(A;;0x1;;;WD)(A;;GA;;;SY)(A;;GA;;;BA)");
       assert.ok(sd.size >= 20);
@@ -280,18 +270,19 @@ Deno.test({
       (e) => e instanceof NtError && e.kind === "win32",
     );
   },
-});
+);
 
-Deno.test({
-  name: ORACLES
-    ? "the C oracle (mingw, same system) agrees with the toolkit's token queries"
-    : `the C oracle agrees with the token queries (ignored: ${
-      ON_WINDOWS_BUILD
-        ? "DENO_LPC_ORACLES is set by the Wine harness only"
-        : "needs the Windows build"
-    })`,
-  ignore: !ORACLES,
-  async fn() {
+windowsTest(
+  [
+    "the C oracle (mingw, same system) agrees with the toolkit's token queries",
+    "the C oracle agrees with the token queries",
+  ],
+  ORACLES
+    ? null
+    : ON_WINDOWS_BUILD
+    ? "DENO_LPC_ORACLES is set by the Wine harness only"
+    : "needs the Windows build",
+  async () => {
     const r = await run(`${ORACLES}/token_oracle.exe`, []);
     assert.equal(r.code, 0, r.stderr);
     const facts = Object.fromEntries(
@@ -308,12 +299,12 @@ Deno.test({
       String(lookupPrivilege("SeChangeNotifyPrivilege")),
     );
   },
-});
+);
 
-Deno.test({
-  name: name("the capability probes name what is missing (under Wine) or find it (on Windows)"),
-  ignore: !ON_WINDOWS_BUILD,
-  fn() {
+windowsTest(
+  "the capability probes name what is missing (under Wine) or find it (on Windows)",
+  WINDOWS_ONLY,
+  () => {
     const lpc = lpcUnavailable();
     const alpc = alpcUnavailable();
     const exc = exceptionPortUnavailable();
@@ -330,7 +321,7 @@ Deno.test({
       assert.equal(exc, null);
     }
   },
-});
+);
 
 // ---- What only real Windows can show: ignored with the probe's reason elsewhere ----
 
@@ -338,12 +329,13 @@ const LPC_WHY = ON_WINDOWS_BUILD ? lpcUnavailable() : "needs Windows";
 const ALPC_WHY = ON_WINDOWS_BUILD ? alpcUnavailable() : "needs Windows";
 const EXC_WHY = ON_WINDOWS_BUILD ? exceptionPortUnavailable() : "needs Windows";
 
-Deno.test({
-  name: LPC_WHY === null
-    ? "an unnamed LPC port is created (NtCreatePort) and closed 200 + 200 times: no port handle left, no growth per cycle"
-    : `an unnamed LPC port is created and closed (ignored: ${LPC_WHY})`,
-  ignore: LPC_WHY !== null,
-  async fn() {
+windowsTest(
+  [
+    "an unnamed LPC port is created (NtCreatePort) and closed 200 + 200 times: no port handle left, no growth per cycle",
+    "an unnamed LPC port is created and closed",
+  ],
+  LPC_WHY,
+  async () => {
     const cell = handleCell();
     const create = () => {
       check(ntdll().NtCreatePort(cell, null, 0, PORT_MAXIMUM_MESSAGE_LENGTH, 0), "NtCreatePort");
@@ -357,27 +349,29 @@ Deno.test({
     const counts = await handleCountsAcrossCycles(portType, 200, () => create().close());
     assertNoHandleGrowthPerCycle(counts, "NtCreatePort + NtClose");
   },
-});
+);
 
-Deno.test({
-  name: ALPC_WHY === null
-    ? "an unnamed ALPC port is created (NtAlpcCreatePort) and closed"
-    : `an unnamed ALPC port is created and closed (ignored: ${ALPC_WHY})`,
-  ignore: ALPC_WHY !== null,
-  fn() {
+windowsTest(
+  [
+    "an unnamed ALPC port is created (NtAlpcCreatePort) and closed",
+    "an unnamed ALPC port is created and closed",
+  ],
+  ALPC_WHY,
+  () => {
     const cell = handleCell();
     check(ntdll().NtAlpcCreatePort!(cell, null, null), "NtAlpcCreatePort");
     NtHandle.fromCell(cell, "ALPC port").close();
   },
-});
+);
 
-Deno.test({
-  name: EXC_WHY === null
-    ? "setting our own exception port without SeTcbPrivilege is refused (STATUS_PRIVILEGE_NOT_HELD or a handle error)"
-    : `setting an exception port without SeTcbPrivilege is refused (ignored: ${EXC_WHY})`,
-  ignore: EXC_WHY !== null,
-  fn() {
+windowsTest(
+  [
+    "setting our own exception port without SeTcbPrivilege is refused (STATUS_PRIVILEGE_NOT_HELD or a handle error)",
+    "setting an exception port without SeTcbPrivilege is refused",
+  ],
+  EXC_WHY,
+  () => {
     const status = ntdll().NtSetInformationProcess(currentProcess(), 8, new BigUint64Array(1), 8);
     assert.ok(status < 0, `status ${status}`);
   },
-});
+);

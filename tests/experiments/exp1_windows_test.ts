@@ -50,13 +50,17 @@ import {
   explainAnswer,
   labSddl,
 } from "../../experiments/exp1/exp1.ts";
-import { ON_WINDOWS_BUILD, REPO_ROOT, run } from "../_helpers.ts";
+import {
+  NOT_WINDOWS,
+  ON_WINDOWS_BUILD,
+  REPO_ROOT,
+  run,
+  WINDOWS_ONLY,
+  windowsTest,
+} from "../_helpers.ts";
 import { assertNoHandleGrowthPerCycle, handleCountsAcrossCycles } from "../_handle_counts.ts";
 
-const NOT_WINDOWS = "needs the Windows build of Deno (deno task test:wine, or Windows)";
-const name = (what: string) => (ON_WINDOWS_BUILD ? what : `${what} (ignored: ${NOT_WINDOWS})`);
 const LPC_WHY = ON_WINDOWS_BUILD ? lpcUnavailable() : NOT_WINDOWS;
-const lpcName = (what: string) => (LPC_WHY === null ? what : `${what} (ignored: ${LPC_WHY})`);
 
 const stamp = () => `${Deno.pid}-${Date.now().toString(36)}`;
 
@@ -113,9 +117,6 @@ function junctionUnavailable(): string | null {
 
 const DACL_WHY = daclStorageUnavailable();
 const JUNCTION_WHY = junctionUnavailable();
-const daclName = (what: string) => (DACL_WHY === null ? what : `${what} (ignored: ${DACL_WHY})`);
-const junctionName = (what: string) =>
-  JUNCTION_WHY === null ? what : `${what} (ignored: ${JUNCTION_WHY})`;
 
 function labFolders(): string[] {
   return [...Deno.readDirSync(tempFolder())].map((e) => e.name).filter((n) =>
@@ -138,12 +139,14 @@ async function exp1(
   return { code: r.code, doc: JSON.parse(r.stdout), stderr: r.stderr };
 }
 
-Deno.test({
-  name: LPC_WHY === null
-    ? "exp1.ts runs (see the Windows tests below)"
-    : name("exp1.ts --json without LPC: exit 3 naming the status, nothing left behind"),
-  ignore: !ON_WINDOWS_BUILD || LPC_WHY === null,
-  async fn() {
+windowsTest(
+  "exp1.ts --json without LPC: exit 3 naming the status, nothing left behind",
+  LPC_WHY === null
+    ? "LPC works here: the tests below run exp1.ts"
+    : ON_WINDOWS_BUILD
+    ? null
+    : NOT_WINDOWS,
+  async () => {
     const before = labFolders();
     const r = await exp1();
     assert.equal(r.code, 3, r.stderr);
@@ -153,14 +156,12 @@ Deno.test({
     assert.equal(r.stderr.trim().split(/\r?\n/).length, 1, `one line: ${r.stderr}`);
     assert.deepEqual(labFolders(), before, "the lab folder, drop, vault and files were removed");
   },
-});
+);
 
-Deno.test({
-  name: name(
-    "the relative open with OBJ_DONT_REPARSE: a file below the root opens, its final path is under the root's, a same-prefix sibling's is not",
-  ),
-  ignore: !ON_WINDOWS_BUILD,
-  fn() {
+windowsTest(
+  "the relative open with OBJ_DONT_REPARSE: a file below the root opens, its final path is under the root's, a same-prefix sibling's is not",
+  WINDOWS_ONLY,
+  () => {
     using l = makeLab();
     using root = openDirectory(l.lab.path);
     const rootFinal = finalPathOf(root);
@@ -178,12 +179,12 @@ Deno.test({
     }
     assert.throws(() => openRelative(root, "none.txt"), (e) => e instanceof NtError);
   },
-});
+);
 
-Deno.test({
-  name: name("serveFromRoot(): served, path text, missing file: each answered at its stage"),
-  ignore: !ON_WINDOWS_BUILD,
-  fn() {
+windowsTest(
+  "serveFromRoot(): served, path text, missing file: each answered at its stage",
+  WINDOWS_ONLY,
+  () => {
     using l = makeLab();
     const ask = (path: string) =>
       decodeReadReply(
@@ -199,27 +200,21 @@ Deno.test({
     assert.equal(missing.stage, "open");
     assert.equal(missing.statusName, "STATUS_OBJECT_NAME_NOT_FOUND");
   },
+);
+
+windowsTest("the lab's folders keep their explicit DACLs", DACL_WHY, () => {
+  using self = openProcessToken();
+  const sid = tokenUserSid(self);
+  using lab = LabFolder.create(`deno-lpc-lab-dacl-${stamp()}`, { sddl: labSddl(sid) });
+  const drop = lab.createFolder("drop", dropSddl(sid, false));
+  assert.equal(comparableSddl(securitySddl(lab.handle)), labSddl(sid));
+  assert.equal(comparableSddl(securitySddl(lab.folderHandle(drop)!)), dropSddl(sid, false));
 });
 
-Deno.test({
-  name: daclName("the lab's folders keep their explicit DACLs"),
-  ignore: DACL_WHY !== null,
-  fn() {
-    using self = openProcessToken();
-    const sid = tokenUserSid(self);
-    using lab = LabFolder.create(`deno-lpc-lab-dacl-${stamp()}`, { sddl: labSddl(sid) });
-    const drop = lab.createFolder("drop", dropSddl(sid, false));
-    assert.equal(comparableSddl(securitySddl(lab.handle)), labSddl(sid));
-    assert.equal(comparableSddl(securitySddl(lab.folderHandle(drop)!)), dropSddl(sid, false));
-  },
-});
-
-Deno.test({
-  name: junctionName(
-    "a junction in drop\\ to the vault: followed by a plain open, refused by OBJ_DONT_REPARSE, outside the root by its final path",
-  ),
-  ignore: JUNCTION_WHY !== null,
-  fn() {
+windowsTest(
+  "a junction in drop\\ to the vault: followed by a plain open, refused by OBJ_DONT_REPARSE, outside the root by its final path",
+  JUNCTION_WHY,
+  () => {
     using l = makeLab();
     {
       using _j = createJunction(`${l.drop}\\j`, l.vault.path);
@@ -245,12 +240,12 @@ Deno.test({
     assert.deepEqual([...Deno.readDirSync(l.drop)], [], "closing the junction removed it");
     assert.equal(readFileRange(l.vaultFile, 0n, 5).byteLength, 5, "and never its target");
   },
-});
+);
 
-Deno.test({
-  name: name("LabFolder: a folder and a secret with a DACL, removed when disposed"),
-  ignore: !ON_WINDOWS_BUILD,
-  fn() {
+windowsTest(
+  "LabFolder: a folder and a secret with a DACL, removed when disposed",
+  WINDOWS_ONLY,
+  () => {
     let path: string;
     {
       using lab = LabFolder.create(`deno-lpc-lab-test-${Date.now().toString(36)}`);
@@ -267,14 +262,12 @@ Deno.test({
     }
     assert.ok(!labFolders().some((n) => path.endsWith(n)), "gone after dispose");
   },
-});
+);
 
-Deno.test({
-  name: name(
-    "a child started with a restricted, lowered token: its output is captured through pipes",
-  ),
-  ignore: !ON_WINDOWS_BUILD,
-  async fn() {
+windowsTest(
+  "a child started with a restricted, lowered token: its output is captured through pipes",
+  WINDOWS_ONLY,
+  async () => {
     using self = openProcessToken(TokenAccess.TOKEN_ALL_ACCESS);
     using restricted = createRestrictedToken(self, { denyOnly: [WellKnownSid.Administrators] });
     setTokenIntegrity(restricted, "Medium");
@@ -291,16 +284,14 @@ Deno.test({
     assert.match(r.stderr, /err line/);
     assert.equal(tokenUserSid(restricted), tokenUserSid(self));
   },
-});
+);
 
 // ---- Windows only ----
 
-Deno.test({
-  name: lpcName(
-    "one process: the server on its Worker, the client on the main thread, a real round trip",
-  ),
-  ignore: LPC_WHY !== null,
-  async fn() {
+windowsTest(
+  "one process: the server on its Worker, the client on the main thread, a real round trip",
+  LPC_WHY,
+  async () => {
     using lab = LabFolder.create(`deno-lpc-lab-rt-${Date.now().toString(36)}`);
     lab.createFile("plain.txt", new TextEncoder().encode("hello from the lab"));
     await using server = await ServerWorker.start({
@@ -316,14 +307,12 @@ Deno.test({
     assert.equal(new TextDecoder().decode(reply.bytes), "from");
     assert.ok(server.threadId > 0);
   },
-});
+);
 
-Deno.test({
-  name: lpcName(
-    "200 + 200 connections: the server closes each connection's port, no growth per connection",
-  ),
-  ignore: LPC_WHY !== null,
-  async fn() {
+windowsTest(
+  "200 + 200 connections: the server closes each connection's port, no growth per connection",
+  LPC_WHY,
+  async () => {
     using lab = LabFolder.create(`deno-lpc-lab-hc-${Date.now().toString(36)}`);
     const portName = `\\RPC Control\\deno-lpc-hc-${Deno.pid}`;
     await using server = await ServerWorker.start({
@@ -355,14 +344,12 @@ Deno.test({
     const seen = await closedAtLeast(401); // the warm-up's and 400 more
     assert.ok(seen >= 401, `${seen} LPC_PORT_CLOSED`);
   },
-});
+);
 
-Deno.test({
-  name: lpcName(
-    "exp1.ts: the restricted client is denied directly and served through LPC (confused deputy)",
-  ),
-  ignore: LPC_WHY !== null,
-  async fn() {
+windowsTest(
+  "exp1.ts: the restricted client is denied directly and served through LPC (confused deputy)",
+  LPC_WHY,
+  async () => {
     const r = await exp1();
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.doc.findings!.directDenied, true);
@@ -373,7 +360,7 @@ Deno.test({
     assertJunctionRefused(r.doc, false);
     assert.match(r.doc.explanation ?? "", /confused deputy/);
   },
-});
+);
 
 /** Both modes: the hostile junction request was made and refused, by the open or the final path. */
 function assertJunctionRefused(doc: Exp1Document, impersonated: boolean): void {
@@ -389,10 +376,10 @@ function assertJunctionRefused(doc: Exp1Document, impersonated: boolean): void {
   assert.equal(doc.lab!.folderStored.replace(/^D:P(?:AI|AR)*/, "D:P"), doc.lab!.folderSddl);
 }
 
-Deno.test({
-  name: lpcName("exp1.ts --impersonate: the server, impersonating the client, is denied too"),
-  ignore: LPC_WHY !== null,
-  async fn() {
+windowsTest(
+  "exp1.ts --impersonate: the server, impersonating the client, is denied too",
+  LPC_WHY,
+  async () => {
     const r = await exp1("--impersonate");
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.doc.findings!.directDenied, true);
@@ -402,4 +389,4 @@ Deno.test({
     assert.match(r.doc.explanation ?? "", /the kernel checked the client's token/);
     assertJunctionRefused(r.doc, true);
   },
-});
+);

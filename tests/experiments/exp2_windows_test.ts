@@ -20,10 +20,15 @@ import {
   tokenIsElevated,
 } from "../../ffi/nt/tokens.ts";
 import type { Exp2Document } from "../../experiments/exp2/exp2.ts";
-import { ON_WINDOWS_BUILD, REPO_ROOT, run } from "../_helpers.ts";
+import {
+  NOT_WINDOWS,
+  ON_WINDOWS_BUILD,
+  REPO_ROOT,
+  run,
+  WINDOWS_ONLY,
+  windowsTest,
+} from "../_helpers.ts";
 
-const NOT_WINDOWS = "needs the Windows build of Deno (deno task test:wine, or Windows)";
-const name = (what: string) => (ON_WINDOWS_BUILD ? what : `${what} (ignored: ${NOT_WINDOWS})`);
 const UNDER_WINE = ON_WINDOWS_BUILD && wineVersion() !== null;
 const WHY = ON_WINDOWS_BUILD ? (lpcUnavailable() ?? exceptionPortUnavailable()) : NOT_WINDOWS;
 const REAL_WINDOWS_ELEVATED = ON_WINDOWS_BUILD && !UNDER_WINE && (() => {
@@ -46,10 +51,10 @@ async function exp2(
   return { code: r.code, doc: JSON.parse(r.stdout), stderr: r.stderr };
 }
 
-Deno.test({
-  name: name("listProcesses() finds this process (deno.exe) and a child with its parent"),
-  ignore: !ON_WINDOWS_BUILD,
-  fn() {
+windowsTest(
+  "listProcesses() finds this process (deno.exe) and a child with its parent",
+  WINDOWS_ONLY,
+  () => {
     const me = currentProcessId();
     using child = createProcess([Deno.execPath(), "eval", "setTimeout(() => {}, 30000)"], {
       creationFlags: CREATE_NO_WINDOW,
@@ -62,16 +67,19 @@ Deno.test({
     const kid = all.find((p) => p.pid === child.pid);
     assert.equal(kid?.parentPid, me);
   },
-});
+);
 
-Deno.test({
-  name: UNDER_WINE
-    ? "impersonateSystem() tries every process, names the failing step, and leaves no thread token (Wine has no SYSTEM process)"
-    : `impersonateSystem() names the failing step (ignored: ${
-      ON_WINDOWS_BUILD ? "Windows has SYSTEM processes; the full run is tested below" : NOT_WINDOWS
-    })`,
-  ignore: !UNDER_WINE,
-  fn() {
+windowsTest(
+  [
+    "impersonateSystem() tries every process, names the failing step, and leaves no thread token (Wine has no SYSTEM process)",
+    "impersonateSystem() names the failing step",
+  ],
+  UNDER_WINE
+    ? null
+    : ON_WINDOWS_BUILD
+    ? "Windows has SYSTEM processes; the full run is tested below"
+    : NOT_WINDOWS,
+  () => {
     // Wine runs every process as the user: each candidate is tried, and each is refused.
     assert.throws(
       () => impersonateSystem(),
@@ -95,20 +103,21 @@ Deno.test({
     );
     assert.equal(threadIsImpersonating(), false);
   },
-});
+);
 
-Deno.test({
-  name: REAL_WINDOWS_ELEVATED
-    ? "impersonateSystem() on this thread: SYSTEM with SeTcbPrivilege, from a named process, then reverted"
-    : `impersonateSystem() for real (ignored: ${
-      UNDER_WINE
-        ? "Wine has no SYSTEM process"
-        : ON_WINDOWS_BUILD
-        ? "needs an elevated prompt"
-        : NOT_WINDOWS
-    })`,
-  ignore: !REAL_WINDOWS_ELEVATED,
-  fn() {
+windowsTest(
+  [
+    "impersonateSystem() on this thread: SYSTEM with SeTcbPrivilege, from a named process, then reverted",
+    "impersonateSystem() for real",
+  ],
+  REAL_WINDOWS_ELEVATED
+    ? null
+    : UNDER_WINE
+    ? "Wine has no SYSTEM process"
+    : ON_WINDOWS_BUILD
+    ? "needs an elevated prompt"
+    : NOT_WINDOWS,
+  () => {
     // Synchronous from start to revert: the impersonation lives on this one thread only.
     assert.equal(threadIsImpersonating(), false);
     {
@@ -125,18 +134,19 @@ Deno.test({
     }
     assert.equal(threadIsImpersonating(), false, "reverted");
   },
-});
+);
 
-Deno.test({
-  name: UNDER_WINE
-    ? "a second-chance exception raised on a native thread, with no exception port, ends the process with its code"
-    : `a second-chance raise with no exception port ends the process (ignored: ${
-      ON_WINDOWS_BUILD
-        ? "on Windows csrss owns the exception port and hands it to WER"
-        : NOT_WINDOWS
-    })`,
-  ignore: !UNDER_WINE,
-  async fn() {
+windowsTest(
+  [
+    "a second-chance exception raised on a native thread, with no exception port, ends the process with its code",
+    "a second-chance raise with no exception port ends the process",
+  ],
+  UNDER_WINE
+    ? null
+    : ON_WINDOWS_BUILD
+    ? "on Windows csrss owns the exception port and hands it to WER"
+    : NOT_WINDOWS,
+  async () => {
     const script = "import { raiseSecondChance } from " +
       JSON.stringify(new URL("../../ffi/debug/raise_exception.ts", import.meta.url).href) +
       "; await raiseSecondChance(0xE0000001, [1n, 2n], 20000); console.log('survived');";
@@ -156,14 +166,16 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
-});
+);
 
-Deno.test({
-  name: WHY === null
-    ? "exp2.ts runs (see the Windows tests below)"
-    : name("exp2.ts --json without LPC or exception ports: exit 3 naming what is missing"),
-  ignore: !ON_WINDOWS_BUILD || WHY === null,
-  async fn() {
+windowsTest(
+  "exp2.ts --json without LPC or exception ports: exit 3 naming what is missing",
+  WHY === null
+    ? "LPC and exception ports work here: the tests below run exp2.ts"
+    : ON_WINDOWS_BUILD
+    ? null
+    : NOT_WINDOWS,
+  async () => {
     const r = await exp2();
     assert.equal(r.code, 3, r.stderr);
     assert.equal(r.doc.schema, "deno-lpc/exp2@1");
@@ -171,18 +183,14 @@ Deno.test({
     assert.match(r.doc.reason ?? "", /STATUS_NOT_IMPLEMENTED/);
     assert.equal(r.stderr.trim().split(/\r?\n/).length, 1, `one line: ${r.stderr}`);
   },
-});
+);
 
 // ---- Windows only ----
 
-const full = (what: string) => (WHY === null ? what : `${what} (ignored: ${WHY})`);
-
-Deno.test({
-  name: full(
-    "exp2.ts: LPC_EXCEPTION (second chance) replied DBG_CONTINUE, the client lives on; CLIENT_DIED and PORT_CLOSED",
-  ),
-  ignore: WHY !== null,
-  async fn() {
+windowsTest(
+  "exp2.ts: LPC_EXCEPTION (second chance) replied DBG_CONTINUE, the client lives on; CLIENT_DIED and PORT_CLOSED",
+  WHY,
+  async () => {
     const r = await exp2();
     assert.equal(r.code, 0, r.stderr);
     const a = r.doc.analysis!;
@@ -203,26 +211,24 @@ Deno.test({
     assert.equal(r.doc.client!.end?.by, "server");
     assert.equal(r.doc.client!.exitCodeHex, "0xDEAD");
   },
-});
+);
 
-Deno.test({
-  name: full("exp2.ts --register: the main thread's death arrives through both registrations"),
-  ignore: WHY !== null,
-  async fn() {
+windowsTest(
+  "exp2.ts --register: the main thread's death arrives through both registrations",
+  WHY,
+  async () => {
     const r = await exp2("--register");
     assert.equal(r.code, 0, r.stderr);
     const a = r.doc.analysis!;
     assert.ok(a.deaths.some((d) => d.via === "termination port"));
     assert.ok(a.duplicated.length >= 1, JSON.stringify(a.deaths));
   },
-});
+);
 
-Deno.test({
-  name: full(
-    "exp2.ts --reply not-handled: what happened is recorded (an exit code, or still running), not assumed",
-  ),
-  ignore: WHY !== null,
-  async fn() {
+windowsTest(
+  "exp2.ts --reply not-handled: what happened is recorded (an exit code, or still running), not assumed",
+  WHY,
+  async () => {
     const r = await exp2("--reply", "not-handled");
     assert.equal(r.code, 0, r.stderr);
     const a = r.doc.analysis!;
@@ -237,4 +243,4 @@ Deno.test({
       assert.equal(r.doc.client!.end, undefined, "not terminated again");
     } else assert.equal(r.doc.client!.end?.by, "server");
   },
-});
+);

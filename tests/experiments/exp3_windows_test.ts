@@ -6,10 +6,14 @@
 import assert from "node:assert/strict";
 import { lpcUnavailable } from "../../ffi/nt/capabilities.ts";
 import type { Exp3Document } from "../../experiments/exp3/exp3.ts";
-import { ON_WINDOWS_BUILD, REPO_ROOT, run } from "../_helpers.ts";
-
-const NOT_WINDOWS = "needs the Windows build of Deno (deno task test:wine, or Windows)";
-const name = (what: string) => (ON_WINDOWS_BUILD ? what : `${what} (ignored: ${NOT_WINDOWS})`);
+import {
+  NOT_WINDOWS,
+  ON_WINDOWS_BUILD,
+  REPO_ROOT,
+  run,
+  WINDOWS_ONLY,
+  windowsTest,
+} from "../_helpers.ts";
 
 async function exp3(...args: string[]): Promise<Exp3Document> {
   const r = await run(Deno.execPath(), [
@@ -28,12 +32,10 @@ async function exp3(...args: string[]): Promise<Exp3Document> {
 let detached: Exp3Document | undefined;
 const detachRun = async () => (detached ??= await exp3("--hold", "1500"));
 
-Deno.test({
-  name: name(
-    "exp3 attach: CREATE_PROCESS, then a CREATE_THREAD per existing thread, every event continued on one dedicated thread",
-  ),
-  ignore: !ON_WINDOWS_BUILD,
-  async fn() {
+windowsTest(
+  "exp3 attach: CREATE_PROCESS, then a CREATE_THREAD per existing thread, every event continued on one dedicated thread",
+  WINDOWS_ONLY,
+  async () => {
     const doc = await detachRun();
     const d = doc.debugger!;
     assert.equal(d.events[0]!.kind, "CREATE_PROCESS");
@@ -55,14 +57,12 @@ Deno.test({
     assert.ok(d.events.every((e) => e.debuggerTid === d.thread));
     assert.notEqual(d.thread, doc.environment!.mainThread);
   },
-});
+);
 
-Deno.test({
-  name: name(
-    "exp3 injected threads: the attach and break-in threads are new and raise 0x80000003; the remote thread is reported",
-  ),
-  ignore: !ON_WINDOWS_BUILD,
-  async fn() {
+windowsTest(
+  "exp3 injected threads: the attach and break-in threads are new and raise 0x80000003; the remote thread is reported",
+  WINDOWS_ONLY,
+  async () => {
     const d = (await detachRun()).debugger!;
     const attach = d.injectedThreads.filter((t) => t.how === "attach");
     const brk = d.injectedThreads.filter((t) => t.how === "break");
@@ -94,14 +94,12 @@ Deno.test({
       ),
     );
   },
-});
+);
 
-Deno.test({
-  name: name(
-    "exp3 freeze: the client's heartbeat gap is at least 90% of the hold; after detach it runs to exit 0",
-  ),
-  ignore: !ON_WINDOWS_BUILD,
-  async fn() {
+windowsTest(
+  "exp3 freeze: the client's heartbeat gap is at least 90% of the hold; after detach it runs to exit 0",
+  WINDOWS_ONLY,
+  async () => {
     const doc = await detachRun();
     const f = doc.freeze!;
     assert.equal(f.length, 1);
@@ -111,28 +109,27 @@ Deno.test({
     assert.equal(doc.debugger!.ended, "detach");
     assert.equal(doc.client!.exitCode, 0);
   },
-});
+);
 
-Deno.test({
-  name: name(
-    "exp3 --end kill: kill-on-exit ends the client with STATUS_DEBUGGER_INACTIVE (0xC0000354)",
-  ),
-  ignore: !ON_WINDOWS_BUILD,
-  async fn() {
+windowsTest(
+  "exp3 --end kill: kill-on-exit ends the client with STATUS_DEBUGGER_INACTIVE (0xC0000354)",
+  WINDOWS_ONLY,
+  async () => {
     const doc = await exp3("--hold", "300", "--end", "kill");
     assert.equal(doc.debugger!.ended, "kill");
     assert.equal(doc.client!.exitCodeHex, "0xC0000354");
   },
-});
+);
 
 const LPC_WHY = ON_WINDOWS_BUILD ? lpcUnavailable() : NOT_WINDOWS;
 
-Deno.test({
-  name: LPC_WHY === null
-    ? "exp3 server side: a request gap about the hold, no LPC_EXCEPTION for the breakpoint"
-    : `exp3 server side (ignored: ${LPC_WHY})`,
-  ignore: LPC_WHY !== null,
-  async fn() {
+windowsTest(
+  [
+    "exp3 server side: a request gap about the hold, no LPC_EXCEPTION for the breakpoint",
+    "exp3 server side",
+  ],
+  LPC_WHY,
+  async () => {
     const doc = await detachRun();
     assert.equal(doc.lpc, "ran");
     const s = doc.server!;
@@ -140,4 +137,4 @@ Deno.test({
     assert.equal(s.exceptions, 0);
     assert.ok(doc.client!.lpcReplies > 30);
   },
-});
+);

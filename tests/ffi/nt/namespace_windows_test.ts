@@ -9,13 +9,23 @@ import { lpcUnavailable } from "../../../ffi/nt/capabilities.ts";
 import { wineVersion } from "../../../ffi/ntdll.ts";
 import { NtError } from "../../../ffi/status.ts";
 import type { PortsDocument } from "../../../experiments/ports/list_ports.ts";
-import { ON_WINDOWS_BUILD, REPO_ROOT, run } from "../../_helpers.ts";
+import {
+  NOT_WINDOWS,
+  ON_WINDOWS_BUILD,
+  REPO_ROOT,
+  run,
+  WINDOWS_ONLY,
+  windowsTest,
+} from "../../_helpers.ts";
 
-const NOT_WINDOWS = "needs the Windows build of Deno (deno task test:wine, or Windows)";
 const UNDER_WINE = ON_WINDOWS_BUILD && wineVersion() !== null;
 const ORACLES = ON_WINDOWS_BUILD ? Deno.env.get("DENO_LPC_ORACLES") : undefined;
 const LISTER = ORACLES ? `${ORACLES}/namespace_oracle.exe` : undefined;
-const NO_LISTER = ON_WINDOWS_BUILD ? "the C lister is built by the Wine harness only" : NOT_WINDOWS;
+const LISTER_WHY = LISTER
+  ? null
+  : ON_WINDOWS_BUILD
+  ? "the C lister is built by the Wine harness only"
+  : NOT_WINDOWS;
 const REAL_WINDOWS = ON_WINDOWS_BUILD && !UNDER_WINE;
 
 async function listPortsJson(
@@ -54,12 +64,13 @@ async function cLister(
   return { pairs, errors, micros };
 }
 
-Deno.test({
-  name: LISTER
-    ? "list_ports.ts --all --json from \\ agrees with the C lister on every path/type pair and link target"
-    : `list_ports.ts --all --json agrees with the C lister (ignored: ${NO_LISTER})`,
-  ignore: !LISTER,
-  async fn() {
+windowsTest(
+  [
+    "list_ports.ts --all --json from \\ agrees with the C lister on every path/type pair and link target",
+    "list_ports.ts --all --json agrees with the C lister",
+  ],
+  LISTER_WHY,
+  async () => {
     const [ours, theirs] = [await listPortsJson("--all"), await cLister()];
     assert.equal(ours.code, 0, ours.stderr);
     const doc = ours.doc!;
@@ -92,7 +103,7 @@ Deno.test({
     assert.equal(doc.summary.objects, doc.objects.length);
     assert.equal(doc.summary.errors, theirs.errors.length);
   },
-});
+);
 
 /**
  * The global DOS devices directory: `\GLOBAL??` on Windows, where `\??` is the per-logon
@@ -135,12 +146,13 @@ Deno.test("agreeAllowingChurn() tolerates entries that come and go, not wrong on
   assert.throws(() => agreeAllowingChurn(["a"], { x: ["a", "zz"] }, ["a"], "t"), /only in x/);
 });
 
-Deno.test({
-  name: ON_WINDOWS_BUILD
-    ? "batch and single-entry directory queries give the same entries (batch falls back where missing)"
-    : `batch and single-entry queries agree (ignored: ${NOT_WINDOWS})`,
-  ignore: !ON_WINDOWS_BUILD,
-  fn() {
+windowsTest(
+  [
+    "batch and single-entry directory queries give the same entries (batch falls back where missing)",
+    "batch and single-entry queries agree",
+  ],
+  WINDOWS_ONLY,
+  () => {
     const key = (l: { name: string; type: string }[]) => l.map((e) => `${e.name}\t${e.type}`);
     for (const path of ["\\", "\\BaseNamedObjects", globalDosDevices()]) {
       using dir = openDirectory(path);
@@ -159,14 +171,15 @@ Deno.test({
       agreeAllowingChurn(before, others, after, path);
     }
   },
-});
+);
 
-Deno.test({
-  name: ON_WINDOWS_BUILD
-    ? "a missing root gives an error entry and exit 1, not a crash"
-    : `a missing root gives an error entry (ignored: ${NOT_WINDOWS})`,
-  ignore: !ON_WINDOWS_BUILD,
-  async fn() {
+windowsTest(
+  [
+    "a missing root gives an error entry and exit 1, not a crash",
+    "a missing root gives an error entry",
+  ],
+  WINDOWS_ONLY,
+  async () => {
     const r = await listPortsJson("--root", "\\NoSuchDirectory-deno-lpc");
     assert.equal(r.code, 1, r.stderr);
     assert.deepEqual(r.doc!.errors, [{
@@ -176,14 +189,15 @@ Deno.test({
     }]);
     assert.deepEqual(r.doc!.objects, []);
   },
-});
+);
 
-Deno.test({
-  name: LISTER
-    ? "speed: walking the whole namespace costs at most 1.5x the C lister's time"
-    : `speed against the C lister (ignored: ${NO_LISTER})`,
-  ignore: !LISTER,
-  async fn() {
+windowsTest(
+  [
+    "speed: walking the whole namespace costs at most 1.5x the C lister's time",
+    "speed against the C lister",
+  ],
+  LISTER_WHY,
+  async () => {
     // Both sides in fresh processes, timing only their own walks (start-up excluded), best of 25.
     // A wall clock on a shared machine: under load (measured with two `sha256sum /dev/zero` on two
     // cores) one round in about five saw every one of our walks slow while the C lister's best was
@@ -204,7 +218,7 @@ Deno.test({
     }
     assert.fail(`every round over 1.5:\n${rounds.join("\n")}`);
   },
-});
+);
 
 /** One round: the best of 25 walks each side, interleaved. */
 async function speedRound(): Promise<{ ours: number; theirs: number }> {
@@ -227,28 +241,28 @@ async function speedRound(): Promise<{ ours: number; theirs: number }> {
 
 // ---- Windows only ----
 
-Deno.test({
-  name: REAL_WINDOWS
-    ? "\\RPC Control holds ALPC Port objects"
-    : `\\RPC Control holds ALPC Port objects (ignored: ${
-      UNDER_WINE ? "Wine has no \\RPC Control and no ALPC" : NOT_WINDOWS
-    })`,
-  ignore: !REAL_WINDOWS,
-  async fn() {
+windowsTest(
+  [
+    "\\RPC Control holds ALPC Port objects",
+    "\\RPC Control holds ALPC Port objects",
+  ],
+  REAL_WINDOWS ? null : UNDER_WINE ? "Wine has no \\RPC Control and no ALPC" : NOT_WINDOWS,
+  async () => {
     const r = await listPortsJson("--root", "\\RPC Control");
     assert.equal(r.code, 0, r.stderr);
     assert.ok(r.doc!.objects.filter((o) => o.type === "ALPC Port").length > 5);
   },
-});
+);
 
 const LPC_WHY = ON_WINDOWS_BUILD ? lpcUnavailable() : NOT_WINDOWS;
 
-Deno.test({
-  name: LPC_WHY === null
-    ? "--servers attributes ports to their servers; ApiPort to csrss.exe, or counted as a protected process"
-    : `--servers attributes ports to their servers (ignored: ${LPC_WHY})`,
-  ignore: LPC_WHY !== null,
-  async fn() {
+windowsTest(
+  [
+    "--servers attributes ports to their servers; ApiPort to csrss.exe, or counted as a protected process",
+    "--servers attributes ports to their servers",
+  ],
+  LPC_WHY,
+  async () => {
     const r = await listPortsJson("--servers");
     assert.ok(r.code === 0, r.stderr);
     const doc = r.doc!;
@@ -262,4 +276,4 @@ Deno.test({
       JSON.stringify(doc.servers),
     );
   },
-});
+);

@@ -18,10 +18,7 @@ import {
 } from "../../../ffi/nt/processes.ts";
 import { kernel32 } from "../../../ffi/kernel32.ts";
 import type { NtHandle } from "../../../ffi/nt/handle.ts";
-import { ON_WINDOWS_BUILD } from "../../_helpers.ts";
-
-const NOT_WINDOWS = "needs the Windows build of Deno (deno task test:wine, or Windows)";
-const name = (what: string) => (ON_WINDOWS_BUILD ? what : `${what} (ignored: ${NOT_WINDOWS})`);
+import { WINDOWS_ONLY, windowsTest } from "../../_helpers.ts";
 
 /** Starts a read of `pipe`; resolves true at end of pipe (every write end closed). */
 function readToEnd(pipe: NtHandle): Promise<boolean> {
@@ -45,12 +42,10 @@ const within = <T>(p: Promise<T>, ms: number): Promise<T | "late"> => {
 
 const SLEEPER = [Deno.execPath(), "eval", "setTimeout(() => {}, 60000)"];
 
-Deno.test({
-  name: name(
-    "spawnCaptured(): the child inherits only its pipe ends, not another inheritable pipe of ours",
-  ),
-  ignore: !ON_WINDOWS_BUILD,
-  async fn() {
+windowsTest(
+  "spawnCaptured(): the child inherits only its pipe ends, not another inheritable pipe of ours",
+  WINDOWS_ONLY,
+  async () => {
     // The old way first: with bInheritHandles and no list, the child holds our other pipe open.
     {
       const other = inheritablePipe();
@@ -78,14 +73,12 @@ Deno.test({
       assert.notEqual(await within(spawned.output, 30_000), "late", "its output ends");
     }
   },
-});
+);
 
-Deno.test({
-  name: name(
-    "spawnCaptured(): terminate() soon after the start ends what the child started, so its output ends",
-  ),
-  ignore: !ON_WINDOWS_BUILD,
-  async fn() {
+windowsTest(
+  "spawnCaptured(): terminate() soon after the start ends what the child started, so its output ends",
+  WINDOWS_ONLY,
+  async () => {
     // Under Wine a console child ended while it starts can leave its conhost.exe running, holding
     // the child's pipes: the output never ended (10 of 62 children ended 150 to 350 ms after their
     // creation, when terminate() ended the child alone). terminate() ends the child's job. With
@@ -98,14 +91,12 @@ Deno.test({
       assert.notEqual(await within(spawned.output, 10_000), "late", `ended after ${ms} ms`);
     }
   },
-});
+);
 
-Deno.test({
-  name: name(
-    "spawnCaptured(): the child runs in a kill-on-close job; closing it ends the child's own child",
-  ),
-  ignore: !ON_WINDOWS_BUILD,
-  async fn() {
+windowsTest(
+  "spawnCaptured(): the child runs in a kill-on-close job; closing it ends the child's own child",
+  WINDOWS_ONLY,
+  async () => {
     // The child starts its own child with createProcess (as an experiment starts its client),
     // never disposed: an orphan once the child is gone.
     const script =
@@ -144,7 +135,7 @@ Deno.test({
       grandchild.close();
     }
   },
-});
+);
 
 /** The pid of a deno.exe whose parent is `parentPid` (polls the process list until `ms`). */
 async function childOf(parentPid: number, ms: number): Promise<number> {
