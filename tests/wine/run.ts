@@ -21,6 +21,8 @@
  * @module
  */
 
+import { format as bytes } from "jsr:@std/fmt@^1.0.10/bytes";
+import { format as duration } from "jsr:@std/fmt@^1.0.10/duration";
 import { INTERRUPTED_EXIT_CODE } from "../../experiments/_deadline.ts";
 import {
   GROWTH_LIMIT_MB,
@@ -41,7 +43,8 @@ const USAGE =
            the first run; exit 1 from ${GROWTH_LIMIT_MB} MB on
 Ctrl-C ends the Windows Deno and every process of the prefix; the exit code is then 130.`;
 
-const mb = (n: number) => (n / 1e6).toFixed(1);
+/** A size as `93.4 MB` (SI units, as {@link GROWTH_LIMIT_MB}). */
+const size = (n: number) => bytes(n, { maximumFractionDigits: 1 });
 
 /** The flags `deno task test` passes, read from deno.json so the two suites cannot drift. */
 async function testFlags(): Promise<string[]> {
@@ -89,7 +92,9 @@ async function main(args: string[]): Promise<number> {
       console.error(`run.ts: could not prepare Wine: ${e instanceof Error ? e.message : e}`);
       return 1;
     }
-    console.error(`[wine] ready in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    console.error(
+      `[wine] ready in ${duration(Math.round(performance.now() - started), { ignoreZero: true })}`,
+    );
     if (interrupt.signal.aborted) return INTERRUPTED_EXIT_CODE;
     if (verb === "prepare") return 0;
     const suite = [
@@ -116,24 +121,24 @@ async function growth(
 ): Promise<number> {
   const sizes = [await treeBytes(TOOLS_DIR)];
   let failed = 0;
-  console.error(`[wine] growth: .tools/ is ${mb(sizes[0]!)} MB before run 1`);
+  console.error(`[wine] growth: .tools/ is ${size(sizes[0]!)} before run 1`);
   for (let i = 1; i <= runs; i++) {
     const r = await runUnderWine(wine, suite, { signal });
     if (r.interrupted) return INTERRUPTED_EXIT_CODE;
     if (r.code !== 0) failed++;
     sizes.push(await treeBytes(TOOLS_DIR));
     console.error(
-      `[wine] growth: run ${i} exited ${r.code}; .tools/ is ${mb(sizes[i]!)} MB (${
-        mb(sizes[i]! - sizes[i - 1]!)
-      } MB)`,
+      `[wine] growth: run ${i} exited ${r.code}; .tools/ is ${size(sizes[i]!)} (${
+        size(sizes[i]! - sizes[i - 1]!)
+      })`,
     );
   }
   const after = sizes.at(-1)! - sizes[1]!;
   const ok = after < GROWTH_LIMIT_MB * 1e6;
   console.log(
-    `growth: .tools/ ${mb(sizes[0]!)} MB before, ${mb(sizes[1]!)} MB after run 1, ${
-      mb(sizes.at(-1)!)
-    } MB after run ${runs}: ${mb(after)} MB after the first run (limit ${GROWTH_LIMIT_MB} MB); ${
+    `growth: .tools/ ${size(sizes[0]!)} before, ${size(sizes[1]!)} after run 1, ${
+      size(sizes.at(-1)!)
+    } after run ${runs}: ${size(after)} after the first run (limit ${GROWTH_LIMIT_MB} MB); ${
       ok ? "ok" : "TOO MUCH"
     }; ${failed} of ${runs} runs failed`,
   );
