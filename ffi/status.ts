@@ -332,3 +332,27 @@ export function isUnsupported(err: unknown): boolean {
   return err instanceof NtError &&
     (err.is("STATUS_NOT_IMPLEMENTED") || err.is("ERROR_CALL_NOT_IMPLEMENTED"));
 }
+
+/**
+ * Throws {@link UnsupportedError} unless this is the Windows build of Deno (on Windows, or under
+ * Wine): the first line of a script that only makes sense there.
+ *
+ * @param what what needs Windows, for the message (default `this call`)
+ * @example On Linux and macOS it throws, with the way to run under Wine in the message
+ * ```ts
+ * import { assertWindows, UnsupportedError } from "@deno-lpc/deno-lpc";
+ * import { assertThrows } from "jsr:@std/assert@^1.0.19";
+ *
+ * if (Deno.build.os !== "windows") {
+ *   assertThrows(() => assertWindows("the lab"), UnsupportedError, "the lab needs Windows x64");
+ * }
+ * ```
+ */
+export function assertWindows(what = "this call"): void {
+  if (Deno.build.os !== "windows") {
+    throw new UnsupportedError(
+      `${what} needs Windows x64 (this Deno is ${Deno.build.os}/${Deno.build.arch}); ` +
+        "on Linux run it under Wine with `deno task test:wine` or `deno task lab`",
+    );
+  }
+}

@@ -28,10 +28,11 @@
  */
 
 import { fileURLToPath } from "node:url";
-import { LabFolder, securitySddl } from "../../ffi/nt/files.ts";
+import { securitySddl } from "../../ffi/nt/files.ts";
+import { LabFolder } from "./lab_folder.ts";
 import { ServerWorker } from "../../ffi/lpc/server_worker.ts";
 import type { LpcEvent } from "../../ffi/lpc/port.ts";
-import { assertWindows } from "../../ffi/_loader.ts";
+import { assertWindows } from "../../ffi/status.ts";
 import { wineVersion } from "../../ffi/ntdll.ts";
 import { currentProcessId, runCaptured } from "../../ffi/nt/processes.ts";
 import {

@@ -14,7 +14,7 @@
 
 import { createJunction, readFileRange } from "../../ffi/nt/files.ts";
 import { LpcClient } from "../../ffi/lpc/port.ts";
-import { assertWindows } from "../../ffi/_loader.ts";
+import { assertWindows } from "../../ffi/status.ts";
 import type { ImpersonationLevelName } from "../../ffi/nt/object_attributes.ts";
 import { currentProcessId } from "../../ffi/nt/processes.ts";
 import { kernel32 } from "../../ffi/kernel32.ts";

@@ -13,7 +13,7 @@
 
 import { ServerWorker } from "../../ffi/lpc/server_worker.ts";
 import type { LpcEvent } from "../../ffi/lpc/port.ts";
-import { assertWindows } from "../../ffi/_loader.ts";
+import { assertWindows } from "../../ffi/status.ts";
 import { openProcessToken, tokenUserSid } from "../../ffi/nt/tokens.ts";
 import type { Exp1HandlerOptions } from "./exp1_handler.ts";
 import {

@@ -20,7 +20,7 @@
 import { setExceptionPort } from "../../ffi/lpc/exception_port.ts";
 import { type AnnouncedRaise, isAnnounced, parseRaiseRequest } from "./exp2_analysis.ts";
 import type { LpcHandler } from "../../ffi/lpc/port.ts";
-import type { CommandContext } from "../../ffi/lpc/_server_worker_entry.ts";
+import type { CommandContext } from "../../ffi/lpc/server_worker.ts";
 import { openProcess, ProcessAccess } from "../../ffi/nt/processes.ts";
 import { NTSTATUS } from "../../ffi/status.ts";
 import { impersonateSystem, type SystemImpersonation } from "../../ffi/nt/tokens.ts";

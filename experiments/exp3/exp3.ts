@@ -19,11 +19,11 @@
 
 import { fileURLToPath } from "node:url";
 import { exceptionPortUnavailable, lpcUnavailable } from "../../ffi/nt/capabilities.ts";
-import { Debugger, type InjectedThread, injectedThreads } from "../../ffi/debug/debugger.ts";
-import type { HandledEvent } from "../../ffi/debug/_debugger_worker.ts";
+import { Debugger, type HandledEvent } from "../../ffi/debug/debugger.ts";
+import { type InjectedThread, injectedThreads } from "./injected_threads.ts";
 import type { LpcEvent } from "../../ffi/lpc/port.ts";
 import { ServerWorker } from "../../ffi/lpc/server_worker.ts";
-import { assertWindows } from "../../ffi/_loader.ts";
+import { assertWindows } from "../../ffi/status.ts";
 import { wineVersion } from "../../ffi/ntdll.ts";
 import { currentProcessId, spawnCaptured } from "../../ffi/nt/processes.ts";
 import { kernel32 } from "../../ffi/kernel32.ts";

@@ -9,7 +9,7 @@
 
 import { kernel32 } from "../../ffi/kernel32.ts";
 import { LpcClient } from "../../ffi/lpc/port.ts";
-import { assertWindows } from "../../ffi/_loader.ts";
+import { assertWindows } from "../../ffi/status.ts";
 import { type Cli, type CliValues, EXIT, runCli } from "../_cli.ts";
 
 /** The command line, declared once (parser and `--help`). */

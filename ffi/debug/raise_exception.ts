@@ -178,6 +178,7 @@ function windowsRaiseSystem(): RaiseSystem {
     startThread: (start, block) => {
       const tid = new Uint32Array(new ArrayBuffer(SCRATCH_BYTES), 0, 1);
       const handle = NtHandle.fromPointer(
+        "thread",
         checkWin32Pointer(
           k32.CreateThread(null, 0n, start, Deno.UnsafePointer.of(block), 0, tid),
           "CreateThread",

@@ -49,7 +49,10 @@ const HINTS: Record<number, string> = {
  * exception port of `process`. Tries the 8-byte form, then on `STATUS_INVALID_PARAMETER` (the
  * previous owner used state flags) the 16-byte form.
  */
-export function setExceptionPort(process: NtHandle, port: NtHandle): ExceptionPortResult {
+export function setExceptionPort(
+  process: NtHandle<"process">,
+  port: NtHandle<"connection-port">,
+): ExceptionPortResult {
   const nt = ntdll();
   const eight = new BigUint64Array([port.unsafeValue]);
   const first = nt.NtSetInformationProcess(

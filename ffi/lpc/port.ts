@@ -94,6 +94,8 @@ export interface PortOptions {
   kernelMessages?: boolean;
   /** Who may connect (`PORT_CONNECT` = 0x1 in the DACL). */
   securityDescriptor?: SecurityDescriptor;
+  /** The ntdll symbols (default: the real ones; a fake kernel passes its own). */
+  nt?: LpcSymbols;
 }
 
 /**
@@ -104,8 +106,8 @@ export interface PortOptions {
 export function createConnectionPort(
   name: string | null,
   options: PortOptions = {},
-  nt: LpcSymbols = ntdll(),
-): NtHandle {
+): NtHandle<"connection-port"> {
+  const nt = options.nt ?? ntdll();
   const maxMessage = options.maxMessageLength ?? PORT_MAXIMUM_MESSAGE_LENGTH;
   const least = options.kernelMessages ? LARGEST_KERNEL_MESSAGE : PM.size;
   if (maxMessage < least || maxMessage > LPC_LEGACY_MAX_MESSAGE_LENGTH) {
@@ -128,7 +130,7 @@ export function createConnectionPort(
     "NtCreatePort",
     name ?? "(unnamed)",
   );
-  return NtHandle.fromCell(cell, `port ${name ?? "(unnamed)"}`, closerOf(nt));
+  return NtHandle.fromCell("connection-port", cell, `port ${name ?? "(unnamed)"}`, closerOf(nt));
 }
 
 /** One accepted connection, as the server sees it. */
@@ -140,7 +142,7 @@ export interface Connection {
   /** The connection information it sent. */
   readonly connectInfo: Uint8Array;
   /** The server's communication port for this client. */
-  readonly port: NtHandle;
+  readonly port: NtHandle<"port">;
 }
 
 /** A request as the server's handler sees it. */
@@ -255,7 +257,7 @@ export interface LpcServerOptions {
  * and closes every handle when disposed.
  */
 export class LpcServer implements Disposable {
-  readonly #port: NtHandle;
+  readonly #port: NtHandle<"connection-port">;
   readonly #nt: LpcSymbols;
   readonly #handler: LpcHandler;
   readonly #maxMessage: number;
@@ -277,7 +279,11 @@ export class LpcServer implements Disposable {
    * @param handler what to do with each message
    * @param options symbols, limits, event sink
    */
-  constructor(port: NtHandle, handler: LpcHandler, options: LpcServerOptions = {}) {
+  constructor(
+    port: NtHandle<"connection-port">,
+    handler: LpcHandler,
+    options: LpcServerOptions = {},
+  ) {
     this.#port = port;
     this.#handler = handler;
     this.#nt = options.nt ?? ntdll();
@@ -287,8 +293,11 @@ export class LpcServer implements Disposable {
     this.#t0 = this.#now();
   }
 
-  /** **UNSAFE**: the connection port (for calls that take it, such as setting an exception port). */
-  get port(): NtHandle {
+  /**
+   * The connection port, borrowed: the server closes it, do not (for calls that take it, such as
+   * setting an exception port).
+   */
+  get port(): NtHandle<"connection-port"> {
     return this.#port;
   }
 
@@ -524,6 +533,7 @@ export class LpcServer implements Disposable {
       return;
     }
     const port = NtHandle.fromCell(
+      "port",
       cell,
       `connection ${header.clientId.process}.${header.clientId.thread}`,
       closerOf(this.#nt),
@@ -602,7 +612,7 @@ export interface ConnectOptions {
 
 /** A connected LPC client. */
 export class LpcClient implements Disposable {
-  readonly #port: NtHandle;
+  readonly #port: NtHandle<"port">;
   readonly #nt: LpcSymbols;
   /** The server's maximum message length (a total length, header included). */
   readonly maxMessageLength: number;
@@ -610,7 +620,7 @@ export class LpcClient implements Disposable {
   readonly connectInfo: Uint8Array;
 
   private constructor(
-    port: NtHandle,
+    port: NtHandle<"port">,
     nt: LpcSymbols,
     maxMessageLength: number,
     connectInfo: Uint8Array,
@@ -645,7 +655,7 @@ export class LpcClient implements Disposable {
       name,
     );
     return new LpcClient(
-      NtHandle.fromCell(cell, `client port ${name}`, closerOf(nt)),
+      NtHandle.fromCell("port", cell, `client port ${name}`, closerOf(nt)),
       nt,
       maxMessage[0]!,
       info.slice(0, infoLength[0]!),
@@ -690,8 +700,8 @@ export class LpcClient implements Disposable {
     );
   }
 
-  /** **UNSAFE**: the client communication port handle. */
-  get port(): NtHandle {
+  /** The client communication port, borrowed: the client closes it, do not. */
+  get port(): NtHandle<"port"> {
     return this.#port;
   }
 

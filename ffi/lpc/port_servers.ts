@@ -51,7 +51,7 @@ export function portTypeIndex(): number {
   if (!ntSuccess(status)) {
     throw new NtError("NtCreatePort", status, "ntstatus", "(probe for the port type index)");
   }
-  using port = NtHandle.fromCell(cell, "probe port");
+  using port = NtHandle.fromCell("connection-port", cell, "probe port");
   return handleTypeIndex(port);
 }
 
@@ -101,7 +101,7 @@ export function findPortServers(): PortServerReport {
   let portHandles = 0;
   for (const [pid, list] of byPid) {
     portHandles += list.length;
-    let process: NtHandle;
+    let process: NtHandle<"process">;
     try {
       process = openProcess(
         pid,
@@ -136,7 +136,7 @@ export function findPortServers(): PortServerReport {
         miss(`duplicate: ${statusName(status) ?? describeStatus(status)}`);
         continue;
       }
-      using dup = NtHandle.fromCell(cell, `port handle of ${pid}`);
+      using dup = NtHandle.fromCell("port", cell, `port handle of ${pid}`);
       try {
         const name = objectName(dup);
         if (name) servers.set(name.toLowerCase(), { pid, image });

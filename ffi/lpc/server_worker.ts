@@ -6,10 +6,19 @@
  * @module
  */
 
-import type { LpcEvent } from "./port.ts";
+import type { LpcEvent, LpcServer } from "./port.ts";
 import { deserializeError, type SerializedError } from "../_errors_wire.ts";
 import type { ServerInit } from "./_server_worker_entry.ts";
 import { callMailbox, createMailbox, markMailboxDead, watchWorker } from "../_mailbox.ts";
+
+/**
+ * What a handler module's `command(request, ctx)` receives besides the request: the server it
+ * runs in (its connection port, its connections). `command` runs on the server's thread.
+ */
+export interface CommandContext {
+  /** The server (its connection port, its connections). */
+  server: LpcServer;
+}
 
 /** Options for {@link ServerWorker.start}. */
 export interface ServerWorkerOptions {

@@ -24,7 +24,7 @@ const NOT_WINDOWS = "needs the Windows build of Deno (deno task test:wine, or Wi
 const name = (what: string) => (ON_WINDOWS_BUILD ? what : `${what} (ignored: ${NOT_WINDOWS})`);
 
 /** Starts a read of `pipe`; resolves true at end of pipe (every write end closed). */
-function readToEnd(pipe: NtHandle): Promise<boolean> {
+function readToEnd(pipe: NtHandle<"file">): Promise<boolean> {
   const buf = new Uint8Array(16);
   const n = new Uint32Array(1);
   return (async () => {
@@ -128,7 +128,7 @@ Deno.test({
         waitFor(orphan, 5_000);
       }
     }
-    let grandchild: NtHandle;
+    let grandchild: NtHandle<"process">;
     {
       using spawned = spawnCaptured([Deno.execPath(), "eval", script]);
       assert.equal(spawned.child.jobError, undefined);
