@@ -43,7 +43,24 @@ export interface AttachOptions {
   recordRaw?: boolean;
 }
 
-/** A running debugger. */
+/**
+ * A debugger on its own Worker thread: `attach(pid)`, every event seen and continued
+ * ({@link HandledEvent}), break in, inject a thread, end by detaching or killing. `await using`
+ * detaches if the session is still open.
+ *
+ * @example Attach to a child, break in, detach (Windows only, not run here: it debugs a real
+ * process)
+ * ```ts ignore
+ * import { ChildProcess, Debugger } from "@deno-lpc/deno-lpc";
+ * import { assert } from "jsr:@std/assert@^1.0.19";
+ *
+ * using spawned = ChildProcess.spawnCaptured(["cmd.exe", "/c", "pause"]);
+ * await using dbg = await Debugger.attach(spawned.child.pid);
+ * await dbg.breakIn();
+ * assert(dbg.events.some((e) => e.kind === "CREATE_PROCESS"));
+ * await dbg.detach();
+ * ```
+ */
 export class Debugger implements AsyncDisposable {
   readonly #worker: Worker;
   readonly #control = createMailbox();

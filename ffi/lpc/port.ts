@@ -101,7 +101,20 @@ export interface PortOptions {
 /**
  * Creates a named connection port (`NtCreatePort`). The message limit must hold the largest
  * message the port will receive: for kernel messages that is 0xD0 (`LPC_EXCEPTION`), 0x70 for a
- * hard error and 0x30 for `LPC_CLIENT_DIED`/`LPC_PORT_CLOSED` (`KERNEL_MESSAGE_LENGTH` in port_message.ts).
+ * hard error and 0x30 for `LPC_CLIENT_DIED`/`LPC_PORT_CLOSED` (`KERNEL_MESSAGE_LENGTH` in `./raw`).
+ *
+ * @param name the port's path (e.g. `\RPC Control\my-port`), or `null` for an unnamed port
+ * @param options limits, who may connect, and `nt` (the symbol table; a fake kernel's in tests)
+ * @returns the connection port, to give to an {@link LpcServer} (which then owns it)
+ * @example A limit too large for legacy LPC is refused before any call (Windows only, not run here: real LPC needs Windows, Wine 8.0 stubs it)
+ * ```ts ignore
+ * import { createConnectionPort } from "@deno-lpc/deno-lpc";
+ * import { assertEquals, assertThrows } from "jsr:@std/assert@^1.0.19";
+ *
+ * assertThrows(() => createConnectionPort(null, { maxMessageLength: 649 }), RangeError);
+ * using port = createConnectionPort("\\RPC Control\\demo");
+ * assertEquals(port.kind, "connection-port");
+ * ```
  */
 export function createConnectionPort(
   name: string | null,
@@ -254,7 +267,24 @@ export interface LpcServerOptions {
 /**
  * A legacy LPC server on one connection port: receives (`NtReplyWaitReceivePortEx`), dispatches on
  * `Type & 0xFF`, replies with the received MessageId and ClientId, keeps a context per connection
- * and closes every handle when disposed.
+ * and closes every handle when disposed. `step()` serves one message; `run()` serves until told to
+ * stop. It is thread-bound (impersonation, `LPC_CLIENT_DIED`): to serve while the main thread
+ * goes on, run it in a {@link ServerWorker}.
+ *
+ * @example An echo server that serves for ten seconds on this thread (Windows only, not run here:
+ * real LPC needs Windows, Wine 8.0 stubs it; a client connects from another thread or process)
+ * ```ts ignore
+ * import { createConnectionPort, LpcServer } from "@deno-lpc/deno-lpc";
+ * import { assertEquals } from "jsr:@std/assert@^1.0.19";
+ *
+ * using server = new LpcServer(createConnectionPort("\\RPC Control\\echo-doc"), {
+ *   request: ({ data }) => data, // the reply is the request
+ * });
+ * assertEquals(server.port.kind, "connection-port");
+ * const until = Date.now() + 10_000;
+ * server.run(() => Date.now() > until);
+ * assertEquals(server.events.filter((e) => e.event === "error"), []);
+ * ```
  */
 export class LpcServer implements Disposable {
   readonly #port: NtHandle<"connection-port">;
@@ -610,7 +640,20 @@ export interface ConnectOptions {
   nt?: LpcSymbols;
 }
 
-/** A connected LPC client. */
+/**
+ * A connected LPC client: `request()` sends and waits for the reply (`NtRequestWaitReplyPort`),
+ * `send()` sends a datagram, `registerThreadTerminatePort()` asks for `LPC_CLIENT_DIED`.
+ * Disposing disconnects (the server sees `LPC_PORT_CLOSED`).
+ *
+ * @example Connect to a server started by ServerWorker (Windows only, not run here: real LPC needs Windows, Wine 8.0 stubs it)
+ * ```ts ignore
+ * import { LpcClient, NtError } from "@deno-lpc/deno-lpc";
+ * import { assertEquals, assertThrows } from "jsr:@std/assert@^1.0.19";
+ *
+ * const e = assertThrows(() => LpcClient.connect("\\RPC Control\\no-such-port"), NtError);
+ * assertEquals(e.symbol, "STATUS_OBJECT_NAME_NOT_FOUND");
+ * ```
+ */
 export class LpcClient implements Disposable {
   readonly #port: NtHandle<"port">;
   readonly #nt: LpcSymbols;

@@ -81,6 +81,16 @@ function reasonOf(e: unknown): string {
  * Attributes named ports to the processes that hold their connection port handles. Enables
  * SeDebugPrivilege when the token holds it. Protected processes (csrss, lsass with PPL, ...) refuse
  * `PROCESS_DUP_HANDLE` even then; they are counted under "protected process".
+ *
+ * @returns named port path → serving process, with what could not be attributed and why
+ * @example Who serves the ports (Windows only, not run here: it reads every process's handles)
+ * ```ts ignore
+ * import { findPortServers } from "@deno-lpc/deno-lpc";
+ * import { assert } from "jsr:@std/assert@^1.0.19";
+ *
+ * const report = findPortServers();
+ * assert(report.portHandles >= report.servers.size);
+ * ```
  */
 export function findPortServers(): PortServerReport {
   const was = new Uint8Array(1);

@@ -267,12 +267,27 @@ export interface WalkOptions {
  * ordinal name order. Symbolic links carry their target and are not followed; a directory or link
  * that cannot be read yields an error entry and the walk goes on.
  *
- * @example
- * ```ts ignore
- * import { walkNamespace } from "./namespace.ts";
- * for (const e of walkNamespace("\\RPC Control")) {
- *   if (e.kind === "object" && e.type === "ALPC Port") console.log(e.path);
- * }
+ * @param root the directory to start from (default `\\`)
+ * @param options `source` (where to read; default the kernel), `mode`, `maxDepth`, `links`
+ * @example A walk over a fake source runs anywhere (the kernel's is the default)
+ * ```ts
+ * import { type NamespaceEntry, walkNamespace } from "@deno-lpc/deno-lpc";
+ * import type { DirectorySource } from "@deno-lpc/deno-lpc/raw";
+ * import { assertEquals } from "jsr:@std/assert@^1.0.19";
+ *
+ * const tree: Record<string, { name: string; type: string }[]> = {
+ *   "\\": [{ name: "RPC Control", type: "Directory" }, { name: "DosDevices", type: "SymbolicLink" }],
+ *   "\\RPC Control": [{ name: "lsasspirpc", type: "ALPC Port" }],
+ * };
+ * const source: DirectorySource = { list: (p) => tree[p] ?? [], readLink: () => "\\??" };
+ * const seen = [...walkNamespace("\\", { source })].map((e: NamespaceEntry) =>
+ *   e.kind === "object" ? `${e.type} ${e.path}` : `error ${e.path}`
+ * );
+ * assertEquals(seen, [
+ *   "SymbolicLink \\DosDevices",
+ *   "Directory \\RPC Control",
+ *   "ALPC Port \\RPC Control\\lsasspirpc",
+ * ]);
  * ```
  */
 export function* walkNamespace(root = "\\", options: WalkOptions = {}): Generator<NamespaceEntry> {

@@ -430,7 +430,20 @@ function killOnCloseJob(process: NtHandle<"process">): NtHandle<"job"> {
   }
 }
 
-/** `OpenProcess(access, FALSE, pid)`. */
+/**
+ * Opens a process by id (`OpenProcess(access, FALSE, pid)`); throws `NtError` (kind `win32`).
+ *
+ * @param pid the process id
+ * @param access the rights wanted (`ProcessAccess` in `./raw`)
+ * @example Our own process (Windows only, not run here: kernel32)
+ * ```ts ignore
+ * import { openProcess } from "@deno-lpc/deno-lpc";
+ * import { assertEquals } from "jsr:@std/assert@^1.0.19";
+ *
+ * using me = openProcess(Deno.pid, 0x1000); // PROCESS_QUERY_LIMITED_INFORMATION
+ * assertEquals(me.kind, "process");
+ * ```
+ */
 export function openProcess(pid: number, access: number): NtHandle<"process"> {
   return NtHandle.fromPointer(
     "process",
@@ -512,7 +525,7 @@ export function currentProcessId(): number {
  * The calling thread's id (`GetCurrentThreadId`; Windows only): what a server sees as the
  * client's `ClientId.thread`.
  *
- * @example
+ * @example Windows only, not run here (kernel32)
  * ```ts ignore
  * import { currentThreadId } from "@deno-lpc/deno-lpc";
  * import { assert } from "jsr:@std/assert@^1.0.19";
