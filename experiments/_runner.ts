@@ -16,7 +16,7 @@
 
 import { type CliSpec, type CliValues, EXIT, interruptible, runCli, toJson } from "./_cli.ts";
 import type { Cli } from "./_help.ts";
-import { assertWindows } from "../ffi/_loader.ts";
+import { assertWindows } from "../ffi/status.ts";
 
 /** Where a run writes its progress: stderr, or nowhere with `--json`. */
 export type Log = (line: string) => void;

@@ -6,22 +6,7 @@
  * @module
  */
 
-import { UnsupportedError } from "./status.ts";
-
-/** True when this Deno is the Windows build (on Windows, or under Wine). */
-export function isWindows(): boolean {
-  return Deno.build.os === "windows";
-}
-
-/** Throws {@link UnsupportedError} unless this is the Windows build of Deno. */
-export function assertWindows(what = "this call"): void {
-  if (!isWindows()) {
-    throw new UnsupportedError(
-      `${what} needs Windows x64 (this Deno is ${Deno.build.os}/${Deno.build.arch}); ` +
-        "on Linux run it under Wine with `deno task test:wine` or `deno task lab`",
-    );
-  }
-}
+import { assertWindows, UnsupportedError } from "./status.ts";
 
 /**
  * Returns a memoised loader for `file` with `symbols`.

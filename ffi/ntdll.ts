@@ -401,6 +401,15 @@ const wineProbe = lazyLibrary("ntdll.dll", wineProbeSymbols);
 /**
  * The Wine version when running under Wine (`"8.0"`), `null` on Windows, and `null` on other
  * operating systems without loading anything.
+ *
+ * @returns the version, or `null` when this is not Wine
+ * @example Off Windows nothing is loaded and the answer is `null`
+ * ```ts
+ * import { wineVersion } from "@deno-lpc/deno-lpc";
+ * import { assertEquals } from "jsr:@std/assert@^1.0.19";
+ *
+ * if (Deno.build.os !== "windows") assertEquals(wineVersion(), null);
+ * ```
  */
 export function wineVersion(): string | null {
   if (Deno.build.os !== "windows") return null;

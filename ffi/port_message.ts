@@ -62,7 +62,18 @@ export const KERNEL_MESSAGE_LENGTH = {
 /** The largest message the kernel sends to an exception port (0xD0, `LPC_EXCEPTION`). */
 export const LARGEST_KERNEL_MESSAGE: number = KERNEL_MESSAGE_LENGTH.LPC_EXCEPTION;
 
-/** LPC message types (the low byte of `PORT_MESSAGE.Type`). */
+/**
+ * LPC message types (the low byte of `PORT_MESSAGE.Type`): what `header.type` says a message is.
+ *
+ * @example
+ * ```ts
+ * import { decodePortMessage, encodePortMessage, LpcMessageType } from "@deno-lpc/deno-lpc";
+ * import { assertEquals } from "jsr:@std/assert@^1.0.19";
+ *
+ * const wire = encodePortMessage({ data: new Uint8Array(4), type: LpcMessageType.LPC_DATAGRAM });
+ * assertEquals(decodePortMessage(wire).header.type & 0xff, LpcMessageType.LPC_DATAGRAM);
+ * ```
+ */
 export const LpcMessageType = {
   LPC_NEW_MESSAGE: 0,
   LPC_REQUEST: 1,

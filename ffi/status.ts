@@ -239,10 +239,14 @@ export type ErrorKind = "ntstatus" | "win32";
  *
  * @example Handle a missing object
  * ```ts
- * import { NtError, NTSTATUS } from "./status.ts";
+ * import { NtError } from "@deno-lpc/deno-lpc";
+ * import { NTSTATUS } from "@deno-lpc/deno-lpc/raw";
+ * import { assert, assertEquals, assertStringIncludes } from "jsr:@std/assert@^1.0.19";
+ *
  * const err = new NtError("NtOpenDirectoryObject", NTSTATUS.STATUS_OBJECT_NAME_NOT_FOUND);
- * err.symbol; // "STATUS_OBJECT_NAME_NOT_FOUND"
- * err.message; // "NtOpenDirectoryObject failed: STATUS_OBJECT_NAME_NOT_FOUND (0xC0000034): no object ..."
+ * assertEquals(err.symbol, "STATUS_OBJECT_NAME_NOT_FOUND");
+ * assertStringIncludes(err.message, "NtOpenDirectoryObject failed: STATUS_OBJECT_NAME_NOT_FOUND");
+ * assert(err.is("STATUS_OBJECT_NAME_NOT_FOUND"));
  * ```
  */
 export class NtError extends Error {
@@ -317,6 +321,15 @@ export function check(status: number, call: string, context?: string): number {
 /**
  * Raised when the toolkit cannot run here at all: not Windows, or a symbol this Windows (or Wine)
  * does not export. Scripts map it to exit code 3.
+ *
+ * @example
+ * ```ts
+ * import { isUnsupported, UnsupportedError } from "@deno-lpc/deno-lpc";
+ * import { assertEquals } from "jsr:@std/assert@^1.0.19";
+ *
+ * const e = new UnsupportedError("ntdll!NtReplyPort is not exported");
+ * assertEquals([e.name, isUnsupported(e)], ["UnsupportedError", true]);
+ * ```
  */
 export class UnsupportedError extends Error {
   /** Always `"UnsupportedError"`. */
@@ -326,9 +339,45 @@ export class UnsupportedError extends Error {
 /**
  * True for an error that means "this system cannot do that": {@link UnsupportedError}, or an
  * {@link NtError} with `STATUS_NOT_IMPLEMENTED` / `ERROR_CALL_NOT_IMPLEMENTED` (Wine's stubs).
+ * Scripts use it to choose exit code 3 over 1.
+ *
+ * @param err anything caught
+ * @example A Wine stub is "unsupported"; a denied access is a real failure
+ * ```ts
+ * import { isUnsupported, NtError } from "@deno-lpc/deno-lpc";
+ * import { assertEquals } from "jsr:@std/assert@^1.0.19";
+ *
+ * assertEquals(isUnsupported(new NtError("NtCreatePort", 0xC0000002)), true); // NOT_IMPLEMENTED
+ * assertEquals(isUnsupported(new NtError("NtOpenFile", 0xC0000022)), false); // ACCESS_DENIED
+ * assertEquals(isUnsupported(new TypeError("x")), false);
+ * ```
  */
 export function isUnsupported(err: unknown): boolean {
   if (err instanceof UnsupportedError) return true;
   return err instanceof NtError &&
     (err.is("STATUS_NOT_IMPLEMENTED") || err.is("ERROR_CALL_NOT_IMPLEMENTED"));
+}
+
+/**
+ * Throws {@link UnsupportedError} unless this is the Windows build of Deno (on Windows, or under
+ * Wine): the first line of a script that only makes sense there.
+ *
+ * @param what what needs Windows, for the message (default `this call`)
+ * @example On Linux and macOS it throws, with the way to run under Wine in the message
+ * ```ts
+ * import { assertWindows, UnsupportedError } from "@deno-lpc/deno-lpc";
+ * import { assertThrows } from "jsr:@std/assert@^1.0.19";
+ *
+ * if (Deno.build.os !== "windows") {
+ *   assertThrows(() => assertWindows("the lab"), UnsupportedError, "the lab needs Windows x64");
+ * }
+ * ```
+ */
+export function assertWindows(what = "this call"): void {
+  if (Deno.build.os !== "windows") {
+    throw new UnsupportedError(
+      `${what} needs Windows x64 (this Deno is ${Deno.build.os}/${Deno.build.arch}); ` +
+        "on Linux run it under Wine with `deno task test:wine` or `deno task lab`",
+    );
+  }
 }

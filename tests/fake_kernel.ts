@@ -12,7 +12,7 @@
  * ```ts
  * const k = new FakeKernel();
  * const server = { pid: 100, tid: 101 };         // identities appear when first used
- * k.as(server, () => createConnectionPort("\\RPC Control\\x", {}, k.symbols));
+ * k.as(server, () => createConnectionPort("\\RPC Control\\x", { nt: k.symbols }));
  * k.actor(server, () => lpcServer.step(0));       // runs whenever a blocking call waits
  * k.as(client, () => LpcClient.connect("\\RPC Control\\x", { nt: k.symbols }));
  * k.exitThread(client);                           // PspExitThread for one thread

@@ -263,7 +263,7 @@ windowsTest(
     {
       using sd = SecurityDescriptor.fromSddl("D:(A;;0x1;;;WD)(A;;GA;;;SY)(A;;GA;;;BA)");
       assert.ok(sd.size >= 20);
-      assert.ok(sd.address !== 0n);
+      assert.ok(sd.unsafeAddress !== 0n);
     }
     assert.throws(
       () => SecurityDescriptor.fromSddl("D:(this is not SDDL"),
@@ -339,7 +339,7 @@ windowsTest(
     const cell = handleCell();
     const create = () => {
       check(ntdll().NtCreatePort(cell, null, 0, PORT_MAXIMUM_MESSAGE_LENGTH, 0), "NtCreatePort");
-      return NtHandle.fromCell(cell, "port");
+      return NtHandle.fromCell("connection-port", cell, "port");
     };
     let portType;
     {
@@ -360,7 +360,7 @@ windowsTest(
   () => {
     const cell = handleCell();
     check(ntdll().NtAlpcCreatePort!(cell, null, null), "NtAlpcCreatePort");
-    NtHandle.fromCell(cell, "ALPC port").close();
+    NtHandle.fromCell("connection-port", cell, "ALPC port").close();
   },
 );
 

@@ -29,7 +29,7 @@
 
 import { securitySddl } from "../../ffi/nt/files.ts";
 import type { LpcEvent } from "../../ffi/lpc/port.ts";
-import { assertWindows } from "../../ffi/_loader.ts";
+import { assertWindows } from "../../ffi/status.ts";
 import { runCaptured } from "../../ffi/nt/processes.ts";
 import { createRestrictedToken, setTokenIntegrity, WellKnownSid } from "../../ffi/nt/tokens.ts";
 import { CLI as CLIENT_CLI, type ClientDocument } from "./exp1_client.ts";

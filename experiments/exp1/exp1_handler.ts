@@ -21,7 +21,7 @@ export interface Exp1HandlerOptions {
   impersonate: boolean;
 }
 
-function opened(file: NtHandle): OpenedFile {
+function opened(file: NtHandle<"file">): OpenedFile {
   return {
     finalPath: () => finalPathOf(file),
     read: (offset, length) => readFileAt(file, offset, length),

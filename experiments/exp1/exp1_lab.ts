@@ -6,7 +6,7 @@
  * @module
  */
 
-import { LabFolder } from "../../ffi/nt/files.ts";
+import { LabFolder } from "./lab_folder.ts";
 import type { NtHandle } from "../../ffi/nt/handle.ts";
 import { ServerWorker } from "../../ffi/lpc/server_worker.ts";
 import { wineVersion } from "../../ffi/ntdll.ts";
@@ -62,7 +62,7 @@ const VAULT = "VAULT: outside the server's root. A junction must not lead the se
 /** What {@link setUpExp1} made. */
 export interface Exp1SetUp {
   /** Our own token (the restricted copy for the client is made from it). */
-  self: NtHandle;
+  self: NtHandle<"token">;
   user: string;
   environment: {
     pid: number;

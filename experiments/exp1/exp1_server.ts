@@ -13,7 +13,7 @@
 
 import { ServerWorker } from "../../ffi/lpc/server_worker.ts";
 import type { LpcEvent } from "../../ffi/lpc/port.ts";
-import { assertWindows } from "../../ffi/_loader.ts";
+import { assertWindows } from "../../ffi/status.ts";
 import type { Exp1HandlerOptions } from "./exp1_handler.ts";
 import { type Cli, type CliValues, driveFolder } from "../_cli.ts";
 import { type Log, runPhases, runScript } from "../_runner.ts";

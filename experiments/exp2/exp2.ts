@@ -23,7 +23,7 @@ import {
 } from "../../ffi/nt/capabilities.ts";
 import type { LpcEvent } from "../../ffi/lpc/port.ts";
 import { ServerWorker } from "../../ffi/lpc/server_worker.ts";
-import { assertWindows } from "../../ffi/_loader.ts";
+import { assertWindows } from "../../ffi/status.ts";
 import { wineVersion } from "../../ffi/ntdll.ts";
 import { currentProcessId, spawnCaptured } from "../../ffi/nt/processes.ts";
 import { UnsupportedError } from "../../ffi/status.ts";

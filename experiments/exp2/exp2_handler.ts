@@ -25,7 +25,7 @@ import {
   parseRaiseRequest,
 } from "./exp2_control.ts";
 import type { LpcHandler } from "../../ffi/lpc/port.ts";
-import type { CommandContext } from "../../ffi/lpc/_server_worker_entry.ts";
+import type { CommandContext } from "../../ffi/lpc/server_worker.ts";
 import { openProcess, ProcessAccess } from "../../ffi/nt/processes.ts";
 import { NTSTATUS } from "../../ffi/status.ts";
 import { impersonateSystem, type SystemImpersonation } from "../../ffi/nt/tokens.ts";

@@ -17,10 +17,10 @@
  * @module
  */
 
-import { Debugger, type InjectedThread } from "../../ffi/debug/debugger.ts";
-import type { HandledEvent } from "../../ffi/debug/_debugger_worker.ts";
+import { Debugger, type HandledEvent } from "../../ffi/debug/debugger.ts";
+import type { InjectedThread } from "./injected_threads.ts";
 import type { LpcEvent } from "../../ffi/lpc/port.ts";
-import { assertWindows } from "../../ffi/_loader.ts";
+import { assertWindows } from "../../ffi/status.ts";
 import { connectionContexts, portClosedOn } from "../exp2/exp2_analysis.ts";
 import { type ClientEnd, describeEnd, endClient, finalExit } from "../exp2/exp2_lifecycle.ts";
 import type { Cli } from "../_cli.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { attachBurst, type InjectedThread, type PhaseEvent } from "../../ffi/debug/debugger.ts";
+import { attachBurst, type InjectedThread, type PhaseEvent } from "./injected_threads.ts";
 import { formatHex, NTSTATUS, statusName } from "../../ffi/status.ts";
 import type { Exp3Document } from "./exp3.ts";
 

@@ -7,8 +7,8 @@
  */
 
 import { exceptionPortUnavailable, lpcUnavailable } from "../../ffi/nt/capabilities.ts";
-import { type Debugger, injectedThreads } from "../../ffi/debug/debugger.ts";
-import type { HandledEvent } from "../../ffi/debug/_debugger_worker.ts";
+import type { Debugger, HandledEvent } from "../../ffi/debug/debugger.ts";
+import { injectedThreads } from "./injected_threads.ts";
 import { ServerWorker } from "../../ffi/lpc/server_worker.ts";
 import { wineVersion } from "../../ffi/ntdll.ts";
 import { type CapturedChild, currentProcessId, spawnCaptured } from "../../ffi/nt/processes.ts";

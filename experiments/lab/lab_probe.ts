@@ -15,7 +15,7 @@ import {
   exceptionPortUnavailable,
   lpcUnavailable,
 } from "../../ffi/nt/capabilities.ts";
-import { assertWindows } from "../../ffi/_loader.ts";
+import { assertWindows } from "../../ffi/status.ts";
 import { wineVersion } from "../../ffi/ntdll.ts";
 import {
   impersonateSystem,

@@ -26,7 +26,7 @@ import {
   type QueryMode,
   walkNamespace,
 } from "../../ffi/nt/namespace.ts";
-import { assertWindows } from "../../ffi/_loader.ts";
+import { assertWindows } from "../../ffi/status.ts";
 import { type Cli, type CliValues, EXIT, UsageError } from "../_cli.ts";
 import { runScript } from "../_runner.ts";
 import { UnsupportedError } from "../../ffi/status.ts";

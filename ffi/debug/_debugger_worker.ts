@@ -7,7 +7,8 @@
  * @module
  */
 
-import { type DebugEvent, decodeDebugEvent } from "../debug_events.ts";
+import { decodeDebugEvent } from "../debug_events.ts";
+import type { HandledEvent } from "./debugger.ts";
 import { ProcessAccess } from "../nt/processes.ts";
 import { serializeError } from "../_errors_wire.ts";
 import { checkWin32, checkWin32Pointer, NtHandle, procAddress } from "../nt/handle.ts";
@@ -31,22 +32,6 @@ export interface DebuggerInit {
   pollMs: number;
   /** Keep each event's raw 176 bytes (hex) in `raw`, for recording test fixtures. */
   recordRaw?: boolean;
-}
-
-/** A debug event as the debugger handled it. */
-export interface HandledEvent extends DebugEvent {
-  /** When it was received (epoch ms). */
-  at: number;
-  /** How it was continued (`DBG_CONTINUE` or `DBG_EXCEPTION_NOT_HANDLED`). */
-  continued: string;
-  /** How long the debugger held the process before continuing (breakpoints only). */
-  heldMs?: number;
-  /** CREATE_PROCESS / LOAD_DLL: the image's path, from its file handle. */
-  image?: string;
-  /** The thread that handled it (the debugger's own thread). */
-  debuggerTid: number;
-  /** The raw DEBUG_EVENT, in hex (with `recordRaw`). */
-  raw?: string;
 }
 
 /**
@@ -101,7 +86,7 @@ scope.onmessage = (ev) => {
   guardMailbox(init.control); // dying mid-command rejects the host's command (mailbox.ts)
   const k32 = kernel32();
   const me = k32.GetCurrentThreadId();
-  let process: NtHandle | undefined;
+  let process: NtHandle<"process"> | undefined;
   let attached = false;
   let ended: string | undefined;
   let nextHold = init.holdAttachMs;
@@ -111,6 +96,7 @@ scope.onmessage = (ev) => {
     // Ending the session is a decision (detach or kill), never an accident of this thread's end.
     checkWin32(k32.DebugSetProcessKillOnExit(0), "DebugSetProcessKillOnExit");
     process = NtHandle.fromPointer(
+      "process",
       checkWin32Pointer(
         k32.OpenProcess(
           ProcessAccess.PROCESS_CREATE_THREAD | ProcessAccess.PROCESS_VM_OPERATION |
@@ -143,6 +129,7 @@ scope.onmessage = (ev) => {
             : procAddress("kernel32.dll", "Sleep");
           const tid = new Uint32Array(1);
           const thread = NtHandle.fromPointer(
+            "thread",
             checkWin32Pointer(
               k32.CreateRemoteThread(
                 process!.unsafePointer,

@@ -178,6 +178,7 @@ function windowsRaiseSystem(): RaiseSystem {
     startThread: (start, block) => {
       const tid = new Uint32Array(new ArrayBuffer(SCRATCH_BYTES), 0, 1);
       const handle = NtHandle.fromPointer(
+        "thread",
         checkWin32Pointer(
           k32.CreateThread(null, 0n, start, Deno.UnsafePointer.of(block), 0, tid),
           "CreateThread",
@@ -249,6 +250,20 @@ export function sweepRaiseThreads(): number {
  * freed memory, and terminating a thread blocked in a kernel wait is neither prompt nor safe. So
  * its stub, stack, record, context and pointer block are kept in a module-level set and released
  * by {@link sweepRaiseThreads} only once the thread has ended.
+ *
+ * @param code the exception code to raise (e.g. `0xE0000001`)
+ * @param parameters the `ExceptionInformation` words (at most 15)
+ * @param timeoutMs how long to wait for the raising thread to end (default 60 s)
+ * @param options `beforeRaise` (announce the raise), `system` (the native calls; a fake in tests)
+ * @example With no exception port or debugger, the thread dies and the process goes on (Windows
+ * only, not run here: it runs machine code)
+ * ```ts ignore
+ * import { raiseSecondChance } from "@deno-lpc/deno-lpc";
+ * import { assert } from "jsr:@std/assert@^1.0.19";
+ *
+ * const r = await raiseSecondChance(0xe0000001, [], 10_000);
+ * assert(r.tid > 0);
+ * ```
  */
 export async function raiseSecondChance(
   code: number,

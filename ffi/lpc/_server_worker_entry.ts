@@ -13,6 +13,7 @@ import { kernel32 } from "../kernel32.ts";
 import { createConnectionPort, type LpcHandler, LpcServer } from "./port.ts";
 import { SecurityDescriptor } from "../nt/object_attributes.ts";
 import { serializeError } from "../_errors_wire.ts";
+import type { CommandContext } from "./server_worker.ts";
 import { guardMailbox, serviceMailbox } from "../_mailbox.ts";
 import { workerScope } from "../_worker_scope.ts";
 
@@ -34,12 +35,6 @@ export interface ServerInit {
   control: SharedArrayBuffer;
   /** How often the stop flag is checked (the receive timeout), in ms. */
   pollMs: number;
-}
-
-/** What a handler module's `command` receives besides the request. */
-export interface CommandContext {
-  /** The server (its connection port, its connections). */
-  server: LpcServer;
 }
 
 interface HandlerModule {

@@ -47,9 +47,27 @@ const HINTS: Record<number, string> = {
 /**
  * Sets `port` (a **connection** port: a communication port would send to the client) as the
  * exception port of `process`. Tries the 8-byte form, then on `STATUS_INVALID_PARAMETER` (the
- * previous owner used state flags) the 16-byte form.
+ * previous owner used state flags) the 16-byte form. Needs SeTcbPrivilege in the calling thread's
+ * token (see {@link impersonateSystem}); the error names the missing right.
+ *
+ * @param process the process, opened with `PROCESS_SET_PORT` (`PROCESS_SUSPEND_RESUME`, 0x800)
+ * @param port the server's connection port (`LpcServer.port`)
+ * @returns which form the kernel accepted
+ * @example As an administrator without SYSTEM, the kernel refuses (Windows only, not run here)
+ * ```ts ignore
+ * import { createConnectionPort, NtError, openProcess, setExceptionPort } from "@deno-lpc/deno-lpc";
+ * import { assertEquals, assertThrows } from "jsr:@std/assert@^1.0.19";
+ *
+ * using port = createConnectionPort(null, { kernelMessages: true, maxMessageLength: 0xd0 });
+ * using me = openProcess(Deno.pid, 0x800);
+ * const e = assertThrows(() => setExceptionPort(me, port), NtError);
+ * assertEquals(e.symbol, "STATUS_PRIVILEGE_NOT_HELD");
+ * ```
  */
-export function setExceptionPort(process: NtHandle, port: NtHandle): ExceptionPortResult {
+export function setExceptionPort(
+  process: NtHandle<"process">,
+  port: NtHandle<"connection-port">,
+): ExceptionPortResult {
   const nt = ntdll();
   const eight = new BigUint64Array([port.unsafeValue]);
   const first = nt.NtSetInformationProcess(

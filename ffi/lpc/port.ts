@@ -94,18 +94,33 @@ export interface PortOptions {
   kernelMessages?: boolean;
   /** Who may connect (`PORT_CONNECT` = 0x1 in the DACL). */
   securityDescriptor?: SecurityDescriptor;
+  /** The ntdll symbols (default: the real ones; a fake kernel passes its own). */
+  nt?: LpcSymbols;
 }
 
 /**
  * Creates a named connection port (`NtCreatePort`). The message limit must hold the largest
  * message the port will receive: for kernel messages that is 0xD0 (`LPC_EXCEPTION`), 0x70 for a
- * hard error and 0x30 for `LPC_CLIENT_DIED`/`LPC_PORT_CLOSED` (`KERNEL_MESSAGE_LENGTH` in port_message.ts).
+ * hard error and 0x30 for `LPC_CLIENT_DIED`/`LPC_PORT_CLOSED` (`KERNEL_MESSAGE_LENGTH` in `./raw`).
+ *
+ * @param name the port's path (e.g. `\RPC Control\my-port`), or `null` for an unnamed port
+ * @param options limits, who may connect, and `nt` (the symbol table; a fake kernel's in tests)
+ * @returns the connection port, to give to an {@link LpcServer} (which then owns it)
+ * @example A limit too large for legacy LPC is refused before any call (Windows only, not run here: real LPC needs Windows, Wine 8.0 stubs it)
+ * ```ts ignore
+ * import { createConnectionPort } from "@deno-lpc/deno-lpc";
+ * import { assertEquals, assertThrows } from "jsr:@std/assert@^1.0.19";
+ *
+ * assertThrows(() => createConnectionPort(null, { maxMessageLength: 649 }), RangeError);
+ * using port = createConnectionPort("\\RPC Control\\demo");
+ * assertEquals(port.kind, "connection-port");
+ * ```
  */
 export function createConnectionPort(
   name: string | null,
   options: PortOptions = {},
-  nt: LpcSymbols = ntdll(),
-): NtHandle {
+): NtHandle<"connection-port"> {
+  const nt = options.nt ?? ntdll();
   const maxMessage = options.maxMessageLength ?? PORT_MAXIMUM_MESSAGE_LENGTH;
   const least = options.kernelMessages ? LARGEST_KERNEL_MESSAGE : PM.size;
   if (maxMessage < least || maxMessage > LPC_LEGACY_MAX_MESSAGE_LENGTH) {
@@ -128,7 +143,7 @@ export function createConnectionPort(
     "NtCreatePort",
     name ?? "(unnamed)",
   );
-  return NtHandle.fromCell(cell, `port ${name ?? "(unnamed)"}`, closerOf(nt));
+  return NtHandle.fromCell("connection-port", cell, `port ${name ?? "(unnamed)"}`, closerOf(nt));
 }
 
 /** One accepted connection, as the server sees it. */
@@ -140,7 +155,7 @@ export interface Connection {
   /** The connection information it sent. */
   readonly connectInfo: Uint8Array;
   /** The server's communication port for this client. */
-  readonly port: NtHandle;
+  readonly port: NtHandle<"port">;
 }
 
 /** A request as the server's handler sees it. */
@@ -252,10 +267,27 @@ export interface LpcServerOptions {
 /**
  * A legacy LPC server on one connection port: receives (`NtReplyWaitReceivePortEx`), dispatches on
  * `Type & 0xFF`, replies with the received MessageId and ClientId, keeps a context per connection
- * and closes every handle when disposed.
+ * and closes every handle when disposed. `step()` serves one message; `run()` serves until told to
+ * stop. It is thread-bound (impersonation, `LPC_CLIENT_DIED`): to serve while the main thread
+ * goes on, run it in a {@link ServerWorker}.
+ *
+ * @example An echo server that serves for ten seconds on this thread (Windows only, not run here:
+ * real LPC needs Windows, Wine 8.0 stubs it; a client connects from another thread or process)
+ * ```ts ignore
+ * import { createConnectionPort, LpcServer } from "@deno-lpc/deno-lpc";
+ * import { assertEquals } from "jsr:@std/assert@^1.0.19";
+ *
+ * using server = new LpcServer(createConnectionPort("\\RPC Control\\echo-doc"), {
+ *   request: ({ data }) => data, // the reply is the request
+ * });
+ * assertEquals(server.port.kind, "connection-port");
+ * const until = Date.now() + 10_000;
+ * server.run(() => Date.now() > until);
+ * assertEquals(server.events.filter((e) => e.event === "error"), []);
+ * ```
  */
 export class LpcServer implements Disposable {
-  readonly #port: NtHandle;
+  readonly #port: NtHandle<"connection-port">;
   readonly #nt: LpcSymbols;
   readonly #handler: LpcHandler;
   readonly #maxMessage: number;
@@ -277,7 +309,11 @@ export class LpcServer implements Disposable {
    * @param handler what to do with each message
    * @param options symbols, limits, event sink
    */
-  constructor(port: NtHandle, handler: LpcHandler, options: LpcServerOptions = {}) {
+  constructor(
+    port: NtHandle<"connection-port">,
+    handler: LpcHandler,
+    options: LpcServerOptions = {},
+  ) {
     this.#port = port;
     this.#handler = handler;
     this.#nt = options.nt ?? ntdll();
@@ -287,8 +323,11 @@ export class LpcServer implements Disposable {
     this.#t0 = this.#now();
   }
 
-  /** **UNSAFE**: the connection port (for calls that take it, such as setting an exception port). */
-  get port(): NtHandle {
+  /**
+   * The connection port, borrowed: the server closes it, do not (for calls that take it, such as
+   * setting an exception port).
+   */
+  get port(): NtHandle<"connection-port"> {
     return this.#port;
   }
 
@@ -524,6 +563,7 @@ export class LpcServer implements Disposable {
       return;
     }
     const port = NtHandle.fromCell(
+      "port",
       cell,
       `connection ${header.clientId.process}.${header.clientId.thread}`,
       closerOf(this.#nt),
@@ -600,9 +640,22 @@ export interface ConnectOptions {
   nt?: LpcSymbols;
 }
 
-/** A connected LPC client. */
+/**
+ * A connected LPC client: `request()` sends and waits for the reply (`NtRequestWaitReplyPort`),
+ * `send()` sends a datagram, `registerThreadTerminatePort()` asks for `LPC_CLIENT_DIED`.
+ * Disposing disconnects (the server sees `LPC_PORT_CLOSED`).
+ *
+ * @example Connect to a server started by ServerWorker (Windows only, not run here: real LPC needs Windows, Wine 8.0 stubs it)
+ * ```ts ignore
+ * import { LpcClient, NtError } from "@deno-lpc/deno-lpc";
+ * import { assertEquals, assertThrows } from "jsr:@std/assert@^1.0.19";
+ *
+ * const e = assertThrows(() => LpcClient.connect("\\RPC Control\\no-such-port"), NtError);
+ * assertEquals(e.symbol, "STATUS_OBJECT_NAME_NOT_FOUND");
+ * ```
+ */
 export class LpcClient implements Disposable {
-  readonly #port: NtHandle;
+  readonly #port: NtHandle<"port">;
   readonly #nt: LpcSymbols;
   /** The server's maximum message length (a total length, header included). */
   readonly maxMessageLength: number;
@@ -610,7 +663,7 @@ export class LpcClient implements Disposable {
   readonly connectInfo: Uint8Array;
 
   private constructor(
-    port: NtHandle,
+    port: NtHandle<"port">,
     nt: LpcSymbols,
     maxMessageLength: number,
     connectInfo: Uint8Array,
@@ -645,7 +698,7 @@ export class LpcClient implements Disposable {
       name,
     );
     return new LpcClient(
-      NtHandle.fromCell(cell, `client port ${name}`, closerOf(nt)),
+      NtHandle.fromCell("port", cell, `client port ${name}`, closerOf(nt)),
       nt,
       maxMessage[0]!,
       info.slice(0, infoLength[0]!),
@@ -690,8 +743,8 @@ export class LpcClient implements Disposable {
     );
   }
 
-  /** **UNSAFE**: the client communication port handle. */
-  get port(): NtHandle {
+  /** The client communication port, borrowed: the client closes it, do not. */
+  get port(): NtHandle<"port"> {
     return this.#port;
   }
 

@@ -6,10 +6,19 @@
  * @module
  */
 
-import type { LpcEvent } from "./port.ts";
+import type { LpcEvent, LpcServer } from "./port.ts";
 import { deserializeError, type SerializedError } from "../_errors_wire.ts";
 import type { ServerInit } from "./_server_worker_entry.ts";
 import { callMailbox, createMailbox, markMailboxDead, watchWorker } from "../_mailbox.ts";
+
+/**
+ * What a handler module's `command(request, ctx)` receives besides the request: the server it
+ * runs in (its connection port, its connections). `command` runs on the server's thread.
+ */
+export interface CommandContext {
+  /** The server (its connection port, its connections). */
+  server: LpcServer;
+}
 
 /** Options for {@link ServerWorker.start}. */
 export interface ServerWorkerOptions {
@@ -37,7 +46,25 @@ type FromWorker =
   | { kind: "error"; error: SerializedError }
   | { kind: "stopped" };
 
-/** A running server Worker. */
+/**
+ * An {@link LpcServer} on its own Worker thread, serving a handler module (which exports
+ * `createHandler(options)`, optionally `prepare(options)` and `command(request, ctx)`), with its
+ * timeline of events. `await using` stops it: the server closes every handle and the Worker ends.
+ *
+ * @example Serve an echo handler module and talk to it (Windows only, not run here: real LPC needs Windows, Wine 8.0 stubs it)
+ * ```ts ignore
+ * import { LpcClient, ServerWorker } from "@deno-lpc/deno-lpc";
+ * import { assertEquals } from "jsr:@std/assert@^1.0.19";
+ *
+ * // echo_handler.ts: export const createHandler = () => ({ request: ({ data }) => data });
+ * await using server = await ServerWorker.start({
+ *   portName: "\\RPC Control\\echo-doc",
+ *   handlerModule: new URL("./echo_handler.ts", import.meta.url),
+ * });
+ * using client = LpcClient.connect("\\RPC Control\\echo-doc");
+ * assertEquals(client.request(new Uint8Array([7])).data, new Uint8Array([7]));
+ * ```
+ */
 export class ServerWorker implements AsyncDisposable {
   readonly #worker: Worker;
   readonly #stop: Int32Array;

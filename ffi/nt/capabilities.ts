@@ -48,10 +48,46 @@ export function lpcUnavailable(): string | null {
     const stub = toUnsigned(status) === NTSTATUS.STATUS_NOT_IMPLEMENTED ? " (a Wine stub)" : "";
     return `ntdll!NtCreatePort returned ${describeStatus(status)}${stub}: real LPC needs Windows`;
   }
-  NtHandle.fromCell(cell, "probe port").close();
+  NtHandle.fromCell("connection-port", cell, "probe port").close();
   const missing = LPC_EXPORTS.filter((name) => nt[name] === null);
   if (missing.length) return `this ntdll lacks ${missing.map((n) => `ntdll!${n}`).join(", ")}`;
   return null;
+}
+
+/** A feature {@link unavailable} probes. */
+type Feature = "lpc" | "alpc" | "exception-port";
+
+/**
+ * Why a feature cannot run here, or `null` when it can, probed without side effects:
+ *
+ * - `"lpc"`: every legacy LPC export the lab uses exists, and an unnamed port can be created (it
+ *   is closed at once);
+ * - `"alpc"`: ALPC's exports exist;
+ * - `"exception-port"`: `NtSetInformationProcess(ProcessExceptionPort)` is implemented (probed
+ *   with a NULL port on this process, which no system accepts as a change).
+ *
+ * @param feature what to probe
+ * @returns `null`, or a one-line reason naming the status or the missing export
+ * @example Off Windows every feature is unavailable, and the reason says so
+ * ```ts
+ * import { unavailable } from "@deno-lpc/deno-lpc";
+ * import { assertEquals, assertStringIncludes } from "jsr:@std/assert@^1.0.19";
+ *
+ * if (Deno.build.os !== "windows") {
+ *   assertStringIncludes(unavailable("lpc") ?? "", "needs Windows");
+ *   assertStringIncludes(unavailable("exception-port") ?? "", "needs Windows");
+ * } else {
+ *   assertEquals(typeof (unavailable("alpc") ?? ""), "string");
+ * }
+ * ```
+ */
+export function unavailable(feature: "lpc" | "alpc" | "exception-port"): string | null {
+  const probes: Record<Feature, () => string | null> = {
+    "lpc": lpcUnavailable,
+    "alpc": alpcUnavailable,
+    "exception-port": exceptionPortUnavailable,
+  };
+  return probes[feature]();
 }
 
 /** Why ALPC cannot run here, or `null` (only the exports are checked). */

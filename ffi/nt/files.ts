@@ -1,21 +1,21 @@
 /**
  * Files through the native API (`NtCreateFile`, `NtReadFile`, `NtWriteFile`): the experiments read
  * "as whoever the calling thread is", so the access check is the kernel's, with the caller's (or
- * the impersonated client's) token. The lab's folder and secret are created delete-on-close, so
- * they vanish when their handles close, even if the process is killed.
+ * the impersonated client's) token. {@link NtFile} is the handle class; the free functions are
+ * what it calls.
  *
  * @module
  */
 
 import { advapi32 } from "../advapi32.ts";
-import { checkWin32, handleCell, NtHandle } from "./handle.ts";
+import { checkWin32, handleCell, type HandleCloser, NtHandle } from "./handle.ts";
 import { kernel32 } from "../kernel32.ts";
 import { ntdll } from "../ntdll.ts";
 import {
   OBJ_CASE_INSENSITIVE,
   OBJ_DONT_REPARSE,
   ObjectAttributes,
-  SecurityDescriptor,
+  type SecurityDescriptor,
 } from "./object_attributes.ts";
 import { check, NTSTATUS, toUnsigned } from "../status.ts";
 import { decodeUtf16, encodeUtf16, readWideZ } from "../strings.ts";
@@ -76,7 +76,7 @@ export interface OpenFileOptions {
 }
 
 /** `NtCreateFile` on a Win32 path; throws `NtError` (e.g. `STATUS_ACCESS_DENIED`). */
-export function openFile(win32Path: string, o: OpenFileOptions = {}): NtHandle {
+export function openFile(win32Path: string, o: OpenFileOptions = {}): NtFile {
   const oa = new ObjectAttributes(
     ntPathOf(win32Path),
     o.securityDescriptor ? { securityDescriptor: o.securityDescriptor } : {},
@@ -94,7 +94,11 @@ export function openFile(win32Path: string, o: OpenFileOptions = {}): NtHandle {
  * @param relative a backslash-separated name below it
  * @param o access, disposition and options as for {@link openFile}
  */
-export function openRelative(root: NtHandle, relative: string, o: OpenFileOptions = {}): NtHandle {
+export function openRelative(
+  root: NtHandle<"file">,
+  relative: string,
+  o: OpenFileOptions = {},
+): NtFile {
   const oa = new ObjectAttributes(relative, {
     root,
     // ObpCaptureObjectCreateInformation.c: attribute bits outside 0x11FF2 are STATUS_INVALID_PARAMETER;
@@ -106,7 +110,7 @@ export function openRelative(root: NtHandle, relative: string, o: OpenFileOption
   return createFile(oa, relative, o);
 }
 
-function createFile(oa: ObjectAttributes, what: string, o: OpenFileOptions): NtHandle {
+function createFile(oa: ObjectAttributes, what: string, o: OpenFileOptions): NtFile {
   const cell = handleCell();
   const iosb = new Uint8Array(IOSB.size);
   check(
@@ -128,11 +132,11 @@ function createFile(oa: ObjectAttributes, what: string, o: OpenFileOptions): NtH
     "NtCreateFile",
     what,
   );
-  return NtHandle.fromCell(cell, `file ${what}`);
+  return new NtFile(cell[0] ?? 0n, `file ${what}`);
 }
 
 /** Opens a directory to serve as the `root` of {@link openRelative} (list, traverse, synchronize). */
-export function openDirectory(win32Path: string): NtHandle {
+export function openDirectory(win32Path: string): NtFile {
   return openFile(win32Path, {
     access: FileAccess.FILE_LIST_DIRECTORY | FileAccess.FILE_TRAVERSE |
       FileAccess.FILE_READ_ATTRIBUTES | FileAccess.SYNCHRONIZE,
@@ -145,7 +149,7 @@ export function openDirectory(win32Path: string): NtHandle {
  * its drive letter: `\\?\C:\...`): what the file system actually opened, after every junction
  * and symbolic link, with short (8.3) names expanded.
  */
-export function finalPathOf(file: NtHandle): string {
+export function finalPathOf(file: NtHandle<"file">): string {
   let chars = 512;
   for (let attempt = 0; attempt < 3; attempt++) {
     const buf = new Uint8Array(chars * 2);
@@ -173,7 +177,7 @@ export function readFileRange(win32Path: string, offset: bigint, length: number)
 }
 
 /** Reads up to `length` bytes at `offset` from an open (synchronous) file; empty past its end. */
-export function readFileAt(file: NtHandle, offset: bigint, length: number): Uint8Array {
+export function readFileAt(file: NtHandle<"file">, offset: bigint, length: number): Uint8Array {
   const buf = new Uint8Array(length);
   const iosb = new Uint8Array(IOSB.size);
   const at = new BigInt64Array([offset]);
@@ -195,7 +199,7 @@ export function readFileAt(file: NtHandle, offset: bigint, length: number): Uint
 }
 
 /** Writes `bytes` at the start of an open (synchronous) file. */
-export function writeFileAt(file: NtHandle, bytes: Uint8Array, offset = 0n): void {
+export function writeFileAt(file: NtHandle<"file">, bytes: Uint8Array, offset = 0n): void {
   const iosb = new Uint8Array(IOSB.size);
   check(
     ntdll().NtWriteFile(
@@ -259,7 +263,7 @@ export function mountPointReparseBuffer(targetWin32Path: string): Uint8Array<Arr
  * the junction, never its target. A failing `NtFsControlFile` closes (and so removes) the
  * directory and throws `NtError`.
  */
-export function createJunction(junctionWin32Path: string, targetWin32Path: string): NtHandle {
+export function createJunction(junctionWin32Path: string, targetWin32Path: string): NtFile {
   const dir = openFile(junctionWin32Path, {
     access: FileAccess.FILE_WRITE_DATA | FileAccess.FILE_WRITE_ATTRIBUTES | FileAccess.DELETE |
       FileAccess.SYNCHRONIZE,
@@ -326,98 +330,102 @@ export function securitySddl(handle: NtHandle, label = false): string {
   }
 }
 
-/** Options for {@link LabFolder.create}. */
-export interface LabFolderOptions {
-  /** Where to create it (default: the user's temporary folder). */
-  parent?: string;
-  /** Its security descriptor (SDDL); default: inherited from the parent. */
-  sddl?: string;
-}
-
 /**
- * A lab folder and the files and folders in it, created delete-on-close: disposing it (or the
- * process dying) removes them all. Children are closed newest first, so each folder is empty
- * when it closes.
+ * A file, file-system directory or junction opened through the native API (`NtCreateFile`). An
+ * `NtFile` is an `NtHandle<"file">`: it closes on `close()` or at the end of a `using` scope.
+ * Opening, reading and writing run as the calling thread's identity (impersonation included), so
+ * the access check is the kernel's.
+ *
+ * @example Read the head of a file as whoever this thread is (Windows only: not run here)
+ * ```ts ignore
+ * import { NtFile } from "@deno-lpc/deno-lpc";
+ * import { assertEquals } from "jsr:@std/assert@^1.0.19";
+ *
+ * using dir = NtFile.openDirectory("C:\\Windows");
+ * using ini = dir.openRelative("win.ini");
+ * assertEquals(ini.readAt(0n, 1).byteLength, 1);
+ * assertEquals(dir.kind, "file");
+ * ```
  */
-export class LabFolder implements Disposable {
-  /** The folder's Win32 path. */
-  readonly path: string;
-  readonly #folder: NtHandle;
-  readonly #children: NtHandle[] = [];
-
-  private constructor(path: string, folder: NtHandle) {
-    this.path = path;
-    this.#folder = folder;
-  }
-
-  /** Creates `<parent>\<name>` (which must not exist), with `options.sddl` when given. */
-  static create(name: string, options: LabFolderOptions = {}): LabFolder {
-    const path = `${(options.parent ?? tempFolder()).replace(/\\?$/, "\\")}${name}`;
-    return new LabFolder(path, createLabDirectory(path, options.sddl));
-  }
-
-  /** The folder's own handle (list, read control, delete), for queries such as {@link securitySddl}. */
-  get handle(): NtHandle {
-    return this.#folder;
+export class NtFile extends NtHandle<"file"> {
+  /**
+   * Adopts a raw file handle (the new `NtFile` closes it).
+   *
+   * @param value the raw handle value
+   * @param what a short description for messages
+   * @param closer how to close it (default `NtClose`)
+   */
+  constructor(value: bigint, what: string, closer?: HandleCloser) {
+    super("file", value, what, closer);
   }
 
   /**
-   * Creates a subfolder (delete-on-close, removed with the lab) with the given security
-   * descriptor (SDDL) and returns its path.
+   * Opens (or creates) a file by Win32 path (`NtCreateFile`); throws `NtError` such as
+   * `STATUS_ACCESS_DENIED`.
+   *
+   * @param win32Path e.g. `C:\Windows\win.ini`
+   * @param options access, share, disposition, create options, security descriptor
    */
-  createFolder(name: string, sddl?: string): string {
-    const path = `${this.path}\\${name}`;
-    this.#children.push(createLabDirectory(path, sddl));
-    return path;
+  static open(win32Path: string, options: OpenFileOptions = {}): NtFile {
+    return openFile(win32Path, options);
   }
 
-  /** The handle of a subfolder made by {@link createFolder} (by path), for queries. */
-  folderHandle(path: string): NtHandle | undefined {
-    return this.#children.find((h) => h.what === `file ${path}`);
+  /** Opens a directory to open names relative to (list, traverse, synchronize). */
+  static openDirectory(win32Path: string): NtFile {
+    return openDirectory(win32Path);
   }
 
   /**
-   * Creates a file in the folder with the given content and security descriptor (SDDL), kept open
-   * (shared for read, write and delete) until the folder is disposed.
+   * Creates the directory `junction` as a junction to `target` (`FSCTL_SET_REPARSE_POINT`). The
+   * handle is delete-on-close and on the reparse point itself: closing it removes the junction,
+   * never its target.
    */
-  createFile(name: string, content: Uint8Array, sddl?: string): string {
-    const path = `${this.path}\\${name}`;
-    const sd = sddl ? SecurityDescriptor.fromSddl(sddl) : undefined;
-    try {
-      const file = openFile(path, {
-        access: FileAccess.FILE_WRITE_DATA | FileAccess.DELETE | FileAccess.SYNCHRONIZE,
-        disposition: Disposition.FILE_CREATE,
-        options: FileOptions.FILE_NON_DIRECTORY_FILE | FileOptions.FILE_SYNCHRONOUS_IO_NONALERT |
-          FileOptions.FILE_DELETE_ON_CLOSE,
-        ...(sd ? { securityDescriptor: sd } : {}),
-      });
-      this.#children.push(file);
-      writeFileAt(file, content);
-      return path;
-    } finally {
-      sd?.[Symbol.dispose]();
-    }
+  static createJunction(junction: string, target: string): NtFile {
+    return createJunction(junction, target);
   }
 
-  /** Closes the children newest first, then the folder: all of them are deleted. */
-  [Symbol.dispose](): void {
-    for (const h of this.#children.splice(0).reverse()) h.close();
-    this.#folder.close();
+  /** Opens `win32Path`, reads up to `length` bytes at `offset`, and closes it. */
+  static readRange(win32Path: string, offset: bigint, length: number): Uint8Array {
+    return readFileRange(win32Path, offset, length);
   }
-}
 
-function createLabDirectory(path: string, sddl: string | undefined): NtHandle {
-  const sd = sddl ? SecurityDescriptor.fromSddl(sddl) : undefined;
-  try {
-    return openFile(path, {
-      access: FileAccess.FILE_LIST_DIRECTORY | FileAccess.READ_CONTROL | FileAccess.DELETE |
-        FileAccess.SYNCHRONIZE,
-      disposition: Disposition.FILE_CREATE,
-      options: FileOptions.FILE_DIRECTORY_FILE | FileOptions.FILE_SYNCHRONOUS_IO_NONALERT |
-        FileOptions.FILE_DELETE_ON_CLOSE,
-      ...(sd ? { securityDescriptor: sd } : {}),
-    });
-  } finally {
-    sd?.[Symbol.dispose]();
+  /** The user's temporary folder (`GetTempPathW`), with a trailing backslash. */
+  static tempFolder(): string {
+    return tempFolder();
+  }
+
+  /**
+   * Opens a name below this directory, refusing to follow any junction or symbolic link on the
+   * way (`OBJ_DONT_REPARSE`: `STATUS_REPARSE_POINT_ENCOUNTERED`). The caller checks the text of
+   * `relative` first (no `..`, no `:`, not absolute): the kernel resolves `..` lexically.
+   *
+   * @param relative a backslash-separated name below this directory
+   * @param options as for {@link NtFile.open}
+   */
+  openRelative(relative: string, options: OpenFileOptions = {}): NtFile {
+    return openRelative(this, relative, options);
+  }
+
+  /** Reads up to `length` bytes at `offset` (synchronous files); empty past the end. */
+  readAt(offset: bigint, length: number): Uint8Array {
+    return readFileAt(this, offset, length);
+  }
+
+  /** Writes `bytes` at `offset` (default 0). */
+  writeAt(bytes: Uint8Array, offset = 0n): void {
+    writeFileAt(this, bytes, offset);
+  }
+
+  /**
+   * What the file system actually opened, after every junction and symbolic link
+   * (`GetFinalPathNameByHandleW`, e.g. `\\?\C:\...`).
+   */
+  finalPath(): string {
+    return finalPathOf(this);
+  }
+
+  /** The stored DACL (and mandatory label, with `label`) as SDDL; needs `READ_CONTROL`. */
+  securitySddl(label = false): string {
+    return securitySddl(this, label);
   }
 }

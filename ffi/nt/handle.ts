@@ -39,45 +39,92 @@ export function handleCell(): BigUint64Array<ArrayBuffer> {
 export type HandleCloser = (handle: Deno.PointerValue) => number;
 
 /**
- * Owns one kernel handle and closes it (`NtClose`) exactly once: on `close()`, or at the end of a
- * `using` scope.
+ * What a handle refers to. It is the type parameter of {@link NtHandle}, so that `deno check`
+ * refuses a process handle where a token is wanted, or a communication port where a connection
+ * port is wanted.
  *
- * @example
- * ```ts ignore
- * import { NtHandle } from "./handle.ts";
+ * - `"file"`: a file, a file-system directory or a pipe (`NtCreateFile`, `CreatePipe`);
+ * - `"directory"`: an object-manager directory (`NtOpenDirectoryObject`);
+ * - `"symlink"`: an object-manager symbolic link;
+ * - `"connection-port"`: the named port a server listens on (`NtCreatePort`);
+ * - `"port"`: one end of a connection (`NtConnectPort`, `NtAcceptConnectPort`);
+ * - `"process"`, `"thread"`, `"token"`, `"job"`: what the names say.
+ */
+export type HandleKind =
+  | "file"
+  | "directory"
+  | "symlink"
+  | "port"
+  | "connection-port"
+  | "process"
+  | "thread"
+  | "token"
+  | "job";
+
+/**
+ * Owns one kernel handle and closes it (`NtClose`) exactly once: on `close()`, or at the end of a
+ * `using` scope. `K` says what the handle refers to ({@link HandleKind}); the bare `NtHandle`
+ * accepts any kind.
+ *
+ * @typeParam K what the handle refers to
+ * @example Ownership, kinds and inspection (a fake closer: this runs anywhere)
+ * ```ts
+ * import { NtHandle } from "@deno-lpc/deno-lpc";
+ * import { assertEquals, assertStringIncludes } from "jsr:@std/assert@^1.0.19";
+ *
+ * const closed: bigint[] = [];
+ * const closer = (p: Deno.PointerValue) => {
+ *   closed.push(Deno.UnsafePointer.value(p));
+ *   return 0; // STATUS_SUCCESS
+ * };
  * {
- *   using h = NtHandle.fromCell(cell, "directory \\");
- *   // ... use h.unsafePointer ...
+ *   using h = new NtHandle("token", 0x1a4n, "process token", closer);
+ *   assertEquals(h.kind, "token");
+ *   assertStringIncludes(Deno.inspect(h), "0x1a4");
  * } // closed here, on every path
+ * assertEquals(closed, [0x1a4n]);
  * ```
  */
-export class NtHandle implements Disposable {
+export class NtHandle<K extends HandleKind = HandleKind> implements Disposable {
+  /** What the handle refers to; also the brand that keeps kinds apart in `deno check`. */
+  readonly kind: K;
   #value: bigint;
   #what: string;
   #closer: HandleCloser;
 
   /**
-   * Takes ownership of a raw handle value.
+   * Adopts a raw handle value: the new owner closes it.
    *
+   * @param kind what the handle refers to
    * @param value the raw handle value (must not be 0 or a pseudo-handle)
    * @param what a short description for messages, e.g. `port \RPC Control\LabPort`
    * @param closer how to close it (default `ntdll!NtClose`; a fake kernel passes its own)
    */
-  constructor(value: bigint, what: string, closer?: HandleCloser) {
+  constructor(kind: K, value: bigint, what: string, closer?: HandleCloser) {
     if (value === 0n) throw new TypeError(`A null handle cannot be owned: ${what}`);
+    this.kind = kind;
     this.#value = value;
     this.#what = what;
     this.#closer = closer ?? ((h) => ntdll().NtClose(h));
   }
 
   /** Takes ownership of the handle an API wrote into `cell`. */
-  static fromCell(cell: BigUint64Array, what: string, closer?: HandleCloser): NtHandle {
-    return new NtHandle(cell[0] ?? 0n, what, closer);
+  static fromCell<K extends HandleKind>(
+    kind: K,
+    cell: BigUint64Array,
+    what: string,
+    closer?: HandleCloser,
+  ): NtHandle<K> {
+    return new NtHandle(kind, cell[0] ?? 0n, what, closer);
   }
 
   /** Takes ownership of a handle returned as a pointer (`null` is refused). */
-  static fromPointer(p: Deno.PointerValue, what: string): NtHandle {
-    return new NtHandle(p === null ? 0n : Deno.UnsafePointer.value(p), what);
+  static fromPointer<K extends HandleKind>(
+    kind: K,
+    p: Deno.PointerValue,
+    what: string,
+  ): NtHandle<K> {
+    return new NtHandle(kind, p === null ? 0n : Deno.UnsafePointer.value(p), what);
   }
 
   /** What the handle refers to (for messages). */
@@ -101,8 +148,8 @@ export class NtHandle implements Disposable {
     return Deno.UnsafePointer.create(this.unsafeValue) as Deno.PointerObject;
   }
 
-  /** Gives up ownership without closing, returning the raw value. */
-  release(): bigint {
+  /** **UNSAFE**: gives up ownership without closing, returning the raw value (the caller closes it). */
+  unsafeRelease(): bigint {
     const v = this.unsafeValue;
     this.#value = 0n;
     return v;
@@ -121,10 +168,13 @@ export class NtHandle implements Disposable {
     this.close();
   }
 
-  /** `console.log(handle)` shows what it is and its value: `NtHandle(0x1a4, port \RPC Control\x)`. */
+  /**
+   * `console.log(handle)` shows its kind, value and description:
+   * `NtHandle<port>(0x1a4, port \RPC Control\x)`.
+   */
   [Symbol.for("Deno.customInspect")](): string {
     const v = this.#value === 0n ? "closed" : `0x${this.#value.toString(16)}`;
-    return `NtHandle(${v}, ${this.#what})`;
+    return `NtHandle<${this.kind}>(${v}, ${this.#what})`;
   }
 }
 

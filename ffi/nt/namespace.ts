@@ -49,11 +49,11 @@ export interface DirectoryEntry {
 export function openDirectory(
   path: string,
   access: number = DirectoryAccess.DIRECTORY_QUERY | DirectoryAccess.DIRECTORY_TRAVERSE,
-): NtHandle {
+): NtHandle<"directory"> {
   const oa = new ObjectAttributes(path);
   const cell = handleCell();
   check(ntdll().NtOpenDirectoryObject(cell, access, oa.struct), "NtOpenDirectoryObject", path);
-  return NtHandle.fromCell(cell, `directory ${path}`);
+  return NtHandle.fromCell("directory", cell, `directory ${path}`);
 }
 
 /**
@@ -89,7 +89,7 @@ export function decodeDirectoryBuffer(
 export type QueryMode = "batch" | "single" | "auto";
 
 function queryOnce(
-  dir: NtHandle,
+  dir: NtHandle<"directory">,
   buf: Uint8Array<ArrayBuffer>,
   single: boolean,
   restart: boolean,
@@ -112,7 +112,10 @@ function queryOnce(
  * call (the only mode Wine 8.0 implements); `auto` tries batch and falls back to single when the
  * system answers `STATUS_NOT_IMPLEMENTED`. All modes return the same entries.
  */
-export function listDirectory(dir: NtHandle, mode: QueryMode = "auto"): DirectoryEntry[] {
+export function listDirectory(
+  dir: NtHandle<"directory">,
+  mode: QueryMode = "auto",
+): DirectoryEntry[] {
   if (mode === "auto") {
     try {
       return listDirectory(dir, "batch");
@@ -156,7 +159,7 @@ export function readSymbolicLink(path: string): string {
     "NtOpenSymbolicLinkObject",
     path,
   );
-  using link = NtHandle.fromCell(cell, `symbolic link ${path}`);
+  using link = NtHandle.fromCell("symlink", cell, `symbolic link ${path}`);
   let capacity = 512;
   for (let attempt = 0; attempt < 4; attempt++) {
     const chars = new Uint8Array(capacity);
@@ -246,8 +249,13 @@ function errorEntry(path: string, e: unknown): { kind: "error" } & NamespaceErro
 
 /** Options for {@link walkNamespace}. */
 export interface WalkOptions {
-  /** Where to read from (default: the kernel, batch with a single-entry fallback). */
+  /** Where to read from (default: the kernel, queried as `mode` says). */
   source?: DirectorySource;
+  /**
+   * How the kernel source queries each directory (default `auto`: batch, with a single-entry
+   * fallback); ignored with `source`.
+   */
+  mode?: QueryMode;
   /** How deep to descend below the root (default 64). */
   maxDepth?: number;
   /** Resolve symbolic-link targets (default true). */
@@ -259,16 +267,31 @@ export interface WalkOptions {
  * ordinal name order. Symbolic links carry their target and are not followed; a directory or link
  * that cannot be read yields an error entry and the walk goes on.
  *
- * @example
- * ```ts ignore
- * import { walkNamespace } from "./namespace.ts";
- * for (const e of walkNamespace("\\RPC Control")) {
- *   if (e.kind === "object" && e.type === "ALPC Port") console.log(e.path);
- * }
+ * @param root the directory to start from (default `\\`)
+ * @param options `source` (where to read; default the kernel), `mode`, `maxDepth`, `links`
+ * @example A walk over a fake source runs anywhere (the kernel's is the default)
+ * ```ts
+ * import { type NamespaceEntry, walkNamespace } from "@deno-lpc/deno-lpc";
+ * import type { DirectorySource } from "@deno-lpc/deno-lpc/raw";
+ * import { assertEquals } from "jsr:@std/assert@^1.0.19";
+ *
+ * const tree: Record<string, { name: string; type: string }[]> = {
+ *   "\\": [{ name: "RPC Control", type: "Directory" }, { name: "DosDevices", type: "SymbolicLink" }],
+ *   "\\RPC Control": [{ name: "lsasspirpc", type: "ALPC Port" }],
+ * };
+ * const source: DirectorySource = { list: (p) => tree[p] ?? [], readLink: () => "\\??" };
+ * const seen = [...walkNamespace("\\", { source })].map((e: NamespaceEntry) =>
+ *   e.kind === "object" ? `${e.type} ${e.path}` : `error ${e.path}`
+ * );
+ * assertEquals(seen, [
+ *   "SymbolicLink \\DosDevices",
+ *   "Directory \\RPC Control",
+ *   "ALPC Port \\RPC Control\\lsasspirpc",
+ * ]);
  * ```
  */
 export function* walkNamespace(root = "\\", options: WalkOptions = {}): Generator<NamespaceEntry> {
-  const source = options.source ?? kernelDirectorySource();
+  const source = options.source ?? kernelDirectorySource(options.mode);
   const maxDepth = options.maxDepth ?? 64;
   const stack: [string, number][] = [[root, 0]];
   while (stack.length) {

@@ -98,7 +98,7 @@ export function readCountedUnicodeString(buf: Uint8Array, at: number, base: bigi
 /** Options for {@link ObjectAttributes}. */
 export interface ObjectAttributesOptions {
   /** A directory the name is relative to (`RootDirectory`). */
-  root?: NtHandle;
+  root?: NtHandle<"file" | "directory">;
   /** `OBJ_*` flags; default {@link OBJ_CASE_INSENSITIVE}. */
   attributes?: number;
   /** A security descriptor for a new object. */
@@ -137,7 +137,11 @@ export class ObjectAttributes {
     if (us) dv.setBigUint64(OA.offsets.ObjectName, addressOf(us.struct), true);
     dv.setUint32(OA.offsets.Attributes, options.attributes ?? OBJ_CASE_INSENSITIVE, true);
     if (options.securityDescriptor) {
-      dv.setBigUint64(OA.offsets.SecurityDescriptor, options.securityDescriptor.address, true);
+      dv.setBigUint64(
+        OA.offsets.SecurityDescriptor,
+        options.securityDescriptor.unsafeAddress,
+        true,
+      );
     }
     if (options.qos) {
       dv.setBigUint64(OA.offsets.SecurityQualityOfService, addressOf(options.qos), true);
@@ -233,7 +237,7 @@ export class SecurityDescriptor implements Disposable {
   }
 
   /** **UNSAFE**: the descriptor's native address; valid until disposed. */
-  get address(): bigint {
+  get unsafeAddress(): bigint {
     if (this.#address === 0n) throw new TypeError("Security descriptor already freed");
     return this.#address;
   }

@@ -97,7 +97,7 @@ export function windowsCommandLine(args: string[]): string {
 /** Options for {@link createProcess}. */
 export interface CreateProcessOptions {
   /** Start with this primary token (`CreateProcessAsUserW`); default: our own (`CreateProcessW`). */
-  token?: NtHandle;
+  token?: NtHandle<"token">;
   /** The working directory. */
   cwd?: string;
   /** `dwCreationFlags` (e.g. `CREATE_SUSPENDED` 0x4, `CREATE_NO_WINDOW` 0x08000000). */
@@ -139,8 +139,22 @@ const SIX = LAYOUTS.STARTUPINFOEXW;
 const JELI = LAYOUTS.JOBOBJECT_EXTENDED_LIMIT_INFORMATION;
 
 /**
- * A child process started by {@link createProcess}. Disposing it ends the process if it is still
- * running (exit code 1) and closes both handles.
+ * A child process: its pid, its process, thread and (with `killOnClose`) job handles, a wait, its
+ * exit code and an end. Disposing it ends the process if it is still running (exit code 1) and
+ * closes every handle. {@link ChildProcess.spawnCaptured} and {@link ChildProcess.runCaptured}
+ * start one with its output captured, optionally under another token.
+ *
+ * @example Run a child as a restricted copy of our token (Windows only: not run here)
+ * ```ts ignore
+ * import { ChildProcess, Token } from "@deno-lpc/deno-lpc";
+ * import { assertEquals } from "jsr:@std/assert@^1.0.19";
+ *
+ * using me = Token.open(0xf01ff); // TOKEN_ALL_ACCESS
+ * using low = me.restricted();
+ * const run = await ChildProcess.runCaptured(["cmd.exe", "/c", "echo hi"], { token: low });
+ * assertEquals(run.exitCode, 0);
+ * assertEquals(run.stdout.trim(), "hi");
+ * ```
  */
 export class ChildProcess implements Disposable {
   /** The process id. */
@@ -148,20 +162,54 @@ export class ChildProcess implements Disposable {
   /** The initial thread id. */
   readonly tid: number;
   /** The process handle. */
-  readonly process: NtHandle;
+  readonly process: NtHandle<"process">;
   /** The initial thread's handle. */
-  readonly thread: NtHandle;
+  readonly thread: NtHandle<"thread">;
   /** Its kill-on-close job (`killOnClose`), closed last on dispose. */
-  job: NtHandle | undefined;
+  job: NtHandle<"job"> | undefined;
   /** Why `killOnClose` could not put it in a job (it runs without one), if so. */
   jobError: string | undefined;
 
   /** Wraps the handles `CreateProcess*` returned. */
-  constructor(pid: number, tid: number, process: NtHandle, thread: NtHandle) {
+  constructor(
+    pid: number,
+    tid: number,
+    process: NtHandle<"process">,
+    thread: NtHandle<"thread">,
+  ) {
     this.pid = pid;
     this.tid = tid;
     this.process = process;
     this.thread = thread;
+  }
+
+  /**
+   * Starts a program (optionally with another primary token) with its stdout and stderr on pipes
+   * read in the background. The child inherits only the two pipe ends and runs in a kill-on-close
+   * job (it ends when we do). Disposing the result ends the child if it still runs.
+   *
+   * @param args the program and its arguments (quoted for Windows here)
+   * @param options `token`: a primary token to run as; `cwd`: its working directory
+   */
+  static spawnCaptured(
+    args: string[],
+    options: { token?: NtHandle<"token">; cwd?: string } = {},
+  ): CapturedChild {
+    return spawnCaptured(args, options);
+  }
+
+  /**
+   * Runs a program to its end with its output captured; one still running after `timeoutMs`
+   * (default 120 s) is ended (exit code `undefined`). Nothing is left behind.
+   *
+   * @param args the program and its arguments
+   * @param options `token`, `cwd` as for {@link ChildProcess.spawnCaptured}; `timeoutMs`
+   */
+  static runCaptured(
+    args: string[],
+    options: { token?: NtHandle<"token">; cwd?: string; timeoutMs?: number } = {},
+  ): Promise<CapturedRun> {
+    return runCaptured(args, options);
   }
 
   /** Waits up to `ms` (synchronously, on this thread); true when the process has exited. */
@@ -283,8 +331,8 @@ export function createProcess(args: string[], options: CreateProcessOptions = {}
   const child = new ChildProcess(
     pv.getUint32(PI.offsets.dwProcessId, true),
     pv.getUint32(PI.offsets.dwThreadId, true),
-    new NtHandle(pv.getBigUint64(PI.offsets.hProcess, true), `process ${args[0]}`),
-    new NtHandle(pv.getBigUint64(PI.offsets.hThread, true), `thread of ${args[0]}`),
+    new NtHandle("process", pv.getBigUint64(PI.offsets.hProcess, true), `process ${args[0]}`),
+    new NtHandle("thread", pv.getBigUint64(PI.offsets.hThread, true), `thread of ${args[0]}`),
   );
   if (options.killOnClose) {
     try {
@@ -347,8 +395,9 @@ function handleListAttribute(handles: bigint[]): { list: Uint8Array } & Disposab
 }
 
 /** A new job with `JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE`, and `process` assigned to it. */
-function killOnCloseJob(process: NtHandle): NtHandle {
+function killOnCloseJob(process: NtHandle<"process">): NtHandle<"job"> {
   const job = NtHandle.fromPointer(
+    "job",
     checkWin32Pointer(kernel32().CreateJobObjectW(null, null), "CreateJobObjectW"),
     "job (kill on close)",
   );
@@ -381,23 +430,37 @@ function killOnCloseJob(process: NtHandle): NtHandle {
   }
 }
 
-/** `OpenProcess(access, FALSE, pid)`. */
-export function openProcess(pid: number, access: number): NtHandle {
+/**
+ * Opens a process by id (`OpenProcess(access, FALSE, pid)`); throws `NtError` (kind `win32`).
+ *
+ * @param pid the process id
+ * @param access the rights wanted (`ProcessAccess` in `./raw`)
+ * @example Our own process (Windows only, not run here: kernel32)
+ * ```ts ignore
+ * import { openProcess } from "@deno-lpc/deno-lpc";
+ * import { assertEquals } from "jsr:@std/assert@^1.0.19";
+ *
+ * using me = openProcess(Deno.pid, 0x1000); // PROCESS_QUERY_LIMITED_INFORMATION
+ * assertEquals(me.kind, "process");
+ * ```
+ */
+export function openProcess(pid: number, access: number): NtHandle<"process"> {
   return NtHandle.fromPointer(
+    "process",
     checkWin32Pointer(kernel32().OpenProcess(access, 0, pid), "OpenProcess", `pid ${pid}`),
     `process ${pid}`,
   );
 }
 
 /** Waits up to `ms` on a process (or any waitable) handle; true when signalled. */
-export function waitFor(handle: NtHandle, ms: number = INFINITE): boolean {
+export function waitFor(handle: NtHandle<"process" | "thread">, ms: number = INFINITE): boolean {
   const r = kernel32().WaitForSingleObject(handle.unsafePointer, ms >>> 0);
   if (r === 0xffffffff) checkWin32(0, "WaitForSingleObject", handle.what);
   return r === WAIT_OBJECT_0;
 }
 
 /** `GetExitCodeProcess` (259 = still running). */
-export function exitCodeOf(process: NtHandle): number {
+export function exitCodeOf(process: NtHandle<"process">): number {
   const code = new Uint32Array(1);
   checkWin32(
     kernel32().GetExitCodeProcess(process.unsafePointer, code),
@@ -408,7 +471,7 @@ export function exitCodeOf(process: NtHandle): number {
 }
 
 /** How many handles a process has open (`ProcessHandleCount`); default: ours. */
-export function processHandleCount(process?: NtHandle): number {
+export function processHandleCount(process?: NtHandle<"process">): number {
   const out = new Uint32Array(1);
   check(
     ntdll().NtQueryInformationProcess(
@@ -425,7 +488,7 @@ export function processHandleCount(process?: NtHandle): number {
 }
 
 /** The full Win32 path of a process's image (`QueryFullProcessImageNameW`). */
-export function processImagePath(process: NtHandle): string {
+export function processImagePath(process: NtHandle<"process">): string {
   const buf = new Uint8Array(2 * 1024);
   const size = new Uint32Array([1024]);
   checkWin32(
@@ -437,7 +500,7 @@ export function processImagePath(process: NtHandle): string {
 }
 
 /** Whether a debugger is attached to the process (`ProcessDebugPort`, 8 bytes). */
-export function hasDebugPort(process: NtHandle): boolean {
+export function hasDebugPort(process: NtHandle<"process">): boolean {
   const out = new BigUint64Array(1);
   check(
     ntdll().NtQueryInformationProcess(
@@ -458,11 +521,27 @@ export function currentProcessId(): number {
   return kernel32().GetCurrentProcessId();
 }
 
+/**
+ * The calling thread's id (`GetCurrentThreadId`; Windows only): what a server sees as the
+ * client's `ClientId.thread`.
+ *
+ * @example Windows only, not run here (kernel32)
+ * ```ts ignore
+ * import { currentThreadId } from "@deno-lpc/deno-lpc";
+ * import { assert } from "jsr:@std/assert@^1.0.19";
+ *
+ * assert(currentThreadId() > 0);
+ * ```
+ */
+export function currentThreadId(): number {
+  return kernel32().GetCurrentThreadId();
+}
+
 /** `HANDLE_FLAG_INHERIT`. */
 const HANDLE_FLAG_INHERIT = 0x1;
 
 /** An anonymous pipe: the read end stays here (not inheritable), the write end goes to a child. */
-export function inheritablePipe(): { read: NtHandle; write: NtHandle } {
+export function inheritablePipe(): { read: NtHandle<"file">; write: NtHandle<"file"> } {
   const sa = new Uint8Array(LAYOUTS.SECURITY_ATTRIBUTES.size);
   const dv = new DataView(sa.buffer);
   dv.setUint32(LAYOUTS.SECURITY_ATTRIBUTES.offsets.nLength, sa.byteLength, true);
@@ -470,8 +549,8 @@ export function inheritablePipe(): { read: NtHandle; write: NtHandle } {
   const r = handleCell();
   const w = handleCell();
   checkWin32(kernel32().CreatePipe(r, w, sa, 1 << 16), "CreatePipe");
-  const read = NtHandle.fromCell(r, "pipe (read end)");
-  const write = NtHandle.fromCell(w, "pipe (write end)");
+  const read = NtHandle.fromCell("file", r, "pipe (read end)");
+  const write = NtHandle.fromCell("file", w, "pipe (write end)");
   checkWin32(
     kernel32().SetHandleInformation(read.unsafePointer, HANDLE_FLAG_INHERIT, 0),
     "SetHandleInformation",
@@ -480,7 +559,7 @@ export function inheritablePipe(): { read: NtHandle; write: NtHandle } {
 }
 
 /** Reads a pipe to its end on pool threads (a self-contained nonblocking call per chunk). */
-async function drain(pipe: NtHandle): Promise<string> {
+async function drain(pipe: NtHandle<"file">): Promise<string> {
   const chunks: Uint8Array[] = [];
   const buf = new Uint8Array(1 << 16);
   const n = new Uint32Array(1);
@@ -525,7 +604,7 @@ export interface CapturedChild extends Disposable {
  */
 export function spawnCaptured(
   args: string[],
-  options: { token?: NtHandle; cwd?: string } = {},
+  options: { token?: NtHandle<"token">; cwd?: string } = {},
 ): CapturedChild {
   using pipes = new DisposableStack();
   const out = inheritablePipe();
@@ -565,7 +644,7 @@ export function spawnCaptured(
  */
 export async function runCaptured(
   args: string[],
-  options: { token?: NtHandle; cwd?: string; timeoutMs?: number } = {},
+  options: { token?: NtHandle<"token">; cwd?: string; timeoutMs?: number } = {},
 ): Promise<CapturedRun> {
   using spawned = spawnCaptured(args, options);
   const c = spawned.child;

@@ -15,6 +15,7 @@ import {
   currentProcess,
   currentThread,
   handleCell,
+  type HandleCloser,
   NtHandle,
 } from "./handle.ts";
 import { kernel32 } from "../kernel32.ts";
@@ -166,15 +167,19 @@ export function sidToString(bytes: Uint8Array): string {
 /** Opens a process's token (default: our own, `TOKEN_QUERY`). */
 export function openProcessToken(
   access: number = TokenAccess.TOKEN_QUERY,
-  process: Deno.PointerValue = currentProcess(),
-): NtHandle {
+  process?: NtHandle<"process">,
+): Token {
   const cell = handleCell();
-  checkWin32(advapi32().OpenProcessToken(process, access, cell), "OpenProcessToken");
-  return NtHandle.fromCell(cell, "process token");
+  checkWin32(
+    advapi32().OpenProcessToken(process?.unsafePointer ?? currentProcess(), access, cell),
+    "OpenProcessToken",
+    process?.what,
+  );
+  return new Token(cell[0] ?? 0n, process ? `token of ${process.what}` : "process token");
 }
 
 /** `GetTokenInformation` into a buffer grown to the size the call asks for. */
-export function tokenInformation(token: NtHandle, cls: number): Uint8Array<ArrayBuffer> {
+export function tokenInformation(token: NtHandle<"token">, cls: number): Uint8Array<ArrayBuffer> {
   const needed = new Uint32Array(1);
   let buf = new Uint8Array(64);
   for (let attempt = 0; attempt < 4; attempt++) {
@@ -212,7 +217,7 @@ export function sidStringViaApi(sid: Deno.PointerValue): string {
 }
 
 /** The token's user SID as a string (`TokenUser`). */
-export function tokenUserSid(token: NtHandle): string {
+export function tokenUserSid(token: NtHandle<"token">): string {
   return sidAt(tokenInformation(token, TokenInformationClass.TokenUser), SAA.offsets.Sid);
 }
 
@@ -223,7 +228,7 @@ export const SE_GROUP_USE_FOR_DENY_ONLY = 0x10;
 
 /** The token's groups with their attributes (`TokenGroups`). */
 export function tokenGroups(
-  token: NtHandle,
+  token: NtHandle<"token">,
 ): { sid: string; enabled: boolean; denyOnly: boolean }[] {
   const b = tokenInformation(token, TokenInformationClass.TokenGroups);
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
@@ -243,7 +248,9 @@ export function tokenGroups(
 }
 
 /** The token's integrity level: RID and name (`TokenIntegrityLevel`). */
-export function tokenIntegrity(token: NtHandle): { rid: number; name: string; sid: string } {
+export function tokenIntegrity(
+  token: NtHandle<"token">,
+): { rid: number; name: string; sid: string } {
   const sid = sidAt(
     tokenInformation(token, TokenInformationClass.TokenIntegrityLevel),
     TML.offsets.Label + SAA.offsets.Sid,
@@ -253,7 +260,7 @@ export function tokenIntegrity(token: NtHandle): { rid: number; name: string; si
 }
 
 /** Whether the token is elevated (`TokenElevation`). */
-export function tokenIsElevated(token: NtHandle): boolean {
+export function tokenIsElevated(token: NtHandle<"token">): boolean {
   const b = tokenInformation(token, TokenInformationClass.TokenElevation);
   return new DataView(b.buffer, b.byteOffset).getUint32(
     LAYOUTS.TOKEN_ELEVATION.offsets.TokenIsElevated,
@@ -268,7 +275,7 @@ export const SE_PRIVILEGE_REMOVED = 0x4;
 
 /** The token's privileges with their attributes (`TokenPrivileges`). */
 export function tokenPrivileges(
-  token: NtHandle,
+  token: NtHandle<"token">,
 ): { name: string; luid: bigint; enabled: boolean }[] {
   const b = tokenInformation(token, TokenInformationClass.TokenPrivileges);
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
@@ -304,7 +311,7 @@ export function lookupPrivilege(name: string): bigint {
  * Enables (or disables) one privilege in a token opened with `TOKEN_ADJUST_PRIVILEGES`.
  * Returns false when the token does not hold the privilege at all (`ERROR_NOT_ALL_ASSIGNED`).
  */
-export function setPrivilege(token: NtHandle, name: string, enable = true): boolean {
+export function setPrivilege(token: NtHandle<"token">, name: string, enable = true): boolean {
   const tp = new Uint8Array(TP.size);
   const dv = new DataView(tp.buffer);
   dv.setUint32(TP.offsets.PrivilegeCount, 1, true);
@@ -324,9 +331,9 @@ export function setPrivilege(token: NtHandle, name: string, enable = true): bool
 
 /** `DuplicateTokenEx`: a primary or impersonation copy of a token. */
 export function duplicateToken(
-  token: NtHandle,
+  token: NtHandle<"token">,
   options: { access?: number; level?: ImpersonationLevelName; primary?: boolean } = {},
-): NtHandle {
+): Token {
   const cell = handleCell();
   checkWin32(
     advapi32().DuplicateTokenEx(
@@ -339,8 +346,8 @@ export function duplicateToken(
     ),
     "DuplicateTokenEx",
   );
-  return NtHandle.fromCell(
-    cell,
+  return new Token(
+    cell[0] ?? 0n,
     options.primary === false ? "impersonation token" : "primary token",
   );
 }
@@ -356,9 +363,9 @@ const SE_GROUP_INTEGRITY = 0x20;
  * used with `CreateProcessAsUserW`.
  */
 export function createRestrictedToken(
-  token: NtHandle,
+  token: NtHandle<"token">,
   options: { denyOnly?: string[]; removePrivileges?: boolean } = {},
-): NtHandle {
+): Token {
   const sids = (options.denyOnly ?? []).map(sidFromString);
   const table = new Uint8Array(Math.max(1, sids.length) * SAA.size);
   const dv = new DataView(table.buffer);
@@ -381,11 +388,11 @@ export function createRestrictedToken(
     "CreateRestrictedToken",
   );
   void sids; // the SIDs stay referenced until the call has returned
-  return NtHandle.fromCell(cell, "restricted token");
+  return new Token(cell[0] ?? 0n, "restricted token");
 }
 
 /** Lowers (never raises) a token's integrity level (`SetTokenInformation(TokenIntegrityLevel)`). */
-export function setTokenIntegrity(token: NtHandle, level: "Low" | "Medium"): void {
+export function setTokenIntegrity(token: NtHandle<"token">, level: "Low" | "Medium"): void {
   const sid = sidFromString(
     level === "Low" ? WellKnownSid.LowIntegrity : WellKnownSid.MediumIntegrity,
   );
@@ -478,13 +485,13 @@ export function systemTokenCandidates(
 function openSystemToken(
   candidates: { pid: number; image: string }[],
   refused: SystemTokenAttempt[],
-): { token: NtHandle; pid: number; image: string } {
+): { token: Token; pid: number; image: string } {
   for (const c of candidates) {
     try {
       using process = openProcess(c.pid, ProcessAccess.PROCESS_QUERY_LIMITED_INFORMATION);
       const token = openProcessToken(
         TokenAccess.TOKEN_DUPLICATE | TokenAccess.TOKEN_QUERY,
-        process.unsafePointer,
+        process,
       );
       try {
         const user = tokenUserSid(token);
@@ -512,7 +519,7 @@ function openSystemToken(
 }
 
 /** The calling thread's impersonation token (`NtOpenThreadToken`), or null when it has none. */
-function threadTokenOrNull(): NtHandle | null {
+function threadTokenOrNull(): Token | null {
   const cell = handleCell();
   const status = ntdll().NtOpenThreadToken(
     currentThread(),
@@ -522,7 +529,7 @@ function threadTokenOrNull(): NtHandle | null {
   );
   if (toUnsigned(status) === NTSTATUS.STATUS_NO_TOKEN) return null;
   if (status < 0) throw new NtError("NtOpenThreadToken", status, "ntstatus", "the thread's token");
-  return NtHandle.fromCell(cell, "thread token (saved)");
+  return new Token(cell[0] ?? 0n, "thread token");
 }
 
 /**
@@ -534,10 +541,24 @@ function threadTokenOrNull(): NtHandle | null {
  * puts back the token the thread had before (none: it reverts to itself).
  *
  * Thread-bound: call it on the thread that needs SYSTEM (the server's Worker), never nonblocking.
+ *
+ * @param options `candidates`: the processes to try, in order (a test seam)
+ * @returns what was done; dispose it to revert
+ * @example Where SYSTEM cannot be borrowed, the failing step is named (Windows only: not run)
+ * ```ts ignore
+ * import { impersonateSystem } from "@deno-lpc/deno-lpc";
+ * import { assertThrows } from "jsr:@std/assert@^1.0.19";
+ *
+ * assertThrows(() => impersonateSystem({ candidates: () => [] }), Error, "step ");
+ * ```
  */
 export function impersonateSystem(
-  candidates: () => { pid: number; image: string }[] = () => systemTokenCandidates(listProcesses()),
+  options: {
+    /** The processes to try, in order (default: {@link systemTokenCandidates} of every process). */
+    candidates?: () => { pid: number; image: string }[];
+  } = {},
 ): SystemImpersonation {
+  const candidates = options.candidates ?? (() => systemTokenCandidates(listProcesses()));
   const SE_DEBUG = PRIVILEGE_LUIDS.SeDebugPrivilege!;
   const SE_TCB = PRIVILEGE_LUIDS.SeTcbPrivilege!;
   const was = new Uint8Array(1);
@@ -556,7 +577,7 @@ export function impersonateSystem(
     () => openSystemToken(list, refused),
     "an elevated administrator can duplicate the token of winlogon.exe in an interactive session",
   );
-  let dup: NtHandle;
+  let dup: Token;
   try {
     dup = step(
       `step 4, duplicating the token of ${lender.image} for impersonation`,
@@ -630,4 +651,104 @@ export function impersonateSystem(
 export function threadIsImpersonating(): boolean {
   using t = threadTokenOrNull() ?? undefined;
   return t !== undefined;
+}
+
+/**
+ * A token handle with what an experiment asks of a token: who it is, its groups, integrity,
+ * elevation and privileges, and restricted copies. A `Token` is an `NtHandle<"token">`, so it goes
+ * wherever a token handle is wanted (`ChildProcess.spawnCaptured({ token })`) and nowhere else.
+ *
+ * @example Our own identity (Windows only: not run here, the calls need advapi32)
+ * ```ts ignore
+ * import { Token } from "@deno-lpc/deno-lpc";
+ * import { assertEquals, assertMatch } from "jsr:@std/assert@^1.0.19";
+ *
+ * using me = Token.open();
+ * assertMatch(me.user(), /^S-1-5-/);
+ * assertEquals(me.kind, "token");
+ * using low = me.restricted({ removePrivileges: true });
+ * low.setIntegrity("Low");
+ * assertEquals(low.integrity().name, "Low");
+ * ```
+ */
+export class Token extends NtHandle<"token"> {
+  /**
+   * Adopts a raw token handle (the new `Token` closes it).
+   *
+   * @param value the raw handle value
+   * @param what a short description for messages
+   * @param closer how to close it (default `NtClose`)
+   */
+  constructor(value: bigint, what: string, closer?: HandleCloser) {
+    super("token", value, what, closer);
+  }
+
+  /**
+   * Opens a process's token (`OpenProcessToken`).
+   *
+   * @param access the access wanted (default `TOKEN_QUERY`; see `TokenAccess` in `./raw`)
+   * @param process whose token (default: this process)
+   */
+  static open(access: number = TokenAccess.TOKEN_QUERY, process?: NtHandle<"process">): Token {
+    return openProcessToken(access, process);
+  }
+
+  /**
+   * The calling thread's impersonation token (`NtOpenThreadToken`, opened as self), or
+   * `undefined` when the thread is not impersonating. Thread-bound.
+   */
+  static openThread(): Token | undefined {
+    return threadTokenOrNull() ?? undefined;
+  }
+
+  /** The user SID as a string (`TokenUser`), e.g. `S-1-5-18` for SYSTEM. */
+  user(): string {
+    return tokenUserSid(this);
+  }
+
+  /** The groups with their attributes (`TokenGroups`). */
+  groups(): { sid: string; enabled: boolean; denyOnly: boolean }[] {
+    return tokenGroups(this);
+  }
+
+  /** The integrity level: RID, name (`Low`, `Medium`, `High`, `System`...) and SID. */
+  integrity(): { rid: number; name: string; sid: string } {
+    return tokenIntegrity(this);
+  }
+
+  /** Whether the token is elevated (`TokenElevation`). */
+  elevated(): boolean {
+    return tokenIsElevated(this);
+  }
+
+  /** The privileges with whether each is enabled (`TokenPrivileges`). */
+  privileges(): { name: string; luid: bigint; enabled: boolean }[] {
+    return tokenPrivileges(this);
+  }
+
+  /**
+   * A restricted copy (`CreateRestrictedToken`): the given SIDs deny-only and, by default, every
+   * privilege removed. The copy needs no extra privilege to start a process with.
+   *
+   * @param options `denyOnly`: SIDs to make deny-only; `removePrivileges` (default true)
+   */
+  restricted(options: { denyOnly?: string[]; removePrivileges?: boolean } = {}): Token {
+    return createRestrictedToken(this, options);
+  }
+
+  /**
+   * A primary or impersonation copy (`DuplicateTokenEx`).
+   *
+   * @param options `access` (default all), `level` (default `Impersonation`), `primary` (default true)
+   */
+  duplicate(
+    options: { access?: number; level?: ImpersonationLevelName; primary?: boolean } = {},
+  ): Token {
+    return duplicateToken(this, options);
+  }
+
+  /** Lowers (never raises) the integrity level (`SetTokenInformation(TokenIntegrityLevel)`). */
+  setIntegrity(level: "Low" | "Medium"): void {
+    setTokenIntegrity(this, level);
+  }
 }

@@ -233,7 +233,7 @@ function openThread(tid: number): NtHandle {
     "NtOpenThread",
     `tid ${tid}`,
   );
-  return NtHandle.fromCell(cell, `thread ${tid}`);
+  return NtHandle.fromCell("thread", cell, `thread ${tid}`);
 }
 
 /** The threads and buffers of the process this code runs in. */

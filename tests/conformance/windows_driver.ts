@@ -25,7 +25,7 @@
  * @module
  */
 
-import { assertWindows } from "../../ffi/_loader.ts";
+import { assertWindows } from "../../ffi/status.ts";
 import { deserializeError, type SerializedError } from "../../ffi/_errors_wire.ts";
 import { type NtHandle, pointerFrom } from "../../ffi/nt/handle.ts";
 import { ntdll } from "../../ffi/ntdll.ts";
@@ -113,14 +113,14 @@ class RemoteBackend implements Backend {
   /** Its status, once it has ended. */
   readonly status: Promise<Deno.CommandStatus>;
   /** A process handle of ours (terminate, wait, exit code). */
-  readonly handle: NtHandle;
+  readonly handle: NtHandle<"process">;
   readonly #stderr: { text: string };
   readonly #drain: Promise<void>;
 
   private constructor(
     child: Deno.ChildProcess,
     pid: number,
-    handle: NtHandle,
+    handle: NtHandle<"process">,
     lines: AsyncGenerator<string>,
     stderr: { text: string; drain: Promise<void> },
   ) {
@@ -167,7 +167,7 @@ class RemoteBackend implements Backend {
       }
     })().catch(() => {});
     const lines = readLines(child.stdout);
-    let handle: NtHandle | undefined;
+    let handle: NtHandle<"process"> | undefined;
     try {
       const first = await deadline(
         lines.next(),

@@ -446,7 +446,7 @@ function exchange(
   events: string[];
 } {
   const k = new FakeKernel();
-  const port = k.as(SERVER, () => createConnectionPort("\\RPC Control\\exp1", {}, k.symbols));
+  const port = k.as(SERVER, () => createConnectionPort("\\RPC Control\\exp1", { nt: k.symbols }));
   // The "file system": the secret is readable by the server's own identity only.
   const fs = fakeFs({ "secret.txt": "TOP SECRET" }, {
     fail: (r) =>

@@ -15,7 +15,6 @@ import assert from "node:assert/strict";
 import {
   createJunction,
   finalPathOf,
-  LabFolder,
   openDirectory,
   openFile,
   openRelative,
@@ -24,6 +23,7 @@ import {
   securitySddl,
   tempFolder,
 } from "../../ffi/nt/files.ts";
+import { LabFolder } from "../../experiments/exp1/lab_folder.ts";
 import { NtError } from "../../ffi/status.ts";
 import { lpcUnavailable } from "../../ffi/nt/capabilities.ts";
 import { LpcClient } from "../../ffi/lpc/port.ts";

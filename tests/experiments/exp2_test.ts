@@ -43,7 +43,10 @@ function lab(
   hooks: { onException?: () => void } = {},
 ) {
   const k = new FakeKernel();
-  const port = k.as(SERVER, () => createConnectionPort(PORT, { maxMessageLength: 512 }, k.symbols));
+  const port = k.as(
+    SERVER,
+    () => createConnectionPort(PORT, { maxMessageLength: 512, nt: k.symbols }),
+  );
   const base = createHandler({ system: false, reply });
   const server = new LpcServer(port, {
     ...base,
@@ -382,7 +385,7 @@ Deno.test("type 13 (the old exception port replaced) is logged by name, never re
   const { k, server, client, drain } = lab();
   const other = k.as(
     SERVER,
-    () => createConnectionPort(null, { maxMessageLength: 512 }, k.symbols),
+    () => createConnectionPort(null, { maxMessageLength: 512, nt: k.symbols }),
   );
   // NtSetInformationProcess.c case 8: the old port receives type 13 with the pid.
   assert.equal(k.as(SERVER, () => k.setExceptionPort(CLIENT.pid, other.unsafeValue)), 0);

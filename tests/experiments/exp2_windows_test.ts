@@ -90,11 +90,11 @@ windowsTest(
     );
     assert.equal(threadIsImpersonating(), false);
     assert.throws(
-      () => impersonateSystem(() => []),
+      () => impersonateSystem({ candidates: () => [] }),
       (e) => e instanceof StepError && e.message.startsWith("step 2, listing the processes"),
     );
     assert.throws(
-      () => impersonateSystem(() => [{ pid: 0xfffffff0, image: "winlogon.exe" }]),
+      () => impersonateSystem({ candidates: () => [{ pid: 0xfffffff0, image: "winlogon.exe" }] }),
       (e) =>
         e instanceof StepError &&
         /^step 3, .*winlogon\.exe first.*winlogon\.exe \(pid 4294967280\): OpenProcess/.test(

@@ -2,13 +2,14 @@
 
 import assert from "node:assert/strict";
 import { decodeDebugEvent } from "../../ffi/debug_events.ts";
-import { injectedThreads } from "../../ffi/debug/debugger.ts";
+import { injectedThreads } from "../../experiments/exp3/injected_threads.ts";
 import { debugPhases } from "../../experiments/exp3/exp3_analysis.ts";
-import { type HandledEvent, waitFailure } from "../../ffi/debug/_debugger_worker.ts";
+import { waitFailure } from "../../ffi/debug/_debugger_worker.ts";
+import type { HandledEvent } from "../../ffi/debug/debugger.ts";
 import { WIN32_ERRORS } from "../../ffi/status.ts";
 import { type Exp3Document, longestGap, observe } from "../../experiments/exp3/exp3.ts";
 import { command, prepare } from "../../experiments/exp2/exp2_handler.ts";
-import type { CommandContext } from "../../ffi/lpc/_server_worker_entry.ts";
+import type { CommandContext } from "../../ffi/lpc/server_worker.ts";
 import { REPO_ROOT } from "../_helpers.ts";
 
 interface Recording {

@@ -57,7 +57,7 @@ function fakeExp2(): Exp2Document {
   const k = new FakeKernel();
   const S = { pid: 4, tid: 40 };
   const C = { pid: 700, tid: 701 };
-  const port = k.as(S, () => createConnectionPort("\\RPC Control\\x", {}, k.symbols));
+  const port = k.as(S, () => createConnectionPort("\\RPC Control\\x", { nt: k.symbols }));
   const server = new LpcServer(port, createHandler({ system: false, reply: "continue" }), {
     nt: k.symbols,
     now: () => 0,

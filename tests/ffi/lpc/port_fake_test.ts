@@ -21,7 +21,7 @@ const bytes = (s: string) => new TextEncoder().encode(s);
 
 function lab(handler: Partial<LpcHandler> = {}) {
   const k = new FakeKernel();
-  const port = k.as(SERVER, () => createConnectionPort(PORT, {}, k.symbols));
+  const port = k.as(SERVER, () => createConnectionPort(PORT, { nt: k.symbols }));
   const server = new LpcServer(
     port,
     { request: (r) => bytes(`echo:${text(r.data)}`), ...handler },
@@ -89,7 +89,7 @@ Deno.test("name not found, name collision, denied connect", () => {
     (e) => e instanceof NtError && e.is("STATUS_OBJECT_NAME_NOT_FOUND"),
   );
   assert.throws(
-    () => k.as(SERVER, () => createConnectionPort(PORT, {}, k.symbols)),
+    () => k.as(SERVER, () => createConnectionPort(PORT, { nt: k.symbols })),
     (e) => e instanceof NtError && e.is("STATUS_OBJECT_NAME_COLLISION"),
   );
   k.deniedConnect.add(B.pid);
@@ -330,20 +330,20 @@ Deno.test("a registered termination port: LPC_CLIENT_DIED with the connection's 
 Deno.test("createConnectionPort: up to 648 (LpcLegacyMaxMessageLength); a kernel-message port refuses less than 0xD0", () => {
   const k = new FakeKernel();
   k.as(SERVER, () => {
-    using big = createConnectionPort(null, { maxMessageLength: 648 }, k.symbols);
+    using big = createConnectionPort(null, { maxMessageLength: 648, nt: k.symbols });
     assert.ok(big.unsafeValue !== 0n);
     assert.throws(
-      () => createConnectionPort(null, { maxMessageLength: 649 }, k.symbols),
+      () => createConnectionPort(null, { maxMessageLength: 649, nt: k.symbols }),
       RangeError,
     );
     assert.throws(
-      () => createConnectionPort(null, { maxMessageLength: 0xcf, kernelMessages: true }, k.symbols),
+      () =>
+        createConnectionPort(null, { maxMessageLength: 0xcf, kernelMessages: true, nt: k.symbols }),
       /0xd0 for LPC_EXCEPTION/,
     );
     using ok = createConnectionPort(
       null,
-      { maxMessageLength: 0xd0, kernelMessages: true },
-      k.symbols,
+      { maxMessageLength: 0xd0, kernelMessages: true, nt: k.symbols },
     );
     assert.ok(ok.unsafeValue !== 0n);
   });

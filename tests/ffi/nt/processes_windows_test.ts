@@ -21,7 +21,7 @@ import type { NtHandle } from "../../../ffi/nt/handle.ts";
 import { WINDOWS_ONLY, windowsTest } from "../../_helpers.ts";
 
 /** Starts a read of `pipe`; resolves true at end of pipe (every write end closed). */
-function readToEnd(pipe: NtHandle): Promise<boolean> {
+function readToEnd(pipe: NtHandle<"file">): Promise<boolean> {
   const buf = new Uint8Array(16);
   const n = new Uint32Array(1);
   return (async () => {
@@ -119,7 +119,7 @@ windowsTest(
         waitFor(orphan, 5_000);
       }
     }
-    let grandchild: NtHandle;
+    let grandchild: NtHandle<"process">;
     {
       using spawned = spawnCaptured([Deno.execPath(), "eval", script]);
       assert.equal(spawned.child.jobError, undefined);

@@ -74,12 +74,12 @@ Deno.test("decodeSystemHandles() reads entries from LAYOUTS and clamps a lying c
 
 Deno.test("console.log(handle) shows its value and what it is, and that it is closed once closed", () => {
   const closed: bigint[] = [];
-  const h = new NtHandle(0x1a4n, "port \\RPC Control\\x", (p) => {
+  const h = new NtHandle("port", 0x1a4n, "port \\RPC Control\\x", (p) => {
     closed.push(Deno.UnsafePointer.value(p));
     return 0;
   });
-  assert.equal(Deno.inspect(h), "NtHandle(0x1a4, port \\RPC Control\\x)");
+  assert.equal(Deno.inspect(h), "NtHandle<port>(0x1a4, port \\RPC Control\\x)");
   h.close();
   assert.deepEqual(closed, [0x1a4n]);
-  assert.equal(Deno.inspect({ h }), "{ h: NtHandle(closed, port \\RPC Control\\x) }");
+  assert.equal(Deno.inspect({ h }), "{ h: NtHandle<port>(closed, port \\RPC Control\\x) }");
 });
