@@ -39,12 +39,15 @@ export function localImports(file: string, text: string): { target: string; line
     /\bnew URL\(\s*["']([^"']+\.ts)["']\s*,\s*import\.meta\.url\s*\)/g,
   ];
   const base = new URL(file, "file:///repo/");
+  // Comments (doc examples) are blanked out, their newlines kept so line numbers stay right.
+  const code = text.replace(/\/\*[\s\S]*?\*\//g, (c) => c.replace(/[^\n]/g, " "))
+    .replace(/^\s*\/\/.*$/gm, "");
   for (const re of patterns) {
-    for (const m of text.matchAll(re)) {
+    for (const m of code.matchAll(re)) {
       const spec = m[1]!;
       if (!spec.startsWith(".")) continue;
       const url = new URL(spec, base);
-      const line = text.slice(0, m.index).split("\n").length + (m[0].startsWith("\n") ? 1 : 0);
+      const line = code.slice(0, m.index).split("\n").length + (m[0].startsWith("\n") ? 1 : 0);
       found.push({ target: url.pathname.slice("/repo/".length), line });
     }
   }
@@ -120,6 +123,8 @@ Deno.test("layers: the import parser sees every form (static, re-export, dynamic
     'const m = await import("../tests/_helpers.ts");',
     'new Worker(new URL("./_entry.ts", import.meta.url));',
     'import { parseArgs } from "jsr:@std/cli@^1.0.32/parse-args";',
+    '/** new URL("./in_a_doc_example.ts", import.meta.url) */',
+    '// import { x } from "./commented_out.ts";',
   ].join("\n");
   assert.deepEqual(
     localImports("ffi/x.ts", text).map((i) => `${i.line} ${i.target}`).sort(),

@@ -50,3 +50,43 @@ Deno.test("README: every `deno task X` it names exists in deno.json", () => {
   assert.ok(named.size >= 4, `found ${[...named].join(", ")}`);
   for (const t of named) assert.ok(TASKS.includes(t), `deno task ${t} is defined`);
 });
+
+Deno.test("README: it names the main classes, and its TypeScript examples type-check against this checkout", async () => {
+  const section = README.slice(
+    README.indexOf("## Using the library"),
+    README.indexOf("## The lab"),
+  );
+  for (
+    const name of ["LpcServer", "LpcClient", "ServerWorker", "Debugger", "NtHandle", "NtError"]
+  ) {
+    assert.match(section, new RegExp("`" + name + "`"), `names ${name}`);
+  }
+  const blocks = [...section.matchAll(/```ts\r?\n([\s\S]*?)```/g)].map((m) => m[1]!);
+  assert.ok(
+    blocks.length >= 3,
+    `the echo handler, the echo client and the codecs (${blocks.length})`,
+  );
+  assert.ok(
+    blocks.some((b) => /using client = LpcClient\.connect/.test(b)),
+    "the client with using",
+  );
+  const dir = await Deno.makeTempDir({ prefix: "deno-lpc-readme-" });
+  try {
+    const mod = new URL("../mod.ts", import.meta.url).href;
+    const files = blocks.map((b, i) => {
+      // A block that names its file (`// echo.ts`) is saved under that name, so imports between
+      // the examples resolve; `./mod.ts` is this checkout's.
+      const name = /^\/\/ (\w+\.ts)\n/.exec(b)?.[1] ?? `block${i}.ts`;
+      Deno.writeTextFileSync(`${dir}/${name}`, b.replaceAll('"./mod.ts"', JSON.stringify(mod)));
+      return `${dir}/${name}`;
+    });
+    const r = await new Deno.Command(Deno.execPath(), {
+      args: ["check", "--no-config", ...files],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(r.code, 0, new TextDecoder().decode(r.stderr));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
