@@ -43,6 +43,10 @@ export function localImports(file: string, text: string): { target: string; line
     for (const m of text.matchAll(re)) {
       const spec = m[1]!;
       if (!spec.startsWith(".")) continue;
+      // A doc comment's example is not an import (its line starts with `*` or `//`).
+      const end = m.index + m[0].length;
+      const lineText = text.slice(text.lastIndexOf("\n", end - 1) + 1, end);
+      if (/^\s*(\*|\/\/)/.test(lineText)) continue;
       const url = new URL(spec, base);
       const line = text.slice(0, m.index).split("\n").length + (m[0].startsWith("\n") ? 1 : 0);
       found.push({ target: url.pathname.slice("/repo/".length), line });
@@ -120,6 +124,8 @@ Deno.test("layers: the import parser sees every form (static, re-export, dynamic
     'const m = await import("../tests/_helpers.ts");',
     'new Worker(new URL("./_entry.ts", import.meta.url));',
     'import { parseArgs } from "jsr:@std/cli@^1.0.32/parse-args";',
+    ' *   handlerModule: new URL("./doc_example.ts", import.meta.url),',
+    '// const m2 = await import("../commented_out.ts");',
   ].join("\n");
   assert.deepEqual(
     localImports("ffi/x.ts", text).map((i) => `${i.line} ${i.target}`).sort(),
