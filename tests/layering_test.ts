@@ -114,6 +114,25 @@ Deno.test("layers: LPC and debugging do not import each other; the library never
   assert.deepEqual(problems, []);
 });
 
+Deno.test("experiments import the library only through mod.ts and raw.ts", () => {
+  const problems: string[] = [];
+  let outside = 0;
+  for (const file of sources("experiments")) {
+    const text = Deno.readTextFileSync(`${REPO_ROOT}${file}`);
+    for (const { target, line } of localImports(file, text)) {
+      if (target.startsWith("experiments/")) continue; // experiments may import each other
+      // Data is not the library: _cli.ts reads the Wine task's flags from deno.json.
+      if (layerOf(target) === 0) continue;
+      outside++;
+      if (target !== "mod.ts" && target !== "raw.ts") {
+        problems.push(`${file}:${line} imports ${target}`);
+      }
+    }
+  }
+  assert.ok(outside > 20, `imports of the library found: ${outside}`);
+  assert.deepEqual(problems, []);
+});
+
 Deno.test("layers: the import parser sees every form (static, re-export, dynamic, new URL)", () => {
   const text = [
     'import { a } from "../ffi/status.ts";',
