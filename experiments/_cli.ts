@@ -9,7 +9,7 @@
  * @module
  */
 
-import { isUnsupported, NtError } from "../ffi/status.ts";
+import { isUnsupported, NtError } from "../mod.ts";
 import { shebangFlags } from "./_permissions.ts";
 import { type Cli, EXIT, helpText } from "./_help.ts";
 import type { CliSpec, CliValues } from "./_options.ts";

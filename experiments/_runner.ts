@@ -14,9 +14,9 @@
  * @module
  */
 
+import { assertWindows } from "../mod.ts";
 import { type CliSpec, type CliValues, EXIT, interruptible, runCli, toJson } from "./_cli.ts";
 import type { Cli } from "./_help.ts";
-import { assertWindows } from "../ffi/status.ts";
 
 /** Where a run writes its progress: stderr, or nowhere with `--json`. */
 export type Log = (line: string) => void;

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { LpcEvent } from "../ffi/lpc/port.ts";
+import type { LpcEvent } from "../mod.ts";
 
 /**
  * What the server logs as `LpcEvent.event`: its own steps (a connection accepted or refused, a

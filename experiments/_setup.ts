@@ -6,19 +6,18 @@
  */
 
 import { fromFileUrl } from "jsr:@std/path@^1.1.6/from-file-url";
-import { currentProcessId } from "../ffi/nt/processes.ts";
+import { Token } from "../mod.ts";
 import { scriptFlags } from "./_permissions.ts";
-import { openProcessToken, tokenIsElevated, tokenUserSid } from "../ffi/nt/tokens.ts";
 
 /** This process's user SID and whether its token is elevated (the token is closed again). */
 export function processIdentity(): { user: string; elevated: boolean } {
-  using token = openProcessToken();
-  return { user: tokenUserSid(token), elevated: tokenIsElevated(token) };
+  using token = Token.open();
+  return { user: token.user(), elevated: token.elevated() };
 }
 
 /** `<pid>-<time in base 36>`: unique to this run, for port and folder names. */
 export function runStamp(): string {
-  return `${currentProcessId()}-${Date.now().toString(36)}`;
+  return `${Deno.pid}-${Date.now().toString(36)}`;
 }
 
 /** A port name in `\RPC Control` (where any user may create objects) unique to this run. */

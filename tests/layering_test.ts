@@ -46,6 +46,10 @@ export function localImports(file: string, text: string): { target: string; line
     for (const m of code.matchAll(re)) {
       const spec = m[1]!;
       if (!spec.startsWith(".")) continue;
+      // A doc comment's example is not an import (its line starts with `*` or `//`).
+      const end = m.index + m[0].length;
+      const lineText = text.slice(text.lastIndexOf("\n", end - 1) + 1, end);
+      if (/^\s*(\*|\/\/)/.test(lineText)) continue;
       const url = new URL(spec, base);
       const line = code.slice(0, m.index).split("\n").length + (m[0].startsWith("\n") ? 1 : 0);
       found.push({ target: url.pathname.slice("/repo/".length), line });
@@ -113,6 +117,25 @@ Deno.test("layers: LPC and debugging do not import each other; the library never
   assert.deepEqual(problems, []);
 });
 
+Deno.test("experiments import the library only through mod.ts and raw.ts", () => {
+  const problems: string[] = [];
+  let outside = 0;
+  for (const file of sources("experiments")) {
+    const text = Deno.readTextFileSync(`${REPO_ROOT}${file}`);
+    for (const { target, line } of localImports(file, text)) {
+      if (target.startsWith("experiments/")) continue; // experiments may import each other
+      // Data is not the library: _cli.ts reads the Wine task's flags from deno.json.
+      if (layerOf(target) === 0) continue;
+      outside++;
+      if (target !== "mod.ts" && target !== "raw.ts") {
+        problems.push(`${file}:${line} imports ${target}`);
+      }
+    }
+  }
+  assert.ok(outside > 20, `imports of the library found: ${outside}`);
+  assert.deepEqual(problems, []);
+});
+
 Deno.test("layers: the import parser sees every form (static, re-export, dynamic, new URL)", () => {
   const text = [
     'import { a } from "../ffi/status.ts";',
@@ -125,6 +148,8 @@ Deno.test("layers: the import parser sees every form (static, re-export, dynamic
     'import { parseArgs } from "jsr:@std/cli@^1.0.32/parse-args";',
     '/** new URL("./in_a_doc_example.ts", import.meta.url) */',
     '// import { x } from "./commented_out.ts";',
+    ' *   handlerModule: new URL("./doc_example.ts", import.meta.url),',
+    '// const m2 = await import("../commented_out.ts");',
   ].join("\n");
   assert.deepEqual(
     localImports("ffi/x.ts", text).map((i) => `${i.line} ${i.target}`).sort(),

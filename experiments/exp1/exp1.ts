@@ -27,11 +27,8 @@
  * @module
  */
 
-import { securitySddl } from "../../ffi/nt/files.ts";
-import type { LpcEvent } from "../../ffi/lpc/port.ts";
-import { assertWindows } from "../../ffi/status.ts";
-import { runCaptured } from "../../ffi/nt/processes.ts";
-import { createRestrictedToken, setTokenIntegrity, WellKnownSid } from "../../ffi/nt/tokens.ts";
+import { assertWindows, ChildProcess, type LpcEvent } from "../../mod.ts";
+import { WellKnownSid } from "../../raw.ts";
 import { CLI as CLIENT_CLI, type ClientDocument } from "./exp1_client.ts";
 import { explain, junctionFinding, mergeTimeline, printReport } from "./exp1_explain.ts";
 import { SECRET_SDDL, setUpExp1, VAULT_SDDL } from "./exp1_lab.ts";
@@ -165,13 +162,13 @@ export async function runExp1(
     // 2. Act: the client, unprivileged.
     act: async ({ self, portName, lab, vault, server }, cleanup) => {
       const restricted = cleanup.use(
-        createRestrictedToken(self, {
+        self.restricted({
           denyOnly: [WellKnownSid.Administrators],
           removePrivileges: true,
         }),
       );
-      setTokenIntegrity(restricted, o.low ? "Low" : "Medium");
-      const run = await runCaptured(
+      restricted.setIntegrity(o.low ? "Low" : "Medium");
+      const run = await ChildProcess.runCaptured(
         await clientCommand(new URL("./exp1_client.ts", import.meta.url), [
           "--port",
           portName,
@@ -213,10 +210,10 @@ export async function runExp1(
           secret,
           sddl: SECRET_SDDL,
           folderSddl,
-          folderStored: securitySddl(lab.handle, o.low),
+          folderStored: lab.handle.securitySddl(o.low),
           drop,
           dropSddl: dropFolderSddl,
-          dropStored: securitySddl(lab.folderHandle(drop)!, o.low),
+          dropStored: lab.folderHandle(drop)!.securitySddl(o.low),
           vault: vault.path,
           vaultFile,
           vaultSddl: VAULT_SDDL,

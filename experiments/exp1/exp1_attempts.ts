@@ -6,20 +6,8 @@
  * @module
  */
 
-import { createJunction, readFileRange } from "../../ffi/nt/files.ts";
-import { LpcClient } from "../../ffi/lpc/port.ts";
-import type { ImpersonationLevelName } from "../../ffi/nt/object_attributes.ts";
-import { currentProcessId } from "../../ffi/nt/processes.ts";
-import { kernel32 } from "../../ffi/kernel32.ts";
-import { formatHex, NtError, statusName } from "../../ffi/status.ts";
-import {
-  openProcessToken,
-  tokenGroups,
-  tokenIntegrity,
-  tokenIsElevated,
-  tokenUserSid,
-  WellKnownSid,
-} from "../../ffi/nt/tokens.ts";
+import { currentThreadId, LpcClient, NtError, NtFile, Token } from "../../mod.ts";
+import { formatHex, type ImpersonationLevelName, statusName, WellKnownSid } from "../../raw.ts";
 import {
   decodeReadReply,
   encodeReadRequest,
@@ -190,16 +178,16 @@ export function runClient(o: {
   direct: boolean;
   probes: boolean;
 }): ClientDocument {
-  using token = openProcessToken();
-  const admins = tokenGroups(token).find((g) => g.sid === WellKnownSid.Administrators);
+  using token = Token.open();
+  const admins = token.groups().find((g) => g.sid === WellKnownSid.Administrators);
   const doc: ClientDocument = {
     schema: "deno-lpc/exp1-client@1",
     identity: {
-      pid: currentProcessId(),
-      tid: kernel32().GetCurrentThreadId(),
-      user: tokenUserSid(token),
-      integrity: tokenIntegrity(token).name,
-      elevated: tokenIsElevated(token),
+      pid: Deno.pid,
+      tid: currentThreadId(),
+      user: token.user(),
+      integrity: token.integrity().name,
+      elevated: token.elevated(),
       administrators: admins === undefined
         ? "absent"
         : admins.denyOnly
@@ -213,7 +201,7 @@ export function runClient(o: {
   if (typeof target === "object") doc.direct = target;
   else if (target !== undefined) {
     try {
-      const b = readFileRange(target, o.offset, o.length);
+      const b = NtFile.readRange(target, o.offset, o.length);
       doc.direct = {
         status: "0x00000000",
         name: "STATUS_SUCCESS",
@@ -259,11 +247,11 @@ function hostileJunction(
   target: string,
   file: string,
 ): NonNullable<ClientDocument["junction"]> {
-  const name = `j-${currentProcessId()}`;
+  const name = `j-${Deno.pid}`;
   const path = `${root.replace(/\\$/, "")}\\drop\\${name}`;
   let junction;
   try {
-    junction = createJunction(path, target);
+    junction = NtFile.createJunction(path, target);
   } catch (e) {
     if (!(e instanceof NtError)) throw e;
     return { path, target, made: false, createStatus: e.hex, createName: e.symbol ?? e.hex };

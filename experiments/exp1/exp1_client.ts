@@ -12,7 +12,7 @@
  * @module
  */
 
-import { assertWindows } from "../../ffi/status.ts";
+import { assertWindows } from "../../mod.ts";
 import { MAX_PATH_CHARS, MAX_READ_LENGTH } from "./exp1_protocol.ts";
 import { type ClientDocument, runClient } from "./exp1_attempts.ts";
 import { type Cli, type CliValues, driveFolder, UsageError } from "../_cli.ts";

@@ -8,7 +8,8 @@
  * @module
  */
 
-import { NtError, NTSTATUS } from "../../ffi/status.ts";
+import { NtError } from "../../mod.ts";
+import { NTSTATUS } from "../../raw.ts";
 import {
   decodeReadRequest,
   encodeReadReply,

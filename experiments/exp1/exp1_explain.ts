@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { LpcEvent } from "../../ffi/lpc/port.ts";
+import type { LpcEvent } from "../../mod.ts";
 import type { Attempt, ClientDocument } from "./exp1_attempts.ts";
 import type { StageName } from "./exp1_protocol.ts";
 import type { Exp1Document, TimelineEntry } from "./exp1.ts";

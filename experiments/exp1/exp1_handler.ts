@@ -8,9 +8,7 @@
  * @module
  */
 
-import { finalPathOf, openDirectory, openRelative, readFileAt } from "../../ffi/nt/files.ts";
-import type { NtHandle } from "../../ffi/nt/handle.ts";
-import type { LpcHandler } from "../../ffi/lpc/port.ts";
+import { type LpcHandler, NtFile } from "../../mod.ts";
 import { decodeReadReply, type OpenedFile, serveRead } from "./exp1_protocol.ts";
 
 /** The handler's options (sent to the Worker). */
@@ -21,10 +19,10 @@ export interface Exp1HandlerOptions {
   impersonate: boolean;
 }
 
-function opened(file: NtHandle<"file">): OpenedFile {
+function opened(file: NtFile): OpenedFile {
   return {
-    finalPath: () => finalPathOf(file),
-    read: (offset, length) => readFileAt(file, offset, length),
+    finalPath: () => file.finalPath(),
+    read: (offset, length) => file.readAt(offset, length),
     [Symbol.dispose]: () => file.close(),
   };
 }
@@ -39,10 +37,10 @@ export function serveFromRoot(
   request: Uint8Array,
   impersonate?: <T>(fn: () => T) => T,
 ): Uint8Array<ArrayBuffer> {
-  using dir = openDirectory(root);
+  using dir = NtFile.openDirectory(root);
   return serveRead(request, {
-    rootFinalPath: () => finalPathOf(dir),
-    open: (relative) => opened(openRelative(dir, relative)),
+    rootFinalPath: () => dir.finalPath(),
+    open: (relative) => opened(dir.openRelative(relative)),
     ...(impersonate ? { impersonate } : {}),
   });
 }
@@ -53,7 +51,7 @@ export function serveFromRoot(
  * so no handle outlives a request.
  */
 export function createHandler(options: Exp1HandlerOptions): LpcHandler {
-  openDirectory(options.root).close();
+  NtFile.openDirectory(options.root).close();
   return {
     request: (req) => {
       const data = serveFromRoot(

@@ -6,18 +6,9 @@
  * @module
  */
 
+import { ServerWorker, Token, wineVersion } from "../../mod.ts";
+import { TokenAccess } from "../../raw.ts";
 import { LabFolder } from "./lab_folder.ts";
-import type { NtHandle } from "../../ffi/nt/handle.ts";
-import { ServerWorker } from "../../ffi/lpc/server_worker.ts";
-import { wineVersion } from "../../ffi/ntdll.ts";
-import { currentProcessId } from "../../ffi/nt/processes.ts";
-import {
-  openProcessToken,
-  TokenAccess,
-  tokenIntegrity,
-  tokenIsElevated,
-  tokenUserSid,
-} from "../../ffi/nt/tokens.ts";
 import type { Exp1HandlerOptions } from "./exp1_handler.ts";
 import type { Log } from "../_runner.ts";
 import { formatEvent } from "../_server_events.ts";
@@ -62,7 +53,7 @@ const VAULT = "VAULT: outside the server's root. A junction must not lead the se
 /** What {@link setUpExp1} made. */
 export interface Exp1SetUp {
   /** Our own token (the restricted copy for the client is made from it). */
-  self: NtHandle<"token">;
+  self: Token;
   user: string;
   environment: {
     pid: number;
@@ -88,15 +79,15 @@ export async function setUpExp1(
   cleanup: AsyncDisposableStack,
   o: { impersonate: boolean; low: boolean; log: Log },
 ): Promise<Exp1SetUp> {
-  const me = currentProcessId();
+  const me = Deno.pid;
   const stamp = runStamp();
-  const self = cleanup.use(openProcessToken(TokenAccess.TOKEN_ALL_ACCESS));
-  const user = tokenUserSid(self);
+  const self = cleanup.use(Token.open(TokenAccess.TOKEN_ALL_ACCESS));
+  const user = self.user();
   const environment = {
     pid: me,
     user,
-    elevated: tokenIsElevated(self),
-    integrity: tokenIntegrity(self).name,
+    elevated: self.elevated(),
+    integrity: self.integrity().name,
     wine: wineVersion(),
   };
   // The restricted client keeps our user SID (only Administrators becomes deny-only), so the

@@ -21,9 +21,14 @@
  * @module
  */
 
-import { PORT_MAXIMUM_MESSAGE_LENGTH, PORT_MESSAGE_HEADER_SIZE } from "../../ffi/port_message.ts";
-import { NTSTATUS, statusName } from "../../ffi/status.ts";
-import { decodeUtf16, encodeUtf16 } from "../../ffi/strings.ts";
+import {
+  decodeUtf16,
+  encodeUtf16,
+  NTSTATUS,
+  PORT_MAXIMUM_MESSAGE_LENGTH,
+  PORT_MESSAGE_HEADER_SIZE,
+  statusName,
+} from "../../raw.ts";
 
 /** The protocol version this code speaks. */
 export const PROTOCOL_VERSION = 1;

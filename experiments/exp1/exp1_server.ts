@@ -11,9 +11,7 @@
  * @module
  */
 
-import { ServerWorker } from "../../ffi/lpc/server_worker.ts";
-import type { LpcEvent } from "../../ffi/lpc/port.ts";
-import { assertWindows } from "../../ffi/status.ts";
+import { assertWindows, type LpcEvent, ServerWorker } from "../../mod.ts";
 import type { Exp1HandlerOptions } from "./exp1_handler.ts";
 import { type Cli, type CliValues, driveFolder } from "../_cli.ts";
 import { type Log, runPhases, runScript } from "../_runner.ts";

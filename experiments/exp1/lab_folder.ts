@@ -6,8 +6,8 @@
  * @module
  */
 
-import { Disposition, FileAccess, FileOptions, NtFile } from "../../ffi/nt/files.ts";
-import { SecurityDescriptor } from "../../ffi/nt/object_attributes.ts";
+import { NtFile, SecurityDescriptor } from "../../mod.ts";
+import { Disposition, FileAccess, FileOptions } from "../../raw.ts";
 
 /** Options for {@link LabFolder.create}. */
 export interface LabFolderOptions {

@@ -17,16 +17,14 @@
  */
 
 import {
-  alpcUnavailable,
-  exceptionPortUnavailable,
-  lpcUnavailable,
-} from "../../ffi/nt/capabilities.ts";
-import type { LpcEvent } from "../../ffi/lpc/port.ts";
-import { ServerWorker } from "../../ffi/lpc/server_worker.ts";
-import { assertWindows } from "../../ffi/status.ts";
-import { wineVersion } from "../../ffi/ntdll.ts";
-import { currentProcessId, spawnCaptured } from "../../ffi/nt/processes.ts";
-import { UnsupportedError } from "../../ffi/status.ts";
+  assertWindows,
+  ChildProcess,
+  type LpcEvent,
+  ServerWorker,
+  unavailable,
+  UnsupportedError,
+  wineVersion,
+} from "../../mod.ts";
 import {
   analyzeTimeline,
   answerQuestion2,
@@ -145,7 +143,7 @@ export interface Exp2Options {
 /** What exp2 needs before it sets anything up: Windows with LPC and exception ports, elevated. */
 function prerequisites(): { user: string; environment: NonNullable<Exp2Document["environment"]> } {
   assertWindows("exp2");
-  const missing = lpcUnavailable() ?? exceptionPortUnavailable();
+  const missing = unavailable("lpc") ?? unavailable("exception-port");
   if (missing) throw new UnsupportedError(missing);
   const { user, elevated } = processIdentity();
   if (!elevated) {
@@ -154,11 +152,11 @@ function prerequisites(): { user: string; environment: NonNullable<Exp2Document[
     );
   }
   const environment = {
-    pid: currentProcessId(),
+    pid: Deno.pid,
     user,
     elevated,
     wine: wineVersion(),
-    alpc: alpcUnavailable(),
+    alpc: unavailable("alpc"),
   };
   return { user, environment };
 }
@@ -198,7 +196,9 @@ export async function runExp2(o: Exp2Options): Promise<Exp2Document> {
       if (o.register) args.push("--register");
       if (o.clientExits) args.push("--exit");
       const client = cleanup.use(
-        spawnCaptured(await clientCommand(new URL("./exp2_client.ts", import.meta.url), args)),
+        ChildProcess.spawnCaptured(
+          await clientCommand(new URL("./exp2_client.ts", import.meta.url), args),
+        ),
       );
       const pid = client.child.pid;
       o.log(`client pid ${pid}`);

@@ -11,7 +11,7 @@
  * @module
  */
 
-import type { LpcEvent } from "../../ffi/lpc/port.ts";
+import type { LpcEvent } from "../../mod.ts";
 import {
   type AnnouncedRaise,
   controlExchanges,

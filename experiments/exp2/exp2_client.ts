@@ -10,9 +10,7 @@
  * @module
  */
 
-import { raiseSecondChance } from "../../ffi/debug/raise_exception.ts";
-import { kernel32 } from "../../ffi/kernel32.ts";
-import { LpcClient } from "../../ffi/lpc/port.ts";
+import { currentThreadId, LpcClient, raiseSecondChance } from "../../mod.ts";
 import { raiseRequest } from "./exp2_analysis.ts";
 import type { Cli, CliValues } from "../_cli.ts";
 import { runSteps, sleep, writeJsonLine } from "../_runner.ts";
@@ -57,7 +55,7 @@ async function raiseAndReport(v: CliValues<typeof CLI.options>): Promise<void> {
     new TextDecoder().decode(client.request(text(s)).data);
 
   using client = LpcClient.connect(v.port);
-  const tid = kernel32().GetCurrentThreadId();
+  const tid = currentThreadId();
   line({ step: "connected", pid: Deno.pid, tid, reply: ask(client, "HELLO") });
   if (v.register) {
     client.registerThreadTerminatePort(); // this (main) thread

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { LpcEvent } from "../../ffi/lpc/port.ts";
+import type { LpcEvent } from "../../mod.ts";
 import { eventsOf } from "../_server_events.ts";
 
 /** An exception the client announced before raising it on purpose (`RAISE <code> <address>`). */

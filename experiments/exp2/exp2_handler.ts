@@ -17,18 +17,21 @@
  * @module
  */
 
-import { setExceptionPort } from "../../ffi/lpc/exception_port.ts";
+import {
+  type CommandContext,
+  impersonateSystem,
+  type LpcHandler,
+  openProcess,
+  setExceptionPort,
+  type SystemImpersonation,
+} from "../../mod.ts";
+import { NTSTATUS, ProcessAccess } from "../../raw.ts";
 import {
   type AnnouncedRaise,
   exchangeNote,
   isAnnounced,
   parseRaiseRequest,
 } from "./exp2_control.ts";
-import type { LpcHandler } from "../../ffi/lpc/port.ts";
-import type { CommandContext } from "../../ffi/lpc/server_worker.ts";
-import { openProcess, ProcessAccess } from "../../ffi/nt/processes.ts";
-import { NTSTATUS } from "../../ffi/status.ts";
-import { impersonateSystem, type SystemImpersonation } from "../../ffi/nt/tokens.ts";
 
 /** The handler's options (sent to the Worker). */
 export interface Exp2HandlerOptions {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { LpcEvent } from "../../ffi/lpc/port.ts";
+import type { LpcEvent } from "../../mod.ts";
 import { until } from "../_runner.ts";
 import { eventsOf } from "../_server_events.ts";
 import { controlExchanges } from "./exp2_control.ts";

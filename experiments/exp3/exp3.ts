@@ -17,10 +17,8 @@
  * @module
  */
 
-import { Debugger, type HandledEvent } from "../../ffi/debug/debugger.ts";
+import { assertWindows, Debugger, type HandledEvent, type LpcEvent } from "../../mod.ts";
 import type { InjectedThread } from "./injected_threads.ts";
-import type { LpcEvent } from "../../ffi/lpc/port.ts";
-import { assertWindows } from "../../ffi/status.ts";
 import { connectionContexts, portClosedOn } from "../exp2/exp2_analysis.ts";
 import { type ClientEnd, describeEnd, endClient, finalExit } from "../exp2/exp2_lifecycle.ts";
 import type { Cli } from "../_cli.ts";

@@ -5,8 +5,8 @@
  * @module
  */
 
+import { formatHex, NTSTATUS, statusName } from "../../raw.ts";
 import { attachBurst, type InjectedThread, type PhaseEvent } from "./injected_threads.ts";
-import { formatHex, NTSTATUS, statusName } from "../../ffi/status.ts";
 import type { Exp3Document } from "./exp3.ts";
 
 /**

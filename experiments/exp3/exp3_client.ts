@@ -7,8 +7,7 @@
  * @module
  */
 
-import { kernel32 } from "../../ffi/kernel32.ts";
-import { LpcClient } from "../../ffi/lpc/port.ts";
+import { currentThreadId, LpcClient } from "../../mod.ts";
 import type { Cli, CliValues } from "../_cli.ts";
 import { runSteps, sleep, writeJsonLine } from "../_runner.ts";
 
@@ -42,7 +41,7 @@ async function beat(v: CliValues<typeof CLI.options>): Promise<void> {
   const seconds = v.seconds;
   using client = v.port ? LpcClient.connect(v.port) : undefined;
   if (client && v.register) client.registerThreadTerminatePort();
-  const tid = kernel32().GetCurrentThreadId();
+  const tid = currentThreadId();
   const end = Date.now() + seconds * 1000;
   for (let n = 0; Date.now() < end; n++) {
     const at = performance.timeOrigin + performance.now();

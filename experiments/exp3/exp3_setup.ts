@@ -6,13 +6,17 @@
  * @module
  */
 
-import { exceptionPortUnavailable, lpcUnavailable } from "../../ffi/nt/capabilities.ts";
-import type { Debugger, HandledEvent } from "../../ffi/debug/debugger.ts";
+import {
+  type CapturedChild,
+  ChildProcess,
+  currentThreadId,
+  type Debugger,
+  type HandledEvent,
+  ServerWorker,
+  unavailable,
+  wineVersion,
+} from "../../mod.ts";
 import { injectedThreads } from "./injected_threads.ts";
-import { ServerWorker } from "../../ffi/lpc/server_worker.ts";
-import { wineVersion } from "../../ffi/ntdll.ts";
-import { type CapturedChild, currentProcessId, spawnCaptured } from "../../ffi/nt/processes.ts";
-import { kernel32 } from "../../ffi/kernel32.ts";
 import type { Exp2HandlerOptions } from "../exp2/exp2_handler.ts";
 import type { ClientEnd } from "../exp2/exp2_lifecycle.ts";
 import type { Log } from "../_runner.ts";
@@ -64,12 +68,12 @@ export async function setUpExp3(
 ): Promise<Exp3SetUp> {
   const { user, elevated } = processIdentity();
   const environment = {
-    pid: currentProcessId(),
-    mainThread: kernel32().GetCurrentThreadId(),
+    pid: Deno.pid,
+    mainThread: currentThreadId(),
     wine: wineVersion(),
     elevated,
   };
-  const lpcWhy = lpcUnavailable();
+  const lpcWhy = unavailable("lpc");
   const notes: string[] = [];
   let server: ServerWorker | undefined;
   let exceptionPort: unknown = null;
@@ -78,7 +82,7 @@ export async function setUpExp3(
     ? null // the whole LPC half is skipped, and said so
     : !elevated
     ? "not elevated (SYSTEM, for SeTcbPrivilege, is taken only from an elevated prompt)"
-    : exceptionPortUnavailable();
+    : unavailable("exception-port");
   let canException = lpcWhy === null && exceptionWhy === null;
   if (exceptionWhy) notes.push(`ran without the exception port: ${exceptionWhy}`);
   if (lpcWhy === null) {
@@ -102,7 +106,9 @@ export async function setUpExp3(
   const args = ["--seconds", String(seconds)];
   if (server) args.push("--port", portName, "--register");
   const client = cleanup.use(
-    spawnCaptured(await clientCommand(new URL("./exp3_client.ts", import.meta.url), args)),
+    ChildProcess.spawnCaptured(
+      await clientCommand(new URL("./exp3_client.ts", import.meta.url), args),
+    ),
   );
   const pid = client.child.pid;
   o.log(`client pid ${pid}`);

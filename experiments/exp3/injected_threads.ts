@@ -6,8 +6,8 @@
  * @module
  */
 
-import type { HandledEvent } from "../../ffi/debug/debugger.ts";
-import { NTSTATUS } from "../../ffi/status.ts";
+import type { HandledEvent } from "../../mod.ts";
+import { NTSTATUS } from "../../raw.ts";
 
 /** A thread the debugger put into the debuggee. */
 export interface InjectedThread {

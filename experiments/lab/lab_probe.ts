@@ -10,21 +10,7 @@
  * @module
  */
 
-import {
-  alpcUnavailable,
-  exceptionPortUnavailable,
-  lpcUnavailable,
-} from "../../ffi/nt/capabilities.ts";
-import { assertWindows } from "../../ffi/status.ts";
-import { wineVersion } from "../../ffi/ntdll.ts";
-import {
-  impersonateSystem,
-  openProcessToken,
-  threadIsImpersonating,
-  tokenIntegrity,
-  tokenIsElevated,
-  tokenPrivileges,
-} from "../../ffi/nt/tokens.ts";
+import { assertWindows, impersonateSystem, Token, unavailable, wineVersion } from "../../mod.ts";
 import type { Cli } from "../_cli.ts";
 import { runScript } from "../_runner.ts";
 
@@ -92,17 +78,21 @@ export function trySystem(): { missing: string | null; from?: string } {
   } catch (e) {
     result = { missing: e instanceof Error ? e.message : String(e) };
   }
-  // The thread had no token; after the revert it must have none again.
-  if (threadIsImpersonating()) throw new Error("the probe thread is still impersonating");
+  // The thread had no token; after the revert it must have none again (the token, if any, is
+  // closed before the throw).
+  {
+    using after = Token.openThread();
+    if (after !== undefined) throw new Error("the probe thread is still impersonating");
+  }
   return result;
 }
 
 /** Probes (Windows only). */
 export function probe(): ProbeDocument {
   assertWindows("lab_probe");
-  using token = openProcessToken();
-  const debugHeld = tokenPrivileges(token).some((p) => p.name === "SeDebugPrivilege");
-  const elevated = tokenIsElevated(token);
+  using token = Token.open();
+  const debugHeld = token.privileges().some((p) => p.name === "SeDebugPrivilege");
+  const elevated = token.elevated();
   const system: { missing: string | null; from?: string } = !elevated || !debugHeld
     ? { missing: "not elevated, or SeDebugPrivilege not held: run from an elevated prompt" }
     : trySystem();
@@ -118,12 +108,12 @@ export function probe(): ProbeDocument {
     })(),
     deno: Deno.version.deno,
     elevated,
-    integrity: tokenIntegrity(token).name,
+    integrity: token.integrity().name,
     wine: wineVersion(),
     missing: {
-      lpc: lpcUnavailable(),
-      alpc: alpcUnavailable(),
-      exceptionPort: exceptionPortUnavailable(),
+      lpc: unavailable("lpc"),
+      alpc: unavailable("alpc"),
+      exceptionPort: unavailable("exception-port"),
       system: system.missing,
     },
     ...(system.from !== undefined ? { systemFrom: system.from } : {}),

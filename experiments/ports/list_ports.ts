@@ -16,20 +16,19 @@
  * @module
  */
 
-import { findPortServers, type PortServerReport } from "../../ffi/lpc/port_servers.ts";
 import {
-  type DirectorySource,
-  kernelDirectorySource,
+  assertWindows,
+  findPortServers,
   type NamespaceError,
   type NamespaceObject,
-  PORT_TYPES,
+  type PortServerReport,
   type QueryMode,
+  UnsupportedError,
   walkNamespace,
-} from "../../ffi/nt/namespace.ts";
-import { assertWindows } from "../../ffi/status.ts";
+} from "../../mod.ts";
+import { type DirectorySource, PORT_TYPES } from "../../raw.ts";
 import { type Cli, type CliValues, EXIT, UsageError } from "../_cli.ts";
 import { runScript } from "../_runner.ts";
-import { UnsupportedError } from "../../ffi/status.ts";
 
 /** The command line, declared once (parser and `--help`). */
 export const CLI = {
@@ -122,7 +121,8 @@ export function listPorts(options: ListPortsOptions): PortsDocument {
   const keep = new Set(options.types.map((t) => t.toLowerCase()));
   for (
     const e of walkNamespace(options.root, {
-      source: options.source ?? kernelDirectorySource(options.mode),
+      mode: options.mode,
+      ...(options.source ? { source: options.source } : {}),
     })
   ) {
     if (e.kind === "error") {
