@@ -6,7 +6,7 @@
  * @module
  */
 
-import assert from "node:assert/strict";
+import { assert, assertEquals } from "@std/assert";
 import { ownHandles } from "../ffi/nt/system_handles.ts";
 
 /**
@@ -75,14 +75,14 @@ export async function handleCountsAcrossCycles(
  * type, one per cycle, adds `n`). The first `n` cycles warm up what the runtime opens only once.
  */
 export function assertNoHandleGrowthPerCycle(c: CycleHandleCounts, what: string): void {
-  assert.ok(
+  assert(
     c.n > 2 * RUNTIME_TRANSIENT_HANDLES,
     `${c.n} cycles are too few: a leak of one per cycle must exceed the runtime's transient handles`,
   );
   const [before] = c.typed;
-  assert.deepEqual(c.typed, [before, before, before], `${what}: handles of its type ${c.typed}`);
+  assertEquals(c.typed, [before, before, before], `${what}: handles of its type ${c.typed}`);
   const growth = c.all[2] - c.all[1];
-  assert.ok(
+  assert(
     growth <= RUNTIME_TRANSIENT_HANDLES,
     `${what}: ${growth} more handles after ${2 * c.n} cycles than after ${c.n} (all: ${c.all}), ` +
       `more than the ${RUNTIME_TRANSIENT_HANDLES} the runtime's own threads account for`,

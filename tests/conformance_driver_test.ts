@@ -5,7 +5,14 @@
  * document, its verdicts, its deadline, its exit codes, and its permissions.
  */
 
-import assert from "node:assert/strict";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertNotMatch,
+  assertStrictEquals,
+  assertThrows,
+} from "@std/assert";
 import { LAYOUTS } from "../ffi/layouts.ts";
 import { decodeUtf16 } from "../ffi/strings.ts";
 import {
@@ -43,32 +50,32 @@ Deno.test("marshal: OBJECT_ATTRIBUTES is 48 bytes, Length 48, pointing at a UNIC
     0,
   ], processMemory());
   const oa = m.args[1] as Uint8Array;
-  assert.equal(oa.byteLength, 48);
+  assertStrictEquals(oa.byteLength, 48);
   const dv = view(oa);
-  assert.equal(dv.getUint32(OA.offsets.Length, true), 48);
-  assert.equal(dv.getUint32(OA.offsets.Attributes, true), 0x40);
-  assert.equal(dv.getBigUint64(OA.offsets.RootDirectory, true), 0n);
+  assertStrictEquals(dv.getUint32(OA.offsets.Length, true), 48);
+  assertStrictEquals(dv.getUint32(OA.offsets.Attributes, true), 0x40);
+  assertStrictEquals(dv.getBigUint64(OA.offsets.RootDirectory, true), 0n);
   const us = at(dv.getBigUint64(OA.offsets.ObjectName, true), US.size);
   const name = "\\RPC Control\\conf";
-  assert.equal(view(us).getUint16(US.offsets.Length, true), name.length * 2);
-  assert.ok(view(us).getUint16(US.offsets.MaximumLength, true) >= name.length * 2);
+  assertStrictEquals(view(us).getUint16(US.offsets.Length, true), name.length * 2);
+  assert(view(us).getUint16(US.offsets.MaximumLength, true) >= name.length * 2);
   const chars = at(view(us).getBigUint64(US.offsets.Buffer, true), name.length * 2);
-  assert.equal(decodeUtf16(chars), name);
-  assert.equal(m.args[3], 648);
+  assertStrictEquals(decodeUtf16(chars), name);
+  assertStrictEquals(m.args[3], 648);
   m.collect();
 });
 
 Deno.test("marshal: a NULL object name leaves ObjectName 0; a UNICODE_STRING argument is 16 bytes", () => {
   const m = marshal("NtCreatePort", [arg.out("p"), arg.oa(null), 0, 256, 0], processMemory());
-  assert.equal(view(m.args[1] as Uint8Array).getBigUint64(OA.offsets.ObjectName, true), 0n);
+  assertStrictEquals(view(m.args[1] as Uint8Array).getBigUint64(OA.offsets.ObjectName, true), 0n);
   const c = marshal(
     "NtConnectPort",
     [arg.out("c"), arg.us("\\RPC Control\\x"), arg.qos(), null, null, null, null, null],
     processMemory(),
   );
   const us = c.args[1] as Uint8Array;
-  assert.equal(us.byteLength, 16);
-  assert.equal(view(us).getUint16(US.offsets.Length, true), "\\RPC Control\\x".length * 2);
+  assertStrictEquals(us.byteLength, 16);
+  assertStrictEquals(view(us).getUint16(US.offsets.Length, true), "\\RPC Control\\x".length * 2);
 });
 
 Deno.test("marshal: SECURITY_QUALITY_OF_SERVICE is 12 bytes: Length, level, tracking (a bad Length kept)", () => {
@@ -80,14 +87,14 @@ Deno.test("marshal: SECURITY_QUALITY_OF_SERVICE is 12 bytes: Length, level, trac
     )
       .args[2] as Uint8Array;
   const q = args(arg.qos(2, true));
-  assert.equal(q.byteLength, 12);
-  assert.equal(view(q).getUint32(QOS.offsets.Length, true), 12);
-  assert.equal(view(q).getUint32(QOS.offsets.ImpersonationLevel, true), 2);
-  assert.equal(q[QOS.offsets.ContextTrackingMode], 1);
+  assertStrictEquals(q.byteLength, 12);
+  assertStrictEquals(view(q).getUint32(QOS.offsets.Length, true), 12);
+  assertStrictEquals(view(q).getUint32(QOS.offsets.ImpersonationLevel, true), 2);
+  assertStrictEquals(q[QOS.offsets.ContextTrackingMode], 1);
   const bad = args(arg.qos(1, false, 8));
-  assert.equal(view(bad).getUint32(QOS.offsets.Length, true), 8);
-  assert.equal(view(bad).getUint32(QOS.offsets.ImpersonationLevel, true), 1);
-  assert.equal(bad[QOS.offsets.ContextTrackingMode], 0);
+  assertStrictEquals(view(bad).getUint32(QOS.offsets.Length, true), 8);
+  assertStrictEquals(view(bad).getUint32(QOS.offsets.ImpersonationLevel, true), 1);
+  assertStrictEquals(bad[QOS.offsets.ContextTrackingMode], 0);
 });
 
 Deno.test("marshal: a timeout is a relative LARGE_INTEGER, -ms * 10 000", () => {
@@ -96,8 +103,8 @@ Deno.test("marshal: a timeout is a relative LARGE_INTEGER, -ms * 10 000", () => 
     [arg.h("port"), null, null, arg.buf("rx", 64), arg.timeout(250)],
     { buffers: new Map(), handles: new Map([["port", 0x44n]]) },
   );
-  assert.equal(view(m.args[4] as Uint8Array).getBigInt64(0, true), -2_500_000n);
-  assert.equal(Deno.UnsafePointer.value(m.args[0] as Deno.PointerObject), 0x44n);
+  assertStrictEquals(view(m.args[4] as Uint8Array).getBigInt64(0, true), -2_500_000n);
+  assertStrictEquals(Deno.UnsafePointer.value(m.args[0] as Deno.PointerObject), 0x44n);
 });
 
 // ---------------- how a call crosses to its thread ----------------
@@ -109,10 +116,10 @@ Deno.test("wire: handles are resolved where the handle table is; an unknown one 
     [arg.h("port"), arg.buf("tx", new Uint8Array([1, 2, 3])), arg.buf("rx", 64)],
     handles,
   );
-  assert.deepEqual(call.handles, { port: "4660" });
-  assert.deepEqual(JSON.parse(JSON.stringify(call)), call, "the call is plain JSON");
-  assert.throws(
-    () => toHostCall("NtClose", [arg.h("gone")], handles),
+  assertEquals(call.handles, { port: "4660" });
+  assertEquals(JSON.parse(JSON.stringify(call)), call, "the call is plain JSON");
+  assertMatch(
+    String(assertThrows(() => toHostCall("NtClose", [arg.h("gone")], handles))),
     /NtClose: no handle named "gone" in this process/,
   );
   const p = toHostCall("NtAcceptConnectPort", [
@@ -123,7 +130,7 @@ Deno.test("wire: handles are resolved where the handle table is; an unknown one 
     null,
     null,
   ], handles);
-  assert.deepEqual(p.args[1], { kind: "pointer", value: "18446744073709551615" });
+  assertEquals(p.args[1], { kind: "pointer", value: "18446744073709551615" });
 });
 
 Deno.test("wire: buffers live in the process: shared memory per name, init makes a new one, read copies", () => {
@@ -134,31 +141,32 @@ Deno.test("wire: buffers live in the process: shared memory per name, init makes
     new Map([["port", 5n]]),
   );
   const wire = attachMemory(send, memory);
-  assert.ok(wire.memory.tx instanceof SharedArrayBuffer);
-  assert.deepEqual([...new Uint8Array(wire.memory.tx)], [7, 8, 9]);
-  assert.equal(wire.memory.rx!.byteLength, 16);
+  assert(wire.memory.tx instanceof SharedArrayBuffer);
+  assertEquals([...new Uint8Array(wire.memory.tx)], [7, 8, 9]);
+  assertStrictEquals(wire.memory.rx!.byteLength, 16);
   // The Worker writes through its view; another thread's later use without init sees it.
   const { args, memory: pm } = workerMemory(wire);
-  assert.deepEqual(args[1], { kind: "buffer", name: "tx" });
+  assertEquals(args[1], { kind: "buffer", name: "tx" });
   pm.buffers.get("rx")![0] = 0xaa;
   const again = attachMemory(
     toHostCall("NtReplyPort", [arg.h("port"), arg.buf("rx")], new Map([["port", 5n]])),
     memory,
   );
-  assert.equal(again.memory.rx, wire.memory.rx, "the same memory");
-  assert.equal(memory.read("rx")[0], 0xaa);
+  assertStrictEquals(again.memory.rx, wire.memory.rx, "the same memory");
+  assertStrictEquals(memory.read("rx")[0], 0xaa);
   const copy = memory.read("rx");
   copy[0] = 0;
-  assert.equal(memory.read("rx")[0], 0xaa, "read returns a copy");
+  assertStrictEquals(memory.read("rx")[0], 0xaa, "read returns a copy");
   attachMemory(
     toHostCall("NtReplyPort", [arg.h("port"), arg.buf("rx", 16)], new Map([["port", 5n]])),
     memory,
   );
-  assert.equal(memory.read("rx")[0], 0, "init makes a new buffer, as _marshal.ts does");
-  assert.throws(() => memory.read("never"), /no buffer named "never"/);
-  assert.throws(
+  assertStrictEquals(memory.read("rx")[0], 0, "init makes a new buffer, as _marshal.ts does");
+  assertThrows(() => memory.read("never"), Error, 'no buffer named "never"');
+  assertThrows(
     () => attachMemory(toHostCall("NtReplyPort", [null, arg.buf("never")], new Map()), memory),
-    /no buffer named "never"/,
+    Error,
+    'no buffer named "never"',
   );
 });
 
@@ -178,13 +186,13 @@ Deno.test("wire: the Worker's marshalling writes the kernel's answer into the pr
   const m = marshal("NtReplyWaitReceivePortEx", args, pm);
   // What the kernel does through the pointer: write into the buffer.
   (m.args[3] as Uint8Array).set([1, 2, 3, 4]);
-  assert.deepEqual([...memory.read("rx").subarray(0, 4)], [1, 2, 3, 4]);
+  assertEquals([...memory.read("rx").subarray(0, 4)], [1, 2, 3, 4]);
 });
 
 Deno.test("wire: base64 round-trips bytes", () => {
   const b = new Uint8Array(70_000).map((_, i) => (i * 7) & 0xff);
-  assert.deepEqual(fromBase64(toBase64(b)), b);
-  assert.deepEqual(fromBase64(toBase64(new Uint8Array(0))), new Uint8Array(0));
+  assertEquals(fromBase64(toBase64(b)), b);
+  assertEquals(fromBase64(toBase64(new Uint8Array(0))), new Uint8Array(0));
 });
 
 // ---------------- the runner ----------------
@@ -244,69 +252,69 @@ async function capture(args: string[], cases: Case[], log: string[] = []) {
 Deno.test("runner: --json prints one deno-lpc/conformance@1 document; a throwing case fails with its error", async () => {
   const log: string[] = [];
   const r = await capture(["--kernel", "fake", "--json"], CASES_FOR_TEST, log);
-  assert.equal(r.code, 1);
+  assertStrictEquals(r.code, 1);
   const doc = JSON.parse(r.out) as ConformanceDocument;
-  assert.equal(doc.schema, SCHEMA);
-  assert.equal(doc.kernel, "fake");
-  assert.equal(doc.system.os, Deno.build.os);
-  assert.equal(doc.passed, 1);
-  assert.equal(doc.failed, 2);
-  assert.deepEqual(doc.cases.map((c) => [c.name, c.kernel, c.passed]), [
+  assertStrictEquals(doc.schema, SCHEMA);
+  assertStrictEquals(doc.kernel, "fake");
+  assertStrictEquals(doc.system.os, Deno.build.os);
+  assertStrictEquals(doc.passed, 1);
+  assertStrictEquals(doc.failed, 2);
+  assertEquals(doc.cases.map((c) => [c.name, c.kernel, c.passed]), [
     ["a rule that holds", "fake", true],
     ["a rule that does not", "fake", false],
     ["a case that throws", "fake", false],
   ]);
   for (const c of doc.cases) {
-    assert.deepEqual(
+    assertEquals(
       Object.keys(c).filter((k) => k !== "error").sort(),
       ["expected", "kernel", "ms", "name", "observed", "passed", "sources"],
     );
-    assert.equal(typeof c.ms, "number");
+    assertStrictEquals(typeof c.ms, "number");
   }
-  assert.deepEqual(doc.cases[1]!.observed, { pid: 1234 });
-  assert.deepEqual(doc.cases[1]!.sources, ["AlpcpSendCloseMessage.c", "AlpcpDeletePort.c"]);
-  assert.equal(doc.cases[2]!.error, "boom");
-  assert.equal(doc.cases[0]!.error, undefined);
-  assert.deepEqual(
+  assertEquals(doc.cases[1]!.observed, { pid: 1234 });
+  assertEquals(doc.cases[1]!.sources, ["AlpcpSendCloseMessage.c", "AlpcpDeletePort.c"]);
+  assertStrictEquals(doc.cases[2]!.error, "boom");
+  assertStrictEquals(doc.cases[0]!.error, undefined);
+  assertEquals(
     log,
     ["disposed", "disposed", "disposed"],
     "a fresh kernel per case, disposed on every path",
   );
   // The failures name the rule and its sources on stderr; stdout is only the document.
-  assert.match(
+  assertMatch(
     r.err,
     /FAILED \(fake\): a rule that does not\n {2}rule from: AlpcpSendCloseMessage\.c, AlpcpDeletePort\.c/,
   );
-  assert.match(
+  assertMatch(
     r.err,
     /our reading of AlpcpSendCloseMessage\.c, AlpcpDeletePort\.c is wrong, or the fake is/,
   );
-  assert.match(r.err, /error: boom/);
+  assertMatch(r.err, /error: boom/);
 });
 
 Deno.test("runner: the table, the summary, --filter, and exit 0 when all passed", async () => {
   const r = await capture(["--kernel=fake", "--filter", "HOLDS"], CASES_FOR_TEST);
-  assert.equal(r.code, 0, r.err);
-  assert.match(r.out, /^case +kernel +passed$/m);
-  assert.match(r.out, /^a rule that holds +fake +yes$/m);
-  assert.doesNotMatch(r.out, /does not/);
-  assert.match(r.out, /: 1 passed, 0 failed, 1 cases$/);
+  assertStrictEquals(r.code, 0, r.err);
+  assertMatch(r.out, /^case +kernel +passed$/m);
+  assertMatch(r.out, /^a rule that holds +fake +yes$/m);
+  assertNotMatch(r.out, /does not/);
+  assertMatch(r.out, /: 1 passed, 0 failed, 1 cases$/);
 });
 
 Deno.test("runner: bad usage exits 2, --help 0, an empty suite 1", async () => {
-  assert.equal((await capture(["--kernel", "vms"], CASES_FOR_TEST)).code, 2);
-  assert.equal((await capture(["--frobnicate"], CASES_FOR_TEST)).code, 2);
-  assert.equal((await capture(["--timeout", "-3"], CASES_FOR_TEST)).code, 2);
-  assert.equal((await capture(["--filter", "no such case"], CASES_FOR_TEST)).code, 2);
+  assertStrictEquals((await capture(["--kernel", "vms"], CASES_FOR_TEST)).code, 2);
+  assertStrictEquals((await capture(["--frobnicate"], CASES_FOR_TEST)).code, 2);
+  assertStrictEquals((await capture(["--timeout", "-3"], CASES_FOR_TEST)).code, 2);
+  assertStrictEquals((await capture(["--filter", "no such case"], CASES_FOR_TEST)).code, 2);
   if (Deno.build.os !== "windows") {
     const w = await capture(["--kernel", "windows"], CASES_FOR_TEST);
-    assert.equal(w.code, 2);
-    assert.match(w.err, /needs Windows/);
+    assertStrictEquals(w.code, 2);
+    assertMatch(w.err, /needs Windows/);
   }
   const h = await capture(["--help"], CASES_FOR_TEST);
-  assert.equal(h.code, 0);
-  assert.match(h.out, /--kernel fake\|windows/);
-  assert.equal((await capture(["--kernel", "fake"], [])).code, 1);
+  assertStrictEquals(h.code, 0);
+  assertMatch(h.out, /--kernel fake\|windows/);
+  assertStrictEquals((await capture(["--kernel", "fake"], [])).code, 1);
 });
 
 Deno.test("runner: a case that hangs fails at its deadline, and its kernel is still disposed", async () => {
@@ -317,9 +325,9 @@ Deno.test("runner: a case that hangs fails at its deadline, and its kernel is st
     run: () => new Promise(() => {}),
   };
   const r = await runCase(hang, "fake", countingKernel(log), 50);
-  assert.equal(r.passed, false);
-  assert.match(r.error ?? "", /the case did not finish within 50 ms/);
-  assert.deepEqual(log, ["disposed"]);
+  assertStrictEquals(r.passed, false);
+  assertMatch(r.error ?? "", /the case did not finish within 50 ms/);
+  assertEquals(log, ["disposed"]);
 });
 
 Deno.test("runner: deno task conformance's permissions are enough to start it (--help, a bad filter)", async () => {
@@ -327,8 +335,8 @@ Deno.test("runner: deno task conformance's permissions are enough to start it (-
     tasks: { conformance: { command: string } };
   };
   const words = cfg.tasks.conformance.command.split(/\s+/);
-  assert.deepEqual(words.slice(0, 2), ["deno", "run"]);
-  assert.deepEqual(words.slice(2, -1), [
+  assertEquals(words.slice(0, 2), ["deno", "run"]);
+  assertEquals(words.slice(2, -1), [
     "--allow-ffi",
     "--allow-read",
     "--allow-run",
@@ -336,8 +344,8 @@ Deno.test("runner: deno task conformance's permissions are enough to start it (-
   ]);
   const flags = [...words.slice(2, -1), `${REPO_ROOT}${words.at(-1)}`];
   const help = await run(Deno.execPath(), ["run", ...flags, "--help"]);
-  assert.equal(help.code, 0, help.stderr);
-  assert.match(help.stdout, /deno-lpc\/conformance@1/);
+  assertStrictEquals(help.code, 0, help.stderr);
+  assertMatch(help.stdout, /deno-lpc\/conformance@1/);
   const none = await run(Deno.execPath(), [
     "run",
     ...flags,
@@ -346,6 +354,6 @@ Deno.test("runner: deno task conformance's permissions are enough to start it (-
     "--filter",
     "\u00a7none",
   ]);
-  assert.equal(none.code, 2, none.stderr);
-  assert.match(none.stderr, /no case matches/);
+  assertStrictEquals(none.code, 2, none.stderr);
+  assertMatch(none.stderr, /no case matches/);
 });

@@ -5,7 +5,7 @@
  * named like the kernel's function files.
  */
 
-import assert from "node:assert/strict";
+import { assert, assertMatch } from "@std/assert";
 import { lpcUnavailable } from "../ffi/nt/capabilities.ts";
 import { CASES } from "./conformance/cases.ts";
 import { createFakeKernel } from "./conformance/fake_driver.ts";
@@ -20,7 +20,7 @@ const WHY_NOT_WINDOWS = ON_WINDOWS_BUILD
 for (const c of CASES) {
   Deno.test(`conformance (fake): ${c.name}`, async () => {
     const r = await runCase(c, "fake", createFakeKernel);
-    assert.ok(r.passed, explainFailure(r));
+    assert(r.passed, explainFailure(r));
   });
   Deno.test({
     name: WHY_NOT_WINDOWS === null
@@ -29,7 +29,7 @@ for (const c of CASES) {
     ignore: WHY_NOT_WINDOWS !== null,
     async fn() {
       const r = await runCase(c, "windows", () => createWindowsKernel());
-      assert.ok(r.passed, explainFailure(r));
+      assert(r.passed, explainFailure(r));
     },
   });
 }
@@ -40,10 +40,10 @@ const SOURCE = /^[A-Z][A-Za-z0-9_]+\.c$/;
 Deno.test("conformance: case names are unique and every case cites a kernel function file", () => {
   const seen = new Set<string>();
   for (const c of CASES) {
-    assert.ok(c.name.trim().length > 0, "a case has a name");
-    assert.ok(!seen.has(c.name), `duplicate case name: ${c.name}`);
+    assert(c.name.trim().length > 0, "a case has a name");
+    assert(!seen.has(c.name), `duplicate case name: ${c.name}`);
     seen.add(c.name);
-    assert.ok(c.sources.length >= 1, `${c.name}: cites no source`);
-    for (const s of c.sources) assert.match(s, SOURCE, `${c.name}: source ${s}`);
+    assert(c.sources.length >= 1, `${c.name}: cites no source`);
+    for (const s of c.sources) assertMatch(s, SOURCE, `${c.name}: source ${s}`);
   }
 });

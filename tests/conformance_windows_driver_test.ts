@@ -6,7 +6,15 @@
  * touched here (Wine stubs it); `conformance_test.ts` runs the cases on Windows.
  */
 
-import assert from "node:assert/strict";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertNotStrictEquals,
+  assertRejects,
+  assertStrictEquals,
+  assertThrows,
+} from "@std/assert";
 import { pointerFrom } from "../ffi/nt/handle.ts";
 import { kernel32 } from "../ffi/kernel32.ts";
 import { LAYOUTS } from "../ffi/layouts.ts";
@@ -30,19 +38,19 @@ windowsTest(
     await using k = await createWindowsKernel();
     const a = k.self.main;
     const b = await k.self.thread();
-    assert.equal(k.self.pid, kernel32().GetCurrentProcessId());
-    assert.equal(a.process, k.self);
+    assertStrictEquals(k.self.pid, kernel32().GetCurrentProcessId());
+    assertStrictEquals(a.process, k.self);
     const mainTid = kernel32().GetCurrentThreadId();
-    assert.notEqual(a.tid, mainTid, "a Thread is not the test's main thread");
-    assert.notEqual(a.tid, b.tid);
+    assertNotStrictEquals(a.tid, mainTid, "a Thread is not the test's main thread");
+    assertNotStrictEquals(a.tid, b.tid);
     const now = fileTimeNow();
     for (const t of [a, b]) {
-      assert.ok(t.createTime <= now + 10_000_000n, "created before now (1 s of clock slack)");
-      assert.ok(t.createTime > now - 36_000_000_000n, "created within the last hour");
+      assert(t.createTime <= now + 10_000_000n, "created before now (1 s of clock slack)");
+      assert(t.createTime > now - 36_000_000_000n, "created within the last hour");
     }
-    assert.ok(b.createTime >= a.createTime, "the second thread was created after the first");
-    assert.match(k.portName("srv"), /^\\RPC Control\\deno-lpc-conf-\d+-\d+-srv$/);
-    assert.notEqual(k.portName("srv"), k.portName("srv"), "each call names a new port");
+    assert(b.createTime >= a.createTime, "the second thread was created after the first");
+    assertMatch(k.portName("srv"), /^\\RPC Control\\deno-lpc-conf-\d+-\d+-srv$/);
+    assertNotStrictEquals(k.portName("srv"), k.portName("srv"), "each call names a new port");
   },
 );
 
@@ -52,10 +60,11 @@ windowsTest(
   async () => {
     await using k = await createWindowsKernel();
     const status = await k.self.main.call("NtClose", arg.ptr(0x7ff0n));
-    assert.equal(toUnsigned(status), NTSTATUS.STATUS_INVALID_HANDLE);
-    await assert.rejects(
+    assertStrictEquals(toUnsigned(status), NTSTATUS.STATUS_INVALID_HANDLE);
+    await assertRejects(
       () => k.self.main.call("NtClose", arg.h("never-made")),
-      /no handle named "never-made"/,
+      Error,
+      'no handle named "never-made"',
     );
   },
 );
@@ -76,12 +85,12 @@ windowsTest(
       KUT.size,
       null,
     );
-    assert.equal(status, 0);
+    assertStrictEquals(status, 0);
     const bytes = await b.read("times");
     const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    assert.equal(dv.getBigInt64(KUT.offsets.CreateTime, true), a.createTime);
+    assertStrictEquals(dv.getBigInt64(KUT.offsets.CreateTime, true), a.createTime);
     const child = await k.spawn();
-    await assert.rejects(() => child.main.read("times"), /no buffer named "times"/);
+    await assertRejects(() => child.main.read("times"), Error, 'no buffer named "times"');
     // In the child, a buffer of the same name is its own; bytes given are what the call sees.
     await child.main.call(
       "NtQueryInformationThread" as CallName,
@@ -92,11 +101,11 @@ windowsTest(
       null,
     );
     const theirs = await child.main.read("times");
-    assert.equal(
+    assertStrictEquals(
       new DataView(theirs.buffer, theirs.byteOffset).getBigInt64(KUT.offsets.CreateTime, true),
       child.main.createTime,
     );
-    assert.notEqual(child.pid, k.self.pid);
+    assertNotStrictEquals(child.pid, k.self.pid);
   },
 );
 
@@ -108,20 +117,24 @@ windowsTest(
     const child = await k.spawn();
     const t = await k.self.thread();
     const access = ProcessAccess.PROCESS_QUERY_LIMITED_INFORMATION;
-    assert.equal(await t.openProcess(child, access, "kid"), 0);
-    assert.ok(
+    assertStrictEquals(await t.openProcess(child, access, "kid"), 0);
+    assert(
       k.self.main.handleValue("kid") > 0n,
       "the handle is the process's, any thread sees it",
     );
-    assert.throws(() => child.main.handleValue("kid"), /no handle named "kid" in child process/);
-    assert.equal(await k.self.main.call("NtClose", arg.h("kid")), 0);
-    assert.equal(
+    assertThrows(
+      () => child.main.handleValue("kid"),
+      Error,
+      'no handle named "kid" in child process',
+    );
+    assertStrictEquals(await k.self.main.call("NtClose", arg.h("kid")), 0);
+    assertStrictEquals(
       toUnsigned(await k.self.main.call("NtClose", arg.h("kid"))),
       NTSTATUS.STATUS_INVALID_HANDLE,
     );
     // The child opens us, in its own table.
-    assert.equal(await child.main.openProcess(k.self, access, "parent"), 0);
-    assert.ok(child.main.handleValue("parent") > 0n);
+    assertStrictEquals(await child.main.openProcess(k.self, access, "parent"), 0);
+    assert(child.main.handleValue("parent") > 0n);
   },
 );
 
@@ -132,12 +145,12 @@ windowsTest(
     await using k = await createWindowsKernel();
     const t = await k.self.thread();
     await t.exit();
-    await assert.rejects(() => t.call("NtClose", arg.ptr(0x7ff0n)), /has exited/);
+    await assertRejects(() => t.call("NtClose", arg.ptr(0x7ff0n)), Error, "has exited");
     const child = await k.spawn();
     const c = await child.thread();
     await c.exit();
-    await assert.rejects(() => c.call("NtClose", arg.ptr(0x7ff0n)), /has exited/);
-    assert.equal(await child.exitCode(), null, "the process lives on without that thread");
+    await assertRejects(() => c.call("NtClose", arg.ptr(0x7ff0n)), Error, "has exited");
+    assertStrictEquals(await child.exitCode(), null, "the process lives on without that thread");
   },
 );
 
@@ -147,11 +160,11 @@ windowsTest(
   async () => {
     await using k = await createWindowsKernel();
     const child = await k.spawn();
-    assert.equal(await child.exitCode(), null);
+    assertStrictEquals(await child.exitCode(), null);
     await child.kill(42);
-    assert.equal(await child.exitCode(), 42);
-    assert.equal(await child.main.start("NtClose", arg.ptr(0x7ff0n)).result(5_000), "killed");
-    await assert.rejects(() => k.self.kill(1), /not killed/);
+    assertStrictEquals(await child.exitCode(), 42);
+    assertStrictEquals(await child.main.start("NtClose", arg.ptr(0x7ff0n)).result(5_000), "killed");
+    await assertRejects(() => k.self.kill(1), Error, "not killed");
   },
 );
 
@@ -168,17 +181,21 @@ windowsTest(
   async () => {
     await using k = await createWindowsKernel();
     const child = await k.spawn();
-    assert.deepEqual(await child.main.raise(0xe0000001, [1n, 2n], 20_000), {
+    assertEquals(await child.main.raise(0xe0000001, [1n, 2n], 20_000), {
       outcome: "exited",
       exitCode: 0xe0000001,
     });
-    await assert.rejects(
+    await assertRejects(
       () => k.self.main.raise(0xe0000001, [], 1000),
-      /only in a spawned process/,
+      Error,
+      "only in a spawned process",
     );
     const r = await k.self.main.hardError(0xc0000001 | 0, 10_000);
-    assert.notEqual(r, "blocked");
-    assert.equal(toUnsigned((r as { status: number }).status), NTSTATUS.STATUS_NOT_IMPLEMENTED);
+    assertNotStrictEquals(r, "blocked");
+    assertStrictEquals(
+      toUnsigned((r as { status: number }).status),
+      NTSTATUS.STATUS_NOT_IMPLEMENTED,
+    );
   },
 );
 
@@ -190,7 +207,10 @@ windowsTest(
   UNDER_WINE ? null : ON_WINDOWS_BUILD ? "on Windows the step may succeed" : NOT_WINDOWS,
   async () => {
     await using k = await createWindowsKernel();
-    await assert.rejects(() => k.self.main.becomeSystem(), /StepError: step \d+, .*SYSTEM/);
+    assertMatch(
+      String(await assertRejects(() => k.self.main.becomeSystem())),
+      /StepError: step \d+, .*SYSTEM/,
+    );
   },
 );
 
@@ -207,14 +227,18 @@ windowsTest(
       childPid = child.pid;
       watch = openProcess(child.pid, ProcessAccess.SYNCHRONIZE);
       const access = ProcessAccess.PROCESS_QUERY_LIMITED_INFORMATION;
-      assert.equal(await k.self.main.openProcess(child, access, "kid"), 0);
+      assertStrictEquals(await k.self.main.openProcess(child, access, "kid"), 0);
       leftOpen = k.self.main.handleValue("kid");
-      assert.equal(kernel32().GetProcessId(pointerFrom(leftOpen)), child.pid);
-      assert.equal(waitFor(watch, 0), false, "the child runs before dispose");
+      assertStrictEquals(kernel32().GetProcessId(pointerFrom(leftOpen)), child.pid);
+      assertStrictEquals(waitFor(watch, 0), false, "the child runs before dispose");
     } // everything is left to dispose
     using _watch = watch;
-    assert.equal(waitFor(watch, 5_000), true, "the child has ended");
+    assertStrictEquals(waitFor(watch, 5_000), true, "the child has ended");
     // Non-destructive: GetProcessId answers 0 for a handle that is no longer that process's.
-    assert.notEqual(kernel32().GetProcessId(pointerFrom(leftOpen)), childPid, "closed at dispose");
+    assertNotStrictEquals(
+      kernel32().GetProcessId(pointerFrom(leftOpen)),
+      childPid,
+      "closed at dispose",
+    );
   },
 );

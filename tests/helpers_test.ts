@@ -5,7 +5,14 @@
  * token is looked for.
  */
 
-import assert from "node:assert/strict";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertNotMatch,
+  assertRejects,
+  assertStrictEquals,
+} from "@std/assert";
 import { CHILD_DEADLINE_MS, ON_LINUX, REPO_ROOT, run } from "./_helpers.ts";
 import {
   DEADLINE_EXIT_CODE,
@@ -17,8 +24,8 @@ import { systemTokenCandidates } from "../ffi/nt/tokens.ts";
 const WIN = Deno.build.os === "windows";
 
 Deno.test("REPO_ROOT is a decoded path of this checkout, ending with /", async () => {
-  assert.ok(REPO_ROOT.endsWith("/"));
-  assert.ok((await Deno.stat(`${REPO_ROOT}deno.json`)).isFile);
+  assert(REPO_ROOT.endsWith("/"));
+  assert((await Deno.stat(`${REPO_ROOT}deno.json`)).isFile);
 });
 
 Deno.test("REPO_ROOT of a checkout under a path with a space (a copy in `a b/`) finds its files", async () => {
@@ -39,13 +46,13 @@ Deno.test("REPO_ROOT of a checkout under a path with a space (a copy in `a b/`) 
       await Deno.copyFile(`${REPO_ROOT}${f}`, `${root}/${f}`);
     }
     const url = new URL(`file://${WIN ? "/" : ""}${root.replaceAll("\\", "/")}/tests/_helpers.ts`);
-    assert.ok(url.pathname.includes("a%20b"), "the URL is percent-encoded");
+    assert(url.pathname.includes("a%20b"), "the URL is percent-encoded");
     const copy = await import(url.href) as { REPO_ROOT: string };
-    assert.ok(copy.REPO_ROOT.includes("a b/"), copy.REPO_ROOT);
-    assert.ok((await Deno.stat(`${copy.REPO_ROOT}ffi/status.ts`)).isFile);
+    assert(copy.REPO_ROOT.includes("a b/"), copy.REPO_ROOT);
+    assert((await Deno.stat(`${copy.REPO_ROOT}ffi/status.ts`)).isFile);
     // What the old `new URL("..", import.meta.url).pathname` gave: a path that does not exist.
     const encoded = new URL("..", url).pathname;
-    await assert.rejects(Deno.stat(`${encoded}ffi/status.ts`), Deno.errors.NotFound);
+    await assertRejects(() => Deno.stat(`${encoded}ffi/status.ts`), Deno.errors.NotFound);
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }
@@ -56,7 +63,7 @@ Deno.test("outputWithDeadline(): a child that ends in time gives its code and ou
     "eval",
     "console.log('out'); console.error('err'); Deno.exit(7)",
   ], { deadlineMs: 60_000 });
-  assert.deepEqual(
+  assertEquals(
     { code: r.code, timedOut: r.timedOut, out: r.stdout.trim(), err: r.stderr.trim() },
     { code: 7, timedOut: false, out: "out", err: "err" },
   );
@@ -69,11 +76,11 @@ Deno.test("outputWithDeadline(): a hung child is killed at the deadline, its out
     "console.log('started'); setTimeout(() => {}, 600_000)",
   ], { deadlineMs: 3_000 });
   const ms = performance.now() - t0;
-  assert.equal(r.timedOut, true);
-  assert.equal(r.code, DEADLINE_EXIT_CODE);
-  assert.equal(r.stdout.trim(), "started");
-  assert.match(r.stderr, /deadline: .* did not end within 3000 ms; killed/);
-  assert.ok(ms < 30_000, `ended after ${ms} ms`);
+  assertStrictEquals(r.timedOut, true);
+  assertStrictEquals(r.code, DEADLINE_EXIT_CODE);
+  assertStrictEquals(r.stdout.trim(), "started");
+  assertMatch(r.stderr, /deadline: .* did not end within 3000 ms; killed/);
+  assert(ms < 30_000, `ended after ${ms} ms`);
 });
 
 Deno.test("outputWithDeadline(): Ctrl-C (the signal aborts) kills the child at once: exit 130, interrupted", async () => {
@@ -86,18 +93,18 @@ Deno.test("outputWithDeadline(): Ctrl-C (the signal aborts) kills the child at o
   setTimeout(() => ctl.abort(), 1_500);
   const r = await pending;
   const ms = performance.now() - t0;
-  assert.deepEqual(
+  assertEquals(
     { code: r.code, interrupted: r.interrupted, timedOut: r.timedOut },
     { code: INTERRUPTED_EXIT_CODE, interrupted: true, timedOut: false },
   );
-  assert.match(r.stderr, /interrupted: .* killed/);
-  assert.ok(ms < 20_000, `ended after ${ms} ms`);
+  assertMatch(r.stderr, /interrupted: .* killed/);
+  assert(ms < 20_000, `ended after ${ms} ms`);
   // Aborted before the start: nothing is started.
   const again = await outputWithDeadline(Deno.execPath(), ["eval", "Deno.exit(5)"], {
     deadlineMs: 60_000,
     signal: ctl.signal,
   });
-  assert.deepEqual({ code: again.code, interrupted: again.interrupted }, {
+  assertEquals({ code: again.code, interrupted: again.interrupted }, {
     code: INTERRUPTED_EXIT_CODE,
     interrupted: true,
   });
@@ -114,22 +121,26 @@ Deno.test({
       deadlineMs: 60_000,
       graceMs: 1_000,
     });
-    assert.equal(r.timedOut, false);
-    assert.equal(r.code, 0);
-    assert.equal(r.stdout.trim(), "before");
-    assert.match(r.stderr, /output pipes were still open 1000 ms after it ended/);
+    assertStrictEquals(r.timedOut, false);
+    assertStrictEquals(r.code, 0);
+    assertStrictEquals(r.stdout.trim(), "before");
+    assertMatch(r.stderr, /output pipes were still open 1000 ms after it ended/);
   },
 });
 
 Deno.test("run(): a child past its deadline fails the test with the command and its output", async () => {
-  assert.ok(CHILD_DEADLINE_MS >= 60_000);
-  await assert.rejects(
-    run(Deno.execPath(), ["eval", "console.log('hung'); setTimeout(() => {}, 600_000)"], {
-      deadlineMs: 2_000,
-    }),
+  assert(CHILD_DEADLINE_MS >= 60_000);
+  assertMatch(
+    String(
+      await assertRejects(() =>
+        run(Deno.execPath(), ["eval", "console.log('hung'); setTimeout(() => {}, 600_000)"], {
+          deadlineMs: 2_000,
+        })
+      ),
+    ),
     /no exit within 2000 ms \(killed\)[\s\S]*stdout: hung/,
   );
-  assert.equal((await run("no-such-program-deno-lpc", [])).missing, true);
+  assertStrictEquals((await run("no-such-program-deno-lpc", [])).missing, true);
 });
 
 Deno.test("systemTokenCandidates(): winlogon.exe first, then the other SYSTEM services, then the rest; no idle process", () => {
@@ -142,7 +153,7 @@ Deno.test("systemTokenCandidates(): winlogon.exe first, then the other SYSTEM se
     { pid: 500, image: "wininit.exe" },
     { pid: 901, image: "svchost.exe" },
   ]);
-  assert.deepEqual(list.map((p) => p.pid), [612, 500, 700, 4, 900, 901]);
+  assertEquals(list.map((p) => p.pid), [612, 500, 700, 4, 900, 901]);
 });
 
 Deno.test("windowsTest() runs a test where whyNot is null, else ignores it naming the reason", async () => {
@@ -163,13 +174,13 @@ windowsTest(["long name", "short one"], null, () => {});
       cwd: REPO_ROOT,
       env: { NO_COLOR: "1" },
     });
-    assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^runs here \.\.\. ok/m);
-    assert.match(r.stdout, /^needs a thing \(ignored: no thing here\) \.\.\. ignored/m);
-    assert.match(r.stdout, /^short \(ignored: not here\) \.\.\. ignored/m);
-    assert.match(r.stdout, /^long name \.\.\. ok/m);
-    assert.doesNotMatch(r.stdout, /short one|long name when it runs/);
-    assert.match(r.stdout, /2 passed \| 0 failed \| 2 ignored/);
+    assertStrictEquals(r.code, 0, r.stderr);
+    assertMatch(r.stdout, /^runs here \.\.\. ok/m);
+    assertMatch(r.stdout, /^needs a thing \(ignored: no thing here\) \.\.\. ignored/m);
+    assertMatch(r.stdout, /^short \(ignored: not here\) \.\.\. ignored/m);
+    assertMatch(r.stdout, /^long name \.\.\. ok/m);
+    assertNotMatch(r.stdout, /short one|long name when it runs/);
+    assertMatch(r.stdout, /2 passed \| 0 failed \| 2 ignored/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

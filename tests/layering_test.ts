@@ -12,7 +12,7 @@
  * (Worker entries, handler modules).
  */
 
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertStrictEquals } from "@std/assert";
 import { REPO_ROOT } from "./_helpers.ts";
 
 /** Every `.ts` file of the repository below `dir` (relative to the root). */
@@ -98,8 +98,8 @@ Deno.test("layers: no module imports from a layer above its own", () => {
       }
     }
   }
-  assert.ok(checked > 200, `imports found: ${checked}`);
-  assert.deepEqual(problems, []);
+  assert(checked > 200, `imports found: ${checked}`);
+  assertEquals(problems, []);
 });
 
 Deno.test("layers: LPC and debugging do not import each other; the library never imports experiments/ or tests/", () => {
@@ -114,7 +114,7 @@ Deno.test("layers: LPC and debugging do not import each other; the library never
       }
     }
   }
-  assert.deepEqual(problems, []);
+  assertEquals(problems, []);
 });
 
 Deno.test("experiments import the library only through mod.ts and raw.ts", () => {
@@ -132,8 +132,8 @@ Deno.test("experiments import the library only through mod.ts and raw.ts", () =>
       }
     }
   }
-  assert.ok(outside > 20, `imports of the library found: ${outside}`);
-  assert.deepEqual(problems, []);
+  assert(outside > 20, `imports of the library found: ${outside}`);
+  assertEquals(problems, []);
 });
 
 Deno.test("layers: the import parser sees every form (static, re-export, dynamic, new URL)", () => {
@@ -151,7 +151,7 @@ Deno.test("layers: the import parser sees every form (static, re-export, dynamic
     ' *   handlerModule: new URL("./doc_example.ts", import.meta.url),',
     '// const m2 = await import("../commented_out.ts");',
   ].join("\n");
-  assert.deepEqual(
+  assertEquals(
     localImports("ffi/x.ts", text).map((i) => `${i.line} ${i.target}`).sort(),
     [
       "1 ffi/status.ts",
@@ -161,8 +161,8 @@ Deno.test("layers: the import parser sees every form (static, re-export, dynamic
       "7 ffi/_entry.ts",
     ].sort(),
   );
-  assert.equal(layerOf("ffi/status.ts"), 1);
-  assert.equal(layerOf("ffi/nt/handle.ts"), 2);
-  assert.equal(layerOf("ffi/lpc/port.ts"), 3);
-  assert.equal(layerOf("experiments/exp1/exp1.ts"), 5);
+  assertStrictEquals(layerOf("ffi/status.ts"), 1);
+  assertStrictEquals(layerOf("ffi/nt/handle.ts"), 2);
+  assertStrictEquals(layerOf("ffi/lpc/port.ts"), 3);
+  assertStrictEquals(layerOf("experiments/exp1/exp1.ts"), 5);
 });

@@ -4,7 +4,7 @@
  * `deno task` the README names exists in deno.json.
  */
 
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertMatch, assertNotMatch, assertStrictEquals } from "@std/assert";
 import { REPO_ROOT } from "./_helpers.ts";
 import { WINDOWS_DENO_VERSION } from "../experiments/_wine_harness.ts";
 
@@ -17,16 +17,20 @@ const TASKS = Object.keys(
 /** The commands of the first ```sh block after a heading, without their comments. */
 function firstCommandsAfter(heading: string): string[] {
   const at = README.indexOf(heading);
-  assert.ok(at >= 0, `README has the heading ${JSON.stringify(heading)}`);
+  assert(at >= 0, `README has the heading ${JSON.stringify(heading)}`);
   const block = /```sh\r?\n([\s\S]*?)```/.exec(README.slice(at));
-  assert.ok(block, `a sh block follows ${heading}`);
+  assert(block, `a sh block follows ${heading}`);
   return block[1]!.split(/\r?\n/).map((l) => l.replace(/\s+#.*$/, "").trim()).filter(Boolean);
 }
 
 Deno.test("README: the first Linux lines are npx -y deno@<pinned> task lab, then task test", () => {
   const pinned = /^version=(\S+)$/m.exec(INSTALLER)?.[1];
-  assert.equal(pinned, WINDOWS_DENO_VERSION, "the installer and the Wine harness pin one Deno");
-  assert.deepEqual(firstCommandsAfter("### On Linux"), [
+  assertStrictEquals(
+    pinned,
+    WINDOWS_DENO_VERSION,
+    "the installer and the Wine harness pin one Deno",
+  );
+  assertEquals(firstCommandsAfter("### On Linux"), [
     `npx -y deno@${pinned} task lab`,
     `npx -y deno@${pinned} task test`,
   ]);
@@ -36,19 +40,19 @@ Deno.test("README: its apt commands work as root (no sudo) and ask nothing (-y)"
   const commands = [...README.matchAll(/```sh\r?\n([\s\S]*?)```/g)]
     .flatMap((m) => m[1]!.split(/\r?\n/))
     .filter((l) => /\bapt-get\b/.test(l.replace(/#.*$/, "")));
-  assert.ok(commands.length > 0, "the README gives its apt command");
+  assert(commands.length > 0, "the README gives its apt command");
   for (const line of commands) {
-    assert.doesNotMatch(line, /^\s*sudo\b/, `runs as root without sudo: ${line}`);
+    assertNotMatch(line, /^\s*sudo\b/, `runs as root without sudo: ${line}`);
     for (const install of line.matchAll(/apt-get install(\s+\S+)/g)) {
-      assert.equal(install[1]!.trim(), "-y", `non-interactive: ${line}`);
+      assertStrictEquals(install[1]!.trim(), "-y", `non-interactive: ${line}`);
     }
   }
 });
 
 Deno.test("README: every `deno task X` it names exists in deno.json", () => {
   const named = new Set([...README.matchAll(/deno(?:@[\d.]+)? task ([\w:-]+)/g)].map((m) => m[1]!));
-  assert.ok(named.size >= 4, `found ${[...named].join(", ")}`);
-  for (const t of named) assert.ok(TASKS.includes(t), `deno task ${t} is defined`);
+  assert(named.size >= 4, `found ${[...named].join(", ")}`);
+  for (const t of named) assert(TASKS.includes(t), `deno task ${t} is defined`);
 });
 
 Deno.test("README: it names the main classes, and its TypeScript examples type-check against this checkout", async () => {
@@ -59,14 +63,14 @@ Deno.test("README: it names the main classes, and its TypeScript examples type-c
   for (
     const name of ["LpcServer", "LpcClient", "ServerWorker", "Debugger", "NtHandle", "NtError"]
   ) {
-    assert.match(section, new RegExp("`" + name + "`"), `names ${name}`);
+    assertMatch(section, new RegExp("`" + name + "`"), `names ${name}`);
   }
   const blocks = [...section.matchAll(/```ts\r?\n([\s\S]*?)```/g)].map((m) => m[1]!);
-  assert.ok(
+  assert(
     blocks.length >= 3,
     `the echo handler, the echo client and the codecs (${blocks.length})`,
   );
-  assert.ok(
+  assert(
     blocks.some((b) => /using client = LpcClient\.connect/.test(b)),
     "the client with using",
   );
@@ -85,7 +89,7 @@ Deno.test("README: it names the main classes, and its TypeScript examples type-c
       stdout: "piped",
       stderr: "piped",
     }).output();
-    assert.equal(r.code, 0, new TextDecoder().decode(r.stderr));
+    assertStrictEquals(r.code, 0, new TextDecoder().decode(r.stderr));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -9,7 +9,7 @@
  * (`with-jsr.sh`); elsewhere JSR itself.
  */
 
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertMatch, assertStrictEquals } from "@std/assert";
 import { REPO_ROOT, run } from "./_helpers.ts";
 import { shebangFlags } from "../experiments/_permissions.ts";
 import { wineVersion } from "../ffi/ntdll.ts";
@@ -57,10 +57,10 @@ Deno.test({
       const { base, asked } = served;
       // The server answers text/plain, and refuses what is outside the checkout.
       const head = await fetch(`${base}mod.ts`);
-      assert.equal(head.headers.get("content-type"), "text/plain; charset=utf-8");
-      assert.match(await head.text(), /export \{/);
+      assertStrictEquals(head.headers.get("content-type"), "text/plain; charset=utf-8");
+      assertMatch(await head.text(), /export \{/);
       const up = await fetch(`${base}..%2F..%2Fetc%2Fpasswd`);
-      assert.equal(up.status, 403);
+      assertStrictEquals(up.status, 403);
       await up.body?.cancel();
 
       // mod.ts by URL: no deno.json, so no import map; some exports are there.
@@ -80,12 +80,12 @@ console.log(JSON.stringify({
         ["run", "--no-config", "--no-lock", "--allow-import", "--allow-read", probe],
         tmp,
       );
-      assert.equal(imported.code, 0, `import ${base}mod.ts:\n${imported.stderr}`);
+      assertStrictEquals(imported.code, 0, `import ${base}mod.ts:\n${imported.stderr}`);
       const seen = JSON.parse(imported.stdout.trim().split("\n").at(-1)!) as Record<
         string,
         unknown
       >;
-      assert.deepEqual(
+      assertEquals(
         { ...seen, names: undefined },
         {
           names: undefined,
@@ -94,8 +94,8 @@ console.log(JSON.stringify({
           ServerWorker: "function",
         },
       );
-      assert.ok((seen.names as number) >= 10, `${seen.names} exports`);
-      assert.ok(asked.includes("/mod.ts") && asked.some((p) => p.startsWith("/ffi/")), "served");
+      assert((seen.names as number) >= 10, `${seen.names} exports`);
+      assert(asked.includes("/mod.ts") && asked.some((p) => p.startsWith("/ffi/")), "served");
 
       // A runnable script by URL, with its shebang's permissions.
       const script = "experiments/ports/list_ports.ts";
@@ -112,10 +112,10 @@ console.log(JSON.stringify({
         ],
         tmp,
       );
-      assert.equal(help.code, 0, `${base}${script} --help:\n${help.stderr}`);
-      assert.match(help.stdout, /^list_ports: /);
-      assert.match(help.stdout, /Usage: deno run --allow-ffi experiments\/ports\/list_ports\.ts/);
-      assert.ok(asked.includes(`/${script}`));
+      assertStrictEquals(help.code, 0, `${base}${script} --help:\n${help.stderr}`);
+      assertMatch(help.stdout, /^list_ports: /);
+      assertMatch(help.stdout, /Usage: deno run --allow-ffi experiments\/ports\/list_ports\.ts/);
+      assert(asked.includes(`/${script}`));
     } finally {
       await server?.shutdown();
       await Deno.remove(tmp, { recursive: true });

@@ -4,7 +4,7 @@
  * and reported as ignored with the probe's reason.
  */
 
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertMatch, assertStrictEquals, assertThrows } from "@std/assert";
 import { advapi32 } from "../ffi/advapi32.ts";
 import {
   alpcUnavailable,
@@ -90,21 +90,21 @@ windowsTest(
         ...WINE_MISSING_NTDLL,
         ...Object.keys(nt).filter((k) => k.startsWith("NtAlpc")),
       ].sort();
-      assert.deepEqual(nulls, expected);
+      assertEquals(nulls, expected);
     } else {
-      assert.deepEqual(nulls, [], "Windows 10+ exports every ntdll symbol the toolkit binds");
+      assertEquals(nulls, [], "Windows 10+ exports every ntdll symbol the toolkit binds");
     }
     for (const lib of [kernel32(), advapi32()] as unknown as Record<string, unknown>[]) {
-      assert.deepEqual(Object.entries(lib).filter(([, v]) => v === null), []);
-      assert.ok(Object.values(lib).every((f) => typeof f === "function"));
+      assertEquals(Object.entries(lib).filter(([, v]) => v === null), []);
+      assert(Object.values(lib).every((f) => typeof f === "function"));
     }
   },
 );
 
 windowsTest("wineVersion() tells Wine from Windows", WINDOWS_ONLY, () => {
   if (ORACLES) {
-    assert.match(wineVersion() ?? "", /^\d+\.\d+/, "the Wine harness runs us under Wine");
-  } else assert.equal(typeof (wineVersion() ?? ""), "string");
+    assertMatch(wineVersion() ?? "", /^\d+\.\d+/, "the Wine harness runs us under Wine");
+  } else assertStrictEquals(typeof (wineVersion() ?? ""), "string");
 });
 
 windowsTest(
@@ -118,22 +118,22 @@ windowsTest(
     }
     const counts = await handleCountsAcrossCycles(directoryType, 1000, () => {
       using dir = openDirectory("\\");
-      assert.ok(!dir.closed);
+      assert(!dir.closed);
     });
     assertNoHandleGrowthPerCycle(counts, "openDirectory + close");
     // The typed count is exact: one directory left open is one more, closing it is one less.
     const before = ownHandles(directoryType).length;
     const held = openDirectory("\\");
-    assert.equal(ownHandles(directoryType).length, before + 1);
+    assertStrictEquals(ownHandles(directoryType).length, before + 1);
     held.close();
     held.close(); // idempotent
-    assert.equal(ownHandles(directoryType).length, before);
+    assertStrictEquals(ownHandles(directoryType).length, before);
     // ProcessHandleCount: Wine 8.0 stubs it (always 0); on Windows it is the table's total.
     const query = processHandleCount();
     const table = ownHandles().length;
-    if (UNDER_WINE) assert.equal(query, 0, "Wine 8.0's ProcessHandleCount stub");
+    if (UNDER_WINE) assertStrictEquals(query, 0, "Wine 8.0's ProcessHandleCount stub");
     else {
-      assert.ok(
+      assert(
         Math.abs(query - table) <= RUNTIME_TRANSIENT_HANDLES,
         `ProcessHandleCount ${query} vs table ${table}`,
       );
@@ -145,16 +145,14 @@ windowsTest(
   "a missing object directory gives NtError STATUS_OBJECT_NAME_NOT_FOUND with its hint",
   WINDOWS_ONLY,
   () => {
-    assert.throws(
-      () => openDirectory("\\NoSuchDirectory-deno-lpc"),
-      (e) =>
-        e instanceof NtError && e.call === "NtOpenDirectoryObject" &&
-        e.is("STATUS_OBJECT_NAME_NOT_FOUND") &&
-        e.hex === "0xC0000034" && /no object by that name/.test(e.message) &&
-        e.message.includes("\\NoSuchDirectory-deno-lpc"),
-    );
+    const e = assertThrows(() => openDirectory("\\NoSuchDirectory-deno-lpc"), NtError);
+    assertStrictEquals(e.call, "NtOpenDirectoryObject");
+    assert(e.is("STATUS_OBJECT_NAME_NOT_FOUND"));
+    assertStrictEquals(e.hex, "0xC0000034");
+    assertMatch(e.message, /no object by that name/);
+    assert(e.message.includes("\\NoSuchDirectory-deno-lpc"));
     // NtClose on a handle that is not open: STATUS_INVALID_HANDLE, reported by check().
-    assert.throws(
+    assertThrows(
       () => check(ntdll().NtClose(Deno.UnsafePointer.create(0x7ffffff0n)), "NtClose"),
       NtError,
     );
@@ -162,12 +160,14 @@ windowsTest(
 );
 
 windowsTest("a Win32 failure gives NtError with its GetLastError code", WINDOWS_ONLY, () => {
-  assert.throws(
+  const e = assertThrows(
     () => openProcess(0xfffffff0, ProcessAccess.PROCESS_QUERY_LIMITED_INFORMATION),
-    (e) =>
-      e instanceof NtError && e.kind === "win32" && e.call === "OpenProcess" && e.code === 87 &&
-      e.is("ERROR_INVALID_PARAMETER"),
+    NtError,
   );
+  assertStrictEquals(e.kind, "win32");
+  assertStrictEquals(e.call, "OpenProcess");
+  assertStrictEquals(e.code, 87);
+  assert(e.is("ERROR_INVALID_PARAMETER"));
 });
 
 windowsTest(
@@ -176,23 +176,23 @@ windowsTest(
   () => {
     using token = openProcessToken(TokenAccess.TOKEN_QUERY | TokenAccess.TOKEN_DUPLICATE);
     const sid = tokenUserSid(token);
-    assert.match(sid, /^S-1-5-/);
+    assertMatch(sid, /^S-1-5-/);
     // The API's string and our own decoder agree on the raw bytes.
     const raw = tokenInformation(token, 1);
     const p = new DataView(raw.buffer, raw.byteOffset).getBigUint64(0, true);
     const bytes = new Uint8Array(8 + 4 * 15);
     Deno.UnsafePointerView.copyInto(Deno.UnsafePointer.create(p)!, bytes);
-    assert.equal(sidToString(bytes), sid);
-    assert.deepEqual(sidFromString(sid), bytes.subarray(0, 8 + 4 * bytes[1]!));
+    assertStrictEquals(sidToString(bytes), sid);
+    assertEquals(sidFromString(sid), bytes.subarray(0, 8 + 4 * bytes[1]!));
 
     const integrity = tokenIntegrity(token);
-    assert.match(integrity.sid, /^S-1-16-\d+$/);
-    assert.equal(typeof tokenIsElevated(token), "boolean");
+    assertMatch(integrity.sid, /^S-1-16-\d+$/);
+    assertStrictEquals(typeof tokenIsElevated(token), "boolean");
 
     using dup = duplicateToken(token, { primary: true, access: TokenAccess.TOKEN_QUERY });
-    assert.equal(tokenUserSid(dup), sid);
+    assertStrictEquals(tokenUserSid(dup), sid);
     using restricted = createRestrictedToken(token, { denyOnly: [WellKnownSid.Administrators] });
-    assert.equal(tokenUserSid(restricted), sid);
+    assertStrictEquals(tokenUserSid(restricted), sid);
   },
 );
 
@@ -200,12 +200,10 @@ windowsTest(
   "privilege lookup: well-known LUIDs (SeDebugPrivilege 20, SeTcbPrivilege 7)",
   WINDOWS_ONLY,
   () => {
-    assert.equal(lookupPrivilege("SeDebugPrivilege"), 20n);
-    assert.equal(lookupPrivilege("SeTcbPrivilege"), 7n);
-    assert.throws(
-      () => lookupPrivilege("SeNoSuchPrivilege"),
-      (e) => e instanceof NtError && e.kind === "win32",
-    );
+    assertStrictEquals(lookupPrivilege("SeDebugPrivilege"), 20n);
+    assertStrictEquals(lookupPrivilege("SeTcbPrivilege"), 7n);
+    const e = assertThrows(() => lookupPrivilege("SeNoSuchPrivilege"), NtError);
+    assertStrictEquals(e.kind, "win32");
   },
 );
 
@@ -220,18 +218,18 @@ windowsTest(
         creationFlags: CREATE_NO_WINDOW,
       });
       types = { process: handleTypeIndex(child.process), thread: handleTypeIndex(child.thread) };
-      assert.ok(child.pid > 0 && child.tid > 0);
+      assert(child.pid > 0 && child.tid > 0);
       const values = [child.process.unsafeValue, child.thread.unsafeValue].sort();
       ran = { pid: child.pid, tid: child.tid, values };
-      assert.deepEqual(
+      assertEquals(
         handlesNaming(types, child.pid, child.tid),
         values,
         "exactly the two handles CreateProcessW returned name the child",
       );
-      assert.equal(child.wait(60_000), true);
-      assert.equal(child.exitCode(), 7);
+      assertStrictEquals(child.wait(60_000), true);
+      assertStrictEquals(child.exitCode(), 7);
     }
-    assert.deepEqual(handlesNaming(types, ran.pid, ran.tid, ran.values), [], "dispose closed both");
+    assertEquals(handlesNaming(types, ran.pid, ran.tid, ran.values), [], "dispose closed both");
     let watcher;
     let slept;
     {
@@ -244,15 +242,15 @@ windowsTest(
       );
       const values = [sleeper.process.unsafeValue, sleeper.thread.unsafeValue];
       slept = { pid: sleeper.pid, tid: sleeper.tid, values: [...values, watcher.unsafeValue] };
-      assert.equal(sleeper.exitCode(), undefined);
-      assert.deepEqual(handlesNaming(types, sleeper.pid, sleeper.tid), slept.values.sort());
+      assertStrictEquals(sleeper.exitCode(), undefined);
+      assertEquals(handlesNaming(types, sleeper.pid, sleeper.tid), slept.values.sort());
     } // disposed: terminated with exit code 1
     const watched = watcher.unsafeValue;
-    assert.deepEqual(handlesNaming(types, slept.pid, slept.tid, slept.values), [watched]);
-    assert.equal(waitFor(watcher, 5000), true);
-    assert.equal(exitCodeOf(watcher), 1);
+    assertEquals(handlesNaming(types, slept.pid, slept.tid, slept.values), [watched]);
+    assertStrictEquals(waitFor(watcher, 5000), true);
+    assertStrictEquals(exitCodeOf(watcher), 1);
     watcher.close();
-    assert.deepEqual(handlesNaming(types, slept.pid, slept.tid, slept.values), []);
+    assertEquals(handlesNaming(types, slept.pid, slept.tid, slept.values), []);
   },
 );
 
@@ -262,13 +260,11 @@ windowsTest(
   () => {
     {
       using sd = SecurityDescriptor.fromSddl("D:(A;;0x1;;;WD)(A;;GA;;;SY)(A;;GA;;;BA)");
-      assert.ok(sd.size >= 20);
-      assert.ok(sd.unsafeAddress !== 0n);
+      assert(sd.size >= 20);
+      assert(sd.unsafeAddress !== 0n);
     }
-    assert.throws(
-      () => SecurityDescriptor.fromSddl("D:(this is not SDDL"),
-      (e) => e instanceof NtError && e.kind === "win32",
-    );
+    const e = assertThrows(() => SecurityDescriptor.fromSddl("D:(this is not SDDL"), NtError);
+    assertStrictEquals(e.kind, "win32");
   },
 );
 
@@ -284,17 +280,17 @@ windowsTest(
     : "needs the Windows build",
   async () => {
     const r = await run(`${ORACLES}/token_oracle.exe`, []);
-    assert.equal(r.code, 0, r.stderr);
+    assertStrictEquals(r.code, 0, r.stderr);
     const facts = Object.fromEntries(
       r.stdout.trim().split(/\r?\n/).map((l) => l.split("=", 2) as [string, string]),
     );
     using token = openProcessToken();
-    assert.equal(facts.user_sid, tokenUserSid(token));
-    assert.equal(facts.integrity, tokenIntegrity(token).sid);
-    assert.equal(facts.elevated, tokenIsElevated(token) ? "1" : "0");
-    assert.equal(facts["luid.SeDebugPrivilege"], String(lookupPrivilege("SeDebugPrivilege")));
-    assert.equal(facts["luid.SeTcbPrivilege"], String(lookupPrivilege("SeTcbPrivilege")));
-    assert.equal(
+    assertStrictEquals(facts.user_sid, tokenUserSid(token));
+    assertStrictEquals(facts.integrity, tokenIntegrity(token).sid);
+    assertStrictEquals(facts.elevated, tokenIsElevated(token) ? "1" : "0");
+    assertStrictEquals(facts["luid.SeDebugPrivilege"], String(lookupPrivilege("SeDebugPrivilege")));
+    assertStrictEquals(facts["luid.SeTcbPrivilege"], String(lookupPrivilege("SeTcbPrivilege")));
+    assertStrictEquals(
       facts["luid.SeChangeNotifyPrivilege"],
       String(lookupPrivilege("SeChangeNotifyPrivilege")),
     );
@@ -309,16 +305,16 @@ windowsTest(
     const alpc = alpcUnavailable();
     const exc = exceptionPortUnavailable();
     if (UNDER_WINE) {
-      assert.match(
+      assertMatch(
         lpc ?? "",
         /NtCreatePort returned STATUS_NOT_IMPLEMENTED \(0xC0000002\) \(a Wine stub\)/,
       );
-      assert.match(alpc ?? "", /NtAlpcCreatePort/);
-      assert.match(exc ?? "", /STATUS_NOT_IMPLEMENTED/);
+      assertMatch(alpc ?? "", /NtAlpcCreatePort/);
+      assertMatch(exc ?? "", /STATUS_NOT_IMPLEMENTED/);
     } else {
-      assert.equal(lpc, null);
-      assert.equal(alpc, null);
-      assert.equal(exc, null);
+      assertStrictEquals(lpc, null);
+      assertStrictEquals(alpc, null);
+      assertStrictEquals(exc, null);
     }
   },
 );
@@ -372,6 +368,6 @@ windowsTest(
   EXC_WHY,
   () => {
     const status = ntdll().NtSetInformationProcess(currentProcess(), 8, new BigUint64Array(1), 8);
-    assert.ok(status < 0, `status ${status}`);
+    assert(status < 0, `status ${status}`);
   },
 );

@@ -16,7 +16,7 @@
  * Elsewhere (no Wine, or the Windows build) the tests are ignored with the reason in their names.
  */
 
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertMatch, assertStrictEquals } from "@std/assert";
 import {
   GROWTH_LIMIT_MB,
   nodeShimDirs,
@@ -65,18 +65,18 @@ Deno.test({
         captureStderr: true,
         deadlineMs: 120_000,
       });
-      assert.equal(r.code, 0, `run ${i}: ${r.stderr}`);
-      assert.match(r.stdout, /ran 3 children/);
+      assertStrictEquals(r.code, 0, `run ${i}: ${r.stderr}`);
+      assertMatch(r.stdout, /ran 3 children/);
       sizes.push(await treeBytes(TOOLS_DIR));
     }
     const grown = sizes[2]! - sizes[0]!;
-    assert.ok(
+    assert(
       grown < GROWTH_LIMIT_MB * 1e6,
       `.tools/ grew by ${(grown / 1e6).toFixed(1)} MB after the first run (${sizes.join(", ")} B)`,
     );
     const shims = await nodeShimDirs();
     const left = shims.flatMap((d) => [...Deno.readDirSync(d)].map((e) => `${d}/${e.name}`));
-    assert.deepEqual(left, [], "the Windows Deno made a node shim (DENO_DISABLE_NODE_SHIM unset?)");
+    assertEquals(left, [], "the Windows Deno made a node shim (DENO_DISABLE_NODE_SHIM unset?)");
   },
 });
 
@@ -149,12 +149,12 @@ async function prefixGoneAfter(sentAt: number): Promise<number> {
     left = await prefixProcesses();
   }
   const took = performance.now() - sentAt;
-  assert.deepEqual(left, [], `prefix processes ${Math.round(took)} ms after SIGINT`);
+  assertEquals(left, [], `prefix processes ${Math.round(took)} ms after SIGINT`);
   // The issue's own check: nothing whose command line names this worktree's .tools/wine.
   const re = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
   const cache = `${TOOLS_DIR}/wine`;
   const pgrep = await run("pgrep", ["-af", `${re(cache)}|${re(cache.replaceAll("/", "\\"))}`]);
-  if (!pgrep.missing) assert.equal(pgrep.stdout.trim(), "", "pgrep -f finds none");
+  if (!pgrep.missing) assertStrictEquals(pgrep.stdout.trim(), "", "pgrep -f finds none");
   return took;
 }
 
@@ -181,20 +181,20 @@ for (const to of ["process", "group"] as const) {
         console.log(
           `  ${to}: prefix empty after ${Math.round(gone)} ms, exit after ${Math.round(exited)} ms`,
         );
-        assert.equal(code, INTERRUPTED_EXIT_CODE, lab.stderr);
-        assert.ok(exited < EXIT_WITHIN_MS, `exit ${Math.round(exited)} ms after SIGINT`);
+        assertStrictEquals(code, INTERRUPTED_EXIT_CODE, lab.stderr);
+        assert(exited < EXIT_WITHIN_MS, `exit ${Math.round(exited)} ms after SIGINT`);
         const runs = [...Deno.readDirSync(out)];
-        assert.equal(runs.length, 1, "one report folder");
+        assertStrictEquals(runs.length, 1, "one report folder");
         const report = JSON.parse(Deno.readTextFileSync(`${out}/${runs[0]!.name}/report.json`));
-        assert.equal(
+        assertStrictEquals(
           report.experiments.exp3.status,
           "interrupted",
           JSON.stringify(report.experiments),
         );
-        assert.equal(report.experiments.ports.status, "skipped", "not selected");
+        assertStrictEquals(report.experiments.ports.status, "skipped", "not selected");
         const md = Deno.readTextFileSync(`${out}/${runs[0]!.name}/report.md`);
-        assert.match(md, /\| exp3 \| interrupted \| Ctrl-C after /);
-        assert.match(lab.stdout, /report\.json/, "the lab prints the report's paths");
+        assertMatch(md, /\| exp3 \| interrupted \| Ctrl-C after /);
+        assertMatch(lab.stdout, /report\.json/, "the lab prints the report's paths");
       } finally {
         await Deno.remove(out, { recursive: true });
       }
@@ -230,11 +230,11 @@ for (const to of ["process", "group"] as const) {
       console.log(
         `  ${to}: prefix empty after ${Math.round(gone)} ms, exit after ${Math.round(exited)} ms`,
       );
-      assert.equal(code, INTERRUPTED_EXIT_CODE, runner.stderr);
-      assert.ok(exited < EXIT_WITHIN_MS, `exit ${Math.round(exited)} ms after SIGINT`);
+      assertStrictEquals(code, INTERRUPTED_EXIT_CODE, runner.stderr);
+      assert(exited < EXIT_WITHIN_MS, `exit ${Math.round(exited)} ms after SIGINT`);
       // It handled the signal (a Deno killed by SIGINT also reports 130, and its Windows Deno
       // may die of the closed pipes soon after): it says it ended the prefix.
-      assert.match(
+      assertMatch(
         runner.stderr,
         /interrupted: deno run .* every process of the Wine prefix ended/,
       );
@@ -268,14 +268,14 @@ Deno.test({
         { captureStdout: true, captureStderr: true, deadlineMs: 120_000 },
       );
       const ms = performance.now() - t0;
-      assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stdout, /parent done/, "what was written before is kept");
-      assert.ok(
+      assertStrictEquals(r.code, 0, r.stderr);
+      assertMatch(r.stdout, /parent done/, "what was written before is kept");
+      assert(
         ms < 4 * PIPE_GRACE_MS,
         `returned after ${Math.round(ms)} ms, not the holder's 60 s`,
       );
-      assert.match(r.stderr, new RegExp(`held its output pipes ${PIPE_GRACE_MS} ms later`));
-      assert.match(r.stderr, /reading stopped/);
+      assertMatch(r.stderr, new RegExp(`held its output pipes ${PIPE_GRACE_MS} ms later`));
+      assertMatch(r.stderr, /reading stopped/);
     } finally {
       try {
         Deno.kill(Number(await Deno.readTextFile(`${dir}/holder.pid`)), "SIGKILL");

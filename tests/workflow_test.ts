@@ -8,7 +8,7 @@
  * when it can be loaded).
  */
 
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertMatch, assertNotMatch, assertStrictEquals } from "@std/assert";
 import { REPO_ROOT } from "./_helpers.ts";
 import { WINDOWS_DENO_VERSION } from "../experiments/_wine_harness.ts";
 
@@ -39,7 +39,7 @@ interface Step {
 function stepBlocks(text: string): string[] {
   const lines = text.split(/\r?\n/);
   const at = lines.findIndex((l) => /^ {4}steps:\s*$/.test(l));
-  assert.ok(at >= 0, "a steps: list");
+  assert(at >= 0, "a steps: list");
   const blocks: string[] = [];
   for (const l of lines.slice(at + 1)) {
     if (/^ {6}- /.test(l)) blocks.push(l);
@@ -53,18 +53,18 @@ const isUpload = (uses: string | undefined) => (uses ?? "").startsWith("actions/
 
 Deno.test("windows.yml (text): every step has timeout-minutes, always() only on uploads", () => {
   const blocks = stepBlocks(TEXT);
-  assert.ok(blocks.length >= 15, `${blocks.length} steps`);
+  assert(blocks.length >= 15, `${blocks.length} steps`);
   const jobTimeout = Number(/^ {4}timeout-minutes: (\d+)$/m.exec(TEXT)?.[1]);
   let sum = 0;
   for (const b of blocks) {
     const t = /^ {8}timeout-minutes: (\d+)$/m.exec(b);
-    assert.ok(t, `no timeout-minutes in:\n${b}`);
+    assert(t, `no timeout-minutes in:\n${b}`);
     sum += Number(t[1]);
     const upload = /uses: actions\/upload-artifact@/.test(b);
-    assert.equal(/always\(\)/.test(b), upload, `always() exactly on the uploads:\n${b}`);
+    assertStrictEquals(/always\(\)/.test(b), upload, `always() exactly on the uploads:\n${b}`);
   }
-  assert.ok(sum < jobTimeout, `the steps' deadlines (${sum} min) fit in the job's (${jobTimeout})`);
-  assert.doesNotMatch(
+  assert(sum < jobTimeout, `the steps' deadlines (${sum} min) fit in the job's (${jobTimeout})`);
+  assertNotMatch(
     TEXT,
     /autocrlf\s+(false|input)/,
     "core.autocrlf is left as the runner has it",
@@ -82,20 +82,24 @@ Deno.test({
     };
     const job = doc.jobs.windows!;
     const steps = job.steps;
-    assert.equal(typeof job["timeout-minutes"], "number");
+    assertStrictEquals(typeof job["timeout-minutes"], "number");
     const sum = steps.reduce((n, s) => n + (s["timeout-minutes"] ?? Infinity), 0);
-    assert.ok(sum < job["timeout-minutes"], `steps ${sum} min < job ${job["timeout-minutes"]} min`);
+    assert(sum < job["timeout-minutes"], `steps ${sum} min < job ${job["timeout-minutes"]} min`);
 
     // The pinned Deno is the one tested here and under Wine.
     const setup = steps.find((s) => s.uses?.startsWith("denoland/setup-deno@"));
-    assert.equal(String(setup?.with?.["deno-version"]), WINDOWS_DENO_VERSION);
+    assertStrictEquals(String(setup?.with?.["deno-version"]), WINDOWS_DENO_VERSION);
 
     // One command per static check, each in its own step.
     const runs = steps.filter((s) => s.run !== undefined);
     for (const cmd of ["deno fmt --check", "deno lint", "deno task check", "deno task doc"]) {
       const with_ = runs.filter((s) => s.run!.includes(cmd));
-      assert.equal(with_.length, 1, `${cmd}: one step`);
-      assert.equal(with_[0]!.run!.trim().split(/\r?\n/).length, 1, `${cmd}: alone in its step`);
+      assertStrictEquals(with_.length, 1, `${cmd}: one step`);
+      assertStrictEquals(
+        with_[0]!.run!.trim().split(/\r?\n/).length,
+        1,
+        `${cmd}: alone in its step`,
+      );
     }
 
     // After the first static check every step runs unless the run was cancelled; always() is
@@ -103,20 +107,20 @@ Deno.test({
     const first = steps.findIndex((s) => s.run?.includes("deno fmt --check"));
     for (const [i, s] of steps.entries()) {
       const label = s.name ?? s.uses ?? `step ${i}`;
-      assert.equal(typeof s["timeout-minutes"], "number", `${label}: timeout-minutes`);
-      if (isUpload(s.uses)) assert.equal(s.if, "${{ always() }}", label);
-      else if (i >= first) assert.equal(s.if, "${{ !cancelled() }}", label);
-      else assert.equal(s.if, undefined, label);
+      assertStrictEquals(typeof s["timeout-minutes"], "number", `${label}: timeout-minutes`);
+      if (isUpload(s.uses)) assertStrictEquals(s.if, "${{ always() }}", label);
+      else if (i >= first) assertStrictEquals(s.if, "${{ !cancelled() }}", label);
+      else assertStrictEquals(s.if, undefined, label);
     }
 
     // The versions step reports the product (Server or client) beside the build number.
     const versions = steps.find((s) => s.name?.startsWith("Versions"))!;
-    assert.match(versions.run!, /Win32_OperatingSystem/);
-    assert.match(versions.run!, /ProductType/);
-    assert.match(versions.run!, /BuildNumber/);
+    assertMatch(versions.run!, /Win32_OperatingSystem/);
+    assertMatch(versions.run!, /ProductType/);
+    assertMatch(versions.run!, /BuildNumber/);
 
     // The conformance document, uploaded as `conformance`.
-    assert.ok(
+    assert(
       runs.some((s) =>
         s.run!.trim() === "deno task conformance --json | Out-File -Encoding utf8 conformance.json"
       ),
@@ -124,7 +128,7 @@ Deno.test({
     );
     const uploads = steps.filter((s) => isUpload(s.uses));
     const conf = uploads.find((s) => s.with?.name === "conformance");
-    assert.equal(conf?.with?.path, "conformance.json");
+    assertStrictEquals(conf?.with?.path, "conformance.json");
 
     // Every file a step writes is in an artifact.
     const uploaded = uploads.flatMap((s) =>
@@ -132,19 +136,19 @@ Deno.test({
     );
     for (const s of runs) {
       for (const m of s.run!.matchAll(/(?:Out-File -Encoding utf8|-FilePath) (\S+)/g)) {
-        assert.ok(uploaded.includes(m[1]!), `${m[1]} is uploaded`);
+        assert(uploaded.includes(m[1]!), `${m[1]} is uploaded`);
       }
     }
-    assert.ok(uploaded.includes("lab-report/"));
+    assert(uploaded.includes("lab-report/"));
   },
 });
 
 const usedTasks = [...TEXT.matchAll(/deno task ([\w:-]+)/g)].map((m) => m[1]!);
 
 Deno.test("windows.yml: every deno task it runs (but conformance) is defined in deno.json", () => {
-  assert.ok(usedTasks.length >= 8);
+  assert(usedTasks.length >= 8);
   for (const t of usedTasks.filter((t) => t !== "conformance")) {
-    assert.ok(TASKS.includes(t), `deno task ${t}`);
+    assert(TASKS.includes(t), `deno task ${t}`);
   }
 });
 
@@ -154,7 +158,7 @@ Deno.test({
     : "windows.yml: the conformance task it runs is defined (ignored: deno.json has no conformance task yet, issue 11 item 1)",
   ignore: !TASKS.includes("conformance"),
   fn() {
-    assert.ok(usedTasks.includes("conformance"));
+    assert(usedTasks.includes("conformance"));
   },
 });
 
@@ -166,8 +170,8 @@ const code = (text: string) =>
 Deno.test("windows.yml and .ci/run call deno task: no command or permission restated", () => {
   for (const [file, text] of [["windows.yml", TEXT], [".ci/run", CI_RUN]] as const) {
     for (const l of code(text)) {
-      assert.doesNotMatch(l, /--allow-/, `${file} restates a permission: ${l.trim()}`);
-      assert.doesNotMatch(
+      assertNotMatch(l, /--allow-/, `${file} restates a permission: ${l.trim()}`);
+      assertNotMatch(
         l,
         /\bdeno_? (run|test|check|doc|compile)\b/,
         `${file} restates a command a task holds: ${l.trim()}`,
@@ -176,11 +180,11 @@ Deno.test("windows.yml and .ci/run call deno task: no command or permission rest
   }
   const ciTasks = [...CI_RUN.matchAll(/\bdeno_ (?:task) ([\w:-]+)/g)].map((m) => m[1]!);
   for (const t of ["test", "test:wine", "test:harness", "lab", "check", "doc"]) {
-    if (t !== "check" && t !== "doc") assert.ok(ciTasks.includes(t), `.ci/run runs deno task ${t}`);
-    assert.ok(TASKS.includes(t), `deno.json defines ${t}`);
+    if (t !== "check" && t !== "doc") assert(ciTasks.includes(t), `.ci/run runs deno task ${t}`);
+    assert(TASKS.includes(t), `deno.json defines ${t}`);
   }
-  for (const t of ciTasks) assert.ok(TASKS.includes(t), `.ci/run: deno task ${t} is defined`);
-  assert.match(CI_RUN, /"task check" "task doc"/, ".ci/run's static checks are the tasks");
+  for (const t of ciTasks) assert(TASKS.includes(t), `.ci/run: deno task ${t} is defined`);
+  assertMatch(CI_RUN, /"task check" "task doc"/, ".ci/run's static checks are the tasks");
 });
 
 Deno.test(".ci/run runs every Deno through the JSR mirror's with-jsr.sh when there is one", () => {
@@ -190,13 +194,13 @@ Deno.test(".ci/run runs every Deno through the JSR mirror's with-jsr.sh when the
     /(^|[\s;(|&])deno (?!--version)/.test(l) && !/deno_\(\)/.test(l) &&
     !/^\s*(step|echo) "/.test(l)
   );
-  assert.deepEqual(plain, [], "plain deno calls");
-  assert.match(CI_RUN, /DENO_LPC_JSR_MIRROR/);
-  assert.match(CI_RUN, /\/work\/shared\/jsr\/with-jsr\.sh/);
-  assert.match(CI_RUN, /\.\.\/shared\/jsr\/with-jsr\.sh/);
-  assert.match(CI_RUN, /deno_\(\) \{ "\$jsr" deno "\$@"; \}/);
-  assert.match(CI_RUN, /deno_\(\) \{ deno "\$@"; \}/, "without a mirror, Deno plainly");
-  assert.match(
+  assertEquals(plain, [], "plain deno calls");
+  assertMatch(CI_RUN, /DENO_LPC_JSR_MIRROR/);
+  assertMatch(CI_RUN, /\/work\/shared\/jsr\/with-jsr\.sh/);
+  assertMatch(CI_RUN, /\.\.\/shared\/jsr\/with-jsr\.sh/);
+  assertMatch(CI_RUN, /deno_\(\) \{ "\$jsr" deno "\$@"; \}/);
+  assertMatch(CI_RUN, /deno_\(\) \{ deno "\$@"; \}/, "without a mirror, Deno plainly");
+  assertMatch(
     lines.filter((l) => l.trim()).at(-2) ?? "",
     /echo "\$passed passed, \$failed failed"/,
   );

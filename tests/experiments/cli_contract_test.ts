@@ -12,7 +12,16 @@
  * real when Wine is prepared), and under Wine, where the stub statuses must give exit 3 too.
  */
 
-import assert from "node:assert/strict";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertNotMatch,
+  assertNotStrictEquals,
+  assertStrictEquals,
+  assertThrows,
+  fail,
+} from "@std/assert";
 import {
   type Cli,
   driveFolder,
@@ -80,8 +89,8 @@ const show = (what: string, r: Run) =>
 /** Exactly one non-empty line on stderr. */
 function oneLine(what: string, r: Run): string {
   const lines = r.stderr.replace(/\r?\n$/, "").split(/\r?\n/);
-  assert.equal(lines.length, 1, show(`${what}: exactly one stderr line`, r));
-  assert.notEqual(lines[0]!.trim(), "", show(`${what}: a message`, r));
+  assertStrictEquals(lines.length, 1, show(`${what}: exactly one stderr line`, r));
+  assertNotStrictEquals(lines[0]!.trim(), "", show(`${what}: a message`, r));
   return lines[0]!;
 }
 
@@ -91,12 +100,12 @@ function failureDocument(what: string, r: Run, cli: Cli, exitCode: number): void
   try {
     doc = JSON.parse(r.stdout);
   } catch {
-    assert.fail(show(`${what}: stdout is one JSON document`, r));
+    fail(show(`${what}: stdout is one JSON document`, r));
   }
-  assert.equal(doc.schema, cli.schema, show(what, r));
-  assert.equal(doc.ran, false, show(what, r));
-  assert.equal(doc.exitCode, exitCode, show(what, r));
-  assert.equal(doc.reason, r.stderr.trim(), "the document's reason is the stderr line");
+  assertStrictEquals(doc.schema, cli.schema, show(what, r));
+  assertStrictEquals(doc.ran, false, show(what, r));
+  assertStrictEquals(doc.exitCode, exitCode, show(what, r));
+  assertStrictEquals(doc.reason, r.stderr.trim(), "the document's reason is the stderr line");
 }
 
 /** One bad command line and what it must give. */
@@ -224,7 +233,7 @@ const SPEC = {
 
 Deno.test("parseOptions: values, defaults, --x=v, negative values are values, and one UsageError per mistake", () => {
   const v = parseOptions(["--port", "p", "--hold=0", "--code", "0xE0000001", "--type", "a"], SPEC);
-  assert.deepEqual(
+  assertEquals(
     { ...v },
     {
       port: "p",
@@ -237,18 +246,15 @@ Deno.test("parseOptions: values, defaults, --x=v, negative values are values, an
       help: false,
     },
   );
-  assert.equal(parseOptions(["--port", "-x"], SPEC).port, "-x", "a value may start with -");
-  assert.equal(
+  assertStrictEquals(parseOptions(["--port", "-x"], SPEC).port, "-x", "a value may start with -");
+  assertStrictEquals(
     parseOptions(["--port", "p", "--offset", "4611686018427387904"], SPEC).offset,
     1n << 62n,
   );
-  assert.equal(parseOptions(["--help"], SPEC).help, true, "--help skips the required check");
-  assert.equal(parseOptions(["-h"], SPEC).help, true);
+  assertStrictEquals(parseOptions(["--help"], SPEC).help, true, "--help skips the required check");
+  assertStrictEquals(parseOptions(["-h"], SPEC).help, true);
   const usage = (args: string[], re: RegExp) =>
-    assert.throws(
-      () => parseOptions(args, SPEC),
-      (e) => e instanceof UsageError && re.test(e.message),
-    );
+    assertMatch(assertThrows(() => parseOptions(args, SPEC), UsageError).message, re);
   usage(
     ["--port", "p", "--hold", "-5"],
     /^--hold takes a whole number in 0\.\.60000 \(ms\), not "-5"$/,
@@ -270,54 +276,55 @@ Deno.test("parseOptions: values, defaults, --x=v, negative values are values, an
 
 Deno.test("formatOptions: every option once, with its range, default and what it takes", () => {
   const text = formatOptions(SPEC);
-  assert.match(text, /^ {2}--hold <ms> +hold \(0\.\.60000, default 2000\)$/m);
-  assert.match(text, /^ {2}--code <code> +code \(0x0\.\.0xFFFFFFFF\)$/m);
-  assert.match(text, /^ {2}--offset <n> +at \(0\.\.4611686018427387904, default 0\)$/m);
-  assert.match(text, /^ {2}--end detach\|kill +end \(default detach\)$/m);
-  assert.match(text, /^ {2}--port <name> +port \(required\)$/m);
-  assert.match(text, /^ {2}--type <name> +type \(repeatable\)$/m);
-  assert.match(text, /^ {2}--help +this text$/m);
-  for (const line of text.split("\n")) assert.ok(line.length <= 100, line);
+  assertMatch(text, /^ {2}--hold <ms> +hold \(0\.\.60000, default 2000\)$/m);
+  assertMatch(text, /^ {2}--code <code> +code \(0x0\.\.0xFFFFFFFF\)$/m);
+  assertMatch(text, /^ {2}--offset <n> +at \(0\.\.4611686018427387904, default 0\)$/m);
+  assertMatch(text, /^ {2}--end detach\|kill +end \(default detach\)$/m);
+  assertMatch(text, /^ {2}--port <name> +port \(required\)$/m);
+  assertMatch(text, /^ {2}--type <name> +type \(repeatable\)$/m);
+  assertMatch(text, /^ {2}--help +this text$/m);
+  for (const line of text.split("\n")) assert(line.length <= 100, line);
 });
 
 Deno.test("driveFolder: relative folders resolve against the current one; no drive is a usage error", () => {
-  assert.equal(driveFolder("root", "lab", "C:\\Users\\me"), "C:\\Users\\me\\lab");
-  assert.equal(driveFolder("root", ".\\lab\\", "C:\\Users\\me"), "C:\\Users\\me\\lab");
-  assert.equal(driveFolder("root", "C:/lab/x", "Z:\\w"), "C:\\lab\\x");
-  assert.equal(driveFolder("root", "D:\\", "C:\\w"), "D:\\");
-  assert.throws(() => driveFolder("root", "\\\\server\\share", "C:\\w"), UsageError);
-  assert.throws(
+  assertStrictEquals(driveFolder("root", "lab", "C:\\Users\\me"), "C:\\Users\\me\\lab");
+  assertStrictEquals(driveFolder("root", ".\\lab\\", "C:\\Users\\me"), "C:\\Users\\me\\lab");
+  assertStrictEquals(driveFolder("root", "C:/lab/x", "Z:\\w"), "C:\\lab\\x");
+  assertStrictEquals(driveFolder("root", "D:\\", "C:\\w"), "D:\\");
+  assertThrows(() => driveFolder("root", "\\\\server\\share", "C:\\w"), UsageError);
+  assertThrows(
     () => driveFolder("root", "lab", "\\\\server\\share"),
-    /--root takes a folder on a drive/,
+    Error,
+    "--root takes a folder on a drive",
   );
 });
 
 Deno.test("exp1_client's direct open: the path as the server reads it, or not tried when the server refuses it", () => {
-  assert.equal(directTarget("C:\\lab", "x.txt"), "C:\\lab\\x.txt");
-  assert.equal(directTarget("C:\\lab\\", "sub/x.txt"), "C:\\lab\\sub\\x.txt");
-  assert.equal(directTarget("C:\\", "x.txt"), "C:\\x.txt");
+  assertStrictEquals(directTarget("C:\\lab", "x.txt"), "C:\\lab\\x.txt");
+  assertStrictEquals(directTarget("C:\\lab\\", "sub/x.txt"), "C:\\lab\\sub\\x.txt");
+  assertStrictEquals(directTarget("C:\\", "x.txt"), "C:\\x.txt");
   for (const bad of ["..\\x.txt", "C:\\Windows\\win.ini", "x.txt:s", "\\x.txt"]) {
     const a = directTarget("C:\\lab", bad);
-    assert.equal(typeof a, "object", bad);
-    assert.match((a as { reason: string }).reason, /^not tried: the server refuses this path too/);
-    assert.match((a as { name: string }).name, /^STATUS_OBJECT_(PATH_SYNTAX_BAD|NAME_INVALID)$/);
+    assertStrictEquals(typeof a, "object", bad);
+    assertMatch((a as { reason: string }).reason, /^not tried: the server refuses this path too/);
+    assertMatch((a as { name: string }).name, /^STATUS_OBJECT_(PATH_SYNTAX_BAD|NAME_INVALID)$/);
   }
-  assert.ok(MAX_PATH_CHARS > 100 && MAX_READ_LENGTH > 100);
+  assert(MAX_PATH_CHARS > 100 && MAX_READ_LENGTH > 100);
 });
 
 // ---------------------------------------------------------------------------------------------
 // Every script, run.
 
 Deno.test("every runnable script declares its command line (CLI), or is the Wine runner", async () => {
-  assert.deepEqual(
+  assertEquals(
     [...SCRIPTS.keys()].filter((s) => !(s in TO_WINDOWS) && !PORTABLE.includes(s)),
     [],
     "a new script: add it to TO_WINDOWS or PORTABLE",
   );
   for (const script of SCRIPTS.keys()) {
     const cli = await cliOf(script);
-    if (script === WINE_RUNNER) assert.equal(cli, undefined);
-    else assert.ok(cli, `${script} exports CLI`);
+    if (script === WINE_RUNNER) assertStrictEquals(cli, undefined);
+    else assert(cli, `${script} exports CLI`);
   }
 });
 
@@ -340,17 +347,17 @@ for (const script of SCRIPTS.keys()) {
       cases.forEach((c, i) => {
         const r = results[i]!;
         const what = `${script} ${c.args.join(" ")} (${c.what})`;
-        assert.equal(r.code, 2, show(what, r));
-        assert.match(oneLine(what, r), c.line, show(what, r));
-        assert.match(r.stderr, new RegExp(`^${esc(cli.name)}: .* \\(see --help\\)\\r?\\n$`));
+        assertStrictEquals(r.code, 2, show(what, r));
+        assertMatch(oneLine(what, r), c.line, show(what, r));
+        assertMatch(r.stderr, new RegExp(`^${esc(cli.name)}: .* \\(see --help\\)\\r?\\n$`));
         if (cli.jsonAlways) failureDocument(what, r, cli, 2);
-        else assert.equal(r.stdout, "", show(`${what}: nothing on stdout without --json`, r));
+        else assertStrictEquals(r.stdout, "", show(`${what}: nothing on stdout without --json`, r));
       });
 
       const help = await deno(script, ["--help"]);
-      assert.equal(help.code, 0, show("--help", help));
-      assert.equal(help.stderr, "", show("--help", help));
-      assert.match(help.stdout, /Usage/);
+      assertStrictEquals(help.code, 0, show("--help", help));
+      assertStrictEquals(help.stderr, "", show("--help", help));
+      assertMatch(help.stdout, /Usage/);
       for (const [name, o] of Object.entries(cli.options)) {
         const label = o.kind === "flag"
           ? `--${name}`
@@ -361,9 +368,9 @@ for (const script of SCRIPTS.keys()) {
         const entry = new RegExp(`^ {2}${esc(label)}(?: .*)?(?:\\n {4,}.*)*`, "m").exec(
           help.stdout,
         );
-        assert.ok(entry, `--help lists ${label}\n${help.stdout}`);
+        assert(entry, `--help lists ${label}\n${help.stdout}`);
         if (o.kind === "integer" || o.kind === "bigint") {
-          assert.ok(
+          assert(
             entry[0].includes(formatRange(o)),
             `--help gives ${label}'s range: ${entry[0]}`,
           );
@@ -379,7 +386,7 @@ for (const script of SCRIPTS.keys()) {
         for (const args of jsonCases) {
           const r = await deno(script, args);
           const what = `${script} ${args.join(" ")}`;
-          assert.equal(r.code, 2, show(what, r));
+          assertStrictEquals(r.code, 2, show(what, r));
           oneLine(what, r);
           failureDocument(what, r, cli, 2);
         }
@@ -396,15 +403,15 @@ Deno.test({
   async fn() {
     for (const args of [["--nope"], [], ["frobnicate"]]) {
       const r = await deno(WINE_RUNNER, args);
-      assert.equal(r.code, 2, show(args.join(" "), r));
-      assert.match(
+      assertStrictEquals(r.code, 2, show(args.join(" "), r));
+      assertMatch(
         oneLine(args.join(" "), r),
         /^run\.ts: .*test, exec, prepare or growth \(see --help\)$/,
       );
     }
     const help = await deno(WINE_RUNNER, ["--help"]);
-    assert.equal(help.code, 0, show("--help", help));
-    assert.match(help.stdout, /Usage/);
+    assertStrictEquals(help.code, 0, show("--help", help));
+    assertMatch(help.stdout, /Usage/);
   },
 });
 
@@ -428,19 +435,19 @@ Deno.test({
         const r = runs[2 * i + j]!;
         const what = `${script} ${args.join(" ")}`;
         if (j === 1 && !("json" in cli.options)) {
-          assert.equal(r.code, 2, show(`${what}: it has no --json`, r));
+          assertStrictEquals(r.code, 2, show(`${what}: it has no --json`, r));
           continue;
         }
-        assert.equal(r.code, 3, show(what, r));
+        assertStrictEquals(r.code, 3, show(what, r));
         const line = oneLine(what, r);
-        assert.equal(
+        assertStrictEquals(
           line,
           `${cli.name}: not supported here: needs Windows x64 (this Deno is ${Deno.build.os}/${Deno.build.arch}); run it under Wine: ${
             expectedWineCommand(script, args)
           }`,
         );
         if (j === 1 || cli.jsonAlways) failureDocument(what, r, cli, 3);
-        else assert.equal(r.stdout, "", show(what, r));
+        else assertStrictEquals(r.stdout, "", show(what, r));
       }
     }
   },
@@ -458,19 +465,19 @@ Deno.test({
   async fn() {
     const args = ["--root", "\\Windows", "--json"];
     const r = await deno("experiments/ports/list_ports.ts", args);
-    assert.equal(r.code, 3, show("list_ports", r));
+    assertStrictEquals(r.code, 3, show("list_ports", r));
     const command = r.stderr.trim().split("run it under Wine: ")[1]!;
-    assert.ok(command.startsWith("deno run "), command);
+    assert(command.startsWith("deno run "), command);
     // The same words, with this Deno for `deno`, through a shell (the quoting is part of it).
     const wine = await run("sh", ["-c", `"$DENO"${command.slice("deno".length)}`], {
       cwd: REPO_ROOT,
       env: { DENO: Deno.execPath(), NO_COLOR: "1" },
       deadlineMs: 240_000,
     });
-    assert.equal(wine.code, 0, show(command, wine));
+    assertStrictEquals(wine.code, 0, show(command, wine));
     const doc = JSON.parse(wine.stdout);
-    assert.equal(doc.schema, "deno-lpc/ports@1");
-    assert.equal(doc.root, "\\Windows");
+    assertStrictEquals(doc.schema, "deno-lpc/ports@1");
+    assertStrictEquals(doc.root, "\\Windows");
   },
 });
 
@@ -493,12 +500,12 @@ Deno.test({
       for (const [out, re] of cases) {
         const started = performance.now();
         const r = await deno("experiments/lab/lab.ts", ["--only", "ports", "--out", out]);
-        assert.equal(r.code, 2, show(out, r));
-        assert.match(oneLine(out, r), re);
-        assert.match(r.stderr, /^lab: --out /);
-        assert.ok(performance.now() - started < 20_000, "it stopped before preparing Wine");
+        assertStrictEquals(r.code, 2, show(out, r));
+        assertMatch(oneLine(out, r), re);
+        assertMatch(r.stderr, /^lab: --out /);
+        assert(performance.now() - started < 20_000, "it stopped before preparing Wine");
       }
-      assert.deepEqual([...Deno.readDirSync(tmp)].map((e) => e.name), ["a-file"], "nothing left");
+      assertEquals([...Deno.readDirSync(tmp)].map((e) => e.name), ["a-file"], "nothing left");
     } finally {
       Deno.removeSync(tmp, { recursive: true });
     }
@@ -556,9 +563,9 @@ Deno.test({
       for (const args of variants) {
         const r = await deno(s.script, args);
         const what = `${s.script} ${args.join(" ")}`;
-        assert.equal(r.code, 3, show(what, r));
-        assert.match(oneLine(what, r), s.line, show(what, r));
-        assert.doesNotMatch(r.stderr, /TypeError/);
+        assertStrictEquals(r.code, 3, show(what, r));
+        assertMatch(oneLine(what, r), s.line, show(what, r));
+        assertNotMatch(r.stderr, /TypeError/);
         if (args.includes("--json")) failureDocument(what, r, cli, 3);
       }
     }
@@ -575,18 +582,18 @@ Deno.test({
       "\\deno-lpc-none",
       "--json",
     ]);
-    assert.equal(r.code, 1, show("list_ports --root \\deno-lpc-none", r));
+    assertStrictEquals(r.code, 1, show("list_ports --root \\deno-lpc-none", r));
     const doc = JSON.parse(r.stdout);
-    assert.equal(doc.schema, "deno-lpc/ports@1");
-    assert.equal(doc.errors[0].name, "STATUS_OBJECT_NAME_NOT_FOUND");
+    assertStrictEquals(doc.schema, "deno-lpc/ports@1");
+    assertStrictEquals(doc.errors[0].name, "STATUS_OBJECT_NAME_NOT_FOUND");
 
     const bad = await deno("experiments/exp3/exp3.ts", ["--hold", "-5", "--json"]);
-    assert.equal(bad.code, 2, show("exp3 --hold -5", bad));
-    assert.match(oneLine("exp3 --hold -5", bad), /--hold takes a whole number in 0\.\.60000/);
+    assertStrictEquals(bad.code, 2, show("exp3 --hold -5", bad));
+    assertMatch(oneLine("exp3 --hold -5", bad), /--hold takes a whole number in 0\.\.60000/);
     failureDocument("exp3 --hold -5 --json", bad, (await cliOf("experiments/exp3/exp3.ts"))!, 2);
 
     const probe = await deno("experiments/lab/lab_probe.ts", ["--help"]);
-    assert.equal(probe.code, 0, show("lab_probe --help", probe));
-    assert.match(probe.stdout, /Usage/);
+    assertStrictEquals(probe.code, 0, show("lab_probe --help", probe));
+    assertMatch(probe.stdout, /Usage/);
   },
 });

@@ -1,6 +1,13 @@
 /** Experiment 1's protocol and server logic (runs everywhere; the kernel is the fake). */
 
-import assert from "node:assert/strict";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertNotMatch,
+  assertStrictEquals,
+  assertThrows,
+} from "@std/assert";
 import {
   comparablePath,
   decodeReadReply,
@@ -72,9 +79,9 @@ function fakeFs(
 
 Deno.test("READ request and reply round trip, within one legacy message", () => {
   const req = { path: SECRET, offset: 5n, length: 32 };
-  assert.deepEqual(decodeReadRequest(encodeReadRequest(req)), req);
+  assertEquals(decodeReadRequest(encodeReadRequest(req)), req);
   const reply = decodeReadReply(encodeReadReply(0, new Uint8Array([1, 2, 3]), ""));
-  assert.deepEqual({ ...reply, bytes: [...reply.bytes] }, {
+  assertEquals({ ...reply, bytes: [...reply.bytes] }, {
     status: 0,
     statusName: "STATUS_SUCCESS",
     bytes: [1, 2, 3],
@@ -83,17 +90,17 @@ Deno.test("READ request and reply round trip, within one legacy message", () => 
     impersonated: false,
   });
   const refusal = decodeReadReply(encodeReadReply(0xc0000022, undefined, "no", "open", true));
-  assert.deepEqual([refusal.stage, refusal.impersonated, refusal.reason], ["open", true, "no"]);
-  assert.equal(MAX_PAYLOAD, 472);
-  assert.ok(
+  assertEquals([refusal.stage, refusal.impersonated, refusal.reason], ["open", true, "no"]);
+  assertStrictEquals(MAX_PAYLOAD, 472);
+  assert(
     encodeReadRequest({ path: "x".repeat(MAX_PATH_CHARS), offset: 0n, length: 1 }).byteLength <=
       MAX_PAYLOAD,
   );
-  assert.throws(
+  assertThrows(
     () => encodeReadRequest({ path: "x".repeat(MAX_PATH_CHARS + 1), offset: 0n, length: 1 }),
     RangeError,
   );
-  assert.ok(
+  assert(
     encodeReadReply(0, new Uint8Array(MAX_READ_LENGTH), "a long reason that must be cut")
       .byteLength <= MAX_PAYLOAD,
   );
@@ -145,25 +152,26 @@ Deno.test("malformed, truncated and unknown requests are refused with a status",
     ],
   ];
   for (const [what, bytes, status] of cases) {
-    assert.throws(
-      () => decodeReadRequest(bytes),
-      (e) => e instanceof Refusal && e.status === status,
-      what,
-    );
+    const e = assertThrows(() => decodeReadRequest(bytes), Refusal, undefined, what);
+    assertStrictEquals(e.status, status, what);
     const fs = fakeFs({ "secret.txt": "x" });
     const reply = decodeReadReply(serveRead(bytes, fs));
-    assert.equal(reply.status, status, what);
-    assert.equal(reply.stage, "request", what);
-    assert.ok(reply.reason.length > 0, `${what} has a reason`);
-    assert.deepEqual(fs.opened, [], `${what}: nothing opened`);
+    assertStrictEquals(reply.status, status, what);
+    assertStrictEquals(reply.stage, "request", what);
+    assert(reply.reason.length > 0, `${what} has a reason`);
+    assertEquals(fs.opened, [], `${what}: nothing opened`);
   }
 });
 
 Deno.test("validateRelativePath(): relative names pass, normalized to backslashes", () => {
-  assert.equal(validateRelativePath("secret.txt"), "secret.txt");
-  assert.equal(validateRelativePath("drop/sub/x.txt"), "drop\\sub\\x.txt");
-  assert.equal(validateRelativePath("drop\\x..y.txt"), "drop\\x..y.txt", "'..' inside a name");
-  assert.equal(validateRelativePath("a".repeat(MAX_PATH_CHARS)), "a".repeat(MAX_PATH_CHARS));
+  assertStrictEquals(validateRelativePath("secret.txt"), "secret.txt");
+  assertStrictEquals(validateRelativePath("drop/sub/x.txt"), "drop\\sub\\x.txt");
+  assertStrictEquals(
+    validateRelativePath("drop\\x..y.txt"),
+    "drop\\x..y.txt",
+    "'..' inside a name",
+  );
+  assertStrictEquals(validateRelativePath("a".repeat(MAX_PATH_CHARS)), "a".repeat(MAX_PATH_CHARS));
 });
 
 Deno.test("validateRelativePath(): absolute, '..', ':', UNC, \\\\?\\, empty and over-long paths are refused with a reason", () => {
@@ -199,12 +207,15 @@ Deno.test("validateRelativePath(): absolute, '..', ':', UNC, \\\\?\\, empty and 
     ["a\u0001b", INVALID, /character/],
   ];
   for (const [path, status, why] of refused) {
-    assert.throws(
+    const e = assertThrows(
       () => validateRelativePath(path),
-      (e) =>
-        e instanceof Refusal && e.status === status && e.stage === "path" && why.test(e.message),
+      Refusal,
+      undefined,
       JSON.stringify(path),
     );
+    assertStrictEquals(e.status, status, JSON.stringify(path));
+    assertStrictEquals(e.stage, "path", JSON.stringify(path));
+    assertMatch(e.message, why, JSON.stringify(path));
     // And through the server: refused at the path stage, nothing opened (an empty or over-long
     // path cannot even be encoded as a well-formed request).
     const fs = fakeFs({ "secret.txt": "x" });
@@ -212,8 +223,8 @@ Deno.test("validateRelativePath(): absolute, '..', ':', UNC, \\\\?\\, empty and 
       const r = decodeReadReply(
         serveRead(encodeReadRequest({ path, offset: 0n, length: 1 }), fs),
       );
-      assert.deepEqual([r.status, r.stage], [status, "path"], JSON.stringify(path));
-      assert.deepEqual(fs.opened, []);
+      assertEquals([r.status, r.stage], [status, "path"], JSON.stringify(path));
+      assertEquals(fs.opened, []);
     }
   }
 });
@@ -230,7 +241,7 @@ Deno.test("isUnderRoot(): final paths compared without case, \\\\?\\ prefix and 
     ["\\\\?\\UNC\\srv\\share\\lab", "\\\\srv\\share\\lab\\x"],
   ];
   for (const [root, file] of yes) {
-    assert.equal(isUnderRoot(root, file), true, `${file} under ${root}`);
+    assertStrictEquals(isUnderRoot(root, file), true, `${file} under ${root}`);
   }
   const no: [string, string][] = [
     ["\\\\?\\C:\\lab", "\\\\?\\C:\\lab2\\secret.txt"],
@@ -242,20 +253,20 @@ Deno.test("isUnderRoot(): final paths compared without case, \\\\?\\ prefix and 
     ["", "\\\\?\\C:\\x"],
   ];
   for (const [root, file] of no) {
-    assert.equal(isUnderRoot(root, file), false, `${file} not under ${root}`);
+    assertStrictEquals(isUnderRoot(root, file), false, `${file} not under ${root}`);
   }
-  assert.equal(comparablePath("\\\\?\\C:\\Lab\\\\"), "C:\\LAB");
+  assertStrictEquals(comparablePath("\\\\?\\C:\\Lab\\\\"), "C:\\LAB");
 });
 
 Deno.test("the lab's DACLs: protected, the client reads the lab, writes only in drop\\, never re-permissions", () => {
   const sid = "S-1-5-21-1-2-3-1001";
-  assert.equal(labSddl(sid), `D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;;0x1200a9;;;${sid})`);
-  assert.equal(
+  assertStrictEquals(labSddl(sid), `D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;;0x1200a9;;;${sid})`);
+  assertStrictEquals(
     dropSddl(sid, false),
     `D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;;0x1200af;;;${sid})(A;OICIIO;0x1301bf;;;${sid})`,
   );
-  assert.match(dropSddl(sid, true), /S:\(ML;OICI;NW;;;LW\)$/);
-  assert.equal(VAULT_SDDL, "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)");
+  assertMatch(dropSddl(sid, true), /S:\(ML;OICI;NW;;;LW\)$/);
+  assertStrictEquals(VAULT_SDDL, "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)");
   // The client's rights, decoded: read & execute is exactly FILE_GENERIC_READ |
   // FILE_GENERIC_EXECUTE (no FILE_ADD_FILE 0x2, no FILE_ADD_SUBDIRECTORY 0x4); drop adds just
   // those two; what the client creates in drop gets "modify": no WRITE_DAC, no WRITE_OWNER.
@@ -263,20 +274,23 @@ Deno.test("the lab's DACLs: protected, the client reads the lab, writes only in 
   const FILE_GENERIC_EXECUTE = 0x1200a0;
   const FILE_GENERIC_WRITE = 0x120116;
   const DELETE = 0x10000;
-  assert.equal(FILE_GENERIC_READ | FILE_GENERIC_EXECUTE, 0x1200a9);
-  assert.equal(0x1200a9 & 0x6, 0);
-  assert.equal(0x1200a9 | 0x2 | 0x4, 0x1200af);
-  assert.equal(FILE_GENERIC_READ | FILE_GENERIC_EXECUTE | FILE_GENERIC_WRITE | DELETE, 0x1301bf);
-  assert.equal(0x1301bf & 0xc0000, 0);
+  assertStrictEquals(FILE_GENERIC_READ | FILE_GENERIC_EXECUTE, 0x1200a9);
+  assertStrictEquals(0x1200a9 & 0x6, 0);
+  assertStrictEquals(0x1200a9 | 0x2 | 0x4, 0x1200af);
+  assertStrictEquals(
+    FILE_GENERIC_READ | FILE_GENERIC_EXECUTE | FILE_GENERIC_WRITE | DELETE,
+    0x1301bf,
+  );
+  assertStrictEquals(0x1301bf & 0xc0000, 0);
   for (const sddl of [labSddl(sid), dropSddl(sid, true), VAULT_SDDL]) {
-    assert.doesNotMatch(sddl, /;;;(WD|BU|AU|IU)\)/, "no ACE for Everyone, Users, ...");
-    assert.ok(sddl.startsWith("D:P"), "protected: nothing inherited from %TEMP%");
+    assertNotMatch(sddl, /;;;(WD|BU|AU|IU)\)/, "no ACE for Everyone, Users, ...");
+    assert(sddl.startsWith("D:P"), "protected: nothing inherited from %TEMP%");
   }
 });
 
 Deno.test("explainAnswer(): 'the kernel checked the client's token' only for a denied open under impersonation", () => {
   const CLIENT_TOKEN = /the kernel checked the client's token/;
-  assert.match(
+  assertMatch(
     explainAnswer({ name: "STATUS_ACCESS_DENIED", stage: "open", impersonated: true }),
     CLIENT_TOKEN,
   );
@@ -326,8 +340,8 @@ Deno.test("explainAnswer(): 'the kernel checked the client's token' only for a d
   ];
   for (const [what, answer, expected] of others) {
     const text = explainAnswer(answer);
-    assert.match(text, expected, what);
-    assert.doesNotMatch(text, CLIENT_TOKEN, what);
+    assertMatch(text, expected, what);
+    assertNotMatch(text, CLIENT_TOKEN, what);
   }
 });
 
@@ -337,12 +351,12 @@ Deno.test("serveRead(): each check answers with its stage, and every opened file
     decodeReadReply(serveRead(encodeReadRequest({ path, offset: 0n, length: 5 }), ctx));
   const fs = fakeFs(files);
   const ok = ask(fs, "SECRET.TXT");
-  assert.deepEqual([ok.statusName, ok.stage, ok.impersonated], ["STATUS_SUCCESS", "served", false]);
-  assert.equal(new TextDecoder().decode(ok.bytes), "TOP S");
+  assertEquals([ok.statusName, ok.stage, ok.impersonated], ["STATUS_SUCCESS", "served", false]);
+  assertStrictEquals(new TextDecoder().decode(ok.bytes), "TOP S");
   const text = ask(fs, "..\\x");
-  assert.deepEqual([text.statusName, text.stage], ["STATUS_OBJECT_PATH_SYNTAX_BAD", "path"]);
+  assertEquals([text.statusName, text.stage], ["STATUS_OBJECT_PATH_SYNTAX_BAD", "path"]);
   const missing = ask(fs, "none.txt");
-  assert.deepEqual([missing.statusName, missing.stage], ["STATUS_OBJECT_NAME_NOT_FOUND", "open"]);
+  assertEquals([missing.statusName, missing.stage], ["STATUS_OBJECT_NAME_NOT_FOUND", "open"]);
   // OBJ_DONT_REPARSE: the open's answer.
   const reparse = fakeFs(files, {
     fail: (r) =>
@@ -351,21 +365,21 @@ Deno.test("serveRead(): each check answers with its stage, and every opened file
         : undefined,
   });
   const refusedOpen = ask(reparse, "drop/j/vault.txt");
-  assert.deepEqual(
+  assertEquals(
     [refusedOpen.statusName, refusedOpen.stage],
     ["STATUS_REPARSE_POINT_ENCOUNTERED", "open"],
   );
-  assert.match(refusedOpen.reason, /NtCreateFile: STATUS_REPARSE_POINT_ENCOUNTERED/);
+  assertMatch(refusedOpen.reason, /NtCreateFile: STATUS_REPARSE_POINT_ENCOUNTERED/);
   // A system that followed the junction anyway: the final-path check refuses and closes the file.
   const followed = fakeFs(files, {
     finalOf: (r) => r.startsWith("drop") ? `${ROOT_FINAL}-vault\\vault.txt` : `${ROOT_FINAL}\\${r}`,
   });
   const outside = ask(followed, "drop\\j\\vault.txt");
-  assert.deepEqual([outside.statusName, outside.stage], ["STATUS_ACCESS_DENIED", "finalPath"]);
-  assert.match(outside.reason, /deno-lpc-lab-1-vault\\vault\.txt, outside the root/);
-  assert.equal(outside.bytes.byteLength, 0, "nothing read from outside the root");
-  assert.deepEqual(followed.closed, followed.opened, "the refused file was closed");
-  assert.deepEqual(fs.closed, fs.opened);
+  assertEquals([outside.statusName, outside.stage], ["STATUS_ACCESS_DENIED", "finalPath"]);
+  assertMatch(outside.reason, /deno-lpc-lab-1-vault\\vault\.txt, outside the root/);
+  assertStrictEquals(outside.bytes.byteLength, 0, "nothing read from outside the root");
+  assertEquals(followed.closed, followed.opened, "the refused file was closed");
+  assertEquals(fs.closed, fs.opened);
 });
 
 Deno.test("serveRead(): impersonation wraps only the open; its own failure is not the open's answer", () => {
@@ -390,11 +404,11 @@ Deno.test("serveRead(): impersonation wraps only the open; its own failure is no
     }
   };
   const denied = decodeReadReply(serveRead(request, { ...fs, impersonate }));
-  assert.deepEqual(
+  assertEquals(
     [denied.statusName, denied.stage, denied.impersonated],
     ["STATUS_ACCESS_DENIED", "open", true],
   );
-  assert.deepEqual(during, [1], "the open ran impersonated");
+  assertEquals(during, [1], "the open ran impersonated");
   // Impersonating fails (e.g. a wrong port, E10): refused without opening, not "the client's token".
   const cannot = decodeReadReply(serveRead(request, {
     ...fakeFs(files),
@@ -402,9 +416,9 @@ Deno.test("serveRead(): impersonation wraps only the open; its own failure is no
       throw new NtError("NtImpersonateClientOfPort", NTSTATUS.STATUS_ACCESS_DENIED);
     },
   }));
-  assert.deepEqual([cannot.statusName, cannot.stage], ["STATUS_ACCESS_DENIED", "impersonate"]);
-  assert.match(cannot.reason, /impersonating failed: NtImpersonateClientOfPort/);
-  assert.doesNotMatch(
+  assertEquals([cannot.statusName, cannot.stage], ["STATUS_ACCESS_DENIED", "impersonate"]);
+  assertMatch(cannot.reason, /impersonating failed: NtImpersonateClientOfPort/);
+  assertNotMatch(
     explainAnswer({ name: cannot.statusName!, stage: cannot.stage!, impersonated: true }),
     /client's token/,
   );
@@ -417,17 +431,17 @@ Deno.test("serveRead(): impersonation wraps only the open; its own failure is no
       throw new NtError("NtSetInformationThread", NTSTATUS.STATUS_INVALID_HANDLE);
     },
   }));
-  assert.deepEqual([revert.stage, revert.bytes.byteLength], ["impersonate", 0]);
-  assert.match(revert.reason, /reverting failed/);
-  assert.deepEqual(files2.closed, ["secret.txt"]);
+  assertEquals([revert.stage, revert.bytes.byteLength], ["impersonate", 0]);
+  assertMatch(revert.reason, /reverting failed/);
+  assertEquals(files2.closed, ["secret.txt"]);
 });
 
 Deno.test("portSddl(): PORT_CONNECT for one SID only, all for SYSTEM and Administrators, a Low label on request", () => {
-  assert.equal(
+  assertStrictEquals(
     portSddl("S-1-5-21-1-2-3-1001", false),
     "D:(A;;0x1;;;S-1-5-21-1-2-3-1001)(A;;GA;;;SY)(A;;GA;;;BA)",
   );
-  assert.match(portSddl("WD", true), /S:\(ML;;NW;;;LW\)$/);
+  assertMatch(portSddl("WD", true), /S:\(ML;;NW;;;LW\)$/);
 });
 
 // ---- The whole exchange against the fake kernel: confused deputy vs safe mode ----
@@ -471,13 +485,13 @@ function exchange(
   ];
   const refusedProbes = hostile.map(ask).filter((r) => r.status !== 0).length;
   const after = ask(encodeReadRequest({ path: "secret.txt", offset: 4n, length: 3 }));
-  assert.equal(after.status, main.status, "the server still serves after hostile requests");
+  assertStrictEquals(after.status, main.status, "the server still serves after hostile requests");
   k.as(CLIENT, () => client.close());
   k.as(SERVER, () => server.step(0));
   k.as(SERVER, () => server[Symbol.dispose]());
-  assert.equal(k.openHandles(SERVER.pid), 0);
-  assert.equal(k.impersonating.size, 0, "never left impersonating");
-  assert.deepEqual(fs.closed, fs.opened, "every opened file was closed");
+  assertStrictEquals(k.openHandles(SERVER.pid), 0);
+  assertStrictEquals(k.impersonating.size, 0, "never left impersonating");
+  assertEquals(fs.closed, fs.opened, "every opened file was closed");
   return {
     stage: main.stage,
     impersonated: main.impersonated,
@@ -490,18 +504,18 @@ function exchange(
 
 Deno.test("confused deputy: the server reads the secret for the client", () => {
   const r = exchange(false);
-  assert.equal(r.status, "STATUS_SUCCESS");
-  assert.deepEqual([r.stage, r.impersonated], ["served", false]);
-  assert.equal(r.bytes, "TOP SECRET");
-  assert.equal(r.refusedProbes, 4);
-  assert.deepEqual(r.events.slice(0, 3), ["accept", "LPC_REQUEST", "reply"]);
-  assert.equal(r.events.at(-1), "LPC_PORT_CLOSED");
+  assertStrictEquals(r.status, "STATUS_SUCCESS");
+  assertEquals([r.stage, r.impersonated], ["served", false]);
+  assertStrictEquals(r.bytes, "TOP SECRET");
+  assertStrictEquals(r.refusedProbes, 4);
+  assertEquals(r.events.slice(0, 3), ["accept", "LPC_REQUEST", "reply"]);
+  assertStrictEquals(r.events.at(-1), "LPC_PORT_CLOSED");
 });
 
 Deno.test("safe mode: impersonating the client, the server is denied what the client is denied", () => {
   const r = exchange(true);
-  assert.equal(r.status, "STATUS_ACCESS_DENIED");
-  assert.deepEqual([r.stage, r.impersonated], ["open", true], "the open, under impersonation");
-  assert.equal(r.bytes, "");
-  assert.equal(r.refusedProbes, 4);
+  assertStrictEquals(r.status, "STATUS_ACCESS_DENIED");
+  assertEquals([r.stage, r.impersonated], ["open", true], "the open, under impersonation");
+  assertStrictEquals(r.bytes, "");
+  assertStrictEquals(r.refusedProbes, 4);
 });

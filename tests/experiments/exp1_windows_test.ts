@@ -11,7 +11,14 @@
  * Wine enforces no access checks. Real access enforcement happens on Windows only.
  */
 
-import assert from "node:assert/strict";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertNotMatch,
+  assertStrictEquals,
+  assertThrows,
+} from "@std/assert";
 import {
   createJunction,
   finalPathOf,
@@ -149,12 +156,12 @@ windowsTest(
   async () => {
     const before = labFolders();
     const r = await exp1();
-    assert.equal(r.code, 3, r.stderr);
-    assert.equal(r.doc.schema, "deno-lpc/exp1@1");
-    assert.equal(r.doc.ran, false);
-    assert.match(r.doc.reason ?? "", /NtCreatePort .* STATUS_NOT_IMPLEMENTED \(0xC0000002\)/);
-    assert.equal(r.stderr.trim().split(/\r?\n/).length, 1, `one line: ${r.stderr}`);
-    assert.deepEqual(labFolders(), before, "the lab folder, drop, vault and files were removed");
+    assertStrictEquals(r.code, 3, r.stderr);
+    assertStrictEquals(r.doc.schema, "deno-lpc/exp1@1");
+    assertStrictEquals(r.doc.ran, false);
+    assertMatch(r.doc.reason ?? "", /NtCreatePort .* STATUS_NOT_IMPLEMENTED \(0xC0000002\)/);
+    assertStrictEquals(r.stderr.trim().split(/\r?\n/).length, 1, `one line: ${r.stderr}`);
+    assertEquals(labFolders(), before, "the lab folder, drop, vault and files were removed");
   },
 );
 
@@ -165,19 +172,19 @@ windowsTest(
     using l = makeLab();
     using root = openDirectory(l.lab.path);
     const rootFinal = finalPathOf(root);
-    assert.match(rootFinal, /^\\\\\?\\[A-Za-z]:\\/, rootFinal);
+    assertMatch(rootFinal, /^\\\\\?\\[A-Za-z]:\\/, rootFinal);
     {
       using f = openRelative(root, "PLAIN.TXT");
-      assert.equal(new TextDecoder().decode(readFileAt(f, 6n, 4)), "from");
-      assert.ok(isUnderRoot(rootFinal, finalPathOf(f)), finalPathOf(f));
+      assertStrictEquals(new TextDecoder().decode(readFileAt(f, 6n, 4)), "from");
+      assert(isUnderRoot(rootFinal, finalPathOf(f)), finalPathOf(f));
     }
     {
       using v = openFile(l.vaultFile);
       const vaultFinal = finalPathOf(v);
-      assert.ok(vaultFinal.toLowerCase().startsWith(rootFinal.toLowerCase()), "same prefix");
-      assert.equal(isUnderRoot(rootFinal, vaultFinal), false, vaultFinal);
+      assert(vaultFinal.toLowerCase().startsWith(rootFinal.toLowerCase()), "same prefix");
+      assertStrictEquals(isUnderRoot(rootFinal, vaultFinal), false, vaultFinal);
     }
-    assert.throws(() => openRelative(root, "none.txt"), (e) => e instanceof NtError);
+    assertThrows(() => openRelative(root, "none.txt"), NtError);
   },
 );
 
@@ -191,14 +198,14 @@ windowsTest(
         serveFromRoot(l.lab.path, encodeReadRequest({ path, offset: 0n, length: 5 })),
       );
     const ok = ask("plain.txt");
-    assert.deepEqual([ok.statusName, ok.stage], ["STATUS_SUCCESS", "served"]);
-    assert.equal(new TextDecoder().decode(ok.bytes), "hello");
+    assertEquals([ok.statusName, ok.stage], ["STATUS_SUCCESS", "served"]);
+    assertStrictEquals(new TextDecoder().decode(ok.bytes), "hello");
     const text = ask(`..\\${l.vault.path.split("\\").at(-1)}\\vault.txt`);
-    assert.deepEqual([text.statusName, text.stage], ["STATUS_OBJECT_PATH_SYNTAX_BAD", "path"]);
-    assert.equal(ask(l.vaultFile).stage, "path", "absolute: refused by its text");
+    assertEquals([text.statusName, text.stage], ["STATUS_OBJECT_PATH_SYNTAX_BAD", "path"]);
+    assertStrictEquals(ask(l.vaultFile).stage, "path", "absolute: refused by its text");
     const missing = ask("drop\\none.txt");
-    assert.equal(missing.stage, "open");
-    assert.equal(missing.statusName, "STATUS_OBJECT_NAME_NOT_FOUND");
+    assertStrictEquals(missing.stage, "open");
+    assertStrictEquals(missing.statusName, "STATUS_OBJECT_NAME_NOT_FOUND");
   },
 );
 
@@ -207,8 +214,8 @@ windowsTest("the lab's folders keep their explicit DACLs", DACL_WHY, () => {
   const sid = tokenUserSid(self);
   using lab = LabFolder.create(`deno-lpc-lab-dacl-${stamp()}`, { sddl: labSddl(sid) });
   const drop = lab.createFolder("drop", dropSddl(sid, false));
-  assert.equal(comparableSddl(securitySddl(lab.handle)), labSddl(sid));
-  assert.equal(comparableSddl(securitySddl(lab.folderHandle(drop)!)), dropSddl(sid, false));
+  assertStrictEquals(comparableSddl(securitySddl(lab.handle)), labSddl(sid));
+  assertStrictEquals(comparableSddl(securitySddl(lab.folderHandle(drop)!)), dropSddl(sid, false));
 });
 
 windowsTest(
@@ -220,25 +227,23 @@ windowsTest(
       using _j = createJunction(`${l.drop}\\j`, l.vault.path);
       // A plain open follows it: this is the attack.
       using through = openFile(`${l.drop}\\j\\vault.txt`);
-      assert.equal(new TextDecoder().decode(readFileAt(through, 0n, 5)), "VAULT");
+      assertStrictEquals(new TextDecoder().decode(readFileAt(through, 0n, 5)), "VAULT");
       using root = openDirectory(l.lab.path);
-      assert.equal(isUnderRoot(finalPathOf(root), finalPathOf(through)), false);
+      assertStrictEquals(isUnderRoot(finalPathOf(root), finalPathOf(through)), false);
       // The server's open does not.
-      assert.throws(
-        () => openRelative(root, "drop\\j\\vault.txt"),
-        (e) => e instanceof NtError && e.symbol === "STATUS_REPARSE_POINT_ENCOUNTERED",
-      );
+      const e = assertThrows(() => openRelative(root, "drop\\j\\vault.txt"), NtError);
+      assertStrictEquals(e.symbol, "STATUS_REPARSE_POINT_ENCOUNTERED");
       const r = decodeReadReply(
         serveFromRoot(
           l.lab.path,
           encodeReadRequest({ path: "drop\\j\\vault.txt", offset: 0n, length: 5 }),
         ),
       );
-      assert.deepEqual([r.statusName, r.stage], ["STATUS_REPARSE_POINT_ENCOUNTERED", "open"]);
-      assert.equal(r.bytes.byteLength, 0);
+      assertEquals([r.statusName, r.stage], ["STATUS_REPARSE_POINT_ENCOUNTERED", "open"]);
+      assertStrictEquals(r.bytes.byteLength, 0);
     }
-    assert.deepEqual([...Deno.readDirSync(l.drop)], [], "closing the junction removed it");
-    assert.equal(readFileRange(l.vaultFile, 0n, 5).byteLength, 5, "and never its target");
+    assertEquals([...Deno.readDirSync(l.drop)], [], "closing the junction removed it");
+    assertStrictEquals(readFileRange(l.vaultFile, 0n, 5).byteLength, 5, "and never its target");
   },
 );
 
@@ -255,12 +260,12 @@ windowsTest(
         new TextEncoder().encode("0123456789abcdef"),
         "D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FA;;;OW)",
       );
-      assert.ok(labFolders().some((n) => path.endsWith(n)));
+      assert(labFolders().some((n) => path.endsWith(n)));
       // Whoever may read it (we are its owner here) gets exactly the range asked for.
-      assert.equal(new TextDecoder().decode(readFileRange(secret, 4n, 6)), "456789");
-      assert.equal(readFileRange(secret, 100n, 4).byteLength, 0, "past the end: nothing");
+      assertStrictEquals(new TextDecoder().decode(readFileRange(secret, 4n, 6)), "456789");
+      assertStrictEquals(readFileRange(secret, 100n, 4).byteLength, 0, "past the end: nothing");
     }
-    assert.ok(!labFolders().some((n) => path.endsWith(n)), "gone after dispose");
+    assert(!labFolders().some((n) => path.endsWith(n)), "gone after dispose");
   },
 );
 
@@ -279,10 +284,10 @@ windowsTest(
       ],
       { token: restricted, timeoutMs: 60_000 },
     );
-    assert.equal(r.exitCode, 5);
-    assert.match(r.stdout, /^out 42\r?\n$/);
-    assert.match(r.stderr, /err line/);
-    assert.equal(tokenUserSid(restricted), tokenUserSid(self));
+    assertStrictEquals(r.exitCode, 5);
+    assertMatch(r.stdout, /^out 42\r?\n$/);
+    assertMatch(r.stderr, /err line/);
+    assertStrictEquals(tokenUserSid(restricted), tokenUserSid(self));
   },
 );
 
@@ -303,9 +308,9 @@ windowsTest(
     const reply = decodeReadReply(
       client.request(encodeReadRequest({ path: "plain.txt", offset: 6n, length: 4 })).data,
     );
-    assert.equal(reply.statusName, "STATUS_SUCCESS");
-    assert.equal(new TextDecoder().decode(reply.bytes), "from");
-    assert.ok(server.threadId > 0);
+    assertStrictEquals(reply.statusName, "STATUS_SUCCESS");
+    assertStrictEquals(new TextDecoder().decode(reply.bytes), "from");
+    assert(server.threadId > 0);
   },
 );
 
@@ -342,7 +347,7 @@ windowsTest(
     }, 10_000);
     assertNoHandleGrowthPerCycle(counts, "LPC connect + request + close");
     const seen = await closedAtLeast(401); // the warm-up's and 400 more
-    assert.ok(seen >= 401, `${seen} LPC_PORT_CLOSED`);
+    assert(seen >= 401, `${seen} LPC_PORT_CLOSED`);
   },
 );
 
@@ -351,29 +356,33 @@ windowsTest(
   LPC_WHY,
   async () => {
     const r = await exp1();
-    assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.doc.findings!.directDenied, true);
-    assert.equal(r.doc.findings!.serverStatus, "STATUS_SUCCESS");
-    assert.ok(r.doc.findings!.servedBytes > 0);
-    assert.equal(r.doc.findings!.probesRefused, r.doc.findings!.probes);
-    assert.equal(r.doc.client!.identity.administrators, "deny-only");
+    assertStrictEquals(r.code, 0, r.stderr);
+    assertStrictEquals(r.doc.findings!.directDenied, true);
+    assertStrictEquals(r.doc.findings!.serverStatus, "STATUS_SUCCESS");
+    assert(r.doc.findings!.servedBytes > 0);
+    assertStrictEquals(r.doc.findings!.probesRefused, r.doc.findings!.probes);
+    assertStrictEquals(r.doc.client!.identity.administrators, "deny-only");
     assertJunctionRefused(r.doc, false);
-    assert.match(r.doc.explanation ?? "", /confused deputy/);
+    assertMatch(r.doc.explanation ?? "", /confused deputy/);
   },
 );
 
 /** Both modes: the hostile junction request was made and refused, by the open or the final path. */
 function assertJunctionRefused(doc: Exp1Document, impersonated: boolean): void {
   const j = doc.findings!.junction;
-  assert.equal(j.made, true, `the client could make its junction in drop\\: ${j.createStatus}`);
-  assert.equal(j.refused, true, `the server served ${j.status} through the junction`);
-  assert.ok(["open", "finalPath"].includes(j.refusedBy ?? ""), `refused by ${j.refusedBy}`);
-  assert.equal(j.impersonated, impersonated);
+  assertStrictEquals(
+    j.made,
+    true,
+    `the client could make its junction in drop\\: ${j.createStatus}`,
+  );
+  assertStrictEquals(j.refused, true, `the server served ${j.status} through the junction`);
+  assert(["open", "finalPath"].includes(j.refusedBy ?? ""), `refused by ${j.refusedBy}`);
+  assertStrictEquals(j.impersonated, impersonated);
   // Windows 10 1703+ knows OBJ_DONT_REPARSE: the open itself refuses.
-  assert.deepEqual([j.status, j.refusedBy], ["STATUS_REPARSE_POINT_ENCOUNTERED", "open"]);
+  assertEquals([j.status, j.refusedBy], ["STATUS_REPARSE_POINT_ENCOUNTERED", "open"]);
   const reply = doc.client!.junction!.reply!;
-  assert.doesNotMatch(explainAnswer(reply), /client's token/);
-  assert.equal(doc.lab!.folderStored.replace(/^D:P(?:AI|AR)*/, "D:P"), doc.lab!.folderSddl);
+  assertNotMatch(explainAnswer(reply), /client's token/);
+  assertStrictEquals(doc.lab!.folderStored.replace(/^D:P(?:AI|AR)*/, "D:P"), doc.lab!.folderSddl);
 }
 
 windowsTest(
@@ -381,12 +390,12 @@ windowsTest(
   LPC_WHY,
   async () => {
     const r = await exp1("--impersonate");
-    assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.doc.findings!.directDenied, true);
-    assert.equal(r.doc.findings!.serverStatus, "STATUS_ACCESS_DENIED");
-    assert.equal(r.doc.findings!.servedBytes, 0);
-    assert.equal(r.doc.client!.viaServer!.stage, "open");
-    assert.match(r.doc.explanation ?? "", /the kernel checked the client's token/);
+    assertStrictEquals(r.code, 0, r.stderr);
+    assertStrictEquals(r.doc.findings!.directDenied, true);
+    assertStrictEquals(r.doc.findings!.serverStatus, "STATUS_ACCESS_DENIED");
+    assertStrictEquals(r.doc.findings!.servedBytes, 0);
+    assertStrictEquals(r.doc.client!.viaServer!.stage, "open");
+    assertMatch(r.doc.explanation ?? "", /the kernel checked the client's token/);
     assertJunctionRefused(r.doc, true);
   },
 );

@@ -3,7 +3,7 @@
  * against timelines of the shape the server logs on Windows 11 (runs everywhere).
  */
 
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertMatch, assertStrictEquals } from "@std/assert";
 import {
   controlReply,
   createHandler,
@@ -58,7 +58,7 @@ function lab(
   k.actor(SERVER, () => server.step(0));
   const client = k.as(CLIENT, () => LpcClient.connect(PORT, { nt: k.symbols }));
   const portHandle = port.unsafeValue;
-  assert.equal(k.as(SERVER, () => k.setExceptionPort(CLIENT.pid, portHandle)), 0);
+  assertStrictEquals(k.as(SERVER, () => k.setExceptionPort(CLIENT.pid, portHandle)), 0);
   const drain = () => {
     while (k.as(SERVER, () => server.step(0)));
   };
@@ -66,43 +66,46 @@ function lab(
 }
 
 Deno.test("the control protocol: GO only once the exception port is set; anything else refused", () => {
-  assert.equal(controlReply("HELLO", 1, () => false), "WELCOME");
-  assert.equal(controlReply("READY?", 1, () => false), "WAIT");
-  assert.equal(controlReply("READY?", 1, () => true), "GO");
-  assert.equal(controlReply("DONE", 1, () => true), "BYE");
-  assert.equal(controlReply("rm -rf", 1, () => true), "ERR unknown command");
-  assert.equal(controlReply("\u0000\u0001", 1, () => true), "ERR malformed");
-  assert.equal(controlReply("x".repeat(65), 1, () => true), "ERR malformed");
+  assertStrictEquals(controlReply("HELLO", 1, () => false), "WELCOME");
+  assertStrictEquals(controlReply("READY?", 1, () => false), "WAIT");
+  assertStrictEquals(controlReply("READY?", 1, () => true), "GO");
+  assertStrictEquals(controlReply("DONE", 1, () => true), "BYE");
+  assertStrictEquals(controlReply("rm -rf", 1, () => true), "ERR unknown command");
+  assertStrictEquals(controlReply("\u0000\u0001", 1, () => true), "ERR malformed");
+  assertStrictEquals(controlReply("x".repeat(65), 1, () => true), "ERR malformed");
   const seen: unknown[] = [];
   const announce = (pid: number, r: unknown) => void seen.push([pid, r]);
-  assert.equal(controlReply("RAISE 0xe0000001 0x1f0000", 9, () => true, announce), "OK");
-  assert.equal(controlReply("RAISE 0xE0000001 1f0000", 9, () => true, announce), "ERR malformed");
-  assert.deepEqual(seen, [[9, { code: 0xe0000001, address: 0x1f0000n }]]);
+  assertStrictEquals(controlReply("RAISE 0xe0000001 0x1f0000", 9, () => true, announce), "OK");
+  assertStrictEquals(
+    controlReply("RAISE 0xE0000001 1f0000", 9, () => true, announce),
+    "ERR malformed",
+  );
+  assertEquals(seen, [[9, { code: 0xe0000001, address: 0x1f0000n }]]);
 });
 
 Deno.test("raiseRequest() and parseRaiseRequest() agree; the announced address is the record's", () => {
   const r = { code: 0xe0000001, address: 0x7ff6deadb000n };
-  assert.equal(raiseRequest(r), "RAISE 0xe0000001 0x7ff6deadb000");
-  assert.deepEqual(parseRaiseRequest(raiseRequest(r)), r);
-  assert.equal(parseRaiseRequest("RAISE 0xe0000001"), null);
+  assertStrictEquals(raiseRequest(r), "RAISE 0xe0000001 0x7ff6deadb000");
+  assertEquals(parseRaiseRequest(raiseRequest(r)), r);
+  assertStrictEquals(parseRaiseRequest("RAISE 0xe0000001"), null);
 });
 
 Deno.test("exceptionVerdict(): the chosen verdict only for the announced code and address; DBG_EXCEPTION_NOT_HANDLED for any other", () => {
   const ours = { code: 0xe0000001, address: 0x1f0000n };
   const C = NTSTATUS.DBG_CONTINUE;
   const N = NTSTATUS.DBG_EXCEPTION_NOT_HANDLED;
-  assert.deepEqual(exceptionVerdict(ours, ours, "continue"), { verdict: C, ours: true });
-  assert.deepEqual(exceptionVerdict(ours, ours, "not-handled"), { verdict: N, ours: true });
+  assertEquals(exceptionVerdict(ours, ours, "continue"), { verdict: C, ours: true });
+  assertEquals(exceptionVerdict(ours, ours, "not-handled"), { verdict: N, ours: true });
   // A real crash of the client (KiDispatchException.c: "handled" would resume it at its fault).
-  assert.deepEqual(exceptionVerdict({ code: 0xc0000005, address: 0x1f0000n }, ours, "continue"), {
+  assertEquals(exceptionVerdict({ code: 0xc0000005, address: 0x1f0000n }, ours, "continue"), {
     verdict: N,
     ours: false,
   });
-  assert.deepEqual(exceptionVerdict({ ...ours, address: 0x1f0001n }, ours, "continue"), {
+  assertEquals(exceptionVerdict({ ...ours, address: 0x1f0001n }, ours, "continue"), {
     verdict: N,
     ours: false,
   });
-  assert.deepEqual(exceptionVerdict(ours, undefined, "continue"), { verdict: N, ours: false });
+  assertEquals(exceptionVerdict(ours, undefined, "continue"), { verdict: N, ours: false });
 });
 
 const FAKE_EXCEPTION_ADDRESS = 0x7ff600001000n; // where tests/fake_kernel.ts raises from
@@ -116,7 +119,7 @@ Deno.test("LPC_EXCEPTION is decoded; the announced one gets the chosen verdict, 
   ) {
     const { k, server, client } = lab(reply);
     const announce = raiseRequest({ code: 0xe0000001, address: FAKE_EXCEPTION_ADDRESS });
-    assert.equal(
+    assertStrictEquals(
       new TextDecoder().decode(
         k.as(CLIENT, () => client.request(new TextEncoder().encode(announce))).data,
       ),
@@ -126,16 +129,24 @@ Deno.test("LPC_EXCEPTION is decoded; the announced one gets the chosen verdict, 
     // KiDispatchException.c / DbgkForwardException.c: DBG_CONTINUE is handled (the raise
     // returns); DBG_EXCEPTION_NOT_HANDLED goes on to WER, which the fake does not have, and the
     // process ends with the exception code.
-    assert.equal(
+    assertStrictEquals(
       k.raiseException(thread, 0xe0000001, [0x1234n, 700n]),
       verdict === NTSTATUS.DBG_CONTINUE ? verdict : "dead",
     );
     const e = server.events.find((x) => x.event === "LPC_EXCEPTION")!;
-    assert.equal(e.tid, 777);
-    assert.equal(e.context, "0x0", "kernel messages to the connection port carry no PortContext");
-    assert.equal(e.rawType, LpcMessageType.LPC_EXCEPTION);
-    assert.equal(e.totalLength, 0xd0, "DbgkForwardException.c: always 0xD0 on the exception port");
-    assert.deepEqual(e.exception, {
+    assertStrictEquals(e.tid, 777);
+    assertStrictEquals(
+      e.context,
+      "0x0",
+      "kernel messages to the connection port carry no PortContext",
+    );
+    assertStrictEquals(e.rawType, LpcMessageType.LPC_EXCEPTION);
+    assertStrictEquals(
+      e.totalLength,
+      0xd0,
+      "DbgkForwardException.c: always 0xD0 on the exception port",
+    );
+    assertEquals(e.exception, {
       apiNumber: 0,
       returnedStatus: "STATUS_PENDING (0x00000103)",
       code: "0xE0000001",
@@ -149,18 +160,18 @@ Deno.test("LPC_EXCEPTION is decoded; the announced one gets the chosen verdict, 
     if (reply === "continue") {
       // The same exception again is not the lab's (the announcement was consumed): it gets
       // DBG_EXCEPTION_NOT_HANDLED, and with no WER in the fake the process ends.
-      assert.equal(k.raiseException({ pid: CLIENT.pid, tid: 778 }, 0xe0000001), "dead");
+      assertStrictEquals(k.raiseException({ pid: CLIENT.pid, tid: 778 }, 0xe0000001), "dead");
       const last = server.events.filter((x) => x.event === "LPC_EXCEPTION").at(-1)!;
-      assert.equal(last.exception!.verdict, "DBG_EXCEPTION_NOT_HANDLED (0x80010001)");
+      assertStrictEquals(last.exception!.verdict, "DBG_EXCEPTION_NOT_HANDLED (0x80010001)");
     }
     const a = analyzeTimeline(server.events, CLIENT.pid);
-    assert.deepEqual(
+    assertEquals(
       a.exceptions.map((x) => x.ours),
       reply === "continue" ? [true, false] : [true],
     );
-    assert.match(describeException(a.exceptions[0]!), /the lab's own exception/);
+    assertMatch(describeException(a.exceptions[0]!), /the lab's own exception/);
     if (reply === "continue") {
-      assert.match(describeException(a.exceptions[1]!), /not the lab's exception/);
+      assertMatch(describeException(a.exceptions[1]!), /not the lab's exception/);
     }
   }
 });
@@ -173,12 +184,12 @@ Deno.test("the exception port always gets 0xA8/0xD0 bytes (DbgkForwardException.
         raiseRequest({ code: 0xe0000001, address: FAKE_EXCEPTION_ADDRESS }),
       ),
     ));
-  assert.equal(
+  assertStrictEquals(
     k.raiseException({ pid: CLIENT.pid, tid: 778 }, 0xe0000001, []),
     NTSTATUS.DBG_CONTINUE,
   );
   const e = server.events.find((e) => e.event === "LPC_EXCEPTION")!;
-  assert.deepEqual([e.dataLength, e.totalLength], [0xa8, 0xd0]);
+  assertEquals([e.dataLength, e.totalLength], [0xa8, 0xd0]);
 });
 
 Deno.test("a client killed while its exception message is pending: the reply fails, the server goes on", () => {
@@ -187,12 +198,12 @@ Deno.test("a client killed while its exception message is pending: the reply fai
     onException: () => holder.k!.killProcess(CLIENT.pid, [CLIENT.tid, 702]),
   });
   holder.k = k;
-  assert.equal(k.raiseException({ pid: CLIENT.pid, tid: 702 }, 0xe0000002), "dead");
+  assertStrictEquals(k.raiseException({ pid: CLIENT.pid, tid: 702 }, 0xe0000002), "dead");
   drain();
   const kinds = server.events.map((e) => e.event);
-  assert.ok(kinds.includes("reply-failed"), kinds.join(","));
-  assert.equal(kinds.at(-1), "LPC_PORT_CLOSED");
-  assert.equal(k.pendingExceptions(), 0);
+  assert(kinds.includes("reply-failed"), kinds.join(","));
+  assertStrictEquals(kinds.at(-1), "LPC_PORT_CLOSED");
+  assertStrictEquals(k.pendingExceptions(), 0);
 });
 
 // A timeline of the shape the LPC server logs on Windows 11 (built from the kernel's code, see
@@ -212,41 +223,41 @@ const from = (pid: number, tid: number, context: string) => ({ pid, tid, context
 
 Deno.test("LPC_PORT_CLOSED with ClientId {0, 0} is the client's through the PortContext of its connection, never by pid", () => {
   const contexts = connectionContexts(TIMELINE, 700);
-  assert.deepEqual([...contexts], ["0x1"]);
-  assert.equal(portClosedOn(TIMELINE, contexts)?.t, 9, "not the other client's (0x2)");
+  assertEquals([...contexts], ["0x1"]);
+  assertStrictEquals(portClosedOn(TIMELINE, contexts)?.t, 9, "not the other client's (0x2)");
   // What exp2 and exp3 waited for before: a PORT_CLOSED stamped with the client's pid. Never comes.
-  assert.equal(TIMELINE.some((e) => e.event === "LPC_PORT_CLOSED" && e.pid === 700), false);
+  assertStrictEquals(TIMELINE.some((e) => e.event === "LPC_PORT_CLOSED" && e.pid === 700), false);
   const a = analyzeTimeline(TIMELINE, 700);
-  assert.deepEqual(a.portClosed, {
+  assertEquals(a.portClosed, {
     t: 9,
     context: "0x1",
     clientId: { pid: 0, tid: 0 },
     closerCreateTime: SERVER_CREATED,
   });
-  assert.equal(a.diedBeforeClosed, true);
-  assert.match(
+  assertStrictEquals(a.diedBeforeClosed, true);
+  assertMatch(
     describePortClosed(a),
     /PortContext 0x1 .*ClientId 0\.0.*process current at deletion/,
   );
   const other = analyzeTimeline(TIMELINE, 800);
-  assert.equal(other.portClosed?.context, "0x2");
-  assert.equal(other.deaths.length, 0);
+  assertStrictEquals(other.portClosed?.context, "0x2");
+  assertStrictEquals(other.deaths.length, 0);
   // Its CreateTime is not the client's: no death of 700 takes it.
-  assert.ok(a.deaths.every((d) => d.createTime !== SERVER_CREATED));
+  assert(a.deaths.every((d) => d.createTime !== SERVER_CREATED));
 });
 
 Deno.test("per-thread LPC_CLIENT_DIED: both registrations, unknown threads; the answer says what PORT_CLOSED carries", () => {
   const a = analyzeTimeline(TIMELINE, 700);
-  assert.equal(a.connectionRequests, 1);
-  assert.deepEqual(a.knownThreads, [701, 710]);
-  assert.deepEqual(a.deaths.map((d) => `${d.tid}:${d.via}`), [
+  assertStrictEquals(a.connectionRequests, 1);
+  assertEquals(a.knownThreads, [701, 710]);
+  assertEquals(a.deaths.map((d) => `${d.tid}:${d.via}`), [
     "701:termination port",
     "701:exception port",
     "9001:exception port",
     "710:exception port",
   ]);
-  assert.deepEqual(a.duplicated, [701]);
-  assert.deepEqual(a.unknownThreads, [9001]);
+  assertEquals(a.duplicated, [701]);
+  assertEquals(a.unknownThreads, [9001]);
   const answer = answerQuestion2(a);
   for (
     const must of [
@@ -262,25 +273,25 @@ Deno.test("per-thread LPC_CLIENT_DIED: both registrations, unknown threads; the 
       "1 hard error",
     ]
   ) {
-    assert.ok(answer.includes(must), `${must}: ${answer}`);
+    assert(answer.includes(must), `${must}: ${answer}`);
   }
-  assert.ok(!/LPC_PORT_CLOSED \(thread/.test(answer), "no thread is attributed to it");
+  assert(!/LPC_PORT_CLOSED \(thread/.test(answer), "no thread is attributed to it");
 });
 
 Deno.test("LPC_ERROR_EVENT (type 9, a hard error) is one line of the timeline and counted", () => {
   const a = analyzeTimeline(TIMELINE, 700);
-  assert.deepEqual(a.hardErrors, [{
+  assertEquals(a.hardErrors, [{
     tid: 701,
     status: "STATUS_DLL_NOT_FOUND (0xC0000135)",
     parameters: ["0x2a0000"],
     response: "ResponseReturnToCaller",
     t: 6,
   }]);
-  assert.equal(
+  assertStrictEquals(
     describeHardError(a.hardErrors[0]!),
     "LPC_ERROR_EVENT (hard error) from thread 701: STATUS_DLL_NOT_FOUND (0xC0000135), 1 parameter [0x2a0000], replied Response ResponseReturnToCaller",
   );
-  assert.equal(analyzeTimeline(TIMELINE, 800).hardErrors.length, 0);
+  assertStrictEquals(analyzeTimeline(TIMELINE, 800).hardErrors.length, 0);
 });
 
 Deno.test("the exception verdict in the timeline: the announced one is the lab's, others are named as not", () => {
@@ -297,8 +308,8 @@ Deno.test("the exception verdict in the timeline: the announced one is the lab's
     },
   });
   const a = analyzeTimeline([...TIMELINE, crash], 700);
-  assert.deepEqual(a.exceptions.map((x) => [x.tid, x.ours]), [[710, true], [711, false]]);
-  assert.match(
+  assertEquals(a.exceptions.map((x) => [x.tid, x.ours]), [[710, true], [711, false]]);
+  assertMatch(
     describeException(a.exceptions[1]!),
     /STATUS_ACCESS_VIOLATION .* replied DBG_EXCEPTION_NOT_HANDLED .*not the lab's exception/,
   );
@@ -332,23 +343,23 @@ function fakeChild(state: { alive: boolean; exitCode?: number; failTerminate?: b
 
 Deno.test("endClient(): a live client is terminated; a dead one is reported, not terminated again, not an error", () => {
   const live = fakeChild({ alive: true });
-  assert.deepEqual(endClient(live.child, 0xdead), {
+  assertEquals(endClient(live.child, 0xdead), {
     by: "server",
     exitCode: 0xdead,
     requested: 0xdead,
   });
-  assert.ok(live.calls.includes("terminate 0xdead"));
+  assert(live.calls.includes("terminate 0xdead"));
   const dead = fakeChild({ alive: false, exitCode: 0xe0000001 });
   const end = endClient(dead.child, 0xdead);
-  assert.deepEqual(end, { by: "itself", exitCode: 0xe0000001 });
-  assert.ok(!dead.calls.some((c) => c.startsWith("terminate")), dead.calls.join(","));
-  assert.match(
+  assertEquals(end, { by: "itself", exitCode: 0xe0000001 });
+  assert(!dead.calls.some((c) => c.startsWith("terminate")), dead.calls.join(","));
+  assertMatch(
     describeEnd(end),
     /already exited by itself \(exit code 0xE0000001\); it was not terminated again/,
   );
   // It dies between the check and the terminate: the failure is the race, not an error.
   const racing = fakeChild({ alive: true, exitCode: 0, failTerminate: true });
-  assert.deepEqual(endClient(racing.child, 0xdead), { by: "itself", exitCode: 0 });
+  assertEquals(endClient(racing.child, 0xdead), { by: "itself", exitCode: 0 });
 });
 
 Deno.test("--reply not-handled records what happened: the exit code, or still running at the timeout (WER decides)", async () => {
@@ -356,29 +367,29 @@ Deno.test("--reply not-handled records what happened: the exit code, or still ru
   const now = () => (clock += 1500);
   const died = fakeChild({ alive: false, exitCode: 0xe0000001 });
   const a = await observeNotHandled(died.child, 30_000, now);
-  assert.deepEqual(a, { outcome: "exited", exitCode: 0xe0000001, afterMs: 1500 });
-  assert.match(describeNotHandled(a), /exited 1500 ms later with exit code 0xE0000001/);
+  assertEquals(a, { outcome: "exited", exitCode: 0xe0000001, afterMs: 1500 });
+  assertMatch(describeNotHandled(a), /exited 1500 ms later with exit code 0xE0000001/);
   const lives = fakeChild({ alive: true });
   const b = await observeNotHandled(lives.child, 30_000, now);
-  assert.deepEqual(b, { outcome: "still running", waitedMs: 1500 });
-  assert.ok(lives.calls.includes("waitAsync 30000"));
-  assert.match(describeNotHandled(b), /still running .*WER answered that it was handled/);
+  assertEquals(b, { outcome: "still running", waitedMs: 1500 });
+  assert(lives.calls.includes("waitAsync 30000"));
+  assertMatch(describeNotHandled(b), /still running .*WER answered that it was handled/);
 });
 
 Deno.test("flag bits in Type: a request arrives masked (0x2001 & 0xC00F), a sender's 0x4000 stays, dispatch reads Type & 0xFF", () => {
   const { k, server, client, drain } = lab();
   k.as(CLIENT, () => client.request(new TextEncoder().encode("HELLO")));
   // AlpcpSendLegacySynchronousRequest.c stamps 0x2001; AlpcpReceiveLegacyMessage.c masks 0xC00F.
-  assert.equal(server.events.find((e) => e.event === "LPC_REQUEST")!.rawType, 0x0001);
+  assertStrictEquals(server.events.find((e) => e.event === "LPC_REQUEST")!.rawType, 0x0001);
   const datagram = encodePortMessage({ data: new Uint8Array([1]) });
   new DataView(datagram.buffer).setUint16(4, 0x4000, true); // LPC_NO_IMPERSONATE, kept
-  assert.equal(
+  assertStrictEquals(
     k.as(CLIENT, () => k.symbols.NtRequestPort(client.port.unsafePointer, datagram)),
     0,
   );
   drain();
   const d = server.events.find((e) => e.event === "LPC_DATAGRAM")!;
-  assert.equal(d.rawType, 0x4003);
+  assertStrictEquals(d.rawType, 0x4003);
 });
 
 Deno.test("type 13 (the old exception port replaced) is logged by name, never replied to, and never stops the server", () => {
@@ -388,16 +399,16 @@ Deno.test("type 13 (the old exception port replaced) is logged by name, never re
     () => createConnectionPort(null, { maxMessageLength: 512, nt: k.symbols }),
   );
   // NtSetInformationProcess.c case 8: the old port receives type 13 with the pid.
-  assert.equal(k.as(SERVER, () => k.setExceptionPort(CLIENT.pid, other.unsafeValue)), 0);
+  assertStrictEquals(k.as(SERVER, () => k.setExceptionPort(CLIENT.pid, other.unsafeValue)), 0);
   drain();
   const e = server.events.at(-1)!;
-  assert.equal(e.event, "LPC_UNREGISTER_PROCESS");
-  assert.equal(e.totalLength, 0x30);
-  assert.ok(
+  assertStrictEquals(e.event, "LPC_UNREGISTER_PROCESS");
+  assertStrictEquals(e.totalLength, 0x30);
+  assert(
     !k.calls.some((c) => c.startsWith("NtReplyWaitReceivePortEx(reply)")),
     "no reply was attempted",
   );
-  assert.equal(
+  assertStrictEquals(
     new TextDecoder().decode(
       k.as(CLIENT, () => client.request(new TextEncoder().encode("HELLO"))).data,
     ),
@@ -407,5 +418,5 @@ Deno.test("type 13 (the old exception port replaced) is logged by name, never re
 });
 
 Deno.test("answerQuestion2() says what is missing instead of inventing it", () => {
-  assert.match(answerQuestion2(analyzeTimeline([], 42)), /^Not observed: /);
+  assertMatch(answerQuestion2(analyzeTimeline([], 42)), /^Not observed: /);
 });

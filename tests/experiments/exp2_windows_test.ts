@@ -3,7 +3,7 @@
  * native second-chance raise) and its clean exit-3 path; on Windows, the whole run.
  */
 
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertMatch, assertStrictEquals, assertThrows } from "@std/assert";
 import { exceptionPortUnavailable, lpcUnavailable } from "../../ffi/nt/capabilities.ts";
 import { wineVersion } from "../../ffi/ntdll.ts";
 import {
@@ -61,11 +61,11 @@ windowsTest(
     });
     const all = listProcesses();
     const self = all.find((p) => p.pid === me);
-    assert.ok(self, "our own pid is listed");
-    assert.match(self.image.toLowerCase(), /deno\.exe$/);
-    assert.ok(self.threads >= 1);
+    assert(self, "our own pid is listed");
+    assertMatch(self.image.toLowerCase(), /deno\.exe$/);
+    assert(self.threads >= 1);
     const kid = all.find((p) => p.pid === child.pid);
-    assert.equal(kid?.parentPid, me);
+    assertStrictEquals(kid?.parentPid, me);
   },
 );
 
@@ -81,27 +81,23 @@ windowsTest(
     : NOT_WINDOWS,
   () => {
     // Wine runs every process as the user: each candidate is tried, and each is refused.
-    assert.throws(
-      () => impersonateSystem(),
-      (e) =>
-        e instanceof StepError &&
-        /^step 3, opening a SYSTEM process's token .* failed: none of \d+ processes lent a SYSTEM token \(.*its token's user is S-1-5-21-/
-          .test(e.message),
+    const e = assertThrows(() => impersonateSystem(), StepError);
+    assertMatch(
+      e.message,
+      /^step 3, opening a SYSTEM process's token .* failed: none of \d+ processes lent a SYSTEM token \(.*its token's user is S-1-5-21-/,
     );
-    assert.equal(threadIsImpersonating(), false);
-    assert.throws(
-      () => impersonateSystem({ candidates: () => [] }),
-      (e) => e instanceof StepError && e.message.startsWith("step 2, listing the processes"),
-    );
-    assert.throws(
+    assertStrictEquals(threadIsImpersonating(), false);
+    const e2 = assertThrows(() => impersonateSystem({ candidates: () => [] }), StepError);
+    assert(e2.message.startsWith("step 2, listing the processes"));
+    const e3 = assertThrows(
       () => impersonateSystem({ candidates: () => [{ pid: 0xfffffff0, image: "winlogon.exe" }] }),
-      (e) =>
-        e instanceof StepError &&
-        /^step 3, .*winlogon\.exe first.*winlogon\.exe \(pid 4294967280\): OpenProcess/.test(
-          e.message,
-        ),
+      StepError,
     );
-    assert.equal(threadIsImpersonating(), false);
+    assertMatch(
+      e3.message,
+      /^step 3, .*winlogon\.exe first.*winlogon\.exe \(pid 4294967280\): OpenProcess/,
+    );
+    assertStrictEquals(threadIsImpersonating(), false);
   },
 );
 
@@ -119,20 +115,20 @@ windowsTest(
     : NOT_WINDOWS,
   () => {
     // Synchronous from start to revert: the impersonation lives on this one thread only.
-    assert.equal(threadIsImpersonating(), false);
+    assertStrictEquals(threadIsImpersonating(), false);
     {
       using system = impersonateSystem();
-      assert.equal(system.user, "S-1-5-18");
-      assert.equal(system.tcbEnabled, true);
-      assert.ok(system.fromPid > 0 && system.fromImage !== "", JSON.stringify(system));
-      assert.equal(threadIsImpersonating(), true);
+      assertStrictEquals(system.user, "S-1-5-18");
+      assertStrictEquals(system.tcbEnabled, true);
+      assert(system.fromPid > 0 && system.fromImage !== "", JSON.stringify(system));
+      assertStrictEquals(threadIsImpersonating(), true);
       console.log(
         `SYSTEM from ${system.fromImage} (pid ${system.fromPid}); refused: ${
           JSON.stringify(system.refused.slice(0, 5))
         }`,
       );
     }
-    assert.equal(threadIsImpersonating(), false, "reverted");
+    assertStrictEquals(threadIsImpersonating(), false, "reverted");
   },
 );
 
@@ -160,8 +156,8 @@ windowsTest(
         "--allow-read",
         `${dir}\\raise.ts`,
       ], { creationFlags: CREATE_NO_WINDOW });
-      assert.equal(child.wait(60_000), true);
-      assert.equal(child.exitCode()! >>> 0, 0xe0000001);
+      assertStrictEquals(child.wait(60_000), true);
+      assertStrictEquals(child.exitCode()! >>> 0, 0xe0000001);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
@@ -177,11 +173,11 @@ windowsTest(
     : NOT_WINDOWS,
   async () => {
     const r = await exp2();
-    assert.equal(r.code, 3, r.stderr);
-    assert.equal(r.doc.schema, "deno-lpc/exp2@1");
-    assert.equal(r.doc.ran, false);
-    assert.match(r.doc.reason ?? "", /STATUS_NOT_IMPLEMENTED/);
-    assert.equal(r.stderr.trim().split(/\r?\n/).length, 1, `one line: ${r.stderr}`);
+    assertStrictEquals(r.code, 3, r.stderr);
+    assertStrictEquals(r.doc.schema, "deno-lpc/exp2@1");
+    assertStrictEquals(r.doc.ran, false);
+    assertMatch(r.doc.reason ?? "", /STATUS_NOT_IMPLEMENTED/);
+    assertStrictEquals(r.stderr.trim().split(/\r?\n/).length, 1, `one line: ${r.stderr}`);
   },
 );
 
@@ -192,24 +188,24 @@ windowsTest(
   WHY,
   async () => {
     const r = await exp2();
-    assert.equal(r.code, 0, r.stderr);
+    assertStrictEquals(r.code, 0, r.stderr);
     const a = r.doc.analysis!;
-    assert.equal(a.exceptions.length, 1);
-    assert.equal(a.exceptions[0]!.firstChance, false);
-    assert.match(a.exceptions[0]!.code, /0xE0000001/);
+    assertStrictEquals(a.exceptions.length, 1);
+    assertStrictEquals(a.exceptions[0]!.firstChance, false);
+    assertMatch(a.exceptions[0]!.code, /0xE0000001/);
     const raised = (r.doc.client!.steps as { step: string; exitCode?: string }[]).find((s) =>
       s.step === "raised"
     );
-    assert.equal(raised?.exitCode, "0x0", "the exception thread continued to ExitThread(0)");
-    assert.equal(a.exceptions[0]!.ours, true, "the announced exception (code and address)");
-    assert.match(a.exceptions[0]!.verdict, /^DBG_CONTINUE/);
-    assert.ok(a.deaths.some((d) => d.via === "exception port"));
+    assertStrictEquals(raised?.exitCode, "0x0", "the exception thread continued to ExitThread(0)");
+    assertStrictEquals(a.exceptions[0]!.ours, true, "the announced exception (code and address)");
+    assertMatch(a.exceptions[0]!.verdict, /^DBG_CONTINUE/);
+    assert(a.deaths.some((d) => d.via === "exception port"));
     // AlpcpSendCloseMessage.c: ClientId {0, 0}; found through the connection's PortContext.
-    assert.ok(a.portClosed, "LPC_PORT_CLOSED on the client's connection");
-    assert.ok(a.contexts.includes(a.portClosed.context));
-    assert.deepEqual(a.portClosed.clientId, { pid: 0, tid: 0 });
-    assert.equal(r.doc.client!.end?.by, "server");
-    assert.equal(r.doc.client!.exitCodeHex, "0xDEAD");
+    assert(a.portClosed, "LPC_PORT_CLOSED on the client's connection");
+    assert(a.contexts.includes(a.portClosed.context));
+    assertEquals(a.portClosed.clientId, { pid: 0, tid: 0 });
+    assertStrictEquals(r.doc.client!.end?.by, "server");
+    assertStrictEquals(r.doc.client!.exitCodeHex, "0xDEAD");
   },
 );
 
@@ -218,10 +214,10 @@ windowsTest(
   WHY,
   async () => {
     const r = await exp2("--register");
-    assert.equal(r.code, 0, r.stderr);
+    assertStrictEquals(r.code, 0, r.stderr);
     const a = r.doc.analysis!;
-    assert.ok(a.deaths.some((d) => d.via === "termination port"));
-    assert.ok(a.duplicated.length >= 1, JSON.stringify(a.deaths));
+    assert(a.deaths.some((d) => d.via === "termination port"));
+    assert(a.duplicated.length >= 1, JSON.stringify(a.deaths));
   },
 );
 
@@ -230,17 +226,17 @@ windowsTest(
   WHY,
   async () => {
     const r = await exp2("--reply", "not-handled");
-    assert.equal(r.code, 0, r.stderr);
+    assertStrictEquals(r.code, 0, r.stderr);
     const a = r.doc.analysis!;
-    assert.equal(a.exceptions.length, 1);
-    assert.match(a.exceptions[0]!.verdict, /^DBG_EXCEPTION_NOT_HANDLED/);
+    assertStrictEquals(a.exceptions.length, 1);
+    assertMatch(a.exceptions[0]!.verdict, /^DBG_EXCEPTION_NOT_HANDLED/);
     const after = r.doc.client!.afterNotHandled!;
-    assert.ok(
+    assert(
       after.outcome === "exited" || after.outcome === "still running",
       JSON.stringify(after),
     );
     if (after.outcome === "exited") {
-      assert.equal(r.doc.client!.end, undefined, "not terminated again");
-    } else assert.equal(r.doc.client!.end?.by, "server");
+      assertStrictEquals(r.doc.client!.end, undefined, "not terminated again");
+    } else assertStrictEquals(r.doc.client!.end?.by, "server");
   },
 );

@@ -1,6 +1,6 @@
 /** Experiment 3's pure parts: DEBUG_EVENT decoding from recorded buffers, injected-thread logic, gaps. */
 
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertMatch, assertStrictEquals, assertThrows } from "@std/assert";
 import { decodeDebugEvent } from "../../ffi/debug_events.ts";
 import { injectedThreads } from "../../experiments/exp3/injected_threads.ts";
 import { debugPhases } from "../../experiments/exp3/exp3_analysis.ts";
@@ -25,8 +25,8 @@ const decoded = new Map(recording.events.map((e) => [e.note, decodeDebugEvent(by
 
 Deno.test("recorded DEBUG_EVENTs (Wine 8.0) decode to their kinds, all from the debuggee", () => {
   for (const [note, e] of decoded) {
-    assert.equal(e.kind, note.replace(/-remote$/, ""), note);
-    assert.equal(e.pid, recording.facts.debuggeePid, `${note} pid`);
+    assertStrictEquals(e.kind, note.replace(/-remote$/, ""), note);
+    assertStrictEquals(e.pid, recording.facts.debuggeePid, `${note} pid`);
   }
 });
 
@@ -34,32 +34,32 @@ Deno.test("CREATE_PROCESS and LOAD_DLL carry image bases (64 KiB aligned) and a 
   for (const note of ["CREATE_PROCESS", "LOAD_DLL"]) {
     const e = decoded.get(note)!;
     const base = BigInt(e.base!);
-    assert.ok(base > 0n && base % 0x10000n === 0n, `${note} base ${e.base}`);
-    assert.equal(typeof e.fileHandle, "bigint");
+    assert(base > 0n && base % 0x10000n === 0n, `${note} base ${e.base}`);
+    assertStrictEquals(typeof e.fileHandle, "bigint");
   }
 });
 
 Deno.test("the breakpoint: STATUS_BREAKPOINT, first chance", () => {
   const e = decoded.get("EXCEPTION")!;
-  assert.equal(`0x${e.exception!.code.toString(16)}`, recording.facts.breakpoint);
-  assert.equal(e.exception!.name, "STATUS_BREAKPOINT (0x80000003)");
-  assert.equal(e.exception!.firstChance, true);
+  assertStrictEquals(`0x${e.exception!.code.toString(16)}`, recording.facts.breakpoint);
+  assertStrictEquals(e.exception!.name, "STATUS_BREAKPOINT (0x80000003)");
+  assertStrictEquals(e.exception!.firstChance, true);
 });
 
 Deno.test("the remote thread: its TID and start address (kernel32!Sleep) as CreateRemoteThread reported; exit code 0", () => {
   const created = decoded.get("CREATE_THREAD-remote")!;
-  assert.equal(created.tid, recording.facts.remoteTid);
-  assert.equal(created.startAddress, recording.facts.sleepAddress);
+  assertStrictEquals(created.tid, recording.facts.remoteTid);
+  assertStrictEquals(created.startAddress, recording.facts.sleepAddress);
   const exited = decoded.get("EXIT_THREAD-remote")!;
-  assert.equal(exited.tid, recording.facts.remoteTid);
-  assert.equal(exited.exitCode, 0);
+  assertStrictEquals(exited.tid, recording.facts.remoteTid);
+  assertStrictEquals(exited.exitCode, 0);
 });
 
 Deno.test("decodeDebugEvent() refuses a short buffer and names an unknown kind", () => {
-  assert.throws(() => decodeDebugEvent(new Uint8Array(100)), RangeError);
+  assertThrows(() => decodeDebugEvent(new Uint8Array(100)), RangeError);
   const odd = new Uint8Array(176);
   odd[0] = 42;
-  assert.equal(decodeDebugEvent(odd).kind, "UNKNOWN_42");
+  assertStrictEquals(decodeDebugEvent(odd).kind, "UNKNOWN_42");
 });
 
 const ev = (
@@ -95,7 +95,7 @@ Deno.test("injectedThreads(): a new thread that raises the breakpoint is a break
     ev("EXCEPTION", 30, { exception: bp }),
     ev("EXCEPTION", 11, { exception: bp }), // a breakpoint from a thread created before attach: not injected
   ];
-  assert.deepEqual(injectedThreads(events, [{ tid: 40, startAddress: "0x7b60" }]), [
+  assertEquals(injectedThreads(events, [{ tid: 40, startAddress: "0x7b60" }]), [
     { tid: 20, how: "attach", startAddress: "0x7ff6" },
     { tid: 30, how: "break" },
     { tid: 40, how: "remote-thread", startAddress: "0x7b60" },
@@ -104,25 +104,25 @@ Deno.test("injectedThreads(): a new thread that raises the breakpoint is a break
 
 Deno.test("longestGap(): the longest silence overlapping a window", () => {
   const beats = [0, 100, 200, 1800, 1900, 2000, 2600];
-  assert.equal(longestGap(beats, 250, 1750), 1600);
-  assert.equal(longestGap(beats, 1950, 2100), 600);
-  assert.equal(longestGap(beats, 5000, 6000), 0);
+  assertStrictEquals(longestGap(beats, 250, 1750), 1600);
+  assertStrictEquals(longestGap(beats, 1950, 2100), 600);
+  assertStrictEquals(longestGap(beats, 5000, 6000), 0);
 });
 
 Deno.test("waitFailure(): a FALSE from WaitForDebugEvent that lasted its timeout is a timeout, whatever GetLastError says", () => {
   // Under Wine GetLastError was seen clobbered after a plain timeout: 0 instead of ERROR_SEM_TIMEOUT.
-  assert.deepEqual(waitFailure(50, 50, 0), { kind: "timeout" });
-  assert.deepEqual(waitFailure(48, 50, 6), { kind: "timeout" }, "one clock tick early");
-  assert.deepEqual(waitFailure(51, 50, WIN32_ERRORS.ERROR_SEM_TIMEOUT), { kind: "timeout" });
+  assertEquals(waitFailure(50, 50, 0), { kind: "timeout" });
+  assertEquals(waitFailure(48, 50, 6), { kind: "timeout" }, "one clock tick early");
+  assertEquals(waitFailure(51, 50, WIN32_ERRORS.ERROR_SEM_TIMEOUT), { kind: "timeout" });
 });
 
 Deno.test("waitFailure(): a FALSE long before the timeout is an error, even when GetLastError names a timeout", () => {
   const early = waitFailure(1, 50, WIN32_ERRORS.ERROR_SEM_TIMEOUT);
-  assert.equal(early.kind, "error");
-  assert.match((early as { detail: string }).detail, /after 1 ms of a 50 ms wait .*stale/);
+  assertStrictEquals(early.kind, "error");
+  assertMatch((early as { detail: string }).detail, /after 1 ms of a 50 ms wait .*stale/);
   const failed = waitFailure(0, 1000, 6);
-  assert.equal(failed.kind, "error");
-  assert.match((failed as { detail: string }).detail, /GetLastError 6\)/);
+  assertStrictEquals(failed.kind, "error");
+  assertMatch((failed as { detail: string }).detail, /GetLastError 6\)/);
 });
 
 function exp3Doc(extra: Partial<Exp3Document>): Exp3Document {
@@ -153,13 +153,13 @@ Deno.test("exp3 without SYSTEM: it runs without the exception port and says so i
       "ran without the exception port: SYSTEM not obtainable (step 2, finding winlogon.exe failed)",
     ],
   }));
-  assert.ok(
+  assert(
     out.includes(
       "Note: this run ran without the exception port: SYSTEM not obtainable (step 2, finding winlogon.exe failed).",
     ),
     out.join("\n"),
   );
-  assert.ok(out.some((l) => /this run had no exception port \(see the notes\)/.test(l)));
+  assert(out.some((l) => /this run had no exception port \(see the notes\)/.test(l)));
 });
 
 Deno.test("exp3: a client that had to be terminated is said so; one that exited by itself is not terminated", () => {
@@ -173,20 +173,20 @@ Deno.test("exp3: a client that had to be terminated is said so; one that exited 
       end: { by: "server", exitCode: 1, requested: 1 },
     },
   }));
-  assert.ok(
+  assert(
     out.some((l) => /had not exited in time after the detach: the server terminated it/.test(l)),
   );
   const normal = observe(exp3Doc({}));
-  assert.ok(normal.some((l) => /ran on and exited by itself with code 0x0/.test(l)));
+  assert(normal.some((l) => /ran on and exited by itself with code 0x0/.test(l)));
 });
 
 Deno.test("exp2_handler prepare() with systemOptional: a failure to take SYSTEM is recorded, not thrown", () => {
   // Here (Linux) impersonateSystem() cannot load its libraries: the same path as no SYSTEM on Windows.
-  assert.throws(() => prepare({ system: true, reply: "continue" }));
+  assertThrows(() => prepare({ system: true, reply: "continue" }));
   prepare({ system: true, systemOptional: true, reply: "continue" });
   const answer = command({ op: "system" }, {} as CommandContext) as { failed?: string };
-  assert.equal(typeof answer.failed, "string");
-  assert.ok(answer.failed!.length > 0);
+  assertStrictEquals(typeof answer.failed, "string");
+  assert(answer.failed!.length > 0);
 });
 
 /**
@@ -233,40 +233,44 @@ Deno.test("exp3's summary counts the recorded events by phase: the attach burst 
 
     const out = observe(doc);
     const attach = out.find((l) => l.startsWith("Up to the first breakpoint"))!;
-    assert.ok(attach, `${name}: ${out.join("\n")}`);
-    assert.match(attach, new RegExp(`produced ${burst.length} events \\(`), name);
+    assert(attach, `${name}: ${out.join("\n")}`);
+    assertMatch(attach, new RegExp(`produced ${burst.length} events \\(`), name);
     const counted = kindCounts(attach.slice(0, attach.indexOf("):")));
     for (const kind of ["CREATE_PROCESS", "CREATE_THREAD", "LOAD_DLL", "EXCEPTION"]) {
-      assert.equal(counted.get(kind) ?? 0, of(burst, kind), `${name}: ${kind} in "${attach}"`);
+      assertStrictEquals(
+        counted.get(kind) ?? 0,
+        of(burst, kind),
+        `${name}: ${kind} in "${attach}"`,
+      );
     }
     const brk = out.find((l) => l.startsWith("DebugBreakProcess"))!;
-    assert.match(
+    assertMatch(
       brk,
       new RegExp(`thread ${breakTid}\\b.* caused ${byTid(breakTid).length} events`),
     );
     const remote = out.find((l) => l.startsWith("CreateRemoteThread"))!;
-    assert.match(
+    assertMatch(
       remote,
       new RegExp(`thread ${remoteTid}\\b.* caused ${byTid(remoteTid).length} events`),
     );
-    assert.ok(!out.some((l) => /The client's own threads/.test(l)), "no other event was recorded");
+    assert(!out.some((l) => /The client's own threads/.test(l)), "no other event was recorded");
   }
   // The recorded numbers, as the issue read them from the JSON: 6 CREATE_THREAD before the first
   // breakpoint (5 running threads and the attach's break-in thread), not the 8 of the whole run.
   const lab = observe(recordedExp3[0]![1]);
-  assert.match(
+  assertMatch(
     lab[0]!,
     /^Up to the first breakpoint the attach produced 33 events \(1 CREATE_PROCESS, 6 CREATE_THREAD, 25 LOAD_DLL and 1 EXCEPTION\): the process, 5 threads and 25 modules/,
   );
-  assert.ok(!lab.join(" ").includes("8 CREATE_THREAD"));
+  assert(!lab.join(" ").includes("8 CREATE_THREAD"));
 });
 
 Deno.test("debugPhases(): a partition of the events; an injected thread's id reused later is not counted twice", () => {
   for (const [name, doc] of recordedExp3) {
     const p = debugPhases(doc.debugger!.events, doc.debugger!.injectedThreads);
     const parts = [...p.existing, ...p.injected.flatMap((t) => t.events), ...p.other];
-    assert.equal(parts.length, doc.debugger!.events.length, name);
-    assert.equal(new Set(parts).size, parts.length, `${name}: each event once`);
+    assertStrictEquals(parts.length, doc.debugger!.events.length, name);
+    assertStrictEquals(new Set(parts).size, parts.length, `${name}: each event once`);
   }
   const events = [
     ev("CREATE_PROCESS", 10),
@@ -280,27 +284,27 @@ Deno.test("debugPhases(): a partition of the events; an injected thread's id reu
     ev("EXIT_THREAD", 40),
   ];
   const p = debugPhases(events, injectedThreads(events, [{ tid: 40, startAddress: "0x7b60" }]));
-  assert.deepEqual(p.existing.map((e) => `${e.kind} ${e.tid}`), [
+  assertEquals(p.existing.map((e) => `${e.kind} ${e.tid}`), [
     "CREATE_PROCESS 10",
     "CREATE_THREAD 40",
     "EXIT_THREAD 40",
   ]);
-  assert.deepEqual(p.injected.map((t) => [t.thread.how, t.events.length]), [
+  assertEquals(p.injected.map((t) => [t.thread.how, t.events.length]), [
     ["attach", 3],
     ["remote-thread", 2],
   ]);
-  assert.deepEqual(p.other.map((e) => e.kind), ["LOAD_DLL"]);
+  assertEquals(p.other.map((e) => e.kind), ["LOAD_DLL"]);
 });
 
 Deno.test("exp3's summary says each fact once: no hex twice in a sentence (kill-on-exit's exit code named, not restated)", () => {
   for (const [name, doc] of recordedExp3) {
     for (const line of observe(doc)) {
       const hex = [...line.matchAll(/0x[0-9A-Fa-f]+/g)].map((m) => m[0].toLowerCase());
-      assert.equal(new Set(hex).size, hex.length, `${name}: ${line}`);
+      assertStrictEquals(new Set(hex).size, hex.length, `${name}: ${line}`);
     }
   }
   const kill = observe(recordedExp3[1]![1]).at(-1)!;
-  assert.equal(
+  assertStrictEquals(
     kill,
     "Ending with kill-on-exit terminated the client with exit code 0xC0000354 (STATUS_DEBUGGER_INACTIVE), as closing the debug object does.",
   );
@@ -308,7 +312,7 @@ Deno.test("exp3's summary says each fact once: no hex twice in a sentence (kill-
     ...recordedExp3[1]![1],
     client: { ...recordedExp3[1]![1].client!, exitCode: 1, exitCodeHex: "0x1" },
   }).at(-1)!;
-  assert.match(
+  assertMatch(
     other,
     /exit code 0x1, where Windows gives 0xC0000354 \(STATUS_DEBUGGER_INACTIVE\)\.$/,
   );

@@ -3,7 +3,7 @@
  * detach, kill); the server half on Windows.
  */
 
-import assert from "node:assert/strict";
+import { assert, assertNotStrictEquals, assertStrictEquals } from "@std/assert";
 import { lpcUnavailable } from "../../ffi/nt/capabilities.ts";
 import type { Exp3Document } from "../../experiments/exp3/exp3.ts";
 import {
@@ -25,7 +25,7 @@ async function exp3(...args: string[]): Promise<Exp3Document> {
     "--json",
     ...args,
   ]);
-  assert.equal(r.code, 0, r.stderr);
+  assertStrictEquals(r.code, 0, r.stderr);
   return JSON.parse(r.stdout);
 }
 
@@ -38,24 +38,24 @@ windowsTest(
   async () => {
     const doc = await detachRun();
     const d = doc.debugger!;
-    assert.equal(d.events[0]!.kind, "CREATE_PROCESS");
+    assertStrictEquals(d.events[0]!.kind, "CREATE_PROCESS");
     const firstBreak = d.events.findIndex((e) => e.kind === "EXCEPTION");
     const fakeThreads = d.events.slice(0, firstBreak).filter((e) =>
       e.kind === "CREATE_THREAD" && e.tid !== d.events[firstBreak]!.tid
     );
-    assert.ok(fakeThreads.length >= 1, "a Deno client has several threads");
-    assert.ok(
+    assert(fakeThreads.length >= 1, "a Deno client has several threads");
+    assert(
       d.events.every((e) =>
         e.continued === "DBG_CONTINUE" || e.continued === "DBG_EXCEPTION_NOT_HANDLED"
       ),
     );
-    assert.ok(
+    assert(
       d.events.some((e) => e.kind === "LOAD_DLL" && /ntdll\.dll$/i.test(e.image ?? "")),
       "LOAD_DLL names its module",
     );
     // Thread affinity: one thread attached and handled everything, and it is not the main thread.
-    assert.ok(d.events.every((e) => e.debuggerTid === d.thread));
-    assert.notEqual(d.thread, doc.environment!.mainThread);
+    assert(d.events.every((e) => e.debuggerTid === d.thread));
+    assertNotStrictEquals(d.thread, doc.environment!.mainThread);
   },
 );
 
@@ -67,28 +67,28 @@ windowsTest(
     const attach = d.injectedThreads.filter((t) => t.how === "attach");
     const brk = d.injectedThreads.filter((t) => t.how === "break");
     const remote = d.injectedThreads.filter((t) => t.how === "remote-thread");
-    assert.equal(attach.length, 1);
-    assert.equal(brk.length, 1);
-    assert.equal(remote.length, 1);
-    assert.notEqual(attach[0]!.tid, brk[0]!.tid);
+    assertStrictEquals(attach.length, 1);
+    assertStrictEquals(brk.length, 1);
+    assertStrictEquals(remote.length, 1);
+    assertNotStrictEquals(attach[0]!.tid, brk[0]!.tid);
     for (const t of [...attach, ...brk]) {
-      assert.ok(
+      assert(
         d.events.some((e) => e.kind === "CREATE_THREAD" && e.tid === t.tid),
         `CREATE_THREAD ${t.tid}`,
       );
-      assert.ok(
+      assert(
         d.events.some((e) =>
           e.kind === "EXCEPTION" && e.tid === t.tid && e.exception!.code === 0x80000003 &&
           e.exception!.firstChance
         ),
       );
-      assert.ok(
+      assert(
         d.events.some((e) => e.kind === "EXIT_THREAD" && e.tid === t.tid),
         `the break-in thread ${t.tid} exits`,
       );
     }
     const r = remote[0]!;
-    assert.ok(
+    assert(
       d.events.some((e) =>
         e.kind === "CREATE_THREAD" && e.tid === r.tid && e.startAddress === r.startAddress
       ),
@@ -102,12 +102,12 @@ windowsTest(
   async () => {
     const doc = await detachRun();
     const f = doc.freeze!;
-    assert.equal(f.length, 1);
-    assert.equal(f[0]!.heldMs, 1500);
-    assert.ok(f[0]!.observedGapMs >= 1350, `gap ${f[0]!.observedGapMs} ms`);
-    assert.ok(doc.client!.heartbeats.length > 30);
-    assert.equal(doc.debugger!.ended, "detach");
-    assert.equal(doc.client!.exitCode, 0);
+    assertStrictEquals(f.length, 1);
+    assertStrictEquals(f[0]!.heldMs, 1500);
+    assert(f[0]!.observedGapMs >= 1350, `gap ${f[0]!.observedGapMs} ms`);
+    assert(doc.client!.heartbeats.length > 30);
+    assertStrictEquals(doc.debugger!.ended, "detach");
+    assertStrictEquals(doc.client!.exitCode, 0);
   },
 );
 
@@ -116,8 +116,8 @@ windowsTest(
   WINDOWS_ONLY,
   async () => {
     const doc = await exp3("--hold", "300", "--end", "kill");
-    assert.equal(doc.debugger!.ended, "kill");
-    assert.equal(doc.client!.exitCodeHex, "0xC0000354");
+    assertStrictEquals(doc.debugger!.ended, "kill");
+    assertStrictEquals(doc.client!.exitCodeHex, "0xC0000354");
   },
 );
 
@@ -131,10 +131,10 @@ windowsTest(
   LPC_WHY,
   async () => {
     const doc = await detachRun();
-    assert.equal(doc.lpc, "ran");
+    assertStrictEquals(doc.lpc, "ran");
     const s = doc.server!;
-    assert.ok(s.requestGapMs >= 1350, `request gap ${s.requestGapMs}`);
-    assert.equal(s.exceptions, 0);
-    assert.ok(doc.client!.lpcReplies > 30);
+    assert(s.requestGapMs >= 1350, `request gap ${s.requestGapMs}`);
+    assertStrictEquals(s.exceptions, 0);
+    assert(doc.client!.lpcReplies > 30);
   },
 );

@@ -4,7 +4,7 @@
  * document produced by a fake-kernel run.
  */
 
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertMatch, assertStrictEquals } from "@std/assert";
 import {
   answerQuestions,
   checkMarkdownDiagrams,
@@ -93,8 +93,8 @@ function fakeExp2(): Exp2Document {
 }
 
 Deno.test("the recorded Wine report is valid against deno-lpc/lab@1, and the validator catches breakage", () => {
-  assert.deepEqual(validateLabReport(wine), []);
-  assert.deepEqual(validateLabReport(rebuild(wine.experiments)), []);
+  assertEquals(validateLabReport(wine), []);
+  assertEquals(validateLabReport(rebuild(wine.experiments)), []);
   const broken = structuredClone(wine) as unknown as {
     answers: Record<string, unknown>;
     experiments: Record<string, Outcome>;
@@ -104,10 +104,10 @@ Deno.test("the recorded Wine report is valid against deno-lpc/lab@1, and the val
   broken.experiments.exp1!.status = "maybe" as Outcome["status"];
   broken.environment.deno = 2;
   const problems = validateLabReport(broken);
-  assert.ok(problems.some((p) => p.startsWith("answers.q3")), problems.join("; "));
-  assert.ok(problems.some((p) => p.startsWith("experiments.exp1.status")));
-  assert.ok(problems.some((p) => p.startsWith("environment.deno")));
-  assert.ok(
+  assert(problems.some((p) => p.startsWith("answers.q3")), problems.join("; "));
+  assert(problems.some((p) => p.startsWith("experiments.exp1.status")));
+  assert(problems.some((p) => p.startsWith("environment.deno")));
+  assert(
     validateLabReport({
       ...wine,
       experiments: { ...wine.experiments, exp2: { status: "skipped" } },
@@ -118,14 +118,14 @@ Deno.test("the recorded Wine report is valid against deno-lpc/lab@1, and the val
 Deno.test("the Wine report: ports and exp3 have a Mermaid diagram that parses; the skipped ones have none", () => {
   const md = toMarkdown(rebuild(wine.experiments));
   const { blocks, problems } = checkMarkdownDiagrams(md);
-  assert.deepEqual(problems, []);
-  assert.equal(blocks, 2);
-  assert.deepEqual(Object.keys(diagrams(wine)).sort(), ["exp3", "ports"]);
-  assert.match(
+  assertEquals(problems, []);
+  assertStrictEquals(blocks, 2);
+  assertEquals(Object.keys(diagrams(wine)).sort(), ["exp3", "ports"]);
+  assertMatch(
     md,
     /## Experiment 1[^\n]*\n\n_Not observed here: exp1 skipped \(why: in the table at the top\)\._/,
   );
-  assert.match(
+  assertMatch(
     md,
     /\n\| exp1 \| skipped \| NtCreatePort \\RPC Control\\deno-lpc-exp1-\S+ failed: /,
   );
@@ -133,50 +133,50 @@ Deno.test("the Wine report: ports and exp3 have a Mermaid diagram that parses; t
 
 Deno.test("the Wine report: all three answers present; missing evidence stated, never invented", () => {
   const a = answerQuestions(wine.experiments);
-  for (const q of [a.q1, a.q2, a.q3]) assert.ok(q.answer.length > 100 && q.question.endsWith("?"));
+  for (const q of [a.q1, a.q2, a.q3]) assert(q.answer.length > 100 && q.question.endsWith("?"));
   // Q1: the walk ran, but there were no ports to see.
-  assert.equal(a.q1.observed, false);
-  assert.ok(a.q1.evidence.some((e) => /listed 117 objects/.test(e)));
-  assert.match(a.q1.missing[0]!, /no port object exists on this system/);
+  assertStrictEquals(a.q1.observed, false);
+  assert(a.q1.evidence.some((e) => /listed 117 objects/.test(e)));
+  assertMatch(a.q1.missing[0]!, /no port object exists on this system/);
   // Q2: exp2 was skipped, so the answer is the reference, marked, with the reason.
-  assert.equal(a.q2.observed, false);
-  assert.match(a.q2.answer, /^Not observed here\. Reference: /);
-  assert.deepEqual(a.q2.evidence, []);
-  assert.deepEqual(a.q2.missing, ["exp2 did not run here (skipped)"]);
+  assertStrictEquals(a.q2.observed, false);
+  assertMatch(a.q2.answer, /^Not observed here\. Reference: /);
+  assertEquals(a.q2.evidence, []);
+  assertEquals(a.q2.missing, ["exp2 did not run here (skipped)"]);
   // Q3: only exp3's evidence is cited; exp1's and exp2's is listed as missing.
-  assert.equal(a.q3.observed, true);
-  assert.ok(a.q3.evidence.every((e) => e.startsWith("exp3:")), a.q3.evidence.join(" | "));
-  assert.ok(
+  assertStrictEquals(a.q3.observed, true);
+  assert(a.q3.evidence.every((e) => e.startsWith("exp3:")), a.q3.evidence.join(" | "));
+  assert(
     a.q3.evidence.some((e) =>
       /froze the whole client: [\d.]+ ms of silence for a 2000 ms hold/.test(e)
     ),
   );
-  assert.equal(a.q3.missing.length, 2);
+  assertStrictEquals(a.q3.missing.length, 2);
   const md = toMarkdown(rebuild(wine.experiments));
-  assert.match(md, /### Q2\. [^\n]*\n\n\*\*Not observed here\.\*\* Reference: /);
+  assertMatch(md, /### Q2\. [^\n]*\n\n\*\*Not observed here\.\*\* Reference: /);
 });
 
 Deno.test("with a (fake-kernel) exp2 that ran: its diagram parses and Q2 is answered from its messages", () => {
   const exp2 = fakeExp2();
   const experiments = { ...wine.experiments, exp2: { status: "ran", result: exp2 } as Outcome };
   const report = rebuild(experiments);
-  assert.deepEqual(validateLabReport(report), []);
+  assertEquals(validateLabReport(report), []);
   const { blocks, problems } = checkMarkdownDiagrams(toMarkdown(report));
-  assert.deepEqual(problems, []);
-  assert.equal(blocks, 3);
+  assertEquals(problems, []);
+  assertStrictEquals(blocks, 3);
   const q2 = report.answers.q2;
-  assert.equal(q2.observed, true);
-  assert.match(q2.answer, /1 connection request from pid 700/);
-  assert.match(q2.answer, /4 LPC_CLIENT_DIED messages/);
-  assert.ok(q2.evidence.some((e) => /via termination port/.test(e)));
-  assert.ok(
+  assertStrictEquals(q2.observed, true);
+  assertMatch(q2.answer, /1 connection request from pid 700/);
+  assertMatch(q2.answer, /4 LPC_CLIENT_DIED messages/);
+  assert(q2.evidence.some((e) => /via termination port/.test(e)));
+  assert(
     report.answers.q3.evidence.some((e) =>
       e.startsWith("exp2: the exception arrived as an LPC request")
     ),
   );
   const diagram = toMermaid(diagrams(report).exp2!);
-  assert.match(diagram, /K-->>S: LPC_EXCEPTION tid 705/);
-  assert.match(diagram, /LPC_PORT_CLOSED/);
+  assertMatch(diagram, /K-->>S: LPC_EXCEPTION tid 705/);
+  assertMatch(diagram, /LPC_PORT_CLOSED/);
 });
 
 Deno.test("exp2 on a Windows 11-shaped timeline: PORT_CLOSED by PortContext with ClientId 0.0, the hard error counted, the verdicts named", async () => {
@@ -194,35 +194,35 @@ Deno.test("exp2 on a Windows 11-shaped timeline: PORT_CLOSED by PortContext with
   };
   const experiments = { ...wine.experiments, exp2: { status: "ran", result: doc } as Outcome };
   const report = rebuild(experiments);
-  assert.deepEqual(validateLabReport(report), []);
+  assertEquals(validateLabReport(report), []);
   const q2 = report.answers.q2;
-  assert.match(q2.answer, /ClientId 0\.0: the kernel zeroes it/);
-  assert.match(q2.answer, /PortContext 0x1, the context it gave that connection at accept/);
-  assert.ok(q2.evidence.includes("LPC_PORT_CLOSED on PortContext 0x1 with ClientId 0.0"));
+  assertMatch(q2.answer, /ClientId 0\.0: the kernel zeroes it/);
+  assertMatch(q2.answer, /PortContext 0x1, the context it gave that connection at accept/);
+  assert(q2.evidence.includes("LPC_PORT_CLOSED on PortContext 0x1 with ClientId 0.0"));
   const rows = new Map(observations(report).exp2);
-  assert.equal(rows.get("LPC_ERROR_EVENT (hard errors)"), "1");
-  assert.match(rows.get("LPC_EXCEPTION (first chance?)")!, /DBG_CONTINUE .*\(the lab's own\)/);
-  assert.match(rows.get("LPC_PORT_CLOSED")!, /^on PortContext 0x1, ClientId 0\.0/);
+  assertStrictEquals(rows.get("LPC_ERROR_EVENT (hard errors)"), "1");
+  assertMatch(rows.get("LPC_EXCEPTION (first chance?)")!, /DBG_CONTINUE .*\(the lab's own\)/);
+  assertMatch(rows.get("LPC_PORT_CLOSED")!, /^on PortContext 0x1, ClientId 0\.0/);
   const { problems } = checkMarkdownDiagrams(toMarkdown(report));
-  assert.deepEqual(problems, []);
+  assertEquals(problems, []);
   const diagram = toMermaid(diagrams(report).exp2!);
-  assert.match(diagram, /LPC_ERROR_EVENT tid 701/);
-  assert.match(diagram, /LPC_PORT_CLOSED on PortContext 0x1/);
+  assertMatch(diagram, /LPC_ERROR_EVENT tid 701/);
+  assertMatch(diagram, /LPC_PORT_CLOSED on PortContext 0x1/);
 });
 
 Deno.test("checkMermaid() rejects what Mermaid would reject", () => {
-  assert.deepEqual(checkMermaid("sequenceDiagram\n  participant A as a\n  A->>A: ok"), []);
-  assert.ok(checkMermaid("graph TD\n  A-->B").length > 0);
-  assert.ok(checkMermaid("sequenceDiagram\n  A->>B: who?").some((p) => p.includes("undeclared")));
-  assert.ok(
+  assertEquals(checkMermaid("sequenceDiagram\n  participant A as a\n  A->>A: ok"), []);
+  assert(checkMermaid("graph TD\n  A-->B").length > 0);
+  assert(checkMermaid("sequenceDiagram\n  A->>B: who?").some((p) => p.includes("undeclared")));
+  assert(
     checkMermaid("sequenceDiagram\n  participant A\n  A->>A: a; b").some((p) => p.includes("';'")),
   );
-  assert.ok(
+  assert(
     checkMermaid("sequenceDiagram\n  participant A\n  A=>A: x").some((p) =>
       p.includes("not understood")
     ),
   );
-  assert.ok(
+  assert(
     checkMermaid("sequenceDiagram\n  participant A\n  Note over A: #1").some((p) =>
       p.includes("'#'")
     ),
@@ -231,30 +231,34 @@ Deno.test("checkMermaid() rejects what Mermaid would reject", () => {
 
 Deno.test("report.html is self-contained: inline SVG diagrams, no script, no external resource", () => {
   const html = toHtml(rebuild(wine.experiments));
-  assert.ok(!/<script/i.test(html));
-  assert.ok(!/\b(?:src|href)=/i.test(html), "no external references");
-  assert.equal((html.match(/<svg /g) ?? []).length, 2);
-  assert.equal((html.match(/<svg /g) ?? []).length, (html.match(/<\/svg>/g) ?? []).length);
+  assert(!/<script/i.test(html));
+  assert(!/\b(?:src|href)=/i.test(html), "no external references");
+  assertStrictEquals((html.match(/<svg /g) ?? []).length, 2);
+  assertStrictEquals((html.match(/<svg /g) ?? []).length, (html.match(/<\/svg>/g) ?? []).length);
   const ids = [...html.matchAll(/\bid="([^"]+)"/g)].map((m) => m[1]);
-  assert.equal(new Set(ids).size, ids.length, `ids unique in the document: ${ids.join(", ")}`);
+  assertStrictEquals(
+    new Set(ids).size,
+    ids.length,
+    `ids unique in the document: ${ids.join(", ")}`,
+  );
   const svg = toSvg(diagrams(wine).exp3!);
-  assert.ok(
+  assert(
     !/[<>&]/.test(svg.replace(/<[^>]*>/g, "").replace(/&(amp|lt|gt|quot);/g, "")),
     "escaped",
   );
 });
 
 Deno.test("outcomeOf(): exit 0 with a document ran; exit 3 skipped with the reason; anything else failed", () => {
-  assert.equal(outcomeOf(0, '{"schema":"x","ran":true}', "", 1).status, "ran");
+  assertStrictEquals(outcomeOf(0, '{"schema":"x","ran":true}', "", 1).status, "ran");
   const skipped = outcomeOf(3, '{"schema":"x","ran":false,"reason":"no LPC"}', "line", 1);
-  assert.deepEqual([skipped.status, skipped.reason], ["skipped", "no LPC"]);
-  assert.deepEqual(
+  assertEquals([skipped.status, skipped.reason], ["skipped", "no LPC"]);
+  assertEquals(
     [outcomeOf(3, "", "list_ports: not supported here: needs Windows\n", 1).reason],
     ["list_ports: not supported here: needs Windows"],
   );
-  assert.equal(outcomeOf(1, "", "boom\n", 1).status, "failed");
-  assert.equal(outcomeOf(0, "not json", "", 1).status, "failed");
-  for (const k of EXPERIMENTS) assert.ok(k in wine.experiments);
+  assertStrictEquals(outcomeOf(1, "", "boom\n", 1).status, "failed");
+  assertStrictEquals(outcomeOf(0, "not json", "", 1).status, "failed");
+  for (const k of EXPERIMENTS) assert(k in wine.experiments);
 });
 
 // ---------------------------------------------------------------- right and readable
@@ -332,18 +336,18 @@ function repetitions(t: { units: string[]; labels: string[] }): string[] {
 
 Deno.test("the report says each thing once: no hex twice in a sentence, no sentence or clause twice (md and html, every fixture)", () => {
   for (const [name, r] of variants()) {
-    assert.deepEqual(repetitions(readable(toMarkdown(r), "md")), [], `${name}, report.md`);
-    assert.deepEqual(repetitions(readable(toHtml(r), "html")), [], `${name}, report.html`);
+    assertEquals(repetitions(readable(toMarkdown(r), "md")), [], `${name}, report.md`);
+    assertEquals(repetitions(readable(toHtml(r), "html")), [], `${name}, report.html`);
   }
   // The scanner finds what the issue saw.
-  assert.deepEqual(
+  assertEquals(
     repetitions({
       units: ["Ended with exit code 0xC0000354 (STATUS_DEBUGGER_INACTIVE is 0xC0000354)."],
       labels: [],
     }),
     ["a hex twice in: Ended with exit code 0xC0000354 (STATUS_DEBUGGER_INACTIVE is 0xC0000354)."],
   );
-  assert.equal(
+  assertStrictEquals(
     repetitions({
       units: [
         "exp2 skipped: there is no LPC anywhere on this system.",
@@ -361,23 +365,23 @@ Deno.test("a skip reason is given once per experiment: in the status table, and 
     const reasons = EXPERIMENTS.filter((k) => e[k].status !== "ran").map((k) => reasonOf(e[k]));
     const x3 = (e.exp3.result as Exp3Document).lpc;
     if (typeof x3 === "object") reasons.push(x3.skipped);
-    assert.ok(reasons.length >= 1, name);
+    assert(reasons.length >= 1, name);
     for (const [kind, text] of [["md", toMarkdown(r)], ["html", unescape(toHtml(r))]] as const) {
       const t = readable(text, kind);
       const all = [...t.units, ...t.labels].join("\n");
       for (const reason of new Set(reasons)) {
-        assert.equal(all.split(reason).length - 1, 1, `${name}, ${kind}: "${reason}"`);
+        assertStrictEquals(all.split(reason).length - 1, 1, `${name}, ${kind}: "${reason}"`);
       }
-      assert.ok(!all.includes("not supported here"), `${name}, ${kind}: the script's prefix`);
+      assert(!all.includes("not supported here"), `${name}, ${kind}: the script's prefix`);
     }
   }
   // Under Wine exp3's LPC half was skipped for exp2's reason, and says so.
-  assert.deepEqual(
+  assertEquals(
     new Map(observations(wine).exp3).get("LPC half"),
     "skipped, for the same reason as exp2",
   );
   // The ports' skipped attribution keeps its failure; the hint the table gave is not repeated.
-  assert.equal(
+  assertStrictEquals(
     new Map(observations(wine).ports).get("ports attributed to a server"),
     "skipped: NtCreatePort (probe for the port type index) failed: STATUS_NOT_IMPLEMENTED (0xC0000002)",
   );
@@ -392,15 +396,15 @@ Deno.test("report.md and report.html show the same header, from reportHeader(), 
       };
       const head = reportHeader(r);
       const md = toMarkdown(r).split("\n");
-      assert.deepEqual([md[0], md[2]], [`# ${head.title}`, head.line]);
+      assertEquals([md[0], md[2]], [`# ${head.title}`, head.line]);
       const html = /<h1>(.*?)<\/h1><p>(.*?)<\/p>/.exec(toHtml(r))!;
-      assert.deepEqual([unescape(html[1]!), unescape(html[2]!)], [head.title, head.line]);
-      assert.equal(head.line.includes(", elevated"), elevated === true, head.line);
-      assert.equal(head.line.includes(", not elevated"), elevated === false, head.line);
-      assert.equal(head.line.includes("under Wine 8.0"), wineVersion !== null, head.line);
+      assertEquals([unescape(html[1]!), unescape(html[2]!)], [head.title, head.line]);
+      assertStrictEquals(head.line.includes(", elevated"), elevated === true, head.line);
+      assertStrictEquals(head.line.includes(", not elevated"), elevated === false, head.line);
+      assertStrictEquals(head.line.includes("under Wine 8.0"), wineVersion !== null, head.line);
     }
   }
-  assert.equal(
+  assertStrictEquals(
     reportHeader(wine).line,
     "Generated 2026-11-25T03:28:39.063Z on windows (6.1.7601), Deno 2.9.6, under Wine 8.0, elevated.",
   );
@@ -431,27 +435,27 @@ Deno.test("exp3's diagram counts the recorded events: the attach burst, each inj
         for (const [, n] of label.matchAll(/\b(\d+) [A-Z][A-Z_]+[A-Z]\b/g)) drawn += Number(n);
       }
     }
-    assert.equal(drawn, events.length, `${name}: every event drawn or counted once`);
+    assertStrictEquals(drawn, events.length, `${name}: every event drawn or counted once`);
     for (const t of doc.debugger!.injectedThreads) {
-      assert.deepEqual(
+      assertEquals(
         perTid.get(t.tid),
         events.filter((e) => e.tid === t.tid).map((e) => e.kind),
         `${name}: thread ${t.tid} (${t.how})`,
       );
     }
     // 5 threads already ran; the 6th CREATE_THREAD before the first breakpoint is the break-in's.
-    assert.match(toDebugger[0]!, /^1 CREATE_PROCESS, 5 CREATE_THREAD and 25 LOAD_DLL: /, name);
-    assert.ok(!mermaid.join("\n").includes("8 CREATE_THREAD"), name);
+    assertMatch(toDebugger[0]!, /^1 CREATE_PROCESS, 5 CREATE_THREAD and 25 LOAD_DLL: /, name);
+    assert(!mermaid.join("\n").includes("8 CREATE_THREAD"), name);
   }
 });
 
 Deno.test("report.html shows every diagram label whole: wrapped to its room, never cut", () => {
   for (const [name, r] of variants()) {
     const html = toHtml(r);
-    assert.ok(!/…|\.\.\./.test(html.replace(/<style>[\s\S]*?<\/style>/, "")), name);
+    assert(!/…|\.\.\./.test(html.replace(/<style>[\s\S]*?<\/style>/, "")), name);
     const svgs = [...html.matchAll(/<svg[\s\S]*?<\/svg>/g)].map((m) => m[0]);
     const ds = Object.values(diagrams(r)) as Diagram[];
-    assert.equal(svgs.length, ds.length, name);
+    assertStrictEquals(svgs.length, ds.length, name);
     ds.forEach((d, i) => {
       const shown = readable(svgs[i]!, "html").labels;
       const expected = [
@@ -460,10 +464,10 @@ Deno.test("report.html shows every diagram label whole: wrapped to its room, nev
       ];
       // Lines break at spaces, or inside a word longer than a line: compare without whitespace.
       const bare = (l: string) => l.replace(/\s+/g, "");
-      assert.deepEqual(shown.map(bare), expected.map(bare), `${name}: ${d.title}`);
+      assertEquals(shown.map(bare), expected.map(bare), `${name}: ${d.title}`);
     });
     // And report.md's Mermaid: every label whole too (wrapped with <br/>).
-    assert.ok(!toMarkdown(r).includes("…"), name);
+    assert(!toMarkdown(r).includes("…"), name);
   }
 });
 
@@ -472,10 +476,10 @@ Deno.test("wrapText() and the SVG layout: lines fit their room, words longer tha
     "attribution skipped: NtCreatePort \\RPC\\Control\\a-very-long-name-without-any-space-in-it failed";
   for (const width of [10, 28, 60]) {
     const lines = wrapText(text, width);
-    assert.ok(lines.every((l) => l.length <= width), `${width}: ${lines.join(" | ")}`);
-    assert.equal(lines.join("").replace(/\s/g, ""), text.replace(/\s/g, ""));
+    assert(lines.every((l) => l.length <= width), `${width}: ${lines.join(" | ")}`);
+    assertStrictEquals(lines.join("").replace(/\s/g, ""), text.replace(/\s/g, ""));
   }
-  assert.deepEqual(wrapText("a b c", 3), ["a b", "c"]);
+  assertEquals(wrapText("a b c", 3), ["a b", "c"]);
   const long = "x".repeat(40) + " " + "word ".repeat(60);
   const d: Diagram = {
     title: "t",
@@ -498,13 +502,13 @@ Deno.test("wrapText() and the SVG layout: lines fit their room, words longer tha
     svgColumns(SVG_LAYOUT.box),
   ];
   lines.forEach((ls, i) => {
-    assert.ok(ls.every((l) => l.length <= room[i]!), `text ${i}: ${ls.join(" | ")}`);
+    assert(ls.every((l) => l.length <= room[i]!), `text ${i}: ${ls.join(" | ")}`);
   });
-  assert.ok(lines[2]!.length > 5, "the long label is wrapped, not cut");
+  assert(lines[2]!.length > 5, "the long label is wrapped, not cut");
   // Mermaid: whole, safe, wrapped.
   const m = mermaidText(`${long}; #1 <x>`);
-  assert.ok(!/[;#<>]/.test(m.replace(/<br\/>/g, "")));
-  assert.equal(
+  assert(!/[;#<>]/.test(m.replace(/<br\/>/g, "")));
+  assertStrictEquals(
     m.replace(/<br\/>/g, " ").replace(/\s+/g, " ").trim(),
     `${long} 1 ‹x›`.replace(/\s+/g, " ").trim(),
   );
@@ -516,16 +520,16 @@ Deno.test("an interrupted experiment (Ctrl-C) is valid with its reason, and repo
     exp3: { status: "interrupted", reason: "Ctrl-C after 3.9 s; its processes were ended" },
   } as LabReport["experiments"];
   const r = rebuild(experiments);
-  assert.deepEqual(validateLabReport(r), []);
-  assert.ok(
+  assertEquals(validateLabReport(r), []);
+  assert(
     validateLabReport(rebuild({ ...experiments, exp3: { status: "interrupted" } })).some((p) =>
       p === "experiments.exp3.reason required when interrupted"
     ),
   );
-  assert.match(
+  assertMatch(
     toMarkdown(r),
     /\| exp3 \| interrupted \| Ctrl-C after 3\.9 s; its processes were ended \|/,
   );
-  assert.match(toHtml(r), /<td>exp3<\/td><td>interrupted<\/td><td>Ctrl-C after 3\.9 s/);
-  assert.match(r.answers.q3.missing.join(" "), /interrupted/, "Q3 says exp3's evidence is missing");
+  assertMatch(toHtml(r), /<td>exp3<\/td><td>interrupted<\/td><td>Ctrl-C after 3\.9 s/);
+  assertMatch(r.answers.q3.missing.join(" "), /interrupted/, "Q3 says exp3's evidence is missing");
 });

@@ -12,7 +12,15 @@
  * Deno's "Requires … access" error instead.
  */
 
-import assert from "node:assert/strict";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertNotMatch,
+  assertNotStrictEquals,
+  assertStrictEquals,
+  assertThrows,
+} from "@std/assert";
 import { shebangFlags } from "../../experiments/_permissions.ts";
 import { wineVersion } from "../../ffi/ntdll.ts";
 import {
@@ -94,7 +102,7 @@ const PROBES: Record<string, Probe> = {
     wine: {
       code: 0,
       output: /"schema": "deno-lpc\/exp3@1"/,
-      check: (r) => assert.equal(JSON.parse(r.stdout).ran, true, "the debugger half ran"),
+      check: (r) => assertStrictEquals(JSON.parse(r.stdout).ran, true, "the debugger half ran"),
     },
     windows: [0],
   },
@@ -109,7 +117,8 @@ const PROBES: Record<string, Probe> = {
       code: 0,
       output: /"schema": "deno-lpc\/lab-probe@1"/,
       // Deno.osRelease needs --allow-sys=osRelease; without it the probe says "unknown".
-      check: (r) => assert.notEqual(JSON.parse(r.stdout).build, "unknown", "the build is read"),
+      check: (r) =>
+        assertNotStrictEquals(JSON.parse(r.stdout).build, "unknown", "the build is read"),
     },
     windows: [0],
   },
@@ -144,10 +153,10 @@ const PROBES: Record<string, Probe> = {
 
 function labWroteReport(_r: Run, tmp: string): void {
   const runs = [...Deno.readDirSync(tmp)];
-  assert.equal(runs.length, 1, "one report folder");
+  assertStrictEquals(runs.length, 1, "one report folder");
   const report = JSON.parse(Deno.readTextFileSync(`${tmp}/${runs[0]!.name}/report.json`));
-  assert.equal(report.schema, "deno-lpc/lab@1");
-  assert.ok(report.experiments.ports.status === "ran", JSON.stringify(report.experiments.ports));
+  assertStrictEquals(report.schema, "deno-lpc/lab@1");
+  assert(report.experiments.ports.status === "ran", JSON.stringify(report.experiments.ports));
 }
 
 /** Every `deno run <flags> <script>` in `text` (scripts under experiments/ or tests/). */
@@ -209,21 +218,21 @@ const SCRIPTS = runnableScripts();
 const show = (r: Run) => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 
 Deno.test("every runnable script has a shebang with its flags, and a probe in this test", () => {
-  assert.deepEqual([...SCRIPTS.keys()].sort(), Object.keys(PROBES).sort());
+  assertEquals([...SCRIPTS.keys()].sort(), Object.keys(PROBES).sort());
   for (const [script, flags] of SCRIPTS) {
-    assert.ok(flags.length > 0, `${script}: a shebang without permissions`);
-    assert.ok(!flags.includes("-A") && !flags.includes("--allow-all"), `${script}: ${flags}`);
+    assert(flags.length > 0, `${script}: a shebang without permissions`);
+    assert(!flags.includes("-A") && !flags.includes("--allow-all"), `${script}: ${flags}`);
   }
 });
 
 Deno.test("shebangFlags reads the flags, and refuses a line that is not a deno run shebang", () => {
-  assert.deepEqual(
+  assertEquals(
     shebangFlags("#!/usr/bin/env -S deno run --allow-ffi --allow-sys=osRelease\r\n/** x */"),
     ["--allow-ffi", "--allow-sys=osRelease"],
   );
-  assert.deepEqual(shebangFlags("#!/usr/bin/env -S deno run\n"), []);
-  assert.throws(() => shebangFlags("#!/usr/bin/env node\n"), /not a/);
-  assert.throws(() => shebangFlags("/** no shebang */"), /not a/);
+  assertEquals(shebangFlags("#!/usr/bin/env -S deno run\n"), []);
+  assertThrows(() => shebangFlags("#!/usr/bin/env node\n"), Error, "not a");
+  assertThrows(() => shebangFlags("/** no shebang */"), Error, "not a");
 });
 
 Deno.test("every `deno run … <script>` line (help, headers, README, deno.json, workflow) has exactly the script's shebang flags", () => {
@@ -243,8 +252,8 @@ Deno.test("every `deno run … <script>` line (help, headers, README, deno.json,
       }
     }
   }
-  assert.deepEqual(wrong, []);
-  assert.ok(seen >= 30, `only ${seen} lines found: is the pattern still right?`);
+  assertEquals(wrong, []);
+  assert(seen >= 30, `only ${seen} lines found: is the pattern still right?`);
   // Each deno.json task that runs a script is among them.
   const tasks = JSON.parse(Deno.readTextFileSync(`${REPO_ROOT}deno.json`)).tasks as Record<
     string,
@@ -252,8 +261,8 @@ Deno.test("every `deno run … <script>` line (help, headers, README, deno.json,
   >;
   const runTasks = Object.values(tasks).map((t) => typeof t === "string" ? t : t.command)
     .filter((c) => c.startsWith("deno run "));
-  assert.ok(runTasks.length >= 5, "the lab, test:wine, ports and the experiments are tasks");
-  for (const c of runTasks) assert.equal(denoRunLines(c).length, 1, `a task: ${c}`);
+  assert(runTasks.length >= 5, "the lab, test:wine, ports and the experiments are tasks");
+  for (const c of runTasks) assertStrictEquals(denoRunLines(c).length, 1, `a task: ${c}`);
 });
 
 Deno.test("the experiments start their clients with exactly the client's shebang flags", async () => {
@@ -263,7 +272,7 @@ Deno.test("the experiments start their clients with exactly the client's shebang
     for (const e of Deno.readDirSync(`${REPO_ROOT}${folder}`)) {
       const source = Deno.readTextFileSync(`${REPO_ROOT}${folder}/${e.name}`);
       const where = `${folder}/${e.name}`;
-      assert.doesNotMatch(
+      assertNotMatch(
         source,
         /Deno\.execPath\(\),\s*"run",\s*"--/,
         `${where}: no flags of its own`,
@@ -271,30 +280,30 @@ Deno.test("the experiments start their clients with exactly the client's shebang
       for (const m of source.matchAll(/clientCommand\(\s*new URL\("\.\/(\w+_client)\.ts"/g)) {
         const client = `${folder}/${m[1]!}.ts`;
         const argv = await clientCommand(new URL(`../../${client}`, import.meta.url), []);
-        assert.deepEqual(argv.slice(2, -1), SCRIPTS.get(client), `${where} starts ${client}`);
+        assertEquals(argv.slice(2, -1), SCRIPTS.get(client), `${where} starts ${client}`);
         sites++;
       }
     }
   }
-  assert.ok(sites >= 3, `exp1, exp2 and exp3 each start a client (found ${sites})`);
+  assert(sites >= 3, `exp1, exp2 and exp3 each start a client (found ${sites})`);
 });
 
 Deno.test("the lab starts each experiment with its shebang's flags (no list of its own)", () => {
   // The lab's command and how it runs its children (lab_runner.ts).
   const lab = ["lab.ts", "lab_runner.ts"]
     .map((f) => Deno.readTextFileSync(`${REPO_ROOT}experiments/lab/${f}`)).join("\n");
-  assert.match(lab, /scriptFlags\(/);
-  assert.doesNotMatch(lab, /"--allow-/, "lab.ts spells out no permission flags itself");
+  assertMatch(lab, /scriptFlags\(/);
+  assertNotMatch(lab, /"--allow-/, "lab.ts spells out no permission flags itself");
 });
 
 for (const [script, flags] of SCRIPTS) {
   Deno.test(`${script} --help with exactly "${flags.join(" ")}": exit 0, the usage names those flags`, async () => {
     const r = await denoRun(flags, script, ["--help"]);
-    assert.equal(r.code, 0, show(r));
-    assert.match(r.stdout, /Usage/, show(r));
+    assertStrictEquals(r.code, 0, show(r));
+    assertMatch(r.stdout, /Usage/, show(r));
     const uses = denoRunLines(r.stdout).filter((u) => u.script === script);
-    assert.ok(uses.length >= 1, `the usage shows the deno run line\n${show(r)}`);
-    for (const u of uses) assert.deepEqual(u.flags, flags);
+    assert(uses.length >= 1, `the usage shows the deno run line\n${show(r)}`);
+    for (const u of uses) assertEquals(u.flags, flags);
   });
 }
 
@@ -315,9 +324,9 @@ for (const [script, flags] of SCRIPTS) {
       const tmp = Deno.makeTempDirSync({ prefix: "deno-lpc-perms-" });
       try {
         const r = await denoRun(flags, script, p.args(tmp));
-        assert.doesNotMatch(r.stdout + r.stderr, PERMISSION_ERROR, show(r));
-        assert.equal(r.code, e.code, show(r));
-        assert.match(r.stdout + r.stderr, e.output, show(r));
+        assertNotMatch(r.stdout + r.stderr, PERMISSION_ERROR, show(r));
+        assertStrictEquals(r.code, e.code, show(r));
+        assertMatch(r.stdout + r.stderr, e.output, show(r));
         e.check?.(r, tmp);
       } finally {
         Deno.removeSync(tmp, { recursive: true });
@@ -341,14 +350,14 @@ for (const [script, flags] of SCRIPTS) {
       const tmp = Deno.makeTempDirSync({ prefix: "deno-lpc-perms-" });
       try {
         const r = await denoRun(flags, script, p.args(tmp));
-        assert.doesNotMatch(r.stdout + r.stderr, PERMISSION_ERROR, show(r));
+        assertNotMatch(r.stdout + r.stderr, PERMISSION_ERROR, show(r));
         if (UNDER_WINE) {
           const e = p.wine!;
-          assert.equal(r.code, e.code, show(r));
-          assert.match(r.stdout + r.stderr, e.output, show(r));
+          assertStrictEquals(r.code, e.code, show(r));
+          assertMatch(r.stdout + r.stderr, e.output, show(r));
           e.check?.(r, tmp);
         } else {
-          assert.ok((p.windows ?? [0]).includes(r.code), show(r));
+          assert((p.windows ?? [0]).includes(r.code), show(r));
         }
       } finally {
         Deno.removeSync(tmp, { recursive: true });
@@ -364,15 +373,15 @@ for (const [script, flags] of SCRIPTS) {
       }`,
       ignore: windowsSkip !== undefined,
       async fn() {
-        assert.ok(
+        assert(
           flags.includes("--allow-read"),
           `${script} starts a Worker: its shebang needs --allow-read`,
         );
         const tmp = Deno.makeTempDirSync({ prefix: "deno-lpc-perms-" });
         try {
           const r = await denoRun(flags.filter((f) => f !== "--allow-read"), script, p.args(tmp));
-          assert.match(r.stderr, /Requires read access/, show(r));
-          assert.notEqual(r.code, 0, show(r));
+          assertMatch(r.stderr, /Requires read access/, show(r));
+          assertNotStrictEquals(r.code, 0, show(r));
         } finally {
           Deno.removeSync(tmp, { recursive: true });
         }

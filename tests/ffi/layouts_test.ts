@@ -3,7 +3,7 @@
  * for tests/native/layouts.c (MS x64 ABI, natural alignment).
  */
 
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertStrictEquals } from "@std/assert";
 import { type Layout, LAYOUTS } from "../../ffi/layouts.ts";
 import { hasCommand, ON_LINUX, REPO_ROOT, run } from "../_helpers.ts";
 
@@ -68,7 +68,7 @@ export function compareLayouts(
 
 async function oracle(): Promise<Map<string, Map<string, number>>> {
   const r = await run(CC, ["-S", "-o", "-", `${REPO_ROOT}tests/native/layouts.c`]);
-  assert.equal(r.code, 0, `${CC} failed:\n${r.stderr}`);
+  assertStrictEquals(r.code, 0, `${CC} failed:\n${r.stderr}`);
   return parseOracleAssembly(r.stdout);
 }
 
@@ -79,11 +79,11 @@ Deno.test({
   ignore: !HAVE_CC,
   async fn() {
     const c = await oracle();
-    assert.ok(c.size >= Object.keys(LAYOUTS).length, "the oracle covers every struct");
-    assert.deepEqual(compareLayouts(LAYOUTS, c), []);
+    assert(c.size >= Object.keys(LAYOUTS).length, "the oracle covers every struct");
+    assertEquals(compareLayouts(LAYOUTS, c), []);
     // The classic mistake stays caught: PORT_MESSAGE is 40 bytes on x64, not 36 or 24.
-    assert.equal(c.get("PORT_MESSAGE")!.get("SIZE"), 40);
-    assert.equal(c.get("PORT_MESSAGE")!.get("ClientViewSize"), 32);
+    assertStrictEquals(c.get("PORT_MESSAGE")!.get("SIZE"), 40);
+    assertStrictEquals(c.get("PORT_MESSAGE")!.get("ClientViewSize"), 32);
   },
 });
 
@@ -103,11 +103,15 @@ Deno.test({
         if (key === "SIZE") (target as { size: number }).size += 8;
         else (target.offsets as Record<string, number>)[key]! += 4;
         const problems = compareLayouts(copy, c);
-        assert.equal(problems.length, 1, `mutating ${struct}.${key} gave ${problems.join("; ")}`);
+        assertStrictEquals(
+          problems.length,
+          1,
+          `mutating ${struct}.${key} gave ${problems.join("; ")}`,
+        );
         mutants++;
       }
     }
-    assert.ok(mutants > 150, `${mutants} mutants`);
+    assert(mutants > 150, `${mutants} mutants`);
   },
 });
 
@@ -121,7 +125,7 @@ Deno.test("parseOracleAssembly reads .quad and .space 8 (zero) values", () => {
     "\t.quad\t8",
   ].join("\n");
   const m = parseOracleAssembly(asm);
-  assert.deepEqual([...m.get("A")!], [["SIZE", 16], ["x", 0], ["y_z", 8]]);
+  assertEquals([...m.get("A")!], [["SIZE", 16], ["x", 0], ["y_z", 8]]);
 });
 
 Deno.test("every codec offset comes from LAYOUTS: no struct offset literal in ffi/", async () => {
@@ -130,7 +134,7 @@ Deno.test("every codec offset comes from LAYOUTS: no struct offset literal in ff
     if (!entry.name.endsWith(".ts") || entry.name === "layouts.ts") continue;
     const src = await Deno.readTextFile(`${REPO_ROOT}ffi/${entry.name}`);
     const literal = /\.(get|set)(Big)?(U?int|Int)(8|16|32|64)\(\s*\d+\s*[,)]/g;
-    assert.deepEqual(
+    assertEquals(
       src.match(literal) ?? [],
       [],
       `${entry.name} reads a struct at a literal offset`,
@@ -141,6 +145,6 @@ Deno.test("every codec offset comes from LAYOUTS: no struct offset literal in ff
 Deno.test("parseOracleAssembly() reads CRLF assembly as it reads LF", () => {
   const lf = ["layout__A__SIZE:", "\t.quad\t16", "layout__A__x:", "\t.space\t8"].join("\n");
   const crlf = lf.replaceAll("\n", "\r\n");
-  assert.deepEqual([...parseOracleAssembly(crlf).get("A")!], [["SIZE", 16], ["x", 0]]);
-  assert.deepEqual(parseOracleAssembly(crlf), parseOracleAssembly(lf));
+  assertEquals([...parseOracleAssembly(crlf).get("A")!], [["SIZE", 16], ["x", 0]]);
+  assertEquals(parseOracleAssembly(crlf), parseOracleAssembly(lf));
 });

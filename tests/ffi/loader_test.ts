@@ -1,4 +1,4 @@
-import assert from "node:assert/strict";
+import { assert, assertMatch, assertStrictEquals, assertThrows } from "@std/assert";
 import { ntdll } from "../../ffi/ntdll.ts";
 import { kernel32 } from "../../ffi/kernel32.ts";
 import { advapi32 } from "../../ffi/advapi32.ts";
@@ -13,22 +13,17 @@ Deno.test({
   ignore: !ON_LINUX,
   fn() {
     for (const load of [ntdll, kernel32, advapi32]) {
-      assert.throws(
-        load,
-        (e) =>
-          e instanceof UnsupportedError && /needs Windows x64/.test(e.message) && isUnsupported(e),
-      );
+      const e = assertThrows(load, UnsupportedError);
+      assertMatch(e.message, /needs Windows x64/);
+      assert(isUnsupported(e));
     }
   },
 });
 
 Deno.test("requireSymbol() names a missing export", () => {
-  assert.equal(requireSymbol(42, "ntdll!X"), 42);
-  assert.throws(
-    () => requireSymbol(null, "ntdll!NtReplyPort"),
-    (e) =>
-      e instanceof UnsupportedError && e.message.startsWith("ntdll!NtReplyPort is not exported"),
-  );
+  assertStrictEquals(requireSymbol(42, "ntdll!X"), 42);
+  const e = assertThrows(() => requireSymbol(null, "ntdll!NtReplyPort"), UnsupportedError);
+  assert(e.message.startsWith("ntdll!NtReplyPort is not exported"));
 });
 
 Deno.test("importing mod.ts and raw.ts needs no permission and loads no library", async () => {
@@ -45,13 +40,13 @@ Deno.test("importing mod.ts and raw.ts needs no permission and loads no library"
     const r = await run(Deno.execPath(), ["run", "--no-prompt", "--no-config", `${dir}/probe.ts`], {
       cwd: REPO_ROOT,
     });
-    assert.equal(r.code, 0, r.stderr);
+    assertStrictEquals(r.code, 0, r.stderr);
     const [count, rawCount, type, died] = r.stdout.trim().split(" ");
     // Runtime values only (types leave no key): 27 of mod.ts's 59 names, 78 of raw.ts's 101.
-    assert.equal(Number(count), 27, `${count} runtime exports in mod.ts`);
-    assert.equal(Number(rawCount), 78, `${rawCount} runtime exports in raw.ts`);
-    assert.equal(type, "function");
-    assert.equal(died, "6");
+    assertStrictEquals(Number(count), 27, `${count} runtime exports in mod.ts`);
+    assertStrictEquals(Number(rawCount), 78, `${rawCount} runtime exports in raw.ts`);
+    assertStrictEquals(type, "function");
+    assertStrictEquals(died, "6");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -4,7 +4,14 @@
  * host's command reject with the Worker's error, at once, not after its timeout.
  */
 
-import assert from "node:assert/strict";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertNotMatch,
+  assertRejects,
+  assertStrictEquals,
+} from "@std/assert";
 import {
   callMailbox,
   createMailbox,
@@ -50,82 +57,84 @@ async function childRun(mode: string): Promise<{ code: number; stdout: string; s
 
 Deno.test("a script whose only pending work is a mailbox wait gets its answer and exits 0 (E12)", async () => {
   const r = await childRun("timer");
-  assert.doesNotMatch(r.stderr, /Top-level await promise never resolved/);
-  assert.equal(r.code, 0, r.stderr);
-  assert.equal(r.stdout.trim(), JSON.stringify({ echoed: { op: "echo", value: 42 } }));
+  assertNotMatch(r.stderr, /Top-level await promise never resolved/);
+  assertStrictEquals(r.code, 0, r.stderr);
+  assertStrictEquals(r.stdout.trim(), JSON.stringify({ echoed: { op: "echo", value: 42 } }));
 });
 
 Deno.test("a Worker that calls self.close() mid-command, with nothing else pending: the command rejects, the script exits 0", async () => {
   const r = await childRun("worker-close");
-  assert.doesNotMatch(r.stderr, /Top-level await promise never resolved/);
-  assert.equal(r.code, 0, r.stderr);
-  assert.equal(r.stdout.trim(), "rejected: the worker ended itself (self.close())");
+  assertNotMatch(r.stderr, /Top-level await promise never resolved/);
+  assertStrictEquals(r.code, 0, r.stderr);
+  assertStrictEquals(r.stdout.trim(), "rejected: the worker ended itself (self.close())");
 });
 
 Deno.test("commands run on the Worker: the reply, and the handler's own error with its type", async () => {
   using w = await start();
-  assert.deepEqual(await w.call({ op: "echo", value: [1, "two"] }), { echoed: [1, "two"] });
-  await assert.rejects(w.call({ op: "throw", message: "bad argument" }), (e: Error) => {
-    assert.equal(e.name, "RangeError");
-    assert.equal(e.message, "bad argument");
-    return true;
-  });
+  assertEquals(await w.call({ op: "echo", value: [1, "two"] }), { echoed: [1, "two"] });
+  const e = await assertRejects(() => w.call({ op: "throw", message: "bad argument" }), Error);
+  assertStrictEquals(e.name, "RangeError");
+  assertStrictEquals(e.message, "bad argument");
   // The mailbox is free again after an error reply.
-  assert.deepEqual(await w.call({ op: "echo", value: 3 }), { echoed: 3 });
-  assert.equal(mailboxDeath(w.box), undefined);
+  assertEquals(await w.call({ op: "echo", value: 3 }), { echoed: 3 });
+  assertStrictEquals(mailboxDeath(w.box), undefined);
 });
 
 Deno.test("the Worker dies mid-command (uncaught error): the command rejects with the Worker's error, long before its timeout", async () => {
   using w = await start();
   const t0 = Date.now();
-  await assert.rejects(
-    w.call({ op: "die", message: "boom in the middle of a command" }, 30_000),
-    /boom in the middle of a command/,
+  await assertRejects(
+    () => w.call({ op: "die", message: "boom in the middle of a command" }, 30_000),
+    Error,
+    "boom in the middle of a command",
   );
-  assert.ok(Date.now() - t0 < 10_000, `rejected after ${Date.now() - t0} ms`);
+  assert(Date.now() - t0 < 10_000, `rejected after ${Date.now() - t0} ms`);
   // Every later command rejects at once with the same error.
-  await assert.rejects(w.call({ op: "echo" }), /boom in the middle of a command/);
+  await assertRejects(() => w.call({ op: "echo" }), Error, "boom in the middle of a command");
 });
 
 Deno.test("the Worker dies mid-command without its own guard: the host's watchWorker (the error event) rejects the command", async () => {
   using w = await start(false);
   const t0 = Date.now();
-  await assert.rejects(w.call({ op: "die", message: "unguarded boom" }, 30_000), (e: Error) => {
-    assert.match(e.message, /^test worker: .*unguarded boom/);
-    return true;
-  });
-  assert.ok(Date.now() - t0 < 10_000, `rejected after ${Date.now() - t0} ms`);
+  const e = await assertRejects(
+    () => w.call({ op: "die", message: "unguarded boom" }, 30_000),
+    Error,
+  );
+  assertMatch(e.message, /^test worker: .*unguarded boom/);
+  assert(Date.now() - t0 < 10_000, `rejected after ${Date.now() - t0} ms`);
 });
 
 Deno.test("the Worker calls self.close() while handling a command: the command rejects and says so", async () => {
   using w = await start();
-  await assert.rejects(w.call({ op: "close" }), /self\.close\(\)/);
+  await assertRejects(() => w.call({ op: "close" }), Error, "self.close()");
 });
 
 Deno.test("a slow command is waited for; one that is never answered times out and frees the slot", async () => {
   using w = await start();
-  assert.deepEqual(await w.call({ op: "sleep", ms: 600, value: "late" }), { echoed: "late" });
+  assertEquals(await w.call({ op: "sleep", ms: 600, value: "late" }), { echoed: "late" });
   const box = createMailbox(); // nobody serves this one
-  await assert.rejects(callMailbox(box, { op: "echo" }, { timeoutMs: 300 }), /in time/);
-  assert.equal(Atomics.load(new Int32Array(box, 0, 4), MAILBOX.state), 0);
+  await assertRejects(() => callMailbox(box, { op: "echo" }, { timeoutMs: 300 }), Error, "in time");
+  assertStrictEquals(Atomics.load(new Int32Array(box, 0, 4), MAILBOX.state), 0);
 });
 
 Deno.test("the owner's failed() and markMailboxDead reject a waiting command; the first death note wins and keeps its type", async () => {
   const box = createMailbox();
   let failure: Error | undefined;
   setTimeout(() => (failure = new Error("the server thread ended: its receive failed")), 100);
-  await assert.rejects(
-    callMailbox(box, { op: "echo" }, { timeoutMs: 10_000, failed: () => failure }),
-    /its receive failed/,
+  await assertRejects(
+    () => callMailbox(box, { op: "echo" }, { timeoutMs: 10_000, failed: () => failure }),
+    Error,
+    "its receive failed",
   );
   const other = createMailbox();
   const pending = callMailbox(other, { op: "echo" }, { timeoutMs: 10_000 });
   markMailboxDead(other, new NtError("NtReplyWaitReceivePort", 0xC0000008, "ntstatus"));
   markMailboxDead(other, new Error("a later reason"));
-  await assert.rejects(pending, (e: Error) => e instanceof NtError && e.code === 0xC0000008);
-  assert.ok(mailboxDeath(other) instanceof NtError);
+  const e = await assertRejects(() => pending, NtError);
+  assertStrictEquals(e.code, 0xC0000008);
+  assert(mailboxDeath(other) instanceof NtError);
   // A message too long for the note is kept as its message only, and still parses.
   const third = createMailbox();
   markMailboxDead(third, new Error("x".repeat(10_000)));
-  assert.equal(mailboxDeath(third)?.message.length, 1000);
+  assertStrictEquals(mailboxDeath(third)?.message.length, 1000);
 });

@@ -1,4 +1,4 @@
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertStrictEquals, assertThrows } from "@std/assert";
 import {
   decodeClientDied,
   decodeExceptionMessage,
@@ -49,28 +49,26 @@ Deno.test("PORT_MESSAGE round trip: lengths, ClientId, MessageId, payload", () =
     messageId: 9,
     callbackId: 3,
   });
-  assert.equal(wire.byteLength, 40 + data.byteLength);
+  assertStrictEquals(wire.byteLength, 40 + data.byteLength);
   const { header, data: back } = decodePortMessage(wire);
-  assert.deepEqual(header.clientId, { process: 4242, thread: 77 });
-  assert.equal(header.messageId, 9);
-  assert.equal(header.dataLength, data.byteLength);
-  assert.equal(header.totalLength, 40 + data.byteLength);
-  assert.equal(header.callbackId, 3);
-  assert.deepEqual(back, data);
+  assertEquals(header.clientId, { process: 4242, thread: 77 });
+  assertStrictEquals(header.messageId, 9);
+  assertStrictEquals(header.dataLength, data.byteLength);
+  assertStrictEquals(header.totalLength, 40 + data.byteLength);
+  assertStrictEquals(header.callbackId, 3);
+  assertEquals(back, data);
   // u1.Length == (TotalLength << 16) | DataLength
-  assert.equal(
+  assertStrictEquals(
     new DataView(wire.buffer).getUint32(PM.Length, true),
     (header.totalLength << 16) | header.dataLength,
   );
 });
 
 Deno.test("encodePortMessage() refuses payloads over the port's maximum", () => {
-  assert.throws(
-    () => encodePortMessage({ data: new Uint8Array(473) }),
-    (e) => e instanceof PortMessageError && e.fault === "too-long",
-  );
-  assert.equal(encodePortMessage({ data: new Uint8Array(472) }).byteLength, 512);
-  assert.throws(
+  const e = assertThrows(() => encodePortMessage({ data: new Uint8Array(473) }), PortMessageError);
+  assertStrictEquals(e.fault, "too-long");
+  assertStrictEquals(encodePortMessage({ data: new Uint8Array(472) }).byteLength, 512);
+  assertThrows(
     () => encodePortMessage({ data: new Uint8Array(100), maxTotalLength: 100 }),
     PortMessageError,
   );
@@ -79,17 +77,17 @@ Deno.test("encodePortMessage() refuses payloads over the port's maximum", () => 
 Deno.test("Type is compared after & 0xFF and the flag bits are kept apart", () => {
   const { buf } = kernelMessage({ type: 0x2001 | 0x8000, dataLength: 0 });
   const h = decodePortMessageHeader(buf);
-  assert.equal(h.type, LpcMessageType.LPC_REQUEST);
-  assert.equal(h.flags, 0xa000);
-  assert.equal(h.rawType, 0xa001);
-  assert.deepEqual(messageFlagNames(h.rawType), [
+  assertStrictEquals(h.type, LpcMessageType.LPC_REQUEST);
+  assertStrictEquals(h.flags, 0xa000);
+  assertStrictEquals(h.rawType, 0xa001);
+  assertEquals(messageFlagNames(h.rawType), [
     "LPC_CONTINUATION_REQUIRED",
     "LPC_KERNELMODE_MESSAGE",
   ]);
-  assert.equal(messageTypeName(0x200d), "LPC_UNREGISTER_PROCESS");
-  assert.equal(messageTypeName(11), "LPC_CONNECTION_REPLY");
-  assert.equal(messageTypeName(12), "LPC_CANCELED");
-  assert.equal(messageTypeName(0x42), "LPC_UNKNOWN_66");
+  assertStrictEquals(messageTypeName(0x200d), "LPC_UNREGISTER_PROCESS");
+  assertStrictEquals(messageTypeName(11), "LPC_CONNECTION_REPLY");
+  assertStrictEquals(messageTypeName(12), "LPC_CANCELED");
+  assertStrictEquals(messageTypeName(0x42), "LPC_UNKNOWN_66");
 });
 
 Deno.test("the decoder rejects each malformation with a typed fault", () => {
@@ -145,11 +143,8 @@ Deno.test("the decoder rejects each malformation with a typed fault", () => {
     ],
   ];
   for (const [what, make, fault] of cases) {
-    assert.throws(
-      () => decodePortMessage(make()),
-      (e) => e instanceof PortMessageError && e.fault === fault,
-      what,
-    );
+    const e = assertThrows(() => decodePortMessage(make()), PortMessageError, undefined, what);
+    assertStrictEquals(e.fault, fault, what);
   }
 });
 
@@ -178,7 +173,7 @@ Deno.test("fuzz: 100,000 random buffers decode or fail with PortMessageError, ne
     for (const decode of [decodePortMessage, decodeClientDied, decodeExceptionMessage]) {
       try {
         const r = decode(buf);
-        assert.ok(r.header.totalLength <= size && r.header.dataLength + 40 <= r.header.totalLength);
+        assert(r.header.totalLength <= size && r.header.dataLength + 40 <= r.header.totalLength);
         ok++;
       } catch (e) {
         if (!(e instanceof PortMessageError)) throw new Error(`case ${i}: ${e}`);
@@ -186,8 +181,8 @@ Deno.test("fuzz: 100,000 random buffers decode or fail with PortMessageError, ne
       }
     }
   }
-  assert.ok(ok > 10_000, `${ok} decoded`);
-  assert.ok(rejected > 10_000, `${rejected} rejected`);
+  assert(ok > 10_000, `${ok} decoded`);
+  assert(rejected > 10_000, `${rejected} rejected`);
 });
 
 Deno.test("rewriteAsReply() keeps ClientId and MessageId and sets new lengths", () => {
@@ -201,11 +196,11 @@ Deno.test("rewriteAsReply() keeps ClientId and MessageId and sets new lengths", 
   new DataView(buf.buffer).setUint16(PM.DataInfoOffset, 0, true);
   rewriteAsReply(buf, new Uint8Array([7, 7, 7]));
   const h = decodePortMessageHeader(buf);
-  assert.deepEqual(h.clientId, { process: 100, thread: 200 });
-  assert.equal(h.messageId, 55);
-  assert.equal(h.dataLength, 3);
-  assert.equal(h.totalLength, 43);
-  assert.throws(() => rewriteAsReply(buf, new Uint8Array(500)), PortMessageError);
+  assertEquals(h.clientId, { process: 100, thread: 200 });
+  assertStrictEquals(h.messageId, 55);
+  assertStrictEquals(h.dataLength, 3);
+  assertStrictEquals(h.totalLength, 43);
+  assertThrows(() => rewriteAsReply(buf, new Uint8Array(500)), PortMessageError);
 });
 
 Deno.test("decodeClientDied(): CreateTime at offset 40, as a FILETIME date", () => {
@@ -219,16 +214,19 @@ Deno.test("decodeClientDied(): CreateTime at offset 40, as a FILETIME date", () 
   });
   dv.setBigInt64(LAYOUTS.LPC_CLIENT_DIED_MSG.offsets.CreateTime, ft, true);
   const died = decodeClientDied(buf);
-  assert.equal(died.createTime, ft);
-  assert.equal(died.createdAt.toISOString(), "2026-11-25T00:00:00.000Z");
-  assert.deepEqual(died.header.clientId, { process: 10, thread: 12 });
+  assertStrictEquals(died.createTime, ft);
+  assertStrictEquals(died.createdAt.toISOString(), "2026-11-25T00:00:00.000Z");
+  assertEquals(died.header.clientId, { process: 10, thread: 12 });
   // PORT_CLOSED shares the layout; other types and a short payload are refused.
-  assert.equal(decodeClientDied(kernelMessage({ type: 5, dataLength: 8 }).buf).header.type, 5);
-  assert.throws(
+  assertStrictEquals(
+    decodeClientDied(kernelMessage({ type: 5, dataLength: 8 }).buf).header.type,
+    5,
+  );
+  assertThrows(
     () => decodeClientDied(kernelMessage({ type: 1, dataLength: 8 }).buf),
     PortMessageError,
   );
-  assert.throws(
+  assertThrows(
     () => decodeClientDied(kernelMessage({ type: 6, dataLength: 4 }).buf),
     PortMessageError,
   );
@@ -253,33 +251,32 @@ Deno.test("decodeExceptionMessage() reads the x64 byte map and setReturnedStatus
   dv.setBigUint64(D.ExceptionRecord + ER.ExceptionInformation, 0x1234n, true);
   dv.setBigUint64(D.ExceptionRecord + ER.ExceptionInformation + 8, 0x5678n, true);
   const m = decodeExceptionMessage(buf);
-  assert.equal(m.apiNumber, 0);
-  assert.equal(m.returnedStatus, NTSTATUS.STATUS_PENDING);
-  assert.equal(m.record.code, 0xe0000001);
-  assert.equal(m.record.address, 0x7ff612340000n);
-  assert.deepEqual(m.record.parameters, [0x1234n, 0x5678n]);
-  assert.equal(m.firstChance, false);
+  assertStrictEquals(m.apiNumber, 0);
+  assertStrictEquals(m.returnedStatus, NTSTATUS.STATUS_PENDING);
+  assertStrictEquals(m.record.code, 0xe0000001);
+  assertStrictEquals(m.record.address, 0x7ff612340000n);
+  assertEquals(m.record.parameters, [0x1234n, 0x5678n]);
+  assertStrictEquals(m.firstChance, false);
   // The documented absolute byte map (nt-abi-facts §4.1) agrees with LAYOUTS.
-  assert.equal(D.ApiNumber, 40);
-  assert.equal(D.ExceptionRecord + ER.ExceptionCode, 48);
-  assert.equal(D.ExceptionRecord + ER.ExceptionInformation, 80);
-  assert.equal(D.FirstChance, 200);
+  assertStrictEquals(D.ApiNumber, 40);
+  assertStrictEquals(D.ExceptionRecord + ER.ExceptionCode, 48);
+  assertStrictEquals(D.ExceptionRecord + ER.ExceptionInformation, 80);
+  assertStrictEquals(D.FirstChance, 200);
 
   setReturnedStatus(buf, NTSTATUS.DBG_CONTINUE);
-  assert.equal(decodeExceptionMessage(buf).returnedStatus, NTSTATUS.DBG_CONTINUE);
+  assertStrictEquals(decodeExceptionMessage(buf).returnedStatus, NTSTATUS.DBG_CONTINUE);
 
   dv.setUint32(D.ExceptionRecord + ER.NumberParameters, 16, true);
-  assert.throws(
-    () => decodeExceptionMessage(buf),
-    (e) => e instanceof PortMessageError && e.fault === "bad-parameter-count",
-  );
-  assert.throws(
+  const e = assertThrows(() => decodeExceptionMessage(buf), PortMessageError);
+  assertStrictEquals(e.fault, "bad-parameter-count");
+  const e2 = assertThrows(
     () => decodeExceptionMessage(kernelMessage({ type: 7, dataLength: 100 }).buf),
-    (e) => e instanceof PortMessageError && e.fault === "short-payload",
+    PortMessageError,
   );
+  assertStrictEquals(e2.fault, "short-payload");
 });
 
 Deno.test("PORT_TOTAL_MAXIMUM_MESSAGE_LENGTH is 0x2B0 and holds the largest kernel message", () => {
-  assert.equal(PORT_TOTAL_MAXIMUM_MESSAGE_LENGTH, 0x2b0);
-  assert.ok(PORT_TOTAL_MAXIMUM_MESSAGE_LENGTH >= LAYOUTS.DBGKM_APIMSG.size);
+  assertStrictEquals(PORT_TOTAL_MAXIMUM_MESSAGE_LENGTH, 0x2b0);
+  assert(PORT_TOTAL_MAXIMUM_MESSAGE_LENGTH >= LAYOUTS.DBGKM_APIMSG.size);
 });

@@ -1,4 +1,4 @@
-import assert from "node:assert/strict";
+import { assert, assertMatch, assertStrictEquals, assertThrows } from "@std/assert";
 import {
   check,
   describeStatus,
@@ -24,12 +24,12 @@ const HAVE_HEADERS = ON_LINUX && (() => {
 })();
 
 Deno.test("formatHex() and the sign of i32 NTSTATUS results", () => {
-  assert.equal(formatHex(-1073741790), "0xC0000022");
-  assert.equal(formatHex(0x105), "0x00000105");
-  assert.equal(ntSuccess(0), true);
-  assert.equal(ntSuccess(0x102), true, "STATUS_TIMEOUT is a success code");
-  assert.equal(ntSuccess(0x8000001a | 0), false, "STATUS_NO_MORE_ENTRIES is a warning");
-  assert.equal(ntSuccess(0xc0000022), false, "unsigned input works too");
+  assertStrictEquals(formatHex(-1073741790), "0xC0000022");
+  assertStrictEquals(formatHex(0x105), "0x00000105");
+  assertStrictEquals(ntSuccess(0), true);
+  assertStrictEquals(ntSuccess(0x102), true, "STATUS_TIMEOUT is a success code");
+  assertStrictEquals(ntSuccess(0x8000001a | 0), false, "STATUS_NO_MORE_ENTRIES is a warning");
+  assertStrictEquals(ntSuccess(0xc0000022), false, "unsigned input works too");
 });
 
 Deno.test("statusName() knows every status the reference documents", () => {
@@ -66,28 +66,28 @@ Deno.test("statusName() knows every status the reference documents", () => {
   ];
   for (const name of required) {
     const value = (NTSTATUS as Record<string, number>)[name];
-    assert.ok(value !== undefined, `${name} missing`);
-    assert.equal(statusName(value), name);
-    assert.equal(statusName(value | 0), name, `${name} from a signed i32`);
+    assert(value !== undefined, `${name} missing`);
+    assertStrictEquals(statusName(value), name);
+    assertStrictEquals(statusName(value | 0), name, `${name} from a signed i32`);
   }
-  assert.equal(statusName(0xc0001234), undefined);
-  assert.equal(describeStatus(0xc0001234), "0xC0001234");
+  assertStrictEquals(statusName(0xc0001234), undefined);
+  assertStrictEquals(describeStatus(0xc0001234), "0xC0001234");
 });
 
 Deno.test("NtError carries call, hex, name and hint in one line", () => {
   const e = new NtError("NtOpenDirectoryObject", -1073741772, "ntstatus", "\\Nope");
-  assert.equal(e.call, "NtOpenDirectoryObject");
-  assert.equal(e.code, 0xc0000034);
-  assert.equal(e.hex, "0xC0000034");
-  assert.equal(e.symbol, "STATUS_OBJECT_NAME_NOT_FOUND");
-  assert.match(e.hint!, /no object by that name/);
-  assert.match(
+  assertStrictEquals(e.call, "NtOpenDirectoryObject");
+  assertStrictEquals(e.code, 0xc0000034);
+  assertStrictEquals(e.hex, "0xC0000034");
+  assertStrictEquals(e.symbol, "STATUS_OBJECT_NAME_NOT_FOUND");
+  assertMatch(e.hint!, /no object by that name/);
+  assertMatch(
     e.message,
     /^NtOpenDirectoryObject \\Nope failed: STATUS_OBJECT_NAME_NOT_FOUND \(0xC0000034\): /,
   );
-  assert.ok(!e.message.includes("\n"));
-  assert.ok(e instanceof Error);
-  assert.equal(e.name, "NtError");
+  assert(!e.message.includes("\n"));
+  assert(e instanceof Error);
+  assertStrictEquals(e.name, "NtError");
 
   for (
     const name of [
@@ -99,40 +99,41 @@ Deno.test("NtError carries call, hex, name and hint in one line", () => {
       "STATUS_PORT_ALREADY_SET",
     ] as const
   ) {
-    assert.ok(new NtError("X", NTSTATUS[name]).hint, `${name} has a hint`);
+    assert(new NtError("X", NTSTATUS[name]).hint, `${name} has a hint`);
   }
-  assert.match(
+  assertMatch(
     new NtError("NtCreatePort", NTSTATUS.STATUS_NOT_IMPLEMENTED).hint!,
     /Wine or a Windows without this call/,
   );
-  assert.equal(new NtError("X", 0xc0001234).symbol, undefined);
-  assert.equal(new NtError("X", 0xc0001234).message, "X failed: 0xC0001234");
+  assertStrictEquals(new NtError("X", 0xc0001234).symbol, undefined);
+  assertStrictEquals(new NtError("X", 0xc0001234).message, "X failed: 0xC0001234");
 });
 
 Deno.test("NtError for GetLastError codes", () => {
   const e = new NtError("OpenProcess", 5, "win32");
-  assert.equal(e.kind, "win32");
-  assert.equal(e.symbol, "ERROR_ACCESS_DENIED");
-  assert.match(e.message, /^OpenProcess failed: ERROR_ACCESS_DENIED \(5\): /);
-  assert.equal(new NtError("X", 4242, "win32").message, "X failed: Win32 error 4242");
-  assert.equal(win32ErrorName(1314), "ERROR_PRIVILEGE_NOT_HELD");
+  assertStrictEquals(e.kind, "win32");
+  assertStrictEquals(e.symbol, "ERROR_ACCESS_DENIED");
+  assertMatch(e.message, /^OpenProcess failed: ERROR_ACCESS_DENIED \(5\): /);
+  assertStrictEquals(new NtError("X", 4242, "win32").message, "X failed: Win32 error 4242");
+  assertStrictEquals(win32ErrorName(1314), "ERROR_PRIVILEGE_NOT_HELD");
 });
 
 Deno.test("check() throws on errors and returns informational codes", () => {
-  assert.equal(check(0x102, "NtWaitForSingleObject"), 0x102);
-  assert.throws(
-    () => check(0xc0000022 | 0, "NtOpenFile"),
-    (e) => e instanceof NtError && e.is("STATUS_ACCESS_DENIED"),
-  );
-  assert.throws(() => check(0x8000001a | 0, "NtQueryDirectoryObject"), NtError);
+  assertStrictEquals(check(0x102, "NtWaitForSingleObject"), 0x102);
+  const e = assertThrows(() => check(0xc0000022 | 0, "NtOpenFile"), NtError);
+  assert(e.is("STATUS_ACCESS_DENIED"));
+  assertThrows(() => check(0x8000001a | 0, "NtQueryDirectoryObject"), NtError);
 });
 
 Deno.test("isUnsupported() recognises Wine's stubs and the platform error", () => {
-  assert.equal(isUnsupported(new UnsupportedError("no")), true);
-  assert.equal(isUnsupported(new NtError("NtCreatePort", NTSTATUS.STATUS_NOT_IMPLEMENTED)), true);
-  assert.equal(isUnsupported(new NtError("X", 120, "win32")), true);
-  assert.equal(isUnsupported(new NtError("X", NTSTATUS.STATUS_ACCESS_DENIED)), false);
-  assert.equal(isUnsupported(new Error("x")), false);
+  assertStrictEquals(isUnsupported(new UnsupportedError("no")), true);
+  assertStrictEquals(
+    isUnsupported(new NtError("NtCreatePort", NTSTATUS.STATUS_NOT_IMPLEMENTED)),
+    true,
+  );
+  assertStrictEquals(isUnsupported(new NtError("X", 120, "win32")), true);
+  assertStrictEquals(isUnsupported(new NtError("X", NTSTATUS.STATUS_ACCESS_DENIED)), false);
+  assertStrictEquals(isUnsupported(new Error("x")), false);
 });
 
 function parseDefines(text: string, prefix: RegExp): Map<string, number> {
@@ -169,16 +170,16 @@ Deno.test({
     );
     for (const [name, value] of Object.entries(NTSTATUS)) {
       if (name in NOT_IN_MINGW) {
-        assert.equal(nt.get(name), undefined, `${name} is in mingw now: drop the exception`);
-        assert.equal(value, NOT_IN_MINGW[name]! >>> 0, name);
-      } else assert.equal(nt.get(name), value, `${name}`);
+        assertStrictEquals(nt.get(name), undefined, `${name} is in mingw now: drop the exception`);
+        assertStrictEquals(value, NOT_IN_MINGW[name]! >>> 0, name);
+      } else assertStrictEquals(nt.get(name), value, `${name}`);
     }
     const w = parseDefines(
       await Deno.readTextFile(`${MINGW_INCLUDE}/winerror.h`),
       /^(ERROR|WAIT)_/,
     );
     for (const [name, value] of Object.entries(WIN32_ERRORS)) {
-      assert.equal(w.get(name), value, `${name}`);
+      assertStrictEquals(w.get(name), value, `${name}`);
     }
   },
 });

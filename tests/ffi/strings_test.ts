@@ -1,4 +1,4 @@
-import assert from "node:assert/strict";
+import { assertEquals, assertNotStrictEquals, assertStrictEquals, assertThrows } from "@std/assert";
 import { decodeUtf16, encodeUtf16, wideString } from "../../ffi/strings.ts";
 import { LAYOUTS } from "../../ffi/layouts.ts";
 import { ObjectAttributes, securityQos, UnicodeString } from "../../ffi/nt/object_attributes.ts";
@@ -6,8 +6,8 @@ import { addressOf } from "../../ffi/nt/handle.ts";
 
 Deno.test("encodeUtf16() writes little-endian code units and keeps surrogate pairs", () => {
   const bytes = encodeUtf16("A\u00e9\u{1F600}");
-  assert.deepEqual([...bytes], [0x41, 0, 0xe9, 0, 0x3d, 0xd8, 0x00, 0xde]);
-  assert.equal(decodeUtf16(bytes), "A\u00e9\u{1F600}");
+  assertEquals([...bytes], [0x41, 0, 0xe9, 0, 0x3d, 0xd8, 0x00, 0xde]);
+  assertStrictEquals(decodeUtf16(bytes), "A\u00e9\u{1F600}");
 });
 
 Deno.test("UTF-16 round trips for names a namespace can hold", () => {
@@ -21,30 +21,30 @@ Deno.test("UTF-16 round trips for names a namespace can hold", () => {
       "a\u0000b",
     ]
   ) {
-    assert.equal(decodeUtf16(encodeUtf16(s)), s);
+    assertStrictEquals(decodeUtf16(encodeUtf16(s)), s);
   }
 });
 
 Deno.test("decodeUtf16() rejects odd byte counts and replaces lone surrogates", () => {
-  assert.throws(() => decodeUtf16(new Uint8Array(3)), RangeError);
-  assert.equal(decodeUtf16(new Uint8Array([0x00, 0xd8])), "\ufffd");
+  assertThrows(() => decodeUtf16(new Uint8Array(3)), RangeError);
+  assertStrictEquals(decodeUtf16(new Uint8Array([0x00, 0xd8])), "\ufffd");
 });
 
 Deno.test("wideString() is NUL-terminated and refuses embedded NULs", () => {
   const w = wideString("ab");
-  assert.deepEqual([...w], [0x61, 0, 0x62, 0, 0, 0]);
-  assert.throws(() => wideString("a\0b"), TypeError);
+  assertEquals([...w], [0x61, 0, 0x62, 0, 0, 0]);
+  assertThrows(() => wideString("a\0b"), TypeError);
 });
 
 Deno.test("UnicodeString fills Length, MaximumLength and Buffer from LAYOUTS", () => {
   const us = new UnicodeString("\\RPC Control");
   const dv = new DataView(us.struct.buffer);
   const o = LAYOUTS.UNICODE_STRING.offsets;
-  assert.equal(us.struct.byteLength, LAYOUTS.UNICODE_STRING.size);
-  assert.equal(dv.getUint16(o.Length, true), 24);
-  assert.equal(dv.getUint16(o.MaximumLength, true), 26);
-  assert.notEqual(dv.getBigUint64(o.Buffer, true), 0n);
-  assert.throws(() => new UnicodeString("x".repeat(0x8000)), RangeError);
+  assertStrictEquals(us.struct.byteLength, LAYOUTS.UNICODE_STRING.size);
+  assertStrictEquals(dv.getUint16(o.Length, true), 24);
+  assertStrictEquals(dv.getUint16(o.MaximumLength, true), 26);
+  assertNotStrictEquals(dv.getBigUint64(o.Buffer, true), 0n);
+  assertThrows(() => new UnicodeString("x".repeat(0x8000)), RangeError);
 });
 
 Deno.test("ObjectAttributes sets Length 48, the name pointer, attributes and QoS", () => {
@@ -53,19 +53,19 @@ Deno.test("ObjectAttributes sets Length 48, the name pointer, attributes and QoS
   const oa = new ObjectAttributes(name, { qos });
   const dv = new DataView(oa.struct.buffer);
   const o = LAYOUTS.OBJECT_ATTRIBUTES.offsets;
-  assert.equal(dv.getUint32(o.Length, true), 48);
-  assert.equal(dv.getBigUint64(o.ObjectName, true), addressOf(name.struct));
-  assert.equal(dv.getUint32(o.Attributes, true), 0x40);
-  assert.equal(dv.getBigUint64(o.RootDirectory, true), 0n);
-  assert.equal(dv.getBigUint64(o.SecurityQualityOfService, true), addressOf(qos));
-  assert.equal(oa.pinned, 2);
+  assertStrictEquals(dv.getUint32(o.Length, true), 48);
+  assertStrictEquals(dv.getBigUint64(o.ObjectName, true), addressOf(name.struct));
+  assertStrictEquals(dv.getUint32(o.Attributes, true), 0x40);
+  assertStrictEquals(dv.getBigUint64(o.RootDirectory, true), 0n);
+  assertStrictEquals(dv.getBigUint64(o.SecurityQualityOfService, true), addressOf(qos));
+  assertStrictEquals(oa.pinned, 2);
 });
 
 Deno.test("securityQos() writes Length 12 and the level", () => {
   const q = new DataView(securityQos("Identification", false, true).buffer);
   const o = LAYOUTS.SECURITY_QUALITY_OF_SERVICE.offsets;
-  assert.equal(q.getUint32(o.Length, true), 12);
-  assert.equal(q.getUint32(o.ImpersonationLevel, true), 1);
-  assert.equal(q.getUint8(o.ContextTrackingMode), 0);
-  assert.equal(q.getUint8(o.EffectiveOnly), 1);
+  assertStrictEquals(q.getUint32(o.Length, true), 12);
+  assertStrictEquals(q.getUint32(o.ImpersonationLevel, true), 1);
+  assertStrictEquals(q.getUint8(o.ContextTrackingMode), 0);
+  assertStrictEquals(q.getUint8(o.EffectiveOnly), 1);
 });

@@ -4,7 +4,7 @@
  * tests/fixtures/nt-signatures.json (the project's table of NT prototypes, kept in the repository).
  */
 
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertStrictEquals } from "@std/assert";
 import { ntdllSymbols, wineProbeSymbols } from "../../ffi/ntdll.ts";
 import { kernel32Symbols } from "../../ffi/kernel32.ts";
 import { advapi32Symbols } from "../../ffi/advapi32.ts";
@@ -89,18 +89,18 @@ for (const [dll, table, file] of TABLES) {
     const protos = parsePrototypes(src);
     for (const [key, fn] of Object.entries(table)) {
       const proto = protos.get(key);
-      assert.ok(proto, `${dll}!${key} has no C prototype comment`);
-      assert.equal(proto.name, fn.name ?? key, `${key}: the comment names ${proto.name}`);
-      assert.equal(fn.parameters.length, proto.params.length, `${key}: parameter count`);
+      assert(proto, `${dll}!${key} has no C prototype comment`);
+      assertStrictEquals(proto.name, fn.name ?? key, `${key}: the comment names ${proto.name}`);
+      assertStrictEquals(fn.parameters.length, proto.params.length, `${key}: parameter count`);
       fn.parameters.forEach((ffi, i) => {
-        assert.ok(
+        assert(
           allowedFfi(proto.params[i]!).includes(ffi as string),
           `${key} parameter ${i + 1} (${proto.params[i]}) declared ${ffi}`,
         );
       });
       const result = proto.result.replace(/\s+/g, " ");
-      if (result === "const char *") assert.equal(fn.result, "pointer");
-      else {assert.ok(
+      if (result === "const char *") assertStrictEquals(fn.result, "pointer");
+      else {assert(
           allowedFfi(result).includes(fn.result as string),
           `${key} result ${result} declared ${fn.result}`,
         );}
@@ -109,7 +109,7 @@ for (const [dll, table, file] of TABLES) {
 }
 
 Deno.test("wineProbeSymbols: wine_get_version is optional", () => {
-  assert.equal(wineProbeSymbols.wine_get_version.optional, true);
+  assertStrictEquals(wineProbeSymbols.wine_get_version.optional, true);
 });
 
 /**
@@ -139,22 +139,22 @@ Deno.test("ntdllSymbols binds every nt-signatures.json function with its paramet
     await Deno.readTextFile(`${REPO_ROOT}tests/fixtures/nt-signatures.json`),
   ) as Record<string, { params: { ffi: string; alt?: string[]; ctype: string }[]; result: string }>;
   const table = ntdllSymbols as unknown as Table;
-  assert.equal(Object.keys(ref).length, 40);
+  assertStrictEquals(Object.keys(ref).length, 40);
   for (const [name, sig] of Object.entries(ref)) {
     const fn = table[name];
-    assert.ok(fn, `${name} is not bound`);
-    assert.equal(fn.parameters.length, sig.params.length, `${name}: parameter count`);
+    assert(fn, `${name} is not bound`);
+    assertStrictEquals(fn.parameters.length, sig.params.length, `${name}: parameter count`);
     sig.params.forEach((p, i) => {
       const corrected = REFERENCE_CORRECTIONS[name]?.[i];
       const allowed = corrected
         ? [corrected]
         : [p.ffi, ...(p.alt ?? [])].flatMap((t) => JSON_TO_FFI[t] ?? [t]);
-      assert.ok(
+      assert(
         allowed.includes(fn.parameters[i] as string),
         `${name} param ${i + 1} (${p.ctype}): ${fn.parameters[i]} not in ${allowed}`,
       );
     });
-    assert.ok(
+    assert(
       (JSON_TO_FFI[sig.result] ?? [sig.result]).includes(fn.result as string),
       `${name} result`,
     );
@@ -168,9 +168,9 @@ Deno.test("optional: true marks exactly the exports Wine 8.0 lacks (and every Nt
     ...WINE_MISSING_NTDLL,
     ...Object.keys(table).filter((k) => k.startsWith("NtAlpc")),
   ].sort();
-  assert.deepEqual(optional, expected);
+  assertEquals(optional, expected);
   for (const t of [kernel32Symbols, advapi32Symbols] as unknown as Table[]) {
-    assert.deepEqual(Object.values(t).filter((f) => f.optional), []);
+    assertEquals(Object.values(t).filter((f) => f.optional), []);
   }
 });
 
@@ -178,7 +178,7 @@ Deno.test("only self-contained calls are nonblocking", () => {
   const nonblocking = TABLES.flatMap(([dll, t]) =>
     Object.entries(t).filter(([, f]) => f.nonblocking).map(([k]) => `${dll}!${k}`)
   );
-  assert.deepEqual(nonblocking, ["kernel32!WaitForSingleObjectAsync", "kernel32!ReadFileAsync"]);
+  assertEquals(nonblocking, ["kernel32!WaitForSingleObjectAsync", "kernel32!ReadFileAsync"]);
 });
 
 Deno.test("the Win32 tables bind what the experiments need", () => {
@@ -218,8 +218,8 @@ Deno.test("the Win32 tables bind what the experiments need", () => {
     "ConvertStringSecurityDescriptorToSecurityDescriptorW",
     "ConvertSidToStringSidW",
   ];
-  for (const k of k32) assert.ok(k in kernel32Symbols, `kernel32!${k}`);
-  for (const k of adv) assert.ok(k in advapi32Symbols, `advapi32!${k}`);
+  for (const k of k32) assert(k in kernel32Symbols, `kernel32!${k}`);
+  for (const k of adv) assert(k in advapi32Symbols, `advapi32!${k}`);
 });
 
 Deno.test("parsePrototypes() reads multi-line prototypes and void parameter lists", () => {
@@ -233,25 +233,25 @@ Deno.test("parsePrototypes() reads multi-line prototypes and void parameter list
     "  DbgUiGetThreadDebugObject: {},",
   ].join("\n");
   const p = parsePrototypes(src);
-  assert.deepEqual(p.get("NtA"), {
+  assertEquals(p.get("NtA"), {
     result: "NTSTATUS",
     name: "NtA",
     params: ["HANDLE", "PVOID *", "ULONG"],
   });
-  assert.deepEqual(p.get("GetLastError")!.params, []);
-  assert.deepEqual(p.get("DbgUiGetThreadDebugObject")!.params, []);
-  assert.deepEqual(allowedFfi("BOOLEAN"), ["u8"]);
-  assert.deepEqual(allowedFfi("BOOL"), ["i32"]);
-  assert.deepEqual(allowedFfi("SIZE_T"), ["u64", "usize"]);
+  assertEquals(p.get("GetLastError")!.params, []);
+  assertEquals(p.get("DbgUiGetThreadDebugObject")!.params, []);
+  assertEquals(allowedFfi("BOOLEAN"), ["u8"]);
+  assertEquals(allowedFfi("BOOL"), ["i32"]);
+  assertEquals(allowedFfi("SIZE_T"), ["u64", "usize"]);
 });
 
 Deno.test("parsePrototypes() reads a CRLF checkout (core.autocrlf=true) as it reads LF", async () => {
   for (const [, , file] of TABLES) {
     const lf = await Deno.readTextFile(`${REPO_ROOT}${file}`);
     const crlf = lf.replace(/\r?\n/g, "\r\n");
-    assert.ok(crlf.includes("\r\n"), `${file}: a CRLF copy`);
+    assert(crlf.includes("\r\n"), `${file}: a CRLF copy`);
     const want = parsePrototypes(lf.replace(/\r\n/g, "\n"));
-    assert.ok(want.size > 10, `${file}: prototypes found in the LF text`);
-    assert.deepEqual(parsePrototypes(crlf), want, `${file}: the same prototypes from CRLF text`);
+    assert(want.size > 10, `${file}: prototypes found in the LF text`);
+    assertEquals(parsePrototypes(crlf), want, `${file}: the same prototypes from CRLF text`);
   }
 });

@@ -3,7 +3,7 @@
  * thread's buffers and stub stay alive until that thread has ended, also after the wait timed out.
  */
 
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertStrictEquals } from "@std/assert";
 import {
   RAISE_STUB,
   raiseSecondChance,
@@ -34,7 +34,7 @@ function fakeSystem() {
       log.push("start");
       thread.blockBytes = block.buffer.byteLength;
       const parameter = Deno.UnsafePointer.of(block)!;
-      assert.equal(
+      assertStrictEquals(
         Deno.UnsafePointer.value(start),
         Deno.UnsafePointer.value(Deno.UnsafePointer.of(memory)),
       );
@@ -76,52 +76,52 @@ Deno.test("raiseSecondChance(): the stub is written, the raise announced first, 
       f.log.push("announce");
     },
   });
-  assert.deepEqual([...f.memory.subarray(0, RAISE_STUB.length)], [...RAISE_STUB]);
-  assert.deepEqual(announced, [{ code: 0xe0000001, address: r.address }]);
-  assert.equal(r.address, Deno.UnsafePointer.value(Deno.UnsafePointer.of(f.memory)));
-  assert.deepEqual(r, { tid: 4242, exitCode: 0, address: r.address });
-  assert.deepEqual(f.log, ["alloc 4096", "capture", "announce", "start", "close", "free"]);
-  assert.equal(f.readBlock().raise, 0x7ff000002000n);
+  assertEquals([...f.memory.subarray(0, RAISE_STUB.length)], [...RAISE_STUB]);
+  assertEquals(announced, [{ code: 0xe0000001, address: r.address }]);
+  assertStrictEquals(r.address, Deno.UnsafePointer.value(Deno.UnsafePointer.of(f.memory)));
+  assertEquals(r, { tid: 4242, exitCode: 0, address: r.address });
+  assertEquals(f.log, ["alloc 4096", "capture", "announce", "start", "close", "free"]);
+  assertStrictEquals(f.readBlock().raise, 0x7ff000002000n);
 });
 
 Deno.test("raiseSecondChance(): at the timeout the thread's stub, record, context, stack and block stay alive until it ends", async () => {
   const f = fakeSystem();
   const r = await raiseSecondChance(0xe0000042, [], 10, { system: f.system });
-  assert.equal(r.exitCode, undefined, "still blocked");
-  assert.ok(!f.log.includes("free"), "the stub is not freed while the thread may run");
-  assert.ok(!f.thread.closed, "its handle is kept to see it end");
+  assertStrictEquals(r.exitCode, undefined, "still blocked");
+  assert(!f.log.includes("free"), "the stub is not freed while the thread may run");
+  assert(!f.thread.closed, "its handle is kept to see it end");
   const before = f.readBlock();
-  assert.equal(before.code, 0xe0000042);
+  assertStrictEquals(before.code, 0xe0000042);
   // Churn the heap (and collect, when --v8-flags=--expose-gc is given): nothing the thread uses moves or goes.
   const gc = (globalThis as { gc?: () => void }).gc;
   for (let i = 0; i < 20_000; i++) new Uint8Array(32 + (i % 64)).fill(0xcc);
   gc?.();
-  assert.deepEqual(f.readBlock(), before, "the pointer block and the record are intact");
-  assert.equal(sweepRaiseThreads(), 1, "still running: kept");
+  assertEquals(f.readBlock(), before, "the pointer block and the record are intact");
+  assertStrictEquals(sweepRaiseThreads(), 1, "still running: kept");
   f.thread.done = true;
-  assert.equal(sweepRaiseThreads(), 0, "ended: released");
-  assert.ok(f.thread.closed);
-  assert.equal(f.log.filter((l) => l === "free").length, 1);
+  assertStrictEquals(sweepRaiseThreads(), 0, "ended: released");
+  assert(f.thread.closed);
+  assertStrictEquals(f.log.filter((l) => l === "free").length, 1);
 });
 
 Deno.test("raiseSecondChance(): the pointer block the native thread reads lives in a backing store larger than 64 bytes and keeps its contents through heap churn", async () => {
   // Measured on Deno 2.9.6: a pointer to a 24-byte BigUint64Array read after allocating 20 000
   // small arrays no longer showed its contents in 49 of 50 rounds (V8 keeps typed arrays of up to
   // 64 bytes inside its moving heap); a view on a 128-byte ArrayBuffer kept them every time.
-  assert.ok(SCRATCH_BYTES > 64);
+  assert(SCRATCH_BYTES > 64);
   for (let round = 0; round < 20; round++) {
     const f = fakeSystem();
     const r = await raiseSecondChance(0xe0000100 + round, [], 0, { system: f.system });
-    assert.ok(
+    assert(
       f.thread.blockBytes > 64,
       `the block's backing store is ${f.thread.blockBytes} bytes`,
     );
     for (let i = 0; i < 20_000; i++) new Uint8Array(32).fill(0xcc);
     const seen = f.readBlock();
-    assert.equal(seen.raise, 0x7ff000002000n, `round ${round}: the block moved`);
-    assert.equal(seen.code, 0xe0000100 + round, `round ${round}`);
-    assert.equal(r.exitCode, undefined);
+    assertStrictEquals(seen.raise, 0x7ff000002000n, `round ${round}: the block moved`);
+    assertStrictEquals(seen.code, 0xe0000100 + round, `round ${round}`);
+    assertStrictEquals(r.exitCode, undefined);
     f.thread.done = true;
-    assert.equal(sweepRaiseThreads(), 0);
+    assertStrictEquals(sweepRaiseThreads(), 0);
   }
 });

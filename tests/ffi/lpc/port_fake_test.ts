@@ -1,6 +1,6 @@
 /** The LPC server and client against the scripted fake kernel (runs everywhere). */
 
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertMatch, assertStrictEquals, assertThrows } from "@std/assert";
 import {
   createConnectionPort,
   LpcClient,
@@ -42,58 +42,63 @@ const kinds = (events: LpcEvent[]) => events.map((e) => e.event);
 Deno.test("connect, request and reply: the reply echoes MessageId and ClientId; the timeline records each step", () => {
   const { k, server, connect, stop } = lab();
   const client = connect(A, bytes("hello"));
-  assert.equal(client.maxMessageLength, 512);
+  assertStrictEquals(client.maxMessageLength, 512);
   const reply = k.as(A, () => client.request(bytes("ping")));
-  assert.equal(text(reply.data), "echo:ping");
-  assert.equal(reply.header.type, 2, "LPC_REPLY");
-  assert.deepEqual(kinds(server.events), ["accept", "LPC_REQUEST", "reply"]);
+  assertStrictEquals(text(reply.data), "echo:ping");
+  assertStrictEquals(reply.header.type, 2, "LPC_REPLY");
+  assertEquals(kinds(server.events), ["accept", "LPC_REQUEST", "reply"]);
   const req = server.events[1]!;
-  assert.equal(req.pid, A.pid);
-  assert.equal(req.tid, A.tid);
-  assert.equal(
+  assertStrictEquals(req.pid, A.pid);
+  assertStrictEquals(req.tid, A.tid);
+  assertStrictEquals(
     req.context,
     server.events[0]!.context,
     "the request carries the connection's PortContext",
   );
-  assert.equal(server.connections.size, 1);
+  assertStrictEquals(server.connections.size, 1);
   // The client passes its whole buffer (0x80) so that it can receive the server's data back
   // (AlpcpReceiveLegacyConnectionReply.c returns min(its length, the server's)): the server
   // receives the capacity, the rest zero.
   const info = [...server.connections.values()][0]!.connectInfo;
-  assert.equal(info.byteLength, 0x80);
-  assert.equal(text(info.subarray(0, 5)), "hello");
-  assert.equal(text(client.connectInfo.subarray(0, 5)), "hello", "the server's data came back");
+  assertStrictEquals(info.byteLength, 0x80);
+  assertStrictEquals(text(info.subarray(0, 5)), "hello");
+  assertStrictEquals(
+    text(client.connectInfo.subarray(0, 5)),
+    "hello",
+    "the server's data came back",
+  );
   k.as(A, () => client.close());
   stop();
-  assert.equal(k.openHandles(SERVER.pid), 0, "the server closed every handle");
-  assert.equal(k.openHandles(A.pid), 0);
+  assertStrictEquals(k.openHandles(SERVER.pid), 0, "the server closed every handle");
+  assertStrictEquals(k.openHandles(A.pid), 0);
 });
 
 Deno.test("a refused connection fails with STATUS_PORT_CONNECTION_REFUSED; the server logs it", () => {
   const { k, server, connect, stop } = lab({ accept: (cid) => cid.process !== A.pid });
-  assert.throws(
-    () => connect(A),
-    (e) => e instanceof NtError && e.is("STATUS_PORT_CONNECTION_REFUSED"),
-  );
-  assert.deepEqual(kinds(server.events), ["refuse"]);
+  const e = assertThrows(() => connect(A), NtError);
+  assert(e.is("STATUS_PORT_CONNECTION_REFUSED"));
+  assertEquals(kinds(server.events), ["refuse"]);
   const b = connect(B);
-  assert.equal(server.connections.size, 1);
+  assertStrictEquals(server.connections.size, 1);
   k.as(B, () => b.close());
   stop();
 });
 
 Deno.test("name not found, name collision, denied connect", () => {
   const { k, connect, stop } = lab();
-  assert.throws(
+  const e = assertThrows(
     () => k.as(A, () => LpcClient.connect("\\RPC Control\\nope", { nt: k.symbols })),
-    (e) => e instanceof NtError && e.is("STATUS_OBJECT_NAME_NOT_FOUND"),
+    NtError,
   );
-  assert.throws(
+  assert(e.is("STATUS_OBJECT_NAME_NOT_FOUND"));
+  const e2 = assertThrows(
     () => k.as(SERVER, () => createConnectionPort(PORT, { nt: k.symbols })),
-    (e) => e instanceof NtError && e.is("STATUS_OBJECT_NAME_COLLISION"),
+    NtError,
   );
+  assert(e2.is("STATUS_OBJECT_NAME_COLLISION"));
   k.deniedConnect.add(B.pid);
-  assert.throws(() => connect(B), (e) => e instanceof NtError && e.is("STATUS_ACCESS_DENIED"));
+  const e3 = assertThrows(() => connect(B), NtError);
+  assert(e3.is("STATUS_ACCESS_DENIED"));
   stop();
 });
 
@@ -104,9 +109,9 @@ Deno.test("a datagram is received and never replied to", () => {
   k.as(A, () => client.send(bytes("fire and forget")));
   k.as(SERVER, () => server.step(0));
   k.as(SERVER, () => server.step(0)); // nothing pending: no reply is sent
-  assert.deepEqual(seen, ["fire and forget"]);
-  assert.deepEqual(kinds(server.events), ["accept", "LPC_DATAGRAM"]);
-  assert.ok(
+  assertEquals(seen, ["fire and forget"]);
+  assertEquals(kinds(server.events), ["accept", "LPC_DATAGRAM"]);
+  assert(
     !k.calls.some((c) => c.startsWith("NtReplyWaitReceivePortEx(reply)")),
     "no reply attempted",
   );
@@ -117,15 +122,19 @@ Deno.test("lengths: the client refuses an oversized message; the kernel enforces
   const { k, connect, stop } = lab();
   const client = connect(A);
   const before = k.calls.length;
-  assert.throws(
+  const e = assertThrows(
     () => k.as(A, () => client.request(new Uint8Array(473))),
-    (e) => e instanceof PortMessageError && e.fault === "too-long",
+    PortMessageError,
   );
-  assert.equal(k.calls.length, before, "nothing reached the kernel");
+  assertStrictEquals(e.fault, "too-long");
+  assertStrictEquals(k.calls.length, before, "nothing reached the kernel");
   // The largest request fits; its 477-byte echo cannot: an empty reply and an error event.
   const full = k.as(A, () => client.request(new Uint8Array(472).fill(65)));
-  assert.equal(full.data.byteLength, 0);
-  assert.equal(text(k.as(A, () => client.request(new Uint8Array(400).fill(65))).data).length, 405);
+  assertStrictEquals(full.data.byteLength, 0);
+  assertStrictEquals(
+    text(k.as(A, () => client.request(new Uint8Array(400).fill(65))).data).length,
+    405,
+  );
   // Hand-made headers straight to the (fake) kernel.
   const reply = new Uint8Array(688);
   // AlpcpValidateMessage.c resets TotalLength to DataLength + 40, so the limit applies to the
@@ -133,13 +142,13 @@ Deno.test("lengths: the client refuses an oversized message; the kernel enforces
   const big = new Uint8Array(600);
   new DataView(big.buffer).setUint16(0, 480, true);
   new DataView(big.buffer).setUint16(2, 600, true);
-  assert.equal(
+  assertStrictEquals(
     k.as(A, () => k.symbols.NtRequestWaitReplyPort(client.port.unsafePointer, big, reply)),
     NTSTATUS.STATUS_PORT_MESSAGE_TOO_LONG,
   );
   const lying = encodePortMessage({ data: new Uint8Array(10) });
   new DataView(lying.buffer).setUint16(0, 20, true); // DataLength 20 > TotalLength 50 - 40
-  assert.equal(
+  assertStrictEquals(
     k.as(A, () => k.symbols.NtRequestWaitReplyPort(client.port.unsafePointer, lying, reply)),
     NTSTATUS.STATUS_INVALID_PARAMETER,
   );
@@ -153,34 +162,35 @@ Deno.test("several clients interleave; each gets its own reply on its own connec
   const a = connect(A);
   const b = connect(B);
   const ctx = [...server.connections.values()].map((c) => c.context);
-  assert.equal(new Set(ctx).size, 2);
+  assertStrictEquals(new Set(ctx).size, 2);
   for (let i = 0; i < 5; i++) {
-    assert.match(
+    assertMatch(
       text(k.as(A, () => a.request(bytes(`a${i}`))).data),
       new RegExp(`^200:\\d+:a${i}$`),
     );
-    assert.match(
+    assertMatch(
       text(k.as(B, () => b.request(bytes(`b${i}`))).data),
       new RegExp(`^300:\\d+:b${i}$`),
     );
   }
   const replies = server.events.filter((e) => e.event === "LPC_REQUEST");
-  assert.deepEqual([...new Set(replies.map((e) => e.pid))].sort(), [200, 300]);
+  assertEquals([...new Set(replies.map((e) => e.pid))].sort(), [200, 300]);
   stop();
 });
 
 Deno.test("a client that closes its port: the server gets LPC_PORT_CLOSED and drops the connection", () => {
   const { k, server, connect, stop } = lab();
   const a = connect(A);
-  assert.equal(k.openHandles(SERVER.pid), 2);
+  assertStrictEquals(k.openHandles(SERVER.pid), 2);
   k.as(A, () => a.close());
   k.as(SERVER, () => server.step(0));
-  assert.deepEqual(kinds(server.events).slice(-1), ["LPC_PORT_CLOSED"]);
-  assert.equal(server.connections.size, 0);
-  assert.equal(k.openHandles(SERVER.pid), 1, "the connection's port was closed");
-  assert.throws(
+  assertEquals(kinds(server.events).slice(-1), ["LPC_PORT_CLOSED"]);
+  assertStrictEquals(server.connections.size, 0);
+  assertStrictEquals(k.openHandles(SERVER.pid), 1, "the connection's port was closed");
+  assertThrows(
     () => k.as(A, () => a.request(bytes("late"))),
     TypeError,
+    undefined,
     "a closed handle is not used",
   );
   stop();
@@ -197,13 +207,13 @@ Deno.test("a client that dies mid-request: the reply fails, the server goes on a
   holder.k = k;
   const a = connect(A);
   // The requesting thread is gone: nothing returns to it (the fake throws ThreadEnded).
-  assert.throws(() => k.as(A, () => a.request(bytes("die"))), ThreadEnded);
+  assertThrows(() => k.as(A, () => a.request(bytes("die"))), ThreadEnded);
   k.as(SERVER, () => server.step(0)); // sends the dead reply, then receives PORT_CLOSED
   k.as(SERVER, () => server.step(0));
-  assert.ok(kinds(server.events).includes("reply-failed"), kinds(server.events).join(","));
-  assert.ok(kinds(server.events).includes("LPC_PORT_CLOSED"));
+  assert(kinds(server.events).includes("reply-failed"), kinds(server.events).join(","));
+  assert(kinds(server.events).includes("LPC_PORT_CLOSED"));
   const b = connect(B);
-  assert.equal(text(k.as(B, () => b.request(bytes("still there?"))).data), "ok");
+  assertStrictEquals(text(k.as(B, () => b.request(bytes("still there?"))).data), "ok");
   stop();
 });
 
@@ -211,7 +221,7 @@ Deno.test("impersonation: the handler runs as the client and is reverted, also w
   const { k, server, connect, stop } = lab({
     request: (r) => {
       const who = r.impersonate(() => k.impersonating.get(SERVER.tid));
-      assert.throws(() =>
+      assertThrows(() =>
         r.impersonate(() => {
           throw new Error("boom");
         })
@@ -220,8 +230,8 @@ Deno.test("impersonation: the handler runs as the client and is reverted, also w
     },
   });
   const a = connect(A);
-  assert.equal(text(k.as(A, () => a.request(bytes("x"))).data), "as 200; after self");
-  assert.ok(!kinds(server.events).includes("error"));
+  assertStrictEquals(text(k.as(A, () => a.request(bytes("x"))).data), "as 200; after self");
+  assert(!kinds(server.events).includes("error"));
   stop();
 });
 
@@ -238,10 +248,10 @@ Deno.test("impersonation puts back the token the thread had: a server thread run
   holder.k = k;
   k.grantTcb(SERVER.tid);
   const a = connect(A);
-  assert.equal(text(k.as(A, () => a.request(bytes("x"))).data), "as the client");
-  assert.equal(during, false, "the handler ran with the client's token");
-  assert.equal(k.hasTcb(SERVER.tid), true, "reverting to self would have dropped SYSTEM");
-  assert.equal(k.impersonating.size, 0);
+  assertStrictEquals(text(k.as(A, () => a.request(bytes("x"))).data), "as the client");
+  assertStrictEquals(during, false, "the handler ran with the client's token");
+  assertStrictEquals(k.hasTcb(SERVER.tid), true, "reverting to self would have dropped SYSTEM");
+  assertStrictEquals(k.impersonating.size, 0);
   k.as(A, () => a.close());
   stop();
 });
@@ -254,9 +264,9 @@ Deno.test("a handler that throws: an error event and an empty reply; the server 
   });
   const a = connect(A);
   const reply = k.as(A, () => a.request(bytes("x")));
-  assert.equal(reply.data.byteLength, 0);
-  assert.ok(server.events.some((e) => e.event === "error" && e.note === "handler bug"));
-  assert.equal(reply.header.type, 2);
+  assertStrictEquals(reply.data.byteLength, 0);
+  assert(server.events.some((e) => e.event === "error" && e.note === "handler bug"));
+  assertStrictEquals(reply.header.type, 2);
   stop();
 });
 
@@ -271,7 +281,7 @@ Deno.test("the fake enforces NT's reply rules (so the tests above could fail)", 
   const port = new Uint8Array(8);
   // Reply with MessageId 0, or to an id nobody waits on: STATUS_INVALID_MESSAGE
   // (AlpcpLookupMessage.c).
-  assert.equal(
+  assertStrictEquals(
     k.as(SERVER, () => k.symbols.NtReplyPort(Deno.UnsafePointer.create(0x100n), msg)),
     NTSTATUS.STATUS_INVALID_MESSAGE,
   );
@@ -280,17 +290,17 @@ Deno.test("the fake enforces NT's reply rules (so the tests above could fail)", 
     messageId: 999,
     clientId: { process: A.pid, thread: A.tid },
   });
-  assert.equal(
+  assertStrictEquals(
     k.as(SERVER, () => k.symbols.NtReplyPort(Deno.UnsafePointer.create(0x100n), stray)),
     NTSTATUS.STATUS_INVALID_MESSAGE,
   );
   // Accept with an id no connection request has (AlpcpAcceptConnectPort.c: the lookup fails).
-  assert.equal(
+  assertStrictEquals(
     k.as(SERVER, () => k.symbols.NtAcceptConnectPort(port, null, stray, 1, null, null)),
     NTSTATUS.STATUS_INVALID_MESSAGE,
   );
   // Someone else's handle.
-  assert.equal(
+  assertStrictEquals(
     k.as(B, () => k.symbols.NtClose(Deno.UnsafePointer.create(0x100n))),
     NTSTATUS.STATUS_INVALID_HANDLE,
   );
@@ -308,8 +318,8 @@ Deno.test("200 connections later the server's handle count is back to its baseli
   }
   k.as(SERVER, () => server.step(0));
   while (k.as(SERVER, () => server.step(0)));
-  assert.equal(server.connections.size, 0);
-  assert.equal(k.openHandles(SERVER.pid), baseline);
+  assertStrictEquals(server.connections.size, 0);
+  assertStrictEquals(k.openHandles(SERVER.pid), baseline);
   stop();
 });
 
@@ -320,10 +330,10 @@ Deno.test("a registered termination port: LPC_CLIENT_DIED with the connection's 
   k.killProcess(A.pid, [A.tid]);
   while (k.as(SERVER, () => server.step(0)));
   const tail = server.events.slice(-2);
-  assert.deepEqual(kinds(tail), ["LPC_CLIENT_DIED", "LPC_PORT_CLOSED"]);
-  assert.equal(tail[0]!.tid, A.tid);
-  assert.equal(tail[0]!.context, server.events[0]!.context);
-  assert.match(tail[0]!.note ?? "", /^CreateTime \d{4}-/);
+  assertEquals(kinds(tail), ["LPC_CLIENT_DIED", "LPC_PORT_CLOSED"]);
+  assertStrictEquals(tail[0]!.tid, A.tid);
+  assertStrictEquals(tail[0]!.context, server.events[0]!.context);
+  assertMatch(tail[0]!.note ?? "", /^CreateTime \d{4}-/);
   stop();
 });
 
@@ -331,21 +341,22 @@ Deno.test("createConnectionPort: up to 648 (LpcLegacyMaxMessageLength); a kernel
   const k = new FakeKernel();
   k.as(SERVER, () => {
     using big = createConnectionPort(null, { maxMessageLength: 648, nt: k.symbols });
-    assert.ok(big.unsafeValue !== 0n);
-    assert.throws(
+    assert(big.unsafeValue !== 0n);
+    assertThrows(
       () => createConnectionPort(null, { maxMessageLength: 649, nt: k.symbols }),
       RangeError,
     );
-    assert.throws(
+    assertThrows(
       () =>
         createConnectionPort(null, { maxMessageLength: 0xcf, kernelMessages: true, nt: k.symbols }),
-      /0xd0 for LPC_EXCEPTION/,
+      Error,
+      "0xd0 for LPC_EXCEPTION",
     );
     using ok = createConnectionPort(
       null,
       { maxMessageLength: 0xd0, kernelMessages: true, nt: k.symbols },
     );
-    assert.ok(ok.unsafeValue !== 0n);
+    assert(ok.unsafeValue !== 0n);
   });
-  assert.equal(k.openHandles(SERVER.pid), 0);
+  assertStrictEquals(k.openHandles(SERVER.pid), 0);
 });

@@ -1,6 +1,6 @@
 /** The namespace walker and the ports document against a fake directory source (runs everywhere). */
 
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertMatch, assertStrictEquals, assertThrows } from "@std/assert";
 import {
   decodeDirectoryBuffer,
   type DirectoryEntry,
@@ -81,7 +81,7 @@ Deno.test("walkNamespace() lists every object depth first in ordinal order, link
     "\\Secret": NTSTATUS.STATUS_ACCESS_DENIED,
   });
   const all = [...walkNamespace("\\", { source: src })];
-  assert.deepEqual(objects(all), [
+  assertEquals(objects(all), [
     "\\??|SymbolicLink",
     "\\RPC Control|Directory",
     "\\Secret|Directory",
@@ -96,32 +96,32 @@ Deno.test("walkNamespace() lists every object depth first in ordinal order, link
     "\\Windows\\Nested\\Deeper\\LegacyPort|Port",
   ]);
   const link = all.find((e) => e.path === "\\??");
-  assert.equal(link?.kind === "object" ? link.target : undefined, "\\GLOBAL??");
-  assert.ok(!src.listed.includes("\\??"), "a symbolic link is never listed as a directory");
-  assert.deepEqual(all.filter((e) => e.kind === "error"), [
+  assertStrictEquals(link?.kind === "object" ? link.target : undefined, "\\GLOBAL??");
+  assert(!src.listed.includes("\\??"), "a symbolic link is never listed as a directory");
+  assertEquals(all.filter((e) => e.kind === "error"), [
     { kind: "error", path: "\\Secret", status: "0xC0000022", name: "STATUS_ACCESS_DENIED" },
   ]);
   // Stable: a second walk gives the same sequence.
-  assert.deepEqual([...walkNamespace("\\", { source: src })], all);
+  assertEquals([...walkNamespace("\\", { source: src })], all);
 });
 
 Deno.test("walkNamespace(): an unreadable link target is an error entry, the link still listed", () => {
   const src = fakeSource({ "\\": [{ name: "Broken", type: "SymbolicLink" }] });
   const all = [...walkNamespace("\\", { source: src })];
-  assert.deepEqual(all, [
+  assertEquals(all, [
     { kind: "object", path: "\\Broken", type: "SymbolicLink" },
     { kind: "error", path: "\\Broken", status: "0xC0000022", name: "STATUS_ACCESS_DENIED" },
   ]);
 });
 
 Deno.test("walkNamespace(): a missing root is one error entry; maxDepth stops descending", () => {
-  assert.deepEqual([...walkNamespace("\\Nope", { source: fakeSource(NAMESPACE) })], [
+  assertEquals([...walkNamespace("\\Nope", { source: fakeSource(NAMESPACE) })], [
     { kind: "error", path: "\\Nope", status: "0xC0000034", name: "STATUS_OBJECT_NAME_NOT_FOUND" },
   ]);
   const shallow = objects([
     ...walkNamespace("\\Windows", { source: fakeSource(NAMESPACE), maxDepth: 0 }),
   ]);
-  assert.deepEqual(shallow, ["\\Windows\\ApiPort|ALPC Port", "\\Windows\\Nested|Directory"]);
+  assertEquals(shallow, ["\\Windows\\ApiPort|ALPC Port", "\\Windows\\Nested|Directory"]);
 });
 
 Deno.test("walkNamespace() handles a deep tree without recursion limits", () => {
@@ -133,8 +133,8 @@ Deno.test("walkNamespace() handles a deep tree without recursion limits", () => 
   }
   dirs[path] = [];
   const all = [...walkNamespace("\\", { source: fakeSource(dirs) })];
-  assert.equal(all.length, 120);
-  assert.equal(all.filter((e) => e.kind === "object" && e.type === "ALPC Port").length, 60);
+  assertStrictEquals(all.length, 120);
+  assertStrictEquals(all.filter((e) => e.kind === "object" && e.type === "ALPC Port").length, 60);
 });
 
 Deno.test("decodeDirectoryBuffer() reads entries whose strings are absolute addresses in the buffer", () => {
@@ -157,10 +157,10 @@ Deno.test("decodeDirectoryBuffer() reads entries whose strings are absolute addr
     put(i * E.size + E.offsets.Name, e.name);
     put(i * E.size + E.offsets.TypeName, e.type);
   });
-  assert.deepEqual(decodeDirectoryBuffer(buf, base), entries);
-  assert.deepEqual(decodeDirectoryBuffer(buf, base, 1), entries.slice(0, 1));
+  assertEquals(decodeDirectoryBuffer(buf, base), entries);
+  assertEquals(decodeDirectoryBuffer(buf, base, 1), entries.slice(0, 1));
   // A pointer outside the buffer is refused, not followed.
-  assert.throws(() => decodeDirectoryBuffer(buf, base + 0x100000n), RangeError);
+  assertThrows(() => decodeDirectoryBuffer(buf, base + 0x100000n), RangeError);
 });
 
 Deno.test("listPorts() builds the deno-lpc/ports@1 document; formatTable() shows errors and counts", () => {
@@ -175,9 +175,9 @@ Deno.test("listPorts() builds the deno-lpc/ports@1 document; formatTable() shows
     mode: "auto",
     source: src,
   });
-  assert.equal(doc.schema, "deno-lpc/ports@1");
-  assert.deepEqual(doc.summary, { objects: 6, ports: 6, attributed: 0, errors: 1 });
-  assert.ok(doc.objects.every((o) => ["ALPC Port", "Port", "WaitablePort"].includes(o.type)));
+  assertStrictEquals(doc.schema, "deno-lpc/ports@1");
+  assertEquals(doc.summary, { objects: 6, ports: 6, attributed: 0, errors: 1 });
+  assert(doc.objects.every((o) => ["ALPC Port", "Port", "WaitablePort"].includes(o.type)));
   const all = listPorts({
     root: "\\",
     types: [],
@@ -186,8 +186,8 @@ Deno.test("listPorts() builds the deno-lpc/ports@1 document; formatTable() shows
     mode: "auto",
     source: src,
   });
-  assert.equal(all.summary.objects, 12);
-  assert.equal(all.objects.find((o) => o.type === "SymbolicLink")?.target, "\\GLOBAL??");
+  assertStrictEquals(all.summary.objects, 12);
+  assertStrictEquals(all.objects.find((o) => o.type === "SymbolicLink")?.target, "\\GLOBAL??");
   const onlyWaitable = listPorts({
     root: "\\",
     types: ["waitableport"],
@@ -196,9 +196,9 @@ Deno.test("listPorts() builds the deno-lpc/ports@1 document; formatTable() shows
     mode: "auto",
     source: src,
   });
-  assert.deepEqual(onlyWaitable.objects.map((o) => o.path), ["\\RPC Control\\OLD"]);
+  assertEquals(onlyWaitable.objects.map((o) => o.path), ["\\RPC Control\\OLD"]);
   const table = formatTable(doc);
-  assert.match(table, /^PATH\s+TYPE/);
-  assert.match(table, /! \\Secret: STATUS_ACCESS_DENIED \(0xC0000022\)/);
-  assert.match(table, /6 listed below \\; 6 port objects; 1 unreadable$/);
+  assertMatch(table, /^PATH\s+TYPE/);
+  assertMatch(table, /! \\Secret: STATUS_ACCESS_DENIED \(0xC0000022\)/);
+  assertMatch(table, /6 listed below \\; 6 port objects; 1 unreadable$/);
 });

@@ -3,7 +3,14 @@
  * and on Windows (\RPC Control ports, server attribution).
  */
 
-import assert from "node:assert/strict";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertStrictEquals,
+  assertThrows,
+  fail,
+} from "@std/assert";
 import { listDirectory, openDirectory } from "../../../ffi/nt/namespace.ts";
 import { lpcUnavailable } from "../../../ffi/nt/capabilities.ts";
 import { wineVersion } from "../../../ffi/ntdll.ts";
@@ -50,7 +57,7 @@ async function cLister(
   root = "\\",
 ): Promise<{ pairs: string[]; errors: string[]; micros: number }> {
   const r = await run(LISTER!, [root]);
-  assert.equal(r.code, 0, r.stderr);
+  assertStrictEquals(r.code, 0, r.stderr);
   const pairs: string[] = [];
   const errors: string[] = [];
   let micros = NaN;
@@ -72,9 +79,9 @@ windowsTest(
   LISTER_WHY,
   async () => {
     const [ours, theirs] = [await listPortsJson("--all"), await cLister()];
-    assert.equal(ours.code, 0, ours.stderr);
+    assertStrictEquals(ours.code, 0, ours.stderr);
     const doc = ours.doc!;
-    assert.equal(doc.schema, "deno-lpc/ports@1");
+    assertStrictEquals(doc.schema, "deno-lpc/ports@1");
     const pairs = doc.objects.map((o) =>
       `${o.path}\t${o.type}${o.target !== undefined ? `\t${o.target}` : ""}`
     );
@@ -84,9 +91,9 @@ windowsTest(
       /\\Sessions\\\d+\\BaseNamedObjects\\|__wine_|\\BaseNamedObjects\\[^\\]*deno/i.test(p);
     const a = new Set(pairs.filter((p) => !volatile(p)));
     const b = new Set(theirs.pairs.filter((p) => !volatile(p)));
-    assert.deepEqual([...a].filter((p) => !b.has(p)), [], "listed by us only");
-    assert.deepEqual([...b].filter((p) => !a.has(p)), [], "listed by the C lister only");
-    assert.ok(a.size > 50, `${a.size} objects`);
+    assertEquals([...a].filter((p) => !b.has(p)), [], "listed by us only");
+    assertEquals([...b].filter((p) => !a.has(p)), [], "listed by the C lister only");
+    assert(a.size > 50, `${a.size} objects`);
     for (
       const must of [
         "\\BaseNamedObjects\tDirectory",
@@ -94,14 +101,14 @@ windowsTest(
         "\\??\tDirectory",
       ]
     ) {
-      assert.ok(a.has(must), must);
+      assert(a.has(must), must);
     }
-    assert.ok(
+    assert(
       doc.objects.some((o) => o.path.startsWith("\\??\\") && o.type === "SymbolicLink" && o.target),
       "\\?? links carry targets",
     );
-    assert.equal(doc.summary.objects, doc.objects.length);
-    assert.equal(doc.summary.errors, theirs.errors.length);
+    assertStrictEquals(doc.summary.objects, doc.objects.length);
+    assertStrictEquals(doc.summary.errors, theirs.errors.length);
   },
 );
 
@@ -133,17 +140,20 @@ function agreeAllowingChurn(
 ): void {
   const stable = before.filter((k) => after.includes(k));
   const seen = new Set([...before, ...after]);
-  assert.ok(stable.length >= Math.min(before.length, after.length) / 2, `${where}: mostly stable`);
+  assert(stable.length >= Math.min(before.length, after.length) / 2, `${where}: mostly stable`);
   for (const [how, list] of Object.entries(others)) {
-    assert.deepEqual(stable.filter((k) => !list.includes(k)), [], `${where}: missing from ${how}`);
-    assert.deepEqual(list.filter((k) => !seen.has(k)), [], `${where}: only in ${how}`);
+    assertEquals(stable.filter((k) => !list.includes(k)), [], `${where}: missing from ${how}`);
+    assertEquals(list.filter((k) => !seen.has(k)), [], `${where}: only in ${how}`);
   }
 }
 
 Deno.test("agreeAllowingChurn() tolerates entries that come and go, not wrong ones", () => {
   agreeAllowingChurn(["a", "b", "gone"], { x: ["a", "b", "new"] }, ["a", "b", "new"], "t");
-  assert.throws(() => agreeAllowingChurn(["a", "b"], { x: ["a"] }, ["a", "b"], "t"), /missing/);
-  assert.throws(() => agreeAllowingChurn(["a"], { x: ["a", "zz"] }, ["a"], "t"), /only in x/);
+  assertMatch(
+    String(assertThrows(() => agreeAllowingChurn(["a", "b"], { x: ["a"] }, ["a", "b"], "t"))),
+    /missing/,
+  );
+  assertThrows(() => agreeAllowingChurn(["a"], { x: ["a", "zz"] }, ["a"], "t"), Error, "only in x");
 });
 
 windowsTest(
@@ -157,13 +167,11 @@ windowsTest(
     for (const path of ["\\", "\\BaseNamedObjects", globalDosDevices()]) {
       using dir = openDirectory(path);
       const before = key(listDirectory(dir, "single"));
-      assert.ok(before.length > 0, path);
+      assert(before.length > 0, path);
       const others: Record<string, string[]> = { auto: key(listDirectory(dir, "auto")) };
       if (UNDER_WINE) {
-        assert.throws(
-          () => listDirectory(dir, "batch"),
-          (e) => e instanceof NtError && e.is("STATUS_NOT_IMPLEMENTED"),
-        );
+        const e = assertThrows(() => listDirectory(dir, "batch"), NtError);
+        assert(e.is("STATUS_NOT_IMPLEMENTED"));
       } else {
         others.batch = key(listDirectory(dir, "batch"));
       }
@@ -181,13 +189,13 @@ windowsTest(
   WINDOWS_ONLY,
   async () => {
     const r = await listPortsJson("--root", "\\NoSuchDirectory-deno-lpc");
-    assert.equal(r.code, 1, r.stderr);
-    assert.deepEqual(r.doc!.errors, [{
+    assertStrictEquals(r.code, 1, r.stderr);
+    assertEquals(r.doc!.errors, [{
       path: "\\NoSuchDirectory-deno-lpc",
       status: "0xC0000034",
       name: "STATUS_OBJECT_NAME_NOT_FOUND",
     }]);
-    assert.deepEqual(r.doc!.objects, []);
+    assertEquals(r.doc!.objects, []);
   },
 );
 
@@ -216,7 +224,7 @@ windowsTest(
       console.log(`namespace walk ${rounds.at(-1)}`);
       if (ratio <= 1.5) return;
     }
-    assert.fail(`every round over 1.5:\n${rounds.join("\n")}`);
+    fail(`every round over 1.5:\n${rounds.join("\n")}`);
   },
 );
 
@@ -232,7 +240,7 @@ async function speedRound(): Promise<{ ours: number; theirs: number }> {
       "--allow-ffi",
       `${REPO_ROOT}tests/bench/namespace_walk.ts`,
     ]);
-    assert.equal(r.code, 0, r.stderr);
+    assertStrictEquals(r.code, 0, r.stderr);
     ours.push((JSON.parse(r.stdout) as { ms: number }).ms);
     for (let j = 0; j < 5; j++) theirs.push((await cLister()).micros / 1000);
   }
@@ -249,8 +257,8 @@ windowsTest(
   REAL_WINDOWS ? null : UNDER_WINE ? "Wine has no \\RPC Control and no ALPC" : NOT_WINDOWS,
   async () => {
     const r = await listPortsJson("--root", "\\RPC Control");
-    assert.equal(r.code, 0, r.stderr);
-    assert.ok(r.doc!.objects.filter((o) => o.type === "ALPC Port").length > 5);
+    assertStrictEquals(r.code, 0, r.stderr);
+    assert(r.doc!.objects.filter((o) => o.type === "ALPC Port").length > 5);
   },
 );
 
@@ -264,14 +272,14 @@ windowsTest(
   LPC_WHY,
   async () => {
     const r = await listPortsJson("--servers");
-    assert.ok(r.code === 0, r.stderr);
+    assert(r.code === 0, r.stderr);
     const doc = r.doc!;
-    assert.ok(doc.servers && !doc.servers.skipped, JSON.stringify(doc.servers));
-    assert.ok(doc.summary.attributed > 0, "some ports are attributed");
+    assert(doc.servers && !doc.servers.skipped, JSON.stringify(doc.servers));
+    assert(doc.summary.attributed > 0, "some ports are attributed");
     const apiPorts = doc.objects.filter((o) => /\\Windows\\ApiPort$/i.test(o.path));
-    assert.ok(apiPorts.length > 0, "csrss's ApiPort is listed");
+    assert(apiPorts.length > 0, "csrss's ApiPort is listed");
     const byCsrss = apiPorts.filter((o) => o.server?.image?.toLowerCase() === "csrss.exe");
-    assert.ok(
+    assert(
       byCsrss.length > 0 || (doc.servers.unattributed["protected process"] ?? 0) > 0,
       JSON.stringify(doc.servers),
     );

@@ -5,7 +5,7 @@
  * problem, so the check can fail.
  */
 
-import assert from "node:assert/strict";
+import { assert, assertNotStrictEquals, assertStrictEquals } from "@std/assert";
 import {
   CREATE_NO_WINDOW,
   createProcess,
@@ -55,9 +55,13 @@ windowsTest(
       });
       other.write.close();
       const ended = readToEnd(other.read);
-      assert.equal(await within(ended, 2_000), "late", "the control: the child holds the pipe");
+      assertStrictEquals(
+        await within(ended, 2_000),
+        "late",
+        "the control: the child holds the pipe",
+      );
       child.terminate(1);
-      assert.equal(await within(ended, 10_000), true);
+      assertStrictEquals(await within(ended, 10_000), true);
       other.read.close();
     }
     // spawnCaptured: only the two write ends go to the child.
@@ -66,11 +70,11 @@ windowsTest(
       using spawned = spawnCaptured(SLEEPER);
       other.write.close();
       const ended = readToEnd(other.read);
-      assert.equal(await within(ended, 5_000), true, "our pipe ends with our own write end");
-      assert.equal(spawned.child.exitCode(), undefined, "while the child still runs");
+      assertStrictEquals(await within(ended, 5_000), true, "our pipe ends with our own write end");
+      assertStrictEquals(spawned.child.exitCode(), undefined, "while the child still runs");
       other.read.close();
       spawned.child.terminate(1);
-      assert.notEqual(await within(spawned.output, 30_000), "late", "its output ends");
+      assertNotStrictEquals(await within(spawned.output, 30_000), "late", "its output ends");
     }
   },
 );
@@ -87,8 +91,8 @@ windowsTest(
       using spawned = spawnCaptured(SLEEPER);
       for (const until = Date.now() + ms; Date.now() < until;) { /* the child starts meanwhile */ }
       spawned.child.terminate(3);
-      assert.equal(spawned.child.exitCode(), 3);
-      assert.notEqual(await within(spawned.output, 10_000), "late", `ended after ${ms} ms`);
+      assertStrictEquals(spawned.child.exitCode(), 3);
+      assertNotStrictEquals(await within(spawned.output, 10_000), "late", `ended after ${ms} ms`);
     }
   },
 );
@@ -113,7 +117,11 @@ windowsTest(
       using orphan = openProcess(pid, ProcessAccess.SYNCHRONIZE | ProcessAccess.PROCESS_TERMINATE);
       child.terminate(1);
       try {
-        assert.equal(waitFor(orphan, 2_000), false, "the control: the grandchild outlives it");
+        assertStrictEquals(
+          waitFor(orphan, 2_000),
+          false,
+          "the control: the grandchild outlives it",
+        );
       } finally {
         kernel32().TerminateProcess(orphan.unsafePointer, 1);
         waitFor(orphan, 5_000);
@@ -122,15 +130,15 @@ windowsTest(
     let grandchild: NtHandle<"process">;
     {
       using spawned = spawnCaptured([Deno.execPath(), "eval", script]);
-      assert.equal(spawned.child.jobError, undefined);
-      assert.ok(spawned.child.job, "a job");
+      assertStrictEquals(spawned.child.jobError, undefined);
+      assert(spawned.child.job, "a job");
       const pid = await childOf(spawned.child.pid, 60_000);
       grandchild = openProcess(pid, ProcessAccess.SYNCHRONIZE);
-      assert.equal(waitFor(grandchild, 0), false, "the grandchild runs");
+      assertStrictEquals(waitFor(grandchild, 0), false, "the grandchild runs");
       void spawned.output.catch(() => {});
     } // disposed: the child is terminated and its job closed
     try {
-      assert.equal(waitFor(grandchild, 10_000), true, "the job ended the grandchild");
+      assertStrictEquals(waitFor(grandchild, 10_000), true, "the job ended the grandchild");
     } finally {
       grandchild.close();
     }

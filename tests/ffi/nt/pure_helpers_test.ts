@@ -1,6 +1,6 @@
 /** Pure helpers of the process, token and handle-table modules (run everywhere). */
 
-import assert from "node:assert/strict";
+import { assertEquals, assertStrictEquals, assertThrows } from "@std/assert";
 import { sidFromString, sidToString, WellKnownSid } from "../../../ffi/nt/tokens.ts";
 import { quoteWindowsArg, windowsCommandLine } from "../../../ffi/nt/processes.ts";
 import { decodeSystemHandles } from "../../../ffi/nt/system_handles.ts";
@@ -9,7 +9,7 @@ import { NtHandle } from "../../../ffi/nt/handle.ts";
 
 Deno.test("sidFromString() / sidToString() match the binary SID format", () => {
   // S-1-5-32-544: revision 1, 2 sub-authorities, authority 5 (big-endian), 32 and 544 (LE)
-  assert.deepEqual(
+  assertEquals(
     [...sidFromString(WellKnownSid.Administrators)],
     [1, 2, 0, 0, 0, 0, 0, 5, 32, 0, 0, 0, 0x20, 0x02, 0, 0],
   );
@@ -22,11 +22,11 @@ Deno.test("sidFromString() / sidToString() match the binary SID format", () => {
       "S-1-15-2-1",
     ]
   ) {
-    assert.equal(sidToString(sidFromString(s)), s);
+    assertStrictEquals(sidToString(sidFromString(s)), s);
   }
-  assert.throws(() => sidFromString("S-2-5"), TypeError);
-  assert.throws(() => sidFromString("S-1-5-4294967296"), RangeError);
-  assert.throws(() => sidToString(new Uint8Array([1, 3, 0, 0, 0, 0, 0, 5])), RangeError);
+  assertThrows(() => sidFromString("S-2-5"), TypeError);
+  assertThrows(() => sidFromString("S-1-5-4294967296"), RangeError);
+  assertThrows(() => sidToString(new Uint8Array([1, 3, 0, 0, 0, 0, 0, 5])), RangeError);
 });
 
 Deno.test("quoteWindowsArg() follows CommandLineToArgvW's backslash and quote rules", () => {
@@ -39,8 +39,8 @@ Deno.test("quoteWindowsArg() follows CommandLineToArgvW's backslash and quote ru
     ['a\\"b', '"a\\\\\\"b"'],
     ["C:\\path\\no-space", "C:\\path\\no-space"],
   ];
-  for (const [arg, quoted] of cases) assert.equal(quoteWindowsArg(arg), quoted, arg);
-  assert.equal(
+  for (const [arg, quoted] of cases) assertStrictEquals(quoteWindowsArg(arg), quoted, arg);
+  assertStrictEquals(
     windowsCommandLine(["deno.exe", "eval", "Deno.exit(7)"]),
     "deno.exe eval Deno.exit(7)",
   );
@@ -60,8 +60,8 @@ Deno.test("decodeSystemHandles() reads entries from LAYOUTS and clamps a lying c
     dv.setUint16(at + E.offsets.ObjectTypeIndex, 46, true);
   }
   const handles = decodeSystemHandles(buf);
-  assert.equal(handles.length, 2);
-  assert.deepEqual(handles[1], {
+  assertStrictEquals(handles.length, 2);
+  assertEquals(handles[1], {
     pid: 101,
     handle: 8n,
     object: 0n,
@@ -69,7 +69,7 @@ Deno.test("decodeSystemHandles() reads entries from LAYOUTS and clamps a lying c
     typeIndex: 46,
     attributes: 0,
   });
-  assert.deepEqual(decodeSystemHandles(new Uint8Array(8)), []);
+  assertEquals(decodeSystemHandles(new Uint8Array(8)), []);
 });
 
 Deno.test("console.log(handle) shows its value and what it is, and that it is closed once closed", () => {
@@ -78,8 +78,8 @@ Deno.test("console.log(handle) shows its value and what it is, and that it is cl
     closed.push(Deno.UnsafePointer.value(p));
     return 0;
   });
-  assert.equal(Deno.inspect(h), "NtHandle<port>(0x1a4, port \\RPC Control\\x)");
+  assertStrictEquals(Deno.inspect(h), "NtHandle<port>(0x1a4, port \\RPC Control\\x)");
   h.close();
-  assert.deepEqual(closed, [0x1a4n]);
-  assert.equal(Deno.inspect({ h }), "{ h: NtHandle<port>(closed, port \\RPC Control\\x) }");
+  assertEquals(closed, [0x1a4n]);
+  assertStrictEquals(Deno.inspect({ h }), "{ h: NtHandle<port>(closed, port \\RPC Control\\x) }");
 });
