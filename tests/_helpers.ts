@@ -24,17 +24,17 @@ export const NOT_WINDOWS = "needs the Windows build of Deno (deno task test:wine
 export const WINDOWS_ONLY: WhyNot = ON_WINDOWS_BUILD ? null : NOT_WINDOWS;
 
 /**
- * A test that needs something only some systems have (the Windows build, LPC, an elevated
- * prompt...): it runs where `whyNot` is `null`; elsewhere it is ignored and its name ends with
+ * A test that runs only where `whyNot` is `null` (the Windows build, LPC, an elevated prompt, Wine
+ * prepared, a tool on PATH...); elsewhere it is ignored and its name ends with
  * `(ignored: <whyNot>)`, so the report says why. `name` is its name either way, or
  * `[name when it runs, shorter name when ignored]`.
  *
  * ```ts
- * windowsTest("a directory object opens", WINDOWS_ONLY, () => { ... });
- * windowsTest("a real round trip", LPC_WHY, async () => { ... });
+ * conditionalTest("the harness runs a child", WINE_WHY, async () => { ... });
+ * conditionalTest(["a long name when it runs", "a short one"], ON_LINUX ? null : "Linux only", () => {});
  * ```
  */
-export function windowsTest(
+export function conditionalTest(
   name: string | readonly [string, string],
   whyNot: WhyNot,
   fn: (t: Deno.TestContext) => void | Promise<void>,
@@ -45,6 +45,33 @@ export function windowsTest(
     ignore: whyNot !== null,
     fn,
   });
+}
+
+/**
+ * A Windows-only test: {@link conditionalTest} with `whyNot` {@link WINDOWS_ONLY} when not given,
+ * or a narrower reason (`LPC_WHY`, an elevated prompt...).
+ *
+ * ```ts
+ * windowsTest("a directory object opens", () => { ... });
+ * windowsTest("a real round trip", LPC_WHY, async () => { ... });
+ * ```
+ */
+export function windowsTest(
+  name: string | readonly [string, string],
+  fn: (t: Deno.TestContext) => void | Promise<void>,
+): void;
+export function windowsTest(
+  name: string | readonly [string, string],
+  whyNot: WhyNot,
+  fn: (t: Deno.TestContext) => void | Promise<void>,
+): void;
+export function windowsTest(
+  name: string | readonly [string, string],
+  whyNotOrFn: WhyNot | ((t: Deno.TestContext) => void | Promise<void>),
+  fn?: (t: Deno.TestContext) => void | Promise<void>,
+): void {
+  if (typeof whyNotOrFn === "function") conditionalTest(name, WINDOWS_ONLY, whyNotOrFn);
+  else conditionalTest(name, whyNotOrFn, fn!);
 }
 
 /** The deadline of a test's child run unless the test gives its own. */
@@ -144,6 +171,16 @@ export function exists(path: string): boolean {
  */
 export const WINE_PREPARED: boolean = ON_LINUX && exists(`${REPO_ROOT}.tools/wine/bin/deno.exe`) &&
   exists(`${REPO_ROOT}.tools/wine/prefix/system.reg`);
+
+/**
+ * `null` where a test may drive the Wine harness from Linux ({@link WINE_PREPARED}), else why
+ * not: Wine is not prepared, or this is the Windows build.
+ */
+export const WINE_WHY: WhyNot = WINE_PREPARED
+  ? null
+  : ON_LINUX
+  ? "Wine is not prepared here; deno task test:wine prepares it"
+  : "the Wine harness runs from the Linux Deno";
 
 /**
  * The runnable scripts: every `.ts` file under experiments/ and tests/ whose first line is `#!`,

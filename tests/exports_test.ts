@@ -4,7 +4,7 @@
  * (types count as names), and `mod.ts` stays within the budget of 60.
  */
 
-import { assert, assertEquals } from "jsr:@std/assert@^1.0.19";
+import { assert, assertEquals } from "@std/assert";
 import { REPO_ROOT } from "./_helpers.ts";
 
 const MOD_BUDGET = 60;

@@ -12,8 +12,17 @@ import {
   assertNotMatch,
   assertRejects,
   assertStrictEquals,
+  assertStringIncludes,
 } from "@std/assert";
-import { CHILD_DEADLINE_MS, ON_LINUX, REPO_ROOT, run } from "./_helpers.ts";
+import {
+  CHILD_DEADLINE_MS,
+  conditionalTest,
+  NOT_WINDOWS,
+  ON_LINUX,
+  ON_WINDOWS_BUILD,
+  REPO_ROOT,
+  run,
+} from "./_helpers.ts";
 import {
   DEADLINE_EXIT_CODE,
   INTERRUPTED_EXIT_CODE,
@@ -110,12 +119,13 @@ Deno.test("outputWithDeadline(): Ctrl-C (the signal aborts) kills the child at o
   });
 });
 
-Deno.test({
-  name: ON_LINUX
-    ? "outputWithDeadline(): an orphaned grandchild holding the pipes does not hang the reader"
-    : "outputWithDeadline(): an orphaned grandchild holding the pipes (ignored: uses sh and sleep on Linux)",
-  ignore: !ON_LINUX,
-  async fn() {
+conditionalTest(
+  [
+    "outputWithDeadline(): an orphaned grandchild holding the pipes does not hang the reader",
+    "outputWithDeadline(): an orphaned grandchild holding the pipes",
+  ],
+  ON_LINUX ? null : "uses sh and sleep on Linux",
+  async () => {
     // sh exits at once; its background `sleep 8` keeps copies of stdout and stderr open.
     const r = await outputWithDeadline("sh", ["-c", "echo before; sleep 8 & exit 0"], {
       deadlineMs: 60_000,
@@ -126,7 +136,7 @@ Deno.test({
     assertStrictEquals(r.stdout.trim(), "before");
     assertMatch(r.stderr, /output pipes were still open 1000 ms after it ended/);
   },
-});
+);
 
 Deno.test("run(): a child past its deadline fails the test with the command and its output", async () => {
   assert(CHILD_DEADLINE_MS >= 60_000);
@@ -163,7 +173,10 @@ Deno.test("windowsTest() runs a test where whyNot is null, else ignores it namin
     const helpers = new URL("./_helpers.ts", import.meta.url).href;
     await Deno.writeTextFile(
       file,
-      `import { windowsTest } from ${JSON.stringify(helpers)};
+      `import { conditionalTest, windowsTest } from ${JSON.stringify(helpers)};
+conditionalTest("cond runs", null, () => {});
+conditionalTest(["cond long", "cond short"], "cond not here", () => { throw new Error("ran"); });
+windowsTest("windows only", () => { if (Deno.build.os !== "windows") throw new Error("ran"); });
 windowsTest("runs here", null, () => {});
 windowsTest("needs a thing", "no thing here", () => { throw new Error("ran"); });
 windowsTest(["long name when it runs", "short"], "not here", () => { throw new Error("ran"); });
@@ -180,7 +193,16 @@ windowsTest(["long name", "short one"], null, () => {});
     assertMatch(r.stdout, /^short \(ignored: not here\) \.\.\. ignored/m);
     assertMatch(r.stdout, /^long name \.\.\. ok/m);
     assertNotMatch(r.stdout, /short one|long name when it runs/);
-    assertMatch(r.stdout, /2 passed \| 0 failed \| 2 ignored/);
+    assertMatch(r.stdout, /^cond runs \.\.\. ok/m);
+    assertMatch(r.stdout, /^cond short \(ignored: cond not here\) \.\.\. ignored/m);
+    // Without a reason, windowsTest() needs the Windows build.
+    if (ON_WINDOWS_BUILD) {
+      assertMatch(r.stdout, /^windows only \.\.\. ok/m);
+      assertMatch(r.stdout, /4 passed \| 0 failed \| 3 ignored/);
+    } else {
+      assertStringIncludes(r.stdout, `\nwindows only (ignored: ${NOT_WINDOWS}) ... ignored`);
+      assertMatch(r.stdout, /3 passed \| 0 failed \| 4 ignored/);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -10,7 +10,7 @@
  */
 
 import { assert, assertEquals, assertMatch, assertStrictEquals } from "@std/assert";
-import { REPO_ROOT, run } from "./_helpers.ts";
+import { conditionalTest, REPO_ROOT, run } from "./_helpers.ts";
 import { shebangFlags } from "../experiments/_permissions.ts";
 import { wineVersion } from "../ffi/ntdll.ts";
 
@@ -43,12 +43,10 @@ async function childDeno(args: string[], tmp: string) {
   return await run(Deno.execPath(), args, { cwd: tmp, env, deadlineMs: 120_000 });
 }
 
-Deno.test({
-  name: UNDER_WINE
-    ? "mod.ts and list_ports.ts --help work by URL, served as text/plain (ignored: under Wine; the Linux suite runs it)"
-    : "mod.ts and list_ports.ts --help work by URL, served as text/plain",
-  ignore: UNDER_WINE,
-  async fn() {
+conditionalTest(
+  "mod.ts and list_ports.ts --help work by URL, served as text/plain",
+  UNDER_WINE ? "under Wine; the Linux suite runs it" : null,
+  async () => {
     const tmp = await Deno.makeTempDir({ prefix: "deno-lpc-url-" });
     let server: Deno.HttpServer | undefined;
     try {
@@ -121,4 +119,4 @@ console.log(JSON.stringify({
       await Deno.remove(tmp, { recursive: true });
     }
   },
-});
+);

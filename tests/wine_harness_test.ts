@@ -29,13 +29,9 @@ import {
   treeBytes,
   wineEnv,
 } from "../experiments/_wine_harness.ts";
+import { format } from "@std/fmt/bytes";
 import { INTERRUPTED_EXIT_CODE } from "../experiments/_deadline.ts";
-import { ON_LINUX, REPO_ROOT, run, WINE_PREPARED } from "./_helpers.ts";
-
-const IGNORED = ON_LINUX
-  ? " (ignored: Wine is not prepared here; deno task test:wine prepares it)"
-  : " (ignored: the Wine harness runs from the Linux Deno)";
-const name = (s: string) => (WINE_PREPARED ? s : s + IGNORED);
+import { conditionalTest, ON_LINUX, REPO_ROOT, run, WINE_WHY } from "./_helpers.ts";
 
 /** No prefix process within 3 s of the SIGINT (issue 12's bound). */
 const GONE_WITHIN_MS = 3_000;
@@ -44,12 +40,10 @@ const EXIT_WITHIN_MS = 5_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-Deno.test({
-  name: name(
-    `the Windows Deno under Wine: three runs that start children grow .tools/ by < ${GROWTH_LIMIT_MB} MB after the first, and leave no node shim copy`,
-  ),
-  ignore: !WINE_PREPARED,
-  async fn() {
+conditionalTest(
+  `the Windows Deno under Wine: three runs that start children grow .tools/ by < ${GROWTH_LIMIT_MB} MB after the first, and leave no node shim copy`,
+  WINE_WHY,
+  async () => {
     const wine = await prepareWine(); // cached: also removes what older runs left
     // Each run starts three child Denos one after another: each new Windows pid would leave its
     // own `node.exe.tmp-<pid>` while the shim misbehaves (the parent's pid repeats).
@@ -72,13 +66,13 @@ Deno.test({
     const grown = sizes[2]! - sizes[0]!;
     assert(
       grown < GROWTH_LIMIT_MB * 1e6,
-      `.tools/ grew by ${(grown / 1e6).toFixed(1)} MB after the first run (${sizes.join(", ")} B)`,
+      `.tools/ grew by ${format(grown)} after the first run (sizes ${sizes.join(", ")} B)`,
     );
     const shims = await nodeShimDirs();
     const left = shims.flatMap((d) => [...Deno.readDirSync(d)].map((e) => `${d}/${e.name}`));
     assertEquals(left, [], "the Windows Deno made a node shim (DENO_DISABLE_NODE_SHIM unset?)");
   },
-});
+);
 
 /** A child whose stderr is read as it comes, so a test can wait for a line. */
 class Watched implements AsyncDisposable {
@@ -162,12 +156,10 @@ const exp3ClientRuns = async () =>
   (await prefixProcesses()).some((p) => p.cmd.includes("exp3_client.ts"));
 
 for (const to of ["process", "group"] as const) {
-  Deno.test({
-    name: name(
-      `Ctrl-C: SIGINT to deno task lab's ${to} during exp3 exits 130, reports exp3 interrupted, and leaves no prefix process`,
-    ),
-    ignore: !WINE_PREPARED,
-    async fn() {
+  conditionalTest(
+    `Ctrl-C: SIGINT to deno task lab's ${to} during exp3 exits 130, reports exp3 interrupted, and leaves no prefix process`,
+    WINE_WHY,
+    async () => {
       const out = await Deno.makeTempDir({ prefix: "deno-lpc-sigint-" });
       try {
         await using lab = new Watched(["task", "lab", "--only", "exp3", "--out", out]);
@@ -199,14 +191,12 @@ for (const to of ["process", "group"] as const) {
         await Deno.remove(out, { recursive: true });
       }
     },
-  });
+  );
 
-  Deno.test({
-    name: name(
-      `Ctrl-C: SIGINT to tests/wine/run.ts's ${to} during an experiment ends the Windows Deno and the prefix, exit 130`,
-    ),
-    ignore: !WINE_PREPARED,
-    async fn() {
+  conditionalTest(
+    `Ctrl-C: SIGINT to tests/wine/run.ts's ${to} during an experiment ends the Windows Deno and the prefix, exit 130`,
+    WINE_WHY,
+    async () => {
       await using runner = new Watched([
         "run",
         "--allow-run",
@@ -239,19 +229,17 @@ for (const to of ["process", "group"] as const) {
         /interrupted: deno run .* every process of the Wine prefix ended/,
       );
     },
-  });
+  );
 }
 
 const HAS_WINESERVER = ON_LINUX &&
   new Deno.Command("sh", { args: ["-c", "command -v wineserver"], stdout: "null" }).outputSync()
     .success;
 
-Deno.test({
-  name: `a run ends soon after its program does, although a process it left holds the output pipes${
-    HAS_WINESERVER ? "" : " (ignored: needs Linux with wineserver, which the harness calls)"
-  }`,
-  ignore: !HAS_WINESERVER,
-  async fn() {
+conditionalTest(
+  "a run ends soon after its program does, although a process it left holds the output pipes",
+  HAS_WINESERVER ? null : "needs Linux with wineserver, which the harness calls",
+  async () => {
     // A stand-in for `wine deno.exe`: it writes, leaves a background process holding stdout and
     // stderr, and exits. That process is not in a Wine prefix (an empty one here), so ending the
     // prefix does not close the pipes either: the run must give up reading and return.
@@ -283,4 +271,4 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
-});
+);

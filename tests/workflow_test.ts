@@ -9,13 +9,16 @@
  */
 
 import { assert, assertEquals, assertMatch, assertNotMatch, assertStrictEquals } from "@std/assert";
-import { REPO_ROOT } from "./_helpers.ts";
+import { conditionalTest, REPO_ROOT } from "./_helpers.ts";
 import { WINDOWS_DENO_VERSION } from "../experiments/_wine_harness.ts";
 
 const TEXT = await Deno.readTextFile(`${REPO_ROOT}.github/workflows/windows.yml`);
-const TASKS = Object.keys(
-  (JSON.parse(await Deno.readTextFile(`${REPO_ROOT}deno.json`)) as { tasks: object }).tasks,
-);
+const DENO_JSON = JSON.parse(await Deno.readTextFile(`${REPO_ROOT}deno.json`)) as {
+  tasks: Record<string, string | { command: string }>;
+};
+const TASKS = Object.keys(DENO_JSON.tasks);
+/** The static checks, in order: deno.json's tasks that `ok`, .ci/run and windows.yml run first. */
+const STATIC_CHECKS = ["fmt:check", "lint", "check", "doc"];
 
 type Yaml = { parse(text: string): unknown };
 let yaml: Yaml | undefined;
@@ -71,12 +74,13 @@ Deno.test("windows.yml (text): every step has timeout-minutes, always() only on 
   );
 });
 
-Deno.test({
-  name: yaml
-    ? "windows.yml (parsed): deadlines, one static check per step, !cancelled(), pins, artifacts"
-    : `windows.yml (parsed) (ignored: npm:yaml@2 could not be loaded: ${yamlWhyNot})`,
-  ignore: !yaml,
-  fn() {
+conditionalTest(
+  [
+    "windows.yml (parsed): deadlines, one static check per step, !cancelled(), pins, artifacts",
+    "windows.yml (parsed)",
+  ],
+  yaml ? null : `npm:yaml@2 could not be loaded: ${yamlWhyNot}`,
+  () => {
     const doc = yaml!.parse(TEXT) as {
       jobs: Record<string, { "timeout-minutes": number; steps: Step[] }>;
     };
@@ -90,9 +94,11 @@ Deno.test({
     const setup = steps.find((s) => s.uses?.startsWith("denoland/setup-deno@"));
     assertStrictEquals(String(setup?.with?.["deno-version"]), WINDOWS_DENO_VERSION);
 
-    // One command per static check, each in its own step.
+    // One task per static check, each in its own step, in order.
     const runs = steps.filter((s) => s.run !== undefined);
-    for (const cmd of ["deno fmt --check", "deno lint", "deno task check", "deno task doc"]) {
+    const at = STATIC_CHECKS.map((t) => runs.findIndex((s) => s.run!.trim() === `deno task ${t}`));
+    assertEquals(at, [...at].sort((a, b) => a - b), `the static checks in order ${STATIC_CHECKS}`);
+    for (const cmd of STATIC_CHECKS.map((t) => `deno task ${t}`)) {
       const with_ = runs.filter((s) => s.run!.includes(cmd));
       assertStrictEquals(with_.length, 1, `${cmd}: one step`);
       assertStrictEquals(
@@ -104,7 +110,7 @@ Deno.test({
 
     // After the first static check every step runs unless the run was cancelled; always() is
     // for the uploads only.
-    const first = steps.findIndex((s) => s.run?.includes("deno fmt --check"));
+    const first = steps.findIndex((s) => s.run?.trim() === `deno task ${STATIC_CHECKS[0]}`);
     for (const [i, s] of steps.entries()) {
       const label = s.name ?? s.uses ?? `step ${i}`;
       assertStrictEquals(typeof s["timeout-minutes"], "number", `${label}: timeout-minutes`);
@@ -141,7 +147,7 @@ Deno.test({
     }
     assert(uploaded.includes("lab-report/"));
   },
-});
+);
 
 const usedTasks = [...TEXT.matchAll(/deno task ([\w:-]+)/g)].map((m) => m[1]!);
 
@@ -152,14 +158,9 @@ Deno.test("windows.yml: every deno task it runs (but conformance) is defined in 
   }
 });
 
-Deno.test({
-  name: TASKS.includes("conformance")
-    ? "windows.yml: the conformance task it runs is defined in deno.json"
-    : "windows.yml: the conformance task it runs is defined (ignored: deno.json has no conformance task yet, issue 11 item 1)",
-  ignore: !TASKS.includes("conformance"),
-  fn() {
-    assert(usedTasks.includes("conformance"));
-  },
+Deno.test("windows.yml: the conformance task it runs is defined in deno.json", () => {
+  assert(usedTasks.includes("conformance"));
+  assert(TASKS.includes("conformance"));
 });
 
 const CI_RUN = await Deno.readTextFile(`${REPO_ROOT}.ci/run`);
@@ -173,18 +174,32 @@ Deno.test("windows.yml and .ci/run call deno task: no command or permission rest
       assertNotMatch(l, /--allow-/, `${file} restates a permission: ${l.trim()}`);
       assertNotMatch(
         l,
-        /\bdeno_? (run|test|check|doc|compile)\b/,
+        /\bdeno_? (run|test|check|doc|compile|fmt|lint)\b/,
         `${file} restates a command a task holds: ${l.trim()}`,
       );
     }
   }
   const ciTasks = [...CI_RUN.matchAll(/\bdeno_ (?:task) ([\w:-]+)/g)].map((m) => m[1]!);
-  for (const t of ["test", "test:wine", "test:harness", "lab", "check", "doc"]) {
-    if (t !== "check" && t !== "doc") assert(ciTasks.includes(t), `.ci/run runs deno task ${t}`);
+  for (const t of ["test", "test:wine", "test:harness", "lab"]) {
+    assert(ciTasks.includes(t), `.ci/run runs deno task ${t}`);
+  }
+  for (const t of [...ciTasks, ...STATIC_CHECKS]) {
     assert(TASKS.includes(t), `deno.json defines ${t}`);
   }
-  for (const t of ciTasks) assert(TASKS.includes(t), `.ci/run: deno task ${t} is defined`);
-  assertMatch(CI_RUN, /"task check" "task doc"/, ".ci/run's static checks are the tasks");
+  // The static checks are stated once in .ci/run, as one loop over the tasks.
+  const loop = code(CI_RUN).filter((l) => /^for t in /.test(l));
+  assertEquals(loop, [`for t in ${STATIC_CHECKS.join(" ")}; do`], ".ci/run's static checks");
+  assertMatch(CI_RUN, /^ {2}if deno_ task "\$t" /m);
+});
+
+Deno.test("deno task ok runs the static checks as tasks, then the doc examples and the suite", () => {
+  const ok = DENO_JSON.tasks.ok!;
+  const steps = (typeof ok === "string" ? ok : ok.command).split(" && ");
+  assertEquals(steps, [...STATIC_CHECKS, "test:doc", "test"].map((t) => `deno task ${t}`));
+  assertEquals(
+    STATIC_CHECKS.slice(0, 2).map((t) => DENO_JSON.tasks[t]),
+    ["deno fmt --check", "deno lint"],
+  );
 });
 
 Deno.test(".ci/run runs every Deno through the JSR mirror's with-jsr.sh when there is one", () => {

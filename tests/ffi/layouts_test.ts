@@ -5,7 +5,7 @@
 
 import { assert, assertEquals, assertStrictEquals } from "@std/assert";
 import { type Layout, LAYOUTS } from "../../ffi/layouts.ts";
-import { hasCommand, ON_LINUX, REPO_ROOT, run } from "../_helpers.ts";
+import { conditionalTest, hasCommand, ON_LINUX, REPO_ROOT, run } from "../_helpers.ts";
 
 const CC = "x86_64-w64-mingw32-gcc";
 const HAVE_CC = ON_LINUX && await hasCommand(CC);
@@ -72,12 +72,13 @@ async function oracle(): Promise<Map<string, Map<string, number>>> {
   return parseOracleAssembly(r.stdout);
 }
 
-Deno.test({
-  name: HAVE_CC
-    ? "LAYOUTS matches mingw-w64 gcc for every struct, size and offset"
-    : `LAYOUTS matches mingw-w64 gcc (ignored: ${WHY_NOT})`,
-  ignore: !HAVE_CC,
-  async fn() {
+conditionalTest(
+  [
+    "LAYOUTS matches mingw-w64 gcc for every struct, size and offset",
+    "LAYOUTS matches mingw-w64 gcc",
+  ],
+  HAVE_CC ? null : WHY_NOT,
+  async () => {
     const c = await oracle();
     assert(c.size >= Object.keys(LAYOUTS).length, "the oracle covers every struct");
     assertEquals(compareLayouts(LAYOUTS, c), []);
@@ -85,14 +86,15 @@ Deno.test({
     assertStrictEquals(c.get("PORT_MESSAGE")!.get("SIZE"), 40);
     assertStrictEquals(c.get("PORT_MESSAGE")!.get("ClientViewSize"), 32);
   },
-});
+);
 
-Deno.test({
-  name: HAVE_CC
-    ? "altering any single offset or size in LAYOUTS makes the comparison fail"
-    : `altering any offset makes the layout test fail (ignored: ${WHY_NOT})`,
-  ignore: !HAVE_CC,
-  async fn() {
+conditionalTest(
+  [
+    "altering any single offset or size in LAYOUTS makes the comparison fail",
+    "altering any offset makes the layout test fail",
+  ],
+  HAVE_CC ? null : WHY_NOT,
+  async () => {
     const c = await oracle();
     let mutants = 0;
     for (const [struct, layout] of Object.entries(LAYOUTS as Record<string, Layout>)) {
@@ -113,7 +115,7 @@ Deno.test({
     }
     assert(mutants > 150, `${mutants} mutants`);
   },
-});
+);
 
 Deno.test("parseOracleAssembly reads .quad and .space 8 (zero) values", () => {
   const asm = [

@@ -1,7 +1,8 @@
 /**
  * The Worker command mailbox (ffi/_mailbox.ts), pure Deno: a command waits without letting the
- * event loop end (nt-semantics E12), and a Worker that dies in the middle of a command makes the
- * host's command reject with the Worker's error, at once, not after its timeout.
+ * event loop end (E12: a pending `Atomics.waitAsync` alone does not keep it alive), and a Worker
+ * that dies in the middle of a command makes the host's command reject with the Worker's error, at
+ * once, not after its timeout.
  */
 
 import {

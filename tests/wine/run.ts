@@ -1,6 +1,6 @@
 #!/usr/bin/env -S deno run --allow-run --allow-read --allow-write --allow-env
 /**
- * Runs the Windows build of Deno under Wine 8.0 (prepared and cached by `harness.ts`).
+ * Runs the Windows build of Deno under Wine 8.0 (prepared and cached by `experiments/_wine_harness.ts`).
  *
  * ```sh
  * deno task test:wine     # the test suite, with the flags of `deno task test`

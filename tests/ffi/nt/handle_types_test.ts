@@ -7,7 +7,7 @@
  * each handle carries, with a fake closer (no kernel).
  */
 
-import { assertEquals, assertStrictEquals } from "jsr:@std/assert@^1.0.19";
+import { assertEquals, assertStrictEquals } from "@std/assert";
 import { type HandleKind, NtHandle } from "../../../ffi/nt/handle.ts";
 import { finalPathOf, NtFile } from "../../../ffi/nt/files.ts";
 import { Token, tokenUserSid } from "../../../ffi/nt/tokens.ts";
