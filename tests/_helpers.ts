@@ -110,6 +110,32 @@ export async function run(
   return { code: out.code, stdout: out.stdout, stderr: out.stderr, missing: false };
 }
 
+/**
+ * Runs one of the experiments (`exp1`, `exp2`, `exp3`) with `--json` and these arguments, in a
+ * child Deno with the flags the Windows tests have always given it, and parses its document.
+ */
+export async function runExperimentJson<T>(
+  name: "exp1" | "exp2" | "exp3",
+  args: string[],
+): Promise<{ code: number; doc: T; stderr: string }> {
+  const r = await run(Deno.execPath(), [
+    "run",
+    "--allow-ffi",
+    "--allow-read",
+    "--allow-run",
+    `${REPO_ROOT}experiments/${name}/${name}.ts`,
+    "--json",
+    ...args,
+  ]);
+  let doc: T;
+  try {
+    doc = JSON.parse(r.stdout) as T;
+  } catch {
+    throw new Error(`${name}.ts --json exited ${r.code} with no JSON document:\n${r.stderr}`);
+  }
+  return { code: r.code, doc, stderr: r.stderr };
+}
+
 /** True if `cmd` can be started here (checked once per name). */
 const found = new Map<string, boolean>();
 export async function hasCommand(cmd: string): Promise<boolean> {

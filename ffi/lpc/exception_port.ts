@@ -45,13 +45,15 @@ const HINTS: Record<number, string> = {
 };
 
 /**
- * Sets `port` (a **connection** port: a communication port would send to the client) as the
- * exception port of `process`. Tries the 8-byte form, then on `STATUS_INVALID_PARAMETER` (the
+ * Sets `port` as the exception port of `process`. The kernel takes any port object
+ * (NtSetInformationProcess.c references the handle as `LpcPortObjectType`; the conformance case
+ * "Any kind of port can be a process's exception port" checks it), so the type allows any port;
+ * the lab passes its **connection** port, since a communication port would send to the client. Tries the 8-byte form, then on `STATUS_INVALID_PARAMETER` (the
  * previous owner used state flags) the 16-byte form. Needs SeTcbPrivilege in the calling thread's
  * token (see {@link impersonateSystem}); the error names the missing right.
  *
  * @param process the process, opened with `PROCESS_SET_PORT` (`PROCESS_SUSPEND_RESUME`, 0x800)
- * @param port the server's connection port (`LpcServer.port`)
+ * @param port any port; the lab passes the server's connection port (`LpcServer.port`)
  * @returns which form the kernel accepted
  * @example As an administrator without SYSTEM, the kernel refuses (Windows only, not run here)
  * ```ts ignore
@@ -66,7 +68,7 @@ const HINTS: Record<number, string> = {
  */
 export function setExceptionPort(
   process: NtHandle<"process">,
-  port: NtHandle<"connection-port">,
+  port: NtHandle<"connection-port" | "port">,
 ): ExceptionPortResult {
   const nt = ntdll();
   const eight = new BigUint64Array([port.unsafeValue]);

@@ -60,8 +60,7 @@ import {
 import {
   NOT_WINDOWS,
   ON_WINDOWS_BUILD,
-  REPO_ROOT,
-  run,
+  runExperimentJson,
   WINDOWS_ONLY,
   windowsTest,
 } from "../_helpers.ts";
@@ -131,19 +130,8 @@ function labFolders(): string[] {
   );
 }
 
-async function exp1(
-  ...args: string[]
-): Promise<{ code: number; doc: Exp1Document; stderr: string }> {
-  const r = await run(Deno.execPath(), [
-    "run",
-    "--allow-ffi",
-    "--allow-read",
-    "--allow-run",
-    `${REPO_ROOT}experiments/exp1/exp1.ts`,
-    "--json",
-    ...args,
-  ]);
-  return { code: r.code, doc: JSON.parse(r.stdout), stderr: r.stderr };
+function exp1(...args: string[]): Promise<{ code: number; doc: Exp1Document; stderr: string }> {
+  return runExperimentJson<Exp1Document>("exp1", args);
 }
 
 windowsTest(

@@ -23,8 +23,7 @@ import type { Exp2Document } from "../../experiments/exp2/exp2.ts";
 import {
   NOT_WINDOWS,
   ON_WINDOWS_BUILD,
-  REPO_ROOT,
-  run,
+  runExperimentJson,
   WINDOWS_ONLY,
   windowsTest,
 } from "../_helpers.ts";
@@ -36,19 +35,8 @@ const REAL_WINDOWS_ELEVATED = ON_WINDOWS_BUILD && !UNDER_WINE && (() => {
   return tokenIsElevated(token);
 })();
 
-async function exp2(
-  ...args: string[]
-): Promise<{ code: number; doc: Exp2Document; stderr: string }> {
-  const r = await run(Deno.execPath(), [
-    "run",
-    "--allow-ffi",
-    "--allow-read",
-    "--allow-run",
-    `${REPO_ROOT}experiments/exp2/exp2.ts`,
-    "--json",
-    ...args,
-  ]);
-  return { code: r.code, doc: JSON.parse(r.stdout), stderr: r.stderr };
+function exp2(...args: string[]): Promise<{ code: number; doc: Exp2Document; stderr: string }> {
+  return runExperimentJson<Exp2Document>("exp2", args);
 }
 
 windowsTest(

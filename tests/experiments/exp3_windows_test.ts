@@ -9,24 +9,15 @@ import type { Exp3Document } from "../../experiments/exp3/exp3.ts";
 import {
   NOT_WINDOWS,
   ON_WINDOWS_BUILD,
-  REPO_ROOT,
-  run,
+  runExperimentJson,
   WINDOWS_ONLY,
   windowsTest,
 } from "../_helpers.ts";
 
 async function exp3(...args: string[]): Promise<Exp3Document> {
-  const r = await run(Deno.execPath(), [
-    "run",
-    "--allow-ffi",
-    "--allow-read",
-    "--allow-run",
-    `${REPO_ROOT}experiments/exp3/exp3.ts`,
-    "--json",
-    ...args,
-  ]);
+  const r = await runExperimentJson<Exp3Document>("exp3", args);
   assertStrictEquals(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout);
+  return r.doc;
 }
 
 let detached: Exp3Document | undefined;

@@ -38,8 +38,11 @@ function _misuses(
   tokenUserSid(proc);
   // @ts-expect-error a token is not a process: Token.open takes the process to open
   Token.open(8, token);
-  // @ts-expect-error a client (communication) port is not a connection port
+  // Any port, as the kernel allows (NtSetInformationProcess.c takes any LpcPortObjectType handle;
+  // the conformance case "Any kind of port can be a process's exception port"): no error here.
   setExceptionPort(proc, comm);
+  // @ts-expect-error an object directory is not a port
+  setExceptionPort(proc, dir);
   // @ts-expect-error the process goes first, the connection port second
   setExceptionPort(conn, proc);
   // @ts-expect-error a server serves a connection port, not a communication port
