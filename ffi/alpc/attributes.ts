@@ -171,7 +171,7 @@ export interface TokenAttribute {
  *
  * @example Lay out a buffer for the context and view attributes and read it back
  * ```ts
- * import { MessageAttributes } from "@deno-lpc/deno-lpc";
+ * import { MessageAttributes } from "@deno-lpc/deno-lpc/raw";
  * import { assertEquals } from "jsr:@std/assert@^1.0.19";
  *
  * const attrs = new MessageAttributes(["VIEW", "CONTEXT"]);
