@@ -11,14 +11,22 @@
  */
 
 import { requireSymbol } from "../_loader.ts";
+import { LAYOUTS } from "../layouts.ts";
 import { handleCell, NtHandle } from "../nt/handle.ts";
 import { ntdll } from "../ntdll.ts";
 import {
   type ClientId,
+  decodeExceptionMessage,
+  decodeHardErrorMessage,
   decodePortMessage,
+  type ExceptionMessage,
+  type HardErrorMessage,
+  HardErrorResponse,
   LpcMessageType,
   messageTypeName,
   type PortMessageHeader,
+  setHardErrorResponse,
+  setReturnedStatus,
 } from "../port_message.ts";
 import { check, describeStatus, NtError, NTSTATUS, ntSuccess, toUnsigned } from "../status.ts";
 import { type AlpcAttributeName, MessageAttributes } from "./attributes.ts";
@@ -34,6 +42,8 @@ import {
   relativeTimeout,
 } from "./port.ts";
 import { ReceivedView } from "./view.ts";
+
+const PM = LAYOUTS.PORT_MESSAGE;
 
 /** NtAlpcDeleteSectionView.c: no view at that address among the port's resources. */
 const STATUS_INVALID_ADDRESS = 0xc0000141;
@@ -99,6 +109,14 @@ export interface AlpcHandler {
   datagram?(req: AlpcRequest): void;
   /** A connection ended (`LPC_PORT_CLOSED` or `LPC_CLIENT_DIED` arrived for it). */
   closed?(connection: AlpcConnection): void;
+  /**
+   * An `LPC_EXCEPTION` from a process whose exception port this connection port is: the verdict
+   * to reply with. Default `DBG_EXCEPTION_NOT_HANDLED` (any status >= 0 but that one counts as
+   * handled: DbgkForwardException.c), so continue only an exception you raised on purpose.
+   */
+  exception?(message: ExceptionMessage, attributes: MessageAttributes): number;
+  /** An `LPC_ERROR_EVENT` (a hard error): the `Response` to reply with (default ReturnToCaller). */
+  hardError?(message: HardErrorMessage, attributes: MessageAttributes): number;
 }
 
 /** An event of the ALPC server's timeline. */
@@ -269,7 +287,7 @@ export class AlpcServer implements Disposable {
       "ntdll!NtAlpcSendWaitReceivePort",
     );
     this.#attrs.reset();
-    this.#receive.fill(0, 0, 40);
+    this.#receive.fill(0, 0, PM.size);
     const length = new BigUint64Array([BigInt(this.#receive.byteLength)]);
     const status = receive(
       this.#port.unsafePointer,
@@ -282,7 +300,8 @@ export class AlpcServer implements Disposable {
       relativeTimeout(timeoutMs),
     );
     check(status, "NtAlpcSendWaitReceivePort", `receive on ${this.#port.what}`);
-    if (toUnsigned(status) === NTSTATUS.STATUS_TIMEOUT) return false;
+    // STATUS_TIMEOUT, or another success code with no message (an alert, an APC).
+    if (status !== 0) return toUnsigned(status) !== NTSTATUS.STATUS_TIMEOUT;
     this.#dispatch();
     return true;
   }
@@ -344,17 +363,54 @@ export class AlpcServer implements Disposable {
           this.#connections.delete(context);
           try {
             this.#handler.closed?.(connection);
+          } catch (e) {
+            this.#log("error", header, { note: e instanceof Error ? e.message : String(e) });
           } finally {
             connection.port.close();
           }
         }
         return;
       }
+      case LpcMessageType.LPC_EXCEPTION:
+      case LpcMessageType.LPC_ERROR_EVENT:
+        return this.#kernelRequest(header);
       default:
         this.#log(messageTypeName(header.type), header, {
           note: `message type ${header.type} (raw 0x${header.rawType.toString(16)})`,
         });
     }
+  }
+
+  /**
+   * A kernel message a thread waits on (an exception, a hard error): decode it, ask the handler,
+   * and send it back with the verdict (the same MessageId and CallbackId).
+   */
+  #kernelRequest(header: PortMessageHeader): void {
+    const reply = this.#receive.slice(0, header.totalLength);
+    const exception = header.type === LpcMessageType.LPC_EXCEPTION;
+    let note: string;
+    try {
+      if (exception) {
+        const m = decodeExceptionMessage(this.#receive);
+        const verdict = this.#handler.exception?.(m, this.#attrs) ??
+          NTSTATUS.DBG_EXCEPTION_NOT_HANDLED;
+        setReturnedStatus(reply, verdict);
+        note = `${describeStatus(m.record.code)} at 0x${m.record.address.toString(16)}, ` +
+          `${m.firstChance ? "first" : "second"} chance: ${describeStatus(verdict)}`;
+      } else {
+        const m = decodeHardErrorMessage(this.#receive);
+        const response = this.#handler.hardError?.(m, this.#attrs) ??
+          HardErrorResponse.ResponseReturnToCaller;
+        setHardErrorResponse(reply, response);
+        note = `${describeStatus(m.status)}: response ${response}`;
+      }
+    } catch (e) {
+      note = e instanceof Error ? e.message : String(e);
+    }
+    this.#log(messageTypeName(header.type), header, { note });
+    // A user-mode reply leaves Type to the kernel (AlpcpSendMessage.c sets it).
+    new DataView(reply.buffer).setUint16(PM.offsets.Type, 0, true);
+    this.#sendReply(header, reply, "");
   }
 
   #receivedView(header: PortMessageHeader): ReceivedView | undefined {
@@ -408,10 +464,6 @@ export class AlpcServer implements Disposable {
   }
 
   #reply(header: PortMessageHeader, payload: Uint8Array, note?: string): void {
-    const send = requireSymbol(
-      this.#nt.NtAlpcSendWaitReceivePort,
-      "ntdll!NtAlpcSendWaitReceivePort",
-    );
     let reply: Uint8Array<ArrayBuffer>;
     const init = {
       messageId: header.messageId,
@@ -426,6 +478,19 @@ export class AlpcServer implements Disposable {
       reply = encodeAlpcMessage(init);
       payload = new Uint8Array(0);
     }
+    this.#sendReply(header, reply, note, payload.byteLength);
+  }
+
+  #sendReply(
+    header: PortMessageHeader,
+    reply: Uint8Array<ArrayBuffer>,
+    note: string | undefined,
+    dataLength = reply.byteLength - PM.size,
+  ): void {
+    const send = requireSymbol(
+      this.#nt.NtAlpcSendWaitReceivePort,
+      "ntdll!NtAlpcSendWaitReceivePort",
+    );
     // A final reply: AlpcpDispatchReplyToWaitingThread.c clears the continuation bit for it.
     const status = send(
       this.#port.unsafePointer,
@@ -442,8 +507,8 @@ export class AlpcServer implements Disposable {
       return;
     }
     this.#log("reply", header, {
-      dataLength: payload.byteLength,
-      totalLength: 40 + payload.byteLength,
+      dataLength,
+      totalLength: PM.size + dataLength,
       ...(note ? { note } : {}),
     });
   }
