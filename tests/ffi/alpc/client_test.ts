@@ -10,12 +10,11 @@ import { AlpcAttributeFlags, AlpcMessageFlags } from "../../../ffi/alpc/constant
 import { type AlpcSymbols, encodeAlpcMessage } from "../../../ffi/alpc/port.ts";
 import { LAYOUTS } from "../../../ffi/layouts.ts";
 import { decodePortMessageHeader } from "../../../ffi/port_message.ts";
-import { NtError, NTSTATUS } from "../../../ffi/status.ts";
+import { NtError } from "../../../ffi/status.ts";
 
 const PM = LAYOUTS.PORT_MESSAGE;
 const SEC = LAYOUTS.ALPC_SECURITY_ATTR;
 const VIEW = LAYOUTS.ALPC_DATA_VIEW_ATTR;
-const S = NTSTATUS;
 
 function scripted(options: { failUnmap?: boolean } = {}) {
   const log: string[] = [];
