@@ -97,8 +97,8 @@ function checkExact(status: number, call: string, context?: string): void {
  * A connected ALPC client. `request()` sends a synchronous request and waits for the reply,
  * `send()` sends a datagram, both optionally with a view or a security attribute;
  * `createView()` and `createSecurityContext()` make what those carry (owned by the client, released
- * when it closes); `disconnect()` ends the connection (the server sees `LPC_PORT_CLOSED`), and
- * disposing also closes the port.
+ * when it closes); `disconnect()` ends the connection, and disposing closes the port, at which the
+ * server receives `LPC_PORT_CLOSED` (AlpcpClosePort.c, AlpcpSendCloseMessage.c).
  *
  * @example Connect, requiring a server that runs as SYSTEM (Windows only, not run here)
  * ```ts ignore
@@ -295,7 +295,11 @@ export class AlpcClient implements Disposable {
     return this.#port;
   }
 
-  /** Ends the connection (`NtAlpcDisconnectPort`); the port stays open until `close()`. */
+  /**
+   * Ends the connection (`NtAlpcDisconnectPort`): the port is marked disconnected and its pending
+   * messages cancelled (AlpcpDisconnectPort.c), so every later call on it fails with
+   * STATUS_PORT_DISCONNECTED; the server hears of it (`LPC_PORT_CLOSED`) when the port closes.
+   */
   disconnect(): void {
     check(
       requireSymbol(this.#nt.NtAlpcDisconnectPort, "ntdll!NtAlpcDisconnectPort")(

@@ -568,8 +568,8 @@ export class AlpcServer implements Disposable {
   }
 
   /**
-   * Disconnects one client (`NtAlpcDisconnectPort` on its communication port; the client's next
-   * call fails with STATUS_PORT_DISCONNECTED) and closes that port.
+   * Disconnects one client (`NtAlpcDisconnectPort` on its communication port: the client's next
+   * call fails with STATUS_PORT_DISCONNECTED, AlpcpDisconnectPort.c) and closes that port.
    *
    * @param context the connection's PortContext
    */
