@@ -354,8 +354,42 @@ export const LAYOUTS = {
     },
   },
   ALPC_MESSAGE_ATTRIBUTES: {
+    // The attributes follow this header, present ones in flag order (security, view, context,
+    // handle, token, direct, work-on-behalf): AlpcGetHeaderSize.c sums their sizes.
     size: 8,
     offsets: { AllocatedAttributes: 0, ValidAttributes: 4 },
+  },
+  ALPC_SECURITY_ATTR: {
+    size: 24,
+    offsets: { Flags: 0, QoS: 8, ContextHandle: 16 },
+  },
+  ALPC_DATA_VIEW_ATTR: {
+    size: 32,
+    offsets: { Flags: 0, SectionHandle: 8, ViewBase: 16, ViewSize: 24 },
+  },
+  ALPC_CONTEXT_ATTR: {
+    size: 32,
+    offsets: { PortContext: 0, MessageContext: 8, Sequence: 16, MessageId: 20, CallbackId: 24 },
+  },
+  ALPC_HANDLE_ATTR: {
+    size: 24,
+    offsets: { Flags: 0, Handle: 8, ObjectType: 16, DesiredAccess: 20 },
+  },
+  ALPC_TOKEN_ATTR: {
+    size: 24,
+    offsets: { TokenId: 0, AuthenticationId: 8, ModifiedId: 16 },
+  },
+  ALPC_DIRECT_ATTR: {
+    size: 8,
+    offsets: { Event: 0 },
+  },
+  ALPC_WORK_ON_BEHALF_ATTR: {
+    size: 8,
+    offsets: { Ticket: 0 },
+  },
+  ALPC_BASIC_INFORMATION: {
+    size: 16, // AlpcpPortQueryBasicInfo.c: needs 0x10 bytes, writes Flags, SequenceNo, PortContext
+    offsets: { Flags: 0, SequenceNo: 4, PortContext: 8 },
   },
 } as const satisfies Record<string, Layout>;
 

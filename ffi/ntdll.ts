@@ -192,6 +192,70 @@ export const ntdllSymbols = {
     optional: true,
   },
 
+  // NTSTATUS NtAlpcCreatePortSection(HANDLE PortHandle, ULONG Flags, HANDLE SectionHandle,
+  //   SIZE_T SectionSize, PALPC_HANDLE AlpcSectionHandle, PSIZE_T ActualSectionSize);
+  NtAlpcCreatePortSection: {
+    parameters: ["pointer", "u32", "pointer", "u64", "buffer", "buffer"],
+    result: "i32",
+    optional: true,
+  },
+  // NTSTATUS NtAlpcDeletePortSection(HANDLE PortHandle, ULONG Flags, ALPC_HANDLE SectionHandle);
+  NtAlpcDeletePortSection: {
+    parameters: ["pointer", "u32", "pointer"],
+    result: "i32",
+    optional: true,
+  },
+  // NTSTATUS NtAlpcCreateSectionView(HANDLE PortHandle, ULONG Flags,
+  //   PALPC_DATA_VIEW_ATTR ViewAttributes);
+  NtAlpcCreateSectionView: {
+    parameters: ["pointer", "u32", "buffer"],
+    result: "i32",
+    optional: true,
+  },
+  // NTSTATUS NtAlpcDeleteSectionView(HANDLE PortHandle, ULONG Flags, PVOID ViewBase);
+  NtAlpcDeleteSectionView: {
+    parameters: ["pointer", "u32", "pointer"],
+    result: "i32",
+    optional: true,
+  },
+  // NTSTATUS NtAlpcCreateSecurityContext(HANDLE PortHandle, ULONG Flags,
+  //   PALPC_SECURITY_ATTR SecurityAttribute);
+  NtAlpcCreateSecurityContext: {
+    parameters: ["pointer", "u32", "buffer"],
+    result: "i32",
+    optional: true,
+  },
+  // NTSTATUS NtAlpcDeleteSecurityContext(HANDLE PortHandle, ULONG Flags,
+  //   ALPC_HANDLE ContextHandle);
+  NtAlpcDeleteSecurityContext: {
+    parameters: ["pointer", "u32", "pointer"],
+    result: "i32",
+    optional: true,
+  },
+  // NTSTATUS AlpcInitializeMessageAttribute(ULONG AttributeFlags,
+  //   PALPC_MESSAGE_ATTRIBUTES Buffer, SIZE_T BufferSize, PSIZE_T RequiredBufferSize);
+  AlpcInitializeMessageAttribute: {
+    parameters: ["u32", "buffer", "u64", "buffer"],
+    result: "i32",
+    optional: true,
+  },
+  // PVOID AlpcGetMessageAttribute(PALPC_MESSAGE_ATTRIBUTES Buffer, ULONG AttributeFlag);
+  AlpcGetMessageAttribute: {
+    parameters: ["buffer", "u32"],
+    result: "pointer",
+    optional: true,
+  },
+
+  // ---------------- sections (phnt ntmmapi.h) ----------------
+
+  // NTSTATUS NtCreateSection(PHANDLE SectionHandle, ACCESS_MASK DesiredAccess,
+  //   POBJECT_ATTRIBUTES ObjectAttributes, PLARGE_INTEGER MaximumSize,
+  //   ULONG SectionPageProtection, ULONG AllocationAttributes, HANDLE FileHandle);
+  NtCreateSection: {
+    parameters: ["buffer", "u32", "buffer", "buffer", "u32", "u32", "pointer"],
+    result: "i32",
+  },
+
   // ---------------- object manager (phnt ntobapi.h) ----------------
 
   // NTSTATUS NtOpenDirectoryObject(PHANDLE DirectoryHandle, ACCESS_MASK DesiredAccess,

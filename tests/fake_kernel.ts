@@ -50,6 +50,7 @@ import { LPC_LEGACY_MAX_MESSAGE_LENGTH, LpcMessageType } from "../ffi/port_messa
 import { NTSTATUS } from "../ffi/status.ts";
 import { decodeUtf16 } from "../ffi/strings.ts";
 import { message, rawHeader } from "./conformance/_util.ts";
+import { AlpcRules, type AlpcSymbols } from "./fake_kernel_alpc.ts";
 
 const PM = LAYOUTS.PORT_MESSAGE;
 const CID = LAYOUTS.CLIENT_ID;
@@ -59,10 +60,14 @@ const DBGKM = LAYOUTS.DBGKM_APIMSG;
 const ER = LAYOUTS.EXCEPTION_RECORD;
 const S = NTSTATUS;
 
-/** The LPC symbols, none missing, plus the process call the exception port needs. */
+/**
+ * The LPC symbols, none missing, plus the process call the exception port needs and the ALPC
+ * functions (tests/fake_kernel_alpc.ts).
+ */
 export type FakeSymbols =
   & { [K in keyof LpcSymbols]: NonNullable<LpcSymbols[K]> }
-  & Pick<NtdllSymbols, "NtSetInformationProcess">;
+  & Pick<NtdllSymbols, "NtSetInformationProcess">
+  & AlpcSymbols;
 
 /** A thread identity (ClientId). */
 export interface Identity {
@@ -95,7 +100,8 @@ const LPC_UNREGISTER_PROCESS = 13;
 
 type PortKind = "connection" | "server" | "client";
 
-interface Port {
+/** A port (legacy or ALPC: one object type); exported for the ALPC rules. */
+export interface Port {
   id: number;
   kind: PortKind;
   name?: string;
@@ -121,11 +127,14 @@ interface Port {
   qos?: { level: number; dynamic: boolean };
   /** Client port: LPC_PORT_CLOSED already sent. */
   closeSent?: boolean;
+  /** Made by an `NtAlpc*` call (its rules: tests/fake_kernel_alpc.ts). */
+  alpc?: true;
 }
 
 type MessageKind = "connect" | "request" | "datagram" | "kernel" | "exception" | "hardError";
 
-interface Message {
+/** A message; exported for the ALPC rules. */
+export interface Message {
   messageId: number;
   callbackId: number;
   kind: MessageKind;
@@ -154,7 +163,8 @@ interface Message {
   connect?: "accepted" | "refused";
 }
 
-interface ThreadState {
+/** A thread; exported for the ALPC rules. */
+export interface ThreadState {
   tid: number;
   pid: number;
   createTime: bigint;
@@ -168,7 +178,8 @@ interface ThreadState {
   impersonating: number | "system" | null;
 }
 
-interface ProcessState {
+/** A process; exported for the ALPC rules. */
+export interface ProcessState {
   pid: number;
   createTime: bigint;
   alive: boolean;
@@ -177,7 +188,8 @@ interface ProcessState {
   exceptionState: number;
 }
 
-type HandleEntry =
+/** A handle table entry; exported for the ALPC rules. */
+export type HandleEntry =
   | { type: "port"; port: Port; pid: number }
   | { type: "process"; target: number; access: number; pid: number }
   | { type: "token"; client: number | "system"; pid: number };
@@ -230,6 +242,38 @@ function readUnicodeStringAt(address: bigint): string {
 
 const FILETIME_2026 = 134_000_000_000_000_000n;
 
+/** The user SID every fake process runs as unless told: S-1-5-21-1000-2000-3000-1001. */
+export const DEFAULT_USER_SID: Uint8Array = Uint8Array.from([
+  1,
+  5,
+  0,
+  0,
+  0,
+  0,
+  0,
+  5,
+  21,
+  0,
+  0,
+  0,
+  0xe8,
+  3,
+  0,
+  0,
+  0xd0,
+  7,
+  0,
+  0,
+  0xb8,
+  0xb,
+  0,
+  0,
+  0xe9,
+  3,
+  0,
+  0,
+]);
+
 /** The fake kernel. `symbols` stands in for ntdll. */
 export class FakeKernel {
   #nextHandle = 0x100n;
@@ -254,6 +298,36 @@ export class FakeKernel {
   readonly calls: string[] = [];
   /** PIDs refused at connect with STATUS_ACCESS_DENIED (a DACL without PORT_CONNECT for them). */
   readonly deniedConnect = new Set<number>();
+  /**
+   * Each process's user SID (what a RequiredServerSid is compared with:
+   * AlpcpCheckConnectionSecurity.c); {@link DEFAULT_USER_SID} when not set.
+   */
+  readonly userSids = new Map<number, Uint8Array>();
+
+  /** The ALPC rules (tests/fake_kernel_alpc.ts), on this kernel's ports, handles and messages. */
+  readonly #alpc: AlpcRules = new AlpcRules({
+    current: () => this.current,
+    port: (p) => this.#port(p),
+    newHandle: (e) => this.#newHandle(e),
+    handles: () => this.#handles.entries(),
+    names: this.#names,
+    nextPortId: () => this.#nextPortId++,
+    message: (id) => this.#messages.get(id),
+    allocMessage: (m) => this.#allocMessage(m),
+    free: (m) => this.#free(m),
+    enqueue: (port, m) => this.#enqueue(port, m),
+    block: (what, cond, finish) => this.#block(what, cond, finish),
+    changed: () => this.#changed(),
+    log: (name, status) => this.#log(name, status),
+    thread: (who) => this.#thread(who),
+    threadAlive: (tid) => this.#threads.get(tid)?.alive ?? false,
+    proc: (pid) => this.#proc(pid),
+    userSid: (pid) => this.userSids.get(pid) ?? DEFAULT_USER_SID,
+    close: (h) => {
+      const entry = this.#handles.get(h);
+      if (entry) this.#close(h, entry);
+    },
+  });
 
   /** Threads impersonating a client: tid -> the client's pid. */
   get impersonating(): ReadonlyMap<number, number> {
@@ -541,6 +615,7 @@ export class FakeKernel {
         }
       }
     }
+    if (port.alpc) this.#alpc.portClosed(port); // AlpcpClosePort.c: the close message
     this.#maybeDelete(port);
     this.#changed();
   }
@@ -1400,6 +1475,8 @@ export class FakeKernel {
       this.#close(h, entry);
       return this.#log("NtClose", S.STATUS_SUCCESS);
     },
+
+    ...this.#alpc.symbols,
   };
 
   /**

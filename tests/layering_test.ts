@@ -3,7 +3,8 @@
  *
  * 1. `ffi/*.ts`: symbol tables, the loader, layouts, statuses, strings, codecs, private plumbing;
  * 2. `ffi/nt/`: the NT concepts every other concept builds on (handles, objects, processes...);
- * 3. `ffi/lpc/`, `ffi/debug/`: LPC and debugging (neither imports the other);
+ * 3. `ffi/lpc/`, `ffi/alpc/`, `ffi/debug/`: LPC, ALPC and debugging (no one imports another:
+ *    what two of them share lives below them);
  * 4. `mod.ts`, `raw.ts`: the entry points;
  * 5. `experiments/`: the lab, which imports the library only through the entry points;
  * 6. `tests/`.
@@ -69,7 +70,7 @@ export function layerOf(path: string): number {
   if (path.startsWith("tests/")) return 6;
   if (/^ffi\/[^/]+\.ts$/.test(path)) return 1;
   if (path.startsWith("ffi/nt/")) return 2;
-  if (path.startsWith("ffi/lpc/") || path.startsWith("ffi/debug/")) return 3;
+  if (/^ffi\/(lpc|alpc|debug)\//.test(path)) return 3;
   throw new Error(`${path}: in no layer (add its folder to layerOf)`);
 }
 
@@ -106,12 +107,12 @@ Deno.test("layers: no module imports from a layer above its own", () => {
   assertEquals(problems, []);
 });
 
-Deno.test("layers: LPC and debugging do not import each other; the library never imports experiments/ or tests/", () => {
+Deno.test("layers: LPC, ALPC and debugging do not import each other; the library never imports experiments/ or tests/", () => {
   const problems: string[] = [];
   for (const file of LIBRARY) {
     const text = Deno.readTextFileSync(`${REPO_ROOT}${file}`);
     for (const { target, line } of localImports(file, text)) {
-      const concept = (p: string) => p.match(/^ffi\/(lpc|debug)\//)?.[1];
+      const concept = (p: string) => p.match(/^ffi\/(lpc|alpc|debug)\//)?.[1];
       if (/^(experiments|tests)\//.test(target)) problems.push(`${file}:${line} imports ${target}`);
       else if (concept(file) && concept(target) && concept(file) !== concept(target)) {
         problems.push(`${file}:${line} (${concept(file)}) imports ${target}`);

@@ -12,6 +12,7 @@
  */
 
 import type { LpcSymbols } from "../../ffi/lpc/port.ts";
+import type { AlpcCallName } from "../fake_kernel_alpc.ts";
 
 /** A JSON value (what a case expects and observes). */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -57,10 +58,11 @@ export const arg = {
 } as const;
 
 /**
- * The ntdll functions a case may call: the LPC code's symbol table ({@link LpcSymbols}) and
- * `NtSetInformationProcess` (the exception port). The fake implements exactly these.
+ * The ntdll functions a case may call: the LPC code's symbol table ({@link LpcSymbols}),
+ * `NtSetInformationProcess` (the exception port) and the ALPC functions ({@link AlpcCallName};
+ * a case calling them `needs` "alpc"). The fake implements exactly these.
  */
-export type CallName = keyof LpcSymbols | "NtSetInformationProcess";
+export type CallName = keyof LpcSymbols | "NtSetInformationProcess" | AlpcCallName;
 
 /** A blocking call in flight on its own thread. */
 export interface Pending {
@@ -152,8 +154,11 @@ export interface Case {
   name: string;
   /** The Windows 11 function files it comes from, e.g. `AlpcpSendCloseMessage.c` (at least one). */
   sources: string[];
-  /** What it needs beyond one thread of the suite's process. */
-  needs?: ("process" | "system")[];
+  /**
+   * What it needs beyond one thread of the suite's process; "alpc": the NtAlpc* exports (a
+   * Windows run skips the case, with the reason, where ntdll lacks `NtAlpcCreatePort`).
+   */
+  needs?: ("process" | "system" | "alpc")[];
   /** Runs the scenario and returns the expectation beside the observation (deep-equal to pass). */
   run(k: Kernel): Promise<Outcome>;
 }

@@ -59,7 +59,7 @@ const ENUMS = new Set([
   "TOKEN_INFORMATION_CLASS",
   "JOBOBJECTINFOCLASS",
 ]);
-const HANDLES = new Set(["HANDLE", "HMODULE", "HLOCAL", "FARPROC"]);
+const HANDLES = new Set(["HANDLE", "ALPC_HANDLE", "HMODULE", "HLOCAL", "FARPROC"]);
 
 /** The FFI types a C type may be declared as on Windows x64. */
 export function allowedFfi(ctype: string): string[] {
@@ -139,7 +139,7 @@ Deno.test("ntdllSymbols binds every nt-signatures.json function with its paramet
     await Deno.readTextFile(`${REPO_ROOT}tests/fixtures/nt-signatures.json`),
   ) as Record<string, { params: { ffi: string; alt?: string[]; ctype: string }[]; result: string }>;
   const table = ntdllSymbols as unknown as Table;
-  assertStrictEquals(Object.keys(ref).length, 40);
+  assertStrictEquals(Object.keys(ref).length, 49);
   for (const [name, sig] of Object.entries(ref)) {
     const fn = table[name];
     assert(fn, `${name} is not bound`);
@@ -161,12 +161,12 @@ Deno.test("ntdllSymbols binds every nt-signatures.json function with its paramet
   }
 });
 
-Deno.test("optional: true marks exactly the exports Wine 8.0 lacks (and every NtAlpc*)", () => {
+Deno.test("optional: true marks exactly the exports Wine 8.0 lacks (every NtAlpc* and Alpc* among them)", () => {
   const table = ntdllSymbols as unknown as Table;
   const optional = Object.entries(table).filter(([, f]) => f.optional).map(([k]) => k).sort();
   const expected = [
     ...WINE_MISSING_NTDLL,
-    ...Object.keys(table).filter((k) => k.startsWith("NtAlpc")),
+    ...Object.keys(table).filter((k) => k.startsWith("NtAlpc") || k.startsWith("Alpc")),
   ].sort();
   assertEquals(optional, expected);
   for (const t of [kernel32Symbols, advapi32Symbols] as unknown as Table[]) {

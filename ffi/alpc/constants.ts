@@ -1,0 +1,76 @@
+/**
+ * ALPC's numbers: message flags, message-attribute flags, port flags and information classes
+ * (phnt's names, ntlpcapi.h), each checked against the Windows 11 kernel function that tests it
+ * (the `ntoskrnl/` pseudocode files named beside them).
+ *
+ * @module
+ */
+
+/**
+ * Flags of `NtAlpcSendWaitReceivePort` (and of `NtAlpcConnectPort`). NtAlpcSendWaitReceivePort.c
+ * keeps only `Flags & 0xFFFF0000`. A synchronous request needs a send message (else `0xC00000F0`,
+ * STATUS_INVALID_PARAMETER_2) and a receive buffer (else `0xC0000705`), and may not carry
+ * {@link AlpcMessageFlags.RELEASE_MESSAGE} or `0x1000000` (`0xC00000F0`).
+ */
+export const AlpcMessageFlags = {
+  /** Release the message just received (a reply-less datagram's id, or a view). */
+  RELEASE_MESSAGE: 0x10000,
+  /** Send a request and wait for its reply in one call (AlpcpProcessSynchronousRequest.c). */
+  SYNC_REQUEST: 0x20000,
+  /** Track port references (NtAlpcSendWaitReceivePort.c: AlpcpTrackPortReferences). */
+  TRACK_PORT_REFERENCES: 0x40000,
+  /** Wait in user mode (alertable waits can return `STATUS_USER_APC`). */
+  WAIT_USER_MODE: 0x100000,
+  /** Wait alertably. */
+  WAIT_ALERTABLE: 0x200000,
+} as const;
+
+/**
+ * Message attributes, in the order they are laid out after the `ALPC_MESSAGE_ATTRIBUTES` header
+ * (AlpcGetHeaderSize.c adds their sizes in this order: 24, 32, 32, 24, 24, 8, 8 bytes;
+ * AlpcGetMessageAttribute.c finds one by the sizes of the flags above it).
+ */
+export const AlpcAttributeFlags = {
+  SECURITY: 0x80000000,
+  VIEW: 0x40000000,
+  CONTEXT: 0x20000000,
+  HANDLE: 0x10000000,
+  TOKEN: 0x08000000,
+  DIRECT: 0x04000000,
+  WORK_ON_BEHALF: 0x02000000,
+} as const;
+
+/** `ALPC_PORT_ATTRIBUTES.Flags` (phnt `ALPC_PORFLG_*`). */
+export const AlpcPortFlags = {
+  /** The server may impersonate its clients. */
+  ALLOW_IMPERSONATION: 0x10000,
+  /** The port accepts legacy LPC requests. */
+  ALLOW_LPC_REQUESTS: 0x20000,
+  /** The port can be waited on. */
+  WAITABLE_PORT: 0x40000,
+  /** Handles may be duplicated through the handle attribute. */
+  ALLOW_DUP_OBJECT: 0x80000,
+  /** The port belongs to a system process. */
+  SYSTEM_PROCESS: 0x100000,
+} as const;
+
+/**
+ * `ALPC_PORT_INFORMATION_CLASS` values NtAlpcQueryInformation.c dispatches on: 0 basic
+ * (AlpcpPortQueryBasicInfo.c), 3 the connected SID (AlpcpPortQueryConnectedSidInfo.c), 4 the
+ * server of a thread's wait (AlpcpPortQueryServerInfo.c), 11 wait for port references
+ * (AlpcpWaitForPortReferences.c), 12 the server session (AlpcpPortQueryServerSessionInfo.c);
+ * anything else is `STATUS_INVALID_PARAMETER`.
+ */
+export const AlpcInformationClass = {
+  AlpcBasicInformation: 0,
+  AlpcConnectedSIDInformation: 3,
+  AlpcServerInformation: 4,
+  AlpcWaitForPortReferences: 11,
+  AlpcServerSessionInformation: 12,
+} as const;
+
+/**
+ * The flag bits `NtAlpcQueryInformation(AlpcBasicInformation)` can show: AlpcpPortQueryBasicInfo.c
+ * copies the port object's flags masked with `0x3FF0000`.
+ */
+export const ALPC_BASIC_INFORMATION_FLAG_MASK = 0x3FF0000;
