@@ -143,11 +143,13 @@ async function runOnce(t: Transport, o: Exp1Options): Promise<Exp1Run> {
           }`,
         );
       }
-      // 3. Observe: stop the server (it closes its ports), keep its events.
+      // 3. Observe: the port's flags as the kernel shows them, then stop the server (it closes
+      // its ports), keep its events.
+      const portInfo = await server.portInfo();
       await server.stop();
-      return { run, client: JSON.parse(run.stdout) as ClientDocument };
+      return { run, client: JSON.parse(run.stdout) as ClientDocument, portInfo };
     },
-    observe: (s, { run, client }) => {
+    observe: (s, { run, client, portInfo }) => {
       const { environment, lab, secret, folderSddl, drop, dropFolderSddl, vault, vaultFile } = s;
       const { portName, sddl, server, user } = s;
       const doc: Exp1Run = {
@@ -169,6 +171,7 @@ async function runOnce(t: Transport, o: Exp1Options): Promise<Exp1Run> {
         },
         port: { name: portName, sddl },
         server: { pid: server.processId, tid: server.threadId, events: server.events },
+        portInfo,
         client: {
           ...client,
           exitCode: run.exitCode,

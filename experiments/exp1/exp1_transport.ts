@@ -13,9 +13,10 @@
  * @module
  */
 
-import { LpcClient, type LpcEvent, ServerWorker, UnsupportedError } from "../../mod.ts";
+import { AlpcClient, AlpcServerWorker, LpcClient, type LpcEvent, ServerWorker } from "../../mod.ts";
 import type { ImpersonationLevelName } from "../../raw.ts";
 import type { Exp1HandlerOptions } from "./exp1_handler.ts";
+import type { PortInfo } from "./exp1_document.ts";
 import type { Transport } from "../_transport.ts";
 
 /** The running server, whatever the transport: who it is, its timeline, and how it stops. */
@@ -26,6 +27,8 @@ export interface Exp1Server extends AsyncDisposable {
   readonly threadId: number;
   /** Its timeline (the LPC server's event shape on both transports). */
   readonly events: LpcEvent[];
+  /** What `NtAlpcQueryInformation` shows of its connection port (asked on its thread). */
+  portInfo(): Promise<PortInfo>;
   /** Stops it: every port closed, the Worker ended. */
   stop(): Promise<void>;
 }
@@ -60,17 +63,35 @@ export interface Exp1Transport {
 
 const HANDLER = new URL("./exp1_handler.ts", import.meta.url);
 
+/** A server Worker of either transport, as an {@link Exp1Server}. */
+function asServer(w: ServerWorker | AlpcServerWorker): Exp1Server {
+  return {
+    get processId() {
+      return w.processId;
+    },
+    get threadId() {
+      return w.threadId;
+    },
+    events: w.events,
+    portInfo: async () => await w.command({ op: "port-info" }) as PortInfo,
+    stop: () => w.stop(),
+    [Symbol.asyncDispose]: () => w[Symbol.asyncDispose](),
+  };
+}
+
 /** Over legacy LPC: the seed's experiment. */
 export const LPC_TRANSPORT: Exp1Transport = {
   name: "lpc",
-  startServer: (o) =>
-    ServerWorker.start({
-      portName: o.portName,
-      sddl: o.sddl,
-      handlerModule: HANDLER,
-      handlerOptions: o.handlerOptions,
-      ...(o.onEvent ? { onEvent: o.onEvent } : {}),
-    }),
+  startServer: async (o) =>
+    asServer(
+      await ServerWorker.start({
+        portName: o.portName,
+        sddl: o.sddl,
+        handlerModule: HANDLER,
+        handlerOptions: o.handlerOptions,
+        ...(o.onEvent ? { onEvent: o.onEvent } : {}),
+      }),
+    ),
   connect(port, o) {
     const client = LpcClient.connect(port, { impersonationLevel: o.level });
     return {
@@ -80,15 +101,31 @@ export const LPC_TRANSPORT: Exp1Transport = {
   },
 };
 
-/** Why the ALPC side is not wired in this build. */
-const ALPC_PENDING = "experiment 1 over ALPC needs the ALPC library (ffi/alpc/), not in this build";
-
-/** Over ALPC. */
+/**
+ * Over ALPC: the connection port is `NtAlpcCreatePort`'s, each client is accepted with a
+ * PortContext of its own (`NtAlpcAcceptConnectPort`), requests arrive and are replied to with
+ * `NtAlpcSendWaitReceivePort`, and safe mode impersonates with `NtAlpcImpersonateClientOfPort`
+ * (from the connection's client context: the client port allows impersonation, as the kernel's
+ * default attributes do, AlpcpValidateAndSetPortAttributes.c).
+ */
 export const ALPC_TRANSPORT: Exp1Transport = {
   name: "alpc",
-  startServer: () => Promise.reject(new UnsupportedError(ALPC_PENDING)),
-  connect: () => {
-    throw new UnsupportedError(ALPC_PENDING);
+  startServer: async (o) =>
+    asServer(
+      await AlpcServerWorker.start({
+        portName: o.portName,
+        sddl: o.sddl,
+        handlerModule: HANDLER,
+        handlerOptions: o.handlerOptions,
+        ...(o.onEvent ? { onEvent: o.onEvent } : {}),
+      }),
+    ),
+  connect(port, o) {
+    const client = AlpcClient.connect(port, { impersonationLevel: o.level });
+    return {
+      request: (data) => client.request(data).data,
+      [Symbol.dispose]: () => client.close(),
+    };
   },
 };
 

@@ -1,6 +1,6 @@
 /**
  * Experiment 1 runs against the fake kernel, as documents: the server's timeline is the real
- * server code's (LpcServer on FakeKernel), the READ protocol and checks are the experiment's
+ * server code's (LpcServer or AlpcServer on FakeKernel), the READ protocol and checks are the experiment's
  * (`serveRead`); the client's identity and lab are stand-ins (no token, no files on Linux). Used
  * by the report tests to see a run that observed a transport.
  */
@@ -10,8 +10,12 @@ import {
   encodeReadRequest,
   serveRead,
 } from "../../experiments/exp1/exp1_protocol.ts";
-import type { Exp1Run } from "../../experiments/exp1/exp1_document.ts";
+import type { Exp1Run, PortInfo } from "../../experiments/exp1/exp1_document.ts";
+import type { NtHandle } from "../../ffi/nt/handle.ts";
 import { createConnectionPort, LpcClient, LpcServer } from "../../ffi/lpc/port.ts";
+import { AlpcClient } from "../../ffi/alpc/client.ts";
+import { createAlpcPort, queryAlpcBasicInformation } from "../../ffi/alpc/port.ts";
+import { AlpcServer } from "../../ffi/alpc/server.ts";
 import { formatHex, NtError, NTSTATUS } from "../../ffi/status.ts";
 import { FakeKernel, type Identity } from "../fake_kernel.ts";
 
@@ -35,6 +39,20 @@ function files(k: FakeKernel) {
   };
 }
 
+/** The connection port's basic information as the fake gives it, as exp1_handler.ts records it. */
+function portInfo(k: FakeKernel, port: NtHandle<"connection-port">): PortInfo {
+  try {
+    const info = queryAlpcBasicInformation(port, { nt: k.symbols });
+    return {
+      flags: info.flags,
+      flagsHex: `0x${info.flags.toString(16).toUpperCase()}`,
+      names: info.flagNames,
+    };
+  } catch (e) {
+    return { unavailable: e instanceof Error ? e.message : String(e) };
+  }
+}
+
 /** One exp1 run over legacy LPC against the fake kernel, as its document's run. */
 export function fakeLpcExp1Run(impersonate = false): Exp1Run {
   const k = new FakeKernel();
@@ -52,10 +70,35 @@ export function fakeLpcExp1Run(impersonate = false): Exp1Run {
       () => client.request(encodeReadRequest({ path: "secret.txt", offset: 0n, length: 10 })),
     ).data,
   );
+  const info = k.as(SERVER, () => portInfo(k, port));
   k.as(CLIENT, () => client.close());
   k.as(SERVER, () => server.step(0));
   k.as(SERVER, () => server[Symbol.dispose]());
-  return exp1Run("lpc", impersonate, server.events, reply);
+  return { ...exp1Run("lpc", impersonate, server.events, reply), portInfo: info };
+}
+
+/** One exp1 run over ALPC against the fake kernel, as its document's run. */
+export function fakeAlpcExp1Run(impersonate = false): Exp1Run {
+  const k = new FakeKernel();
+  const port = k.as(SERVER, () => createAlpcPort("\\RPC Control\\exp1", { nt: k.symbols }));
+  const fs = files(k);
+  const server = new AlpcServer(port, {
+    request: (r) =>
+      serveRead(r.data, { ...fs, ...(impersonate ? { impersonate: r.impersonate } : {}) }),
+  }, { nt: k.symbols, now: () => 0 });
+  k.actor(SERVER, () => server.step(0));
+  const client = k.as(CLIENT, () => AlpcClient.connect("\\RPC Control\\exp1", { nt: k.symbols }));
+  const reply = decodeReadReply(
+    k.as(
+      CLIENT,
+      () => client.request(encodeReadRequest({ path: "secret.txt", offset: 0n, length: 10 })),
+    ).data,
+  );
+  const info = k.as(SERVER, () => portInfo(k, port));
+  k.as(CLIENT, () => client.close());
+  while (k.as(SERVER, () => server.step(0)));
+  k.as(SERVER, () => server[Symbol.dispose]());
+  return { ...exp1Run("alpc", impersonate, server.events, reply), portInfo: info };
 }
 
 /** The document of a run, from the server's events and the reply the client got. */

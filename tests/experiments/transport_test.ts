@@ -25,7 +25,7 @@ import {
 import type { Exp1Document } from "../../experiments/exp1/exp1.ts";
 import { UnsupportedError } from "../../ffi/status.ts";
 import { ON_LINUX, REPO_ROOT } from "../_helpers.ts";
-import { fakeLpcExp1Run } from "./_exp1_fake.ts";
+import { fakeAlpcExp1Run, fakeLpcExp1Run } from "./_exp1_fake.ts";
 
 const wine: LabReport = JSON.parse(
   await Deno.readTextFile(`${REPO_ROOT}tests/fixtures/lab_wine_report.json`),
@@ -143,4 +143,61 @@ Deno.test("the report's validator: a per-transport result needs its transport an
   assertEquals(validateLabReport({ ...wine, schema: "deno-lpc/lab@1" }), [
     "schema must be deno-lpc/lab@2",
   ]);
+});
+
+Deno.test("exp1 over both transports (the fake kernel): one diagram each, the differences marked, Q3 cites both", () => {
+  const doc: Exp1Document = {
+    schema: "deno-lpc/exp1@2",
+    ran: true,
+    transport: "both",
+    runs: { lpc: fakeLpcExp1Run(true), alpc: fakeAlpcExp1Run(true) },
+  };
+  const transports = { lpc: null, alpc: null };
+  const r = rebuild({ status: "ran", result: doc }, transports);
+  assertEquals(validateLabReport(r), []);
+  const side = sideBySide(r.experiments, transports);
+  assertStrictEquals(
+    side.line,
+    "Experiment 1 ran over both transports; the rows are its observations.",
+  );
+  const rows = new Map(side.rows.map(([what, ...rest]) => [what, rest]));
+  const [lpcRecv, alpcRecv, recvMark] = rows.get("where the server receives")!;
+  assertMatch(lpcRecv!, /^NtReplyWaitReceivePort /);
+  assertMatch(alpcRecv!, /^NtAlpcSendWaitReceivePort /);
+  assertStrictEquals(recvMark, "differs");
+  assertMatch(
+    rows.get("how it tells clients apart")![1]!,
+    /context attribute \(ALPC_CONTEXT_ATTR\)/,
+  );
+  assertStrictEquals(rows.get("what the kernel stamps")![2], "differs");
+  // AlpcpValidateAndSetPortAttributes.c sets ALLOW_LPC_REQUESTS on every connection port and
+  // AlpcpPortQueryBasicInfo.c masks the flags with 0x3FF0000: both connection ports read 0x20000.
+  assertEquals(rows.get("the port's flags (NtAlpcQueryInformation, AlpcBasicInformation)"), [
+    "ALLOW_LPC_REQUESTS (seen: Flags 0x20000 on the legacy port)",
+    "ALLOW_LPC_REQUESTS (seen: Flags 0x20000 on the ALPC port)",
+    "same",
+  ]);
+  assertMatch(
+    rows.get("impersonation (safe mode)")![1]!,
+    /^NtAlpcImpersonateClientOfPort.*STATUS_ACCESS_DENIED/,
+  );
+  const md = toMarkdown(r);
+  assertMatch(md, /### Over LPC\n\n```mermaid\n/);
+  assertMatch(md, /### Over ALPC\n\n```mermaid\n/);
+  assertMatch(md, /reply \(NtAlpcSendWaitReceivePort\): STATUS_ACCESS_DENIED/);
+  assertMatch(md, /\| where the server receives \| [^|]+ \| [^|]+ \| \*\*differs\*\* \|/);
+  assertEquals(checkMarkdownDiagrams(md).problems, []);
+  const html = toHtml(r);
+  assertStrictEquals(
+    (html.match(/<h3>Over (?:LPC|ALPC)<\/h3>/g) ?? []).length,
+    3,
+    "exp1 twice, exp3 once",
+  );
+  assertMatch(html, /<td><strong>differs<\/strong><\/td>/);
+  const q3 = r.answers.q3;
+  assert(q3.evidence.some((e) => e.startsWith("exp1 (LPC): a per-client connection")));
+  assert(q3.evidence.some((e) => e.startsWith("exp1 (ALPC): a per-client connection")));
+  assert(q3.evidence.some((e) => /^LPC and ALPC: where the server receives: differs; /.test(e)));
+  assertMatch(q3.answer, /over both transports; its evidence is listed below\.$/);
+  assertMatch(q3.answer, /The same holds for ALPC/);
 });
