@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { LpcEvent } from "../../mod.ts";
 import type { Exp2Document, Exp2Run } from "./exp2_document.ts";
 import { runsOf, TRANSPORT_LABEL } from "../_transport.ts";
 import type { Diagram, Step } from "../lab/lab_diagram.ts";
@@ -130,7 +131,26 @@ function observations(x2: Exp2Run, a: Analysis): Rows {
         : "not received on the client's connection",
     ],
     ["client exit code", `${x2.client!.exitCodeHex ?? "?"} (${x2.client!.terminatedBy})`],
+    ...arrivedWith(x2),
   ];
+}
+
+/**
+ * Over ALPC, what each kind of message arrived with: its PortContext and the receive attributes
+ * the kernel marked valid (the ALPC server records them; the legacy calls have none).
+ */
+function arrivedWith(x2: Exp2Run): Rows {
+  if (x2.transport !== "alpc") return [];
+  const events = (x2.server?.events ?? []) as (LpcEvent & { attributes?: string[] })[];
+  return ["LPC_REQUEST", "LPC_EXCEPTION", "LPC_CLIENT_DIED", "LPC_PORT_CLOSED"].flatMap((kind) => {
+    const e = events.find((x) => x.event === kind && x.pid !== undefined);
+    return e
+      ? [[
+        `${kind} arrived with`,
+        `PortContext ${e.context ?? "-"}, attributes ${e.attributes?.join(", ") || "none"}`,
+      ] as [string, string]]
+      : [];
+  });
 }
 
 /** Question 2 (how LPC_CLIENT_DIED came without a second connection), from exp2's messages. */

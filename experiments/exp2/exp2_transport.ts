@@ -12,7 +12,16 @@
  * @module
  */
 
-import { LpcClient, type LpcEvent, ServerWorker, UnsupportedError } from "../../mod.ts";
+import {
+  AlpcClient,
+  type AlpcEvent,
+  AlpcServerWorker,
+  LpcClient,
+  type LpcEvent,
+  NtError,
+  ServerWorker,
+} from "../../mod.ts";
+import { ntdll } from "../../raw.ts";
 import type { Exp2HandlerOptions } from "./exp2_handler.ts";
 import type { Transport } from "../_transport.ts";
 
@@ -86,15 +95,77 @@ export const LPC_TRANSPORT: Exp2Transport = {
   },
 };
 
-/** Why the ALPC side is not wired in this build. */
-const ALPC_PENDING = "experiment 2 over ALPC needs the ALPC library (ffi/alpc/), not in this build";
+/**
+ * How the ALPC server notes an exception it answered (ffi/alpc/server.ts): `<code> at <address>,
+ * <first|second> chance: <verdict>`, the code and the verdict as `describeStatus` gives them.
+ */
+const EXCEPTION_NOTE = /^(.+) at (0x[0-9a-f]+), (first|second) chance: (.+)$/i;
 
-/** Over ALPC. */
+/**
+ * An ALPC server's event in the shape the experiments read (the LPC server's): the same fields,
+ * and for `LPC_EXCEPTION` the exception, read from the server's note. What the ALPC timeline does
+ * not carry (an `LPC_CLIENT_DIED`'s CreateTime, a hard error's parameters) stays absent.
+ */
+export function fromAlpcEvent(e: AlpcEvent): LpcEvent {
+  const out: LpcEvent = { ...e };
+  const m = e.event === "LPC_EXCEPTION" ? EXCEPTION_NOTE.exec(e.note ?? "") : null;
+  if (m) {
+    out.exception = {
+      apiNumber: 0, // DbgKmExceptionApi
+      returnedStatus: "",
+      code: m[1]!,
+      address: m[2]!.toLowerCase(),
+      parameters: [],
+      firstChance: m[3]!.toLowerCase() === "first",
+      verdict: m[4]!,
+    };
+  }
+  return out;
+}
+
+/**
+ * Over ALPC: the exception port is an ALPC connection port (NtSetInformationProcess.c references
+ * any LpcPortObjectType object), served with NtAlpcSendWaitReceivePort; `LPC_EXCEPTION` arrives
+ * there as a request the faulting thread waits on, `LPC_CLIENT_DIED` as a datagram. A termination
+ * port registration takes the client's ALPC port the same way (NtRegisterThreadTerminatePort.c
+ * references any LpcPortObjectType object).
+ */
 export const ALPC_TRANSPORT: Exp2Transport = {
   name: "alpc",
-  startServer: () => Promise.reject(new UnsupportedError(ALPC_PENDING)),
-  connect: () => {
-    throw new UnsupportedError(ALPC_PENDING);
+  async startServer(o) {
+    const w = await AlpcServerWorker.start({
+      portName: o.portName,
+      sddl: o.sddl,
+      ...(o.maxMessageLength ? { portAttributes: { maxMessageLength: o.maxMessageLength } } : {}),
+      handlerModule: HANDLER,
+      handlerOptions: o.handlerOptions,
+      ...(o.onEvent ? { onEvent: (e: AlpcEvent) => o.onEvent!(fromAlpcEvent(e)) } : {}),
+    });
+    return {
+      get processId() {
+        return w.processId;
+      },
+      get threadId() {
+        return w.threadId;
+      },
+      get events() {
+        return w.events.map(fromAlpcEvent);
+      },
+      command: (request, timeoutMs) => w.command(request, timeoutMs),
+      stop: () => w.stop(),
+      [Symbol.asyncDispose]: () => w[Symbol.asyncDispose](),
+    };
+  },
+  connect(port) {
+    const client = AlpcClient.connect(port);
+    return {
+      request: (data) => client.request(data).data,
+      registerThreadTerminatePort() {
+        const status = ntdll().NtRegisterThreadTerminatePort(client.port.unsafePointer);
+        if (status < 0) throw new NtError("NtRegisterThreadTerminatePort", status >>> 0);
+      },
+      [Symbol.dispose]: () => client.close(),
+    };
   },
 };
 
