@@ -32,7 +32,7 @@ import {
 } from "../../ffi/nt/files.ts";
 import { LabFolder } from "../../experiments/exp1/lab_folder.ts";
 import { NtError } from "../../ffi/status.ts";
-import { lpcUnavailable } from "../../ffi/nt/capabilities.ts";
+import { alpcUnavailable, lpcUnavailable } from "../../ffi/nt/capabilities.ts";
 import { LpcClient } from "../../ffi/lpc/port.ts";
 import { ServerWorker } from "../../ffi/lpc/server_worker.ts";
 import { runCaptured } from "../../ffi/nt/processes.ts";
@@ -391,5 +391,35 @@ windowsTest(
     assertStrictEquals(r.run.client!.viaServer!.stage, "open");
     assertMatch(r.run.explanation ?? "", /the kernel checked the client's token/);
     assertJunctionRefused(r.run, true);
+  },
+);
+
+/** Why ALPC (and LPC, which `both` runs first) cannot run here, or null. */
+const BOTH_WHY = LPC_WHY ?? (ON_WINDOWS_BUILD ? alpcUnavailable() : NOT_WINDOWS);
+
+windowsTest(
+  "exp1.ts --transport both --impersonate: over LPC and over ALPC the restricted client is denied directly and the impersonating server is denied too; the kernel's port flags recorded for each",
+  BOTH_WHY,
+  async () => {
+    const r = await runExperimentJson<Exp1Document>("exp1", [
+      "--transport",
+      "both",
+      "--impersonate",
+    ]);
+    assertStrictEquals(r.code, 0, r.stderr);
+    assertStrictEquals(r.doc.transport, "both");
+    for (const t of ["lpc", "alpc"] as const) {
+      const run = r.doc.runs![t]!;
+      assertStrictEquals(run.transport, t);
+      assertStrictEquals(run.findings!.directDenied, true, t);
+      assertStrictEquals(run.findings!.serverStatus, "STATUS_ACCESS_DENIED", t);
+      assertStrictEquals(run.client!.transport, t);
+      assertMatch(run.explanation ?? "", /the kernel checked the client's token/, t);
+      assertJunctionRefused(run, true);
+      // AlpcpValidateAndSetPortAttributes.c: every connection port gets ALLOW_LPC_REQUESTS.
+      const info = run.portInfo!;
+      assert("flags" in info, `${t}: ${JSON.stringify(info)}`);
+      assert(info.names.includes("ALLOW_LPC_REQUESTS"), `${t}: ${info.flagsHex}`);
+    }
   },
 );

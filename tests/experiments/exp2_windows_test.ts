@@ -4,7 +4,11 @@
  */
 
 import { assert, assertEquals, assertMatch, assertStrictEquals, assertThrows } from "@std/assert";
-import { exceptionPortUnavailable, lpcUnavailable } from "../../ffi/nt/capabilities.ts";
+import {
+  alpcUnavailable,
+  exceptionPortUnavailable,
+  lpcUnavailable,
+} from "../../ffi/nt/capabilities.ts";
 import { wineVersion } from "../../ffi/ntdll.ts";
 import {
   CREATE_NO_WINDOW,
@@ -231,5 +235,27 @@ windowsTest(
     if (after.outcome === "exited") {
       assertStrictEquals(r.run.client!.end, undefined, "not terminated again");
     } else assertStrictEquals(r.run.client!.end?.by, "server");
+  },
+);
+
+/** Why exp2 cannot run over ALPC here, or null. */
+const ALPC_WHY = ON_WINDOWS_BUILD ? (alpcUnavailable() ?? exceptionPortUnavailable()) : NOT_WINDOWS;
+
+windowsTest(
+  "exp2.ts --transport alpc: an ALPC connection port is the exception port; LPC_EXCEPTION arrives there and is continued, CLIENT_DIED and PORT_CLOSED follow",
+  ALPC_WHY,
+  async () => {
+    const r = await exp2("--transport", "alpc");
+    assertStrictEquals(r.code, 0, r.stderr);
+    assertStrictEquals(r.doc.transport, "alpc");
+    assertStrictEquals(r.run.transport, "alpc");
+    const a = r.run.analysis!;
+    assertStrictEquals(a.connectionRequests, 1);
+    assertStrictEquals(a.exceptions.length, 1);
+    assertStrictEquals(a.exceptions[0]!.ours, true);
+    assertMatch(a.exceptions[0]!.verdict, /^DBG_CONTINUE/);
+    assert(a.deaths.some((d) => d.via === "exception port"), JSON.stringify(a.deaths));
+    assert(a.portClosed, "LPC_PORT_CLOSED on the client's connection");
+    assertEquals(a.portClosed.clientId, { pid: 0, tid: 0 });
   },
 );

@@ -4,7 +4,7 @@
  */
 
 import { assert, assertNotStrictEquals, assertStrictEquals } from "@std/assert";
-import { lpcUnavailable } from "../../ffi/nt/capabilities.ts";
+import { alpcUnavailable, lpcUnavailable } from "../../ffi/nt/capabilities.ts";
 import type { Exp3Document, Exp3Run } from "../../experiments/exp3/exp3.ts";
 import {
   NOT_WINDOWS,
@@ -124,6 +124,22 @@ windowsTest(
   LPC_WHY,
   async () => {
     const doc = await detachRun();
+    assertStrictEquals(doc.serverHalf, "ran");
+    const s = doc.server!;
+    assert(s.requestGapMs >= 1350, `request gap ${s.requestGapMs}`);
+    assertStrictEquals(s.exceptions, 0);
+    assert(doc.client!.lpcReplies > 30);
+  },
+);
+
+const ALPC_WHY = ON_WINDOWS_BUILD ? alpcUnavailable() : NOT_WINDOWS;
+
+windowsTest(
+  "exp3 --transport alpc: the server half over ALPC sees the same gap, and no LPC_EXCEPTION for the breakpoint",
+  ALPC_WHY,
+  async () => {
+    const doc = await exp3("--hold", "1500", "--transport", "alpc");
+    assertStrictEquals(doc.transport, "alpc");
     assertStrictEquals(doc.serverHalf, "ran");
     const s = doc.server!;
     assert(s.requestGapMs >= 1350, `request gap ${s.requestGapMs}`);

@@ -201,3 +201,22 @@ Deno.test("exp1 over both transports (the fake kernel): one diagram each, the di
   assertMatch(q3.answer, /over both transports; its evidence is listed below\.$/);
   assertMatch(q3.answer, /The same holds for ALPC/);
 });
+
+Deno.test("the recorded lab@2 run under Wine (tests/fixtures/lab_wine_transports.json): valid, LPC only, and its report says why ALPC was not observed", async () => {
+  const r: LabReport = JSON.parse(
+    await Deno.readTextFile(`${REPO_ROOT}tests/fixtures/lab_wine_transports.json`),
+  );
+  assertEquals(validateLabReport(r), []);
+  assertStrictEquals(r.transports.alpc, ALPC_WHY);
+  const x3 = r.experiments.exp3.result as { transport: string; runs: Record<string, unknown> };
+  assertEquals([x3.transport, Object.keys(x3.runs)], ["lpc", ["lpc"]], "LPC only where no ALPC");
+  assertMatch(r.experiments.exp1.reason!, /^exp1: not supported here: NtCreatePort /);
+  // The answers it recorded are the ones this code gives for its outcomes.
+  assertEquals(answerQuestions(r.experiments, r.transports), r.answers);
+  const md = toMarkdown(r);
+  assertMatch(
+    md,
+    /\nLPC was not observed: exp1 did not run here \(skipped\)\. ALPC was not observed: this ntdll lacks ntdll!NtAlpcCreatePort \(Wine 8\.0 has no ALPC\)\.\n/,
+  );
+  assertEquals(checkMarkdownDiagrams(md).problems, []);
+});
