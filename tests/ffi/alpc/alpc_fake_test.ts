@@ -242,8 +242,29 @@ Deno.test("a request larger than the server's MaxMessageLength is refused by the
   const a = connect(A, { portAttributes: { maxMessageLength: 0x2000 } });
   const e = assertThrows(() => k.as(A, () => a.request(new Uint8Array(0x1800))), NtError);
   assertStrictEquals(e.call, "NtAlpcSendWaitReceivePort");
+  // AlpcpValidateAndSetPortAttributes.c lowers a client port's limit to the server's;
+  // AlpcpSendMessage.c refuses a TotalLength above the sender port's limit.
+  assertStrictEquals(e.symbol, "STATUS_PORT_MESSAGE_TOO_LONG");
   assertStrictEquals(text(k.as(A, () => a.request(bytes("small"))).data), "echo:small");
   assertEquals(server.events.filter((e) => e.event === "error"), []);
   k.as(A, () => a.close());
+  stop();
+});
+
+Deno.test("an ALPC connection port as a process's exception port: LPC_EXCEPTION reaches the handler and its verdict lets the thread go", () => {
+  const seen: string[] = [];
+  const { k, server, stop } = lab({
+    exception: (m) => {
+      seen.push(`0x${(m.record.code >>> 0).toString(16)} ${m.firstChance}`);
+      return 0x10001; // DBG_EXCEPTION_HANDLED
+    },
+  });
+  assertStrictEquals(k.as(SERVER, () => k.setExceptionPort(A.pid, server.port.unsafeValue)), 0);
+  const result = k.raiseException(A, 0xe0000001, [7n]);
+  assertStrictEquals(result, 0x10001, "the raise returned the handler's verdict");
+  assertEquals(seen, ["0xe0000001 false"]);
+  const e = server.events.find((e) => e.event === "LPC_EXCEPTION")!;
+  assert(e.note?.includes("DBG_EXCEPTION_HANDLED"), e.note);
+  assertEquals(server.events.at(-1)?.event, "reply");
   stop();
 });
