@@ -45,6 +45,9 @@ import { ReceivedView } from "./view.ts";
 
 const PM = LAYOUTS.PORT_MESSAGE;
 
+/** The largest receive buffer the server grows to (a TotalLength is 16 bits). */
+const RECEIVE_BUFFER_MOST = 0x10000;
+
 /** NtAlpcDeleteSectionView.c: no view at that address among the port's resources. */
 const STATUS_INVALID_ADDRESS = 0xc0000141;
 
@@ -127,7 +130,7 @@ export interface AlpcEvent {
   at: number;
   /**
    * What happened: the message type name, or `accept`, `refuse`, `reply`, `reply-failed`,
-   * `view-released`, `disconnect`, `error`.
+   * `view-released`, `disconnect`, `receive-buffer-grown`, `error`.
    */
   event: string;
   /** The sender (for messages). */
@@ -202,7 +205,8 @@ export class AlpcServer implements Disposable {
   readonly #handler: AlpcHandler;
   readonly #portAttributes: Uint8Array<ArrayBuffer>;
   readonly #attrs: MessageAttributes;
-  readonly #receive: Uint8Array<ArrayBuffer>;
+  #receive: Uint8Array<ArrayBuffer>;
+  readonly #maxMessage: number;
   readonly #onEvent: (e: AlpcEvent) => void;
   readonly #now: () => number;
   readonly #t0: number;
@@ -230,7 +234,8 @@ export class AlpcServer implements Disposable {
     this.#attrs = new MessageAttributes(
       options.receiveAttributes ?? ALPC_SERVER_RECEIVE_ATTRIBUTES,
     );
-    this.#receive = new Uint8Array(portAttributesMaxMessage(this.#portAttributes));
+    this.#maxMessage = portAttributesMaxMessage(this.#portAttributes);
+    this.#receive = new Uint8Array(this.#maxMessage);
     this.#onEvent = options.onEvent ?? (() => {});
     this.#now = options.now ?? (() => performance.now());
     this.#t0 = this.#now();
@@ -282,6 +287,18 @@ export class AlpcServer implements Disposable {
    * when the wait timed out.
    */
   step(timeoutMs = 100): boolean {
+    let status = this.#receiveOne(timeoutMs);
+    if (status === "grown") status = this.#receiveOne(timeoutMs);
+    if (status === "grown") return true;
+    check(status, "NtAlpcSendWaitReceivePort", `receive on ${this.#port.what}`);
+    // STATUS_TIMEOUT, or another success code with no message (an alert, an APC).
+    if (status !== 0) return toUnsigned(status) !== NTSTATUS.STATUS_TIMEOUT;
+    this.#dispatch();
+    return true;
+  }
+
+  /** One receive; `"grown"` when the message needed a larger buffer, which it now has. */
+  #receiveOne(timeoutMs: number): number | "grown" {
     const receive = requireSymbol(
       this.#nt.NtAlpcSendWaitReceivePort,
       "ntdll!NtAlpcSendWaitReceivePort",
@@ -299,11 +316,18 @@ export class AlpcServer implements Disposable {
       this.#attrs.buffer,
       relativeTimeout(timeoutMs),
     );
-    check(status, "NtAlpcSendWaitReceivePort", `receive on ${this.#port.what}`);
-    // STATUS_TIMEOUT, or another success code with no message (an alert, an APC).
-    if (status !== 0) return toUnsigned(status) !== NTSTATUS.STATUS_TIMEOUT;
-    this.#dispatch();
-    return true;
+    const need = Number(length[0]);
+    if (
+      toUnsigned(status) === NTSTATUS.STATUS_BUFFER_TOO_SMALL && need > this.#receive.byteLength &&
+      need <= RECEIVE_BUFFER_MOST
+    ) {
+      // AlpcpReceiveMessage.c writes the length needed; AlpcpReturnMessageOnInsufficientBuffer.c
+      // keeps the message (the large-message queue) for a receive with a buffer that large.
+      this.#receive = new Uint8Array(need);
+      this.#log("receive-buffer-grown", undefined, { totalLength: need });
+      return "grown";
+    }
+    return status;
   }
 
   /** Loops {@link step} until `shouldStop()` returns true (checked at least every `pollMs`). */
@@ -469,7 +493,7 @@ export class AlpcServer implements Disposable {
       messageId: header.messageId,
       callbackId: header.callbackId,
       clientId: header.clientId,
-      maxTotalLength: this.#receive.byteLength,
+      maxTotalLength: this.#maxMessage,
     };
     try {
       reply = encodeAlpcMessage({ ...init, data: payload });
@@ -535,7 +559,7 @@ export class AlpcServer implements Disposable {
         messageId: header.messageId,
         callbackId: header.callbackId,
         clientId: header.clientId,
-        maxTotalLength: this.#receive.byteLength,
+        maxTotalLength: this.#maxMessage,
       });
     const cell = handleCell();
     const status = accept(

@@ -268,3 +268,26 @@ Deno.test("an ALPC connection port as a process's exception port: LPC_EXCEPTION 
   assertEquals(server.events.at(-1)?.event, "reply");
   stop();
 });
+
+Deno.test("a request larger than the server's receive buffer: STATUS_BUFFER_TOO_SMALL keeps it, the buffer grows, it is served", () => {
+  const k = new FakeKernel();
+  const port = k.as(
+    SERVER,
+    () => createAlpcPort(PORT, { maxMessageLength: 0x1000, nt: k.symbols }),
+  );
+  // A server told a smaller limit than its port's: its first receive buffer is too small.
+  const server = new AlpcServer(port, { request: (r) => bytes(String(r.data.byteLength)) }, {
+    nt: k.symbols,
+    portAttributes: { maxMessageLength: 0x100 },
+  });
+  k.actor(SERVER, () => server.step(0));
+  const a = k.as(A, () => AlpcClient.connect(PORT, { nt: k.symbols }));
+  const reply = k.as(A, () => a.request(new Uint8Array(0x800)));
+  assertStrictEquals(text(reply.data), String(0x800));
+  assert(
+    server.events.some((e) => e.event === "receive-buffer-grown"),
+    kinds(server.events).join(),
+  );
+  k.as(A, () => a.close());
+  k.as(SERVER, () => server[Symbol.dispose]());
+});
