@@ -12,6 +12,7 @@
 
 import { requireSymbol } from "../_loader.ts";
 import { LAYOUTS } from "../layouts.ts";
+import type { ImpersonationLevelName } from "../nt/object_attributes.ts";
 import { handleCell, NtHandle } from "../nt/handle.ts";
 import { ntdll } from "../ntdll.ts";
 import {
@@ -88,9 +89,9 @@ export interface AlpcRequest {
    * connection's port), then puts the thread's token back, also when `fn` throws. The kernel
    * uses the message's security attribute if it carried one, else the connection's client
    * context, which exists only if the client port allows impersonation (AlpcpImpersonateMessage.c;
-   * otherwise STATUS_ACCESS_DENIED).
+   * otherwise STATUS_ACCESS_DENIED). `options.level` asks for a level, at most the client's.
    */
-  impersonate<T>(fn: () => T): T;
+  impersonate<T>(fn: () => T, options?: { level?: ImpersonationLevelName }): T;
 }
 
 /** What the server does with each kind of message. */
@@ -483,7 +484,8 @@ export class AlpcServer implements Disposable {
       connection,
       attributes: this.#attrs,
       ...(view ? { view } : {}),
-      impersonate: (fn) => impersonateSender(this.#nt, connection.port, this.#receive, fn),
+      impersonate: (fn, options) =>
+        impersonateSender(this.#nt, connection.port, this.#receive, fn, options?.level),
     };
   }
 

@@ -291,3 +291,26 @@ Deno.test("a request larger than the server's receive buffer: STATUS_BUFFER_TOO_
   k.as(A, () => a.close());
   k.as(SERVER, () => server[Symbol.dispose]());
 });
+
+Deno.test("impersonation at a level: a lower one than the client's QoS is granted, a higher one refused", () => {
+  const results: string[] = [];
+  const { k, connect, stop } = lab({
+    request: (r) => {
+      for (const level of ["Identification", "Delegation"] as const) {
+        try {
+          r.impersonate(() => 0, { level });
+          results.push(`${level} ok`);
+        } catch (e) {
+          results.push(`${level} ${e instanceof NtError ? e.symbol : e}`);
+        }
+      }
+      return new Uint8Array(0);
+    },
+  });
+  const a = connect(A, { impersonationLevel: "Impersonation" });
+  k.as(A, () => a.request(bytes("x")));
+  assertEquals(results, ["Identification ok", "Delegation STATUS_ACCESS_DENIED"]);
+  assertStrictEquals(k.impersonating.get(SERVER.tid), undefined);
+  k.as(A, () => a.close());
+  stop();
+});
