@@ -62,7 +62,7 @@ export const ALPC_SERVER_RECEIVE_ATTRIBUTES: readonly AlpcAttributeName[] = [
 
 /** One accepted connection, as the server sees it. */
 export interface AlpcConnection {
-  /** The PortContext given to `NtAlpcAcceptConnectPort`; the kernel hands it back on each message. */
+  /** The PortContext given to `NtAlpcAcceptConnectPort` (the kernel hands it back on messages). */
   readonly context: bigint;
   /** The client that connected. */
   readonly clientId: ClientId;
@@ -181,10 +181,10 @@ export interface AlpcServerOptions {
 
 /**
  * An ALPC server on one connection port: receives (`NtAlpcSendWaitReceivePort` with receive
- * attributes), dispatches on `Type & 0xFF`, accepts connections with a PortContext of its own, tells
- * clients apart by the PortContext of each message's context attribute, replies to synchronous
- * requests (`ALPC_MSGFLG_RELEASE_MESSAGE` with the request's MessageId and CallbackId), releases
- * every view a message carried, and closes every handle when disposed. `step()` serves one
+ * attributes), dispatches on `Type & 0xFF`, accepts connections with a PortContext of its own,
+ * tells clients apart by the PortContext of each message's context attribute, replies to
+ * synchronous requests (`ALPC_MSGFLG_RELEASE_MESSAGE`, the request's MessageId and CallbackId),
+ * releases every view a message carried, and closes every handle when disposed. `step()` serves one
  * message; `run()` serves until told to stop. It is thread-bound: to serve while the main thread
  * goes on, run it in an {@link AlpcServerWorker}.
  *
