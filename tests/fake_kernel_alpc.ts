@@ -70,6 +70,7 @@ export const ALPC_STATUS = {
   STATUS_INVALID_VIEW_SIZE: 0xc000001f,
   STATUS_INVALID_PARAMETER_2: 0xc00000f0,
   STATUS_INVALID_CONNECTION: 0xc0000140,
+  STATUS_INVALID_ADDRESS: 0xc0000141,
   STATUS_MESSAGE_LOST: 0xc0000701,
   STATUS_REQUEST_CANCELED: 0xc0000703,
   STATUS_LPC_RECEIVE_BUFFER_EXPECTED: 0xc0000705,
@@ -105,18 +106,20 @@ interface SecurityContext {
   deleted: boolean;
 }
 
-/** A port section (NtAlpcCreatePortSection.c) and the views made of it. */
+/** A port section (NtAlpcCreatePortSection.c): its size and the part its views take. */
 interface Section {
   handle: bigint;
   port: Port;
+  pid: number;
   size: bigint;
-  bytes: Uint8Array<ArrayBuffer>;
+  used: bigint;
   deleted: boolean;
 }
 
-/** A view of a port section mapped in one process (AlpcpCreateView.c). */
+/** A view of a port section mapped in one process, a resource of the port (AlpcpCreateView.c). */
 interface View {
   section: Section;
+  port: Port;
   pid: number;
   base: bigint;
   size: bigint;
@@ -212,6 +215,8 @@ const DIRECT_RECEIVE = 0x1000000;
 /** The security attribute's flags (AlpcpCaptureSecurityAttributeInternal.c). */
 const SEC_RELEASE = 0x10000;
 const SEC_CREATE_HANDLE = 0x20000;
+/** AlpcpRegionGranularity: the allocation granularity (AlpcpInitSystem.c reads it at boot). */
+const REGION_GRANULARITY = 0x10000n;
 /** "Create a context now" as a ContextHandle (AlpcpCaptureSecurityAttributeInternal.c: -2). */
 const ALPC_HANDLE_CREATE = 0xfffffffffffffffen;
 
@@ -423,19 +428,35 @@ export class AlpcRules {
         }
         out.security = ctx;
       } else {
+        // The handle is looked up in the communication's table (the port's +16 blob).
         const ctx = this.#securityContexts.get(handle);
-        if (!ctx || ctx.deleted) return S.STATUS_INVALID_HANDLE;
+        if (!ctx || ctx.deleted || this.#comm(ctx.port) !== this.#comm(port)) {
+          return S.STATUS_INVALID_HANDLE;
+        }
         if (ctx.port !== port) return S.STATUS_ACCESS_DENIED;
         if (flags & SEC_RELEASE) this.#deleteSecurityContext(ctx);
         out.security = ctx;
       }
     }
     if (valid & A.VIEW) {
+      // AlpcpCaptureViewAttributeInternal.c: Flags beyond 0x70000 → STATUS_INVALID_PARAMETER; no
+      // SectionHandle: no view; a NULL ViewBase → STATUS_INVALID_ADDRESS; an unknown section →
+      // STATUS_INVALID_HANDLE; AlpcpLocateSectionView.c: the view at ViewBase among the port's
+      // resources, of that section, else STATUS_INVALID_ADDRESS.
       const at = attributeOffset(allocated, A.VIEW)!;
-      const base = dv.getBigUint64(at + VIEW.offsets.ViewBase, true);
-      const v = this.#views.find((x) => x.base === base && x.pid === this.k.current().pid);
-      if (!v) return S.STATUS_INVALID_PARAMETER;
-      out.view = v;
+      if ((dv.getUint32(at + VIEW.offsets.Flags, true) & 0xfff8ffff) !== 0) {
+        return S.STATUS_INVALID_PARAMETER;
+      }
+      const handle = dv.getBigUint64(at + VIEW.offsets.SectionHandle, true);
+      if (handle !== 0n) {
+        const base = dv.getBigUint64(at + VIEW.offsets.ViewBase, true);
+        if (base === 0n) return ALPC_STATUS.STATUS_INVALID_ADDRESS;
+        const section = this.#sections.get(handle);
+        if (!section || section.deleted) return S.STATUS_INVALID_HANDLE;
+        const v = this.#views.find((x) => x.base === base && x.port === port);
+        if (!v || v.section !== section) return ALPC_STATUS.STATUS_INVALID_ADDRESS;
+        out.view = v;
+      }
     }
     return out;
   }
@@ -460,11 +481,11 @@ export class AlpcRules {
       valid |= A.SECURITY;
     }
     if ((allocated & A.VIEW) && i.view) {
+      // The message's view as it is (its ViewBase and ViewSize; SectionHandle 0).
       const at = attributeOffset(allocated, A.VIEW)!;
-      const mine = this.#mapFor(i.view, this.k.current().pid);
       buf.fill(0, at, at + VIEW.size);
-      dv.setBigUint64(at + VIEW.offsets.ViewBase, mine.base, true);
-      dv.setBigUint64(at + VIEW.offsets.ViewSize, mine.size, true);
+      dv.setBigUint64(at + VIEW.offsets.ViewBase, i.view.base, true);
+      dv.setBigUint64(at + VIEW.offsets.ViewSize, i.view.size, true);
       valid |= A.VIEW;
     }
     if (allocated & A.CONTEXT) {
@@ -484,16 +505,6 @@ export class AlpcRules {
     dv.setUint32(at + CTX.offsets.Sequence, i.sequence, true);
     dv.setUint32(at + CTX.offsets.MessageId, msg.messageId, true);
     dv.setUint32(at + CTX.offsets.CallbackId, msg.callbackId, true);
-  }
-
-  /** The receiver's mapping of a view (the kernel maps it into the receiving process). */
-  #mapFor(v: View, pid: number): View {
-    if (v.pid === pid) return v;
-    const existing = this.#views.find((x) => x.section === v.section && x.pid === pid);
-    if (existing) return existing;
-    const mine: View = { section: v.section, pid, base: this.#newViewBase(v.size), size: v.size };
-    this.#views.push(mine);
-    return mine;
   }
 
   #newViewBase(size: bigint): bigint {
@@ -694,25 +705,69 @@ export class AlpcRules {
     const dv = view(bytes);
     dv.setUint32(PM.offsets.MessageId, msg.messageId, true);
     dv.setUint32(PM.offsets.CallbackId, msg.callbackId, true);
-    if (!i.sync && i.requester && msg.kind === "request") {
-      // AlpcpDispatchReplyToPort.c: to the requester's port, as a message of its own.
-      const target = i.requester;
-      msg.bytes = bytes;
-      msg.state = "queued";
-      msg.queuedOn = target;
-      i.type = replyType;
-      i.noReply = true;
-      i.isReply = true;
-      if (captured.security) i.security = captured.security;
-      if (captured.view) i.view = captured.view;
-      msg.kind = "datagram";
-      if (!this.k.enqueue(target, msg)) return S.STATUS_PORT_DISCONNECTED;
-      return S.STATUS_SUCCESS;
+    if (!i.sync && msg.kind === "request") {
+      return this.#replyToPort(port, msg, bytes, release, captured);
     }
+    // AlpcpDispatchReplyToWaitingThread.c: the requester's port counts it (SequenceNo) and gives
+    // its PortContext (a client port's: its handle).
+    const rs = this.stateOf(i.requester);
+    i.sequence = ++rs.seq;
+    msg.context = rs.portContext;
     msg.reply = bytes;
     msg.state = "replied";
     this.#replies.set(msg, { type: replyType, ...captured });
     this.k.changed();
+    return S.STATUS_SUCCESS;
+  }
+
+  /**
+   * AlpcpDispatchReplyToPort.c: the reply to a request whose sender does not wait is queued as a
+   * message on the requester's side (a client's: its client port; a server's: the connection
+   * port, with the server port as communication port); the replying or the requesting port
+   * disconnected → STATUS_PORT_DISCONNECTED (the message is cancelled); longer than the target's
+   * MaxMessageLength → STATUS_BUFFER_TOO_SMALL; it takes the communication port's next sequence
+   * number and PortContext; with RELEASE_MESSAGE it takes no reply. A connection reply (Type 11)
+   * ends the client port's "connecting" state.
+   */
+  #replyToPort(
+    port: Port,
+    msg: Message,
+    bytes: Uint8Array,
+    release: boolean,
+    captured: { security?: SecurityContext; view?: View },
+  ): number {
+    const i = this.#info(msg);
+    const requester = i.requester;
+    let target: Port | undefined = requester;
+    let comm: Port | undefined = requester;
+    if (requester.kind === "server") {
+      target = requester.connection;
+      comm = requester;
+    }
+    if (this.stateOf(port).disconnected || this.stateOf(requester).disconnected) {
+      this.#cancel(msg);
+      return S.STATUS_PORT_DISCONNECTED;
+    }
+    if (!target || !comm || target.closed) {
+      this.#cancel(msg);
+      return S.STATUS_PORT_DISCONNECTED;
+    }
+    if (rawHeader(bytes).totalLength > target.maxMessage) return S.STATUS_BUFFER_TOO_SMALL;
+    const type = rawHeader(bytes).type;
+    if (type === T.LPC_CONNECTION_REPLY) this.stateOf(requester).connecting = false;
+    const cs = this.stateOf(comm);
+    msg.bytes = bytes;
+    msg.state = "queued";
+    msg.queuedOn = target;
+    msg.context = cs.portContext;
+    msg.kind = release ? "datagram" : "request";
+    i.type = type;
+    i.noReply = release;
+    i.isReply = true;
+    i.sequence = ++cs.seq;
+    i.security = captured.security;
+    i.view = captured.view;
+    if (!this.k.enqueue(target, msg)) return S.STATUS_PORT_DISCONNECTED;
     return S.STATUS_SUCCESS;
   }
 
@@ -1052,7 +1107,6 @@ export class AlpcRules {
           const i = this.#info(msg);
           i.security = r.security;
           i.view = r.view;
-          i.sequence = 0;
           this.#expose(msg, client, u8(inAttrB));
           this.k.free(msg);
           view(cell).setBigUint64(0, handle, true);
@@ -1143,13 +1197,21 @@ export class AlpcRules {
       );
       view(reply).setUint32(PM.offsets.MessageId, msg.messageId, true);
       view(reply).setUint32(PM.offsets.CallbackId, msg.callbackId, true);
-      msg.reply = reply;
       msg.serverPort = server;
       msg.connect = "accepted";
-      msg.context = 0n;
+      if (!this.#info(msg).sync) {
+        // A connect that did not wait: the reply goes to its client port (AlpcpDispatchMessage.c
+        // → AlpcpDispatchReplyToPort.c), with RELEASE_MESSAGE.
+        this.#replyToPort(server, msg, reply, true, captured);
+        this.k.changed();
+        return L(S.STATUS_SUCCESS);
+      }
+      const rs = this.stateOf(client);
+      this.#info(msg).sequence = ++rs.seq;
+      msg.context = rs.portContext;
+      msg.reply = reply;
       this.#replies.set(msg, { type, ...captured });
-      cs.connecting = false;
-      if (!this.#info(msg).sync) this.k.free(msg);
+      cs.connecting = false; // AlpcpDispatchReplyToWaitingThread.c: Type 11
       this.k.changed();
       return L(S.STATUS_SUCCESS);
     },
@@ -1288,27 +1350,34 @@ export class AlpcRules {
       return L(this.#impersonate(cs.qos.dynamic ? msg.from.pid : cs.clientPid ?? msg.from.pid));
     },
 
-    // NtAlpcCreatePortSection.c / AlpcpCreateSection.c: not modelled beyond a section the kernel
-    // makes itself (SectionHandle NULL), of the size asked rounded up to pages.
+    // NtAlpcCreatePortSection.c: Flags other than 0x40000 (secure), or 0x40000 with a section
+    // handle → STATUS_INVALID_PARAMETER. AlpcpCreateSection.c: SectionSize 0 →
+    // STATUS_INVALID_PARAMETER; the size is rounded up to AlpcpRegionGranularity (the allocation
+    // granularity, 64 KiB: AlpcpInitSystem.c); a disconnected port → STATUS_PORT_DISCONNECTED.
+    // A section of the caller's (SectionHandle) is not modelled.
     NtAlpcCreatePortSection: (p, flags, sectionP, size, cellB, actualB) => {
       const L = (status: number) => this.k.log("NtAlpcCreatePortSection", status);
+      if ((flags & ~0x40000) !== 0 || ((flags & 0x40000) !== 0 && sectionP !== null)) {
+        return L(S.STATUS_INVALID_PARAMETER);
+      }
       const port = this.k.port(p);
       if (typeof port === "number") return L(port);
-      if (sectionP !== null || flags !== 0) return L(S.STATUS_NOT_IMPLEMENTED);
+      if (sectionP !== null) return L(S.STATUS_NOT_IMPLEMENTED);
       const want = BigInt(size);
       if (want === 0n) return L(S.STATUS_INVALID_PARAMETER);
-      const actual = (want + 0xfffn) & ~0xfffn;
+      if (this.stateOf(port).disconnected) return L(S.STATUS_PORT_DISCONNECTED);
+      const actual = (want + REGION_GRANULARITY - 1n) & ~(REGION_GRANULARITY - 1n);
       const section: Section = {
         handle: this.#newAlpcHandle(),
         port,
+        pid: this.k.current().pid,
         size: actual,
-        bytes: new Uint8Array(Number(actual)),
+        used: 0n,
         deleted: false,
       };
       this.#sections.set(section.handle, section);
       view(u8(cellB)!).setBigUint64(0, section.handle, true);
-      const a = u8(actualB);
-      if (a) view(a).setBigUint64(0, actual, true);
+      view(u8(actualB)!).setBigUint64(0, actual, true);
       return L(S.STATUS_SUCCESS);
     },
 
@@ -1323,25 +1392,41 @@ export class AlpcRules {
       return L(S.STATUS_SUCCESS);
     },
 
-    // NtAlpcCreateSectionView.c: the view attribute names a section of the port; the view is
-    // mapped in the caller's process (ViewBase written; ViewSize the section's when 0).
-    NtAlpcCreateSectionView: (p, _flags, attrB) => {
+    // NtAlpcCreateSectionView.c: Flags must be 0, and the attribute's Flags 0, ViewSize non-zero
+    // and ViewBase 0 (else STATUS_INVALID_PARAMETER); the SectionHandle one of the port's
+    // (STATUS_INVALID_HANDLE). AlpcpCreateRegion.c: only the section's creating process
+    // (STATUS_ACCESS_DENIED); the region (ViewSize rounded up to the region granularity) must fit
+    // what is left (STATUS_INSUFFICIENT_RESOURCES); the view's size is ViewSize rounded up to a
+    // page (AlpcpViewGranularity). ViewBase and ViewSize are written back.
+    NtAlpcCreateSectionView: (p, flags, attrB) => {
       const L = (status: number) => this.k.log("NtAlpcCreateSectionView", status);
+      const a = u8(attrB);
+      if (flags !== 0 || !a) return L(S.STATUS_INVALID_PARAMETER);
+      const dv = view(a);
+      const size = dv.getBigUint64(VIEW.offsets.ViewSize, true);
+      if (
+        dv.getUint32(VIEW.offsets.Flags, true) !== 0 || size === 0n ||
+        dv.getBigUint64(VIEW.offsets.ViewBase, true) !== 0n
+      ) {
+        return L(S.STATUS_INVALID_PARAMETER);
+      }
       const port = this.k.port(p);
       if (typeof port === "number") return L(port);
-      const a = u8(attrB);
-      if (!a) return L(S.STATUS_INVALID_PARAMETER);
-      const dv = view(a);
       const s = this.#sections.get(dv.getBigUint64(VIEW.offsets.SectionHandle, true));
-      if (!s || s.port !== port || s.deleted) return L(S.STATUS_INVALID_HANDLE);
-      let size = dv.getBigUint64(VIEW.offsets.ViewSize, true);
-      if (size === 0n) size = s.size;
-      if (size > s.size) return L(ALPC_STATUS.STATUS_INVALID_VIEW_SIZE);
+      if (!s || s.deleted || this.#comm(s.port) !== this.#comm(port)) {
+        return L(S.STATUS_INVALID_HANDLE);
+      }
+      if (s.pid !== this.k.current().pid) return L(S.STATUS_ACCESS_DENIED);
+      const region = (size + REGION_GRANULARITY - 1n) & ~(REGION_GRANULARITY - 1n);
+      if (s.size - s.used < region) return L(S.STATUS_INSUFFICIENT_RESOURCES);
+      s.used += region;
+      const pageSize = (size + 0xfffn) & ~0xfffn;
       const v: View = {
         section: s,
+        port,
         pid: this.k.current().pid,
-        base: this.#newViewBase(size),
-        size,
+        base: this.#newViewBase(region),
+        size: pageSize,
       };
       this.#views.push(v);
       dv.setBigUint64(VIEW.offsets.ViewBase, v.base, true);
