@@ -449,7 +449,13 @@ export class AlpcServer implements Disposable {
     }
   }
 
-  /** Unmaps a received view: from the connection port, or else from the connection's port. */
+  /**
+   * Unmaps a received view. A client's message targets the connection port
+   * (AlpcpReferenceAndLockTargetPortsAndCommunicationInfo.c, AlpcpDispatchNewMessage.c), and the
+   * receiver's view of the section is made for that port (AlpcpCompleteDispatchMessage.c,
+   * AlpcpExposeViewAttributeInSenderContext.c: AlpcpCreateView), so it is deleted there; the
+   * connection's own port is tried next only if the kernel answers STATUS_INVALID_ADDRESS.
+   */
   #releaseView(
     view: ReceivedView,
     connection: AlpcConnection | undefined,
