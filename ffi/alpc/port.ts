@@ -49,6 +49,7 @@ export type AlpcSymbols = Pick<
   | "NtAlpcDeleteSectionView"
   | "NtAlpcCreateSecurityContext"
   | "NtAlpcDeleteSecurityContext"
+  | "NtRegisterThreadTerminatePort"
   | "NtSetInformationThread"
   | "NtOpenThreadToken"
   | "NtClose"

@@ -17,6 +17,7 @@ import { handleCell, NtHandle } from "../nt/handle.ts";
 import { ntdll } from "../ntdll.ts";
 import {
   type ClientId,
+  decodeClientDied,
   decodeExceptionMessage,
   decodeHardErrorMessage,
   decodePortMessage,
@@ -111,8 +112,13 @@ export interface AlpcHandler {
   request(req: AlpcRequest): Uint8Array | { data: Uint8Array; note: string };
   /** A datagram (never replied to). */
   datagram?(req: AlpcRequest): void;
-  /** A connection ended (`LPC_PORT_CLOSED` or `LPC_CLIENT_DIED` arrived for it). */
+  /** A connection ended: `LPC_PORT_CLOSED` arrived for it (its client's port closed). */
   closed?(connection: AlpcConnection): void;
+  /**
+   * A client thread registered with `registerThreadTerminatePort()` ended (`LPC_CLIENT_DIED`);
+   * the connection stays until its port closes.
+   */
+  clientDied?(connection: AlpcConnection, thread: ClientId): void;
   /**
    * An `LPC_EXCEPTION` from a process whose exception port this connection port is: the verdict
    * to reply with. Default `DBG_EXCEPTION_NOT_HANDLED` (any status >= 0 but that one counts as
@@ -381,8 +387,26 @@ export class AlpcServer implements Disposable {
         }
         return;
       }
-      case LpcMessageType.LPC_PORT_CLOSED:
       case LpcMessageType.LPC_CLIENT_DIED: {
+        // A registered client thread ended (PspExitThread.c): the connection stays.
+        let note: string;
+        try {
+          const died = decodeClientDied(this.#receive);
+          note = Number.isFinite(died.createdAt.getTime())
+            ? `CreateTime ${died.createdAt.toISOString()}`
+            : `CreateTime FILETIME ${died.createTime}`;
+        } catch (e) {
+          note = e instanceof Error ? e.message : String(e);
+        }
+        this.#log(messageTypeName(header.type), header, { note });
+        try {
+          if (connection) this.#handler.clientDied?.(connection, header.clientId);
+        } catch (e) {
+          this.#log("error", header, { note: e instanceof Error ? e.message : String(e) });
+        }
+        return;
+      }
+      case LpcMessageType.LPC_PORT_CLOSED: {
         this.#log(messageTypeName(header.type), header);
         if (connection) {
           this.#connections.delete(context);

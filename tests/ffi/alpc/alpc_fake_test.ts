@@ -329,3 +329,23 @@ Deno.test("impersonation at a level: a lower one than the client's QoS is grante
   k.as(A, () => a.close());
   stop();
 });
+
+Deno.test("a registered client thread's exit: LPC_CLIENT_DIED with the connection's PortContext; the connection stays until the port closes", () => {
+  const died: string[] = [];
+  const { k, server, stop } = lab({
+    clientDied: (c, t) => died.push(`${c.context}:${t.process}.${t.thread}`),
+  });
+  const t2 = k.spawnThread(A.pid);
+  const a = k.as(A, () => AlpcClient.connect(PORT, { nt: k.symbols }));
+  k.as(t2, () => a.registerThreadTerminatePort());
+  k.exitThread(t2);
+  while (k.as(SERVER, () => server.step(0)));
+  assertEquals(died, [`1:${A.pid}.${t2.tid}`]);
+  const e = server.events.find((e) => e.event === "LPC_CLIENT_DIED")!;
+  assertEquals([e.context, e.tid], ["0x1", t2.tid]);
+  assertStrictEquals(server.connections.size, 1, "a thread's death does not end the connection");
+  k.as(A, () => a.close());
+  while (k.as(SERVER, () => server.step(0)));
+  assertStrictEquals(server.connections.size, 0);
+  stop();
+});
