@@ -537,6 +537,44 @@ export const cases: Case[] = [
     },
   },
 
+  // The largest ALPC message: AlpcpValidateAndSetPortAttributes.c allows MaxMessageLength up to
+  // 0xFFFF; AlpcpValidateMessage.c needs DataLength + 40 to fit 16 bits (`DataLength <
+  // (USHORT)(DataLength + 40)`), so DataLength 0xFFD7 (TotalLength 0xFFFF) is the most, and
+  // 0xFFD8 is STATUS_INVALID_PARAMETER whatever TotalLength says.
+  {
+    name:
+      "The largest ALPC message is TotalLength 0xFFFF (DataLength 0xFFD7) on ports of MaxMessageLength 0xFFFF; DataLength 0xFFD8 is STATUS_INVALID_PARAMETER",
+    sources: [
+      "AlpcpValidateAndSetPortAttributes.c",
+      "AlpcpValidateMessage.c",
+      "AlpcpSendMessage.c",
+    ],
+    needs: ALPC,
+    async run(k) {
+      const link = await alpcConnected(k, "largest", {
+        portAttrs: { maxMessageLength: 0xffff },
+        clientAttrs: { maxMessageLength: 0xffff },
+      });
+      const send = async (dataLength: number, totalLength: number) =>
+        st(
+          await alpcSend(
+            link.client,
+            "cli",
+            F.RELEASE_MESSAGE,
+            alpcMessage(new Uint8Array(Math.min(dataLength, 0xffd7)), {
+              dataLength,
+              totalLength,
+              size: HEADER + dataLength,
+            }),
+          ),
+        );
+      return {
+        expected: { largest: "STATUS_SUCCESS", overflow: "STATUS_INVALID_PARAMETER" },
+        observed: { largest: await send(0xffd7, 0xffff), overflow: await send(0xffd8, 0xffff) },
+      };
+    },
+  },
+
   // AlpcpDispatchNewMessage.c: the target port needs Flags 0x20000 (else 0xC0000707); a message
   // longer than the target's MaxMessageLength is 0xC0000023. A server sends to the client port,
   // which has 0x20000 only when its attributes say so (AlpcpValidateAndSetPortAttributes.c).
