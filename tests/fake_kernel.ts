@@ -897,6 +897,11 @@ export class FakeKernel {
     );
   }
 
+  /** ALPC views mapped in process `pid` (tests/fake_kernel_alpc.ts), for bounds in tests. */
+  alpcViews(pid: number): number {
+    return this.#alpc.mappedViews(pid);
+  }
+
   /** Exceptions still waiting for their reply. */
   pendingExceptions(): number {
     return [...this.#messages.values()].filter((m) =>

@@ -123,6 +123,12 @@ interface View {
   pid: number;
   base: bigint;
   size: bigint;
+  /** The size of the region it maps (AlpcpCreateRegion.c rounds to the region granularity). */
+  region: bigint;
+  /** Its region: every mapping of one region (AlpcpCreateView.c) shares it. */
+  regionKey: object;
+  /** Made by NtAlpcCreateSectionView (else mapped for a delivery). */
+  own: boolean;
 }
 
 /** What the ALPC rules keep for a port (the kernel's ALPC_PORT fields they read). */
@@ -513,6 +519,38 @@ export class AlpcRules {
     return base;
   }
 
+  /**
+   * The view a message carries, as its target port gets it (AlpcpCompleteDispatchMessage.c →
+   * AlpcpExposeViewAttributeInSenderContext.c): the target port's own view of the region when it
+   * has one (AlpcpLocateView.c), else a new mapping in the target port's process
+   * (AlpcpCreateView.c), a resource of the target port, of the same size.
+   */
+  #deliverView(v: View | undefined, target: Port): View | undefined {
+    if (!v) return undefined;
+    const mine = this.#views.find((x) =>
+      x.section === v.section && x.port === target &&
+      x.region === v.region && (x.own ? x.base === v.base : true)
+    );
+    if (mine) return mine;
+    const mapped: View = {
+      section: v.section,
+      port: target,
+      pid: target.ownerPid,
+      base: this.#newViewBase(v.region),
+      size: v.size,
+      region: v.region,
+      regionKey: v.regionKey,
+      own: false,
+    };
+    this.#views.push(mapped);
+    return mapped;
+  }
+
+  /** How many views are mapped in process `pid` (its own and those mapped for deliveries). */
+  mappedViews(pid: number): number {
+    return this.#views.filter((v) => v.pid === pid).length;
+  }
+
   #newAlpcHandle(): bigint {
     const h = this.#nextAlpcHandle;
     this.#nextAlpcHandle += 4n;
@@ -650,7 +688,8 @@ export class AlpcRules {
       sync: (flags & F.SYNC_REQUEST) !== 0,
       comm: this.#comm(port),
       requester: port,
-      ...captured,
+      security: captured.security,
+      view: this.#deliverView(captured.view, t.target),
     });
     if (!this.k.enqueue(t.target, msg)) return { status: S.STATUS_PORT_DISCONNECTED };
     return { status: S.STATUS_SUCCESS, msg };
@@ -715,7 +754,11 @@ export class AlpcRules {
     msg.context = rs.portContext;
     msg.reply = bytes;
     msg.state = "replied";
-    this.#replies.set(msg, { type: replyType, ...captured });
+    this.#replies.set(msg, {
+      type: replyType,
+      ...captured,
+      view: this.#deliverView(captured.view, i.requester),
+    });
     this.k.changed();
     return S.STATUS_SUCCESS;
   }
@@ -766,12 +809,15 @@ export class AlpcRules {
     i.isReply = true;
     i.sequence = ++cs.seq;
     i.security = captured.security;
-    i.view = captured.view;
+    i.view = this.#deliverView(captured.view, target);
     if (!this.k.enqueue(target, msg)) return S.STATUS_PORT_DISCONNECTED;
     return S.STATUS_SUCCESS;
   }
 
-  #replies = new WeakMap<Message, { type: number; security?: SecurityContext; view?: View }>();
+  #replies = new WeakMap<
+    Message,
+    { type: number; security?: SecurityContext | undefined; view?: View | undefined }
+  >();
 
   // ---------------------------------------------------------------- receiving
 
@@ -1072,7 +1118,8 @@ export class AlpcRules {
         sync: (flags & F.SYNC_REQUEST) !== 0,
         comm: client,
         requester: client,
-        ...captured,
+        security: captured.security,
+        view: this.#deliverView(captured.view, connection),
       });
       this.#connects.set(msg, client);
       if (!this.k.enqueue(connection, msg)) return fail(S.STATUS_PORT_DISCONNECTED);
@@ -1210,7 +1257,7 @@ export class AlpcRules {
       this.#info(msg).sequence = ++rs.seq;
       msg.context = rs.portContext;
       msg.reply = reply;
-      this.#replies.set(msg, { type, ...captured });
+      this.#replies.set(msg, { type, ...captured, view: this.#deliverView(captured.view, client) });
       cs.connecting = false; // AlpcpDispatchReplyToWaitingThread.c: Type 11
       this.k.changed();
       return L(S.STATUS_SUCCESS);
@@ -1381,12 +1428,17 @@ export class AlpcRules {
       return L(S.STATUS_SUCCESS);
     },
 
-    NtAlpcDeletePortSection: (p, _flags, handleP) => {
+    // NtAlpcDeletePortSection.c: Flags must be 0 (STATUS_INVALID_PARAMETER); the section by its
+    // handle in the communication's table (STATUS_INVALID_HANDLE).
+    NtAlpcDeletePortSection: (p, flags, handleP) => {
       const L = (status: number) => this.k.log("NtAlpcDeletePortSection", status);
+      if (flags !== 0) return L(S.STATUS_INVALID_PARAMETER);
       const port = this.k.port(p);
       if (typeof port === "number") return L(port);
       const s = this.#sections.get(ptrValue(handleP));
-      if (!s || s.port !== port) return L(S.STATUS_INVALID_HANDLE);
+      if (!s || s.deleted || this.#comm(s.port) !== this.#comm(port)) {
+        return L(S.STATUS_INVALID_HANDLE);
+      }
       s.deleted = true;
       this.#sections.delete(s.handle);
       return L(S.STATUS_SUCCESS);
@@ -1427,6 +1479,9 @@ export class AlpcRules {
         pid: this.k.current().pid,
         base: this.#newViewBase(region),
         size: pageSize,
+        region,
+        regionKey: {},
+        own: true,
       };
       this.#views.push(v);
       dv.setBigUint64(VIEW.offsets.ViewBase, v.base, true);
@@ -1434,14 +1489,18 @@ export class AlpcRules {
       return L(S.STATUS_SUCCESS);
     },
 
-    NtAlpcDeleteSectionView: (p, _flags, baseP) => {
+    // NtAlpcDeleteSectionView.c: Flags must be 0 (STATUS_INVALID_PARAMETER); the view at ViewBase
+    // among the port's resources, else STATUS_INVALID_ADDRESS.
+    NtAlpcDeleteSectionView: (p, flags, baseP) => {
       const L = (status: number) => this.k.log("NtAlpcDeleteSectionView", status);
+      if (flags !== 0) return L(S.STATUS_INVALID_PARAMETER);
       const port = this.k.port(p);
       if (typeof port === "number") return L(port);
       const base = ptrValue(baseP);
-      const at = this.#views.findIndex((v) => v.base === base && v.pid === this.k.current().pid);
-      if (at < 0) return L(S.STATUS_INVALID_PARAMETER);
-      this.#views.splice(at, 1);
+      const at = this.#views.findIndex((v) => v.base === base && v.port === port);
+      if (at < 0) return L(ALPC_STATUS.STATUS_INVALID_ADDRESS);
+      const [v] = this.#views.splice(at, 1);
+      if (v!.own) v!.section.used -= v!.region;
       return L(S.STATUS_SUCCESS);
     },
 
@@ -1467,13 +1526,17 @@ export class AlpcRules {
       return L(S.STATUS_SUCCESS);
     },
 
-    // NtAlpcDeleteSecurityContext.c: a context of this port, by handle (else STATUS_INVALID_HANDLE).
-    NtAlpcDeleteSecurityContext: (p, _flags, handleP) => {
+    // NtAlpcDeleteSecurityContext.c: Flags must be 0 (STATUS_INVALID_PARAMETER); the context by
+    // its handle in the communication's table (STATUS_INVALID_HANDLE), made on this very port (else
+    // STATUS_ACCESS_DENIED).
+    NtAlpcDeleteSecurityContext: (p, flags, handleP) => {
       const L = (status: number) => this.k.log("NtAlpcDeleteSecurityContext", status);
+      if (flags !== 0) return L(S.STATUS_INVALID_PARAMETER);
       const port = this.k.port(p);
       if (typeof port === "number") return L(port);
       const ctx = this.#securityContexts.get(ptrValue(handleP));
-      if (!ctx || ctx.port !== port) return L(S.STATUS_INVALID_HANDLE);
+      if (!ctx || this.#comm(ctx.port) !== this.#comm(port)) return L(S.STATUS_INVALID_HANDLE);
+      if (ctx.port !== port) return L(S.STATUS_ACCESS_DENIED);
       this.#deleteSecurityContext(ctx);
       return L(S.STATUS_SUCCESS);
     },

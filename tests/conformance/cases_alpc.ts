@@ -537,6 +537,44 @@ export const cases: Case[] = [
     },
   },
 
+  // The largest ALPC message: AlpcpValidateAndSetPortAttributes.c allows MaxMessageLength up to
+  // 0xFFFF; AlpcpValidateMessage.c needs DataLength + 40 to fit 16 bits (`DataLength <
+  // (USHORT)(DataLength + 40)`), so DataLength 0xFFD7 (TotalLength 0xFFFF) is the most, and
+  // 0xFFD8 is STATUS_INVALID_PARAMETER whatever TotalLength says.
+  {
+    name:
+      "The largest ALPC message is TotalLength 0xFFFF (DataLength 0xFFD7) on ports of MaxMessageLength 0xFFFF; DataLength 0xFFD8 is STATUS_INVALID_PARAMETER",
+    sources: [
+      "AlpcpValidateAndSetPortAttributes.c",
+      "AlpcpValidateMessage.c",
+      "AlpcpSendMessage.c",
+    ],
+    needs: ALPC,
+    async run(k) {
+      const link = await alpcConnected(k, "largest", {
+        portAttrs: { maxMessageLength: 0xffff },
+        clientAttrs: { maxMessageLength: 0xffff },
+      });
+      const send = async (dataLength: number, totalLength: number) =>
+        st(
+          await alpcSend(
+            link.client,
+            "cli",
+            F.RELEASE_MESSAGE,
+            alpcMessage(new Uint8Array(Math.min(dataLength, 0xffd7)), {
+              dataLength,
+              totalLength,
+              size: HEADER + dataLength,
+            }),
+          ),
+        );
+      return {
+        expected: { largest: "STATUS_SUCCESS", overflow: "STATUS_INVALID_PARAMETER" },
+        observed: { largest: await send(0xffd7, 0xffff), overflow: await send(0xffd8, 0xffff) },
+      };
+    },
+  },
+
   // AlpcpDispatchNewMessage.c: the target port needs Flags 0x20000 (else 0xC0000707); a message
   // longer than the target's MaxMessageLength is 0xC0000023. A server sends to the client port,
   // which has 0x20000 only when its attributes say so (AlpcpValidateAndSetPortAttributes.c).
@@ -1461,16 +1499,23 @@ export const cases: Case[] = [
 
   // A view round trip. AlpcpCaptureViewAttributeInternal.c: the send's view attribute names the
   // section and the view's base (a NULL base → 0xC0000141; AlpcpLocateSectionView.c finds the
-  // view among the port's resources); AlpcpExposeAttributes.c gives the receiver that view's
-  // ViewBase and ViewSize, and marks VIEW valid. (Server and client are one process here.)
+  // view among the sending port's resources). AlpcpCompleteDispatchMessage.c →
+  // AlpcpExposeViewAttributeInSenderContext.c: the target port (the connection port) has no view
+  // of that region (AlpcpLocateView.c), so AlpcpCreateView.c maps one for it, in its process;
+  // AlpcpExposeAttributes.c gives the receiver that view's ViewBase and ViewSize and marks VIEW
+  // valid. So the server sees another mapping of the same size, even in the same process.
   {
     name:
-      "An ALPC view round trip: a section view sent with the view attribute reaches the server as a valid VIEW attribute with the view's base and size; a view attribute with no ViewBase is STATUS_INVALID_ADDRESS",
+      "An ALPC view round trip: a view sent with the view attribute reaches the server as a valid VIEW attribute, a new mapping (another ViewBase) of the same ViewSize; a view attribute with no ViewBase is STATUS_INVALID_ADDRESS",
     sources: [
       "NtAlpcCreatePortSection.c",
       "NtAlpcCreateSectionView.c",
       "AlpcpCaptureViewAttributeInternal.c",
       "AlpcpLocateSectionView.c",
+      "AlpcpCompleteDispatchMessage.c",
+      "AlpcpExposeViewAttributeInSenderContext.c",
+      "AlpcpLocateView.c",
+      "AlpcpCreateView.c",
       "AlpcpExposeAttributes.c",
     ],
     needs: ALPC,
@@ -1522,7 +1567,7 @@ export const cases: Case[] = [
           noBase: st(ALPC_STATUS.STATUS_INVALID_ADDRESS),
           received: "STATUS_SUCCESS",
           valid: hex((A.VIEW | A.CONTEXT) >>> 0),
-          viewBase: hex(base),
+          anotherMapping: true,
           viewSize: hex(size),
           client: "STATUS_SUCCESS",
         },
@@ -1531,9 +1576,83 @@ export const cases: Case[] = [
           noBase,
           received: r.status,
           valid: hex(validAttributes(r.attrs!)),
-          viewBase: hex(attributeField(r.attrs!, A.VIEW, VA.ViewBase, 8) ?? -1n),
+          anotherMapping: ((b) => b !== null && b !== 0n && b !== base)(
+            attributeField(r.attrs!, A.VIEW, VA.ViewBase, 8),
+          ),
           viewSize: hex(attributeField(r.attrs!, A.VIEW, VA.ViewSize, 8) ?? -1n),
           client,
+        },
+      };
+    },
+  },
+
+  // NtAlpcDeleteSectionView.c: Flags must be 0; the view at ViewBase among the port's resources,
+  // else 0xC0000141 (so a second delete). NtAlpcDeleteSecurityContext.c: the context is looked up
+  // in the communication's table (unknown: 0xC0000008) and must have been made on this very port
+  // (the server port of the same connection: 0xC0000022). NtAlpcDeletePortSection.c: unknown →
+  // 0xC0000008.
+  {
+    name:
+      "Deleting ALPC resources: a view twice (STATUS_INVALID_ADDRESS the second time), a security context through the peer's port (STATUS_ACCESS_DENIED) or unknown (STATUS_INVALID_HANDLE), a section",
+    sources: [
+      "NtAlpcDeleteSectionView.c",
+      "NtAlpcDeleteSecurityContext.c",
+      "NtAlpcDeletePortSection.c",
+      "AlpcpCreateSecurityContext.c",
+    ],
+    needs: ALPC,
+    async run(k) {
+      const link = await alpcConnected(k, "delete");
+      const c = link.client;
+      await c.call(
+        "NtAlpcCreatePortSection",
+        arg.h("cli"),
+        0,
+        null,
+        0x1000,
+        arg.buf("sh", 8),
+        arg.buf("ss", 8),
+      );
+      const sh = readUint(await c.read("sh"), 0, 8) as bigint;
+      await c.call(
+        "NtAlpcCreateSectionView",
+        arg.h("cli"),
+        0,
+        arg.buf("va", viewAttr({ section: sh, size: 0x1000n })),
+      );
+      const base = readUint(
+        await c.read("va"),
+        LAYOUTS.ALPC_DATA_VIEW_ATTR.offsets.ViewBase,
+        8,
+      ) as bigint;
+      const view = async (flags: number) =>
+        st(await c.call("NtAlpcDeleteSectionView", arg.h("cli"), flags, arg.ptr(base)));
+      await c.call("NtAlpcCreateSecurityContext", arg.h("cli"), 0, arg.buf("sc", securityAttr()));
+      const ctx = readUint(await c.read("sc"), SEC.offsets.ContextHandle, 8) as bigint;
+      const context = async (t: typeof c, port: string, handle: bigint) =>
+        st(await t.call("NtAlpcDeleteSecurityContext", arg.h(port), 0, arg.ptr(handle)));
+      return {
+        expected: {
+          viewFlags: "STATUS_INVALID_PARAMETER",
+          view: "STATUS_SUCCESS",
+          viewAgain: st(ALPC_STATUS.STATUS_INVALID_ADDRESS),
+          contextThroughServer: "STATUS_ACCESS_DENIED",
+          contextUnknown: "STATUS_INVALID_HANDLE",
+          context: "STATUS_SUCCESS",
+          sectionUnknown: "STATUS_INVALID_HANDLE",
+          section: "STATUS_SUCCESS",
+        },
+        observed: {
+          viewFlags: await view(1),
+          view: await view(0),
+          viewAgain: await view(0),
+          contextThroughServer: await context(link.server, "srv", ctx),
+          contextUnknown: await context(c, "cli", ctx + 0x1000n),
+          context: await context(c, "cli", ctx),
+          sectionUnknown: st(
+            await c.call("NtAlpcDeletePortSection", arg.h("cli"), 0, arg.ptr(sh + 0x1000n)),
+          ),
+          section: st(await c.call("NtAlpcDeletePortSection", arg.h("cli"), 0, arg.ptr(sh))),
         },
       };
     },
