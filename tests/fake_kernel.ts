@@ -1,5 +1,5 @@
 /**
- * A fake of the legacy-LPC part of the Windows 11 kernel, behind the same ntdll signatures the
+ * A fake of the LPC and ALPC part of the Windows 11 kernel, behind the same ntdll signatures the
  * toolkit binds. It reads the real buffers and native pointers our code passes (so marshalling is
  * tested too) and follows the kernel's own code, rule by rule: every rule below names the
  * `ntoskrnl/` function file it is read from (the public Hex-Rays pseudocode of Windows 11,
@@ -33,9 +33,14 @@
  *   the exception port), `raiseHardError(who, status)`.
  * - For assertions: `calls`, `openHandles(pid)`, `impersonating`, `deniedConnect`.
  *
+ * - ALPC: `symbols` also holds the `NtAlpc*` functions and the attribute helpers; their rules are in
+ *   `tests/fake_kernel_alpc.ts` (which says what it models), on the same ports, handles and messages
+ *   (one port object type, as in the kernel). `userSids` sets a process's user SID (the
+ *   RequiredServerSid check).
+ *
  * Time is virtual: a receive with a finite timeout and nothing queued returns `STATUS_TIMEOUT` at
- * once (nothing else can happen while the caller waits). Not modelled: views and large messages,
- * ALPC, the debugger (a debugger delays `LPC_CLIENT_DIED`: PspExitThread.c), WER (the error port
+ * once (nothing else can happen while the caller waits). Not modelled: legacy views and large
+ * messages, the debugger (a debugger delays `LPC_CLIENT_DIED`: PspExitThread.c), WER (the error port
  * that `DBG_EXCEPTION_NOT_HANDLED` goes to: DbgkpSendErrorMessage.c; here the process then ends
  * with the exception code, the path without a WER answer), security descriptors (except
  * `deniedConnect`) and the QoS level's effect on impersonation.
@@ -890,6 +895,11 @@ export class FakeKernel {
         return verdict;
       },
     );
+  }
+
+  /** ALPC views mapped in process `pid` (tests/fake_kernel_alpc.ts), for bounds in tests. */
+  alpcViews(pid: number): number {
+    return this.#alpc.mappedViews(pid);
   }
 
   /** Exceptions still waiting for their reply. */

@@ -70,6 +70,7 @@ export const ALPC_STATUS = {
   STATUS_INVALID_VIEW_SIZE: 0xc000001f,
   STATUS_INVALID_PARAMETER_2: 0xc00000f0,
   STATUS_INVALID_CONNECTION: 0xc0000140,
+  STATUS_INVALID_ADDRESS: 0xc0000141,
   STATUS_MESSAGE_LOST: 0xc0000701,
   STATUS_REQUEST_CANCELED: 0xc0000703,
   STATUS_LPC_RECEIVE_BUFFER_EXPECTED: 0xc0000705,
@@ -105,21 +106,29 @@ interface SecurityContext {
   deleted: boolean;
 }
 
-/** A port section (NtAlpcCreatePortSection.c) and the views made of it. */
+/** A port section (NtAlpcCreatePortSection.c): its size and the part its views take. */
 interface Section {
   handle: bigint;
   port: Port;
+  pid: number;
   size: bigint;
-  bytes: Uint8Array<ArrayBuffer>;
+  used: bigint;
   deleted: boolean;
 }
 
-/** A view of a port section mapped in one process (AlpcpCreateView.c). */
+/** A view of a port section mapped in one process, a resource of the port (AlpcpCreateView.c). */
 interface View {
   section: Section;
+  port: Port;
   pid: number;
   base: bigint;
   size: bigint;
+  /** The size of the region it maps (AlpcpCreateRegion.c rounds to the region granularity). */
+  region: bigint;
+  /** Its region: every mapping of one region (AlpcpCreateView.c) shares it. */
+  regionKey: object;
+  /** Made by NtAlpcCreateSectionView (else mapped for a delivery). */
+  own: boolean;
 }
 
 /** What the ALPC rules keep for a port (the kernel's ALPC_PORT fields they read). */
@@ -212,6 +221,8 @@ const DIRECT_RECEIVE = 0x1000000;
 /** The security attribute's flags (AlpcpCaptureSecurityAttributeInternal.c). */
 const SEC_RELEASE = 0x10000;
 const SEC_CREATE_HANDLE = 0x20000;
+/** AlpcpRegionGranularity: the allocation granularity (AlpcpInitSystem.c reads it at boot). */
+const REGION_GRANULARITY = 0x10000n;
 /** "Create a context now" as a ContextHandle (AlpcpCaptureSecurityAttributeInternal.c: -2). */
 const ALPC_HANDLE_CREATE = 0xfffffffffffffffen;
 
@@ -423,19 +434,35 @@ export class AlpcRules {
         }
         out.security = ctx;
       } else {
+        // The handle is looked up in the communication's table (the port's +16 blob).
         const ctx = this.#securityContexts.get(handle);
-        if (!ctx || ctx.deleted) return S.STATUS_INVALID_HANDLE;
+        if (!ctx || ctx.deleted || this.#comm(ctx.port) !== this.#comm(port)) {
+          return S.STATUS_INVALID_HANDLE;
+        }
         if (ctx.port !== port) return S.STATUS_ACCESS_DENIED;
         if (flags & SEC_RELEASE) this.#deleteSecurityContext(ctx);
         out.security = ctx;
       }
     }
     if (valid & A.VIEW) {
+      // AlpcpCaptureViewAttributeInternal.c: Flags beyond 0x70000 → STATUS_INVALID_PARAMETER; no
+      // SectionHandle: no view; a NULL ViewBase → STATUS_INVALID_ADDRESS; an unknown section →
+      // STATUS_INVALID_HANDLE; AlpcpLocateSectionView.c: the view at ViewBase among the port's
+      // resources, of that section, else STATUS_INVALID_ADDRESS.
       const at = attributeOffset(allocated, A.VIEW)!;
-      const base = dv.getBigUint64(at + VIEW.offsets.ViewBase, true);
-      const v = this.#views.find((x) => x.base === base && x.pid === this.k.current().pid);
-      if (!v) return S.STATUS_INVALID_PARAMETER;
-      out.view = v;
+      if ((dv.getUint32(at + VIEW.offsets.Flags, true) & 0xfff8ffff) !== 0) {
+        return S.STATUS_INVALID_PARAMETER;
+      }
+      const handle = dv.getBigUint64(at + VIEW.offsets.SectionHandle, true);
+      if (handle !== 0n) {
+        const base = dv.getBigUint64(at + VIEW.offsets.ViewBase, true);
+        if (base === 0n) return ALPC_STATUS.STATUS_INVALID_ADDRESS;
+        const section = this.#sections.get(handle);
+        if (!section || section.deleted) return S.STATUS_INVALID_HANDLE;
+        const v = this.#views.find((x) => x.base === base && x.port === port);
+        if (!v || v.section !== section) return ALPC_STATUS.STATUS_INVALID_ADDRESS;
+        out.view = v;
+      }
     }
     return out;
   }
@@ -460,11 +487,11 @@ export class AlpcRules {
       valid |= A.SECURITY;
     }
     if ((allocated & A.VIEW) && i.view) {
+      // The message's view as it is (its ViewBase and ViewSize; SectionHandle 0).
       const at = attributeOffset(allocated, A.VIEW)!;
-      const mine = this.#mapFor(i.view, this.k.current().pid);
       buf.fill(0, at, at + VIEW.size);
-      dv.setBigUint64(at + VIEW.offsets.ViewBase, mine.base, true);
-      dv.setBigUint64(at + VIEW.offsets.ViewSize, mine.size, true);
+      dv.setBigUint64(at + VIEW.offsets.ViewBase, i.view.base, true);
+      dv.setBigUint64(at + VIEW.offsets.ViewSize, i.view.size, true);
       valid |= A.VIEW;
     }
     if (allocated & A.CONTEXT) {
@@ -486,20 +513,42 @@ export class AlpcRules {
     dv.setUint32(at + CTX.offsets.CallbackId, msg.callbackId, true);
   }
 
-  /** The receiver's mapping of a view (the kernel maps it into the receiving process). */
-  #mapFor(v: View, pid: number): View {
-    if (v.pid === pid) return v;
-    const existing = this.#views.find((x) => x.section === v.section && x.pid === pid);
-    if (existing) return existing;
-    const mine: View = { section: v.section, pid, base: this.#newViewBase(v.size), size: v.size };
-    this.#views.push(mine);
-    return mine;
-  }
-
   #newViewBase(size: bigint): bigint {
     const base = this.#nextViewBase;
     this.#nextViewBase += (size + 0xffffn) & ~0xffffn;
     return base;
+  }
+
+  /**
+   * The view a message carries, as its target port gets it (AlpcpCompleteDispatchMessage.c →
+   * AlpcpExposeViewAttributeInSenderContext.c): the target port's own view of the region when it
+   * has one (AlpcpLocateView.c), else a new mapping in the target port's process
+   * (AlpcpCreateView.c), a resource of the target port, of the same size.
+   */
+  #deliverView(v: View | undefined, target: Port): View | undefined {
+    if (!v) return undefined;
+    const mine = this.#views.find((x) =>
+      x.section === v.section && x.port === target &&
+      x.region === v.region && (x.own ? x.base === v.base : true)
+    );
+    if (mine) return mine;
+    const mapped: View = {
+      section: v.section,
+      port: target,
+      pid: target.ownerPid,
+      base: this.#newViewBase(v.region),
+      size: v.size,
+      region: v.region,
+      regionKey: v.regionKey,
+      own: false,
+    };
+    this.#views.push(mapped);
+    return mapped;
+  }
+
+  /** How many views are mapped in process `pid` (its own and those mapped for deliveries). */
+  mappedViews(pid: number): number {
+    return this.#views.filter((v) => v.pid === pid).length;
   }
 
   #newAlpcHandle(): bigint {
@@ -639,7 +688,8 @@ export class AlpcRules {
       sync: (flags & F.SYNC_REQUEST) !== 0,
       comm: this.#comm(port),
       requester: port,
-      ...captured,
+      security: captured.security,
+      view: this.#deliverView(captured.view, t.target),
     });
     if (!this.k.enqueue(t.target, msg)) return { status: S.STATUS_PORT_DISCONNECTED };
     return { status: S.STATUS_SUCCESS, msg };
@@ -694,29 +744,80 @@ export class AlpcRules {
     const dv = view(bytes);
     dv.setUint32(PM.offsets.MessageId, msg.messageId, true);
     dv.setUint32(PM.offsets.CallbackId, msg.callbackId, true);
-    if (!i.sync && i.requester && msg.kind === "request") {
-      // AlpcpDispatchReplyToPort.c: to the requester's port, as a message of its own.
-      const target = i.requester;
-      msg.bytes = bytes;
-      msg.state = "queued";
-      msg.queuedOn = target;
-      i.type = replyType;
-      i.noReply = true;
-      i.isReply = true;
-      if (captured.security) i.security = captured.security;
-      if (captured.view) i.view = captured.view;
-      msg.kind = "datagram";
-      if (!this.k.enqueue(target, msg)) return S.STATUS_PORT_DISCONNECTED;
-      return S.STATUS_SUCCESS;
+    if (!i.sync && msg.kind === "request") {
+      return this.#replyToPort(port, msg, bytes, release, captured);
     }
+    // AlpcpDispatchReplyToWaitingThread.c: the requester's port counts it (SequenceNo) and gives
+    // its PortContext (a client port's: its handle).
+    const rs = this.stateOf(i.requester);
+    i.sequence = ++rs.seq;
+    msg.context = rs.portContext;
     msg.reply = bytes;
     msg.state = "replied";
-    this.#replies.set(msg, { type: replyType, ...captured });
+    this.#replies.set(msg, {
+      type: replyType,
+      ...captured,
+      view: this.#deliverView(captured.view, i.requester),
+    });
     this.k.changed();
     return S.STATUS_SUCCESS;
   }
 
-  #replies = new WeakMap<Message, { type: number; security?: SecurityContext; view?: View }>();
+  /**
+   * AlpcpDispatchReplyToPort.c: the reply to a request whose sender does not wait is queued as a
+   * message on the requester's side (a client's: its client port; a server's: the connection
+   * port, with the server port as communication port); the replying or the requesting port
+   * disconnected → STATUS_PORT_DISCONNECTED (the message is cancelled); longer than the target's
+   * MaxMessageLength → STATUS_BUFFER_TOO_SMALL; it takes the communication port's next sequence
+   * number and PortContext; with RELEASE_MESSAGE it takes no reply. A connection reply (Type 11)
+   * ends the client port's "connecting" state.
+   */
+  #replyToPort(
+    port: Port,
+    msg: Message,
+    bytes: Uint8Array,
+    release: boolean,
+    captured: { security?: SecurityContext; view?: View },
+  ): number {
+    const i = this.#info(msg);
+    const requester = i.requester;
+    let target: Port | undefined = requester;
+    let comm: Port | undefined = requester;
+    if (requester.kind === "server") {
+      target = requester.connection;
+      comm = requester;
+    }
+    if (this.stateOf(port).disconnected || this.stateOf(requester).disconnected) {
+      this.#cancel(msg);
+      return S.STATUS_PORT_DISCONNECTED;
+    }
+    if (!target || !comm || target.closed) {
+      this.#cancel(msg);
+      return S.STATUS_PORT_DISCONNECTED;
+    }
+    if (rawHeader(bytes).totalLength > target.maxMessage) return S.STATUS_BUFFER_TOO_SMALL;
+    const type = rawHeader(bytes).type;
+    if (type === T.LPC_CONNECTION_REPLY) this.stateOf(requester).connecting = false;
+    const cs = this.stateOf(comm);
+    msg.bytes = bytes;
+    msg.state = "queued";
+    msg.queuedOn = target;
+    msg.context = cs.portContext;
+    msg.kind = release ? "datagram" : "request";
+    i.type = type;
+    i.noReply = release;
+    i.isReply = true;
+    i.sequence = ++cs.seq;
+    i.security = captured.security;
+    i.view = this.#deliverView(captured.view, target);
+    if (!this.k.enqueue(target, msg)) return S.STATUS_PORT_DISCONNECTED;
+    return S.STATUS_SUCCESS;
+  }
+
+  #replies = new WeakMap<
+    Message,
+    { type: number; security?: SecurityContext | undefined; view?: View | undefined }
+  >();
 
   // ---------------------------------------------------------------- receiving
 
@@ -1017,7 +1118,8 @@ export class AlpcRules {
         sync: (flags & F.SYNC_REQUEST) !== 0,
         comm: client,
         requester: client,
-        ...captured,
+        security: captured.security,
+        view: this.#deliverView(captured.view, connection),
       });
       this.#connects.set(msg, client);
       if (!this.k.enqueue(connection, msg)) return fail(S.STATUS_PORT_DISCONNECTED);
@@ -1052,7 +1154,6 @@ export class AlpcRules {
           const i = this.#info(msg);
           i.security = r.security;
           i.view = r.view;
-          i.sequence = 0;
           this.#expose(msg, client, u8(inAttrB));
           this.k.free(msg);
           view(cell).setBigUint64(0, handle, true);
@@ -1143,13 +1244,21 @@ export class AlpcRules {
       );
       view(reply).setUint32(PM.offsets.MessageId, msg.messageId, true);
       view(reply).setUint32(PM.offsets.CallbackId, msg.callbackId, true);
-      msg.reply = reply;
       msg.serverPort = server;
       msg.connect = "accepted";
-      msg.context = 0n;
-      this.#replies.set(msg, { type, ...captured });
-      cs.connecting = false;
-      if (!this.#info(msg).sync) this.k.free(msg);
+      if (!this.#info(msg).sync) {
+        // A connect that did not wait: the reply goes to its client port (AlpcpDispatchMessage.c
+        // → AlpcpDispatchReplyToPort.c), with RELEASE_MESSAGE.
+        this.#replyToPort(server, msg, reply, true, captured);
+        this.k.changed();
+        return L(S.STATUS_SUCCESS);
+      }
+      const rs = this.stateOf(client);
+      this.#info(msg).sequence = ++rs.seq;
+      msg.context = rs.portContext;
+      msg.reply = reply;
+      this.#replies.set(msg, { type, ...captured, view: this.#deliverView(captured.view, client) });
+      cs.connecting = false; // AlpcpDispatchReplyToWaitingThread.c: Type 11
       this.k.changed();
       return L(S.STATUS_SUCCESS);
     },
@@ -1288,60 +1397,91 @@ export class AlpcRules {
       return L(this.#impersonate(cs.qos.dynamic ? msg.from.pid : cs.clientPid ?? msg.from.pid));
     },
 
-    // NtAlpcCreatePortSection.c / AlpcpCreateSection.c: not modelled beyond a section the kernel
-    // makes itself (SectionHandle NULL), of the size asked rounded up to pages.
+    // NtAlpcCreatePortSection.c: Flags other than 0x40000 (secure), or 0x40000 with a section
+    // handle → STATUS_INVALID_PARAMETER. AlpcpCreateSection.c: SectionSize 0 →
+    // STATUS_INVALID_PARAMETER; the size is rounded up to AlpcpRegionGranularity (the allocation
+    // granularity, 64 KiB: AlpcpInitSystem.c); a disconnected port → STATUS_PORT_DISCONNECTED.
+    // A section of the caller's (SectionHandle) is not modelled.
     NtAlpcCreatePortSection: (p, flags, sectionP, size, cellB, actualB) => {
       const L = (status: number) => this.k.log("NtAlpcCreatePortSection", status);
+      if ((flags & ~0x40000) !== 0 || ((flags & 0x40000) !== 0 && sectionP !== null)) {
+        return L(S.STATUS_INVALID_PARAMETER);
+      }
       const port = this.k.port(p);
       if (typeof port === "number") return L(port);
-      if (sectionP !== null || flags !== 0) return L(S.STATUS_NOT_IMPLEMENTED);
+      if (sectionP !== null) return L(S.STATUS_NOT_IMPLEMENTED);
       const want = BigInt(size);
       if (want === 0n) return L(S.STATUS_INVALID_PARAMETER);
-      const actual = (want + 0xfffn) & ~0xfffn;
+      if (this.stateOf(port).disconnected) return L(S.STATUS_PORT_DISCONNECTED);
+      const actual = (want + REGION_GRANULARITY - 1n) & ~(REGION_GRANULARITY - 1n);
       const section: Section = {
         handle: this.#newAlpcHandle(),
         port,
+        pid: this.k.current().pid,
         size: actual,
-        bytes: new Uint8Array(Number(actual)),
+        used: 0n,
         deleted: false,
       };
       this.#sections.set(section.handle, section);
       view(u8(cellB)!).setBigUint64(0, section.handle, true);
-      const a = u8(actualB);
-      if (a) view(a).setBigUint64(0, actual, true);
+      view(u8(actualB)!).setBigUint64(0, actual, true);
       return L(S.STATUS_SUCCESS);
     },
 
-    NtAlpcDeletePortSection: (p, _flags, handleP) => {
+    // NtAlpcDeletePortSection.c: Flags must be 0 (STATUS_INVALID_PARAMETER); the section by its
+    // handle in the communication's table (STATUS_INVALID_HANDLE).
+    NtAlpcDeletePortSection: (p, flags, handleP) => {
       const L = (status: number) => this.k.log("NtAlpcDeletePortSection", status);
+      if (flags !== 0) return L(S.STATUS_INVALID_PARAMETER);
       const port = this.k.port(p);
       if (typeof port === "number") return L(port);
       const s = this.#sections.get(ptrValue(handleP));
-      if (!s || s.port !== port) return L(S.STATUS_INVALID_HANDLE);
+      if (!s || s.deleted || this.#comm(s.port) !== this.#comm(port)) {
+        return L(S.STATUS_INVALID_HANDLE);
+      }
       s.deleted = true;
       this.#sections.delete(s.handle);
       return L(S.STATUS_SUCCESS);
     },
 
-    // NtAlpcCreateSectionView.c: the view attribute names a section of the port; the view is
-    // mapped in the caller's process (ViewBase written; ViewSize the section's when 0).
-    NtAlpcCreateSectionView: (p, _flags, attrB) => {
+    // NtAlpcCreateSectionView.c: Flags must be 0, and the attribute's Flags 0, ViewSize non-zero
+    // and ViewBase 0 (else STATUS_INVALID_PARAMETER); the SectionHandle one of the port's
+    // (STATUS_INVALID_HANDLE). AlpcpCreateRegion.c: only the section's creating process
+    // (STATUS_ACCESS_DENIED); the region (ViewSize rounded up to the region granularity) must fit
+    // what is left (STATUS_INSUFFICIENT_RESOURCES); the view's size is ViewSize rounded up to a
+    // page (AlpcpViewGranularity). ViewBase and ViewSize are written back.
+    NtAlpcCreateSectionView: (p, flags, attrB) => {
       const L = (status: number) => this.k.log("NtAlpcCreateSectionView", status);
+      const a = u8(attrB);
+      if (flags !== 0 || !a) return L(S.STATUS_INVALID_PARAMETER);
+      const dv = view(a);
+      const size = dv.getBigUint64(VIEW.offsets.ViewSize, true);
+      if (
+        dv.getUint32(VIEW.offsets.Flags, true) !== 0 || size === 0n ||
+        dv.getBigUint64(VIEW.offsets.ViewBase, true) !== 0n
+      ) {
+        return L(S.STATUS_INVALID_PARAMETER);
+      }
       const port = this.k.port(p);
       if (typeof port === "number") return L(port);
-      const a = u8(attrB);
-      if (!a) return L(S.STATUS_INVALID_PARAMETER);
-      const dv = view(a);
       const s = this.#sections.get(dv.getBigUint64(VIEW.offsets.SectionHandle, true));
-      if (!s || s.port !== port || s.deleted) return L(S.STATUS_INVALID_HANDLE);
-      let size = dv.getBigUint64(VIEW.offsets.ViewSize, true);
-      if (size === 0n) size = s.size;
-      if (size > s.size) return L(ALPC_STATUS.STATUS_INVALID_VIEW_SIZE);
+      if (!s || s.deleted || this.#comm(s.port) !== this.#comm(port)) {
+        return L(S.STATUS_INVALID_HANDLE);
+      }
+      if (s.pid !== this.k.current().pid) return L(S.STATUS_ACCESS_DENIED);
+      const region = (size + REGION_GRANULARITY - 1n) & ~(REGION_GRANULARITY - 1n);
+      if (s.size - s.used < region) return L(S.STATUS_INSUFFICIENT_RESOURCES);
+      s.used += region;
+      const pageSize = (size + 0xfffn) & ~0xfffn;
       const v: View = {
         section: s,
+        port,
         pid: this.k.current().pid,
-        base: this.#newViewBase(size),
-        size,
+        base: this.#newViewBase(region),
+        size: pageSize,
+        region,
+        regionKey: {},
+        own: true,
       };
       this.#views.push(v);
       dv.setBigUint64(VIEW.offsets.ViewBase, v.base, true);
@@ -1349,14 +1489,18 @@ export class AlpcRules {
       return L(S.STATUS_SUCCESS);
     },
 
-    NtAlpcDeleteSectionView: (p, _flags, baseP) => {
+    // NtAlpcDeleteSectionView.c: Flags must be 0 (STATUS_INVALID_PARAMETER); the view at ViewBase
+    // among the port's resources, else STATUS_INVALID_ADDRESS.
+    NtAlpcDeleteSectionView: (p, flags, baseP) => {
       const L = (status: number) => this.k.log("NtAlpcDeleteSectionView", status);
+      if (flags !== 0) return L(S.STATUS_INVALID_PARAMETER);
       const port = this.k.port(p);
       if (typeof port === "number") return L(port);
       const base = ptrValue(baseP);
-      const at = this.#views.findIndex((v) => v.base === base && v.pid === this.k.current().pid);
-      if (at < 0) return L(S.STATUS_INVALID_PARAMETER);
-      this.#views.splice(at, 1);
+      const at = this.#views.findIndex((v) => v.base === base && v.port === port);
+      if (at < 0) return L(ALPC_STATUS.STATUS_INVALID_ADDRESS);
+      const [v] = this.#views.splice(at, 1);
+      if (v!.own) v!.section.used -= v!.region;
       return L(S.STATUS_SUCCESS);
     },
 
@@ -1382,13 +1526,17 @@ export class AlpcRules {
       return L(S.STATUS_SUCCESS);
     },
 
-    // NtAlpcDeleteSecurityContext.c: a context of this port, by handle (else STATUS_INVALID_HANDLE).
-    NtAlpcDeleteSecurityContext: (p, _flags, handleP) => {
+    // NtAlpcDeleteSecurityContext.c: Flags must be 0 (STATUS_INVALID_PARAMETER); the context by
+    // its handle in the communication's table (STATUS_INVALID_HANDLE), made on this very port (else
+    // STATUS_ACCESS_DENIED).
+    NtAlpcDeleteSecurityContext: (p, flags, handleP) => {
       const L = (status: number) => this.k.log("NtAlpcDeleteSecurityContext", status);
+      if (flags !== 0) return L(S.STATUS_INVALID_PARAMETER);
       const port = this.k.port(p);
       if (typeof port === "number") return L(port);
       const ctx = this.#securityContexts.get(ptrValue(handleP));
-      if (!ctx || ctx.port !== port) return L(S.STATUS_INVALID_HANDLE);
+      if (!ctx || this.#comm(ctx.port) !== this.#comm(port)) return L(S.STATUS_INVALID_HANDLE);
+      if (ctx.port !== port) return L(S.STATUS_ACCESS_DENIED);
       this.#deleteSecurityContext(ctx);
       return L(S.STATUS_SUCCESS);
     },

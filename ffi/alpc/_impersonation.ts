@@ -7,6 +7,7 @@
 
 import { requireSymbol } from "../_loader.ts";
 import { currentThread, handleCell, type NtHandle } from "../nt/handle.ts";
+import { ImpersonationLevel, type ImpersonationLevelName } from "../nt/object_attributes.ts";
 import { check, NTSTATUS, toUnsigned } from "../status.ts";
 import type { AlpcSymbols } from "./port.ts";
 
@@ -17,13 +18,16 @@ const TOKEN_IMPERSONATE = 0x4;
 
 /**
  * Runs `fn` while this thread impersonates the sender of `message`
- * (`NtAlpcImpersonateClientOfPort(port, message, 0)`), then restores the token the thread had
- * before (or reverts to self), also when `fn` throws.
+ * (`NtAlpcImpersonateClientOfPort(port, message, flags)`), then restores the token the thread had
+ * before (or reverts to self), also when `fn` throws. With `level`, the flags ask for that level
+ * (bit 1, the level in bits 2-3: NtAlpcImpersonateClientOfPort.c), which may not exceed what the
+ * client's QoS allows (else STATUS_ACCESS_DENIED: AlpcpImpersonateMessage.c).
  *
  * @param nt the symbols
  * @param port the port the message was received on
  * @param message the received message (its MessageId and CallbackId name it to the kernel)
  * @param fn what to run impersonated
+ * @param level the impersonation level to ask for (default: the client's)
  */
 export function impersonateSender<T>(
   nt: Pick<
@@ -33,6 +37,7 @@ export function impersonateSender<T>(
   port: NtHandle<"port" | "connection-port">,
   message: Uint8Array<ArrayBuffer>,
   fn: () => T,
+  level?: ImpersonationLevelName,
 ): T {
   const impersonate = requireSymbol(
     nt.NtAlpcImpersonateClientOfPort,
@@ -45,7 +50,14 @@ export function impersonateSender<T>(
   if (!noToken) check(open, "NtOpenThreadToken");
   const restore = noToken ? new BigUint64Array(1) : saved;
   try {
-    check(impersonate(port.unsafePointer, message, null), "NtAlpcImpersonateClientOfPort");
+    const flags = level === undefined ? null : Deno.UnsafePointer.create(
+      BigInt((ImpersonationLevel[level] << 2) | 2),
+    );
+    check(
+      impersonate(port.unsafePointer, message, flags),
+      "NtAlpcImpersonateClientOfPort",
+      level === undefined ? undefined : `at level ${level}`,
+    );
     return fn();
   } finally {
     try {

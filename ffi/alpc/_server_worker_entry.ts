@@ -62,10 +62,17 @@ scope.onmessage = async (ev) => {
         ...(sd ? { securityDescriptor: sd } : {}),
       });
     }
-    using server = new AlpcServer(port, handler, {
-      portAttributes: init.portAttributes,
-      onEvent: (event) => scope.postMessage({ kind: "event", event }),
-    });
+    let made;
+    try {
+      made = new AlpcServer(port, handler, {
+        portAttributes: init.portAttributes,
+        onEvent: (event) => scope.postMessage({ kind: "event", event }),
+      });
+    } catch (e) {
+      port.close(); // the server never owned it
+      throw e;
+    }
+    using server = made;
     scope.postMessage({
       kind: "ready",
       tid: kernel32().GetCurrentThreadId(),

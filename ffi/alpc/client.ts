@@ -290,6 +290,19 @@ export class AlpcClient implements Disposable {
     return context;
   }
 
+  /**
+   * Registers the calling thread so that the server gets `LPC_CLIENT_DIED` when it exits
+   * (`NtRegisterThreadTerminatePort`, which takes any port: NtRegisterThreadTerminatePort.c
+   * references LpcPortObjectType, the one ALPC port type; thread-bound).
+   */
+  registerThreadTerminatePort(): void {
+    check(
+      this.#nt.NtRegisterThreadTerminatePort(this.#port.unsafePointer),
+      "NtRegisterThreadTerminatePort",
+      this.#port.what,
+    );
+  }
+
   /** The client communication port, borrowed: the client closes it, do not. */
   get port(): NtHandle<"port"> {
     return this.#port;

@@ -49,6 +49,7 @@ export type AlpcSymbols = Pick<
   | "NtAlpcDeleteSectionView"
   | "NtAlpcCreateSecurityContext"
   | "NtAlpcDeleteSecurityContext"
+  | "NtRegisterThreadTerminatePort"
   | "NtSetInformationThread"
   | "NtOpenThreadToken"
   | "NtClose"
@@ -89,9 +90,9 @@ export interface AlpcPortAttributes {
   memoryBandwidth?: number;
   /** `MaxPoolUsage` (default 0x4000 as the kernel's). */
   maxPoolUsage?: number;
-  /** `MaxSectionSize` (default 0x4000 as the kernel's; a view's section may not exceed it). */
+  /** `MaxSectionSize` (default 0x4000, the kernel's default for a port made without attributes). */
   maxSectionSize?: number;
-  /** `MaxViewSize` (default 0x4000). */
+  /** `MaxViewSize` (default 0x4000, as `MaxSectionSize`). */
   maxViewSize?: number;
   /** `MaxTotalSectionSize` (default 0x20000 as the kernel's). */
   maxTotalSectionSize?: number;
@@ -276,7 +277,10 @@ export function decodeAlpcBasicInformation(buf: Uint8Array): AlpcBasicInformatio
  *
  * const buf = new Uint8Array(16);
  * new DataView(buf.buffer).setUint32(0, 0x30000, true);
- * assertEquals(decodeAlpcBasicInformation(buf).flagNames, ["ALLOW_IMPERSONATION", "ALLOW_LPC_REQUESTS"]);
+ * assertEquals(decodeAlpcBasicInformation(buf).flagNames, [
+ *   "ALLOW_IMPERSONATION",
+ *   "ALLOW_LPC_REQUESTS",
+ * ]);
  * ```
  */
 export function queryAlpcBasicInformation(

@@ -12,10 +12,12 @@
 
 import { requireSymbol } from "../_loader.ts";
 import { LAYOUTS } from "../layouts.ts";
+import type { ImpersonationLevelName } from "../nt/object_attributes.ts";
 import { handleCell, NtHandle } from "../nt/handle.ts";
 import { ntdll } from "../ntdll.ts";
 import {
   type ClientId,
+  decodeClientDied,
   decodeExceptionMessage,
   decodeHardErrorMessage,
   decodePortMessage,
@@ -45,6 +47,9 @@ import { ReceivedView } from "./view.ts";
 
 const PM = LAYOUTS.PORT_MESSAGE;
 
+/** The largest receive buffer the server grows to (a TotalLength is 16 bits). */
+const RECEIVE_BUFFER_MOST = 0x10000;
+
 /** NtAlpcDeleteSectionView.c: no view at that address among the port's resources. */
 const STATUS_INVALID_ADDRESS = 0xc0000141;
 
@@ -58,7 +63,7 @@ export const ALPC_SERVER_RECEIVE_ATTRIBUTES: readonly AlpcAttributeName[] = [
 
 /** One accepted connection, as the server sees it. */
 export interface AlpcConnection {
-  /** The PortContext given to `NtAlpcAcceptConnectPort`; the kernel hands it back on each message. */
+  /** The PortContext given to `NtAlpcAcceptConnectPort` (the kernel hands it back on messages). */
   readonly context: bigint;
   /** The client that connected. */
   readonly clientId: ClientId;
@@ -85,9 +90,9 @@ export interface AlpcRequest {
    * connection's port), then puts the thread's token back, also when `fn` throws. The kernel
    * uses the message's security attribute if it carried one, else the connection's client
    * context, which exists only if the client port allows impersonation (AlpcpImpersonateMessage.c;
-   * otherwise STATUS_ACCESS_DENIED).
+   * otherwise STATUS_ACCESS_DENIED). `options.level` asks for a level, at most the client's.
    */
-  impersonate<T>(fn: () => T): T;
+  impersonate<T>(fn: () => T, options?: { level?: ImpersonationLevelName }): T;
 }
 
 /** What the server does with each kind of message. */
@@ -107,8 +112,13 @@ export interface AlpcHandler {
   request(req: AlpcRequest): Uint8Array | { data: Uint8Array; note: string };
   /** A datagram (never replied to). */
   datagram?(req: AlpcRequest): void;
-  /** A connection ended (`LPC_PORT_CLOSED` or `LPC_CLIENT_DIED` arrived for it). */
+  /** A connection ended: `LPC_PORT_CLOSED` arrived for it (its client's port closed). */
   closed?(connection: AlpcConnection): void;
+  /**
+   * A client thread registered with `registerThreadTerminatePort()` ended (`LPC_CLIENT_DIED`);
+   * the connection stays until its port closes.
+   */
+  clientDied?(connection: AlpcConnection, thread: ClientId): void;
   /**
    * An `LPC_EXCEPTION` from a process whose exception port this connection port is: the verdict
    * to reply with. Default `DBG_EXCEPTION_NOT_HANDLED` (any status >= 0 but that one counts as
@@ -127,7 +137,7 @@ export interface AlpcEvent {
   at: number;
   /**
    * What happened: the message type name, or `accept`, `refuse`, `reply`, `reply-failed`,
-   * `view-released`, `disconnect`, `error`.
+   * `view-released`, `disconnect`, `receive-buffer-grown`, `error`.
    */
   event: string;
   /** The sender (for messages). */
@@ -177,10 +187,10 @@ export interface AlpcServerOptions {
 
 /**
  * An ALPC server on one connection port: receives (`NtAlpcSendWaitReceivePort` with receive
- * attributes), dispatches on `Type & 0xFF`, accepts connections with a PortContext of its own, tells
- * clients apart by the PortContext of each message's context attribute, replies to synchronous
- * requests (`ALPC_MSGFLG_RELEASE_MESSAGE` with the request's MessageId and CallbackId), releases
- * every view a message carried, and closes every handle when disposed. `step()` serves one
+ * attributes), dispatches on `Type & 0xFF`, accepts connections with a PortContext of its own,
+ * tells clients apart by the PortContext of each message's context attribute, replies to
+ * synchronous requests (`ALPC_MSGFLG_RELEASE_MESSAGE`, the request's MessageId and CallbackId),
+ * releases every view a message carried, and closes every handle when disposed. `step()` serves one
  * message; `run()` serves until told to stop. It is thread-bound: to serve while the main thread
  * goes on, run it in an {@link AlpcServerWorker}.
  *
@@ -202,7 +212,8 @@ export class AlpcServer implements Disposable {
   readonly #handler: AlpcHandler;
   readonly #portAttributes: Uint8Array<ArrayBuffer>;
   readonly #attrs: MessageAttributes;
-  readonly #receive: Uint8Array<ArrayBuffer>;
+  #receive: Uint8Array<ArrayBuffer>;
+  readonly #maxMessage: number;
   readonly #onEvent: (e: AlpcEvent) => void;
   readonly #now: () => number;
   readonly #t0: number;
@@ -230,7 +241,8 @@ export class AlpcServer implements Disposable {
     this.#attrs = new MessageAttributes(
       options.receiveAttributes ?? ALPC_SERVER_RECEIVE_ATTRIBUTES,
     );
-    this.#receive = new Uint8Array(portAttributesMaxMessage(this.#portAttributes));
+    this.#maxMessage = portAttributesMaxMessage(this.#portAttributes);
+    this.#receive = new Uint8Array(this.#maxMessage);
     this.#onEvent = options.onEvent ?? (() => {});
     this.#now = options.now ?? (() => performance.now());
     this.#t0 = this.#now();
@@ -282,6 +294,18 @@ export class AlpcServer implements Disposable {
    * when the wait timed out.
    */
   step(timeoutMs = 100): boolean {
+    let status = this.#receiveOne(timeoutMs);
+    if (status === "grown") status = this.#receiveOne(timeoutMs);
+    if (status === "grown") return true;
+    check(status, "NtAlpcSendWaitReceivePort", `receive on ${this.#port.what}`);
+    // STATUS_TIMEOUT, or another success code with no message (an alert, an APC).
+    if (status !== 0) return toUnsigned(status) !== NTSTATUS.STATUS_TIMEOUT;
+    this.#dispatch();
+    return true;
+  }
+
+  /** One receive; `"grown"` when the message needed a larger buffer, which it now has. */
+  #receiveOne(timeoutMs: number): number | "grown" {
     const receive = requireSymbol(
       this.#nt.NtAlpcSendWaitReceivePort,
       "ntdll!NtAlpcSendWaitReceivePort",
@@ -299,11 +323,18 @@ export class AlpcServer implements Disposable {
       this.#attrs.buffer,
       relativeTimeout(timeoutMs),
     );
-    check(status, "NtAlpcSendWaitReceivePort", `receive on ${this.#port.what}`);
-    // STATUS_TIMEOUT, or another success code with no message (an alert, an APC).
-    if (status !== 0) return toUnsigned(status) !== NTSTATUS.STATUS_TIMEOUT;
-    this.#dispatch();
-    return true;
+    const need = Number(length[0]);
+    if (
+      toUnsigned(status) === NTSTATUS.STATUS_BUFFER_TOO_SMALL && need > this.#receive.byteLength &&
+      need <= RECEIVE_BUFFER_MOST
+    ) {
+      // AlpcpReceiveMessage.c writes the length needed; AlpcpReturnMessageOnInsufficientBuffer.c
+      // keeps the message (the large-message queue) for a receive with a buffer that large.
+      this.#receive = new Uint8Array(need);
+      this.#log("receive-buffer-grown", undefined, { totalLength: need });
+      return "grown";
+    }
+    return status;
   }
 
   /** Loops {@link step} until `shouldStop()` returns true (checked at least every `pollMs`). */
@@ -356,8 +387,26 @@ export class AlpcServer implements Disposable {
         }
         return;
       }
-      case LpcMessageType.LPC_PORT_CLOSED:
       case LpcMessageType.LPC_CLIENT_DIED: {
+        // A registered client thread ended (PspExitThread.c): the connection stays.
+        let note: string;
+        try {
+          const died = decodeClientDied(this.#receive);
+          note = Number.isFinite(died.createdAt.getTime())
+            ? `CreateTime ${died.createdAt.toISOString()}`
+            : `CreateTime FILETIME ${died.createTime}`;
+        } catch (e) {
+          note = e instanceof Error ? e.message : String(e);
+        }
+        this.#log(messageTypeName(header.type), header, { note });
+        try {
+          if (connection) this.#handler.clientDied?.(connection, header.clientId);
+        } catch (e) {
+          this.#log("error", header, { note: e instanceof Error ? e.message : String(e) });
+        }
+        return;
+      }
+      case LpcMessageType.LPC_PORT_CLOSED: {
         this.#log(messageTypeName(header.type), header);
         if (connection) {
           this.#connections.delete(context);
@@ -424,7 +473,13 @@ export class AlpcServer implements Disposable {
     }
   }
 
-  /** Unmaps a received view: from the connection port, or else from the connection's port. */
+  /**
+   * Unmaps a received view. A client's message targets the connection port
+   * (AlpcpReferenceAndLockTargetPortsAndCommunicationInfo.c, AlpcpDispatchNewMessage.c), and the
+   * receiver's view of the section is made for that port (AlpcpCompleteDispatchMessage.c,
+   * AlpcpExposeViewAttributeInSenderContext.c: AlpcpCreateView), so it is deleted there; the
+   * connection's own port is tried next only if the kernel answers STATUS_INVALID_ADDRESS.
+   */
   #releaseView(
     view: ReceivedView,
     connection: AlpcConnection | undefined,
@@ -459,7 +514,8 @@ export class AlpcServer implements Disposable {
       connection,
       attributes: this.#attrs,
       ...(view ? { view } : {}),
-      impersonate: (fn) => impersonateSender(this.#nt, connection.port, this.#receive, fn),
+      impersonate: (fn, options) =>
+        impersonateSender(this.#nt, connection.port, this.#receive, fn, options?.level),
     };
   }
 
@@ -469,7 +525,7 @@ export class AlpcServer implements Disposable {
       messageId: header.messageId,
       callbackId: header.callbackId,
       clientId: header.clientId,
-      maxTotalLength: this.#receive.byteLength,
+      maxTotalLength: this.#maxMessage,
     };
     try {
       reply = encodeAlpcMessage({ ...init, data: payload });
@@ -535,7 +591,7 @@ export class AlpcServer implements Disposable {
         messageId: header.messageId,
         callbackId: header.callbackId,
         clientId: header.clientId,
-        maxTotalLength: this.#receive.byteLength,
+        maxTotalLength: this.#maxMessage,
       });
     const cell = handleCell();
     const status = accept(

@@ -88,7 +88,7 @@ export class AlpcView implements Disposable {
    * nothing: keep it open until the view is disposed.
    *
    * @param port the port the view will be sent on (a client or server communication port)
-   * @param size bytes (the port's `MaxSectionSize` caps it)
+   * @param size bytes (AlpcpCreateSection.c rounds it up to the region granularity)
    * @param options `nt`, the symbols
    */
   static create(

@@ -16,11 +16,19 @@ import {
 } from "../../ffi/alpc/constants.ts";
 import { LAYOUTS } from "../../ffi/layouts.ts";
 import { LpcMessageType as T } from "../../ffi/port_message.ts";
+import { NTSTATUS } from "../../ffi/status.ts";
 import { ALPC_STATUS } from "../fake_kernel_alpc.ts";
 import { arg } from "./types.ts";
 import type { Case, Json } from "./types.ts";
 import { HEADER, hex, readUint, st, u64, utf8 } from "./_util.ts";
-import { attributeField, messageAttributes, securityAttr, sid, validAttributes } from "./_alpc.ts";
+import {
+  attributeField,
+  messageAttributes,
+  securityAttr,
+  sid,
+  validAttributes,
+  viewAttr,
+} from "./_alpc.ts";
 import {
   ALPC_BUFFER,
   ALPC_CTX,
@@ -40,6 +48,10 @@ import { fresh } from "./_scenario.ts";
 
 const SEC = LAYOUTS.ALPC_SECURITY_ATTR;
 const PM = LAYOUTS.PORT_MESSAGE;
+const DBGKM = LAYOUTS.DBGKM_APIMSG.offsets;
+const ER = LAYOUTS.EXCEPTION_RECORD.offsets;
+/** The exception code these cases raise. */
+const CODE = 0xE0A1C0DE;
 const ALPC: Case["needs"] = ["alpc"];
 
 /** The header fields of a received ALPC message a case reports. */
@@ -521,6 +533,44 @@ export const cases: Case[] = [
       return {
         expected: { fits: "STATUS_SUCCESS", tooLong: "STATUS_PORT_MESSAGE_TOO_LONG" },
         observed: { fits: await send(0x100 - HEADER), tooLong: await send(0x101 - HEADER) },
+      };
+    },
+  },
+
+  // The largest ALPC message: AlpcpValidateAndSetPortAttributes.c allows MaxMessageLength up to
+  // 0xFFFF; AlpcpValidateMessage.c needs DataLength + 40 to fit 16 bits (`DataLength <
+  // (USHORT)(DataLength + 40)`), so DataLength 0xFFD7 (TotalLength 0xFFFF) is the most, and
+  // 0xFFD8 is STATUS_INVALID_PARAMETER whatever TotalLength says.
+  {
+    name:
+      "The largest ALPC message is TotalLength 0xFFFF (DataLength 0xFFD7) on ports of MaxMessageLength 0xFFFF; DataLength 0xFFD8 is STATUS_INVALID_PARAMETER",
+    sources: [
+      "AlpcpValidateAndSetPortAttributes.c",
+      "AlpcpValidateMessage.c",
+      "AlpcpSendMessage.c",
+    ],
+    needs: ALPC,
+    async run(k) {
+      const link = await alpcConnected(k, "largest", {
+        portAttrs: { maxMessageLength: 0xffff },
+        clientAttrs: { maxMessageLength: 0xffff },
+      });
+      const send = async (dataLength: number, totalLength: number) =>
+        st(
+          await alpcSend(
+            link.client,
+            "cli",
+            F.RELEASE_MESSAGE,
+            alpcMessage(new Uint8Array(Math.min(dataLength, 0xffd7)), {
+              dataLength,
+              totalLength,
+              size: HEADER + dataLength,
+            }),
+          ),
+        );
+      return {
+        expected: { largest: "STATUS_SUCCESS", overflow: "STATUS_INVALID_PARAMETER" },
+        observed: { largest: await send(0xffd7, 0xffff), overflow: await send(0xffd8, 0xffff) },
       };
     },
   },
@@ -1113,6 +1163,593 @@ export const cases: Case[] = [
           after: "STATUS_SUCCESS",
         },
         observed: { connect, before, request: hex(rq.header.type), accept, after },
+      };
+    },
+  },
+
+  // AlpcpCreateClientPort.c: the name is looked up (ObReferenceObjectByName): none →
+  // STATUS_OBJECT_NAME_NOT_FOUND.
+  {
+    name: "NtAlpcConnectPort to a name no port has is STATUS_OBJECT_NAME_NOT_FOUND",
+    sources: ["AlpcpConnectPort.c", "AlpcpCreateClientPort.c"],
+    needs: ALPC,
+    async run(k) {
+      const s = await k.self.main.call(
+        "NtAlpcConnectPort",
+        arg.out("cli"),
+        arg.us(k.portName("nobody")),
+        null,
+        null,
+        F.SYNC_REQUEST,
+        null,
+        null,
+        null,
+        null,
+        null,
+        null,
+      );
+      return { expected: "STATUS_OBJECT_NAME_NOT_FOUND", observed: st(s) };
+    },
+  },
+
+  // AlpcpFormatConnectionRequest.c → AlpcpValidateConnectionMessage.c: the connection message is
+  // checked like any ALPC message (TotalLength = DataLength + 40); AlpcpDispatchConnectionRequest.c:
+  // a TotalLength above the connection port's MaxMessageLength → 0xC0000023.
+  {
+    name:
+      "An ALPC connection message longer than the connection port's MaxMessageLength is STATUS_BUFFER_TOO_SMALL; a bad TotalLength STATUS_INVALID_PARAMETER",
+    sources: [
+      "AlpcpFormatConnectionRequest.c",
+      "AlpcpValidateConnectionMessage.c",
+      "AlpcpDispatchConnectionRequest.c",
+    ],
+    needs: ALPC,
+    async run(k) {
+      const t = k.self.main;
+      const name = await alpcListen(k, t, "connbig", { maxMessageLength: 0x100 });
+      const connect = async (msg: Uint8Array) =>
+        st(
+          await t.call(
+            "NtAlpcConnectPort",
+            arg.out(fresh("c")),
+            arg.us(name),
+            null,
+            null,
+            F.SYNC_REQUEST,
+            null,
+            arg.buf(fresh("cm"), msg),
+            null,
+            null,
+            null,
+            arg.timeout(200),
+          ),
+        );
+      return {
+        expected: { tooLong: "STATUS_BUFFER_TOO_SMALL", badTotal: "STATUS_INVALID_PARAMETER" },
+        observed: {
+          tooLong: await connect(alpcMessage(new Uint8Array(0x101 - HEADER))),
+          badTotal: await connect(alpcMessage("x", { totalLength: HEADER })),
+        },
+      };
+    },
+  },
+
+  // AlpcpAcceptConnectPort.c: MessageId 0 → 0xC000021F; a message that is not a connection
+  // request (`(Type & 0xFFFF00FF) != 0xA`) → 0xC000021F.
+  {
+    name:
+      "NtAlpcAcceptConnectPort with MessageId 0, or with a request that is not a connection request, is STATUS_REPLY_MESSAGE_MISMATCH",
+    sources: ["NtAlpcAcceptConnectPort.c", "AlpcpAcceptConnectPort.c"],
+    needs: ALPC,
+    async run(k) {
+      const link = await alpcConnected(k, "accept-bad");
+      const pr = alpcRequest(link.client, "cli", alpcMessage("req"));
+      const r = await alpcReceive(link.server, "conn");
+      const accept = async (msg: Uint8Array) =>
+        st(
+          await link.server.call(
+            "NtAlpcAcceptConnectPort",
+            arg.out(fresh("s")),
+            arg.h("conn"),
+            0,
+            null,
+            null,
+            null,
+            arg.buf(fresh("am"), msg),
+            null,
+            1,
+          ),
+        );
+      const zero = await accept(alpcMessage(""));
+      const notConnect = await accept(alpcReply(r, ""));
+      await alpcSend(link.server, "conn", F.RELEASE_MESSAGE, alpcReply(r, "ok"));
+      await pr.result(3000);
+      return {
+        expected: {
+          zero: "STATUS_REPLY_MESSAGE_MISMATCH",
+          notConnect: "STATUS_REPLY_MESSAGE_MISMATCH",
+        },
+        observed: { zero, notConnect },
+      };
+    },
+  },
+
+  // AlpcpSendMessage.c: a reply looks its message up (AlpcpLookupMessage.c); once the waiting
+  // requester took the reply the message is gone: a second reply → 0xC0000702.
+  {
+    name: "A second reply to the same ALPC request is STATUS_INVALID_MESSAGE",
+    sources: ["AlpcpSendMessage.c", "AlpcpLookupMessage.c", "AlpcpReceiveSynchronousReply.c"],
+    needs: ALPC,
+    async run(k) {
+      const link = await alpcConnected(k, "reply2");
+      const pr = alpcRequest(link.client, "cli", alpcMessage("once"));
+      const r = await alpcReceive(link.server, "conn");
+      const first = st(await alpcSend(link.server, "conn", F.RELEASE_MESSAGE, alpcReply(r, "1")));
+      const client = st(await pr.result(3000));
+      const second = st(await alpcSend(link.server, "conn", F.RELEASE_MESSAGE, alpcReply(r, "2")));
+      return {
+        expected: {
+          first: "STATUS_SUCCESS",
+          client: "STATUS_SUCCESS",
+          second: "STATUS_INVALID_MESSAGE",
+        },
+        observed: { first, client, second },
+      };
+    },
+  },
+
+  // SequenceNo (AlpcpPortQueryBasicInfo.c reads it): AlpcpDispatchConnectionRequest.c counts the
+  // connection request on the connection port; AlpcpDispatchReplyToWaitingThread.c counts the
+  // connection reply on the client port (the requester's); AlpcpDispatchNewMessage.c counts each
+  // client message on the server port and stamps it into the message (the context attribute's
+  // Sequence: AlpcpExposeContextAttribute.c).
+  {
+    name:
+      "ALPC sequence numbers: the connection request counts on the connection port, the connection reply on the client port, each client message on the server port (1, 2 in the context attribute)",
+    sources: [
+      "AlpcpDispatchConnectionRequest.c",
+      "AlpcpDispatchReplyToWaitingThread.c",
+      "AlpcpDispatchNewMessage.c",
+      "AlpcpExposeContextAttribute.c",
+      "AlpcpPortQueryBasicInfo.c",
+    ],
+    needs: ALPC,
+    async run(k) {
+      const link = await alpcConnected(k, "seq");
+      await alpcSend(link.client, "cli", F.RELEASE_MESSAGE, alpcMessage("a"));
+      await alpcSend(link.client, "cli", F.RELEASE_MESSAGE, alpcMessage("b"));
+      const seqOf = (r: AlpcReceived) =>
+        attributeField(r.attrs!, A.CONTEXT, LAYOUTS.ALPC_CONTEXT_ATTR.offsets.Sequence, 4);
+      const a = await alpcReceive(link.server, "conn");
+      const b = await alpcReceive(link.server, "conn");
+      return {
+        expected: { connection: 1, client: 1, server: 2, messages: [1, 2] },
+        observed: {
+          connection: (await basicInfo(link.server, "conn")).sequenceNo!,
+          client: (await basicInfo(link.client, "cli")).sequenceNo!,
+          server: (await basicInfo(link.server, "srv")).sequenceNo!,
+          messages: [seqOf(a) as number, seqOf(b) as number],
+        },
+      };
+    },
+  },
+
+  // AlpcpValidateAndSetPortAttributes.c: NULL client attributes give ALLOW_IMPERSONATION and a QoS
+  // with dynamic tracking (ContextTrackingMode 1); AlpcpCreateClientPort.c then marks the port
+  // dynamic (0x400). AlpcpImpersonateMessage.c: dynamic tracking impersonates the message's
+  // waiting thread, so a synchronous request can be impersonated and a request whose sender does
+  // not wait cannot (0xC0000022).
+  {
+    name:
+      "A client connecting with NULL attributes (dynamic tracking): its synchronous request can be impersonated, its asynchronous request cannot (STATUS_ACCESS_DENIED)",
+    sources: [
+      "AlpcpValidateAndSetPortAttributes.c",
+      "AlpcpCreateClientPort.c",
+      "AlpcpImpersonateMessage.c",
+    ],
+    needs: ALPC,
+    async run(k) {
+      const link = await alpcConnected(k, "imp-dyn", { clientAttrs: null });
+      const impersonate = async (r: AlpcReceived) => {
+        const s = st(
+          await link.server.call(
+            "NtAlpcImpersonateClientOfPort",
+            arg.h("srv"),
+            arg.buf(r.buffer),
+            null,
+          ),
+        );
+        await link.server.call("NtSetInformationThread", arg.self(), 5, arg.buf(fresh("nt"), 8), 8);
+        return s;
+      };
+      const pr = alpcRequest(link.client, "cli", alpcMessage("sync"));
+      const sync = await alpcReceive(link.server, "conn");
+      const syncImp = await impersonate(sync);
+      await alpcSend(link.server, "conn", F.RELEASE_MESSAGE, alpcReply(sync, "ok"));
+      await pr.result(3000);
+      const sent = st(await alpcSend(link.client, "cli", 0, alpcMessage("async")));
+      const async = await alpcReceive(link.server, "conn");
+      const asyncImp = await impersonate(async);
+      return {
+        expected: {
+          sync: "STATUS_SUCCESS",
+          sent: "STATUS_SUCCESS",
+          asyncType: hex(0x2000 | T.LPC_REQUEST),
+          async: "STATUS_ACCESS_DENIED",
+        },
+        observed: { sync: syncImp, sent, asyncType: hex(async.header.type), async: asyncImp },
+      };
+    },
+  },
+
+  // AlpcpDispatchReplyToPort.c: the reply to a request whose sender does not wait is queued on
+  // the requester's client port (no ALLOW_LPC_REQUESTS needed), as LPC_REPLY with RELEASE_MESSAGE,
+  // with the request's MessageId, the replier's ClientId and the client port's PortContext (its
+  // handle).
+  {
+    name:
+      "The reply to an asynchronous ALPC request is queued on the client port: LPC_REPLY with the request's MessageId and the client port's PortContext",
+    sources: ["AlpcpSendMessage.c", "AlpcpDispatchReplyToPort.c", "AlpcpExposeContextAttribute.c"],
+    needs: ALPC,
+    async run(k) {
+      const link = await alpcConnected(k, "async-reply");
+      await alpcSend(link.client, "cli", 0, alpcMessage("later"));
+      const r = await alpcReceive(link.server, "conn");
+      const replied = st(
+        await alpcSend(link.server, "conn", F.RELEASE_MESSAGE, alpcReply(r, "now")),
+      );
+      const got = await alpcReceive(link.client, "cli");
+      const ctx = contextOf(got)!;
+      return {
+        expected: {
+          replied: "STATUS_SUCCESS",
+          got: {
+            status: "STATUS_SUCCESS",
+            type: hex(T.LPC_REPLY),
+            dataLength: 3,
+            totalLength: HEADER + 3,
+          },
+          messageId: r.header.messageId,
+          tid: link.server.tid,
+          portContext: hex(link.client.handleValue("cli")),
+        },
+        observed: {
+          replied,
+          got: headerOf(got),
+          messageId: got.header.messageId,
+          tid: got.header.tid,
+          portContext: ctx.portContext!,
+        },
+      };
+    },
+  },
+
+  // NtAlpcCreatePortSection.c: Flags other than 0x40000 → 0xC000000D; AlpcpCreateSection.c:
+  // SectionSize 0 → 0xC000000D, else rounded up to AlpcpRegionGranularity (the 64 KiB allocation
+  // granularity, AlpcpInitSystem.c) into *ActualSectionSize. NtAlpcCreateSectionView.c: the
+  // attribute's Flags 0, ViewSize non-zero, ViewBase 0 (else 0xC000000D), a known section
+  // handle (else 0xC0000008); AlpcpCreateRegion.c: ViewSize rounded up to a page.
+  {
+    name:
+      "NtAlpcCreatePortSection rounds the size up to 64 KiB and refuses size 0 or unknown flags; NtAlpcCreateSectionView needs ViewBase 0, a non-zero ViewSize and a known section",
+    sources: [
+      "NtAlpcCreatePortSection.c",
+      "AlpcpCreateSection.c",
+      "AlpcpInitSystem.c",
+      "NtAlpcCreateSectionView.c",
+      "AlpcpCreateRegion.c",
+    ],
+    needs: ALPC,
+    async run(k) {
+      const link = await alpcConnected(k, "section");
+      const c = link.client;
+      const section = async (flags: number, size: number) => {
+        const b = fresh("sec");
+        const s = await c.call(
+          "NtAlpcCreatePortSection",
+          arg.h("cli"),
+          flags,
+          null,
+          size,
+          arg.buf(b, 8),
+          arg.buf(`${b}.size`, 8),
+        );
+        return {
+          status: st(s),
+          handle: readUint(await c.read(b), 0, 8) as bigint,
+          size: readUint(await c.read(`${b}.size`), 0, 8) as bigint,
+        };
+      };
+      const ok = await section(0, 0x1000);
+      const createView = async (f: Parameters<typeof viewAttr>[0]) => {
+        const b = fresh("va");
+        const s = await c.call("NtAlpcCreateSectionView", arg.h("cli"), 0, arg.buf(b, viewAttr(f)));
+        const v = await c.read(b);
+        return {
+          status: st(s),
+          base: readUint(v, LAYOUTS.ALPC_DATA_VIEW_ATTR.offsets.ViewBase, 8) as bigint,
+          size: readUint(v, LAYOUTS.ALPC_DATA_VIEW_ATTR.offsets.ViewSize, 8) as bigint,
+        };
+      };
+      const good = await createView({ section: ok.handle, size: 0x1800n });
+      return {
+        expected: {
+          section: { status: "STATUS_SUCCESS", actual: hex(0x10000) },
+          sizeZero: "STATUS_INVALID_PARAMETER",
+          badFlags: "STATUS_INVALID_PARAMETER",
+          view: { status: "STATUS_SUCCESS", baseSet: true, size: hex(0x2000) },
+          viewSizeZero: "STATUS_INVALID_PARAMETER",
+          viewBaseGiven: "STATUS_INVALID_PARAMETER",
+          unknownSection: "STATUS_INVALID_HANDLE",
+        },
+        observed: {
+          section: { status: ok.status, actual: hex(ok.size) },
+          sizeZero: (await section(0, 0)).status,
+          badFlags: (await section(1, 0x1000)).status,
+          view: { status: good.status, baseSet: good.base !== 0n, size: hex(good.size) },
+          viewSizeZero: (await createView({ section: ok.handle, size: 0n })).status,
+          viewBaseGiven:
+            (await createView({ section: ok.handle, size: 0x1000n, base: 0x10000n })).status,
+          unknownSection:
+            (await createView({ section: ok.handle + 0x1000n, size: 0x1000n })).status,
+        },
+      };
+    },
+  },
+
+  // A view round trip. AlpcpCaptureViewAttributeInternal.c: the send's view attribute names the
+  // section and the view's base (a NULL base → 0xC0000141; AlpcpLocateSectionView.c finds the
+  // view among the sending port's resources). AlpcpCompleteDispatchMessage.c →
+  // AlpcpExposeViewAttributeInSenderContext.c: the target port (the connection port) has no view
+  // of that region (AlpcpLocateView.c), so AlpcpCreateView.c maps one for it, in its process;
+  // AlpcpExposeAttributes.c gives the receiver that view's ViewBase and ViewSize and marks VIEW
+  // valid. So the server sees another mapping of the same size, even in the same process.
+  {
+    name:
+      "An ALPC view round trip: a view sent with the view attribute reaches the server as a valid VIEW attribute, a new mapping (another ViewBase) of the same ViewSize; a view attribute with no ViewBase is STATUS_INVALID_ADDRESS",
+    sources: [
+      "NtAlpcCreatePortSection.c",
+      "NtAlpcCreateSectionView.c",
+      "AlpcpCaptureViewAttributeInternal.c",
+      "AlpcpLocateSectionView.c",
+      "AlpcpCompleteDispatchMessage.c",
+      "AlpcpExposeViewAttributeInSenderContext.c",
+      "AlpcpLocateView.c",
+      "AlpcpCreateView.c",
+      "AlpcpExposeAttributes.c",
+    ],
+    needs: ALPC,
+    async run(k) {
+      const link = await alpcConnected(k, "view");
+      const c = link.client;
+      await c.call(
+        "NtAlpcCreatePortSection",
+        arg.h("cli"),
+        0,
+        null,
+        0x1000,
+        arg.buf("sh", 8),
+        arg.buf("ss", 8),
+      );
+      const sh = readUint(await c.read("sh"), 0, 8) as bigint;
+      const made = st(
+        await c.call(
+          "NtAlpcCreateSectionView",
+          arg.h("cli"),
+          0,
+          arg.buf("va", viewAttr({ section: sh, size: 0x1000n })),
+        ),
+      );
+      const va = await c.read("va");
+      const VA = LAYOUTS.ALPC_DATA_VIEW_ATTR.offsets;
+      const base = readUint(va, VA.ViewBase, 8) as bigint;
+      const size = readUint(va, VA.ViewSize, 8) as bigint;
+      const withView = (b: bigint) =>
+        arg.buf(
+          fresh("sva"),
+          messageAttributes(A.VIEW, A.VIEW, [{
+            flag: A.VIEW,
+            bytes: viewAttr({ section: sh, base: b, size }),
+          }]),
+        );
+      const noBase = st(
+        await alpcSend(c, "cli", F.RELEASE_MESSAGE, alpcMessage("v"), withView(0n)),
+      );
+      const pr = alpcRequest(c, "cli", alpcMessage("view"), fresh("arep"), {
+        sendAttrs: withView(base),
+      });
+      const r = await alpcReceive(link.server, "conn", { attributes: (A.VIEW | A.CONTEXT) >>> 0 });
+      await alpcSend(link.server, "conn", F.RELEASE_MESSAGE, alpcReply(r, "ok"));
+      const client = st(await pr.result(3000));
+      return {
+        expected: {
+          made: "STATUS_SUCCESS",
+          noBase: st(ALPC_STATUS.STATUS_INVALID_ADDRESS),
+          received: "STATUS_SUCCESS",
+          valid: hex((A.VIEW | A.CONTEXT) >>> 0),
+          anotherMapping: true,
+          viewSize: hex(size),
+          client: "STATUS_SUCCESS",
+        },
+        observed: {
+          made,
+          noBase,
+          received: r.status,
+          valid: hex(validAttributes(r.attrs!)),
+          anotherMapping: ((b) => b !== null && b !== 0n && b !== base)(
+            attributeField(r.attrs!, A.VIEW, VA.ViewBase, 8),
+          ),
+          viewSize: hex(attributeField(r.attrs!, A.VIEW, VA.ViewSize, 8) ?? -1n),
+          client,
+        },
+      };
+    },
+  },
+
+  // NtAlpcDeleteSectionView.c: Flags must be 0; the view at ViewBase among the port's resources,
+  // else 0xC0000141 (so a second delete). NtAlpcDeleteSecurityContext.c: the context is looked up
+  // in the communication's table (unknown: 0xC0000008) and must have been made on this very port
+  // (the server port of the same connection: 0xC0000022). NtAlpcDeletePortSection.c: unknown →
+  // 0xC0000008.
+  {
+    name:
+      "Deleting ALPC resources: a view twice (STATUS_INVALID_ADDRESS the second time), a security context through the peer's port (STATUS_ACCESS_DENIED) or unknown (STATUS_INVALID_HANDLE), a section",
+    sources: [
+      "NtAlpcDeleteSectionView.c",
+      "NtAlpcDeleteSecurityContext.c",
+      "NtAlpcDeletePortSection.c",
+      "AlpcpCreateSecurityContext.c",
+    ],
+    needs: ALPC,
+    async run(k) {
+      const link = await alpcConnected(k, "delete");
+      const c = link.client;
+      await c.call(
+        "NtAlpcCreatePortSection",
+        arg.h("cli"),
+        0,
+        null,
+        0x1000,
+        arg.buf("sh", 8),
+        arg.buf("ss", 8),
+      );
+      const sh = readUint(await c.read("sh"), 0, 8) as bigint;
+      await c.call(
+        "NtAlpcCreateSectionView",
+        arg.h("cli"),
+        0,
+        arg.buf("va", viewAttr({ section: sh, size: 0x1000n })),
+      );
+      const base = readUint(
+        await c.read("va"),
+        LAYOUTS.ALPC_DATA_VIEW_ATTR.offsets.ViewBase,
+        8,
+      ) as bigint;
+      const view = async (flags: number) =>
+        st(await c.call("NtAlpcDeleteSectionView", arg.h("cli"), flags, arg.ptr(base)));
+      await c.call("NtAlpcCreateSecurityContext", arg.h("cli"), 0, arg.buf("sc", securityAttr()));
+      const ctx = readUint(await c.read("sc"), SEC.offsets.ContextHandle, 8) as bigint;
+      const context = async (t: typeof c, port: string, handle: bigint) =>
+        st(await t.call("NtAlpcDeleteSecurityContext", arg.h(port), 0, arg.ptr(handle)));
+      return {
+        expected: {
+          viewFlags: "STATUS_INVALID_PARAMETER",
+          view: "STATUS_SUCCESS",
+          viewAgain: st(ALPC_STATUS.STATUS_INVALID_ADDRESS),
+          contextThroughServer: "STATUS_ACCESS_DENIED",
+          contextUnknown: "STATUS_INVALID_HANDLE",
+          context: "STATUS_SUCCESS",
+          sectionUnknown: "STATUS_INVALID_HANDLE",
+          section: "STATUS_SUCCESS",
+        },
+        observed: {
+          viewFlags: await view(1),
+          view: await view(0),
+          viewAgain: await view(0),
+          contextThroughServer: await context(link.server, "srv", ctx),
+          contextUnknown: await context(c, "cli", ctx + 0x1000n),
+          context: await context(c, "cli", ctx),
+          sectionUnknown: st(
+            await c.call("NtAlpcDeletePortSection", arg.h("cli"), 0, arg.ptr(sh + 0x1000n)),
+          ),
+          section: st(await c.call("NtAlpcDeletePortSection", arg.h("cli"), 0, arg.ptr(sh))),
+        },
+      };
+    },
+  },
+
+  // An ALPC connection port as a process's exception port (NtSetInformationProcess.c case 8 takes
+  // any port). DbgkForwardException.c builds LPC_EXCEPTION (0x800D000A8 then Type 7: DataLength
+  // 0xA8, TotalLength 0xD0) and DbgkpSendApiMessageLpc.c sends it with LpcSendWaitReceivePort.c:
+  // AlpcpProcessSynchronousRequest.c → AlpcpSendMessage.c (an ALPC port, a kernel sender) →
+  // AlpcpDispatchNewMessage.c, which sets 0x2000 and the connection port's own PortContext (0:
+  // the context attribute is not valid). No attributes are sent with it. An ALPC reply with
+  // ReturnedStatus DBG_CONTINUE lets the raise return (DbgkForwardException.c: `>= 0`).
+  {
+    name:
+      "A second-chance exception on an ALPC exception port arrives as LPC_EXCEPTION|0x2000 (0xA8/0xD0, the raiser's process) with no valid attributes, and an ALPC reply with DBG_CONTINUE lets the raise return",
+    sources: [
+      "NtSetInformationProcess.c",
+      "DbgkForwardException.c",
+      "DbgkpSendApiMessageLpc.c",
+      "LpcSendWaitReceivePort.c",
+      "AlpcpProcessSynchronousRequest.c",
+      "AlpcpSendMessage.c",
+      "AlpcpDispatchNewMessage.c",
+    ],
+    needs: ["process", "system", "alpc"],
+    async run(k) {
+      const server = await k.self.thread();
+      await alpcListen(k, server, "alpc-ep", {}, "ep");
+      await server.becomeSystem();
+      const client = await k.spawn();
+      const o = await server.openProcess(client, 0x800, "cproc");
+      if (o !== 0) throw new Error(`setup: NtOpenProcess -> ${st(o)}`);
+      const set = st(
+        await server.call(
+          "NtSetInformationProcess",
+          arg.h("cproc"),
+          8,
+          arg.buf("epi", u64(server.handleValue("ep"), 0n)),
+          16,
+        ),
+      );
+      const t = await client.thread();
+      const raised = t.raise(CODE, [0x11n], 4500);
+      let r: AlpcReceived | null = null;
+      for (const deadline = Date.now() + 3000; Date.now() < deadline;) {
+        const got = await alpcReceive(server, "ep", {
+          attributes: (A.CONTEXT | A.SECURITY | A.VIEW) >>> 0,
+        });
+        if (got.status !== "STATUS_SUCCESS") break;
+        if ((got.header.type & 0xff) === T.LPC_EXCEPTION) {
+          r = got;
+          break;
+        }
+      }
+      let reply = "no LPC_EXCEPTION";
+      if (r) {
+        const data = Uint8Array.from(r.data);
+        new DataView(data.buffer).setUint32(
+          DBGKM.ReturnedStatus - HEADER,
+          NTSTATUS.DBG_CONTINUE,
+          true,
+        );
+        reply = st(await alpcSend(server, "ep", F.RELEASE_MESSAGE, alpcReply(r, data)));
+      }
+      const outcome = await raised;
+      return {
+        expected: {
+          set: "STATUS_SUCCESS",
+          message: {
+            status: "STATUS_SUCCESS",
+            type: hex(0x2000 | T.LPC_EXCEPTION),
+            dataLength: 0xa8,
+            totalLength: 0xd0,
+          },
+          pid: client.pid,
+          code: hex(CODE),
+          valid: hex(0),
+          reply: "STATUS_SUCCESS",
+          outcome: "returned",
+        },
+        observed: {
+          set,
+          message: r ? headerOf(r) : "none",
+          pid: r?.header.pid ?? 0,
+          code: r
+            ? hex(
+              readUint(
+                Uint8Array.from(r.data),
+                DBGKM.ExceptionRecord + ER.ExceptionCode - HEADER,
+                4,
+              ),
+            )
+            : null,
+          valid: r?.attrs ? hex(validAttributes(r.attrs)) : null,
+          reply,
+          outcome: outcome.outcome,
+        },
       };
     },
   },

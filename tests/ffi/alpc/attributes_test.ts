@@ -16,6 +16,7 @@ import { AlpcAttributeFlags } from "../../../ffi/alpc/constants.ts";
 import { LAYOUTS } from "../../../ffi/layouts.ts";
 import { ntdll } from "../../../ffi/ntdll.ts";
 import { conditionalTest, ON_WINDOWS_BUILD } from "../../_helpers.ts";
+import { FakeKernel } from "../../fake_kernel.ts";
 
 const NAMES = Object.keys(AlpcAttributeFlags) as AlpcAttributeName[];
 /** The struct sizes in the order AlpcGetHeaderSize.c adds them (read from the function). */
@@ -211,3 +212,26 @@ conditionalTest(
     assert(true);
   },
 );
+
+Deno.test("the layout agrees with the fake kernel's AlpcInitializeMessageAttribute / AlpcGetMessageAttribute (an independent reading) for all 128 subsets", () => {
+  const nt = new FakeKernel().symbols;
+  for (const flags of subsets()) {
+    const required = new BigUint64Array(1);
+    const ours = new MessageAttributes(flags);
+    const theirs = new Uint8Array(ours.buffer.byteLength);
+    assertStrictEquals(
+      nt.AlpcInitializeMessageAttribute(flags, theirs, BigInt(theirs.byteLength), required),
+      0,
+    );
+    assertStrictEquals(Number(required[0]), ours.buffer.byteLength);
+    assertEquals(theirs, ours.buffer);
+    const base = Deno.UnsafePointer.value(Deno.UnsafePointer.of(theirs));
+    for (const n of NAMES) {
+      const p = nt.AlpcGetMessageAttribute(theirs, AlpcAttributeFlags[n]);
+      assertStrictEquals(
+        p === null ? null : Number(Deno.UnsafePointer.value(p) - base),
+        alpcAttributeOffset(flags, AlpcAttributeFlags[n]),
+      );
+    }
+  }
+});

@@ -32,6 +32,8 @@ interface Incoming {
   pid?: number;
   context?: bigint;
   view?: { base: bigint; size: bigint };
+  /** Answer STATUS_BUFFER_TOO_SMALL with this length when the buffer is shorter (the message stays). */
+  needs?: number;
 }
 
 /** Offsets of the attributes in a receive buffer, read independently (AlpcGetHeaderSize.c). */
@@ -85,8 +87,14 @@ function scripted(queue: Incoming[]) {
         log.push(`reply ${header.messageId}`);
         return 0;
       }
-      const m = queue.shift();
+      const m = queue[0];
       if (!m) return S.STATUS_TIMEOUT;
+      if (m.needs && recv!.byteLength < m.needs) {
+        _len![0] = BigInt(m.needs);
+        log.push(`too-small ${recv!.byteLength}`);
+        return S.STATUS_BUFFER_TOO_SMALL | 0;
+      }
+      queue.shift();
       const msg = encodeAlpcMessage({
         data: m.data ?? new Uint8Array(0),
         messageId: m.messageId ?? 1,
@@ -335,4 +343,19 @@ Deno.test("LPC_PORT_CLOSED ends the connection it names; disconnect() calls NtAl
   server.disconnect(2n);
   assertEquals(log.slice(-2), ["disconnect 0x201", "close 0x201"]);
   assertStrictEquals(server.connections.size, 0);
+});
+
+Deno.test("a message larger than the receive buffer: the buffer grows to the length the kernel asks for, and the message is served", () => {
+  const big = new Uint8Array(0x2000 - PM.size).fill(0x41);
+  const { server, log, replies } = serve(
+    [
+      { type: LpcMessageType.LPC_CONNECTION_REQUEST, messageId: 5 },
+      { type: LpcMessageType.LPC_REQUEST, messageId: 11, context: 1n, data: big, needs: 0x2000 },
+    ],
+    { request: (r) => new Uint8Array([r.data.byteLength >> 8]) },
+  );
+  while (server.step(0));
+  assertEquals(log.filter((l) => l.startsWith("too-small")), ["too-small 4096"]);
+  assertEquals(replies.map((r) => [...r.data]), [[0x1f]]);
+  assert(server.events.some((e) => e.event === "receive-buffer-grown" && e.totalLength === 0x2000));
 });
