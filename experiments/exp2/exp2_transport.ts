@@ -18,10 +18,8 @@ import {
   AlpcServerWorker,
   LpcClient,
   type LpcEvent,
-  NtError,
   ServerWorker,
 } from "../../mod.ts";
-import { ntdll } from "../../raw.ts";
 import type { Exp2HandlerOptions } from "./exp2_handler.ts";
 import type { Transport } from "../_transport.ts";
 
@@ -101,13 +99,19 @@ export const LPC_TRANSPORT: Exp2Transport = {
  */
 const EXCEPTION_NOTE = /^(.+) at (0x[0-9a-f]+), (first|second) chance: (.+)$/i;
 
+/** How it notes an `LPC_CLIENT_DIED`: `CreateTime <ISO 8601>` (the dying thread's). */
+const DIED_NOTE = /^CreateTime (\d{4}-\d\d-\d\dT[\d:.]+Z)$/;
+
 /**
- * An ALPC server's event in the shape the experiments read (the LPC server's): the same fields,
- * and for `LPC_EXCEPTION` the exception, read from the server's note. What the ALPC timeline does
- * not carry (an `LPC_CLIENT_DIED`'s CreateTime, a hard error's parameters) stays absent.
+ * An ALPC server's event in the shape the experiments read (the LPC server's): the same fields;
+ * for `LPC_EXCEPTION` the exception and for `LPC_CLIENT_DIED` the thread's CreateTime, read from
+ * the server's note. What the ALPC timeline does not carry (a hard error's parameters) stays
+ * absent.
  */
 export function fromAlpcEvent(e: AlpcEvent): LpcEvent {
   const out: LpcEvent = { ...e };
+  const died = e.event === "LPC_CLIENT_DIED" ? DIED_NOTE.exec(e.note ?? "") : null;
+  if (died) out.createTime = died[1]!;
   const m = e.event === "LPC_EXCEPTION" ? EXCEPTION_NOTE.exec(e.note ?? "") : null;
   if (m) {
     out.exception = {
@@ -160,10 +164,7 @@ export const ALPC_TRANSPORT: Exp2Transport = {
     const client = AlpcClient.connect(port);
     return {
       request: (data) => client.request(data).data,
-      registerThreadTerminatePort() {
-        const status = ntdll().NtRegisterThreadTerminatePort(client.port.unsafePointer);
-        if (status < 0) throw new NtError("NtRegisterThreadTerminatePort", status >>> 0);
-      },
+      registerThreadTerminatePort: () => client.registerThreadTerminatePort(),
       [Symbol.dispose]: () => client.close(),
     };
   },

@@ -70,10 +70,7 @@ function scenario() {
     "OK",
   );
   // A termination port on the client's ALPC port (NtRegisterThreadTerminatePort.c: any port).
-  assertStrictEquals(
-    k.as(CLIENT, () => k.symbols.NtRegisterThreadTerminatePort(client.port.unsafePointer)),
-    0,
-  );
+  k.as(CLIENT, () => client.registerThreadTerminatePort());
   assertStrictEquals(
     k.raiseException({ pid: CLIENT.pid, tid: 705 }, 0xe0000001, [0x1234n, 700n]),
     NTSTATUS.DBG_CONTINUE,
@@ -118,6 +115,10 @@ Deno.test("exp2 over ALPC: the exception arrives on the ALPC connection port, is
   assertEquals(a.exceptions.map((x) => [x.tid, x.ours, x.firstChance]), [[705, true, false]]);
   assertMatch(a.exceptions[0]!.verdict, /^DBG_CONTINUE/);
   const vias = new Set(a.deaths.map((d) => d.via));
+  assert(
+    a.deaths.every((d) => d.createTime !== undefined),
+    "each death's CreateTime, from its note",
+  );
   assert(vias.has("exception port"), JSON.stringify(a.deaths));
   assert(vias.has("termination port"), JSON.stringify(a.deaths));
   assert(a.portClosed, "LPC_PORT_CLOSED on the client's connection");
@@ -164,7 +165,7 @@ Deno.test("the report of exp2 over ALPC: its diagram, and what each message arri
   );
 });
 
-Deno.test("fromAlpcEvent(): the exception from the ALPC server's note; other events unchanged", () => {
+Deno.test("fromAlpcEvent(): the exception and the CreateTime from the ALPC server's notes; other events unchanged", () => {
   const base = { t: 1, at: 2, pid: 7, tid: 8, context: "0x0" };
   assertEquals(
     fromAlpcEvent({
@@ -183,7 +184,9 @@ Deno.test("fromAlpcEvent(): the exception from the ALPC server's note; other eve
       verdict: "DBG_EXCEPTION_NOT_HANDLED (0x80010001)",
     },
   );
-  const other = { ...base, event: "LPC_CLIENT_DIED", note: "x at 0x1, first chance: y" };
-  assertEquals(fromAlpcEvent(other), other, "only LPC_EXCEPTION is read");
+  const died = { ...base, event: "LPC_CLIENT_DIED", note: "CreateTime 2026-12-02T18:00:00.123Z" };
+  assertEquals(fromAlpcEvent(died), { ...died, createTime: "2026-12-02T18:00:00.123Z" });
+  const other = { ...base, event: "LPC_REQUEST", note: "x at 0x1, first chance: y" };
+  assertEquals(fromAlpcEvent(other), other, "only LPC_EXCEPTION and LPC_CLIENT_DIED are read");
   assertStrictEquals(fromAlpcEvent({ ...base, event: "LPC_EXCEPTION" }).exception, undefined);
 });
