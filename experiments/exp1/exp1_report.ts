@@ -20,7 +20,9 @@ function eventStep(e: ServerEvent): Step {
       return {
         from: "K",
         to: "S",
-        label: `LPC_CONNECTION_REQUEST from${who}, accepted`,
+        label: `LPC_CONNECTION_REQUEST from${who}, accepted${
+          e.context ? ` with PortContext ${e.context}` : ""
+        }`,
         kind: "message",
       };
     case "LPC_REQUEST":

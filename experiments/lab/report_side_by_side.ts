@@ -85,10 +85,13 @@ const ROWS: Row[] = [
   {
     what: "what the kernel stamps",
     cell: (r) => {
-      const q = requests(r.server?.events ?? [])[0];
+      const q = requests(r.server?.events ?? [])[0] as
+        | (LpcEvent & { attributes?: string[] })
+        | undefined;
+      const attributes = q?.attributes?.length ? `, attributes ${q.attributes.join(", ")}` : "";
       return r.server && {
         how: STAMPS[r.transport],
-        ...(q ? { seen: `ClientId ${q.pid}.${q.tid}, MessageId ${q.messageId}` } : {}),
+        ...(q ? { seen: `ClientId ${q.pid}.${q.tid}, MessageId ${q.messageId}${attributes}` } : {}),
       };
     },
   },

@@ -124,7 +124,7 @@ export type Section =
   | { title: string; missing: string }
   | { title: string; shown: Shown[] };
 
-/** A cell of the side-by-side table: the value, and whether it differs from the other column. */
+/** LPC and ALPC side by side: a row per thing compared, a column per transport, a mark. */
 export interface SideBySide {
   /** The heading. */
   title: string;

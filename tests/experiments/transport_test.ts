@@ -170,6 +170,11 @@ Deno.test("exp1 over both transports (the fake kernel): one diagram each, the di
     /context attribute \(ALPC_CONTEXT_ATTR\)/,
   );
   assertStrictEquals(rows.get("what the kernel stamps")![2], "differs");
+  assertMatch(
+    rows.get("what the kernel stamps")![1]!,
+    /seen: ClientId 500\.501, MessageId \d+, attributes CONTEXT/,
+  );
+  assertMatch(rows.get("what the kernel stamps")![0]!, /seen: ClientId 500\.501, MessageId \d+\)$/);
   // AlpcpValidateAndSetPortAttributes.c sets ALLOW_LPC_REQUESTS on every connection port and
   // AlpcpPortQueryBasicInfo.c masks the flags with 0x3FF0000: both connection ports read 0x20000.
   assertEquals(rows.get("the port's flags (NtAlpcQueryInformation, AlpcBasicInformation)"), [
@@ -185,6 +190,7 @@ Deno.test("exp1 over both transports (the fake kernel): one diagram each, the di
   assertMatch(md, /### Over LPC\n\n```mermaid\n/);
   assertMatch(md, /### Over ALPC\n\n```mermaid\n/);
   assertMatch(md, /reply \(NtAlpcSendWaitReceivePort\): STATUS_ACCESS_DENIED/);
+  assertMatch(md, /LPC_CONNECTION_REQUEST from tid 501, accepted with PortContext 0x1/);
   assertMatch(md, /\| where the server receives \| [^|]+ \| [^|]+ \| \*\*differs\*\* \|/);
   assertEquals(checkMarkdownDiagrams(md).problems, []);
   const html = toHtml(r);
