@@ -137,13 +137,19 @@ export function fromAlpcEvent(e: AlpcEvent): LpcEvent {
 export const ALPC_TRANSPORT: Exp2Transport = {
   name: "alpc",
   async startServer(o) {
+    // One live timeline, read as it grows (as ServerWorker's): each event as it arrives, mapped.
+    const events: LpcEvent[] = [];
     const w = await AlpcServerWorker.start({
       portName: o.portName,
       sddl: o.sddl,
       ...(o.maxMessageLength ? { portAttributes: { maxMessageLength: o.maxMessageLength } } : {}),
       handlerModule: HANDLER,
       handlerOptions: o.handlerOptions,
-      ...(o.onEvent ? { onEvent: (e: AlpcEvent) => o.onEvent!(fromAlpcEvent(e)) } : {}),
+      onEvent: (e: AlpcEvent) => {
+        const mapped = fromAlpcEvent(e);
+        events.push(mapped);
+        o.onEvent?.(mapped);
+      },
     });
     return {
       get processId() {
@@ -152,9 +158,7 @@ export const ALPC_TRANSPORT: Exp2Transport = {
       get threadId() {
         return w.threadId;
       },
-      get events() {
-        return w.events.map(fromAlpcEvent);
-      },
+      events,
       command: (request, timeoutMs) => w.command(request, timeoutMs),
       stop: () => w.stop(),
       [Symbol.asyncDispose]: () => w[Symbol.asyncDispose](),
