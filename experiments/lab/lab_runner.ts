@@ -139,9 +139,9 @@ export function interruptOnSigint(progress: (s: string) => void): AbortControlle
 /** What each experiment needs, as the report states it. */
 export const NEEDS: Record<ExperimentKey, string> = {
   ports: "Windows (the namespace); --servers: elevation for SeDebugPrivilege",
-  exp1: "Windows with LPC; an elevated prompt",
-  exp2: "Windows with LPC and exception ports; an elevated prompt; SYSTEM obtainable",
-  exp3: "Windows (the debug API); its server half needs LPC",
+  exp1: "Windows with LPC (and ALPC for its ALPC run); an elevated prompt",
+  exp2: "Windows with LPC (and ALPC) and exception ports; an elevated prompt; SYSTEM obtainable",
+  exp3: "Windows (the debug API); its server half needs LPC (and ALPC)",
 };
 
 /** The runner for this system; a stand-in that runs nothing when Ctrl-C came while preparing. */
