@@ -137,7 +137,7 @@ export interface AlpcEvent {
   at: number;
   /**
    * What happened: the message type name, or `accept`, `refuse`, `reply`, `reply-failed`,
-   * `view-released`, `disconnect`, `receive-buffer-grown`, `error`.
+   * `released` (a datagram), `view-released`, `disconnect`, `receive-buffer-grown`, `error`.
    */
   event: string;
   /** The sender (for messages). */
@@ -362,7 +362,13 @@ export class AlpcServer implements Disposable {
         this.#log(messageTypeName(header.type), header, view ? { viewSize: view.size } : {});
         try {
           if (header.type === LpcMessageType.LPC_DATAGRAM) {
-            if (connection) this.#handler.datagram?.(this.#request(header, data, connection, view));
+            try {
+              if (connection) {
+                this.#handler.datagram?.(this.#request(header, data, connection, view));
+              }
+            } finally {
+              this.#releaseDatagram(header);
+            }
             return;
           }
           if (!connection) {
@@ -460,6 +466,37 @@ export class AlpcServer implements Disposable {
     // A user-mode reply leaves Type to the kernel (AlpcpSendMessage.c sets it).
     new DataView(reply.buffer).setUint16(PM.offsets.Type, 0, true);
     this.#sendReply(header, reply, "");
+  }
+
+  /**
+   * A datagram whose attributes were exposed stays with the receiver until released: a send of
+   * its MessageId and CallbackId with `ALPC_MSGFLG_RELEASE_MESSAGE` cancels (frees) a message that
+   * takes no reply (AlpcpSendMessage.c: AlpcpCancelMessage for a message flagged 0x200, set by
+   * AlpcpDispatchNewMessage.c for RELEASE_MESSAGE sends). Without attributes it was freed at receive.
+   */
+  #releaseDatagram(header: PortMessageHeader): void {
+    if (!this.#attrs.isValid("VIEW") && !this.#attrs.isValid("SECURITY")) return;
+    const send = requireSymbol(
+      this.#nt.NtAlpcSendWaitReceivePort,
+      "ntdll!NtAlpcSendWaitReceivePort",
+    );
+    const release = encodeAlpcMessage({
+      messageId: header.messageId,
+      callbackId: header.callbackId,
+      clientId: header.clientId,
+    });
+    const status = send(
+      this.#port.unsafePointer,
+      AlpcMessageFlags.RELEASE_MESSAGE,
+      release,
+      null,
+      null,
+      null,
+      null,
+      null,
+    );
+    if (ntSuccess(status)) this.#log("released", header);
+    else this.#log("error", header, { note: `datagram not released: ${describeStatus(status)}` });
   }
 
   #receivedView(header: PortMessageHeader): ReceivedView | undefined {

@@ -385,3 +385,22 @@ Deno.test("basic information of client ports: a legacy one shows ALLOW_LPC_REQUE
   stop();
   k.as(SERVER, () => legacyServer[Symbol.dispose]());
 });
+
+Deno.test("a datagram that carried a view: the handler sees it, then the server releases the message and unmaps the view", () => {
+  let size = 0;
+  const { k, server, connect, stop } = lab({ datagram: (r) => void (size = r.view?.size ?? 0) });
+  const a = connect(A);
+  for (let i = 0; i < 5; i++) {
+    using view = k.as(A, () => a.createView(0x4000));
+    k.as(A, () => a.send(new Uint8Array([i]), { view }));
+    while (k.as(SERVER, () => server.step(0)));
+    assertStrictEquals(k.alpcViews(SERVER.pid), 0);
+  }
+  assert(size >= 0x4000);
+  const events = kinds(server.events);
+  assertStrictEquals(events.filter((e) => e === "released").length, 5);
+  assertStrictEquals(events.filter((e) => e === "view-released").length, 5);
+  assertEquals(server.events.filter((e) => e.event === "error"), []);
+  k.as(A, () => a.close());
+  stop();
+});
