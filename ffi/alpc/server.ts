@@ -469,13 +469,15 @@ export class AlpcServer implements Disposable {
   }
 
   /**
-   * A datagram whose attributes were exposed stays with the receiver until released: a send of
-   * its MessageId and CallbackId with `ALPC_MSGFLG_RELEASE_MESSAGE` cancels (frees) a message that
-   * takes no reply (AlpcpSendMessage.c: AlpcpCancelMessage for a message flagged 0x200, set by
-   * AlpcpDispatchNewMessage.c for RELEASE_MESSAGE sends). Without attributes it was freed at receive.
+   * A datagram that carries a security, view or handle attribute the receive asked for stays with
+   * the receiver (its pending queue: AlpcpReceiveMessagePort.c), else it is freed at receive. A
+   * send of its MessageId and CallbackId with `ALPC_MSGFLG_RELEASE_MESSAGE` cancels (frees) such a
+   * no-reply message (AlpcpSendMessage.c: AlpcpCancelMessage for a message flagged 0x200, which
+   * AlpcpDispatchNewMessage.c sets for RELEASE_MESSAGE sends).
    */
   #releaseDatagram(header: PortMessageHeader): void {
-    if (!this.#attrs.isValid("VIEW") && !this.#attrs.isValid("SECURITY")) return;
+    const kept = (["SECURITY", "VIEW", "HANDLE"] as const).some((a) => this.#attrs.isValid(a));
+    if (!kept) return;
     const send = requireSymbol(
       this.#nt.NtAlpcSendWaitReceivePort,
       "ntdll!NtAlpcSendWaitReceivePort",
