@@ -17,6 +17,7 @@ import {
 import { LAYOUTS } from "../../ffi/layouts.ts";
 import { LpcMessageType as T } from "../../ffi/port_message.ts";
 import { NTSTATUS } from "../../ffi/status.ts";
+import { sidFromString } from "../../ffi/nt/tokens.ts";
 import { ALPC_STATUS } from "../fake_kernel_alpc.ts";
 import { arg } from "./types.ts";
 import type { Case, Json } from "./types.ts";
@@ -25,7 +26,6 @@ import {
   attributeField,
   messageAttributes,
   securityAttr,
-  sid,
   validAttributes,
   viewAttr,
 } from "./_alpc.ts";
@@ -330,7 +330,7 @@ export const cases: Case[] = [
         null,
         null,
         F.SYNC_REQUEST,
-        arg.buf("nullsid", sid(0, [0])),
+        arg.buf("nullsid", sidFromString("S-1-0-0")),
         null,
         null,
         null,
@@ -341,6 +341,63 @@ export const cases: Case[] = [
       return {
         expected: { connect: "STATUS_SERVER_SID_MISMATCH", server: "STATUS_TIMEOUT" },
         observed: { connect: st(s), server: r.status },
+      };
+    },
+  },
+
+  // AlpcpCheckConnectionSecurity.c: the RequiredServerSid equal to the user SID of the server
+  // process's primary token (and that token not an AppContainer's) passes; the connect goes on.
+  {
+    name:
+      "NtAlpcConnectPort with the server process's own user SID as RequiredServerSid reaches the server and is accepted",
+    sources: ["AlpcpConnectPort.c", "AlpcpCreateClientPort.c", "AlpcpCheckConnectionSecurity.c"],
+    needs: ALPC,
+    async run(k) {
+      const server = k.self.main;
+      const client = await k.self.thread();
+      const name = await alpcListen(k, server, "sid-ok");
+      const pc = client.start(
+        "NtAlpcConnectPort",
+        arg.out("cli"),
+        arg.us(name),
+        null,
+        null,
+        F.SYNC_REQUEST,
+        arg.buf("mysid", sidFromString(await k.userSid())),
+        null,
+        null,
+        null,
+        null,
+        null,
+      );
+      const r = await alpcReceive(server, "conn");
+      const accept = r.status === "STATUS_SUCCESS"
+        ? st(
+          await server.call(
+            "NtAlpcAcceptConnectPort",
+            arg.out("srv"),
+            arg.h("conn"),
+            0,
+            null,
+            null,
+            null,
+            arg.buf("acc", alpcReply(r, "")),
+            null,
+            1,
+          ),
+        )
+        : "-";
+      return {
+        expected: {
+          received: hex(0x2000 | T.LPC_CONNECTION_REQUEST),
+          accept: "STATUS_SUCCESS",
+          connect: "STATUS_SUCCESS",
+        },
+        observed: {
+          received: r.status === "STATUS_SUCCESS" ? hex(r.header.type) : r.status,
+          accept,
+          connect: st(await pc.result(3000)),
+        },
       };
     },
   },
