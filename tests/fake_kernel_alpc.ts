@@ -22,12 +22,16 @@
  * port), receive (timeout, buffer too small, the context and security attributes), disconnect,
  * the close message (`LPC_PORT_CLOSED`) at a port's last handle, `AlpcBasicInformation`,
  * impersonation (by message, with or without a security context; of the connected port),
- * security contexts, port sections and views (the view attribute). Not modelled: completion
- * lists, resource reserves, the handle, token, direct and work-on-behalf attributes (never marked
- * valid), a message's MessageContext, 32-bit callers, the connect's timeout (it waits), the
- * cancelling of queued messages by `NtAlpcDisconnectPort` (AlpcpCancelMessagesByRequestor.c),
- * ALPC calls on legacy ports other than `NtAlpcQueryInformation` (they return
- * STATUS_NOT_IMPLEMENTED) and information classes other than basic.
+ * security contexts, port sections and views (the view attribute; a delivered view is mapped
+ * anew for the receiving port, `FakeKernel.alpcViews(pid)` counts a process's views). Views are
+ * addresses only: no memory behind them. Not modelled: completion lists, resource reserves, a
+ * caller's own section in `NtAlpcCreatePortSection`, the handle, token, direct and work-on-behalf
+ * attributes (never marked valid), a message's MessageContext, 32-bit callers, the connect's
+ * timeout (it waits), the cancelling of queued messages by `NtAlpcDisconnectPort`
+ * (AlpcpCancelMessagesByRequestor.c) and `AlpcpWalkConnectionList.c` for a connection port, ALPC
+ * calls on legacy ports other than `NtAlpcQueryInformation` (they return STATUS_NOT_IMPLEMENTED),
+ * impersonation through a connection port handle without a message (STATUS_NOT_IMPLEMENTED) and
+ * information classes other than basic (STATUS_NOT_IMPLEMENTED).
  *
  * @module
  */
