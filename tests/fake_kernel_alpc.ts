@@ -751,8 +751,10 @@ export class AlpcRules {
     if (!i.sync && msg.kind === "request") {
       return this.#replyToPort(port, msg, bytes, release, captured);
     }
-    // AlpcpDispatchReplyToWaitingThread.c: the requester's port counts it (SequenceNo) and gives
-    // its PortContext (a client port's: its handle).
+    // AlpcpDispatchReplyToWaitingThread.c: a reply longer than the requester's port takes →
+    // STATUS_BUFFER_TOO_SMALL (the request stays, waiting); else the requester's port counts it
+    // (SequenceNo) and gives its PortContext (a client port's: its handle).
+    if (rawHeader(bytes).totalLength > i.requester.maxMessage) return S.STATUS_BUFFER_TOO_SMALL;
     const rs = this.stateOf(i.requester);
     i.sequence = ++rs.seq;
     msg.context = rs.portContext;
@@ -1229,6 +1231,9 @@ export class AlpcRules {
       if (typeof a === "number") return L(a);
       const captured = this.#capture(conn, u8(msgAttrB));
       if (typeof captured === "number") return L(captured);
+      // AlpcpDispatchReplyToWaitingThread.c / AlpcpDispatchReplyToPort.c: the connection reply must
+      // fit the client port (else STATUS_BUFFER_TOO_SMALL, and the new server port is closed).
+      if (PM.size + h.dataLength > client.maxMessage) return L(S.STATUS_BUFFER_TOO_SMALL);
       const server = this.#newPort("server", a, { connection: conn, peer: client });
       client.peer = server;
       const handle = this.k.newHandle({ type: "port", port: server, pid: this.k.current().pid });

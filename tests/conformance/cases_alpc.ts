@@ -632,6 +632,53 @@ export const cases: Case[] = [
     },
   },
 
+  // AlpcpDispatchReplyToWaitingThread.c: `if (TotalLength <= requester port's MaxMessageLength)`
+  // … `else return 0xC0000023` — the reply is refused and the request still waits; a reply that
+  // fits then releases the client.
+  {
+    name:
+      "An ALPC reply longer than the requesting client port's MaxMessageLength is STATUS_BUFFER_TOO_SMALL and the request still waits; a shorter reply then releases the client",
+    sources: [
+      "AlpcpDispatchReplyToWaitingThread.c",
+      "AlpcpValidateAndSetPortAttributes.c",
+      "AlpcpSendMessage.c",
+    ],
+    needs: ALPC,
+    async run(k) {
+      const link = await alpcConnected(k, "reply-size", {
+        clientAttrs: { maxMessageLength: 0x80 },
+      });
+      const pr = alpcRequest(link.client, "cli", alpcMessage("small please"));
+      const r = await alpcReceive(link.server, "conn");
+      const big = st(
+        await alpcSend(
+          link.server,
+          "conn",
+          F.RELEASE_MESSAGE,
+          alpcReply(r, new Uint8Array(0x81 - HEADER)),
+        ),
+      );
+      const waiting = await pr.result(100);
+      const fits = st(
+        await alpcSend(
+          link.server,
+          "conn",
+          F.RELEASE_MESSAGE,
+          alpcReply(r, new Uint8Array(0x80 - HEADER)),
+        ),
+      );
+      return {
+        expected: {
+          big: "STATUS_BUFFER_TOO_SMALL",
+          waiting: "blocked",
+          fits: "STATUS_SUCCESS",
+          client: "STATUS_SUCCESS",
+        },
+        observed: { big, waiting: st(waiting), fits, client: st(await pr.result(3000)) },
+      };
+    },
+  },
+
   // AlpcpDispatchNewMessage.c: the target port needs Flags 0x20000 (else 0xC0000707); a message
   // longer than the target's MaxMessageLength is 0xC0000023. A server sends to the client port,
   // which has 0x20000 only when its attributes say so (AlpcpValidateAndSetPortAttributes.c).
