@@ -44,7 +44,7 @@ import {
   basicInfo,
   contextOf,
 } from "./_alpc_scenario.ts";
-import { fresh } from "./_scenario.ts";
+import { connected, fresh } from "./_scenario.ts";
 
 const SEC = LAYOUTS.ALPC_SECURITY_ATTR;
 const PM = LAYOUTS.PORT_MESSAGE;
@@ -146,6 +146,45 @@ export const cases: Case[] = [
           legacy: await basicInfo(t, "legacy"),
           alpcNullAttributes: await basicInfo(t, "alpcNull"),
           alpcWithFlags: await basicInfo(t, "alpcImp"),
+        },
+      };
+    },
+  },
+
+  // The legacy calls' ports through AlpcpPortQueryBasicInfo.c (Flags & 0x3FF0000):
+  // NtSecureConnectPort.c creates the client port with NULL attributes and "legacy"
+  // (AlpcpCreateClientPort.c), so AlpcpValidateAndSetPortAttributes.c gives it 0x1000 | 0x10000
+  // (NULL attributes) | 0x20000 (legacy client) → 0x30000, and its PortContext is its handle;
+  // NtAcceptConnectPort.c's server port (NULL attributes, legacy) keeps 0x1000 without 0x20000
+  // → 0, with the accept's PortContext.
+  {
+    name:
+      "AlpcBasicInformation on a legacy connection: the NtConnectPort client port shows 0x30000 and its own handle as PortContext, the NtAcceptConnectPort server port 0 and the accept's PortContext",
+    sources: [
+      "AlpcpPortQueryBasicInfo.c",
+      "AlpcpValidateAndSetPortAttributes.c",
+      "NtSecureConnectPort.c",
+      "AlpcpCreateClientPort.c",
+      "NtAcceptConnectPort.c",
+      "AlpcpAcceptConnectPort.c",
+    ],
+    needs: ALPC,
+    async run(k) {
+      const link = await connected(k, { label: "legacy-bi", context: 0x1E6AC7n });
+      const cli = await basicInfo(link.client, link.cli);
+      const srv = await basicInfo(link.server, link.srv);
+      return {
+        expected: {
+          client: {
+            status: "STATUS_SUCCESS",
+            flags: hex(0x30000),
+            portContext: hex(link.client.handleValue(link.cli)),
+          },
+          server: { status: "STATUS_SUCCESS", flags: hex(0), portContext: hex(0x1E6AC7) },
+        },
+        observed: {
+          client: { status: cli.status!, flags: cli.flags!, portContext: cli.portContext! },
+          server: { status: srv.status!, flags: srv.flags!, portContext: srv.portContext! },
         },
       };
     },
