@@ -220,6 +220,7 @@ function countingKernel(log: string[]): () => Promise<Kernel> {
       self: unused,
       spawn: () => Promise.reject(new Error("not used")),
       portName: (l: string) => l,
+      userSid: () => Promise.reject(new Error("not used")),
       [Symbol.asyncDispose]: () => {
         log.push("disposed");
         return Promise.resolve();

@@ -54,6 +54,7 @@ import type { NtdllSymbols } from "../ffi/ntdll.ts";
 import { LPC_LEGACY_MAX_MESSAGE_LENGTH, LpcMessageType } from "../ffi/port_message.ts";
 import { NTSTATUS } from "../ffi/status.ts";
 import { decodeUtf16 } from "../ffi/strings.ts";
+import { sidFromString } from "../ffi/nt/tokens.ts";
 import { message, rawHeader } from "./conformance/_util.ts";
 import { AlpcRules, type AlpcSymbols } from "./fake_kernel_alpc.ts";
 
@@ -248,36 +249,7 @@ function readUnicodeStringAt(address: bigint): string {
 const FILETIME_2026 = 134_000_000_000_000_000n;
 
 /** The user SID every fake process runs as unless told: S-1-5-21-1000-2000-3000-1001. */
-export const DEFAULT_USER_SID: Uint8Array = Uint8Array.from([
-  1,
-  5,
-  0,
-  0,
-  0,
-  0,
-  0,
-  5,
-  21,
-  0,
-  0,
-  0,
-  0xe8,
-  3,
-  0,
-  0,
-  0xd0,
-  7,
-  0,
-  0,
-  0xb8,
-  0xb,
-  0,
-  0,
-  0xe9,
-  3,
-  0,
-  0,
-]);
+export const DEFAULT_USER_SID: Uint8Array = sidFromString("S-1-5-21-1000-2000-3000-1001");
 
 /** The fake kernel. `symbols` stands in for ntdll. */
 export class FakeKernel {

@@ -22,12 +22,16 @@
  * port), receive (timeout, buffer too small, the context and security attributes), disconnect,
  * the close message (`LPC_PORT_CLOSED`) at a port's last handle, `AlpcBasicInformation`,
  * impersonation (by message, with or without a security context; of the connected port),
- * security contexts, port sections and views (the view attribute). Not modelled: completion
- * lists, resource reserves, the handle, token, direct and work-on-behalf attributes (never marked
- * valid), a message's MessageContext, 32-bit callers, the connect's timeout (it waits), the
- * cancelling of queued messages by `NtAlpcDisconnectPort` (AlpcpCancelMessagesByRequestor.c),
- * ALPC calls on legacy ports other than `NtAlpcQueryInformation` (they return
- * STATUS_NOT_IMPLEMENTED) and information classes other than basic.
+ * security contexts, port sections and views (the view attribute; a delivered view is mapped
+ * anew for the receiving port, `FakeKernel.alpcViews(pid)` counts a process's views). Views are
+ * addresses only: no memory behind them. Not modelled: completion lists, resource reserves, a
+ * caller's own section in `NtAlpcCreatePortSection`, the handle, token, direct and work-on-behalf
+ * attributes (never marked valid), a message's MessageContext, 32-bit callers, the connect's
+ * timeout (it waits), the cancelling of queued messages by `NtAlpcDisconnectPort`
+ * (AlpcpCancelMessagesByRequestor.c) and `AlpcpWalkConnectionList.c` for a connection port, ALPC
+ * calls on legacy ports other than `NtAlpcQueryInformation` (they return STATUS_NOT_IMPLEMENTED),
+ * impersonation through a connection port handle without a message (STATUS_NOT_IMPLEMENTED) and
+ * information classes other than basic (STATUS_NOT_IMPLEMENTED).
  *
  * @module
  */
@@ -747,8 +751,10 @@ export class AlpcRules {
     if (!i.sync && msg.kind === "request") {
       return this.#replyToPort(port, msg, bytes, release, captured);
     }
-    // AlpcpDispatchReplyToWaitingThread.c: the requester's port counts it (SequenceNo) and gives
-    // its PortContext (a client port's: its handle).
+    // AlpcpDispatchReplyToWaitingThread.c: a reply longer than the requester's port takes →
+    // STATUS_BUFFER_TOO_SMALL (the request stays, waiting); else the requester's port counts it
+    // (SequenceNo) and gives its PortContext (a client port's: its handle).
+    if (rawHeader(bytes).totalLength > i.requester.maxMessage) return S.STATUS_BUFFER_TOO_SMALL;
     const rs = this.stateOf(i.requester);
     i.sequence = ++rs.seq;
     msg.context = rs.portContext;
@@ -1225,6 +1231,9 @@ export class AlpcRules {
       if (typeof a === "number") return L(a);
       const captured = this.#capture(conn, u8(msgAttrB));
       if (typeof captured === "number") return L(captured);
+      // AlpcpDispatchReplyToWaitingThread.c / AlpcpDispatchReplyToPort.c: the connection reply must
+      // fit the client port (else STATUS_BUFFER_TOO_SMALL, and the new server port is closed).
+      if (PM.size + h.dataLength > client.maxMessage) return L(S.STATUS_BUFFER_TOO_SMALL);
       const server = this.#newPort("server", a, { connection: conn, peer: client });
       client.peer = server;
       const handle = this.k.newHandle({ type: "port", port: server, pid: this.k.current().pid });

@@ -144,17 +144,3 @@ export function validAttributes(buf: Uint8Array): number {
     true,
   );
 }
-
-/**
- * A SID in its binary form: revision 1, the 48-bit identifier authority, the sub-authorities
- * (e.g. `sid(0, [0])` is the NULL SID S-1-0-0, which is no process's user).
- */
-export function sid(authority: number, subAuthorities: number[]): Uint8Array<ArrayBuffer> {
-  const b = new Uint8Array(8 + 4 * subAuthorities.length);
-  const dv = new DataView(b.buffer);
-  dv.setUint8(0, 1);
-  dv.setUint8(1, subAuthorities.length);
-  for (let i = 0; i < 6; i++) dv.setUint8(2 + i, Math.floor(authority / 2 ** (8 * (5 - i))) & 0xff);
-  subAuthorities.forEach((s, i) => dv.setUint32(8 + 4 * i, s >>> 0, true));
-  return b;
-}

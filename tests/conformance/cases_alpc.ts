@@ -17,6 +17,7 @@ import {
 import { LAYOUTS } from "../../ffi/layouts.ts";
 import { LpcMessageType as T } from "../../ffi/port_message.ts";
 import { NTSTATUS } from "../../ffi/status.ts";
+import { sidFromString } from "../../ffi/nt/tokens.ts";
 import { ALPC_STATUS } from "../fake_kernel_alpc.ts";
 import { arg } from "./types.ts";
 import type { Case, Json } from "./types.ts";
@@ -25,7 +26,6 @@ import {
   attributeField,
   messageAttributes,
   securityAttr,
-  sid,
   validAttributes,
   viewAttr,
 } from "./_alpc.ts";
@@ -44,7 +44,7 @@ import {
   basicInfo,
   contextOf,
 } from "./_alpc_scenario.ts";
-import { fresh } from "./_scenario.ts";
+import { connected, fresh } from "./_scenario.ts";
 
 const SEC = LAYOUTS.ALPC_SECURITY_ATTR;
 const PM = LAYOUTS.PORT_MESSAGE;
@@ -146,6 +146,45 @@ export const cases: Case[] = [
           legacy: await basicInfo(t, "legacy"),
           alpcNullAttributes: await basicInfo(t, "alpcNull"),
           alpcWithFlags: await basicInfo(t, "alpcImp"),
+        },
+      };
+    },
+  },
+
+  // The legacy calls' ports through AlpcpPortQueryBasicInfo.c (Flags & 0x3FF0000):
+  // NtSecureConnectPort.c creates the client port with NULL attributes and "legacy"
+  // (AlpcpCreateClientPort.c), so AlpcpValidateAndSetPortAttributes.c gives it 0x1000 | 0x10000
+  // (NULL attributes) | 0x20000 (legacy client) → 0x30000, and its PortContext is its handle;
+  // NtAcceptConnectPort.c's server port (NULL attributes, legacy) keeps 0x1000 without 0x20000
+  // → 0, with the accept's PortContext.
+  {
+    name:
+      "AlpcBasicInformation on a legacy connection: the NtConnectPort client port shows 0x30000 and its own handle as PortContext, the NtAcceptConnectPort server port 0 and the accept's PortContext",
+    sources: [
+      "AlpcpPortQueryBasicInfo.c",
+      "AlpcpValidateAndSetPortAttributes.c",
+      "NtSecureConnectPort.c",
+      "AlpcpCreateClientPort.c",
+      "NtAcceptConnectPort.c",
+      "AlpcpAcceptConnectPort.c",
+    ],
+    needs: ALPC,
+    async run(k) {
+      const link = await connected(k, { label: "legacy-bi", context: 0x1E6AC7n });
+      const cli = await basicInfo(link.client, link.cli);
+      const srv = await basicInfo(link.server, link.srv);
+      return {
+        expected: {
+          client: {
+            status: "STATUS_SUCCESS",
+            flags: hex(0x30000),
+            portContext: hex(link.client.handleValue(link.cli)),
+          },
+          server: { status: "STATUS_SUCCESS", flags: hex(0), portContext: hex(0x1E6AC7) },
+        },
+        observed: {
+          client: { status: cli.status!, flags: cli.flags!, portContext: cli.portContext! },
+          server: { status: srv.status!, flags: srv.flags!, portContext: srv.portContext! },
         },
       };
     },
@@ -330,7 +369,7 @@ export const cases: Case[] = [
         null,
         null,
         F.SYNC_REQUEST,
-        arg.buf("nullsid", sid(0, [0])),
+        arg.buf("nullsid", sidFromString("S-1-0-0")),
         null,
         null,
         null,
@@ -341,6 +380,63 @@ export const cases: Case[] = [
       return {
         expected: { connect: "STATUS_SERVER_SID_MISMATCH", server: "STATUS_TIMEOUT" },
         observed: { connect: st(s), server: r.status },
+      };
+    },
+  },
+
+  // AlpcpCheckConnectionSecurity.c: the RequiredServerSid equal to the user SID of the server
+  // process's primary token (and that token not an AppContainer's) passes; the connect goes on.
+  {
+    name:
+      "NtAlpcConnectPort with the server process's own user SID as RequiredServerSid reaches the server and is accepted",
+    sources: ["AlpcpConnectPort.c", "AlpcpCreateClientPort.c", "AlpcpCheckConnectionSecurity.c"],
+    needs: ALPC,
+    async run(k) {
+      const server = k.self.main;
+      const client = await k.self.thread();
+      const name = await alpcListen(k, server, "sid-ok");
+      const pc = client.start(
+        "NtAlpcConnectPort",
+        arg.out("cli"),
+        arg.us(name),
+        null,
+        null,
+        F.SYNC_REQUEST,
+        arg.buf("mysid", sidFromString(await k.userSid())),
+        null,
+        null,
+        null,
+        null,
+        null,
+      );
+      const r = await alpcReceive(server, "conn");
+      const accept = r.status === "STATUS_SUCCESS"
+        ? st(
+          await server.call(
+            "NtAlpcAcceptConnectPort",
+            arg.out("srv"),
+            arg.h("conn"),
+            0,
+            null,
+            null,
+            null,
+            arg.buf("acc", alpcReply(r, "")),
+            null,
+            1,
+          ),
+        )
+        : "-";
+      return {
+        expected: {
+          received: hex(0x2000 | T.LPC_CONNECTION_REQUEST),
+          accept: "STATUS_SUCCESS",
+          connect: "STATUS_SUCCESS",
+        },
+        observed: {
+          received: r.status === "STATUS_SUCCESS" ? hex(r.header.type) : r.status,
+          accept,
+          connect: st(await pc.result(3000)),
+        },
       };
     },
   },
@@ -571,6 +667,53 @@ export const cases: Case[] = [
       return {
         expected: { largest: "STATUS_SUCCESS", overflow: "STATUS_INVALID_PARAMETER" },
         observed: { largest: await send(0xffd7, 0xffff), overflow: await send(0xffd8, 0xffff) },
+      };
+    },
+  },
+
+  // AlpcpDispatchReplyToWaitingThread.c: `if (TotalLength <= requester port's MaxMessageLength)`
+  // … `else return 0xC0000023` — the reply is refused and the request still waits; a reply that
+  // fits then releases the client.
+  {
+    name:
+      "An ALPC reply longer than the requesting client port's MaxMessageLength is STATUS_BUFFER_TOO_SMALL and the request still waits; a shorter reply then releases the client",
+    sources: [
+      "AlpcpDispatchReplyToWaitingThread.c",
+      "AlpcpValidateAndSetPortAttributes.c",
+      "AlpcpSendMessage.c",
+    ],
+    needs: ALPC,
+    async run(k) {
+      const link = await alpcConnected(k, "reply-size", {
+        clientAttrs: { maxMessageLength: 0x80 },
+      });
+      const pr = alpcRequest(link.client, "cli", alpcMessage("small please"));
+      const r = await alpcReceive(link.server, "conn");
+      const big = st(
+        await alpcSend(
+          link.server,
+          "conn",
+          F.RELEASE_MESSAGE,
+          alpcReply(r, new Uint8Array(0x81 - HEADER)),
+        ),
+      );
+      const waiting = await pr.result(100);
+      const fits = st(
+        await alpcSend(
+          link.server,
+          "conn",
+          F.RELEASE_MESSAGE,
+          alpcReply(r, new Uint8Array(0x80 - HEADER)),
+        ),
+      );
+      return {
+        expected: {
+          big: "STATUS_BUFFER_TOO_SMALL",
+          waiting: "blocked",
+          fits: "STATUS_SUCCESS",
+          client: "STATUS_SUCCESS",
+        },
+        observed: { big, waiting: st(waiting), fits, client: st(await pr.result(3000)) },
       };
     },
   },

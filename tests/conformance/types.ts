@@ -140,6 +140,11 @@ export interface Kernel extends AsyncDisposable {
   spawn(): Promise<Process>;
   /** A port name unique to this run, in a directory any user may create objects in. */
   portName(label: string): string;
+  /**
+   * The user SID (`S-1-…`) of the suite's process's primary token: what a RequiredServerSid must
+   * name to reach a server of this process (AlpcpCheckConnectionSecurity.c).
+   */
+  userSid(): Promise<string>;
 }
 
 /** What a case saw and what the kernel's code says it should see. */
