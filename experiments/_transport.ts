@@ -9,7 +9,13 @@
  * @module
  */
 
-import { assertWindows, unavailable, UnsupportedError } from "../mod.ts";
+import {
+  assertWindows,
+  type NtHandle,
+  queryAlpcBasicInformation,
+  unavailable,
+  UnsupportedError,
+} from "../mod.ts";
 
 /** The transports, in the order `both` runs them. */
 export const TRANSPORTS = ["lpc", "alpc"] as const;
@@ -91,3 +97,37 @@ export function runsOf<R>(doc: { runs?: Partial<Record<Transport, R>> }): [Trans
 
 /** How a transport is named in reports and logs. */
 export const TRANSPORT_LABEL: Record<Transport, string> = { lpc: "LPC", alpc: "ALPC" };
+
+/** What the kernel's basic information says of a port, or why it was not asked. */
+export type PortInfo =
+  | {
+    /** `ALPC_BASIC_INFORMATION.Flags` as the kernel reports them (AlpcpPortQueryBasicInfo.c). */
+    flags: number;
+    /** The same, in hex. */
+    flagsHex: string;
+    /** The flag names found in it. */
+    names: string[];
+  }
+  | { unavailable: string };
+
+/**
+ * What `NtAlpcQueryInformation(AlpcBasicInformation)` shows of a port, LPC or ALPC (both are ALPC
+ * port objects): its flags as the kernel reports them, masked with `0x3FF0000`
+ * (AlpcpPortQueryBasicInfo.c), or why it could not be asked (no ALPC: Wine). `nt`: the symbols
+ * (the fake kernel's in tests).
+ */
+export function portInfoOf(
+  port: NtHandle<"port" | "connection-port">,
+  nt?: NonNullable<Parameters<typeof queryAlpcBasicInformation>[1]>["nt"],
+): PortInfo {
+  try {
+    const info = queryAlpcBasicInformation(port, nt ? { nt } : {});
+    return {
+      flags: info.flags,
+      flagsHex: `0x${info.flags.toString(16).toUpperCase()}`,
+      names: info.flagNames,
+    };
+  } catch (e) {
+    return { unavailable: e instanceof Error ? e.message : String(e) };
+  }
+}

@@ -18,7 +18,7 @@ import {
   validateRelativePath,
 } from "./exp1_protocol.ts";
 import { type Exp1Connection, exp1Transport } from "./exp1_transport.ts";
-import type { Transport } from "../_transport.ts";
+import type { PortInfo, Transport } from "../_transport.ts";
 
 /** The result of one attempt to read. */
 export interface Attempt {
@@ -46,6 +46,8 @@ export interface ClientDocument {
   schema: "deno-lpc/exp1-client@2";
   /** The transport it connected over. */
   transport: Transport;
+  /** What `NtAlpcQueryInformation` shows of its own (client) port. */
+  portInfo?: PortInfo;
   /** Who the client is. */
   identity: {
     pid: number;
@@ -221,6 +223,7 @@ export function runClient(o: {
     }
   }
   using client = exp1Transport(o.transport).connect(o.port, { level: o.level });
+  doc.portInfo = client.portInfo();
   const reply = decodeReadReply(
     client.request(encodeReadRequest({ path: o.path, offset: o.offset, length: o.length })),
   );

@@ -8,22 +8,12 @@
 
 import type { LpcEvent } from "../../mod.ts";
 import type { ClientDocument } from "./exp1_attempts.ts";
-import type { Transport, TransportRuns } from "../_transport.ts";
+import type { PortInfo, Transport, TransportRuns } from "../_transport.ts";
+
+export type { PortInfo } from "../_transport.ts";
 
 /** The schema of {@link Exp1Document}. */
 export const EXP1_SCHEMA = "deno-lpc/exp1@2";
-
-/** What the kernel's basic information says of a port, or why it was not asked. */
-export type PortInfo =
-  | {
-    /** `ALPC_BASIC_INFORMATION.Flags` as the kernel reports them (AlpcpPortQueryBasicInfo.c). */
-    flags: number;
-    /** The same, in hex. */
-    flagsHex: string;
-    /** The flag names found in it. */
-    names: string[];
-  }
-  | { unavailable: string };
 
 /** One line of the merged timeline. */
 export interface TimelineEntry {

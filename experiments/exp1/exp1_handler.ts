@@ -9,15 +9,9 @@
  * @module
  */
 
-import {
-  type AlpcHandler,
-  type LpcHandler,
-  NtFile,
-  type NtHandle,
-  queryAlpcBasicInformation,
-} from "../../mod.ts";
+import { type AlpcHandler, type LpcHandler, NtFile, type NtHandle } from "../../mod.ts";
 import { decodeReadReply, type OpenedFile, serveRead } from "./exp1_protocol.ts";
-import type { PortInfo } from "./exp1_document.ts";
+import { portInfoOf } from "../_transport.ts";
 
 /** The handler's options (sent to the Worker). */
 export interface Exp1HandlerOptions {
@@ -80,28 +74,13 @@ export function createHandler(options: Exp1HandlerOptions): LpcHandler & AlpcHan
 }
 
 /**
- * What `NtAlpcQueryInformation(AlpcBasicInformation)` shows of a connection port, LPC or ALPC
- * (both are ALPC port objects): its flags as the kernel reports them, masked with `0x3FF0000`
- * (AlpcpPortQueryBasicInfo.c), or why it could not be asked (no ALPC: Wine).
+ * Commands from the host, run on the server's thread: `port-info`, what NtAlpcQueryInformation
+ * shows of the connection port (`portInfoOf`).
  */
-export function portInfo(port: NtHandle<"connection-port">): PortInfo {
-  try {
-    const info = queryAlpcBasicInformation(port);
-    return {
-      flags: info.flags,
-      flagsHex: `0x${info.flags.toString(16).toUpperCase()}`,
-      names: info.flagNames,
-    };
-  } catch (e) {
-    return { unavailable: e instanceof Error ? e.message : String(e) };
-  }
-}
-
-/** Commands from the host, run on the server's thread: `port-info` ({@link portInfo}). */
 export function command(
   request: { op: string },
   ctx: { server: { port: NtHandle<"connection-port"> } },
 ): unknown {
-  if (request.op === "port-info") return portInfo(ctx.server.port);
+  if (request.op === "port-info") return portInfoOf(ctx.server.port);
   throw new Error(`unknown command ${JSON.stringify(request)}`);
 }

@@ -16,8 +16,7 @@
 import { AlpcClient, AlpcServerWorker, LpcClient, type LpcEvent, ServerWorker } from "../../mod.ts";
 import type { ImpersonationLevelName } from "../../raw.ts";
 import type { Exp1HandlerOptions } from "./exp1_handler.ts";
-import type { PortInfo } from "./exp1_document.ts";
-import type { Transport } from "../_transport.ts";
+import { type PortInfo, portInfoOf, type Transport } from "../_transport.ts";
 
 /** The running server, whatever the transport: who it is, its timeline, and how it stops. */
 export interface Exp1Server extends AsyncDisposable {
@@ -37,6 +36,8 @@ export interface Exp1Server extends AsyncDisposable {
 export interface Exp1Connection extends Disposable {
   /** Sends one request and waits for the reply's payload. */
   request(data: Uint8Array): Uint8Array;
+  /** What `NtAlpcQueryInformation` shows of the client's own port. */
+  portInfo(): PortInfo;
 }
 
 /** What starting the server takes. */
@@ -96,6 +97,7 @@ export const LPC_TRANSPORT: Exp1Transport = {
     const client = LpcClient.connect(port, { impersonationLevel: o.level });
     return {
       request: (data) => client.request(data).data,
+      portInfo: () => portInfoOf(client.port),
       [Symbol.dispose]: () => client.close(),
     };
   },
@@ -124,6 +126,7 @@ export const ALPC_TRANSPORT: Exp1Transport = {
     const client = AlpcClient.connect(port, { impersonationLevel: o.level });
     return {
       request: (data) => client.request(data).data,
+      portInfo: () => portInfoOf(client.port),
       [Symbol.dispose]: () => client.close(),
     };
   },

@@ -1,7 +1,8 @@
 /**
  * LPC and ALPC side by side, from this run's documents: one table of observations, a row per
  * thing compared (where the server receives, how it tells clients apart, what the kernel stamps,
- * the port flags `NtAlpcQueryInformation` shows, impersonation, the exception port), a column per
+ * the flags `NtAlpcQueryInformation` shows on the connection port and on the client's port,
+ * impersonation), a column per
  * transport, and the differences marked. A transport this run did not observe says so, and why
  * (the `unavailable()` reason the lab's probe gave, or the experiment's own outcome).
  *
@@ -13,7 +14,13 @@ import type { LpcEvent } from "../../mod.ts";
 import type { Outcomes } from "./report_schema.ts";
 import { notRun, ran } from "./report_outcomes.ts";
 import type { SideBySide } from "./report_view.ts";
-import { runsOf, type Transport, TRANSPORT_LABEL, TRANSPORTS } from "../_transport.ts";
+import {
+  type PortInfo,
+  runsOf,
+  type Transport,
+  TRANSPORT_LABEL,
+  TRANSPORTS,
+} from "../_transport.ts";
 
 /** Why each transport was not observed in this lab run (`null`: it could run). */
 export type TransportReasons = Record<Transport, string | null>;
@@ -59,6 +66,16 @@ const IMPERSONATES: Record<Transport, string> = {
     "security QoS",
 };
 
+/** A port's flags as a cell: their names (compared), and the value seen on which port. */
+function flagsCell(p: PortInfo | undefined, on: string): Cell | undefined {
+  if (!p) return undefined;
+  if ("unavailable" in p) return { how: "not asked", seen: p.unavailable };
+  return {
+    how: p.names.length ? p.names.join(" | ") : "no flag named",
+    seen: `Flags ${p.flagsHex} on ${on}`,
+  };
+}
+
 const ROWS: Row[] = [
   {
     what: "where the server receives",
@@ -96,16 +113,12 @@ const ROWS: Row[] = [
     },
   },
   {
-    what: "the port's flags (NtAlpcQueryInformation, AlpcBasicInformation)",
-    cell: (r) => {
-      const p = r.portInfo;
-      if (!p) return undefined;
-      if ("unavailable" in p) return { how: "not asked", seen: p.unavailable };
-      return {
-        how: p.names.length ? p.names.join(" | ") : "no flag named",
-        seen: `Flags ${p.flagsHex} on the ${r.transport === "lpc" ? "legacy" : "ALPC"} port`,
-      };
-    },
+    what: "the connection port's flags (NtAlpcQueryInformation, AlpcBasicInformation)",
+    cell: (r) => flagsCell(r.portInfo, `the ${r.transport === "lpc" ? "legacy" : "ALPC"} port`),
+  },
+  {
+    what: "the client port's flags (the LPC flag: ALLOW_LPC_REQUESTS on a legacy connect)",
+    cell: (r) => flagsCell(r.client?.portInfo, `the client's ${TRANSPORT_LABEL[r.transport]} port`),
   },
   {
     what: "impersonation (safe mode)",

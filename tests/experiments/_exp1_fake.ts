@@ -11,10 +11,10 @@ import {
   serveRead,
 } from "../../experiments/exp1/exp1_protocol.ts";
 import type { Exp1Run, PortInfo } from "../../experiments/exp1/exp1_document.ts";
-import type { NtHandle } from "../../ffi/nt/handle.ts";
 import { createConnectionPort, LpcClient, LpcServer } from "../../ffi/lpc/port.ts";
 import { AlpcClient } from "../../ffi/alpc/client.ts";
-import { createAlpcPort, queryAlpcBasicInformation } from "../../ffi/alpc/port.ts";
+import { createAlpcPort } from "../../ffi/alpc/port.ts";
+import { portInfoOf } from "../../experiments/_transport.ts";
 import { AlpcServer } from "../../ffi/alpc/server.ts";
 import { formatHex, NtError, NTSTATUS } from "../../ffi/status.ts";
 import { FakeKernel, type Identity } from "../fake_kernel.ts";
@@ -39,20 +39,6 @@ function files(k: FakeKernel) {
   };
 }
 
-/** The connection port's basic information as the fake gives it, as exp1_handler.ts records it. */
-function portInfo(k: FakeKernel, port: NtHandle<"connection-port">): PortInfo {
-  try {
-    const info = queryAlpcBasicInformation(port, { nt: k.symbols });
-    return {
-      flags: info.flags,
-      flagsHex: `0x${info.flags.toString(16).toUpperCase()}`,
-      names: info.flagNames,
-    };
-  } catch (e) {
-    return { unavailable: e instanceof Error ? e.message : String(e) };
-  }
-}
-
 /** One exp1 run over legacy LPC against the fake kernel, as its document's run. */
 export function fakeLpcExp1Run(impersonate = false): Exp1Run {
   const k = new FakeKernel();
@@ -70,11 +56,12 @@ export function fakeLpcExp1Run(impersonate = false): Exp1Run {
       () => client.request(encodeReadRequest({ path: "secret.txt", offset: 0n, length: 10 })),
     ).data,
   );
-  const info = k.as(SERVER, () => portInfo(k, port));
+  const info = k.as(SERVER, () => portInfoOf(port, k.symbols));
+  const clientInfo = k.as(CLIENT, () => portInfoOf(client.port, k.symbols));
   k.as(CLIENT, () => client.close());
   k.as(SERVER, () => server.step(0));
   k.as(SERVER, () => server[Symbol.dispose]());
-  return { ...exp1Run("lpc", impersonate, server.events, reply), portInfo: info };
+  return withPortInfo(exp1Run("lpc", impersonate, server.events, reply), info, clientInfo);
 }
 
 /** One exp1 run over ALPC against the fake kernel, as its document's run. */
@@ -94,11 +81,17 @@ export function fakeAlpcExp1Run(impersonate = false): Exp1Run {
       () => client.request(encodeReadRequest({ path: "secret.txt", offset: 0n, length: 10 })),
     ).data,
   );
-  const info = k.as(SERVER, () => portInfo(k, port));
+  const info = k.as(SERVER, () => portInfoOf(port, k.symbols));
+  const clientInfo = k.as(CLIENT, () => portInfoOf(client.port, k.symbols));
   k.as(CLIENT, () => client.close());
   while (k.as(SERVER, () => server.step(0)));
   k.as(SERVER, () => server[Symbol.dispose]());
-  return { ...exp1Run("alpc", impersonate, server.events, reply), portInfo: info };
+  return withPortInfo(exp1Run("alpc", impersonate, server.events, reply), info, clientInfo);
+}
+
+/** A run with what NtAlpcQueryInformation showed of the connection port and the client's port. */
+function withPortInfo(run: Exp1Run, server: PortInfo, client: PortInfo): Exp1Run {
+  return { ...run, portInfo: server, client: { ...run.client!, portInfo: client } };
 }
 
 /** The document of a run, from the server's events and the reply the client got. */

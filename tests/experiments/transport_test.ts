@@ -177,11 +177,25 @@ Deno.test("exp1 over both transports (the fake kernel): one diagram each, the di
   assertMatch(rows.get("what the kernel stamps")![0]!, /seen: ClientId 500\.501, MessageId \d+\)$/);
   // AlpcpValidateAndSetPortAttributes.c sets ALLOW_LPC_REQUESTS on every connection port and
   // AlpcpPortQueryBasicInfo.c masks the flags with 0x3FF0000: both connection ports read 0x20000.
-  assertEquals(rows.get("the port's flags (NtAlpcQueryInformation, AlpcBasicInformation)"), [
-    "ALLOW_LPC_REQUESTS (seen: Flags 0x20000 on the legacy port)",
-    "ALLOW_LPC_REQUESTS (seen: Flags 0x20000 on the ALPC port)",
-    "same",
-  ]);
+  assertEquals(
+    rows.get("the connection port's flags (NtAlpcQueryInformation, AlpcBasicInformation)"),
+    [
+      "ALLOW_LPC_REQUESTS (seen: Flags 0x20000 on the legacy port)",
+      "ALLOW_LPC_REQUESTS (seen: Flags 0x20000 on the ALPC port)",
+      "same",
+    ],
+  );
+  // The LPC flag shows on the client's port: a legacy connect (NtSecureConnectPort.c passes no
+  // attributes) gets ALLOW_IMPERSONATION and ALLOW_LPC_REQUESTS, an ALPC one what it asked for
+  // (AlpcpValidateAndSetPortAttributes.c).
+  assertEquals(
+    rows.get("the client port's flags (the LPC flag: ALLOW_LPC_REQUESTS on a legacy connect)"),
+    [
+      "ALLOW_IMPERSONATION | ALLOW_LPC_REQUESTS (seen: Flags 0x30000 on the client's LPC port)",
+      "ALLOW_IMPERSONATION (seen: Flags 0x10000 on the client's ALPC port)",
+      "differs",
+    ],
+  );
   assertMatch(
     rows.get("impersonation (safe mode)")![1]!,
     /^NtAlpcImpersonateClientOfPort.*STATUS_ACCESS_DENIED/,
