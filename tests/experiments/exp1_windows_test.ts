@@ -420,6 +420,10 @@ windowsTest(
       const info = run.portInfo!;
       assert("flags" in info, `${t}: ${JSON.stringify(info)}`);
       assert(info.names.includes("ALLOW_LPC_REQUESTS"), `${t}: ${info.flagsHex}`);
+      // ... but on a client port only for a legacy connect (NtSecureConnectPort.c).
+      const mine = run.client!.portInfo!;
+      assert("flags" in mine, `${t}: ${JSON.stringify(mine)}`);
+      assertStrictEquals(mine.names.includes("ALLOW_LPC_REQUESTS"), t === "lpc", mine.flagsHex);
     }
   },
 );
