@@ -124,3 +124,4 @@ export {
 export { Disposition, FileAccess, FileOptions } from "./ffi/nt/files.ts";
 export { type LpcSymbols } from "./ffi/lpc/port.ts";
 export { RAISE_STUB, type RaiseSystem, type RaiseThread } from "./ffi/debug/raise_exception.ts";
+export { PAGE_SIZE, Section, type SectionOptions, type SectionSymbols } from "./ffi/nt/sections.ts";
