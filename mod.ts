@@ -89,6 +89,7 @@ export {
   ServerWorker,
   type ServerWorkerOptions,
 } from "./ffi/lpc/server_worker.ts";
+export { PortView } from "./ffi/lpc/port_view.ts";
 export { findPortServers, type PortServer, type PortServerReport } from "./ffi/lpc/port_servers.ts";
 export { type ExceptionPortResult, setExceptionPort } from "./ffi/lpc/exception_port.ts";
 export { type AttachOptions, Debugger, type HandledEvent } from "./ffi/debug/debugger.ts";
