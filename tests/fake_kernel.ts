@@ -1056,7 +1056,7 @@ export class FakeKernel {
         clientCapacity: capacity,
         qos,
       });
-      if (clientView) this.views.attachToConnect(msg, msg.bytes, clientView, port.ownerPid);
+      this.views.attachToConnect(msg, msg.bytes, clientView, port.ownerPid);
       if (!this.#enqueue(port, msg)) {
         this.views.dropConnect(msg);
         return this.#log("NtConnectPort", S.STATUS_PORT_CONNECTION_REFUSED);

@@ -148,9 +148,9 @@ export class FakeViews {
    * is STATUS_INVALID_HANDLE; the handle is referenced for SECTION_MAP_READ | SECTION_MAP_WRITE;
    * the offset and the size are rounded up to pages; their sum overflowing is
    * STATUS_INVALID_PARAMETER, beyond the section STATUS_INSUFFICIENT_RESOURCES; ViewSize 0 maps the
-   * rest of the section (AlpcpCreateSectionView.c, AlpcpCreateView.c). On success the PORT_VIEW
-   * says Length 48, ViewBase, the mapped ViewSize (whole pages: MmMapViewOfSection) and
-   * ViewRemoteBase 0 (the remote base comes with the reply: AlpcpQueryRemoteView.c).
+   * rest of the section (AlpcpCreateSectionView.c, AlpcpCreateView.c). It reads a captured copy:
+   * the caller's PORT_VIEW is written only when the whole call succeeds (NtSecureConnectPort.c,
+   * AlpcpAcceptConnectPort.c; {@link writePortView}).
    */
   mapLegacyView(portView: Uint8Array, pid: number, lookup: SectionLookup): FakeView | number {
     const v = dv(portView);
@@ -170,12 +170,19 @@ export class FakeViews {
     if (offset + size > section.size) return S.STATUS_INSUFFICIENT_RESOURCES;
     if (offset !== 0n) throw new Error("fake kernel: a non-zero SectionOffset is not modelled");
     const viewSize = roundUp(size === 0n ? section.size - offset : size, page);
-    const view = this.#map(section, pid, offset, viewSize);
+    return this.#map(section, pid, offset, viewSize);
+  }
+
+  /**
+   * A PORT_VIEW as the call leaves it (AlpcpMapLegacyPortView.c): Length 48, ViewBase, the mapped
+   * ViewSize (whole pages: MmMapViewOfSection), and ViewRemoteBase, the peer's mapping.
+   */
+  writePortView(portView: Uint8Array, view: FakeView, remote: FakeView | null): void {
+    const v = dv(portView);
     v.setUint32(PV.offsets.Length, PV.size, true);
     v.setBigUint64(PV.offsets.ViewBase, view.base, true);
     v.setBigUint64(PV.offsets.ViewSize, view.size, true);
-    v.setBigUint64(PV.offsets.ViewRemoteBase, 0n, true);
-    return view;
+    v.setBigUint64(PV.offsets.ViewRemoteBase, remote?.base ?? 0n, true);
   }
 
   #map(section: FakeSection, pid: number, offset: bigint, size: bigint): FakeView {
@@ -200,13 +207,20 @@ export class FakeViews {
   }
 
   /**
-   * A connection request with a client view: AlpcpFormatConnectionRequest.c puts the mapped
-   * ViewSize in the message's ClientViewSize (PORT_MESSAGE + 32), and the delivery to the server
-   * maps the view into the connection port's process as well
-   * (AlpcpExposeViewAttributeInSenderContext.c, from AlpcpCompleteDispatchMessage.c).
+   * A legacy connection request: AlpcpFormatConnectionRequest.c overwrites the CallbackId that
+   * AlpcpAllocateMessage.c gave it with ClientViewSize (the same 8 bytes, PORT_MESSAGE + 32): the
+   * mapped ViewSize, or 0 without a view. With a view, the delivery to the server maps it into the
+   * connection port's process as well (AlpcpExposeViewAttributeInSenderContext.c, from
+   * AlpcpCompleteDispatchMessage.c).
    */
-  attachToConnect(message: object, bytes: Uint8Array, client: FakeView, serverPid: number): void {
-    dv(bytes).setBigUint64(PM.offsets.ClientViewSize, client.size, true);
+  attachToConnect(
+    message: object,
+    bytes: Uint8Array,
+    client: FakeView | null,
+    serverPid: number,
+  ): void {
+    dv(bytes).setBigUint64(PM.offsets.ClientViewSize, client?.size ?? 0n, true);
+    if (!client) return;
     const server = this.#map(client.section, serverPid, client.offset, client.size);
     this.#connects.set(message, { client, server });
   }
@@ -271,7 +285,7 @@ export class FakeViews {
     const view = this.mapLegacyView(portView, pid, lookup);
     if (typeof view === "number") return view;
     const mirror = this.#map(view.section, clientPid, view.offset, view.size);
-    dv(portView).setBigUint64(PV.offsets.ViewRemoteBase, mirror.base, true);
+    this.writePortView(portView, view, mirror);
     this.#serverViews.set(message, { server: view, client: mirror });
     return 0;
   }
@@ -291,9 +305,7 @@ export class FakeViews {
     clientPort: object,
   ): void {
     const c = this.#connects.get(message);
-    if (portView && c?.server) {
-      dv(portView).setBigUint64(PV.offsets.ViewRemoteBase, c.server.base, true);
-    }
+    if (portView && c) this.writePortView(portView, c.client, c.server);
     const s = this.#serverViews.get(message);
     if (s) {
       s.server.port = serverPort;
