@@ -122,3 +122,28 @@ Deno.test("a refused connection unmaps the client's view", () => {
   assertStrictEquals(k.openHandles(A.pid), 0);
   k.as(SERVER, () => server[Symbol.dispose]());
 });
+
+Deno.test("views stay bounded: 100 clients connect with a view and go (closing, or killed); the server holds one mapping at a time, none at the end", () => {
+  const { k, server } = lab();
+  let most = 0;
+  for (let i = 0; i < 100; i++) {
+    const who = k.spawnProcess();
+    const client = k.as(
+      who,
+      () => LpcClient.connect(PORT, { nt: k.symbols, view: { size: 65536 } }),
+    );
+    most = Math.max(most, k.views.mapped(SERVER.pid));
+    client.view!.write(0, new Uint8Array([i]));
+    const reply = k.as(who, () => client.request(ask(0, 1)));
+    assertStrictEquals(dv(reply.data).getUint32(0, true), i);
+    if (i % 2) k.as(who, () => client.close());
+    else k.killProcess(who.pid);
+    k.as(SERVER, () => server.step(0)); // LPC_PORT_CLOSED: the server closes that connection
+    assertStrictEquals(k.views.mapped(who.pid), 0);
+  }
+  assertStrictEquals(most, 1, "one mapping per live connection");
+  assertStrictEquals(k.views.mapped(SERVER.pid), 0, "every server-side mapping went with its port");
+  assertStrictEquals(server.connections.size, 0);
+  k.as(SERVER, () => server[Symbol.dispose]());
+  assertStrictEquals(k.openHandles(SERVER.pid), 0);
+});
