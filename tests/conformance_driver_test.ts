@@ -24,7 +24,17 @@ import {
   workerMemory,
 } from "./conformance/_actor_marshal.ts";
 import { marshal, processMemory } from "./conformance/_marshal.ts";
-import { conformance, type ConformanceDocument, runCase, SCHEMA } from "./conformance/run.ts";
+import {
+  conformance,
+  type ConformanceDocument,
+  formatTable,
+  runCase,
+  runSuite,
+  SCHEMA,
+  summary,
+  whySkipped,
+} from "./conformance/run.ts";
+import { alpcUnavailable } from "../ffi/nt/capabilities.ts";
 import { arg, type Case, type Kernel, type Process } from "./conformance/types.ts";
 import { REPO_ROOT, run } from "./_helpers.ts";
 
@@ -255,6 +265,7 @@ function countingKernel(log: string[]): () => Promise<Kernel> {
       self: unused,
       spawn: () => Promise.reject(new Error("not used")),
       portName: (l: string) => l,
+      userSid: () => Promise.reject(new Error("not used")),
       [Symbol.asyncDispose]: () => {
         log.push("disposed");
         return Promise.resolve();
@@ -373,6 +384,41 @@ Deno.test("runner: a case that hangs fails at its deadline, and its kernel is st
   assertStrictEquals(r.passed, false);
   assertMatch(r.error ?? "", /the case did not finish within 50 ms/);
   assertEquals(log, ["disposed"]);
+});
+
+Deno.test("runner: an ALPC case on a Windows kernel without NtAlpcCreatePort is skipped with the reason, neither passed nor failed; the fake runs it", async () => {
+  const log: string[] = [];
+  let ran = 0;
+  const alpc: Case = {
+    name: "an ALPC rule",
+    sources: ["NtAlpcCreatePort.c"],
+    needs: ["alpc"],
+    run: () => {
+      ran++;
+      return Promise.resolve({ expected: 1, observed: 1 });
+    },
+  };
+  const why = alpcUnavailable();
+  const onWindows = await runCase(alpc, "windows", countingKernel(log));
+  if (why === null) {
+    assertStrictEquals(onWindows.skipped, undefined);
+  } else {
+    assertStrictEquals(onWindows.skipped, why);
+    assertStrictEquals(onWindows.passed, false);
+    assertStrictEquals(ran, 0);
+    assertEquals(log, []);
+  }
+  const onFake = await runCase(alpc, "fake", countingKernel(log));
+  assertStrictEquals(onFake.skipped, undefined);
+  assertStrictEquals(onFake.passed, true);
+  assertStrictEquals(whySkipped(alpc, "fake"), null);
+  assertStrictEquals(whySkipped(CASES_FOR_TEST[0]!, "windows"), null);
+  if (why !== null) {
+    const doc = await runSuite([alpc, CASES_FOR_TEST[0]!], "windows", countingKernel(log));
+    assertEquals([doc.passed, doc.failed, doc.skipped], [1, 0, 1]);
+    assertMatch(summary(doc), /1 passed, 0 failed, 1 skipped, 2 cases$/);
+    assertMatch(formatTable(doc), /an ALPC rule +windows +skipped: /);
+  }
 });
 
 Deno.test("runner: deno task conformance's permissions are enough to start it (--help, a bad filter)", async () => {

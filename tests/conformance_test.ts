@@ -9,7 +9,7 @@ import { assert, assertMatch } from "@std/assert";
 import { lpcUnavailable } from "../ffi/nt/capabilities.ts";
 import { CASES } from "./conformance/cases.ts";
 import { createFakeKernel } from "./conformance/fake_driver.ts";
-import { explainFailure, runCase } from "./conformance/run.ts";
+import { explainFailure, runCase, whySkipped } from "./conformance/run.ts";
 import { createWindowsKernel } from "./conformance/windows_driver.ts";
 import { ON_WINDOWS_BUILD } from "./_helpers.ts";
 
@@ -22,11 +22,12 @@ for (const c of CASES) {
     const r = await runCase(c, "fake", createFakeKernel);
     assert(r.passed, explainFailure(r));
   });
+  const whyNot = WHY_NOT_WINDOWS ?? whySkipped(c, "windows");
   Deno.test({
-    name: WHY_NOT_WINDOWS === null
+    name: whyNot === null
       ? `conformance (windows): ${c.name}`
-      : `conformance (windows): ${c.name} (ignored: ${WHY_NOT_WINDOWS})`,
-    ignore: WHY_NOT_WINDOWS !== null,
+      : `conformance (windows): ${c.name} (ignored: ${whyNot})`,
+    ignore: whyNot !== null,
     async fn() {
       const r = await runCase(c, "windows", () => createWindowsKernel());
       assert(r.passed, explainFailure(r));

@@ -1,5 +1,5 @@
 /**
- * A fake of the legacy-LPC part of the Windows 11 kernel, behind the same ntdll signatures the
+ * A fake of the LPC and ALPC part of the Windows 11 kernel, behind the same ntdll signatures the
  * toolkit binds. It reads the real buffers and native pointers our code passes (so marshalling is
  * tested too) and follows the kernel's own code, rule by rule: every rule below names the
  * `ntoskrnl/` function file it is read from (the public Hex-Rays pseudocode of Windows 11,
@@ -33,9 +33,15 @@
  *   the exception port), `raiseHardError(who, status)`.
  * - For assertions: `calls`, `openHandles(pid)`, `impersonating`, `deniedConnect`.
  *
+ * - ALPC: `symbols` also holds the `NtAlpc*` functions and the attribute helpers; their rules are in
+ *   `tests/fake_kernel_alpc.ts` (which says what it models), on the same ports, handles and messages
+ *   (one port object type, as in the kernel). `userSids` sets a process's user SID (the
+ *   RequiredServerSid check).
+ *
  * Time is virtual: a receive with a finite timeout and nothing queued returns `STATUS_TIMEOUT` at
  * once (nothing else can happen while the caller waits). Sections and legacy port views are in
- * `tests/fake_kernel_views.ts`. Not modelled: large messages, ALPC, the debugger (a debugger delays `LPC_CLIENT_DIED`: PspExitThread.c), WER (the error port
+ * `tests/fake_kernel_views.ts`. Not modelled: large messages, the debugger (a debugger delays
+ * `LPC_CLIENT_DIED`: PspExitThread.c), WER (the error port
  * that `DBG_EXCEPTION_NOT_HANDLED` goes to: DbgkpSendErrorMessage.c; here the process then ends
  * with the exception code, the path without a WER answer), security descriptors (except
  * `deniedConnect`) and the QoS level's effect on impersonation.
@@ -49,8 +55,10 @@ import type { NtdllSymbols } from "../ffi/ntdll.ts";
 import { LPC_LEGACY_MAX_MESSAGE_LENGTH, LpcMessageType } from "../ffi/port_message.ts";
 import { NTSTATUS } from "../ffi/status.ts";
 import { decodeUtf16 } from "../ffi/strings.ts";
+import { sidFromString } from "../ffi/nt/tokens.ts";
 import { message, rawHeader } from "./conformance/_util.ts";
 import { type FakeSection, FakeViews } from "./fake_kernel_views.ts";
+import { AlpcRules, type AlpcSymbols } from "./fake_kernel_alpc.ts";
 
 const PM = LAYOUTS.PORT_MESSAGE;
 const CID = LAYOUTS.CLIENT_ID;
@@ -60,10 +68,14 @@ const DBGKM = LAYOUTS.DBGKM_APIMSG;
 const ER = LAYOUTS.EXCEPTION_RECORD;
 const S = NTSTATUS;
 
-/** The LPC symbols, none missing, plus the process call the exception port needs. */
+/**
+ * The LPC symbols, none missing, plus the process call the exception port needs and the ALPC
+ * functions (tests/fake_kernel_alpc.ts).
+ */
 export type FakeSymbols =
   & { [K in keyof LpcSymbols]: NonNullable<LpcSymbols[K]> }
-  & Pick<NtdllSymbols, "NtSetInformationProcess" | "NtCreateSection">;
+  & Pick<NtdllSymbols, "NtSetInformationProcess" | "NtCreateSection">
+  & AlpcSymbols;
 
 /** A thread identity (ClientId). */
 export interface Identity {
@@ -96,7 +108,8 @@ const LPC_UNREGISTER_PROCESS = 13;
 
 type PortKind = "connection" | "server" | "client";
 
-interface Port {
+/** A port (legacy or ALPC: one object type); exported for the ALPC rules. */
+export interface Port {
   id: number;
   kind: PortKind;
   name?: string;
@@ -122,11 +135,14 @@ interface Port {
   qos?: { level: number; dynamic: boolean };
   /** Client port: LPC_PORT_CLOSED already sent. */
   closeSent?: boolean;
+  /** Made by an `NtAlpc*` call (its rules: tests/fake_kernel_alpc.ts). */
+  alpc?: true;
 }
 
 type MessageKind = "connect" | "request" | "datagram" | "kernel" | "exception" | "hardError";
 
-interface Message {
+/** A message; exported for the ALPC rules. */
+export interface Message {
   messageId: number;
   callbackId: number;
   kind: MessageKind;
@@ -155,7 +171,8 @@ interface Message {
   connect?: "accepted" | "refused";
 }
 
-interface ThreadState {
+/** A thread; exported for the ALPC rules. */
+export interface ThreadState {
   tid: number;
   pid: number;
   createTime: bigint;
@@ -169,7 +186,8 @@ interface ThreadState {
   impersonating: number | "system" | null;
 }
 
-interface ProcessState {
+/** A process; exported for the ALPC rules. */
+export interface ProcessState {
   pid: number;
   createTime: bigint;
   alive: boolean;
@@ -178,7 +196,8 @@ interface ProcessState {
   exceptionState: number;
 }
 
-type HandleEntry =
+/** A handle table entry; exported for the ALPC rules. */
+export type HandleEntry =
   | { type: "port"; port: Port; pid: number }
   | { type: "process"; target: number; access: number; pid: number }
   | { type: "token"; client: number | "system"; pid: number }
@@ -232,6 +251,9 @@ function readUnicodeStringAt(address: bigint): string {
 
 const FILETIME_2026 = 134_000_000_000_000_000n;
 
+/** The user SID every fake process runs as unless told: S-1-5-21-1000-2000-3000-1001. */
+export const DEFAULT_USER_SID: Uint8Array = sidFromString("S-1-5-21-1000-2000-3000-1001");
+
 /** The fake kernel. `symbols` stands in for ntdll. */
 export class FakeKernel {
   #nextHandle = 0x100n;
@@ -256,6 +278,36 @@ export class FakeKernel {
   readonly calls: string[] = [];
   /** PIDs refused at connect with STATUS_ACCESS_DENIED (a DACL without PORT_CONNECT for them). */
   readonly deniedConnect = new Set<number>();
+  /**
+   * Each process's user SID (what a RequiredServerSid is compared with:
+   * AlpcpCheckConnectionSecurity.c); {@link DEFAULT_USER_SID} when not set.
+   */
+  readonly userSids = new Map<number, Uint8Array>();
+
+  /** The ALPC rules (tests/fake_kernel_alpc.ts), on this kernel's ports, handles and messages. */
+  readonly #alpc: AlpcRules = new AlpcRules({
+    current: () => this.current,
+    port: (p) => this.#port(p),
+    newHandle: (e) => this.#newHandle(e),
+    handles: () => this.#handles.entries(),
+    names: this.#names,
+    nextPortId: () => this.#nextPortId++,
+    message: (id) => this.#messages.get(id),
+    allocMessage: (m) => this.#allocMessage(m),
+    free: (m) => this.#free(m),
+    enqueue: (port, m) => this.#enqueue(port, m),
+    block: (what, cond, finish) => this.#block(what, cond, finish),
+    changed: () => this.#changed(),
+    log: (name, status) => this.#log(name, status),
+    thread: (who) => this.#thread(who),
+    threadAlive: (tid) => this.#threads.get(tid)?.alive ?? false,
+    proc: (pid) => this.#proc(pid),
+    userSid: (pid) => this.userSids.get(pid) ?? DEFAULT_USER_SID,
+    close: (h) => {
+      const entry = this.#handles.get(h);
+      if (entry) this.#close(h, entry);
+    },
+  });
   /** Sections and legacy port views (tests/fake_kernel_views.ts). */
   readonly views = new FakeViews();
 
@@ -553,6 +605,7 @@ export class FakeKernel {
         }
       }
     }
+    if (port.alpc) this.#alpc.portClosed(port); // AlpcpClosePort.c: the close message
     this.#maybeDelete(port);
     this.#changed();
   }
@@ -827,6 +880,11 @@ export class FakeKernel {
         return verdict;
       },
     );
+  }
+
+  /** ALPC views mapped in process `pid` (tests/fake_kernel_alpc.ts), for bounds in tests. */
+  alpcViews(pid: number): number {
+    return this.#alpc.mappedViews(pid);
   }
 
   /** Exceptions still waiting for their reply. */
@@ -1454,6 +1512,8 @@ export class FakeKernel {
       this.#close(h, entry);
       return this.#log("NtClose", S.STATUS_SUCCESS);
     },
+
+    ...this.#alpc.symbols,
   };
 
   /**

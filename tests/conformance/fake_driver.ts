@@ -6,7 +6,8 @@
  * @module
  */
 
-import { FakeKernel, type Identity, ThreadEnded } from "../fake_kernel.ts";
+import { sidToString } from "../../ffi/nt/tokens.ts";
+import { DEFAULT_USER_SID, FakeKernel, type Identity, ThreadEnded } from "../fake_kernel.ts";
 import { marshal, type ProcessMemory, processMemory } from "./_marshal.ts";
 import type { Arg, CallName, Kernel, Pending, Process, RaiseOutcome, Thread } from "./types.ts";
 
@@ -165,6 +166,9 @@ export function createFakeKernel(): Promise<Kernel> {
       const p = new FakeProcess(k, k.spawnProcess());
       processes.push(p);
       return Promise.resolve(p);
+    },
+    userSid() {
+      return Promise.resolve(sidToString(k.userSids.get(self.pid) ?? DEFAULT_USER_SID));
     },
     portName(label: string) {
       return `\\RPC Control\\deno-lpc-conf-${self.pid}-${++names}-${label}`;

@@ -12,6 +12,7 @@
  */
 
 import type { LpcSymbols } from "../../ffi/lpc/port.ts";
+import type { AlpcCallName } from "../fake_kernel_alpc.ts";
 
 /** A JSON value (what a case expects and observes). */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -66,10 +67,15 @@ export const arg = {
 
 /**
  * The ntdll functions a case may call: the LPC code's symbol table ({@link LpcSymbols}),
- * `NtSetInformationProcess` (the exception port) and `NtCreateSection` (port views). The fake
- * implements exactly these.
+ * `NtSetInformationProcess` (the exception port), `NtCreateSection` (port views) and the ALPC
+ * functions ({@link AlpcCallName}; a case calling them `needs` "alpc"). The fake implements exactly
+ * these.
  */
-export type CallName = keyof LpcSymbols | "NtSetInformationProcess" | "NtCreateSection";
+export type CallName =
+  | keyof LpcSymbols
+  | "NtSetInformationProcess"
+  | "NtCreateSection"
+  | AlpcCallName;
 
 /** A blocking call in flight on its own thread. */
 export interface Pending {
@@ -147,6 +153,11 @@ export interface Kernel extends AsyncDisposable {
   spawn(): Promise<Process>;
   /** A port name unique to this run, in a directory any user may create objects in. */
   portName(label: string): string;
+  /**
+   * The user SID (`S-1-…`) of the suite's process's primary token: what a RequiredServerSid must
+   * name to reach a server of this process (AlpcpCheckConnectionSecurity.c).
+   */
+  userSid(): Promise<string>;
 }
 
 /** What a case saw and what the kernel's code says it should see. */
@@ -161,8 +172,11 @@ export interface Case {
   name: string;
   /** The Windows 11 function files it comes from, e.g. `AlpcpSendCloseMessage.c` (at least one). */
   sources: string[];
-  /** What it needs beyond one thread of the suite's process. */
-  needs?: ("process" | "system")[];
+  /**
+   * What it needs beyond one thread of the suite's process; "alpc": the NtAlpc* exports (a
+   * Windows run skips the case, with the reason, where ntdll lacks `NtAlpcCreatePort`).
+   */
+  needs?: ("process" | "system" | "alpc")[];
   /** Runs the scenario and returns the expectation beside the observation (deep-equal to pass). */
   run(k: Kernel): Promise<Outcome>;
 }

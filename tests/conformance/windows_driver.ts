@@ -29,6 +29,7 @@ import { assertWindows } from "../../ffi/status.ts";
 import { deserializeError, type SerializedError } from "../../ffi/_errors_wire.ts";
 import { type NtHandle, pointerFrom } from "../../ffi/nt/handle.ts";
 import { ntdll } from "../../ffi/ntdll.ts";
+import { openProcessToken, tokenUserSid } from "../../ffi/nt/tokens.ts";
 import { exitCodeOf, openProcess, ProcessAccess, waitFor } from "../../ffi/nt/processes.ts";
 import { ntSuccess } from "../../ffi/status.ts";
 import {
@@ -348,6 +349,11 @@ class WindowsKernel implements Kernel {
   }
 
   /** A new name on each call (a run-wide counter), as the fake's. */
+  userSid(): Promise<string> {
+    using token = openProcessToken();
+    return Promise.resolve(tokenUserSid(token));
+  }
+
   portName(label: string): string {
     return `\\RPC Control\\deno-lpc-conf-${this.local.pid}-${++portNames}-${label}`;
   }
