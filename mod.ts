@@ -89,9 +89,36 @@ export {
   ServerWorker,
   type ServerWorkerOptions,
 } from "./ffi/lpc/server_worker.ts";
-export { PortView } from "./ffi/lpc/port_view.ts";
 export { findPortServers, type PortServer, type PortServerReport } from "./ffi/lpc/port_servers.ts";
 export { type ExceptionPortResult, setExceptionPort } from "./ffi/lpc/exception_port.ts";
+export {
+  type AlpcBasicInformation,
+  type AlpcPortAttributes,
+  type AlpcPortOptions,
+  createAlpcPort,
+  queryAlpcBasicInformation,
+} from "./ffi/alpc/port.ts";
+export {
+  type AlpcConnection,
+  type AlpcEvent,
+  type AlpcHandler,
+  type AlpcRequest,
+  AlpcServer,
+  type AlpcServerOptions,
+} from "./ffi/alpc/server.ts";
+export {
+  AlpcClient,
+  type AlpcConnectOptions,
+  type AlpcReply,
+  type AlpcSendOptions,
+} from "./ffi/alpc/client.ts";
+export {
+  type AlpcCommandContext,
+  AlpcServerWorker,
+  type AlpcServerWorkerOptions,
+} from "./ffi/alpc/server_worker.ts";
+export { AlpcView, ReceivedView } from "./ffi/alpc/view.ts";
+export { AlpcSecurityContext } from "./ffi/alpc/security.ts";
 export { type AttachOptions, Debugger, type HandledEvent } from "./ffi/debug/debugger.ts";
 export {
   type RaiseOptions,

@@ -123,5 +123,38 @@ export {
 } from "./ffi/nt/tokens.ts";
 export { Disposition, FileAccess, FileOptions } from "./ffi/nt/files.ts";
 export { type LpcSymbols } from "./ffi/lpc/port.ts";
+export {
+  ALPC_BASIC_INFORMATION_FLAG_MASK,
+  AlpcAttributeFlags,
+  AlpcInformationClass,
+  AlpcMessageFlags,
+  AlpcPortFlags,
+} from "./ffi/alpc/constants.ts";
+export {
+  ALPC_ATTRIBUTE_FLAGS_ALL,
+  alpcAttributeBufferSize,
+  type AlpcAttributeName,
+  alpcAttributeOffset,
+  type ContextAttribute,
+  type HandleAttribute,
+  MessageAttributes,
+  type SecurityAttribute,
+  type TokenAttribute,
+  type ViewAttribute,
+} from "./ffi/alpc/attributes.ts";
+export {
+  ALPC_DEFAULT_MAX_MESSAGE_LENGTH,
+  ALPC_MESSAGE_LENGTH_LIMITS,
+  type AlpcMessageInit,
+  alpcPortFlagNames,
+  type AlpcSymbols,
+  decodeAlpcBasicInformation,
+  encodeAlpcMessage,
+  encodeAlpcPortAttributes,
+} from "./ffi/alpc/port.ts";
+export { ALPC_SERVER_RECEIVE_ATTRIBUTES } from "./ffi/alpc/server.ts";
+export { type AlpcViewSymbols } from "./ffi/alpc/view.ts";
+export { type AlpcSecuritySymbols } from "./ffi/alpc/security.ts";
 export { RAISE_STUB, type RaiseSystem, type RaiseThread } from "./ffi/debug/raise_exception.ts";
 export { PAGE_SIZE, Section, type SectionOptions, type SectionSymbols } from "./ffi/nt/sections.ts";
+export { PortView, type ViewOwner } from "./ffi/lpc/port_view.ts";

@@ -27,22 +27,32 @@
  * @module
  */
 
-import { assertWindows, ChildProcess, type LpcEvent } from "../../mod.ts";
+import { ChildProcess } from "../../mod.ts";
 import { WellKnownSid } from "../../raw.ts";
 import { CLI as CLIENT_CLI, type ClientDocument } from "./exp1_client.ts";
+import { EXP1_SCHEMA, type Exp1Document, type Exp1Run } from "./exp1_document.ts";
 import { explain, junctionFinding, mergeTimeline, printReport } from "./exp1_explain.ts";
 import { SECRET_SDDL, setUpExp1, VAULT_SDDL } from "./exp1_lab.ts";
 import type { Cli } from "../_cli.ts";
 import { type Log, runPhases, runScript } from "../_runner.ts";
 import { clientCommand } from "../_setup.ts";
+import {
+  assertTransports,
+  runsOf,
+  runTransports,
+  type Transport,
+  TRANSPORT_OPTION,
+  type TransportChoice,
+} from "../_transport.ts";
 
 export { dropSddl, labSddl, SECRET_SDDL, VAULT_SDDL } from "./exp1_lab.ts";
 export { explainAnswer, type ServerAnswer } from "./exp1_explain.ts";
+export type { Exp1Document, Exp1Run, PortInfo, TimelineEntry } from "./exp1_document.ts";
 
 /** The command line, declared once (parser and `--help`). */
 export const CLI = {
   name: "exp1",
-  usage: `exp1: a privileged LPC server reads a file for an unprivileged client.
+  usage: `exp1: a privileged LPC (or ALPC) server reads a file for an unprivileged client.
 
 Usage: deno run --allow-ffi --allow-read experiments/exp1/exp1.ts [options]
 Run from an elevated prompt on Windows x64.
@@ -63,102 +73,40 @@ server must refuse, in both modes, and the report says which check refused.`,
     },
     // The client's own declaration (range and default), as the client is what sends it.
     length: { ...CLIENT_CLI.options.length, help: "how many bytes to ask for" },
-    json: { kind: "flag", help: "print one JSON document (schema deno-lpc/exp1@1)" },
+    transport: TRANSPORT_OPTION,
+    json: { kind: "flag", help: `print one JSON document (schema ${EXP1_SCHEMA})` },
   },
-  notes: "Without LPC (Linux, Wine) it exits 3 with one line and leaves nothing behind.",
-  schema: "deno-lpc/exp1@1",
+  notes: `Without LPC (Linux, Wine), or without ALPC for --transport alpc or both (Wine), it exits 3
+with one line and leaves nothing behind.`,
+  schema: EXP1_SCHEMA,
 } as const satisfies Cli;
 
-/** One line of the merged timeline. */
-export interface TimelineEntry {
-  /** Milliseconds since the experiment started. */
-  t: number;
-  /** `client` or `server`. */
-  side: "client" | "server";
-  /** What happened. */
-  event: string;
-  /** Process and thread. */
-  pid?: number;
-  tid?: number;
-  /** MessageId and lengths, for messages. */
-  messageId?: number;
-  dataLength?: number;
-  totalLength?: number;
-  /** Detail. */
-  note?: string;
+/** The options of {@link runExp1}. */
+export interface Exp1Options {
+  impersonate: boolean;
+  low: boolean;
+  length: number;
+  transport: TransportChoice;
+  log: Log;
 }
 
-/** The `--json` document. */
-export interface Exp1Document {
-  /** Always `deno-lpc/exp1@1`. */
-  schema: "deno-lpc/exp1@1";
-  /** Whether it ran, or why not. */
-  ran: boolean;
-  /** Why it did not run (with exit code 3 or 1). */
-  reason?: string;
-  /** `confused-deputy` or `impersonate`. */
-  mode?: "confused-deputy" | "impersonate";
-  /** Where it ran. */
-  environment?: {
-    pid: number;
-    user: string;
-    elevated: boolean;
-    integrity: string;
-    wine: string | null;
-  };
-  /** The lab: folders, files and their DACLs as requested and as stored (removed afterwards). */
-  lab?: {
-    folder: string;
-    secret: string;
-    sddl: string;
-    folderSddl: string;
-    folderStored: string;
-    drop: string;
-    dropSddl: string;
-    dropStored: string;
-    vault: string;
-    vaultFile: string;
-    vaultSddl: string;
-  };
-  /** The port. */
-  port?: { name: string; sddl: string };
-  /** The server's identity and its events. */
-  server?: { pid: number; tid: number; events: LpcEvent[] };
-  /** The client's own report. */
-  client?: ClientDocument & { exitCode: number | undefined; token: string };
-  /** Both sides, in time order. */
-  timeline?: TimelineEntry[];
-  /** What the run showed. */
-  findings?: {
-    directDenied: boolean;
-    servedBytes: number;
-    serverStatus: string;
-    probesRefused: number;
-    probes: number;
-    /** The hostile junction request: made, and which check refused it. */
-    junction: {
-      made: boolean;
-      createStatus?: string;
-      status?: string;
-      refused?: boolean;
-      refusedBy?: string;
-      impersonated?: boolean;
-    };
-  };
-  /** The explanation, from this run's evidence. */
-  explanation?: string;
+/**
+ * Runs the experiment over each transport chosen, one after the other (Windows only; throws
+ * `NtError`/`UnsupportedError` where it cannot).
+ */
+export async function runExp1(o: Exp1Options): Promise<Exp1Document> {
+  assertTransports("exp1", o.transport);
+  const runs = await runTransports(o.transport, (t) => runOnce(t, o));
+  return { schema: EXP1_SCHEMA, ran: true, ...runs };
 }
 
-/** Runs the experiment (Windows only; throws `NtError`/`UnsupportedError` where it cannot). */
-export async function runExp1(
-  o: { impersonate: boolean; low: boolean; length: number; log: Log },
-): Promise<Exp1Document> {
-  assertWindows("exp1");
+/** One run over transport `t`: its own lab, server and client, all cleaned up. */
+async function runOnce(t: Transport, o: Exp1Options): Promise<Exp1Run> {
   const t0 = performance.timeOrigin + performance.now();
   return await runPhases({
     // 1. Set up (the lab, the server); 5. clean up: `cleanup` closes the tokens, the lab files
     // (delete-on-close) and the server.
-    setUp: (cleanup) => setUpExp1(cleanup, o),
+    setUp: (cleanup) => setUpExp1(cleanup, { ...o, transport: t }),
     // 2. Act: the client, unprivileged.
     act: async ({ self, portName, lab, vault, server }, cleanup) => {
       const restricted = cleanup.use(
@@ -182,6 +130,8 @@ export async function runExp1(
           "vault.txt",
           "--length",
           String(o.length),
+          "--transport",
+          t,
           "--json",
         ]),
         { token: restricted, timeoutMs: 120_000 },
@@ -193,16 +143,17 @@ export async function runExp1(
           }`,
         );
       }
-      // 3. Observe: stop the server (it closes its ports), keep its events.
+      // 3. Observe: the port's flags as the kernel shows them, then stop the server (it closes
+      // its ports), keep its events.
+      const portInfo = await server.portInfo();
       await server.stop();
-      return { run, client: JSON.parse(run.stdout) as ClientDocument };
+      return { run, client: JSON.parse(run.stdout) as ClientDocument, portInfo };
     },
-    observe: (s, { run, client }) => {
+    observe: (s, { run, client, portInfo }) => {
       const { environment, lab, secret, folderSddl, drop, dropFolderSddl, vault, vaultFile } = s;
       const { portName, sddl, server, user } = s;
-      const doc: Exp1Document = {
-        schema: "deno-lpc/exp1@1",
-        ran: true,
+      const doc: Exp1Run = {
+        transport: t,
         mode: o.impersonate ? "impersonate" : "confused-deputy",
         environment,
         lab: {
@@ -220,6 +171,7 @@ export async function runExp1(
         },
         port: { name: portName, sddl },
         server: { pid: server.processId, tid: server.threadId, events: server.events },
+        portInfo,
         client: {
           ...client,
           exitCode: run.exitCode,
@@ -248,7 +200,7 @@ export async function runExp1(
 if (import.meta.main) {
   await runScript(import.meta.url, {
     cli: CLI,
-    run: (v, log) => runExp1({ impersonate: v.impersonate, low: v.low, length: v.length, log }),
-    print: printReport,
+    run: (v, log) => runExp1({ ...v, log }),
+    print: (doc) => runsOf(doc).forEach(([, r]) => printReport(r)),
   });
 }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { currentThreadId, LpcClient, NtError, NtFile, Token } from "../../mod.ts";
+import { currentThreadId, NtError, NtFile, Token } from "../../mod.ts";
 import { formatHex, type ImpersonationLevelName, statusName, WellKnownSid } from "../../raw.ts";
 import {
   decodeReadReply,
@@ -17,6 +17,9 @@ import {
   Refusal,
   validateRelativePath,
 } from "./exp1_protocol.ts";
+import { type Exp1Connection, exp1Transport } from "./exp1_transport.ts";
+import type { Transport } from "../_transport.ts";
+
 /** The result of one attempt to read. */
 export interface Attempt {
   /** NTSTATUS in hex. */
@@ -39,8 +42,10 @@ export interface Attempt {
 
 /** The client's JSON document. */
 export interface ClientDocument {
-  /** Always `deno-lpc/exp1-client@1`. */
-  schema: "deno-lpc/exp1-client@1";
+  /** Always `deno-lpc/exp1-client@2`. */
+  schema: "deno-lpc/exp1-client@2";
+  /** The transport it connected over. */
+  transport: Transport;
   /** Who the client is. */
   identity: {
     pid: number;
@@ -177,11 +182,13 @@ export function runClient(o: {
   level: ImpersonationLevelName;
   direct: boolean;
   probes: boolean;
+  transport: Transport;
 }): ClientDocument {
   using token = Token.open();
   const admins = token.groups().find((g) => g.sid === WellKnownSid.Administrators);
   const doc: ClientDocument = {
-    schema: "deno-lpc/exp1-client@1",
+    schema: "deno-lpc/exp1-client@2",
+    transport: o.transport,
     identity: {
       pid: Deno.pid,
       tid: currentThreadId(),
@@ -213,14 +220,14 @@ export function runClient(o: {
       doc.direct = failed(e);
     }
   }
-  using client = LpcClient.connect(o.port, { impersonationLevel: o.level });
+  using client = exp1Transport(o.transport).connect(o.port, { level: o.level });
   const reply = decodeReadReply(
-    client.request(encodeReadRequest({ path: o.path, offset: o.offset, length: o.length })).data,
+    client.request(encodeReadRequest({ path: o.path, offset: o.offset, length: o.length })),
   );
   doc.viaServer = answer(reply);
   if (o.probes) {
     doc.probes = probes(o.path).map((p) => {
-      const r = decodeReadReply(client.request(p.bytes).data);
+      const r = decodeReadReply(client.request(p.bytes));
       return {
         what: p.what,
         status: formatHex(r.status),
@@ -242,7 +249,7 @@ export function runClient(o: {
  * through it. A server that confines itself by the path's text alone would follow it.
  */
 function hostileJunction(
-  client: LpcClient,
+  client: Exp1Connection,
   root: string,
   target: string,
   file: string,
@@ -259,7 +266,7 @@ function hostileJunction(
   using _junction = junction; // closing it removes the junction (never its target)
   const request = `drop\\${name}\\${file}`;
   const reply = decodeReadReply(
-    client.request(encodeReadRequest({ path: request, offset: 0n, length: 16 })).data,
+    client.request(encodeReadRequest({ path: request, offset: 0n, length: 16 })),
   );
   return { path, target, made: true, request, reply: answer(reply) };
 }

@@ -12,11 +12,11 @@
  * @module
  */
 
-import { assertWindows } from "../../mod.ts";
 import { MAX_PATH_CHARS, MAX_READ_LENGTH } from "./exp1_protocol.ts";
 import { type ClientDocument, runClient } from "./exp1_attempts.ts";
 import { type Cli, type CliValues, driveFolder, UsageError } from "../_cli.ts";
 import { runScript } from "../_runner.ts";
+import { assertTransports, ONE_TRANSPORT_OPTION } from "../_transport.ts";
 
 export { type Attempt, type ClientDocument, directTarget, runClient } from "./exp1_attempts.ts";
 
@@ -26,7 +26,7 @@ export const MAX_OFFSET = 1n << 62n;
 /** The command line, declared once (parser and `--help`). */
 export const CLI = {
   name: "exp1_client",
-  usage: `exp1_client: ask the experiment-1 LPC server to read part of a file for us.
+  usage: `exp1_client: ask the experiment-1 server (LPC or ALPC) to read part of a file for us.
 
 Usage: deno run --allow-ffi experiments/exp1/exp1_client.ts --port <name> --path <file> [options]`,
   options: {
@@ -90,9 +90,10 @@ Usage: deno run --allow-ffi experiments/exp1/exp1_client.ts --port <name> --path
       kind: "flag",
       help: "do not send the malformed requests that check the server refuses them",
     },
-    json: { kind: "flag", help: "print one JSON document (schema deno-lpc/exp1-client@1)" },
+    transport: ONE_TRANSPORT_OPTION,
+    json: { kind: "flag", help: "print one JSON document (schema deno-lpc/exp1-client@2)" },
   },
-  schema: "deno-lpc/exp1-client@1",
+  schema: "deno-lpc/exp1-client@2",
 } as const satisfies Cli;
 
 /** `drop\j-<pid>\`: what the junction request puts before `--junction-file` (pid: 10 digits at most). */
@@ -113,7 +114,7 @@ function prerequisites(v: Values): void {
       `--junction-file takes at most ${MAX_PATH_CHARS - JUNCTION_PREFIX_CHARS} characters`,
     );
   }
-  assertWindows("exp1_client");
+  assertTransports("exp1_client", v.transport);
 }
 
 function run(v: Values): ClientDocument {
@@ -130,13 +131,14 @@ function run(v: Values): ClientDocument {
     level: v.level,
     direct: !v["no-direct"],
     probes: !v["no-probes"],
+    transport: v.transport,
   });
 }
 
 function print(doc: ClientDocument): void {
   const id = doc.identity;
   console.log(
-    `client pid ${id.pid} tid ${id.tid}, ${id.user}, ${id.integrity} integrity, Administrators ${id.administrators}`,
+    `${doc.transport} client pid ${id.pid} tid ${id.tid}, ${id.user}, ${id.integrity} integrity, Administrators ${id.administrators}`,
   );
   if (doc.direct) {
     console.log(

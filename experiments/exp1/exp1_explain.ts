@@ -8,7 +8,8 @@
 import type { LpcEvent } from "../../mod.ts";
 import type { Attempt, ClientDocument } from "./exp1_attempts.ts";
 import type { StageName } from "./exp1_protocol.ts";
-import type { Exp1Document, TimelineEntry } from "./exp1.ts";
+import type { Exp1Run, TimelineEntry } from "./exp1_document.ts";
+import { TRANSPORT_LABEL } from "../_transport.ts";
 
 /** What the server answered, as the client saw it. */
 export interface ServerAnswer {
@@ -59,7 +60,7 @@ export function explainAnswer(a: ServerAnswer): string {
       return `the server answered ${a.name}`;
   }
 }
-export function explain(doc: Exp1Document): string {
+export function explain(doc: Exp1Run): string {
   const { client: c, server, findings: p } = doc;
   if (!c?.viaServer || !server || !p) return "";
   const direct = c.direct?.name ?? "not tried";
@@ -138,7 +139,7 @@ export function mergeTimeline(
 
 export function junctionFinding(
   j: ClientDocument["junction"],
-): NonNullable<Exp1Document["findings"]>["junction"] {
+): NonNullable<Exp1Run["findings"]>["junction"] {
   if (!j) return { made: false };
   if (!j.made || !j.reply) {
     return { made: false, ...(j.createName ? { createStatus: j.createName } : {}) };
@@ -153,8 +154,8 @@ export function junctionFinding(
   };
 }
 
-export function printReport(doc: Exp1Document): void {
-  console.log(`\nExperiment 1 (${doc.mode})\n`);
+export function printReport(doc: Exp1Run): void {
+  console.log(`\nExperiment 1 over ${TRANSPORT_LABEL[doc.transport]} (${doc.mode})\n`);
   for (const e of doc.timeline ?? []) {
     const who = e.pid !== undefined ? `pid ${e.pid} tid ${e.tid}` : "";
     const ids = e.messageId !== undefined

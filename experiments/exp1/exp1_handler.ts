@@ -1,6 +1,7 @@
 /**
- * Experiment 1's server logic, loaded by the LPC server Worker (`ffi/lpc/_server_worker_entry.ts`) and run
- * on its thread. For each READ request: the path's text is checked, the file is opened relative to
+ * Experiment 1's server logic, loaded by the LPC server Worker (`ffi/lpc/_server_worker_entry.ts`)
+ * or the ALPC one (`ffi/alpc/_server_worker_entry.ts`) and run on its thread: the same handler
+ * for both transports. For each READ request: the path's text is checked, the file is opened relative to
  * a handle on the root with `OBJ_DONT_REPARSE` **as the server** (the deliberate confused deputy)
  * or, in safe mode, while impersonating the client; then the final path of what was opened must
  * lie under the root's final path, and only then is it read (nt-semantics.md E13).
@@ -8,8 +9,15 @@
  * @module
  */
 
-import { type LpcHandler, NtFile } from "../../mod.ts";
+import {
+  type AlpcHandler,
+  type LpcHandler,
+  NtFile,
+  type NtHandle,
+  queryAlpcBasicInformation,
+} from "../../mod.ts";
 import { decodeReadReply, type OpenedFile, serveRead } from "./exp1_protocol.ts";
+import type { PortInfo } from "./exp1_document.ts";
 import { isViewRequest, serveViewRead, type ViewWindow } from "./exp1_view.ts";
 
 /** The handler's options (sent to the Worker). */
@@ -56,15 +64,21 @@ export function serveFromRoot(
  * root fails the server's start, and again (as the server, never impersonated) for each request,
  * so no handle outlives a request.
  */
-export function createHandler(options: Exp1HandlerOptions): LpcHandler {
+export function createHandler(options: Exp1HandlerOptions): LpcHandler & AlpcHandler {
   NtFile.openDirectory(options.root).close();
   return {
-    request: (req) => {
+    // An LPC request and an ALPC one alike: the payload, and impersonation of its sender. The
+    // legacy connection's port view (READ_VIEW) is an LPC one: an ALPC connection has none here.
+    request: (req: {
+      data: Uint8Array;
+      impersonate<T>(fn: () => T): T;
+      connection: { view?: ViewWindow | null };
+    }) => {
       const data = serveFromRoot(
         options.root,
         req.data,
         options.impersonate ? req.impersonate : undefined,
-        req.connection.view,
+        req.connection.view ?? null,
       );
       const reply = decodeReadReply(data);
       return {
@@ -75,4 +89,31 @@ export function createHandler(options: Exp1HandlerOptions): LpcHandler {
       };
     },
   };
+}
+
+/**
+ * What `NtAlpcQueryInformation(AlpcBasicInformation)` shows of a connection port, LPC or ALPC
+ * (both are ALPC port objects): its flags as the kernel reports them, masked with `0x3FF0000`
+ * (AlpcpPortQueryBasicInfo.c), or why it could not be asked (no ALPC: Wine).
+ */
+export function portInfo(port: NtHandle<"connection-port">): PortInfo {
+  try {
+    const info = queryAlpcBasicInformation(port);
+    return {
+      flags: info.flags,
+      flagsHex: `0x${info.flags.toString(16).toUpperCase()}`,
+      names: info.flagNames,
+    };
+  } catch (e) {
+    return { unavailable: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+/** Commands from the host, run on the server's thread: `port-info` ({@link portInfo}). */
+export function command(
+  request: { op: string },
+  ctx: { server: { port: NtHandle<"connection-port"> } },
+): unknown {
+  if (request.op === "port-info") return portInfo(ctx.server.port);
+  throw new Error(`unknown command ${JSON.stringify(request)}`);
 }

@@ -6,13 +6,15 @@
  * @module
  */
 
-import { ServerWorker, Token, wineVersion } from "../../mod.ts";
+import { Token, wineVersion } from "../../mod.ts";
 import { TokenAccess } from "../../raw.ts";
 import { LabFolder } from "./lab_folder.ts";
 import type { Exp1HandlerOptions } from "./exp1_handler.ts";
+import { type Exp1Server, exp1Transport } from "./exp1_transport.ts";
 import type { Log } from "../_runner.ts";
 import { formatEvent } from "../_server_events.ts";
 import { portSddl, runStamp } from "../_setup.ts";
+import { type Transport, TRANSPORT_LABEL } from "../_transport.ts";
 
 /** The secret's DACL: SYSTEM and Administrators only, not inherited. */
 export const SECRET_SDDL = "D:P(A;;FA;;;SY)(A;;FA;;;BA)";
@@ -71,13 +73,13 @@ export interface Exp1SetUp {
   vaultFile: string;
   portName: string;
   sddl: string;
-  server: ServerWorker;
+  server: Exp1Server;
 }
 
 /** Set up: our token, the lab folder, its files and the vault, and the server. */
 export async function setUpExp1(
   cleanup: AsyncDisposableStack,
-  o: { impersonate: boolean; low: boolean; log: Log },
+  o: { impersonate: boolean; low: boolean; transport: Transport; log: Log },
 ): Promise<Exp1SetUp> {
   const me = Deno.pid;
   const stamp = runStamp();
@@ -100,14 +102,13 @@ export async function setUpExp1(
   // The junction's target: a sibling of the root (same name prefix), administrators only.
   const vault = cleanup.use(LabFolder.create(`deno-lpc-lab-${stamp}-vault`, { sddl: VAULT_SDDL }));
   const vaultFile = vault.createFile("vault.txt", new TextEncoder().encode(VAULT), SECRET_SDDL);
-  const portName = `\\RPC Control\\deno-lpc-exp1-${stamp}`;
+  const portName = `\\RPC Control\\deno-lpc-exp1-${o.transport}-${stamp}`;
   const sddl = portSddl(user, o.low);
   const handlerOptions: Exp1HandlerOptions = { root: lab.path, impersonate: o.impersonate };
   const server = cleanup.use(
-    await ServerWorker.start({
+    await exp1Transport(o.transport).startServer({
       portName,
       sddl,
-      handlerModule: new URL("./exp1_handler.ts", import.meta.url),
       handlerOptions,
       onEvent: (e) => o.log(`server ${formatEvent(e)}`),
     }),
@@ -116,7 +117,9 @@ export async function setUpExp1(
   o.log(`lab folder ${lab.path} (${folderSddl}); secret ${secret} (${SECRET_SDDL})`);
   o.log(`drop folder ${drop} (${dropFolderSddl}); vault ${vault.path} (${VAULT_SDDL})`);
   o.log(
-    `server pid ${server.processId} thread ${server.threadId} on ${portName} (${
+    `${
+      TRANSPORT_LABEL[o.transport]
+    } server pid ${server.processId} thread ${server.threadId} on ${portName} (${
       o.impersonate ? "safe mode: impersonating" : "confused deputy"
     })`,
   );

@@ -5,11 +5,12 @@
  * @module
  */
 
-import type { Exp1Document } from "./exp1.ts";
+import type { Exp1Run } from "./exp1_document.ts";
+import { TRANSPORT_LABEL } from "../_transport.ts";
 import type { Diagram, Step } from "../lab/lab_diagram.ts";
 import { type ExperimentPart, experimentPart } from "../lab/report_view.ts";
 
-type ServerEvent = NonNullable<Exp1Document["server"]>["events"][number];
+type ServerEvent = NonNullable<Exp1Run["server"]>["events"][number];
 
 /** The arrow a server event draws. */
 function eventStep(e: ServerEvent): Step {
@@ -19,7 +20,9 @@ function eventStep(e: ServerEvent): Step {
       return {
         from: "K",
         to: "S",
-        label: `LPC_CONNECTION_REQUEST from${who}, accepted`,
+        label: `LPC_CONNECTION_REQUEST from${who}, accepted${
+          e.context ? ` with PortContext ${e.context}` : ""
+        }`,
         kind: "message",
       };
     case "LPC_REQUEST":
@@ -41,7 +44,7 @@ function eventStep(e: ServerEvent): Step {
   }
 }
 
-function diagram(doc: Exp1Document): Diagram {
+function diagram(doc: Exp1Run): Diagram {
   const c = doc.client!;
   const steps: Step[] = [
     {
@@ -56,9 +59,9 @@ function diagram(doc: Exp1Document): Diagram {
     {
       from: "K",
       to: "C",
-      label: `LPC_REPLY: ${c.viaServer?.name}${
-        c.viaServer?.bytes ? `, ${c.viaServer.bytes} bytes` : ""
-      }`,
+      label: `${
+        doc.transport === "alpc" ? "reply (NtAlpcSendWaitReceivePort)" : "LPC_REPLY"
+      }: ${c.viaServer?.name}${c.viaServer?.bytes ? `, ${c.viaServer.bytes} bytes` : ""}`,
       kind: "reply",
     },
     {
@@ -69,7 +72,7 @@ function diagram(doc: Exp1Document): Diagram {
     },
   ];
   return {
-    title: `Experiment 1 (${doc.mode})`,
+    title: `Experiment 1 over ${TRANSPORT_LABEL[doc.transport]} (${doc.mode})`,
     participants: [{ id: "C", label: `client (pid ${c.identity.pid})` }, {
       id: "K",
       label: "kernel",
@@ -79,12 +82,14 @@ function diagram(doc: Exp1Document): Diagram {
 }
 
 /** Experiment 1's part of the report. */
-export const EXP1_PART: ExperimentPart = experimentPart<Exp1Document>({
+export const EXP1_PART: ExperimentPart = experimentPart<Exp1Run>({
   key: "exp1",
   title: "Experiment 1: a privileged server reads for an unprivileged client",
-  diagram: (x1) => x1.ran ? diagram(x1) : undefined,
+  perTransport: true,
+  diagram: (x1) => x1.client && x1.server ? diagram(x1) : undefined,
   observations: (x1) =>
     x1.findings && [
+      ["transport", TRANSPORT_LABEL[x1.transport]],
       ["mode", x1.mode!],
       ["direct open by the restricted client", x1.client!.direct?.name ?? "-"],
       [

@@ -11,12 +11,14 @@
  * @module
  */
 
-import { assertWindows, type LpcEvent, ServerWorker } from "../../mod.ts";
+import type { LpcEvent } from "../../mod.ts";
 import type { Exp1HandlerOptions } from "./exp1_handler.ts";
+import { exp1Transport } from "./exp1_transport.ts";
 import { type Cli, type CliValues, driveFolder } from "../_cli.ts";
 import { type Log, runPhases, runScript } from "../_runner.ts";
 import { formatEvent } from "../_server_events.ts";
 import { portSddl, processIdentity } from "../_setup.ts";
+import { assertTransports, ONE_TRANSPORT_OPTION, type Transport } from "../_transport.ts";
 
 /** The default port name (any user may create objects in `\RPC Control`). */
 export const DEFAULT_PORT = "\\RPC Control\\deno-lpc-exp1";
@@ -24,7 +26,7 @@ export const DEFAULT_PORT = "\\RPC Control\\deno-lpc-exp1";
 /** The command line, declared once (parser and `--help`). */
 export const CLI = {
   name: "exp1_server",
-  usage: `exp1_server: an LPC server that reads a few bytes of a file for its clients.
+  usage: `exp1_server: an LPC (or ALPC) server that reads a few bytes of a file for its clients.
 
 Usage: deno run --allow-ffi --allow-read experiments/exp1/exp1_server.ts --root <folder> [options]`,
   options: {
@@ -58,12 +60,13 @@ Usage: deno run --allow-ffi --allow-read experiments/exp1/exp1_server.ts --root 
       max: 86_400,
       help: "stop after n seconds; without it, run until Ctrl-C",
     },
+    transport: ONE_TRANSPORT_OPTION,
     json: {
       kind: "flag",
-      help: "print one JSON document (schema deno-lpc/exp1-server@1) when it stops",
+      help: "print one JSON document (schema deno-lpc/exp1-server@2) when it stops",
     },
   },
-  schema: "deno-lpc/exp1-server@1",
+  schema: "deno-lpc/exp1-server@2",
 } as const satisfies Cli;
 
 export { portSddl } from "../_setup.ts";
@@ -71,8 +74,10 @@ export { formatEvent } from "../_server_events.ts";
 
 /** The server's document (`--json`), written when it stops. */
 export interface ServerDocument {
-  /** Always `deno-lpc/exp1-server@1`. */
-  schema: "deno-lpc/exp1-server@1";
+  /** Always `deno-lpc/exp1-server@2`. */
+  schema: "deno-lpc/exp1-server@2";
+  /** The transport it served over. */
+  transport: Transport;
   port: string;
   root: string;
   impersonate: boolean;
@@ -89,10 +94,9 @@ function serve(v: Values, log: Log): Promise<ServerDocument> {
     setUp: async (cleanup) => {
       const handlerOptions: Exp1HandlerOptions = { root, impersonate: v.impersonate };
       return cleanup.use(
-        await ServerWorker.start({
+        await exp1Transport(v.transport).startServer({
           portName: v.port,
           sddl: portSddl(v.everyone ? "WD" : user, v.low),
-          handlerModule: new URL("./exp1_handler.ts", import.meta.url),
           handlerOptions,
           onEvent: (e) => log(formatEvent(e)),
         }),
@@ -100,7 +104,7 @@ function serve(v: Values, log: Log): Promise<ServerDocument> {
     },
     act: async (server) => {
       console.error(
-        `serving ${v.port} (pid ${server.processId}, server thread ${server.threadId}), root ${root}; ` +
+        `serving ${v.port} over ${v.transport} (pid ${server.processId}, server thread ${server.threadId}), root ${root}; ` +
           (v.impersonate
             ? "SAFE MODE: files are opened while impersonating the client"
             : "CONFUSED DEPUTY: files are opened as this server (add --impersonate for the safe mode)"),
@@ -112,7 +116,8 @@ function serve(v: Values, log: Log): Promise<ServerDocument> {
       await server.stop();
     },
     observe: (server): ServerDocument => ({
-      schema: "deno-lpc/exp1-server@1",
+      schema: "deno-lpc/exp1-server@2",
+      transport: v.transport,
       port: v.port,
       root,
       impersonate: v.impersonate,
@@ -124,7 +129,7 @@ function serve(v: Values, log: Log): Promise<ServerDocument> {
 if (import.meta.main) {
   await runScript(import.meta.url, {
     cli: CLI,
-    prerequisites: () => assertWindows("exp1_server"),
+    prerequisites: (v) => assertTransports("exp1_server", v.transport),
     // The live log is the timeline (stdout); without --json nothing follows it.
     run: (v) => serve(v, v.json ? () => {} : (line) => console.log(line)),
     print: () => {},

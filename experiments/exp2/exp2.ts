@@ -16,15 +16,7 @@
  * @module
  */
 
-import {
-  assertWindows,
-  ChildProcess,
-  type LpcEvent,
-  ServerWorker,
-  unavailable,
-  UnsupportedError,
-  wineVersion,
-} from "../../mod.ts";
+import { ChildProcess, unavailable, UnsupportedError, wineVersion } from "../../mod.ts";
 import {
   analyzeTimeline,
   answerQuestion2,
@@ -32,17 +24,29 @@ import {
   describeException,
   describeHardError,
   describePortClosed,
-  type Exp2Analysis,
   type Exp2Event,
   hardErrorText,
   portClosedOn,
 } from "./exp2_analysis.ts";
-import { type ClientEnd, endOfClient, finalExit, type VerdictOutcome } from "./exp2_lifecycle.ts";
+import { endOfClient, finalExit } from "./exp2_lifecycle.ts";
 import type { Exp2HandlerOptions } from "./exp2_handler.ts";
+import { EXP2_SCHEMA, type Exp2Document, type Exp2Run } from "./exp2_document.ts";
+import { exp2Transport } from "./exp2_transport.ts";
 import type { Cli } from "../_cli.ts";
 import { jsonLines, type Log, runPhases, runScript, sleep, until } from "../_runner.ts";
 import { clientCommand, portSddl, processIdentity, runPortName } from "../_setup.ts";
 import { connected, formatEvent } from "../_server_events.ts";
+import {
+  assertTransports,
+  runsOf,
+  runTransports,
+  type Transport,
+  TRANSPORT_OPTION,
+  type TransportChoice,
+  transportsOf,
+} from "../_transport.ts";
+
+export type { Exp2Document, Exp2Run } from "./exp2_document.ts";
 
 /** How long to watch the client after a DBG_EXCEPTION_NOT_HANDLED verdict (ms). */
 const NOT_HANDLED_WAIT_MS = 30_000;
@@ -83,53 +87,11 @@ Run from an elevated prompt on Windows x64 (the server thread takes a SYSTEM tok
       default: 0xdead,
       help: "the exit code used to terminate the client if it still runs, in decimal or 0x hex",
     },
-    json: { kind: "flag", help: "print one JSON document (schema deno-lpc/exp2@1)" },
+    transport: TRANSPORT_OPTION,
+    json: { kind: "flag", help: `print one JSON document (schema ${EXP2_SCHEMA})` },
   },
-  schema: "deno-lpc/exp2@1",
+  schema: EXP2_SCHEMA,
 } as const satisfies Cli;
-
-/** The `--json` document. */
-export interface Exp2Document {
-  /** Always `deno-lpc/exp2@1`. */
-  schema: "deno-lpc/exp2@1";
-  /** Whether it ran, or why not. */
-  ran: boolean;
-  /** Why it did not run. */
-  reason?: string;
-  /** The options. */
-  options?: { register: boolean; reply: string; clientExits: boolean };
-  /** Where it ran. */
-  environment?: {
-    pid: number;
-    user: string;
-    elevated: boolean;
-    wine: string | null;
-    alpc: string | null;
-  };
-  /** The server thread's SYSTEM token. */
-  system?: unknown;
-  /** How the exception port was set. */
-  exceptionPort?: unknown;
-  /** The server: pid, thread, every event. */
-  server?: { pid: number; tid: number; port: string; events: LpcEvent[] };
-  /** The client: pid, its own steps, exit code, how it ended. */
-  client?: {
-    pid: number;
-    steps: unknown[];
-    exitCode: number | undefined;
-    exitCodeHex?: string;
-    /** How it ended, in words. */
-    terminatedBy: string;
-    /** How it ended: by itself, or terminated by the server (only while it was alive). */
-    end?: ClientEnd;
-    /** With `--reply not-handled`: what happened after the verdict (E5: WER decides). */
-    afterNotHandled?: VerdictOutcome;
-  };
-  /** The reading of the timeline. */
-  analysis?: Exp2Analysis;
-  /** Question 2, answered from this run. */
-  answer?: string;
-}
 
 /** The options of {@link runExp2}. */
 export interface Exp2Options {
@@ -137,13 +99,17 @@ export interface Exp2Options {
   reply: "continue" | "not-handled";
   clientExits: boolean;
   exitCode: number;
+  transport: TransportChoice;
   log: Log;
 }
 
 /** What exp2 needs before it sets anything up: Windows with LPC and exception ports, elevated. */
-function prerequisites(): { user: string; environment: NonNullable<Exp2Document["environment"]> } {
-  assertWindows("exp2");
-  const missing = unavailable("lpc") ?? unavailable("exception-port");
+function prerequisites(
+  choice: TransportChoice,
+): { user: string; environment: NonNullable<Exp2Run["environment"]> } {
+  assertTransports("exp2", choice);
+  const lpc = transportsOf(choice).includes("lpc") ? unavailable("lpc") : null;
+  const missing = lpc ?? unavailable("exception-port");
   if (missing) throw new UnsupportedError(missing);
   const { user, elevated } = processIdentity();
   if (!elevated) {
@@ -161,17 +127,28 @@ function prerequisites(): { user: string; environment: NonNullable<Exp2Document[
   return { user, environment };
 }
 
-/** Runs the experiment (Windows with LPC and exception ports only). */
+/** Runs the experiment over each transport chosen (Windows with exception ports only). */
 export async function runExp2(o: Exp2Options): Promise<Exp2Document> {
-  const { user, environment } = prerequisites();
+  const { user, environment } = prerequisites(o.transport);
+  const runs = await runTransports(o.transport, (t) => runOnce(t, o, user, environment));
+  return { schema: EXP2_SCHEMA, ran: true, ...runs };
+}
+
+/** One run over transport `t`: its own server and client, cleaned up. */
+async function runOnce(
+  t: Transport,
+  o: Exp2Options,
+  user: string,
+  environment: NonNullable<Exp2Run["environment"]>,
+): Promise<Exp2Run> {
   return await runPhases({
     // 1. The server, on its own thread, as SYSTEM with SeTcbPrivilege; its port holds kernel
     // messages. Then the client.
     setUp: async (cleanup) => {
-      const portName = runPortName("exp2");
+      const portName = runPortName(`exp2-${t}`);
       const handlerOptions: Exp2HandlerOptions = { system: true, reply: o.reply };
       const server = cleanup.use(
-        await ServerWorker.start({
+        await exp2Transport(t).startServer({
           portName,
           sddl: portSddl(user, false),
           // Kernel messages longer than the port's MaxMessageLength are dropped
@@ -180,7 +157,6 @@ export async function runExp2(o: Exp2Options): Promise<Exp2Document> {
           // (DbgkForwardException.c; 0x110 is the message to the WER error port only,
           // DbgkpSendErrorMessage.c), so 512 is ample.
           maxMessageLength: 512,
-          handlerModule: new URL("./exp2_handler.ts", import.meta.url),
           handlerOptions,
           onEvent: (e: Exp2Event) =>
             o.log(
@@ -192,7 +168,7 @@ export async function runExp2(o: Exp2Options): Promise<Exp2Document> {
       );
       const system = await server.command({ op: "system" });
       o.log(`server thread ${server.threadId} impersonates ${JSON.stringify(system)}`);
-      const args = ["--port", portName];
+      const args = ["--port", portName, "--transport", t];
       if (o.register) args.push("--register");
       if (o.clientExits) args.push("--exit");
       const client = cleanup.use(
@@ -225,11 +201,10 @@ export async function runExp2(o: Exp2Options): Promise<Exp2Document> {
       await server.stop();
       return { exceptionPort, ending, exit, steps: jsonLines(stdout) };
     },
-    observe: (s, a): Exp2Document => {
+    observe: (s, a): Exp2Run => {
       const analysis = analyzeTimeline(s.server.events, s.pid);
       return {
-        schema: "deno-lpc/exp2@1",
-        ran: true,
+        transport: t,
         options: { register: o.register, reply: o.reply, clientExits: o.clientExits },
         environment,
         system: s.system,
@@ -251,11 +226,11 @@ export async function runExp2(o: Exp2Options): Promise<Exp2Document> {
   });
 }
 
-function print(doc: Exp2Document): void {
+function print(doc: Exp2Run): void {
   const { analysis: a, client: c } = doc;
   if (!a || !c) return;
   console.log(
-    `\nExperiment 2: client pid ${a.pid}, exit code ${c.exitCodeHex} (${c.terminatedBy})`,
+    `\nExperiment 2 over ${doc.transport}: client pid ${a.pid}, exit code ${c.exitCodeHex} (${c.terminatedBy})`,
   );
   for (const x of a.exceptions) console.log(describeException(x));
   for (const h of a.hardErrors) console.log(describeHardError(h));
@@ -279,8 +254,9 @@ if (import.meta.main) {
         reply: v.reply,
         clientExits: v["client-exits"],
         exitCode: v["exit-code"],
+        transport: v.transport,
         log,
       }),
-    print,
+    print: (doc) => runsOf(doc).forEach(([, r]) => print(r)),
   });
 }

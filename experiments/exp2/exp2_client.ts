@@ -10,8 +10,10 @@
  * @module
  */
 
-import { currentThreadId, LpcClient, raiseSecondChance } from "../../mod.ts";
+import { currentThreadId, raiseSecondChance } from "../../mod.ts";
 import { raiseRequest } from "./exp2_analysis.ts";
+import { type Exp2Connection, exp2Transport } from "./exp2_transport.ts";
+import { assertTransports, ONE_TRANSPORT_OPTION } from "../_transport.ts";
 import type { Cli, CliValues } from "../_cli.ts";
 import { runSteps, sleep, writeJsonLine } from "../_runner.ts";
 
@@ -41,6 +43,7 @@ Usage: deno run --allow-ffi experiments/exp2/exp2_client.ts --port <name> [optio
       kind: "flag",
       help: "exit by itself after the exception (default: wait to be terminated)",
     },
+    transport: ONE_TRANSPORT_OPTION,
   },
   notes: "Output: one JSON object per line: connected, registered, go, announced, raised, done.",
 } as const satisfies Cli;
@@ -51,12 +54,19 @@ const line = writeJsonLine;
 async function raiseAndReport(v: CliValues<typeof CLI.options>): Promise<void> {
   const code = v.code;
   const text = (s: string) => new TextEncoder().encode(s);
-  const ask = (client: LpcClient, s: string) =>
-    new TextDecoder().decode(client.request(text(s)).data);
+  const ask = (client: Exp2Connection, s: string) =>
+    new TextDecoder().decode(client.request(text(s)));
 
-  using client = LpcClient.connect(v.port);
+  assertTransports("exp2_client", v.transport);
+  using client = exp2Transport(v.transport).connect(v.port);
   const tid = currentThreadId();
-  line({ step: "connected", pid: Deno.pid, tid, reply: ask(client, "HELLO") });
+  line({
+    step: "connected",
+    pid: Deno.pid,
+    tid,
+    transport: v.transport,
+    reply: ask(client, "HELLO"),
+  });
   if (v.register) {
     client.registerThreadTerminatePort(); // this (main) thread
     line({ step: "registered", tid });

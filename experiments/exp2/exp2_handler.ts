@@ -1,5 +1,6 @@
 /**
- * Experiment 2's server logic, loaded by the LPC server Worker and run on its thread:
+ * Experiment 2's server logic, loaded by the LPC server Worker or the ALPC one and run on its
+ * thread:
  *
  * - `prepare`: the thread takes a SYSTEM token with SeTcbPrivilege enabled (the privilege
  *   `ProcessExceptionPort` needs; an elevated administrator does not hold it);
@@ -18,14 +19,16 @@
  */
 
 import {
-  type CommandContext,
+  type AlpcHandler,
   impersonateSystem,
   type LpcHandler,
+  type NtHandle,
   openProcess,
+  type PortMessageHeader,
   setExceptionPort,
   type SystemImpersonation,
 } from "../../mod.ts";
-import { NTSTATUS, ProcessAccess } from "../../raw.ts";
+import { type ExceptionMessage, NTSTATUS, ProcessAccess } from "../../raw.ts";
 import {
   type AnnouncedRaise,
   exchangeNote,
@@ -99,10 +102,10 @@ export function controlReply(
   return "ERR unknown command";
 }
 
-/** Builds the handler. */
-export function createHandler(options: Exp2HandlerOptions): LpcHandler {
+/** Builds the handler: the same for an LPC server and an ALPC one. */
+export function createHandler(options: Exp2HandlerOptions): LpcHandler & AlpcHandler {
   return {
-    request: (req) => {
+    request: (req: { header: PortMessageHeader; data: Uint8Array }) => {
       const text = new TextDecoder().decode(req.data);
       const reply = controlReply(
         text,
@@ -112,7 +115,7 @@ export function createHandler(options: Exp2HandlerOptions): LpcHandler {
       );
       return { data: new TextEncoder().encode(reply), note: exchangeNote(text, reply) };
     },
-    exception: (m) => {
+    exception: (m: ExceptionMessage) => {
       const pid = m.header.clientId.process;
       const { verdict, ours: isOurs } = exceptionVerdict(
         { code: m.record.code, address: m.record.address },
@@ -125,8 +128,14 @@ export function createHandler(options: Exp2HandlerOptions): LpcHandler {
   };
 }
 
-/** Commands from the host, run on the server's thread. */
-export function command(request: { op: string; pid?: number }, ctx: CommandContext): unknown {
+/**
+ * Commands from the host, run on the server's thread (LPC or ALPC: the server's connection port
+ * becomes the exception port; NtSetInformationProcess.c takes any port object).
+ */
+export function command(
+  request: { op: string; pid?: number },
+  ctx: { server: { port: NtHandle<"connection-port"> } },
+): unknown {
   if (request.op === "system") {
     if (systemFailed !== undefined) return { failed: systemFailed };
     return system

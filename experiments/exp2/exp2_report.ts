@@ -5,14 +5,16 @@
  * @module
  */
 
-import type { Exp2Document } from "./exp2.ts";
+import type { LpcEvent } from "../../mod.ts";
+import type { Exp2Document, Exp2Run } from "./exp2_document.ts";
+import { runsOf, TRANSPORT_LABEL } from "../_transport.ts";
 import type { Diagram, Step } from "../lab/lab_diagram.ts";
 import type { Answer, Outcomes } from "../lab/report_schema.ts";
 import { type ExperimentPart, experimentPart, type Rows } from "../lab/report_view.ts";
 import { notRun, ran } from "../lab/report_outcomes.ts";
 import { notObservedAnswer, QUESTIONS } from "../lab/questions.ts";
 
-type Analysis = NonNullable<Exp2Document["analysis"]>;
+type Analysis = NonNullable<Exp2Run["analysis"]>;
 
 /** The exceptions and hard errors the server was sent, each with its reply. */
 function exceptionSteps(a: Analysis): Step[] {
@@ -71,10 +73,11 @@ function deathSteps(a: Analysis): Step[] {
   return steps;
 }
 
-function diagram(doc: Exp2Document): Diagram {
+function diagram(doc: Exp2Run): Diagram {
   const a = doc.analysis!;
+  const connect = doc.transport === "alpc" ? "NtAlpcConnectPort" : "NtConnectPort";
   const steps: Step[] = [
-    { from: "C", to: "K", label: "NtConnectPort", kind: "call" },
+    { from: "C", to: "K", label: connect, kind: "call" },
     {
       from: "K",
       to: "S",
@@ -95,7 +98,7 @@ function diagram(doc: Exp2Document): Diagram {
     ...deathSteps(a),
   ];
   return {
-    title: "Experiment 2: the exception port and LPC_CLIENT_DIED",
+    title: `Experiment 2 over ${TRANSPORT_LABEL[doc.transport]}: the exception port`,
     participants: [{ id: "C", label: `client (pid ${a.pid})` }, {
       id: "K",
       label: "kernel (PspExitThread)",
@@ -104,9 +107,10 @@ function diagram(doc: Exp2Document): Diagram {
   };
 }
 
-function observations(x2: Exp2Document, a: Analysis): Rows {
+function observations(x2: Exp2Run, a: Analysis): Rows {
   const via = (how: string) => String(a.deaths.filter((d) => d.via === how).length);
   return [
+    ["transport (the exception port's kind)", TRANSPORT_LABEL[x2.transport]],
     ["connection requests", String(a.connectionRequests)],
     [
       "LPC_EXCEPTION (first chance?)",
@@ -127,12 +131,32 @@ function observations(x2: Exp2Document, a: Analysis): Rows {
         : "not received on the client's connection",
     ],
     ["client exit code", `${x2.client!.exitCodeHex ?? "?"} (${x2.client!.terminatedBy})`],
+    ...arrivedWith(x2),
   ];
+}
+
+/**
+ * Over ALPC, what each kind of message arrived with: its PortContext and the receive attributes
+ * the kernel marked valid (the ALPC server records them; the legacy calls have none).
+ */
+function arrivedWith(x2: Exp2Run): Rows {
+  if (x2.transport !== "alpc") return [];
+  const events = (x2.server?.events ?? []) as (LpcEvent & { attributes?: string[] })[];
+  return ["LPC_REQUEST", "LPC_EXCEPTION", "LPC_CLIENT_DIED", "LPC_PORT_CLOSED"].flatMap((kind) => {
+    const e = events.find((x) => x.event === kind && x.pid !== undefined);
+    return e
+      ? [[
+        `${kind} arrived with`,
+        `PortContext ${e.context ?? "-"}, attributes ${e.attributes?.join(", ") || "none"}`,
+      ] as [string, string]]
+      : [];
+  });
 }
 
 /** Question 2 (how LPC_CLIENT_DIED came without a second connection), from exp2's messages. */
 export function answerQ2(e: Outcomes): Answer {
-  const x2 = ran<Exp2Document>(e.exp2);
+  const doc = ran<Exp2Document>(e.exp2);
+  const x2 = doc ? runsOf(doc)[0]?.[1] : undefined;
   if (!x2?.analysis) return notObservedAnswer("q2", [notRun("exp2", e.exp2)]);
   const a = x2.analysis;
   return {
@@ -153,17 +177,20 @@ export function answerQ2(e: Outcomes): Answer {
 }
 
 /** Experiment 2's part of the report. */
-export const EXP2_PART: ExperimentPart = experimentPart<Exp2Document>({
+export const EXP2_PART: ExperimentPart = experimentPart<Exp2Run>({
   key: "exp2",
   title: "Experiment 2: the exception port and LPC_CLIENT_DIED",
-  diagram: (x2) => x2.ran ? diagram(x2) : undefined,
+  perTransport: true,
+  diagram: (x2) => x2.analysis && x2.client && x2.server ? diagram(x2) : undefined,
   observations: (x2) => x2.analysis && observations(x2, x2.analysis),
   q3: {
     about: "exception-port evidence",
     evidence: (x2) => {
       const exc = x2.analysis?.exceptions[0];
       return x2.analysis && [
-        "exp2: the exception port was itself an LPC connection port, set with NtSetInformationProcess, which needed a SYSTEM token with SeTcbPrivilege on the server thread",
+        `exp2: the exception port was itself an ${
+          TRANSPORT_LABEL[x2.transport]
+        } connection port, set with NtSetInformationProcess, which needed a SYSTEM token with SeTcbPrivilege on the server thread`,
         ...(exc
           ? [
             `exp2: the exception arrived as an LPC request (LPC_EXCEPTION from tid ${exc.tid}, second chance) that the faulting thread waited on until the server replied ${exc.verdict}`,

@@ -17,19 +17,29 @@
  * @module
  */
 
-import { assertWindows, Debugger, type HandledEvent, type LpcEvent } from "../../mod.ts";
-import type { InjectedThread } from "./injected_threads.ts";
+import { Debugger } from "../../mod.ts";
+import { EXP3_SCHEMA, type Exp3Document, type Exp3Run } from "./exp3_document.ts";
 import { connectionContexts, portClosedOn } from "../exp2/exp2_analysis.ts";
 import { type ClientEnd, describeEnd, endClient, finalExit } from "../exp2/exp2_lifecycle.ts";
 import type { Cli } from "../_cli.ts";
 import { jsonLines, type Log, runPhases, runScript, sleep, until } from "../_runner.ts";
 import { observe } from "./exp3_explain.ts";
 import { observeExp3, setUpExp3 } from "./exp3_setup.ts";
+import {
+  assertTransports,
+  runsOf,
+  runTransports,
+  type Transport,
+  TRANSPORT_OPTION,
+  type TransportChoice,
+} from "../_transport.ts";
+
+export type { Exp3Document, Exp3Run } from "./exp3_document.ts";
 
 /** The command line, declared once (parser and `--help`; the lab's `--hold` is this one). */
 export const CLI = {
   name: "exp3",
-  usage: `exp3: a debugger attaches to the LPC client; what do the client and the server see?
+  usage: `exp3: a debugger attaches to the LPC (or ALPC) client; what do it and the server see?
 
 Usage: deno run --allow-ffi --allow-read experiments/exp3/exp3.ts [options]`,
   options: {
@@ -48,76 +58,41 @@ Usage: deno run --allow-ffi --allow-read experiments/exp3/exp3.ts [options]`,
       help: "end by detaching (the client runs on) or with kill-on-exit (the client is " +
         "terminated with STATUS_DEBUGGER_INACTIVE 0xC0000354)",
     },
-    json: { kind: "flag", help: "print one JSON document (schema deno-lpc/exp3@1)" },
+    transport: TRANSPORT_OPTION,
+    json: { kind: "flag", help: `print one JSON document (schema ${EXP3_SCHEMA})` },
   },
   notes:
     `Where LPC is missing (Wine) the debugger half still runs, against a client that writes a heartbeat
-line every 100 ms instead of sending LPC requests; the document says "lpc": {"skipped": ...}.
+line every 100 ms instead of sending LPC requests; the run says "serverHalf": {"skipped": ...}.
+--transport alpc (or both) needs ALPC: without it (Wine) the run exits 3 before anything starts.
 Where the server cannot become the client's exception port (not elevated, SYSTEM not obtainable,
 or setting it fails) it runs without it and says so ("notes" in the document, a line in the output).`,
-  schema: "deno-lpc/exp3@1",
+  schema: EXP3_SCHEMA,
 } as const satisfies Cli;
-
-/** The `--json` document. */
-export interface Exp3Document {
-  /** Always `deno-lpc/exp3@1`. */
-  schema: "deno-lpc/exp3@1";
-  /** Whether it ran, or why not. */
-  ran: boolean;
-  /** Why it did not run. */
-  reason?: string;
-  /** Options. */
-  options?: { holdMs: number; end: "detach" | "kill" };
-  /** Where it ran. */
-  environment?: { pid: number; mainThread: number; wine: string | null; elevated: boolean };
-  /** The debugger: its thread, every event, the threads it injected. */
-  debugger?: {
-    thread: number;
-    events: (Omit<HandledEvent, "at"> & { t: number })[];
-    injectedThreads: InjectedThread[];
-    ended: string | undefined;
-  };
-  /** The client: its pid, each beat's time (ms since the start), its exit code. */
-  client?: {
-    pid: number;
-    heartbeats: number[];
-    exitCode: number | undefined;
-    exitCodeHex?: string;
-    lpcReplies: number;
-    /** Set when it had not exited by itself in time and was terminated (only while alive). */
-    end?: ClientEnd;
-  };
-  /** Each held breakpoint and the longest silence of the client around it. */
-  freeze?: { tid: number; heldMs: number; observedGapMs: number }[];
-  /** The server's side. */
-  server?: {
-    pid: number;
-    tid: number;
-    exceptionPort: unknown;
-    events: LpcEvent[];
-    requestGapMs: number;
-    clientDiedTids: number[];
-    exceptions: number;
-  };
-  /** `ran`, or why the LPC half was skipped. */
-  lpc?: "ran" | { skipped: string };
-  /** What this run showed, in sentences. */
-  observations?: string[];
-  /** What this run had to do without (e.g. the exception port), in sentences. */
-  notes?: string[];
-}
 
 export { longestGap } from "./exp3_setup.ts";
 export { observe } from "./exp3_explain.ts";
 
-/** Runs the experiment (Windows; the debugger half also under Wine). */
-export async function runExp3(
-  o: { holdMs: number; end: "detach" | "kill"; log: Log },
-): Promise<Exp3Document> {
-  assertWindows("exp3");
+/** The options of {@link runExp3}. */
+export interface Exp3Options {
+  holdMs: number;
+  end: "detach" | "kill";
+  transport: TransportChoice;
+  log: Log;
+}
+
+/** Runs the experiment over each transport chosen (Windows; the debugger half also under Wine). */
+export async function runExp3(o: Exp3Options): Promise<Exp3Document> {
+  assertTransports("exp3", o.transport);
+  const runs = await runTransports(o.transport, (t) => runOnce(t, o));
+  return { schema: EXP3_SCHEMA, ran: true, ...runs };
+}
+
+/** One run, its server half over transport `t`. */
+async function runOnce(t: Transport, o: Exp3Options): Promise<Exp3Run> {
   const t0 = performance.timeOrigin + performance.now();
   return await runPhases({
-    setUp: (cleanup) => setUpExp3(cleanup, o),
+    setUp: (cleanup) => setUpExp3(cleanup, { ...o, transport: t }),
     act: async (s, cleanup) => {
       await sleep(2000); // let it beat for a while before the debugger arrives
       // 3. The debugger: attach (and hold), resume, break in again, inject a thread, end.
@@ -179,7 +154,7 @@ export async function runExp3(
       }
       return { dbg, first, end, exit, beats: jsonLines<{ at: number; reply?: string }>(stdout) };
     },
-    observe: (s, a) => observeExp3(s, a, { t0, holdMs: o.holdMs, end: o.end }),
+    observe: (s, a) => observeExp3(s, a, { t0, holdMs: o.holdMs, end: o.end, transport: t }),
     explain: (doc) => ({ ...doc, observations: observe(doc) }),
   });
 }
@@ -187,8 +162,12 @@ export async function runExp3(
 if (import.meta.main) {
   await runScript(import.meta.url, {
     cli: CLI,
-    run: (v, log) => runExp3({ holdMs: v.hold, end: v.end, log }),
+    run: (v, log) => runExp3({ holdMs: v.hold, end: v.end, transport: v.transport, log }),
     print: (doc) =>
-      console.log(`\nExperiment 3\n\n${(doc.observations ?? []).map((s) => `- ${s}`).join("\n")}`),
+      runsOf(doc).forEach(([t, r]) =>
+        console.log(
+          `\nExperiment 3 (${t})\n\n${(r.observations ?? []).map((s) => `- ${s}`).join("\n")}`,
+        )
+      ),
   });
 }

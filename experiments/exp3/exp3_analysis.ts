@@ -7,7 +7,7 @@
 
 import { formatHex, NTSTATUS, statusName } from "../../raw.ts";
 import { attachBurst, type InjectedThread, type PhaseEvent } from "./injected_threads.ts";
-import type { Exp3Document } from "./exp3.ts";
+import type { Exp3Run } from "./exp3_document.ts";
 
 /**
  * A debug session's events grouped by what caused them. The groups are a partition: every event
@@ -63,10 +63,10 @@ export function debugPhases<E extends PhaseEvent>(
 }
 
 /** An event of an exp3 document. */
-export type Exp3Event = NonNullable<Exp3Document["debugger"]>["events"][number];
+export type Exp3Event = NonNullable<Exp3Run["debugger"]>["events"][number];
 
 /** The document's events grouped by what caused them (see {@link debugPhases}). */
-export function exp3Phases(doc: Exp3Document): DebugPhases<Exp3Event> {
+export function exp3Phases(doc: Exp3Run): DebugPhases<Exp3Event> {
   return debugPhases(doc.debugger?.events ?? [], doc.debugger?.injectedThreads ?? []);
 }
 

@@ -7,7 +7,9 @@
  * @module
  */
 
-import { currentThreadId, LpcClient } from "../../mod.ts";
+import { currentThreadId } from "../../mod.ts";
+import { exp2Transport } from "../exp2/exp2_transport.ts";
+import { assertTransports, ONE_TRANSPORT_OPTION } from "../_transport.ts";
 import type { Cli, CliValues } from "../_cli.ts";
 import { runSteps, sleep, writeJsonLine } from "../_runner.ts";
 
@@ -31,6 +33,7 @@ Usage: deno run --allow-ffi experiments/exp3/exp3_client.ts [options]`,
       kind: "flag",
       help: "register the main thread's termination port with that server",
     },
+    transport: ONE_TRANSPORT_OPTION,
   },
   notes:
     'Output: one JSON line per beat: {"at": epoch ms, "n": beat, "reply"?: text, "rttMs"?: round trip}.',
@@ -39,7 +42,8 @@ Usage: deno run --allow-ffi experiments/exp3/exp3_client.ts [options]`,
 /** Beats every 100 ms for `--seconds` (one JSON line each, with the LPC reply when connected). */
 async function beat(v: CliValues<typeof CLI.options>): Promise<void> {
   const seconds = v.seconds;
-  using client = v.port ? LpcClient.connect(v.port) : undefined;
+  if (v.port) assertTransports("exp3_client", v.transport);
+  using client = v.port ? exp2Transport(v.transport).connect(v.port) : undefined;
   if (client && v.register) client.registerThreadTerminatePort();
   const tid = currentThreadId();
   const end = Date.now() + seconds * 1000;
@@ -48,7 +52,7 @@ async function beat(v: CliValues<typeof CLI.options>): Promise<void> {
     const beat: Record<string, unknown> = { n, tid };
     if (client) {
       const reply = client.request(new TextEncoder().encode("HELLO"));
-      beat.reply = new TextDecoder().decode(reply.data);
+      beat.reply = new TextDecoder().decode(reply);
       beat.rttMs = Math.round((performance.timeOrigin + performance.now() - at) * 10) / 10;
     }
     writeJsonLine(beat, at);

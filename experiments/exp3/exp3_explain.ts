@@ -14,10 +14,11 @@ import {
   KILL_ON_EXIT_STATUS,
   sequenceText,
 } from "./exp3_analysis.ts";
-import type { Exp3Document } from "./exp3.ts";
+import type { Exp3Run } from "./exp3_document.ts";
+import { TRANSPORT_LABEL } from "../_transport.ts";
 
 /** What a run showed, in sentences (pure; exported for tests). */
-export function observe(doc: Exp3Document): string[] {
+export function observe(doc: Exp3Run): string[] {
   const out: string[] = [];
   // Every count below is of the events themselves, grouped by what caused them.
   const phases = exp3Phases(doc);
@@ -83,8 +84,8 @@ export function observe(doc: Exp3Document): string[] {
     out.push(
       `LPC_EXCEPTION messages: ${s.exceptions} (a breakpoint goes to the debugger, never to the exception port).`,
     );
-  } else if (typeof doc.lpc === "object") {
-    out.push(`The LPC half did not run: ${doc.lpc.skipped}.`);
+  } else if (typeof doc.serverHalf === "object") {
+    out.push(`The ${TRANSPORT_LABEL[doc.transport]} half did not run: ${doc.serverHalf.skipped}.`);
   }
   for (const n of doc.notes ?? []) out.push(`Note: this run ${n}.`);
   const c = doc.client;

@@ -5,7 +5,8 @@
  * @module
  */
 
-import type { Exp3Document } from "./exp3.ts";
+import type { Exp3Run } from "./exp3_document.ts";
+import { TRANSPORT_LABEL } from "../_transport.ts";
 import {
   countsText,
   eventText,
@@ -30,7 +31,7 @@ const BREAK_IN = {
 } as const;
 
 /** One event the debugger received, and (for an exception) the freeze it caused and its answer. */
-function eventSteps(doc: Exp3Document, e: Exp3Event): Step[] {
+function eventSteps(doc: Exp3Run, e: Exp3Event): Step[] {
   const steps: Step[] = [{
     from: "K",
     to: "D",
@@ -52,7 +53,7 @@ function eventSteps(doc: Exp3Document, e: Exp3Event): Step[] {
 }
 
 /** An injected thread: how it came, and its events. */
-function threadSteps(doc: Exp3Document, { thread: t, events }: Injected): Step[] {
+function threadSteps(doc: Exp3Run, { thread: t, events }: Injected): Step[] {
   const steps: Step[] = [];
   if (t.how === "remote-thread") {
     steps.push({
@@ -77,7 +78,7 @@ function threadSteps(doc: Exp3Document, { thread: t, events }: Injected): Step[]
   return steps;
 }
 
-function diagram(doc: Exp3Document): Diagram {
+function diagram(doc: Exp3Run): Diagram {
   const d = doc.debugger!;
   // Every count and arrow is of the events themselves, grouped by what caused them.
   const phases = exp3Phases(doc);
@@ -123,13 +124,20 @@ function diagram(doc: Exp3Document): Diagram {
   }];
   if (doc.server) participants.push({ id: "S", label: `server (pid ${doc.server.pid})` });
   participants.push({ id: "D", label: `debugger (thread ${d.thread})` });
-  return { title: "Experiment 3: a debugger attaches to the client", participants, steps };
+  return {
+    title: `Experiment 3: a debugger attaches to the client (its server over ${
+      TRANSPORT_LABEL[doc.transport]
+    })`,
+    participants,
+    steps,
+  };
 }
 
-function observations(x3: Exp3Document, e: Outcomes): Rows {
+function observations(x3: Exp3Run, e: Outcomes): Rows {
   const dbg = x3.debugger!;
   const phases = exp3Phases(x3);
-  const lpcSkipped = x3.lpc === "ran" ? undefined : (x3.lpc as { skipped: string }).skipped;
+  const half = x3.serverHalf;
+  const lpcSkipped = half === undefined || half === "ran" ? undefined : half.skipped;
   const sameAs = lpcSkipped === undefined ? undefined : sameReasonAs(e, "exp3", lpcSkipped);
   // After the burst: a partition, so the parts add up to the number of events.
   const inBurst = new Set(phases.burst);
@@ -153,7 +161,7 @@ function observations(x3: Exp3Document, e: Outcomes): Rows {
     ]),
     ["debugger thread (all events)", String(dbg.thread)],
     [
-      "LPC half",
+      `${TRANSPORT_LABEL[x3.transport]} half`,
       lpcSkipped === undefined
         ? "ran"
         : sameAs
@@ -165,10 +173,11 @@ function observations(x3: Exp3Document, e: Outcomes): Rows {
 }
 
 /** Experiment 3's part of the report. */
-export const EXP3_PART: ExperimentPart = experimentPart<Exp3Document>({
+export const EXP3_PART: ExperimentPart = experimentPart<Exp3Run>({
   key: "exp3",
   title: "Experiment 3: a debugger attaches to the client",
-  diagram: (x3) => x3.ran ? diagram(x3) : undefined,
+  perTransport: true,
+  diagram: (x3) => x3.debugger && x3.client ? diagram(x3) : undefined,
   observations: (x3, e) => x3.debugger && observations(x3, e),
   q3: {
     about: "debugger evidence",

@@ -12,7 +12,6 @@ import {
   currentThreadId,
   type Debugger,
   type HandledEvent,
-  ServerWorker,
   unavailable,
   wineVersion,
 } from "../../mod.ts";
@@ -23,14 +22,16 @@ import type { Log } from "../_runner.ts";
 import { until } from "../_runner.ts";
 import { connected, eventsOf } from "../_server_events.ts";
 import { clientCommand, portSddl, processIdentity, runPortName } from "../_setup.ts";
-import type { Exp3Document } from "./exp3.ts";
+import type { Exp3Run } from "./exp3_document.ts";
+import { type Exp2Server, exp2Transport } from "../exp2/exp2_transport.ts";
+import type { Transport } from "../_transport.ts";
 
 /** What {@link setUpExp3} made. */
 export interface Exp3SetUp {
-  environment: NonNullable<Exp3Document["environment"]>;
-  /** Why the LPC half is skipped, or null. */
+  environment: NonNullable<Exp3Run["environment"]>;
+  /** Why the server half is skipped, or null. */
   lpcWhy: string | null;
-  server: ServerWorker | undefined;
+  server: Exp2Server | undefined;
   exceptionPort: unknown;
   notes: string[];
   client: CapturedChild;
@@ -64,7 +65,7 @@ export function longestGap(beats: number[], from: number, to: number): number {
 /** 1. The server, where LPC exists (as the exception port too, when it can be); 2. the client. */
 export async function setUpExp3(
   cleanup: AsyncDisposableStack,
-  o: { holdMs: number; log: Log },
+  o: { holdMs: number; transport: Transport; log: Log },
 ): Promise<Exp3SetUp> {
   const { user, elevated } = processIdentity();
   const environment = {
@@ -73,11 +74,11 @@ export async function setUpExp3(
     wine: wineVersion(),
     elevated,
   };
-  const lpcWhy = unavailable("lpc");
+  const lpcWhy = unavailable(o.transport);
   const notes: string[] = [];
-  let server: ServerWorker | undefined;
+  let server: Exp2Server | undefined;
   let exceptionPort: unknown = null;
-  const portName = runPortName("exp3");
+  const portName = runPortName(`exp3-${o.transport}`);
   const exceptionWhy = lpcWhy !== null
     ? null // the whole LPC half is skipped, and said so
     : !elevated
@@ -93,18 +94,17 @@ export async function setUpExp3(
       reply: "continue", // only for an announced exception; this client announces none
     };
     server = cleanup.use(
-      await ServerWorker.start({
+      await exp2Transport(o.transport).startServer({
         portName,
         sddl: portSddl(user, false),
-        handlerModule: new URL("../exp2/exp2_handler.ts", import.meta.url),
         handlerOptions,
       }),
     );
-  } else o.log(`LPC skipped: ${lpcWhy}; the client writes heartbeats instead`);
+  } else o.log(`the server half skipped: ${lpcWhy}; the client writes heartbeats instead`);
 
   const seconds = Math.ceil(o.holdMs / 1000) + 9;
   const args = ["--seconds", String(seconds)];
-  if (server) args.push("--port", portName, "--register");
+  if (server) args.push("--port", portName, "--register", "--transport", o.transport);
   const client = cleanup.use(
     ChildProcess.spawnCaptured(
       await clientCommand(new URL("./exp3_client.ts", import.meta.url), args),
@@ -140,8 +140,8 @@ export async function setUpExp3(
 export function observeExp3(
   s: Exp3SetUp,
   a: Exp3Acted,
-  o: { t0: number; holdMs: number; end: "detach" | "kill" },
-): Exp3Document {
+  o: { t0: number; holdMs: number; end: "detach" | "kill"; transport: Transport },
+): Exp3Run {
   const { dbg, first, pid } = { ...a, pid: s.pid };
   const beatTimes = a.beats.map((b) => b.at);
   const freeze = dbg.events.flatMap((e) =>
@@ -153,9 +153,8 @@ export function observeExp3(
       }]
       : []
   );
-  const doc: Exp3Document = {
-    schema: "deno-lpc/exp3@1",
-    ran: true,
+  const doc: Exp3Run = {
+    transport: o.transport,
     options: { holdMs: o.holdMs, end: o.end },
     environment: s.environment,
     debugger: {
@@ -172,7 +171,7 @@ export function observeExp3(
       ...(a.end ? { end: a.end } : {}),
     },
     freeze,
-    lpc: s.lpcWhy === null ? "ran" : { skipped: s.lpcWhy },
+    serverHalf: s.lpcWhy === null ? "ran" : { skipped: s.lpcWhy },
     notes: s.notes,
   };
   if (s.server) {

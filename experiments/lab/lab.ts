@@ -2,7 +2,8 @@
 /**
  * The whole LPC lab in one command: checks the prerequisites, runs the port lister and
  * experiments 1, 2 and 3 (each in its own process, so one that cannot run or fails is recorded
- * and the lab goes on), and writes `lab-report/<UTC timestamp>/report.json` and `report.md`
+ * and the lab goes on; over LPC and ALPC both where the system has ALPC, else over LPC with the
+ * reason ALPC was not observed), and writes `lab-report/<UTC timestamp>/report.json` and `report.md`
  * (and `report.html` with `--html`).
  *
  * On Windows the experiments run with this Deno. On Linux they run with the Windows build of Deno
@@ -24,6 +25,7 @@
 import {
   answerQuestions,
   EXPERIMENTS,
+  LAB_SCHEMA,
   type LabReport,
   toHtml,
   toMarkdown,
@@ -41,6 +43,7 @@ import {
   prepareRunner,
   probePrerequisites,
   runExperiments,
+  transportReasons,
 } from "./lab_runner.ts";
 
 export { outcomeOf } from "./lab_runner.ts";
@@ -158,9 +161,17 @@ async function runLab(v: Values): Promise<LabRun> {
   const { run, how } = await prepareRunner(progress, signal);
   const probed = await probePrerequisites(run, signal, progress, only);
   const probe = probed.probe;
-  const experiments = await runExperiments(run, signal, progress, { only, hold: v.hold });
+  const transports = transportReasons(probed);
+  // Both transports where the system has ALPC; else LPC, and the report says why not ALPC.
+  const transport = transports.alpc === null ? "both" : "lpc";
+  progress(`transports: ${transport}${transports.alpc ? ` (ALPC: ${transports.alpc})` : ""}`);
+  const experiments = await runExperiments(run, signal, progress, {
+    only,
+    hold: v.hold,
+    transport,
+  });
   const report: LabReport = {
-    schema: "deno-lpc/lab@1",
+    schema: LAB_SCHEMA,
     generatedAt: new Date().toISOString(),
     environment: {
       os: probe?.os ?? Deno.build.os,
@@ -175,7 +186,8 @@ async function runLab(v: Values): Promise<LabRun> {
       ...probed,
     },
     experiments,
-    answers: answerQuestions(experiments),
+    transports,
+    answers: answerQuestions(experiments, transports),
   };
   const problems = validateLabReport(report);
   if (problems.length) {

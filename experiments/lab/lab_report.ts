@@ -26,6 +26,7 @@ import { reasonOf } from "./report_outcomes.ts";
 import type { ExperimentPart, ReportView, Rows, Section } from "./report_view.ts";
 import { notObservedAnswer, QUESTIONS, REFERENCE } from "./questions.ts";
 import { markdownOf } from "./report_markdown.ts";
+import { sideBySide, type TransportReasons } from "./report_side_by_side.ts";
 import { htmlOf } from "./report_html.ts";
 import { answerQ1, PORTS_PART } from "../ports/ports_report.ts";
 import { EXP1_PART } from "../exp1/exp1_report.ts";
@@ -36,12 +37,14 @@ export {
   type Answer,
   type ExperimentKey,
   EXPERIMENTS,
+  LAB_SCHEMA,
   type LabReport,
   type Outcome,
   validateLabReport,
 } from "./report_schema.ts";
 export { reasonOf } from "./report_outcomes.ts";
 export { checkMarkdownDiagrams } from "./report_markdown.ts";
+export { sideBySide, type TransportReasons } from "./report_side_by_side.ts";
 
 /** Each experiment's part of the report, from its own `*_report.ts`. */
 const PARTS: Record<ExperimentKey, ExperimentPart> = {
@@ -81,16 +84,36 @@ export function observations(
   return collect(report.experiments, (p, e) => p.observations(e));
 }
 
-/** The three questions, answered from this run's evidence. */
-export function answerQuestions(e: Outcomes): { q1: Answer; q2: Answer; q3: Answer } {
+/**
+ * The three questions, answered from this run's evidence. Question 3 cites both transports: a
+ * transport not observed is listed as missing, with `reasons`' word for why.
+ */
+export function answerQuestions(
+  e: Outcomes,
+  reasons: Partial<TransportReasons> = {},
+): { q1: Answer; q2: Answer; q3: Answer } {
   const parts = Q3_FROM.flatMap((k) => PARTS[k].q3?.(e) ?? []);
   const evidence = parts.flatMap((p) => p.evidence);
-  const missing = parts.flatMap((p) => p.missing);
+  const side = sideBySide(e, reasons);
+  const compared = side.rows.filter((r) => r[3] !== "not compared");
+  if (compared.length) {
+    evidence.push(
+      `LPC and ALPC: ${
+        compared.map((r) => `${r[0]}: ${r[3]}`).join("; ")
+      } (the side-by-side table)`,
+    );
+  }
+  const missing = [
+    ...parts.flatMap((p) => p.missing),
+    ...(compared.length ? [] : [
+      "LPC and ALPC side by side: not both observed in this run (why: under the side-by-side table)",
+    ]),
+  ];
   const q3: Answer = evidence.length
     ? {
       question: QUESTIONS.q3,
-      answer: `${REFERENCE.q3} This run showed ${
-        missing.length ? "part of it" : "it"
+      answer: `${REFERENCE.q3} This run showed ${missing.length ? "part of it" : "it"}, over ${
+        compared.length ? "both transports" : "LPC only"
       }; its evidence is listed below.`,
       observed: true,
       evidence,
@@ -109,7 +132,10 @@ export function reportHeader(r: LabReport): { title: string; line: string } {
     ...(env.wine ? [`under Wine ${env.wine}`] : []),
     ...(env.elevated === null ? [] : [env.elevated ? "elevated" : "not elevated"]),
   ];
-  return { title: "LPC lab report", line: `Generated ${r.generatedAt} on ${where.join(", ")}.` };
+  return {
+    title: "LPC and ALPC lab report",
+    line: `Generated ${r.generatedAt} on ${where.join(", ")}.`,
+  };
 }
 
 /** What the section of an experiment that did not run says instead of a diagram. */
@@ -120,20 +146,19 @@ const notObserved = (k: ExperimentKey, o: Outcome) =>
 
 /** The report as both renderers draw it. */
 function view(r: LabReport): ReportView {
-  const d = diagrams(r);
-  const obs = observations(r);
   const sections = EXPERIMENTS.map((k): Section => {
     const x = r.experiments[k];
     const title = PARTS[k].title;
-    const diagram = d[k];
-    return x.status !== "ran" || !diagram
+    const shown = PARTS[k].shown(r.experiments);
+    return x.status !== "ran" || shown.length === 0
       ? { title, missing: notObserved(k, x) }
-      : { title, diagram, observations: obs[k] ?? [] };
+      : { title, shown };
   });
   return {
     ...reportHeader(r),
     status: EXPERIMENTS.map((k) => [k, r.experiments[k].status, reasonOf(r.experiments[k])]),
     sections,
+    sideBySide: sideBySide(r.experiments, r.transports),
     answers: Object.entries(r.answers),
   };
 }

@@ -10,6 +10,7 @@ import { type ExperimentKey, EXPERIMENTS, type Outcome } from "./lab_report.ts";
 import type { ProbeDocument } from "./lab_probe.ts";
 import { scriptFlags } from "../_permissions.ts";
 import { INTERRUPTED_EXIT_CODE, outputWithDeadline } from "../_deadline.ts";
+import type { TransportChoice } from "../_transport.ts";
 
 /** Runs one child (`deno` arguments) until it ends, its deadline passes or `signal` aborts. */
 export type Runner = (
@@ -21,13 +22,36 @@ const rel = (p: string) => `experiments/${p}`;
 const ROOT = new URL("../../", import.meta.url);
 
 /** What each experiment runs; its permissions are its shebang's (`_permissions.ts`). */
-const COMMANDS: Record<ExperimentKey, { script: string; args: (o: { hold: number }) => string[] }> =
-  {
-    ports: { script: "ports/list_ports.ts", args: () => ["--all", "--servers", "--json"] },
-    exp1: { script: "exp1/exp1.ts", args: () => ["--json"] },
-    exp2: { script: "exp2/exp2.ts", args: () => ["--json"] },
-    exp3: { script: "exp3/exp3.ts", args: (o) => ["--json", "--hold", String(o.hold)] },
-  };
+const COMMANDS: Record<ExperimentKey, { script: string; args: (o: RunOptions) => string[] }> = {
+  ports: { script: "ports/list_ports.ts", args: () => ["--all", "--servers", "--json"] },
+  exp1: { script: "exp1/exp1.ts", args: (o) => ["--json", "--transport", o.transport] },
+  exp2: { script: "exp2/exp2.ts", args: (o) => ["--json", "--transport", o.transport] },
+  exp3: {
+    script: "exp3/exp3.ts",
+    args: (o) => ["--json", "--hold", String(o.hold), "--transport", o.transport],
+  },
+};
+
+/** What the lab passes its experiments. */
+interface RunOptions {
+  /** Experiment 3's hold. */
+  hold: number;
+  /** The transports (`both` where the system has ALPC). */
+  transport: TransportChoice;
+}
+
+/**
+ * Why each transport cannot be observed here, from the probe (its `unavailable()` reasons), or
+ * the probe's failure when there is no probe.
+ */
+export function transportReasons(
+  p: { probe?: ProbeDocument; probeError?: string },
+): { lpc: string | null; alpc: string | null } {
+  const none = `the prerequisite probe did not run (${p.probeError ?? "no document"})`;
+  return p.probe
+    ? { lpc: p.probe.missing.lpc, alpc: p.probe.missing.alpc }
+    : { lpc: none, alpc: none };
+}
 
 /** `deno run` arguments for one of our scripts: exactly its shebang's flags, then the script. */
 async function runArgs(script: string, args: string[]): Promise<string[]> {
@@ -115,9 +139,9 @@ export function interruptOnSigint(progress: (s: string) => void): AbortControlle
 /** What each experiment needs, as the report states it. */
 export const NEEDS: Record<ExperimentKey, string> = {
   ports: "Windows (the namespace); --servers: elevation for SeDebugPrivilege",
-  exp1: "Windows with LPC; an elevated prompt",
-  exp2: "Windows with LPC and exception ports; an elevated prompt; SYSTEM obtainable",
-  exp3: "Windows (the debug API); its server half needs LPC",
+  exp1: "Windows with LPC (and ALPC for its ALPC run); an elevated prompt",
+  exp2: "Windows with LPC (and ALPC) and exception ports; an elevated prompt; SYSTEM obtainable",
+  exp3: "Windows (the debug API); its server half needs LPC (and ALPC)",
 };
 
 /** The runner for this system; a stand-in that runs nothing when Ctrl-C came while preparing. */
@@ -186,7 +210,7 @@ export async function runExperiments(
   run: Runner,
   signal: AbortSignal,
   progress: (s: string) => void,
-  o: { only: readonly string[]; hold: number },
+  o: { only: readonly string[] } & RunOptions,
 ): Promise<Record<ExperimentKey, Outcome>> {
   const experiments = {} as Record<ExperimentKey, Outcome>;
   for (const k of EXPERIMENTS) {
@@ -204,7 +228,7 @@ export async function runExperiments(
     const ticker = setInterval(() => progress(`${k}: still running`), 10_000);
     let outcome: Outcome;
     try {
-      const r = await run(await runArgs(c.script, c.args({ hold: o.hold })), signal);
+      const r = await run(await runArgs(c.script, c.args(o)), signal);
       const seconds = Math.round((performance.now() - started) / 100) / 10;
       outcome = r.interrupted
         ? {

@@ -34,7 +34,10 @@ export const REFERENCE = {
     "built on LPC: the kernel sends LPC_EXCEPTION as an LPC request. Ports give what IPC between processes needs and exceptions cannot: a securable name checked at " +
     "connect, per-client connections with context, a kernel-stamped ClientId and impersonation, queues with MessageId request/reply matching, flow control, large data " +
     "by sections, and peer-death notices. Using the exception machinery instead would need SeTcbPrivilege, allow one listener per process (already csrss's), work in one " +
-    "direction only, and block the faulting thread (the debug port freezes the whole process).",
+    "direction only, and block the faulting thread (the debug port freezes the whole process). " +
+    "The same holds for ALPC, on which the legacy calls have been emulated since Vista (NtCreatePort makes an ALPC port flagged for LPC): " +
+    "it keeps the port objects and the per-client connections, and adds message attributes beside each message (the security context, " +
+    "the PortContext in a context attribute, views for large data, handles).",
 } as const;
 
 /** A question this run could not observe: the reference, marked so. */

@@ -7,6 +7,7 @@
 
 import { toSvg } from "./lab_diagram.ts";
 import type { ReportView } from "./report_view.ts";
+import { TRANSPORT_LABEL } from "../_transport.ts";
 
 const h = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
@@ -30,13 +31,27 @@ export function htmlOf(v: ReportView): string {
       parts.push(`<p class="missing"><em>${h(s.missing)}</em></p>`);
       continue;
     }
-    parts.push(
-      toSvg(s.diagram),
-      "<table><tr><th>observation</th><th>value</th></tr>",
-      ...s.observations.map(([a, b]) => `<tr><td>${h(a)}</td><td>${h(b)}</td></tr>`),
-      "</table>",
-    );
+    for (const shown of s.shown) {
+      if (shown.transport) parts.push(`<h3>Over ${TRANSPORT_LABEL[shown.transport]}</h3>`);
+      parts.push(
+        toSvg(shown.diagram),
+        "<table><tr><th>observation</th><th>value</th></tr>",
+        ...shown.observations.map(([a, b]) => `<tr><td>${h(a)}</td><td>${h(b)}</td></tr>`),
+        "</table>",
+      );
+    }
   }
+  const side = v.sideBySide;
+  parts.push(
+    `<h2>${h(side.title)}</h2><p>${h(side.line)}</p>`,
+    "<table><tr><th>observation</th><th>LPC</th><th>ALPC</th><th>difference</th></tr>",
+    ...side.rows.map(([what, lpc, alpc, mark]) =>
+      `<tr><td>${h(what)}</td><td>${h(lpc)}</td><td>${h(alpc)}</td><td>${
+        mark === "differs" ? "<strong>differs</strong>" : h(mark)
+      }</td></tr>`
+    ),
+    "</table>",
+  );
   parts.push("<h2>The three questions</h2>");
   for (const [key, a] of v.answers) {
     parts.push(

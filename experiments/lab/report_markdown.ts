@@ -1,12 +1,13 @@
 /**
- * `report.md`: the status table, each experiment's Mermaid sequence diagram and observations, and
- * the three answers with their evidence; and the check that every Mermaid block parses.
+ * `report.md`: the status table, each experiment's Mermaid sequence diagram and observations (one
+ * per transport it ran over), LPC and ALPC side by side, and the three answers with their evidence; and the check that every Mermaid block parses.
  *
  * @module
  */
 
 import { checkMermaid, toMermaid } from "./lab_diagram.ts";
 import type { ReportView } from "./report_view.ts";
+import { TRANSPORT_LABEL } from "../_transport.ts";
 
 const cell = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
 
@@ -21,11 +22,25 @@ export function markdownOf(v: ReportView): string {
       out.push(`_${s.missing}_`);
       continue;
     }
-    out.push("```mermaid", toMermaid(s.diagram), "```", "");
+    for (const [i, shown] of s.shown.entries()) {
+      if (i > 0) out.push("");
+      if (shown.transport) out.push(`### Over ${TRANSPORT_LABEL[shown.transport]}`, "");
+      out.push("```mermaid", toMermaid(shown.diagram), "```", "");
+      out.push(
+        "| observation | value |",
+        "| --- | --- |",
+        ...shown.observations.map(([a, b]) => `| ${cell(a)} | ${cell(b)} |`),
+      );
+    }
+  }
+  const side = v.sideBySide;
+  out.push("", `## ${side.title}`, "", side.line, "");
+  out.push("| observation | LPC | ALPC | difference |", "| --- | --- | --- | --- |");
+  for (const [what, lpc, alpc, mark] of side.rows) {
     out.push(
-      "| observation | value |",
-      "| --- | --- |",
-      ...s.observations.map(([a, b]) => `| ${cell(a)} | ${cell(b)} |`),
+      `| ${cell(what)} | ${cell(lpc)} | ${cell(alpc)} | ${
+        mark === "differs" ? "**differs**" : mark
+      } |`,
     );
   }
   out.push("", "## The three questions");

@@ -1,6 +1,7 @@
 /**
- * `report.json`'s shape, the `deno-lpc/lab@1` schema: the experiments and their outcomes, the
- * three answers, and the validator that checks a report against it.
+ * `report.json`'s shape, the `deno-lpc/lab@2` schema: the experiments and their outcomes, why
+ * each transport was or was not observed, the three answers, and the validator that checks a
+ * report against it.
  *
  * @module
  */
@@ -42,10 +43,13 @@ export interface Answer {
   missing: string[];
 }
 
+/** The schema of {@link LabReport}. */
+export const LAB_SCHEMA = "deno-lpc/lab@2";
+
 /** `report.json`. */
 export interface LabReport {
-  /** Always `deno-lpc/lab@1`. */
-  schema: "deno-lpc/lab@1";
+  /** Always `deno-lpc/lab@2`. */
+  schema: typeof LAB_SCHEMA;
   /** When (ISO 8601, UTC). */
   generatedAt: string;
   /** Where. */
@@ -60,21 +64,27 @@ export interface LabReport {
   prerequisites: Record<string, unknown>;
   /** Each experiment. */
   experiments: Outcomes;
+  /**
+   * Why each transport was not observed (`null`: this system has it, and the experiments ran over
+   * it): the lab's probe's `unavailable()` reason.
+   */
+  transports: { lpc: string | null; alpc: string | null };
   /** The three questions. */
   answers: { q1: Answer; q2: Answer; q3: Answer };
 }
 
-/** Checks a report against the `deno-lpc/lab@1` schema; returns the problems (empty = valid). */
+/** Checks a report against the `deno-lpc/lab@2` schema; returns the problems (empty = valid). */
 export function validateLabReport(r: unknown): string[] {
   const o = r as Record<string, unknown>;
   if (typeof o !== "object" || o === null) return ["not an object"];
   const p: string[] = [];
-  if (o.schema !== "deno-lpc/lab@1") p.push("schema must be deno-lpc/lab@1");
+  if (o.schema !== LAB_SCHEMA) p.push(`schema must be ${LAB_SCHEMA}`);
   if (typeof o.generatedAt !== "string" || Number.isNaN(Date.parse(o.generatedAt))) {
     p.push("generatedAt must be an ISO date");
   }
   p.push(...environmentProblems(o.environment as Record<string, unknown> | undefined));
   p.push(...experimentProblems(o.experiments as Record<string, Outcome> | undefined));
+  p.push(...transportProblems(o.transports as Record<string, unknown> | undefined));
   p.push(...answerProblems(o.answers as Record<string, Answer> | undefined));
   return p;
 }
@@ -106,9 +116,32 @@ function experimentProblems(ex: Record<string, Outcome> | undefined): string[] {
       p.push(`experiments.${k}.reason required when ${x.status}`);
     } else if (x.status === "ran" && (typeof x.result !== "object" || x.result === null)) {
       p.push(`experiments.${k}.result required when ran`);
-    }
+    } else if (x.status === "ran" && k !== "ports") p.push(...runProblems(k, x.result));
   }
   return p;
+}
+
+/** A per-transport document that ran: its transport, and one run per transport it names. */
+function runProblems(k: string, result: unknown): string[] {
+  const d = result as { transport?: unknown; runs?: Record<string, unknown> };
+  const choices: Record<string, string[]> = { lpc: ["lpc"], alpc: ["alpc"], both: ["lpc", "alpc"] };
+  const want = typeof d.transport === "string" ? choices[d.transport] : undefined;
+  if (!want) return [`experiments.${k}.result.transport must be lpc, alpc or both`];
+  if (typeof d.runs !== "object" || d.runs === null) {
+    return [`experiments.${k}.result.runs missing`];
+  }
+  return want.flatMap((t) =>
+    typeof d.runs![t] === "object" && d.runs![t] !== null
+      ? []
+      : [`experiments.${k}.result.runs.${t} missing`]
+  );
+}
+
+function transportProblems(t: Record<string, unknown> | undefined): string[] {
+  if (typeof t !== "object" || t === null) return ["transports missing"];
+  return ["lpc", "alpc"].flatMap((k) =>
+    typeof t[k] === "string" || t[k] === null ? [] : [`transports.${k} must be a string or null`]
+  );
 }
 
 function answerProblems(ans: Record<string, Answer> | undefined): string[] {

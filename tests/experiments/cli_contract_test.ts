@@ -453,6 +453,89 @@ Deno.test({
   },
 });
 
+// ---------------------------------------------------------------------------------------------
+// --transport: every experiment runs over lpc (the default), alpc or both; where ALPC is missing
+// (Linux, Wine 8.0) --transport alpc and both end before anything is set up, with exit 3.
+
+/** The experiments, and their clients and servers (one transport each), with ALPC asked for. */
+const ALPC_RUNS: { script: string; args: string[] }[] = [
+  ...["experiments/exp1/exp1.ts", "experiments/exp2/exp2.ts", "experiments/exp3/exp3.ts"]
+    .flatMap((script) =>
+      ["alpc", "both"].map((t) => ({ script, args: [...TO_WINDOWS[script]!, "--transport", t] }))
+    ),
+  ...[
+    "experiments/exp1/exp1_client.ts",
+    "experiments/exp1/exp1_server.ts",
+    "experiments/exp2/exp2_client.ts",
+  ].map((script) => ({ script, args: [...TO_WINDOWS[script]!, "--transport", "alpc"] })),
+  {
+    script: "experiments/exp3/exp3_client.ts",
+    args: ["--seconds", "1", "--port", "\\RPC Control\\deno-lpc-none", "--transport", "alpc"],
+  },
+];
+
+Deno.test(
+  `exp1, exp2 and exp3 --help list --transport lpc|alpc|both (default lpc); their clients and servers lpc|alpc${
+    ON_LINUX ? "" : " (ignored: run by the Linux suite)"
+  }`,
+  {
+    ignore: !ON_LINUX,
+  },
+  async () => {
+    for (const script of new Set(ALPC_RUNS.map((r) => r.script))) {
+      const cli = (await cliOf(script))!;
+      const both = !script.match(/_(client|server)\.ts$/);
+      const choices = both ? ["lpc", "alpc", "both"] : ["lpc", "alpc"];
+      const o = cli.options.transport;
+      assert(o?.kind === "choice", `${script} declares --transport`);
+      assertEquals([o.choices, o.default], [choices, "lpc"], script);
+      const help = await deno(script, ["--help"]);
+      assertStrictEquals(help.code, 0, show(`${script} --help`, help));
+      assertMatch(
+        help.stdout,
+        new RegExp(
+          `^ {2}--transport ${esc(choices.join("|"))}(?:.*\\n {4,})*[^\\n]*default lpc\\)`,
+          "m",
+        ),
+        script,
+      );
+      const bad = await deno(script, [...TO_WINDOWS[script]!, "--transport", "tcp"]);
+      assertStrictEquals(bad.code, 2, show(`${script} --transport tcp`, bad));
+      assertMatch(
+        oneLine(script, bad),
+        new RegExp(
+          `--transport takes ${esc(choices.slice(0, -1).join(", "))} or ${
+            choices.at(-1)
+          }, not "tcp"`,
+        ),
+      );
+    }
+  },
+);
+
+Deno.test({
+  name:
+    `Linux: --transport alpc and both say "needs Windows" in one line (exit 3) naming the Wine command${
+      ON_LINUX ? "" : " (ignored: runs on the Linux build of Deno)"
+    }`,
+  ignore: !ON_LINUX,
+  async fn() {
+    const runs = await pool(4, ALPC_RUNS.map((c) => () => deno(c.script, c.args)));
+    for (const [i, c] of ALPC_RUNS.entries()) {
+      const r = runs[i]!;
+      const cli = (await cliOf(c.script))!;
+      const what = `${c.script} ${c.args.join(" ")}`;
+      assertStrictEquals(r.code, 3, show(what, r));
+      assertStrictEquals(
+        oneLine(what, r),
+        `${cli.name}: not supported here: needs Windows x64 (this Deno is ${Deno.build.os}/${Deno.build.arch}); run it under Wine: ${
+          expectedWineCommand(c.script, c.args)
+        }`,
+      );
+    }
+  },
+});
+
 Deno.test({
   name: `Linux: the command the "not supported" line names runs the script under Wine${
     !ON_LINUX
@@ -566,6 +649,29 @@ Deno.test({
         assertStrictEquals(r.code, 3, show(what, r));
         assertMatch(oneLine(what, r), s.line, show(what, r));
         assertNotMatch(r.stderr, /TypeError/);
+        if (args.includes("--json")) failureDocument(what, r, cli, 3);
+      }
+    }
+  },
+});
+
+Deno.test({
+  name:
+    `Wine: --transport alpc and both exit 3 in one line naming the missing export, and with --json a document${wineOnly}`,
+  ignore: wineOnly !== "",
+  async fn() {
+    for (const c of ALPC_RUNS) {
+      const cli = (await cliOf(c.script))!;
+      const variants = "json" in cli.options ? [c.args, [...c.args, "--json"]] : [c.args];
+      for (const args of variants) {
+        const r = await deno(c.script, args);
+        const what = `${c.script} ${args.join(" ")}`;
+        const t = args[args.indexOf("--transport") + 1]!;
+        assertStrictEquals(r.code, 3, show(what, r));
+        assertStrictEquals(
+          oneLine(what, r),
+          `${cli.name}: not supported here: --transport ${t}: this ntdll lacks ntdll!NtAlpcCreatePort (Wine 8.0 has no ALPC)`,
+        );
         if (args.includes("--json")) failureDocument(what, r, cli, 3);
       }
     }

@@ -32,7 +32,7 @@ import {
 } from "../../ffi/nt/files.ts";
 import { LabFolder } from "../../experiments/exp1/lab_folder.ts";
 import { NtError } from "../../ffi/status.ts";
-import { lpcUnavailable } from "../../ffi/nt/capabilities.ts";
+import { alpcUnavailable, lpcUnavailable } from "../../ffi/nt/capabilities.ts";
 import { LpcClient } from "../../ffi/lpc/port.ts";
 import { ServerWorker } from "../../ffi/lpc/server_worker.ts";
 import { runCaptured } from "../../ffi/nt/processes.ts";
@@ -54,6 +54,7 @@ import { serveFromRoot } from "../../experiments/exp1/exp1_handler.ts";
 import {
   dropSddl,
   type Exp1Document,
+  type Exp1Run,
   explainAnswer,
   labSddl,
 } from "../../experiments/exp1/exp1.ts";
@@ -130,8 +131,13 @@ function labFolders(): string[] {
   );
 }
 
-function exp1(...args: string[]): Promise<{ code: number; doc: Exp1Document; stderr: string }> {
-  return runExperimentJson<Exp1Document>("exp1", args);
+/** Runs exp1.ts --json; `run` is its run over the transport asked for (LPC by default). */
+async function exp1(
+  ...args: string[]
+): Promise<{ code: number; doc: Exp1Document; run: Exp1Run; stderr: string }> {
+  const r = await runExperimentJson<Exp1Document>("exp1", args);
+  const transport = args.includes("alpc") ? "alpc" : "lpc";
+  return { ...r, run: r.doc.runs?.[transport] ?? { transport } };
 }
 
 windowsTest(
@@ -145,7 +151,7 @@ windowsTest(
     const before = labFolders();
     const r = await exp1();
     assertStrictEquals(r.code, 3, r.stderr);
-    assertStrictEquals(r.doc.schema, "deno-lpc/exp1@1");
+    assertStrictEquals(r.doc.schema, "deno-lpc/exp1@2");
     assertStrictEquals(r.doc.ran, false);
     assertMatch(r.doc.reason ?? "", /NtCreatePort .* STATUS_NOT_IMPLEMENTED \(0xC0000002\)/);
     assertStrictEquals(r.stderr.trim().split(/\r?\n/).length, 1, `one line: ${r.stderr}`);
@@ -345,18 +351,18 @@ windowsTest(
   async () => {
     const r = await exp1();
     assertStrictEquals(r.code, 0, r.stderr);
-    assertStrictEquals(r.doc.findings!.directDenied, true);
-    assertStrictEquals(r.doc.findings!.serverStatus, "STATUS_SUCCESS");
-    assert(r.doc.findings!.servedBytes > 0);
-    assertStrictEquals(r.doc.findings!.probesRefused, r.doc.findings!.probes);
-    assertStrictEquals(r.doc.client!.identity.administrators, "deny-only");
-    assertJunctionRefused(r.doc, false);
-    assertMatch(r.doc.explanation ?? "", /confused deputy/);
+    assertStrictEquals(r.run.findings!.directDenied, true);
+    assertStrictEquals(r.run.findings!.serverStatus, "STATUS_SUCCESS");
+    assert(r.run.findings!.servedBytes > 0);
+    assertStrictEquals(r.run.findings!.probesRefused, r.run.findings!.probes);
+    assertStrictEquals(r.run.client!.identity.administrators, "deny-only");
+    assertJunctionRefused(r.run, false);
+    assertMatch(r.run.explanation ?? "", /confused deputy/);
   },
 );
 
 /** Both modes: the hostile junction request was made and refused, by the open or the final path. */
-function assertJunctionRefused(doc: Exp1Document, impersonated: boolean): void {
+function assertJunctionRefused(doc: Exp1Run, impersonated: boolean): void {
   const j = doc.findings!.junction;
   assertStrictEquals(
     j.made,
@@ -379,11 +385,41 @@ windowsTest(
   async () => {
     const r = await exp1("--impersonate");
     assertStrictEquals(r.code, 0, r.stderr);
-    assertStrictEquals(r.doc.findings!.directDenied, true);
-    assertStrictEquals(r.doc.findings!.serverStatus, "STATUS_ACCESS_DENIED");
-    assertStrictEquals(r.doc.findings!.servedBytes, 0);
-    assertStrictEquals(r.doc.client!.viaServer!.stage, "open");
-    assertMatch(r.doc.explanation ?? "", /the kernel checked the client's token/);
-    assertJunctionRefused(r.doc, true);
+    assertStrictEquals(r.run.findings!.directDenied, true);
+    assertStrictEquals(r.run.findings!.serverStatus, "STATUS_ACCESS_DENIED");
+    assertStrictEquals(r.run.findings!.servedBytes, 0);
+    assertStrictEquals(r.run.client!.viaServer!.stage, "open");
+    assertMatch(r.run.explanation ?? "", /the kernel checked the client's token/);
+    assertJunctionRefused(r.run, true);
+  },
+);
+
+/** Why ALPC (and LPC, which `both` runs first) cannot run here, or null. */
+const BOTH_WHY = LPC_WHY ?? (ON_WINDOWS_BUILD ? alpcUnavailable() : NOT_WINDOWS);
+
+windowsTest(
+  "exp1.ts --transport both --impersonate: over LPC and over ALPC the restricted client is denied directly and the impersonating server is denied too; the kernel's port flags recorded for each",
+  BOTH_WHY,
+  async () => {
+    const r = await runExperimentJson<Exp1Document>("exp1", [
+      "--transport",
+      "both",
+      "--impersonate",
+    ]);
+    assertStrictEquals(r.code, 0, r.stderr);
+    assertStrictEquals(r.doc.transport, "both");
+    for (const t of ["lpc", "alpc"] as const) {
+      const run = r.doc.runs![t]!;
+      assertStrictEquals(run.transport, t);
+      assertStrictEquals(run.findings!.directDenied, true, t);
+      assertStrictEquals(run.findings!.serverStatus, "STATUS_ACCESS_DENIED", t);
+      assertStrictEquals(run.client!.transport, t);
+      assertMatch(run.explanation ?? "", /the kernel checked the client's token/, t);
+      assertJunctionRefused(run, true);
+      // AlpcpValidateAndSetPortAttributes.c: every connection port gets ALLOW_LPC_REQUESTS.
+      const info = run.portInfo!;
+      assert("flags" in info, `${t}: ${JSON.stringify(info)}`);
+      assert(info.names.includes("ALLOW_LPC_REQUESTS"), `${t}: ${info.flagsHex}`);
+    }
   },
 );

@@ -4,7 +4,11 @@
  */
 
 import { assert, assertEquals, assertMatch, assertStrictEquals, assertThrows } from "@std/assert";
-import { exceptionPortUnavailable, lpcUnavailable } from "../../ffi/nt/capabilities.ts";
+import {
+  alpcUnavailable,
+  exceptionPortUnavailable,
+  lpcUnavailable,
+} from "../../ffi/nt/capabilities.ts";
 import { wineVersion } from "../../ffi/ntdll.ts";
 import {
   CREATE_NO_WINDOW,
@@ -19,7 +23,7 @@ import {
   threadIsImpersonating,
   tokenIsElevated,
 } from "../../ffi/nt/tokens.ts";
-import type { Exp2Document } from "../../experiments/exp2/exp2.ts";
+import type { Exp2Document, Exp2Run } from "../../experiments/exp2/exp2.ts";
 import {
   NOT_WINDOWS,
   ON_WINDOWS_BUILD,
@@ -35,8 +39,13 @@ const REAL_WINDOWS_ELEVATED = ON_WINDOWS_BUILD && !UNDER_WINE && (() => {
   return tokenIsElevated(token);
 })();
 
-function exp2(...args: string[]): Promise<{ code: number; doc: Exp2Document; stderr: string }> {
-  return runExperimentJson<Exp2Document>("exp2", args);
+/** Runs exp2.ts --json; `run` is its run over the transport asked for (LPC by default). */
+async function exp2(
+  ...args: string[]
+): Promise<{ code: number; doc: Exp2Document; run: Exp2Run; stderr: string }> {
+  const r = await runExperimentJson<Exp2Document>("exp2", args);
+  const transport = args.includes("alpc") ? "alpc" : "lpc";
+  return { ...r, run: r.doc.runs?.[transport] ?? { transport } };
 }
 
 windowsTest(
@@ -162,7 +171,7 @@ windowsTest(
   async () => {
     const r = await exp2();
     assertStrictEquals(r.code, 3, r.stderr);
-    assertStrictEquals(r.doc.schema, "deno-lpc/exp2@1");
+    assertStrictEquals(r.doc.schema, "deno-lpc/exp2@2");
     assertStrictEquals(r.doc.ran, false);
     assertMatch(r.doc.reason ?? "", /STATUS_NOT_IMPLEMENTED/);
     assertStrictEquals(r.stderr.trim().split(/\r?\n/).length, 1, `one line: ${r.stderr}`);
@@ -177,11 +186,11 @@ windowsTest(
   async () => {
     const r = await exp2();
     assertStrictEquals(r.code, 0, r.stderr);
-    const a = r.doc.analysis!;
+    const a = r.run.analysis!;
     assertStrictEquals(a.exceptions.length, 1);
     assertStrictEquals(a.exceptions[0]!.firstChance, false);
     assertMatch(a.exceptions[0]!.code, /0xE0000001/);
-    const raised = (r.doc.client!.steps as { step: string; exitCode?: string }[]).find((s) =>
+    const raised = (r.run.client!.steps as { step: string; exitCode?: string }[]).find((s) =>
       s.step === "raised"
     );
     assertStrictEquals(raised?.exitCode, "0x0", "the exception thread continued to ExitThread(0)");
@@ -192,8 +201,8 @@ windowsTest(
     assert(a.portClosed, "LPC_PORT_CLOSED on the client's connection");
     assert(a.contexts.includes(a.portClosed.context));
     assertEquals(a.portClosed.clientId, { pid: 0, tid: 0 });
-    assertStrictEquals(r.doc.client!.end?.by, "server");
-    assertStrictEquals(r.doc.client!.exitCodeHex, "0xDEAD");
+    assertStrictEquals(r.run.client!.end?.by, "server");
+    assertStrictEquals(r.run.client!.exitCodeHex, "0xDEAD");
   },
 );
 
@@ -203,7 +212,7 @@ windowsTest(
   async () => {
     const r = await exp2("--register");
     assertStrictEquals(r.code, 0, r.stderr);
-    const a = r.doc.analysis!;
+    const a = r.run.analysis!;
     assert(a.deaths.some((d) => d.via === "termination port"));
     assert(a.duplicated.length >= 1, JSON.stringify(a.deaths));
   },
@@ -215,16 +224,38 @@ windowsTest(
   async () => {
     const r = await exp2("--reply", "not-handled");
     assertStrictEquals(r.code, 0, r.stderr);
-    const a = r.doc.analysis!;
+    const a = r.run.analysis!;
     assertStrictEquals(a.exceptions.length, 1);
     assertMatch(a.exceptions[0]!.verdict, /^DBG_EXCEPTION_NOT_HANDLED/);
-    const after = r.doc.client!.afterNotHandled!;
+    const after = r.run.client!.afterNotHandled!;
     assert(
       after.outcome === "exited" || after.outcome === "still running",
       JSON.stringify(after),
     );
     if (after.outcome === "exited") {
-      assertStrictEquals(r.doc.client!.end, undefined, "not terminated again");
-    } else assertStrictEquals(r.doc.client!.end?.by, "server");
+      assertStrictEquals(r.run.client!.end, undefined, "not terminated again");
+    } else assertStrictEquals(r.run.client!.end?.by, "server");
+  },
+);
+
+/** Why exp2 cannot run over ALPC here, or null. */
+const ALPC_WHY = ON_WINDOWS_BUILD ? (alpcUnavailable() ?? exceptionPortUnavailable()) : NOT_WINDOWS;
+
+windowsTest(
+  "exp2.ts --transport alpc: an ALPC connection port is the exception port; LPC_EXCEPTION arrives there and is continued, CLIENT_DIED and PORT_CLOSED follow",
+  ALPC_WHY,
+  async () => {
+    const r = await exp2("--transport", "alpc");
+    assertStrictEquals(r.code, 0, r.stderr);
+    assertStrictEquals(r.doc.transport, "alpc");
+    assertStrictEquals(r.run.transport, "alpc");
+    const a = r.run.analysis!;
+    assertStrictEquals(a.connectionRequests, 1);
+    assertStrictEquals(a.exceptions.length, 1);
+    assertStrictEquals(a.exceptions[0]!.ours, true);
+    assertMatch(a.exceptions[0]!.verdict, /^DBG_CONTINUE/);
+    assert(a.deaths.some((d) => d.via === "exception port"), JSON.stringify(a.deaths));
+    assert(a.portClosed, "LPC_PORT_CLOSED on the client's connection");
+    assertEquals(a.portClosed.clientId, { pid: 0, tid: 0 });
   },
 );

@@ -7,7 +7,12 @@ import { debugPhases } from "../../experiments/exp3/exp3_analysis.ts";
 import { waitFailure } from "../../ffi/debug/_debugger_worker.ts";
 import type { HandledEvent } from "../../ffi/debug/debugger.ts";
 import { WIN32_ERRORS } from "../../ffi/status.ts";
-import { type Exp3Document, longestGap, observe } from "../../experiments/exp3/exp3.ts";
+import {
+  type Exp3Document,
+  type Exp3Run,
+  longestGap,
+  observe,
+} from "../../experiments/exp3/exp3.ts";
 import { command, prepare } from "../../experiments/exp2/exp2_handler.ts";
 import type { CommandContext } from "../../ffi/lpc/server_worker.ts";
 import { REPO_ROOT } from "../_helpers.ts";
@@ -125,15 +130,14 @@ Deno.test("waitFailure(): a FALSE long before the timeout is an error, even when
   assertMatch((failed as { detail: string }).detail, /GetLastError 6\)/);
 });
 
-function exp3Doc(extra: Partial<Exp3Document>): Exp3Document {
+function exp3Doc(extra: Partial<Exp3Run>): Exp3Run {
   return {
-    schema: "deno-lpc/exp3@1",
-    ran: true,
+    transport: "lpc",
     options: { holdMs: 1000, end: "detach" },
     debugger: { thread: 9, events: [], injectedThreads: [], ended: "detach" },
     client: { pid: 700, heartbeats: [], exitCode: 0, exitCodeHex: "0x0", lpcReplies: 10 },
     freeze: [],
-    lpc: "ran",
+    serverHalf: "ran",
     server: {
       pid: 4,
       tid: 40,
@@ -196,15 +200,20 @@ Deno.test("exp2_handler prepare() with systemOptional: a failure to take SYSTEM 
  * --allow-ffi --allow-read experiments/exp3/exp3.ts --json --end kill`. Their `observations` were written by the code of the day:
  * the tests below recompute them from the events.
  */
-const recordedExp3: [string, Exp3Document][] = [
+/** A recorded document's LPC run. */
+const lpcRun = (doc: Exp3Document): Exp3Run => doc.runs!.lpc!;
+
+const recordedExp3: [string, Exp3Run][] = [
   [
     "lab_wine_report.json",
-    JSON.parse(await Deno.readTextFile(`${REPO_ROOT}tests/fixtures/lab_wine_report.json`))
-      .experiments.exp3.result,
+    lpcRun(
+      JSON.parse(await Deno.readTextFile(`${REPO_ROOT}tests/fixtures/lab_wine_report.json`))
+        .experiments.exp3.result,
+    ),
   ],
   [
     "exp3_kill_wine.json",
-    JSON.parse(await Deno.readTextFile(`${REPO_ROOT}tests/fixtures/exp3_kill_wine.json`)),
+    lpcRun(JSON.parse(await Deno.readTextFile(`${REPO_ROOT}tests/fixtures/exp3_kill_wine.json`))),
   ],
 ];
 

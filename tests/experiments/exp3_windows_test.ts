@@ -4,8 +4,8 @@
  */
 
 import { assert, assertNotStrictEquals, assertStrictEquals } from "@std/assert";
-import { lpcUnavailable } from "../../ffi/nt/capabilities.ts";
-import type { Exp3Document } from "../../experiments/exp3/exp3.ts";
+import { alpcUnavailable, lpcUnavailable } from "../../ffi/nt/capabilities.ts";
+import type { Exp3Document, Exp3Run } from "../../experiments/exp3/exp3.ts";
 import {
   NOT_WINDOWS,
   ON_WINDOWS_BUILD,
@@ -14,13 +14,15 @@ import {
   windowsTest,
 } from "../_helpers.ts";
 
-async function exp3(...args: string[]): Promise<Exp3Document> {
+/** Runs exp3.ts --json (exit 0); its run over the transport asked for (LPC by default). */
+async function exp3(...args: string[]): Promise<Exp3Run> {
   const r = await runExperimentJson<Exp3Document>("exp3", args);
   assertStrictEquals(r.code, 0, r.stderr);
-  return r.doc;
+  const transport = args.includes("alpc") ? "alpc" : "lpc";
+  return r.doc.runs?.[transport] ?? { transport };
 }
 
-let detached: Exp3Document | undefined;
+let detached: Exp3Run | undefined;
 const detachRun = async () => (detached ??= await exp3("--hold", "1500"));
 
 windowsTest(
@@ -122,7 +124,23 @@ windowsTest(
   LPC_WHY,
   async () => {
     const doc = await detachRun();
-    assertStrictEquals(doc.lpc, "ran");
+    assertStrictEquals(doc.serverHalf, "ran");
+    const s = doc.server!;
+    assert(s.requestGapMs >= 1350, `request gap ${s.requestGapMs}`);
+    assertStrictEquals(s.exceptions, 0);
+    assert(doc.client!.lpcReplies > 30);
+  },
+);
+
+const ALPC_WHY = ON_WINDOWS_BUILD ? alpcUnavailable() : NOT_WINDOWS;
+
+windowsTest(
+  "exp3 --transport alpc: the server half over ALPC sees the same gap, and no LPC_EXCEPTION for the breakpoint",
+  ALPC_WHY,
+  async () => {
+    const doc = await exp3("--hold", "1500", "--transport", "alpc");
+    assertStrictEquals(doc.transport, "alpc");
+    assertStrictEquals(doc.serverHalf, "ran");
     const s = doc.server!;
     assert(s.requestGapMs >= 1350, `request gap ${s.requestGapMs}`);
     assertStrictEquals(s.exceptions, 0);

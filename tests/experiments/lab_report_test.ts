@@ -30,7 +30,7 @@ import {
   toSvg,
   wrapText,
 } from "../../experiments/lab/lab_diagram.ts";
-import type { Exp3Document } from "../../experiments/exp3/exp3.ts";
+import type { Exp3Document, Exp3Run } from "../../experiments/exp3/exp3.ts";
 import { outcomeOf } from "../../experiments/lab/lab.ts";
 import {
   analyzeTimeline,
@@ -38,7 +38,8 @@ import {
   type Exp2Event,
   raiseRequest,
 } from "../../experiments/exp2/exp2_analysis.ts";
-import type { Exp2Document } from "../../experiments/exp2/exp2.ts";
+import type { Exp2Document, Exp2Run } from "../../experiments/exp2/exp2.ts";
+import type { Transport } from "../../experiments/_transport.ts";
 import { createHandler } from "../../experiments/exp2/exp2_handler.ts";
 import { createConnectionPort, LpcClient, LpcServer } from "../../ffi/lpc/port.ts";
 import { FakeKernel } from "../fake_kernel.ts";
@@ -76,9 +77,7 @@ function fakeExp2(): Exp2Document {
   k.killProcess(C.pid, [705, C.tid, 706]);
   while (k.as(S, () => server.step(0)));
   const analysis = analyzeTimeline(server.events, C.pid);
-  return {
-    schema: "deno-lpc/exp2@1",
-    ran: true,
+  return exp2Of({
     server: { pid: S.pid, tid: S.tid, port: "\\RPC Control\\x", events: server.events },
     client: {
       pid: C.pid,
@@ -89,10 +88,20 @@ function fakeExp2(): Exp2Document {
     },
     analysis,
     answer: answerQuestion2(analysis),
+  });
+}
+
+/** An exp2 document with one run over `transport` (LPC by default). */
+function exp2Of(run: Omit<Exp2Run, "transport">, transport: Transport = "lpc"): Exp2Document {
+  return {
+    schema: "deno-lpc/exp2@2",
+    ran: true,
+    transport,
+    runs: { [transport]: { ...run, transport } },
   };
 }
 
-Deno.test("the recorded Wine report is valid against deno-lpc/lab@1, and the validator catches breakage", () => {
+Deno.test("the recorded Wine report is valid against deno-lpc/lab@2, and the validator catches breakage", () => {
   assertEquals(validateLabReport(wine), []);
   assertEquals(validateLabReport(rebuild(wine.experiments)), []);
   const broken = structuredClone(wine) as unknown as {
@@ -143,15 +152,17 @@ Deno.test("the Wine report: all three answers present; missing evidence stated, 
   assertMatch(a.q2.answer, /^Not observed here\. Reference: /);
   assertEquals(a.q2.evidence, []);
   assertEquals(a.q2.missing, ["exp2 did not run here (skipped)"]);
-  // Q3: only exp3's evidence is cited; exp1's and exp2's is listed as missing.
+  // Q3: only exp3's evidence (over LPC) is cited; exp1's and exp2's is listed as missing, and
+  // so is the comparison of LPC and ALPC.
   assertStrictEquals(a.q3.observed, true);
-  assert(a.q3.evidence.every((e) => e.startsWith("exp3:")), a.q3.evidence.join(" | "));
+  assert(a.q3.evidence.every((e) => e.startsWith("exp3 (LPC):")), a.q3.evidence.join(" | "));
   assert(
     a.q3.evidence.some((e) =>
       /froze the whole client: [\d.]+ ms of silence for a 2000 ms hold/.test(e)
     ),
   );
-  assertStrictEquals(a.q3.missing.length, 2);
+  assertStrictEquals(a.q3.missing.length, 3);
+  assertMatch(a.q3.missing[2]!, /^LPC and ALPC side by side: not both observed/);
   const md = toMarkdown(rebuild(wine.experiments));
   assertMatch(md, /### Q2\. [^\n]*\n\n\*\*Not observed here\.\*\* Reference: /);
 });
@@ -171,7 +182,7 @@ Deno.test("with a (fake-kernel) exp2 that ran: its diagram parses and Q2 is answ
   assert(q2.evidence.some((e) => /via termination port/.test(e)));
   assert(
     report.answers.q3.evidence.some((e) =>
-      e.startsWith("exp2: the exception arrived as an LPC request")
+      e.startsWith("exp2 (LPC): the exception arrived as an LPC request")
     ),
   );
   const diagram = toMermaid(diagrams(report).exp2!);
@@ -184,14 +195,12 @@ Deno.test("exp2 on a Windows 11-shaped timeline: PORT_CLOSED by PortContext with
     await Deno.readTextFile(`${REPO_ROOT}tests/fixtures/exp2_timeline_w11_shape.json`),
   );
   const analysis = analyzeTimeline(timeline.events, 700);
-  const doc: Exp2Document = {
-    schema: "deno-lpc/exp2@1",
-    ran: true,
+  const doc: Exp2Document = exp2Of({
     server: { pid: 4, tid: 40, port: "\\RPC Control\\x", events: timeline.events },
     client: { pid: 700, steps: [], exitCode: 0xdead, exitCodeHex: "0xDEAD", terminatedBy: "x" },
     analysis,
     answer: answerQuestion2(analysis),
-  };
+  });
   const experiments = { ...wine.experiments, exp2: { status: "ran", result: doc } as Outcome };
   const report = rebuild(experiments);
   assertEquals(validateLabReport(report), []);
@@ -274,14 +283,12 @@ function variants(): [string, LabReport][] {
     Deno.readTextFileSync(`${REPO_ROOT}tests/fixtures/exp2_timeline_w11_shape.json`),
   );
   const w11Analysis = analyzeTimeline(w11.events, 700);
-  const w11Doc: Exp2Document = {
-    schema: "deno-lpc/exp2@1",
-    ran: true,
+  const w11Doc: Exp2Document = exp2Of({
     server: { pid: 4, tid: 40, port: "\\RPC Control\\x", events: w11.events },
     client: { pid: 700, steps: [], exitCode: 0xdead, exitCodeHex: "0xDEAD", terminatedBy: "x" },
     analysis: w11Analysis,
     answer: answerQuestion2(w11Analysis),
-  };
+  });
   return [
     ["the Wine lab", rebuild(wine.experiments)],
     ["exp2 from the fake kernel", rebuild({ ...wine.experiments, exp2: ran(fakeExp2()) })],
@@ -363,7 +370,7 @@ Deno.test("a skip reason is given once per experiment: in the status table, and 
   for (const [name, r] of variants()) {
     const e = r.experiments;
     const reasons = EXPERIMENTS.filter((k) => e[k].status !== "ran").map((k) => reasonOf(e[k]));
-    const x3 = (e.exp3.result as Exp3Document).lpc;
+    const x3 = (e.exp3.result as Exp3Document).runs!.lpc!.serverHalf;
     if (typeof x3 === "object") reasons.push(x3.skipped);
     assert(reasons.length >= 1, name);
     for (const [kind, text] of [["md", toMarkdown(r)], ["html", unescape(toHtml(r))]] as const) {
@@ -412,13 +419,14 @@ Deno.test("report.md and report.html show the same header, from reportHeader(), 
 
 Deno.test("exp3's diagram counts the recorded events: the attach burst, each injected thread's own, nothing invented", () => {
   for (
-    const [name, doc] of [["lab", wine.experiments.exp3.result as Exp3Document], [
+    const [name, whole] of [["lab", wine.experiments.exp3.result as Exp3Document], [
       "kill",
       exp3Kill,
     ]] as const
   ) {
+    const doc: Exp3Run = whole.runs!.lpc!;
     const events = doc.debugger!.events;
-    const r = rebuild({ ...wine.experiments, exp3: ran(doc) });
+    const r = rebuild({ ...wine.experiments, exp3: ran(whole) });
     const mermaid = toMermaid(diagrams(r).exp3!).split("\n");
     // Kernel-to-debugger arrows: the burst's count of what existed, then one arrow per event.
     const toDebugger = mermaid.filter((l) => l.startsWith("  K-->>D: ")).map((l) =>

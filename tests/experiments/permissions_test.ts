@@ -101,7 +101,7 @@ const PROBES: Record<string, Probe> = {
     worker: true, // the debugger Worker (and, on Windows, the server Worker)
     wine: {
       code: 0,
-      output: /"schema": "deno-lpc\/exp3@1"/,
+      output: /"schema": "deno-lpc\/exp3@2"/,
       check: (r) => assertStrictEquals(JSON.parse(r.stdout).ran, true, "the debugger half ran"),
     },
     windows: [0],
@@ -155,8 +155,13 @@ function labWroteReport(_r: Run, tmp: string): void {
   const runs = [...Deno.readDirSync(tmp)];
   assertStrictEquals(runs.length, 1, "one report folder");
   const report = JSON.parse(Deno.readTextFileSync(`${tmp}/${runs[0]!.name}/report.json`));
-  assertStrictEquals(report.schema, "deno-lpc/lab@1");
+  assertStrictEquals(report.schema, "deno-lpc/lab@2");
   assert(report.experiments.ports.status === "ran", JSON.stringify(report.experiments.ports));
+  // Wine 8.0 has no ALPC: the report says so, with the probe's unavailable("alpc") reason.
+  assertStrictEquals(
+    report.transports.alpc,
+    "this ntdll lacks ntdll!NtAlpcCreatePort (Wine 8.0 has no ALPC)",
+  );
 }
 
 /** Every `deno run <flags> <script>` in `text` (scripts under experiments/ or tests/). */

@@ -1,0 +1,135 @@
+/**
+ * Experiment 1's transport seam: the kernel-facing steps of its server (create the port, serve
+ * READ requests on its own Worker thread, impersonate the client in safe mode) and of its client
+ * (connect with an impersonation level, send a request and wait for the reply) go through one
+ * small interface, {@link Exp1Transport}, with one implementation per transport. The READ
+ * protocol and the server's checks (`exp1_protocol.ts`, `exp1_handler.ts`) are the same on both.
+ *
+ * - LPC: `ServerWorker` (NtCreatePort, NtReplyWaitReceivePort, NtImpersonateClientOfPort) and
+ *   `LpcClient` (NtConnectPort, NtRequestWaitReplyPort): the seed's experiment, unchanged.
+ * - ALPC: the ALPC library's server Worker and client (NtAlpcCreatePort,
+ *   NtAlpcSendWaitReceivePort, NtAlpcImpersonateClientOfPort; NtAlpcConnectPort).
+ *
+ * @module
+ */
+
+import { AlpcClient, AlpcServerWorker, LpcClient, type LpcEvent, ServerWorker } from "../../mod.ts";
+import type { ImpersonationLevelName } from "../../raw.ts";
+import type { Exp1HandlerOptions } from "./exp1_handler.ts";
+import type { PortInfo } from "./exp1_document.ts";
+import type { Transport } from "../_transport.ts";
+
+/** The running server, whatever the transport: who it is, its timeline, and how it stops. */
+export interface Exp1Server extends AsyncDisposable {
+  /** The server's process id. */
+  readonly processId: number;
+  /** The server thread's id. */
+  readonly threadId: number;
+  /** Its timeline (the LPC server's event shape on both transports). */
+  readonly events: LpcEvent[];
+  /** What `NtAlpcQueryInformation` shows of its connection port (asked on its thread). */
+  portInfo(): Promise<PortInfo>;
+  /** Stops it: every port closed, the Worker ended. */
+  stop(): Promise<void>;
+}
+
+/** A client's connection to the server. */
+export interface Exp1Connection extends Disposable {
+  /** Sends one request and waits for the reply's payload. */
+  request(data: Uint8Array): Uint8Array;
+}
+
+/** What starting the server takes. */
+export interface Exp1ServerOptions {
+  /** The connection port's name. */
+  portName: string;
+  /** Who may connect. */
+  sddl: string;
+  /** The READ handler's options (root, safe mode). */
+  handlerOptions: Exp1HandlerOptions;
+  /** Each event as it arrives. */
+  onEvent?: (e: LpcEvent) => void;
+}
+
+/** Experiment 1's kernel-facing steps over one transport. */
+export interface Exp1Transport {
+  /** Which. */
+  readonly name: Transport;
+  /** Starts the server on its own Worker thread (the handler is `exp1_handler.ts`). */
+  startServer(o: Exp1ServerOptions): Promise<Exp1Server>;
+  /** Connects a client to `port`, allowing the server `level`. */
+  connect(port: string, o: { level: ImpersonationLevelName }): Exp1Connection;
+}
+
+const HANDLER = new URL("./exp1_handler.ts", import.meta.url);
+
+/** A server Worker of either transport, as an {@link Exp1Server}. */
+function asServer(w: ServerWorker | AlpcServerWorker): Exp1Server {
+  return {
+    get processId() {
+      return w.processId;
+    },
+    get threadId() {
+      return w.threadId;
+    },
+    events: w.events,
+    portInfo: async () => await w.command({ op: "port-info" }) as PortInfo,
+    stop: () => w.stop(),
+    [Symbol.asyncDispose]: () => w[Symbol.asyncDispose](),
+  };
+}
+
+/** Over legacy LPC: the seed's experiment. */
+export const LPC_TRANSPORT: Exp1Transport = {
+  name: "lpc",
+  startServer: async (o) =>
+    asServer(
+      await ServerWorker.start({
+        portName: o.portName,
+        sddl: o.sddl,
+        handlerModule: HANDLER,
+        handlerOptions: o.handlerOptions,
+        ...(o.onEvent ? { onEvent: o.onEvent } : {}),
+      }),
+    ),
+  connect(port, o) {
+    const client = LpcClient.connect(port, { impersonationLevel: o.level });
+    return {
+      request: (data) => client.request(data).data,
+      [Symbol.dispose]: () => client.close(),
+    };
+  },
+};
+
+/**
+ * Over ALPC: the connection port is `NtAlpcCreatePort`'s, each client is accepted with a
+ * PortContext of its own (`NtAlpcAcceptConnectPort`), requests arrive and are replied to with
+ * `NtAlpcSendWaitReceivePort`, and safe mode impersonates with `NtAlpcImpersonateClientOfPort`
+ * (from the connection's client context: the client port allows impersonation, as the kernel's
+ * default attributes do, AlpcpValidateAndSetPortAttributes.c).
+ */
+export const ALPC_TRANSPORT: Exp1Transport = {
+  name: "alpc",
+  startServer: async (o) =>
+    asServer(
+      await AlpcServerWorker.start({
+        portName: o.portName,
+        sddl: o.sddl,
+        handlerModule: HANDLER,
+        handlerOptions: o.handlerOptions,
+        ...(o.onEvent ? { onEvent: o.onEvent } : {}),
+      }),
+    ),
+  connect(port, o) {
+    const client = AlpcClient.connect(port, { impersonationLevel: o.level });
+    return {
+      request: (data) => client.request(data).data,
+      [Symbol.dispose]: () => client.close(),
+    };
+  },
+};
+
+/** The implementation of `t`. */
+export function exp1Transport(t: Transport): Exp1Transport {
+  return t === "lpc" ? LPC_TRANSPORT : ALPC_TRANSPORT;
+}

@@ -1,0 +1,73 @@
+/**
+ * Impersonating the sender of an ALPC message on this thread, and putting the thread's own token
+ * back after: private to the ALPC server.
+ *
+ * @module
+ */
+
+import { requireSymbol } from "../_loader.ts";
+import { currentThread, handleCell, type NtHandle } from "../nt/handle.ts";
+import { ImpersonationLevel, type ImpersonationLevelName } from "../nt/object_attributes.ts";
+import { check, NTSTATUS, toUnsigned } from "../status.ts";
+import type { AlpcSymbols } from "./port.ts";
+
+/** `ThreadImpersonationToken`: set a token handle (or NULL: revert to self). */
+const ThreadImpersonationToken = 5;
+/** `TOKEN_IMPERSONATE`: what setting the token back needs. */
+const TOKEN_IMPERSONATE = 0x4;
+
+/**
+ * Runs `fn` while this thread impersonates the sender of `message`
+ * (`NtAlpcImpersonateClientOfPort(port, message, flags)`), then restores the token the thread had
+ * before (or reverts to self), also when `fn` throws. With `level`, the flags ask for that level
+ * (bit 1, the level in bits 2-3: NtAlpcImpersonateClientOfPort.c), which may not exceed what the
+ * client's QoS allows (else STATUS_ACCESS_DENIED: AlpcpImpersonateMessage.c).
+ *
+ * @param nt the symbols
+ * @param port the port the message was received on
+ * @param message the received message (its MessageId and CallbackId name it to the kernel)
+ * @param fn what to run impersonated
+ * @param level the impersonation level to ask for (default: the client's)
+ */
+export function impersonateSender<T>(
+  nt: Pick<
+    AlpcSymbols,
+    "NtAlpcImpersonateClientOfPort" | "NtOpenThreadToken" | "NtSetInformationThread" | "NtClose"
+  >,
+  port: NtHandle<"port" | "connection-port">,
+  message: Uint8Array<ArrayBuffer>,
+  fn: () => T,
+  level?: ImpersonationLevelName,
+): T {
+  const impersonate = requireSymbol(
+    nt.NtAlpcImpersonateClientOfPort,
+    "ntdll!NtAlpcImpersonateClientOfPort",
+  );
+  // The token this thread has now (a thread running as SYSTEM has one), to put back after.
+  const saved = handleCell();
+  const open = nt.NtOpenThreadToken(currentThread(), TOKEN_IMPERSONATE, 1, saved);
+  const noToken = toUnsigned(open) === NTSTATUS.STATUS_NO_TOKEN;
+  if (!noToken) check(open, "NtOpenThreadToken");
+  const restore = noToken ? new BigUint64Array(1) : saved;
+  try {
+    const flags = level === undefined ? null : Deno.UnsafePointer.create(
+      BigInt((ImpersonationLevel[level] << 2) | 2),
+    );
+    check(
+      impersonate(port.unsafePointer, message, flags),
+      "NtAlpcImpersonateClientOfPort",
+      level === undefined ? undefined : `at level ${level}`,
+    );
+    return fn();
+  } finally {
+    try {
+      check(
+        nt.NtSetInformationThread(currentThread(), ThreadImpersonationToken, restore, 8),
+        "NtSetInformationThread",
+        noToken ? "revert to self" : "back to the thread's own token",
+      );
+    } finally {
+      if (!noToken) nt.NtClose(Deno.UnsafePointer.create(saved[0]!));
+    }
+  }
+}

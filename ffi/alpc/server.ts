@@ -1,0 +1,662 @@
+/**
+ * An ALPC server on one connection port: receive with attributes, accept or refuse connections
+ * with a PortContext, reply to synchronous requests, impersonate the sender, release the views
+ * messages carry, disconnect clients.
+ *
+ * Thread affinity: `AlpcServer.step()` / `run()` receive, reply, impersonate and revert on the
+ * calling thread; run them synchronously on one dedicated Worker ({@link AlpcServerWorker}),
+ * never `nonblocking`.
+ *
+ * @module
+ */
+
+import { requireSymbol } from "../_loader.ts";
+import { LAYOUTS } from "../layouts.ts";
+import type { ImpersonationLevelName } from "../nt/object_attributes.ts";
+import { handleCell, NtHandle } from "../nt/handle.ts";
+import { ntdll } from "../ntdll.ts";
+import {
+  type ClientId,
+  decodeClientDied,
+  decodeExceptionMessage,
+  decodeHardErrorMessage,
+  decodePortMessage,
+  type ExceptionMessage,
+  type HardErrorMessage,
+  HardErrorResponse,
+  LpcMessageType,
+  messageTypeName,
+  type PortMessageHeader,
+  setHardErrorResponse,
+  setReturnedStatus,
+} from "../port_message.ts";
+import { check, describeStatus, NtError, NTSTATUS, ntSuccess, toUnsigned } from "../status.ts";
+import { type AlpcAttributeName, MessageAttributes } from "./attributes.ts";
+import { AlpcMessageFlags } from "./constants.ts";
+import { impersonateSender } from "./_impersonation.ts";
+import {
+  alpcCloser,
+  type AlpcPortAttributes,
+  type AlpcSymbols,
+  encodeAlpcMessage,
+  encodeAlpcPortAttributes,
+  portAttributesMaxMessage,
+  relativeTimeout,
+} from "./port.ts";
+import { ReceivedView } from "./view.ts";
+
+const PM = LAYOUTS.PORT_MESSAGE;
+
+/** The largest receive buffer the server grows to (a TotalLength is 16 bits). */
+const RECEIVE_BUFFER_MOST = 0x10000;
+
+/** NtAlpcDeleteSectionView.c: no view at that address among the port's resources. */
+const STATUS_INVALID_ADDRESS = 0xc0000141;
+
+/** The attributes an {@link AlpcServer} asks the kernel for on each receive, by default. */
+export const ALPC_SERVER_RECEIVE_ATTRIBUTES: readonly AlpcAttributeName[] = [
+  "SECURITY",
+  "VIEW",
+  "CONTEXT",
+  "TOKEN",
+];
+
+/** One accepted connection, as the server sees it. */
+export interface AlpcConnection {
+  /** The PortContext given to `NtAlpcAcceptConnectPort` (the kernel hands it back on messages). */
+  readonly context: bigint;
+  /** The client that connected. */
+  readonly clientId: ClientId;
+  /** The connection message's data. */
+  readonly connectInfo: Uint8Array;
+  /** The server's communication port for this client (impersonation and disconnects use it). */
+  readonly port: NtHandle<"port">;
+}
+
+/** A message as the server's handler sees it. */
+export interface AlpcRequest {
+  /** The header (sender, MessageId, CallbackId, lengths). */
+  header: PortMessageHeader;
+  /** The payload. */
+  data: Uint8Array;
+  /** The connection it came on (by the PortContext of its context attribute). */
+  connection: AlpcConnection;
+  /** The receive attributes, as the kernel filled them (context, security, view, token...). */
+  attributes: MessageAttributes;
+  /** The view the message carried, mapped until the handler returns (then released). */
+  view?: ReceivedView;
+  /**
+   * Runs `fn` while this thread impersonates the sender (`NtAlpcImpersonateClientOfPort` on the
+   * connection's port), then puts the thread's token back, also when `fn` throws. The kernel
+   * uses the message's security attribute if it carried one, else the connection's client
+   * context, which exists only if the client port allows impersonation (AlpcpImpersonateMessage.c;
+   * otherwise STATUS_ACCESS_DENIED). `options.level` asks for a level, at most the client's.
+   */
+  impersonate<T>(fn: () => T, options?: { level?: ImpersonationLevelName }): T;
+}
+
+/** What the server does with each kind of message. */
+export interface AlpcHandler {
+  /**
+   * Accept this connection? (Default: yes.) Return `{ accept, data }` to send data back in the
+   * connection reply (default: the client's own connection data, as the kernel received it).
+   */
+  accept?(
+    clientId: ClientId,
+    connectInfo: Uint8Array,
+  ): boolean | { accept: boolean; data?: Uint8Array };
+  /**
+   * The reply payload for a synchronous request, optionally with a note for the timeline's `reply`
+   * event. Throwing sends an empty reply and logs an `error` event.
+   */
+  request(req: AlpcRequest): Uint8Array | { data: Uint8Array; note: string };
+  /** A datagram (never replied to). */
+  datagram?(req: AlpcRequest): void;
+  /** A connection ended: `LPC_PORT_CLOSED` arrived for it (its client's port closed). */
+  closed?(connection: AlpcConnection): void;
+  /**
+   * A client thread registered with `registerThreadTerminatePort()` ended (`LPC_CLIENT_DIED`);
+   * the connection stays until its port closes.
+   */
+  clientDied?(connection: AlpcConnection, thread: ClientId): void;
+  /**
+   * An `LPC_EXCEPTION` from a process whose exception port this connection port is: the verdict
+   * to reply with. Default `DBG_EXCEPTION_NOT_HANDLED` (any status >= 0 but that one counts as
+   * handled: DbgkForwardException.c), so continue only an exception you raised on purpose.
+   */
+  exception?(message: ExceptionMessage, attributes: MessageAttributes): number;
+  /** An `LPC_ERROR_EVENT` (a hard error): the `Response` to reply with (default ReturnToCaller). */
+  hardError?(message: HardErrorMessage, attributes: MessageAttributes): number;
+}
+
+/** An event of the ALPC server's timeline. */
+export interface AlpcEvent {
+  /** Milliseconds since the server started. */
+  t: number;
+  /** When it happened, as Unix epoch milliseconds. */
+  at: number;
+  /**
+   * What happened: the message type name, or `accept`, `refuse`, `reply`, `reply-failed`,
+   * `view-released`, `disconnect`, `receive-buffer-grown`, `error`.
+   */
+  event: string;
+  /** The sender (for messages). */
+  pid?: number;
+  /** The sending thread. */
+  tid?: number;
+  /** The raw `Type`, flags included. */
+  rawType?: number;
+  /** `MessageId`. */
+  messageId?: number;
+  /** `CallbackId`. */
+  callbackId?: number;
+  /** `DataLength`. */
+  dataLength?: number;
+  /** `TotalLength`. */
+  totalLength?: number;
+  /** The PortContext of the context attribute, hex (`0x0` = none: the connection port's own). */
+  context?: string;
+  /** The context attribute's sequence number. */
+  sequence?: number;
+  /** The receive attributes the kernel marked valid. */
+  attributes?: string[];
+  /** The size of the view the message carried. */
+  viewSize?: number;
+  /** The client of the connection the PortContext names (as recorded at accept). */
+  client?: { pid: number; tid: number };
+  /** Extra detail. */
+  note?: string;
+}
+
+/** Options for {@link AlpcServer}. */
+export interface AlpcServerOptions {
+  /** The ntdll symbols (default: the real ones). */
+  nt?: AlpcSymbols;
+  /**
+   * The port attributes each accepted connection's port gets (`NtAlpcAcceptConnectPort`); give the
+   * connection port's, so that `maxMessageLength` (the receive buffer's size) agrees.
+   */
+  portAttributes?: AlpcPortAttributes;
+  /** The attributes to receive (default {@link ALPC_SERVER_RECEIVE_ATTRIBUTES}). */
+  receiveAttributes?: readonly AlpcAttributeName[];
+  /** Receives each timeline event as it happens. */
+  onEvent?: (e: AlpcEvent) => void;
+  /** The clock for event times (default `performance.now`). */
+  now?: () => number;
+}
+
+/**
+ * An ALPC server on one connection port: receives (`NtAlpcSendWaitReceivePort` with receive
+ * attributes), dispatches on `Type & 0xFF`, accepts connections with a PortContext of its own,
+ * tells clients apart by the PortContext of each message's context attribute, replies to
+ * synchronous requests (`ALPC_MSGFLG_RELEASE_MESSAGE`, the request's MessageId and CallbackId),
+ * releases every view a message carried, and closes every handle when disposed. `step()` serves one
+ * message; `run()` serves until told to stop. It is thread-bound: to serve while the main thread
+ * goes on, run it in an {@link AlpcServerWorker}.
+ *
+ * @example An echo server for ten seconds on this thread (Windows only, not run here: Wine 8.0
+ * has no ALPC)
+ * ```ts ignore
+ * import { AlpcServer, createAlpcPort } from "@deno-lpc/deno-lpc";
+ *
+ * using server = new AlpcServer(createAlpcPort("\\RPC Control\\echo-alpc"), {
+ *   request: ({ data }) => data,
+ * });
+ * const until = Date.now() + 10_000;
+ * server.run(() => Date.now() > until);
+ * ```
+ */
+export class AlpcServer implements Disposable {
+  readonly #port: NtHandle<"connection-port">;
+  readonly #nt: AlpcSymbols;
+  readonly #handler: AlpcHandler;
+  readonly #portAttributes: Uint8Array<ArrayBuffer>;
+  readonly #attrs: MessageAttributes;
+  #receive: Uint8Array<ArrayBuffer>;
+  readonly #maxMessage: number;
+  readonly #onEvent: (e: AlpcEvent) => void;
+  readonly #now: () => number;
+  readonly #t0: number;
+  readonly #connections = new Map<bigint, AlpcConnection>();
+  #nextContext = 1n;
+  /** Every event so far. */
+  readonly events: AlpcEvent[] = [];
+
+  /**
+   * Serves `port` (a connection port this server owns and will close).
+   *
+   * @param port the connection port (from {@link createAlpcPort})
+   * @param handler what to do with each message
+   * @param options symbols, port attributes, receive attributes, event sink
+   */
+  constructor(
+    port: NtHandle<"connection-port">,
+    handler: AlpcHandler,
+    options: AlpcServerOptions = {},
+  ) {
+    this.#port = port;
+    this.#handler = handler;
+    this.#nt = options.nt ?? ntdll();
+    this.#portAttributes = encodeAlpcPortAttributes(options.portAttributes);
+    this.#attrs = new MessageAttributes(
+      options.receiveAttributes ?? ALPC_SERVER_RECEIVE_ATTRIBUTES,
+    );
+    this.#maxMessage = portAttributesMaxMessage(this.#portAttributes);
+    this.#receive = new Uint8Array(this.#maxMessage);
+    this.#onEvent = options.onEvent ?? (() => {});
+    this.#now = options.now ?? (() => performance.now());
+    this.#t0 = this.#now();
+  }
+
+  /** The connection port, borrowed: the server closes it, do not. */
+  get port(): NtHandle<"connection-port"> {
+    return this.#port;
+  }
+
+  /** The live connections, by PortContext. */
+  get connections(): ReadonlyMap<bigint, AlpcConnection> {
+    return this.#connections;
+  }
+
+  #log(event: string, header?: PortMessageHeader, extra: Partial<AlpcEvent> = {}): void {
+    const now = this.#now();
+    const e: AlpcEvent = {
+      t: Math.round((now - this.#t0) * 10) / 10,
+      at: Math.round((performance.timeOrigin + now) * 10) / 10,
+      event,
+    };
+    if (header) {
+      const ctx = this.#attrs.rawContext;
+      Object.assign(e, {
+        pid: header.clientId.process,
+        tid: header.clientId.thread,
+        rawType: header.rawType,
+        messageId: header.messageId,
+        callbackId: header.callbackId,
+        dataLength: header.dataLength,
+        totalLength: header.totalLength,
+        attributes: this.#attrs.validNames,
+      });
+      if (ctx) {
+        e.context = `0x${ctx.portContext.toString(16)}`;
+        e.sequence = ctx.sequence;
+        const c = this.#connections.get(ctx.portContext);
+        if (c) e.client = { pid: c.clientId.process, tid: c.clientId.thread };
+      }
+    }
+    Object.assign(e, extra);
+    this.events.push(e);
+    this.#onEvent(e);
+  }
+
+  /**
+   * Waits up to `timeoutMs` for one message on the connection port and handles it. Returns false
+   * when the wait timed out.
+   */
+  step(timeoutMs = 100): boolean {
+    let status = this.#receiveOne(timeoutMs);
+    if (status === "grown") status = this.#receiveOne(timeoutMs);
+    if (status === "grown") return true;
+    check(status, "NtAlpcSendWaitReceivePort", `receive on ${this.#port.what}`);
+    // STATUS_TIMEOUT, or another success code with no message (an alert, an APC).
+    if (status !== 0) return toUnsigned(status) !== NTSTATUS.STATUS_TIMEOUT;
+    this.#dispatch();
+    return true;
+  }
+
+  /** One receive; `"grown"` when the message needed a larger buffer, which it now has. */
+  #receiveOne(timeoutMs: number): number | "grown" {
+    const receive = requireSymbol(
+      this.#nt.NtAlpcSendWaitReceivePort,
+      "ntdll!NtAlpcSendWaitReceivePort",
+    );
+    this.#attrs.reset();
+    this.#receive.fill(0, 0, PM.size);
+    const length = new BigUint64Array([BigInt(this.#receive.byteLength)]);
+    const status = receive(
+      this.#port.unsafePointer,
+      0,
+      null,
+      null,
+      this.#receive,
+      length,
+      this.#attrs.buffer,
+      relativeTimeout(timeoutMs),
+    );
+    const need = Number(length[0]);
+    if (
+      toUnsigned(status) === NTSTATUS.STATUS_BUFFER_TOO_SMALL && need > this.#receive.byteLength &&
+      need <= RECEIVE_BUFFER_MOST
+    ) {
+      // AlpcpReceiveMessage.c writes the length needed; AlpcpReturnMessageOnInsufficientBuffer.c
+      // keeps the message (the large-message queue) for a receive with a buffer that large.
+      this.#receive = new Uint8Array(need);
+      this.#log("receive-buffer-grown", undefined, { totalLength: need });
+      return "grown";
+    }
+    return status;
+  }
+
+  /** Loops {@link step} until `shouldStop()` returns true (checked at least every `pollMs`). */
+  run(shouldStop: () => boolean, pollMs = 100): void {
+    while (!shouldStop()) this.step(pollMs);
+  }
+
+  #dispatch(): void {
+    let msg;
+    try {
+      msg = decodePortMessage(this.#receive);
+    } catch (e) {
+      this.#log("error", undefined, { note: e instanceof Error ? e.message : String(e) });
+      return;
+    }
+    const { header, data } = msg;
+    const context = this.#attrs.rawContext?.portContext ?? 0n;
+    const connection = this.#connections.get(context);
+    switch (header.type) {
+      case LpcMessageType.LPC_CONNECTION_REQUEST:
+        return this.#connect(header, data);
+      case LpcMessageType.LPC_REQUEST:
+      case LpcMessageType.LPC_DATAGRAM: {
+        const view = this.#receivedView(header);
+        this.#log(messageTypeName(header.type), header, view ? { viewSize: view.size } : {});
+        try {
+          if (header.type === LpcMessageType.LPC_DATAGRAM) {
+            if (connection) this.#handler.datagram?.(this.#request(header, data, connection, view));
+            return;
+          }
+          if (!connection) {
+            this.#reply(header, new Uint8Array(0), "no connection for this PortContext");
+            return;
+          }
+          let payload: Uint8Array;
+          let note: string | undefined;
+          try {
+            const r = this.#handler.request(this.#request(header, data, connection, view));
+            if (r instanceof Uint8Array) payload = r;
+            else ({ data: payload, note } = r);
+          } catch (e) {
+            this.#log("error", header, { note: e instanceof Error ? e.message : String(e) });
+            payload = new Uint8Array(0);
+          }
+          this.#reply(header, payload, note);
+        } catch (e) {
+          this.#log("error", header, { note: e instanceof Error ? e.message : String(e) });
+        } finally {
+          if (view) this.#releaseView(view, connection, header);
+        }
+        return;
+      }
+      case LpcMessageType.LPC_CLIENT_DIED: {
+        // A registered client thread ended (PspExitThread.c): the connection stays.
+        let note: string;
+        try {
+          const died = decodeClientDied(this.#receive);
+          note = Number.isFinite(died.createdAt.getTime())
+            ? `CreateTime ${died.createdAt.toISOString()}`
+            : `CreateTime FILETIME ${died.createTime}`;
+        } catch (e) {
+          note = e instanceof Error ? e.message : String(e);
+        }
+        this.#log(messageTypeName(header.type), header, { note });
+        try {
+          if (connection) this.#handler.clientDied?.(connection, header.clientId);
+        } catch (e) {
+          this.#log("error", header, { note: e instanceof Error ? e.message : String(e) });
+        }
+        return;
+      }
+      case LpcMessageType.LPC_PORT_CLOSED: {
+        this.#log(messageTypeName(header.type), header);
+        if (connection) {
+          this.#connections.delete(context);
+          try {
+            this.#handler.closed?.(connection);
+          } catch (e) {
+            this.#log("error", header, { note: e instanceof Error ? e.message : String(e) });
+          } finally {
+            connection.port.close();
+          }
+        }
+        return;
+      }
+      case LpcMessageType.LPC_EXCEPTION:
+      case LpcMessageType.LPC_ERROR_EVENT:
+        return this.#kernelRequest(header);
+      default:
+        this.#log(messageTypeName(header.type), header, {
+          note: `message type ${header.type} (raw 0x${header.rawType.toString(16)})`,
+        });
+    }
+  }
+
+  /**
+   * A kernel message a thread waits on (an exception, a hard error): decode it, ask the handler,
+   * and send it back with the verdict (the same MessageId and CallbackId).
+   */
+  #kernelRequest(header: PortMessageHeader): void {
+    const reply = this.#receive.slice(0, header.totalLength);
+    const exception = header.type === LpcMessageType.LPC_EXCEPTION;
+    let note: string;
+    try {
+      if (exception) {
+        const m = decodeExceptionMessage(this.#receive);
+        const verdict = this.#handler.exception?.(m, this.#attrs) ??
+          NTSTATUS.DBG_EXCEPTION_NOT_HANDLED;
+        setReturnedStatus(reply, verdict);
+        note = `${describeStatus(m.record.code)} at 0x${m.record.address.toString(16)}, ` +
+          `${m.firstChance ? "first" : "second"} chance: ${describeStatus(verdict)}`;
+      } else {
+        const m = decodeHardErrorMessage(this.#receive);
+        const response = this.#handler.hardError?.(m, this.#attrs) ??
+          HardErrorResponse.ResponseReturnToCaller;
+        setHardErrorResponse(reply, response);
+        note = `${describeStatus(m.status)}: response ${response}`;
+      }
+    } catch (e) {
+      note = e instanceof Error ? e.message : String(e);
+    }
+    this.#log(messageTypeName(header.type), header, { note });
+    // A user-mode reply leaves Type to the kernel (AlpcpSendMessage.c sets it).
+    new DataView(reply.buffer).setUint16(PM.offsets.Type, 0, true);
+    this.#sendReply(header, reply, "");
+  }
+
+  #receivedView(header: PortMessageHeader): ReceivedView | undefined {
+    const attr = this.#attrs.view;
+    if (!attr) return undefined;
+    try {
+      return new ReceivedView(attr);
+    } catch (e) {
+      this.#log("error", header, { note: e instanceof Error ? e.message : String(e) });
+      return undefined;
+    }
+  }
+
+  /**
+   * Unmaps a received view. A client's message targets the connection port
+   * (AlpcpReferenceAndLockTargetPortsAndCommunicationInfo.c, AlpcpDispatchNewMessage.c), and the
+   * receiver's view of the section is made for that port (AlpcpCompleteDispatchMessage.c,
+   * AlpcpExposeViewAttributeInSenderContext.c: AlpcpCreateView), so it is deleted there; the
+   * connection's own port is tried next only if the kernel answers STATUS_INVALID_ADDRESS.
+   */
+  #releaseView(
+    view: ReceivedView,
+    connection: AlpcConnection | undefined,
+    header: PortMessageHeader,
+  ): void {
+    const ports: NtHandle<"port" | "connection-port">[] = [this.#port];
+    if (connection && !connection.port.closed) ports.push(connection.port);
+    let last = "";
+    for (const port of ports) {
+      try {
+        view.release(port, this.#nt);
+        this.#log("view-released", header, { viewSize: view.size, note: port.what });
+        return;
+      } catch (e) {
+        last = e instanceof Error ? e.message : String(e);
+        // Not among this port's views (still mapped): try the next port; anything else is final.
+        if (!(e instanceof NtError && e.code === STATUS_INVALID_ADDRESS)) break;
+      }
+    }
+    this.#log("error", header, { note: `view not released: ${last}` });
+  }
+
+  #request(
+    header: PortMessageHeader,
+    data: Uint8Array,
+    connection: AlpcConnection,
+    view: ReceivedView | undefined,
+  ): AlpcRequest {
+    return {
+      header,
+      data,
+      connection,
+      attributes: this.#attrs,
+      ...(view ? { view } : {}),
+      impersonate: (fn, options) =>
+        impersonateSender(this.#nt, connection.port, this.#receive, fn, options?.level),
+    };
+  }
+
+  #reply(header: PortMessageHeader, payload: Uint8Array, note?: string): void {
+    let reply: Uint8Array<ArrayBuffer>;
+    const init = {
+      messageId: header.messageId,
+      callbackId: header.callbackId,
+      clientId: header.clientId,
+      maxTotalLength: this.#maxMessage,
+    };
+    try {
+      reply = encodeAlpcMessage({ ...init, data: payload });
+    } catch (e) {
+      this.#log("error", header, { note: e instanceof Error ? e.message : String(e) });
+      reply = encodeAlpcMessage(init);
+      payload = new Uint8Array(0);
+    }
+    this.#sendReply(header, reply, note, payload.byteLength);
+  }
+
+  #sendReply(
+    header: PortMessageHeader,
+    reply: Uint8Array<ArrayBuffer>,
+    note: string | undefined,
+    dataLength = reply.byteLength - PM.size,
+  ): void {
+    const send = requireSymbol(
+      this.#nt.NtAlpcSendWaitReceivePort,
+      "ntdll!NtAlpcSendWaitReceivePort",
+    );
+    // A final reply: AlpcpDispatchReplyToWaitingThread.c clears the continuation bit for it.
+    const status = send(
+      this.#port.unsafePointer,
+      AlpcMessageFlags.RELEASE_MESSAGE,
+      reply,
+      null,
+      null,
+      null,
+      null,
+      null,
+    );
+    if (!ntSuccess(status)) {
+      this.#log("reply-failed", header, { note: describeStatus(status) });
+      return;
+    }
+    this.#log("reply", header, {
+      dataLength,
+      totalLength: PM.size + dataLength,
+      ...(note ? { note } : {}),
+    });
+  }
+
+  #connect(header: PortMessageHeader, connectInfo: Uint8Array): void {
+    const accept = requireSymbol(this.#nt.NtAlpcAcceptConnectPort, "ntdll!NtAlpcAcceptConnectPort");
+    let verdict: boolean;
+    let replyData: Uint8Array | undefined;
+    try {
+      const r = this.#handler.accept?.(header.clientId, connectInfo) ?? true;
+      if (typeof r === "boolean") verdict = r;
+      else ({ accept: verdict, data: replyData } = r);
+    } catch (e) {
+      this.#log("error", header, { note: e instanceof Error ? e.message : String(e) });
+      verdict = false;
+    }
+    const id = this.#nextContext++;
+    // The connection reply: the request's header (its MessageId names the request:
+    // AlpcpAcceptConnectPort.c) with the data to send back.
+    const message = replyData === undefined
+      ? this.#receive.slice(0, header.totalLength)
+      : encodeAlpcMessage({
+        data: replyData,
+        messageId: header.messageId,
+        callbackId: header.callbackId,
+        clientId: header.clientId,
+        maxTotalLength: this.#maxMessage,
+      });
+    const cell = handleCell();
+    const status = accept(
+      cell,
+      this.#port.unsafePointer,
+      0,
+      null,
+      this.#portAttributes,
+      Deno.UnsafePointer.create(id),
+      message,
+      null,
+      verdict ? 1 : 0,
+    );
+    if (!ntSuccess(status)) {
+      this.#log("error", header, { note: `NtAlpcAcceptConnectPort: ${describeStatus(status)}` });
+      return;
+    }
+    if (!verdict) {
+      this.#log("refuse", header);
+      return;
+    }
+    const port = NtHandle.fromCell(
+      "port",
+      cell,
+      `ALPC connection ${header.clientId.process}.${header.clientId.thread}`,
+      alpcCloser(this.#nt),
+    );
+    this.#connections.set(id, { context: id, clientId: header.clientId, connectInfo, port });
+    this.#log("accept", header, { context: `0x${id.toString(16)}` });
+  }
+
+  /**
+   * Disconnects one client (`NtAlpcDisconnectPort` on its communication port: the client's next
+   * call fails with STATUS_PORT_DISCONNECTED, AlpcpDisconnectPort.c) and closes that port.
+   *
+   * @param context the connection's PortContext
+   */
+  disconnect(context: bigint): void {
+    const connection = this.#connections.get(context);
+    if (!connection) {
+      throw new RangeError(`no connection with PortContext 0x${context.toString(16)}`);
+    }
+    this.#connections.delete(context);
+    try {
+      check(
+        requireSymbol(this.#nt.NtAlpcDisconnectPort, "ntdll!NtAlpcDisconnectPort")(
+          connection.port.unsafePointer,
+          0,
+        ),
+        "NtAlpcDisconnectPort",
+        connection.port.what,
+      );
+      this.#log("disconnect", undefined, { context: `0x${context.toString(16)}` });
+    } finally {
+      connection.port.close();
+    }
+  }
+
+  /** Closes every connection's port, then the connection port. */
+  [Symbol.dispose](): void {
+    try {
+      for (const c of this.#connections.values()) c.port.close();
+    } finally {
+      this.#connections.clear();
+      this.#port.close();
+    }
+  }
+}
