@@ -137,7 +137,7 @@ export interface AlpcEvent {
   at: number;
   /**
    * What happened: the message type name, or `accept`, `refuse`, `reply`, `reply-failed`,
-   * `view-released`, `disconnect`, `receive-buffer-grown`, `error`.
+   * `released` (a datagram), `view-released`, `disconnect`, `receive-buffer-grown`, `error`.
    */
   event: string;
   /** The sender (for messages). */
@@ -362,7 +362,13 @@ export class AlpcServer implements Disposable {
         this.#log(messageTypeName(header.type), header, view ? { viewSize: view.size } : {});
         try {
           if (header.type === LpcMessageType.LPC_DATAGRAM) {
-            if (connection) this.#handler.datagram?.(this.#request(header, data, connection, view));
+            try {
+              if (connection) {
+                this.#handler.datagram?.(this.#request(header, data, connection, view));
+              }
+            } finally {
+              this.#releaseDatagram(header);
+            }
             return;
           }
           if (!connection) {
@@ -460,6 +466,39 @@ export class AlpcServer implements Disposable {
     // A user-mode reply leaves Type to the kernel (AlpcpSendMessage.c sets it).
     new DataView(reply.buffer).setUint16(PM.offsets.Type, 0, true);
     this.#sendReply(header, reply, "");
+  }
+
+  /**
+   * A datagram that carries a security, view or handle attribute the receive asked for stays with
+   * the receiver (its pending queue: AlpcpReceiveMessagePort.c), else it is freed at receive. A
+   * send of its MessageId and CallbackId with `ALPC_MSGFLG_RELEASE_MESSAGE` cancels (frees) such a
+   * no-reply message (AlpcpSendMessage.c: AlpcpCancelMessage for a message flagged 0x200, which
+   * AlpcpDispatchNewMessage.c sets for RELEASE_MESSAGE sends).
+   */
+  #releaseDatagram(header: PortMessageHeader): void {
+    const kept = (["SECURITY", "VIEW", "HANDLE"] as const).some((a) => this.#attrs.isValid(a));
+    if (!kept) return;
+    const send = requireSymbol(
+      this.#nt.NtAlpcSendWaitReceivePort,
+      "ntdll!NtAlpcSendWaitReceivePort",
+    );
+    const release = encodeAlpcMessage({
+      messageId: header.messageId,
+      callbackId: header.callbackId,
+      clientId: header.clientId,
+    });
+    const status = send(
+      this.#port.unsafePointer,
+      AlpcMessageFlags.RELEASE_MESSAGE,
+      release,
+      null,
+      null,
+      null,
+      null,
+      null,
+    );
+    if (ntSuccess(status)) this.#log("released", header);
+    else this.#log("error", header, { note: `datagram not released: ${describeStatus(status)}` });
   }
 
   #receivedView(header: PortMessageHeader): ReceivedView | undefined {

@@ -10,7 +10,7 @@ import { AlpcClient } from "../../../ffi/alpc/client.ts";
 import { AlpcPortFlags } from "../../../ffi/alpc/constants.ts";
 import { createAlpcPort, queryAlpcBasicInformation } from "../../../ffi/alpc/port.ts";
 import { type AlpcEvent, type AlpcHandler, AlpcServer } from "../../../ffi/alpc/server.ts";
-import { createConnectionPort } from "../../../ffi/lpc/port.ts";
+import { createConnectionPort, LpcClient, LpcServer } from "../../../ffi/lpc/port.ts";
 import { sidFromString, sidToString } from "../../../ffi/nt/tokens.ts";
 import { NtError } from "../../../ffi/status.ts";
 import { DEFAULT_USER_SID, FakeKernel, type Identity } from "../../fake_kernel.ts";
@@ -348,5 +348,59 @@ Deno.test("a registered client thread's exit: LPC_CLIENT_DIED with the connectio
   k.as(A, () => a.close());
   while (k.as(SERVER, () => server.step(0)));
   assertStrictEquals(server.connections.size, 0);
+  stop();
+});
+
+Deno.test("basic information of client ports: a legacy one shows ALLOW_LPC_REQUESTS, an ALPC one only what it asked for", () => {
+  // AlpcpValidateAndSetPortAttributes.c: a client port made without attributes (NtSecureConnectPort.c
+  // passes none) gets ALLOW_IMPERSONATION, and ALLOW_LPC_REQUESTS when the connect is legacy.
+  const k = new FakeKernel();
+  using legacyPort = k.as(
+    SERVER,
+    () => createConnectionPort("\\RPC Control\\legacy-c", { nt: k.symbols }),
+  );
+  const legacyServer = new LpcServer(legacyPort, { request: () => new Uint8Array(0) }, {
+    nt: k.symbols,
+  });
+  k.actor(SERVER, () => legacyServer.step(0));
+  const legacy = k.as(A, () => LpcClient.connect("\\RPC Control\\legacy-c", { nt: k.symbols }));
+  const lf = k.as(A, () => queryAlpcBasicInformation(legacy.port, { nt: k.symbols }));
+  assertEquals(lf.flagNames, ["ALLOW_IMPERSONATION", "ALLOW_LPC_REQUESTS"]);
+  const { server: alpcServer, connect, stop } = (() => {
+    const port = k.as(SERVER, () => createAlpcPort(PORT, { nt: k.symbols }));
+    const server = new AlpcServer(port, { request: () => new Uint8Array(0) }, { nt: k.symbols });
+    k.actor(SERVER, () => server.step(0));
+    return {
+      server,
+      connect: (who: Identity) => k.as(who, () => AlpcClient.connect(PORT, { nt: k.symbols })),
+      stop: () => k.as(SERVER, () => server[Symbol.dispose]()),
+    };
+  })();
+  const alpc = connect(B);
+  const af = k.as(B, () => queryAlpcBasicInformation(alpc.port, { nt: k.symbols }));
+  assertEquals(af.flagNames, ["ALLOW_IMPERSONATION"]);
+  assertStrictEquals(alpcServer.connections.size, 1);
+  k.as(A, () => legacy.close());
+  k.as(B, () => alpc.close());
+  stop();
+  k.as(SERVER, () => legacyServer[Symbol.dispose]());
+});
+
+Deno.test("a datagram that carried a view: the handler sees it, then the server releases the message and unmaps the view", () => {
+  let size = 0;
+  const { k, server, connect, stop } = lab({ datagram: (r) => void (size = r.view?.size ?? 0) });
+  const a = connect(A);
+  for (let i = 0; i < 5; i++) {
+    using view = k.as(A, () => a.createView(0x4000));
+    k.as(A, () => a.send(new Uint8Array([i]), { view }));
+    while (k.as(SERVER, () => server.step(0)));
+    assertStrictEquals(k.alpcViews(SERVER.pid), 0);
+  }
+  assert(size >= 0x4000);
+  const events = kinds(server.events);
+  assertStrictEquals(events.filter((e) => e === "released").length, 5);
+  assertStrictEquals(events.filter((e) => e === "view-released").length, 5);
+  assertEquals(server.events.filter((e) => e.event === "error"), []);
+  k.as(A, () => a.close());
   stop();
 });

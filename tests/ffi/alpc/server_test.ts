@@ -271,11 +271,16 @@ Deno.test("a view a request carried is readable in the handler and released afte
   mem.set(bytes("in the view"), 100);
   const base = Deno.UnsafePointer.value(Deno.UnsafePointer.of(mem));
   let seen = "";
-  const { server, log } = serve(
+  const { server, log, replies } = serve(
     [
       { type: LpcMessageType.LPC_CONNECTION_REQUEST, messageId: 5 },
       { type: LpcMessageType.LPC_REQUEST, messageId: 11, context: 1n, view: { base, size: 4096n } },
-      { type: LpcMessageType.LPC_DATAGRAM, messageId: 0, context: 1n, view: { base, size: 4096n } },
+      {
+        type: LpcMessageType.LPC_DATAGRAM,
+        messageId: 30,
+        context: 1n,
+        view: { base, size: 4096n },
+      },
     ],
     {
       request: (r) => {
@@ -288,11 +293,14 @@ Deno.test("a view a request carried is readable in the handler and released afte
   while (server.step(0));
   assertStrictEquals(seen, "in the view");
   const hex = `0x${base.toString(16)}`;
+  // The datagram kept for its attributes is released (its MessageId, RELEASE_MESSAGE) first.
   assertEquals(log.filter((l) => /^(reply|unmap)/.test(l)), [
     "reply 11",
     `unmap ${hex} on 0x100`,
+    "reply 30",
     `unmap ${hex} on 0x100`,
   ]);
+  assertEquals(replies.map((r) => r.flags), [0x10000, 0x10000]);
   assertEquals(server.events.filter((e) => e.event === "view-released").length, 2);
 });
 
