@@ -199,6 +199,51 @@ Deno.test("wire: the Worker's marshalling writes the kernel's answer into the pr
   assertEquals([...memory.read("rx").subarray(0, 4)], [1, 2, 3, 4]);
 });
 
+Deno.test("marshal and wire: a memory argument is the native bytes at its address, written with init, copied back by name", () => {
+  const native = new Uint8Array(4096);
+  const base = Deno.UnsafePointer.value(Deno.UnsafePointer.of(native));
+  // The fake driver's path: marshal in this process.
+  const pm = processMemory();
+  const m = marshal("NtRequestWaitReplyPort", [
+    arg.h("port"),
+    arg.mem("req", base + 100n, 8, new Uint8Array([1, 2, 3])),
+    arg.buf("rx", 16),
+  ], { ...pm, handles: new Map([["port", 5n]]) });
+  assertEquals([...native.subarray(100, 104)], [1, 2, 3, 0], "init is written at the address");
+  assertStrictEquals(
+    Deno.UnsafePointer.value(Deno.UnsafePointer.of(m.args[1] as Uint8Array)),
+    base + 100n,
+    "the call gets that memory itself",
+  );
+  native[107] = 9; // what the call leaves there
+  m.collect();
+  assertEquals([...pm.buffers.get("req")!], [1, 2, 3, 0, 0, 0, 0, 9]);
+  // The Windows driver's path: JSON to the Worker, the copy into the process's shared buffer.
+  const memory = new Memory();
+  const host = toHostCall("NtReplyPort", [
+    arg.h("port"),
+    arg.mem("m", base + 200n, 4, new Uint8Array([5, 6])),
+  ], new Map([["port", 5n]]));
+  assertEquals(host.args[1], {
+    kind: "memory",
+    name: "m",
+    address: (base + 200n).toString(),
+    length: 4,
+    bytes: toBase64(new Uint8Array([5, 6])),
+  });
+  const wire = attachMemory(JSON.parse(JSON.stringify(host)), memory);
+  const { args, memory: wm } = workerMemory(wire);
+  const w = marshal("NtReplyPort", args, wm);
+  native[203] = 7;
+  w.collect();
+  assertEquals([...memory.read("m")], [5, 6, 0, 7]);
+  assertThrows(
+    () => marshal("NtReplyPort", [null, arg.mem("z", 0n, 4)], pm),
+    Error,
+    "at 0",
+  );
+});
+
 Deno.test("wire: base64 round-trips bytes", () => {
   const b = new Uint8Array(70_000).map((_, i) => (i * 7) & 0xff);
   assertEquals(fromBase64(toBase64(b)), b);

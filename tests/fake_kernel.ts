@@ -39,8 +39,9 @@
  *   RequiredServerSid check).
  *
  * Time is virtual: a receive with a finite timeout and nothing queued returns `STATUS_TIMEOUT` at
- * once (nothing else can happen while the caller waits). Not modelled: legacy views and large
- * messages, the debugger (a debugger delays `LPC_CLIENT_DIED`: PspExitThread.c), WER (the error port
+ * once (nothing else can happen while the caller waits). Sections and legacy port views are in
+ * `tests/fake_kernel_views.ts`. Not modelled: large messages, the debugger (a debugger delays
+ * `LPC_CLIENT_DIED`: PspExitThread.c), WER (the error port
  * that `DBG_EXCEPTION_NOT_HANDLED` goes to: DbgkpSendErrorMessage.c; here the process then ends
  * with the exception code, the path without a WER answer), security descriptors (except
  * `deniedConnect`) and the QoS level's effect on impersonation.
@@ -56,6 +57,7 @@ import { NTSTATUS } from "../ffi/status.ts";
 import { decodeUtf16 } from "../ffi/strings.ts";
 import { sidFromString } from "../ffi/nt/tokens.ts";
 import { message, rawHeader } from "./conformance/_util.ts";
+import { type FakeSection, FakeViews } from "./fake_kernel_views.ts";
 import { AlpcRules, type AlpcSymbols } from "./fake_kernel_alpc.ts";
 
 const PM = LAYOUTS.PORT_MESSAGE;
@@ -72,7 +74,7 @@ const S = NTSTATUS;
  */
 export type FakeSymbols =
   & { [K in keyof LpcSymbols]: NonNullable<LpcSymbols[K]> }
-  & Pick<NtdllSymbols, "NtSetInformationProcess">
+  & Pick<NtdllSymbols, "NtSetInformationProcess" | "NtCreateSection">
   & AlpcSymbols;
 
 /** A thread identity (ClientId). */
@@ -198,7 +200,8 @@ export interface ProcessState {
 export type HandleEntry =
   | { type: "port"; port: Port; pid: number }
   | { type: "process"; target: number; access: number; pid: number }
-  | { type: "token"; client: number | "system"; pid: number };
+  | { type: "token"; client: number | "system"; pid: number }
+  | { type: "section"; section: FakeSection; pid: number };
 
 /** Thrown inside {@link FakeKernel.begin} when a call must wait; the driver keeps it. */
 class Blocked<T> {
@@ -305,6 +308,15 @@ export class FakeKernel {
       if (entry) this.#close(h, entry);
     },
   });
+  /** Sections and legacy port views (tests/fake_kernel_views.ts). */
+  readonly views = new FakeViews();
+
+  /** ObReferenceObjectByHandle.c for a section handle of the current process. */
+  #section = (h: bigint): FakeSection | number => {
+    const entry = this.#handles.get(h);
+    if (!entry || entry.pid !== this.current.pid) return S.STATUS_INVALID_HANDLE;
+    return entry.type === "section" ? entry.section : S.STATUS_OBJECT_TYPE_MISMATCH;
+  };
 
   /** Threads impersonating a client: tid -> the client's pid. */
   get impersonating(): ReadonlyMap<number, number> {
@@ -573,6 +585,7 @@ export class FakeKernel {
     port.handles--;
     if (port.handles > 0) return; // AlpcpClosePort.c: only the last handle cleans up
     port.closed = true;
+    this.views.portClosed(port);
     if (port.name && this.#names.get(port.name) === port) this.#names.delete(port.name); // ObpDecrementHandleCount.c
     if (port.kind === "connection") {
       // AlpcpDoPortCleanup.c, AlpcpFlushQueue.c: the queues are flushed; pending connects fail
@@ -1049,7 +1062,9 @@ export class FakeKernel {
       return this.#log("NtCreatePort", S.STATUS_SUCCESS);
     },
 
-    NtConnectPort: (cellB, nameB, qosB, _cv, _sv, maxB, infoB, infoLenB) => {
+    NtConnectPort: (cellB, nameB, qosB, cvB, svB, maxB, infoB, infoLenB) => {
+      const lengths = this.views.checkLengths(cvB, svB); // NtSecureConnectPort.c
+      if (lengths) return this.#log("NtConnectPort", lengths);
       const nameStruct = u8(nameB)!;
       const name = readUnicodeStringAt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(nameStruct)));
       const port = this.#names.get(name.toLowerCase());
@@ -1080,6 +1095,13 @@ export class FakeKernel {
         0,
         Math.min(capacity, port.maxMessage - PM.size),
       );
+      // AlpcpFormatConnectionRequest.c maps the client's view first (AlpcpMapLegacyPortView.c).
+      const clientView = cvB === null ? null : this.views.mapLegacyView(
+        u8(cvB)!,
+        this.current.pid,
+        this.#section,
+      );
+      if (typeof clientView === "number") return this.#log("NtConnectPort", clientView);
       // AlpcpFormatConnectionRequest.c: Type 10, the caller's ClientId, context 0.
       const msg = this.#allocMessage({
         kind: "connect",
@@ -1092,7 +1114,9 @@ export class FakeKernel {
         clientCapacity: capacity,
         qos,
       });
+      this.views.attachToConnect(msg, msg.bytes, clientView, port.ownerPid);
       if (!this.#enqueue(port, msg)) {
+        this.views.dropConnect(msg);
         return this.#log("NtConnectPort", S.STATUS_PORT_CONNECTION_REFUSED);
       }
       const status = this.#block(
@@ -1101,9 +1125,11 @@ export class FakeKernel {
         () => {
           if (msg.connect !== "accepted") {
             // AlpcpReceiveLegacyConnectionReply.c: refused, or flushed → connection refused.
+            this.views.dropConnect(msg);
             return S.STATUS_PORT_CONNECTION_REFUSED;
           }
           const clientPort = msg.serverPort!.peer!;
+          this.views.connected(msg, u8(cvB), u8(svB), msg.serverPort!, clientPort);
           view(u8(cellB)!).setBigUint64(
             0,
             this.#newHandle({ type: "port", port: clientPort, pid: this.current.pid }),
@@ -1124,7 +1150,9 @@ export class FakeKernel {
       return this.#log("NtConnectPort", status);
     },
 
-    NtAcceptConnectPort: (cellB, contextP, msgB, accept, _sv, _cv) => {
+    NtAcceptConnectPort: (cellB, contextP, msgB, accept, svB, cvB) => {
+      const lengths = this.views.checkLengths(svB, cvB); // AlpcpAcceptConnectPort.c
+      if (lengths) return this.#log("NtAcceptConnectPort", lengths);
       const buf = u8(msgB)!;
       const h = rawHeader(buf);
       // AlpcpAcceptConnectPort.c: MessageId 0 → STATUS_REPLY_MESSAGE_MISMATCH; the lookup's own
@@ -1153,6 +1181,17 @@ export class FakeKernel {
         this.#free(msg);
         this.#changed();
         return this.#log("NtAcceptConnectPort", S.STATUS_SUCCESS);
+      }
+      if (svB !== null) {
+        // AlpcpAcceptConnectPort.c: the server's own view (a failure leaves the request pending).
+        const mapped = this.views.acceptServerView(
+          msg,
+          u8(svB)!,
+          this.current.pid,
+          msg.from.pid,
+          this.#section,
+        );
+        if (mapped) return this.#log("NtAcceptConnectPort", mapped);
       }
       const common = {
         maxMessage: msg.queuedOn.maxMessage,
@@ -1192,6 +1231,7 @@ export class FakeKernel {
         PM.size + Math.min(h.dataLength, msg.queuedOn.maxMessage - PM.size),
       );
       msg.serverPort = server;
+      this.views.acceptClientView(msg, u8(cvB), server, client);
       // E9: the client is released here (AlpcpDispatchReplyToWaitingThread.c), not by
       // NtCompleteConnectPort.
       msg.connect = "accepted";
@@ -1446,6 +1486,21 @@ export class FakeKernel {
         "NtSetInformationProcess",
         this.#setExceptionPort(proc.target, port, state, length),
       );
+    },
+
+    NtCreateSection: (cellB, access, _oa, sizeB, protection, attributes, file) => {
+      // NtCreateSection.c → MiCreateSectionCommon.c → MiCreatePagingFileMap.c (unnamed only).
+      const section = this.views.createSection(
+        access,
+        u8(sizeB),
+        protection,
+        attributes,
+        ptrValue(file),
+      );
+      if (typeof section === "number") return this.#log("NtCreateSection", section);
+      const h = this.#newHandle({ type: "section", section, pid: this.current.pid });
+      view(u8(cellB)!).setBigUint64(0, h, true);
+      return this.#log("NtCreateSection", S.STATUS_SUCCESS);
     },
 
     NtClose: (p) => {

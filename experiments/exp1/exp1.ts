@@ -186,6 +186,7 @@ async function runOnce(t: Transport, o: Exp1Options): Promise<Exp1Run> {
         directDenied: client.direct?.name === "STATUS_ACCESS_DENIED",
         servedBytes: client.viaServer?.bytes ?? 0,
         serverStatus: client.viaServer?.name ?? "",
+        ...(client.viaServer?.view ? { view: client.viaServer.view } : {}),
         probesRefused: probes.filter((p) => p.status !== "0x00000000").length,
         probes: probes.length,
         junction: junctionFinding(client.junction),

@@ -8,16 +8,10 @@
 
 import { currentThreadId, NtError, NtFile, Token } from "../../mod.ts";
 import { formatHex, type ImpersonationLevelName, statusName, WellKnownSid } from "../../raw.ts";
-import {
-  decodeReadReply,
-  encodeReadRequest,
-  MAX_READ_LENGTH,
-  Op,
-  PROTOCOL_VERSION,
-  Refusal,
-  validateRelativePath,
-} from "./exp1_protocol.ts";
+import { decodeReadReply, encodeReadRequest, MAX_READ_LENGTH, Op } from "./exp1_protocol.ts";
+import { PROTOCOL_VERSION, Refusal, validateRelativePath } from "./exp1_protocol.ts";
 import { type Exp1Connection, exp1Transport } from "./exp1_transport.ts";
+import { checkView, encodeViewReadRequest } from "./exp1_view.ts";
 import type { PortInfo, Transport } from "../_transport.ts";
 
 /** The result of one attempt to read. */
@@ -36,6 +30,8 @@ export interface Attempt {
   stage?: string;
   /** Whether the server's open ran while it impersonated us. */
   impersonated?: boolean;
+  /** A READ_VIEW's answer: where the bytes are in our view, and their SHA-256 checked there. */
+  view?: { offset: number; length: number; sha256: string; matches: boolean };
   /** When it finished (epoch ms). */
   at: number;
 }
@@ -100,6 +96,17 @@ function answer(reply: ReturnType<typeof decodeReadReply>): Attempt {
   };
 }
 
+/** A READ_VIEW reply: the bytes are read from our view, and their SHA-256 compared with the reply's. */
+function viewAttempt(client: Exp1Connection, reply: ReturnType<typeof decodeReadReply>): Attempt {
+  if (reply.status !== 0 || !reply.inView || !client.view) return answer(reply);
+  const c = checkView(reply, (offset, length) => client.view!.read(offset, length));
+  return {
+    ...answer({ ...reply, bytes: c.bytes.subarray(0, 64) }),
+    bytes: c.length,
+    view: { offset: c.viewOffset, length: c.length, sha256: c.sha256, matches: c.matches },
+  };
+}
+
 function failed(e: unknown): Attempt {
   if (e instanceof NtError) {
     return { status: e.hex, name: e.symbol ?? e.hex, reason: `${e.call}`, at: now() };
@@ -145,6 +152,12 @@ function probes(path: string): { what: string; bytes: Uint8Array }[] {
     {
       what: "unknown version",
       bytes: encodeReadRequest({ path, offset: 0n, length: 8 }, PROTOCOL_VERSION + 8),
+    },
+    {
+      what: "view range outside the view",
+      bytes: fits(() =>
+        encodeViewReadRequest({ path, offset: 0n, length: 16, viewOffset: 0xffff_0000 })
+      ),
     },
     { what: "bad magic", bytes: badMagic },
     { what: "truncated request", bytes: good.subarray(0, good.byteLength - 3) },
@@ -199,11 +212,9 @@ export function runClient(o: {
       elevated: token.elevated(),
       administrators: admins === undefined
         ? "absent"
-        : admins.denyOnly
+        : admins.denyOnly || !admins.enabled
         ? "deny-only"
-        : admins.enabled
-        ? "enabled"
-        : "deny-only",
+        : "enabled",
     },
   };
   const target = o.direct && o.root !== undefined ? directTarget(o.root, o.path) : undefined;
@@ -222,12 +233,20 @@ export function runClient(o: {
       doc.direct = failed(e);
     }
   }
-  using client = exp1Transport(o.transport).connect(o.port, { level: o.level });
+  // More than one reply holds: through a port view of the connection (exp1_view.ts).
+  const big = o.length > MAX_READ_LENGTH;
+  using client = exp1Transport(o.transport).connect(o.port, {
+    level: o.level,
+    ...(big ? { viewSize: o.length } : {}),
+  });
   doc.portInfo = client.portInfo();
-  const reply = decodeReadReply(
-    client.request(encodeReadRequest({ path: o.path, offset: o.offset, length: o.length })),
-  );
-  doc.viaServer = answer(reply);
+  const read = { path: o.path, offset: o.offset, length: o.length };
+  doc.viaServer = big
+    ? viewAttempt(
+      client,
+      decodeReadReply(client.request(encodeViewReadRequest({ ...read, viewOffset: 0 }))),
+    )
+    : answer(decodeReadReply(client.request(encodeReadRequest(read))));
   if (o.probes) {
     doc.probes = probes(o.path).map((p) => {
       const r = decodeReadReply(client.request(p.bytes));

@@ -12,7 +12,8 @@
  * @module
  */
 
-import { MAX_PATH_CHARS, MAX_READ_LENGTH } from "./exp1_protocol.ts";
+import { MAX_PATH_CHARS } from "./exp1_protocol.ts";
+import { MAX_VIEW_READ_LENGTH } from "./exp1_view.ts";
 import { type ClientDocument, runClient } from "./exp1_attempts.ts";
 import { type Cli, type CliValues, driveFolder, UsageError } from "../_cli.ts";
 import { runScript } from "../_runner.ts";
@@ -75,9 +76,10 @@ Usage: deno run --allow-ffi experiments/exp1/exp1_client.ts --port <name> --path
       kind: "integer",
       value: "n",
       min: 1,
-      max: MAX_READ_LENGTH,
+      max: MAX_VIEW_READ_LENGTH,
       default: 32,
-      help: "how many bytes, at most what one reply carries",
+      help: "how many bytes: up to 456 come in the reply, more (up to 1 MiB) through a port " +
+        "view of the connection (LPC), checked against the SHA-256 the server replies",
     },
     level: {
       kind: "choice",
@@ -154,6 +156,13 @@ function print(doc: ClientDocument): void {
         s.reason ? ` (${s.reason})` : ""
       }`,
     );
+    if (s.view) {
+      console.log(
+        `  ${s.view.length} bytes in the view at ${s.view.offset}, SHA-256 ${s.view.sha256} ${
+          s.view.matches ? "matches" : "DOES NOT MATCH"
+        } what the view holds`,
+      );
+    }
   }
   for (const p of doc.probes ?? []) {
     console.log(`probe ${p.what}: ${p.name || p.status} (${p.reason})`);

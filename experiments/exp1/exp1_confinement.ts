@@ -17,6 +17,7 @@ import {
   MAX_READ_LENGTH,
   type ReadRequest,
   Refusal,
+  type StageName,
 } from "./exp1_protocol.ts";
 
 /** Whether a name holds a character no NTFS name may hold: `< > " | ? *` or a control character. */
@@ -118,7 +119,8 @@ export interface ReadContext {
   impersonate?: <T>(fn: () => T) => T;
 }
 
-function failure(e: unknown): { status: number; reason: string } {
+/** A thrown error as a reply's status and reason. */
+export function failure(e: unknown): { status: number; reason: string } {
   if (e instanceof NtError) return { status: e.code, reason: `${e.call}: ${e.symbol ?? e.hex}` };
   return {
     status: NTSTATUS.STATUS_UNSUCCESSFUL,
@@ -126,22 +128,29 @@ function failure(e: unknown): { status: number; reason: string } {
   };
 }
 
+/** What {@link readConfined} came to: the bytes, or the status, reason and stage of a refusal. */
+export type ConfinedRead =
+  | { ok: true; bytes: Uint8Array; impersonated: boolean }
+  | { ok: false; status: number; reason: string; stage: StageName; impersonated: boolean };
+
 /**
- * The server side: a request's bytes in, the reply's bytes out. Never throws. Only the open runs
- * impersonated (in safe mode); the final-path check and the read run as the server, on the
- * handle the open returned.
+ * Opens a validated relative name (impersonating in safe mode: only the open), checks its final
+ * path against the root's, and reads `length` bytes at `offset`. Never throws.
  */
-export function serveRead(request: Uint8Array, ctx: ReadContext): Uint8Array<ArrayBuffer> {
-  let req: ReadRequest;
-  let relative: string;
-  try {
-    req = decodeReadRequest(request);
-    relative = validateRelativePath(req.path);
-  } catch (e) {
-    if (e instanceof Refusal) return encodeReadReply(e.status, undefined, e.message, e.stage);
-    return encodeReadReply(NTSTATUS.STATUS_INVALID_PARAMETER, undefined, String(e));
-  }
+export function readConfined(
+  relative: string,
+  offset: bigint,
+  length: number,
+  ctx: ReadContext,
+): ConfinedRead {
   const impersonated = ctx.impersonate !== undefined;
+  const no = (status: number, reason: string, stage: StageName): ConfinedRead => ({
+    ok: false,
+    status,
+    reason,
+    stage,
+    impersonated,
+  });
   let file: OpenedFile | undefined;
   let entered = false;
   let openError: unknown;
@@ -160,17 +169,15 @@ export function serveRead(request: Uint8Array, ctx: ReadContext): Uint8Array<Arr
     // Impersonating (or reverting) failed: not the open's answer.
     file?.[Symbol.dispose]();
     const f = failure(e);
-    return encodeReadReply(
+    return no(
       f.status,
-      undefined,
       `${entered ? "reverting" : "impersonating"} failed: ${f.reason}`,
       "impersonate",
-      impersonated,
     );
   }
   if (file === undefined) {
     const f = failure(openError);
-    return encodeReadReply(f.status, undefined, f.reason, "open", impersonated);
+    return no(f.status, f.reason, "open");
   }
   using opened = file;
   let root: string;
@@ -180,28 +187,45 @@ export function serveRead(request: Uint8Array, ctx: ReadContext): Uint8Array<Arr
     final = opened.finalPath();
   } catch (e) {
     const f = failure(e);
-    return encodeReadReply(f.status, undefined, f.reason, "finalPath", impersonated);
+    return no(f.status, f.reason, "finalPath");
   }
   if (!isUnderRoot(root, final)) {
-    return encodeReadReply(
+    return no(
       NTSTATUS.STATUS_ACCESS_DENIED,
-      undefined,
       `opened ${final}, outside the root ${root}`,
       "finalPath",
-      impersonated,
     );
   }
   try {
-    const bytes = opened.read(req.offset, req.length);
-    return encodeReadReply(
-      NTSTATUS.STATUS_SUCCESS,
-      bytes.subarray(0, MAX_READ_LENGTH),
-      "",
-      "served",
-      impersonated,
-    );
+    return { ok: true, bytes: opened.read(offset, length), impersonated };
   } catch (e) {
     const f = failure(e);
-    return encodeReadReply(f.status, undefined, f.reason, "read", impersonated);
+    return no(f.status, f.reason, "read");
   }
+}
+
+/**
+ * The server side: a request's bytes in, the reply's bytes out. Never throws. Only the open runs
+ * impersonated (in safe mode); the final-path check and the read run as the server, on the
+ * handle the open returned.
+ */
+export function serveRead(request: Uint8Array, ctx: ReadContext): Uint8Array<ArrayBuffer> {
+  let req: ReadRequest;
+  let relative: string;
+  try {
+    req = decodeReadRequest(request);
+    relative = validateRelativePath(req.path);
+  } catch (e) {
+    if (e instanceof Refusal) return encodeReadReply(e.status, undefined, e.message, e.stage);
+    return encodeReadReply(NTSTATUS.STATUS_INVALID_PARAMETER, undefined, String(e));
+  }
+  const r = readConfined(relative, req.offset, req.length, ctx);
+  if (!r.ok) return encodeReadReply(r.status, undefined, r.reason, r.stage, r.impersonated);
+  return encodeReadReply(
+    NTSTATUS.STATUS_SUCCESS,
+    r.bytes.subarray(0, MAX_READ_LENGTH),
+    "",
+    "served",
+    r.impersonated,
+  );
 }

@@ -80,6 +80,8 @@ export interface Exp1Run {
     directDenied: boolean;
     servedBytes: number;
     serverStatus: string;
+    /** A read larger than one reply: through the port view, its SHA-256 checked (exp1_view.ts). */
+    view?: { offset: number; length: number; sha256: string; matches: boolean };
     probesRefused: number;
     probes: number;
     /** The hostile junction request: made, and which check refused it. */

@@ -12,6 +12,7 @@
 import { type AlpcHandler, type LpcHandler, NtFile, type NtHandle } from "../../mod.ts";
 import { decodeReadReply, type OpenedFile, serveRead } from "./exp1_protocol.ts";
 import { portInfoOf } from "../_transport.ts";
+import { isViewRequest, serveViewRead, type ViewWindow } from "./exp1_view.ts";
 
 /** The handler's options (sent to the Worker). */
 export interface Exp1HandlerOptions {
@@ -30,21 +31,26 @@ function opened(file: NtFile): OpenedFile {
 }
 
 /**
- * Serves one READ request from `root` (Windows): opens the root (as the calling thread, which must
- * not be impersonating), then runs {@link serveRead} with the real relative open, final path and
- * read; `impersonate`, when given, wraps only the open.
+ * Serves one READ or READ_VIEW request from `root` (Windows): opens the root (as the calling
+ * thread, which must not be impersonating), then runs {@link serveRead} (or `serveViewRead`, into
+ * the connection's `view`) with the real relative open, final path and read; `impersonate`, when
+ * given, wraps only the open.
  */
 export function serveFromRoot(
   root: string,
   request: Uint8Array,
   impersonate?: <T>(fn: () => T) => T,
+  view: ViewWindow | null = null,
 ): Uint8Array<ArrayBuffer> {
   using dir = NtFile.openDirectory(root);
-  return serveRead(request, {
+  const ctx = {
     rootFinalPath: () => dir.finalPath(),
-    open: (relative) => opened(dir.openRelative(relative)),
+    open: (relative: string) => opened(dir.openRelative(relative)),
     ...(impersonate ? { impersonate } : {}),
-  });
+  };
+  return isViewRequest(request)
+    ? serveViewRead(request, { ...ctx, view })
+    : serveRead(request, ctx);
 }
 
 /**
@@ -55,19 +61,25 @@ export function serveFromRoot(
 export function createHandler(options: Exp1HandlerOptions): LpcHandler & AlpcHandler {
   NtFile.openDirectory(options.root).close();
   return {
-    // An LPC request and an ALPC one alike: the payload, and impersonation of its sender.
-    request: (req: { data: Uint8Array; impersonate<T>(fn: () => T): T }) => {
+    // An LPC request and an ALPC one alike: the payload, and impersonation of its sender. The
+    // legacy connection's port view (READ_VIEW) is an LPC one: an ALPC connection has none here.
+    request: (req: {
+      data: Uint8Array;
+      impersonate<T>(fn: () => T): T;
+      connection: { view?: ViewWindow | null };
+    }) => {
       const data = serveFromRoot(
         options.root,
         req.data,
         options.impersonate ? req.impersonate : undefined,
+        req.connection.view ?? null,
       );
       const reply = decodeReadReply(data);
       return {
         data,
         note: `${reply.statusName ?? reply.status} (${reply.stage}${
           reply.impersonated ? ", impersonating" : ""
-        })${reply.reason ? `: ${reply.reason}` : ""}`,
+        }${reply.inView ? ", in the view" : ""})${reply.reason ? `: ${reply.reason}` : ""}`,
       };
     },
   };

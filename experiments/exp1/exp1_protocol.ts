@@ -32,8 +32,8 @@ import {
 
 /** The protocol version this code speaks. */
 export const PROTOCOL_VERSION = 1;
-/** Operation codes. */
-export const Op = { READ: 1 } as const;
+/** Operation codes: READ answers in the reply, READ_VIEW in the connection's view (exp1_view.ts). */
+export const Op = { READ: 1, READ_VIEW: 2 } as const;
 
 const MAGIC = [0x44, 0x4c, 0x50, 0x43]; // "DLPC"
 const REQ = {
@@ -82,6 +82,8 @@ export const Stage = {
   read: 5,
   /** Impersonating the client, or reverting (`NtImpersonateClientOfPort` and its revert). */
   impersonate: 6,
+  /** The connection's view: none, or the range asked for lies outside it (exp1_view.ts). */
+  view: 7,
 } as const;
 
 /** A {@link Stage} name. */
@@ -89,6 +91,8 @@ export type StageName = keyof typeof Stage;
 
 /** `replyFlags` bit 0: the open ran while the server impersonated the client. */
 export const REPLY_IMPERSONATED = 0x1;
+/** `replyFlags` bit 1: the bytes are in the connection's view; the reply describes them. */
+export const REPLY_IN_VIEW = 0x2;
 
 /** A READ request. */
 export interface ReadRequest {
@@ -114,6 +118,8 @@ export interface ReadReply {
   stage: StageName | undefined;
   /** The open ran while the server impersonated the client. */
   impersonated: boolean;
+  /** The bytes went to the connection's view ({@link REPLY_IN_VIEW}); `bytes` describes them. */
+  inView: boolean;
 }
 
 /** Encodes a READ request (throws `RangeError` when it cannot fit one message). */
@@ -218,6 +224,7 @@ export function encodeReadReply(
   reason = "",
   stage: StageName = status === 0 ? "served" : "request",
   impersonated = false,
+  inView = false,
 ): Uint8Array<ArrayBuffer> {
   if (bytes.byteLength > MAX_READ_LENGTH) {
     throw new RangeError(`${bytes.byteLength} bytes exceed ${MAX_READ_LENGTH}`);
@@ -231,7 +238,7 @@ export function encodeReadReply(
   dv.setUint8(REP.version, PROTOCOL_VERSION);
   dv.setUint8(REP.op, Op.READ);
   dv.setUint8(REP.stage, Stage[stage]);
-  dv.setUint8(REP.flags, impersonated ? REPLY_IMPERSONATED : 0);
+  dv.setUint8(REP.flags, (impersonated ? REPLY_IMPERSONATED : 0) | (inView ? REPLY_IN_VIEW : 0));
   dv.setUint32(REP.status, status >>> 0, true);
   dv.setUint16(REP.dataLength, bytes.byteLength, true);
   dv.setUint16(REP.reasonLength, why.byteLength, true);
@@ -258,6 +265,7 @@ export function decodeReadReply(buf: Uint8Array): ReadReply {
     statusName: statusName(status),
     stage: (Object.keys(Stage) as StageName[]).find((k) => Stage[k] === stage),
     impersonated: (dv.getUint8(REP.flags) & REPLY_IMPERSONATED) !== 0,
+    inView: (dv.getUint8(REP.flags) & REPLY_IN_VIEW) !== 0,
     bytes: buf.slice(REP.data, REP.data + dataLength),
     reason: new TextDecoder().decode(
       buf.subarray(REP.data + dataLength, REP.data + dataLength + reasonLength),

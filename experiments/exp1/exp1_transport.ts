@@ -38,6 +38,8 @@ export interface Exp1Connection extends Disposable {
   request(data: Uint8Array): Uint8Array;
   /** What `NtAlpcQueryInformation` shows of the client's own port. */
   portInfo(): PortInfo;
+  /** The connection's port view (asked with `viewSize`; LPC only), where READ_VIEW answers. */
+  readonly view: { readonly size: number; read(offset: number, length: number): Uint8Array } | null;
 }
 
 /** What starting the server takes. */
@@ -58,8 +60,11 @@ export interface Exp1Transport {
   readonly name: Transport;
   /** Starts the server on its own Worker thread (the handler is `exp1_handler.ts`). */
   startServer(o: Exp1ServerOptions): Promise<Exp1Server>;
-  /** Connects a client to `port`, allowing the server `level`. */
-  connect(port: string, o: { level: ImpersonationLevelName }): Exp1Connection;
+  /**
+   * Connects a client to `port`, allowing the server `level`; with `viewSize`, the LPC client
+   * connects with a port view of that many bytes (exp1_view.ts), the ALPC one has none.
+   */
+  connect(port: string, o: { level: ImpersonationLevelName; viewSize?: number }): Exp1Connection;
 }
 
 const HANDLER = new URL("./exp1_handler.ts", import.meta.url);
@@ -94,10 +99,14 @@ export const LPC_TRANSPORT: Exp1Transport = {
       }),
     ),
   connect(port, o) {
-    const client = LpcClient.connect(port, { impersonationLevel: o.level });
+    const client = LpcClient.connect(port, {
+      impersonationLevel: o.level,
+      ...(o.viewSize ? { view: { size: o.viewSize } } : {}),
+    });
     return {
       request: (data) => client.request(data).data,
       portInfo: () => portInfoOf(client.port),
+      view: client.view,
       [Symbol.dispose]: () => client.close(),
     };
   },
@@ -127,6 +136,7 @@ export const ALPC_TRANSPORT: Exp1Transport = {
     return {
       request: (data) => client.request(data).data,
       portInfo: () => portInfoOf(client.port),
+      view: null,
       [Symbol.dispose]: () => client.close(),
     };
   },

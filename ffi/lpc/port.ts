@@ -43,6 +43,14 @@ import {
   setReturnedStatus,
 } from "../port_message.ts";
 import { check, describeStatus, NTSTATUS, ntSuccess, toUnsigned } from "../status.ts";
+import { roundToPages, Section, type SectionSymbols } from "../nt/sections.ts";
+import {
+  PortView,
+  portViewStruct,
+  readPortView,
+  readRemotePortView,
+  remotePortViewStruct,
+} from "./port_view.ts";
 
 const PM = LAYOUTS.PORT_MESSAGE;
 
@@ -156,6 +164,11 @@ export interface Connection {
   readonly connectInfo: Uint8Array;
   /** The server's communication port for this client. */
   readonly port: NtHandle<"port">;
+  /**
+   * The client's port view as mapped in this process (the REMOTE_PORT_VIEW of the accept), or
+   * null when the client connected without one. It lives as long as `port`.
+   */
+  readonly view: PortView | null;
 }
 
 /** A request as the server's handler sees it. */
@@ -546,13 +559,16 @@ export class LpcServer implements Disposable {
     const accept = this.#handler.accept?.(header.clientId, connectInfo) ?? true;
     const id = this.#nextContext++;
     const cell = handleCell();
+    // The client's view, if it sent one (AlpcpMapLegacyPortRemoteView.c fills it; all zeros
+    // when there is none: AlpcpAcceptConnectPort.c).
+    const clientView = remotePortViewStruct();
     const status = this.#nt.NtAcceptConnectPort(
       cell,
       Deno.UnsafePointer.create(id),
       this.#receive,
       accept ? 1 : 0,
       null,
-      null,
+      clientView,
     );
     if (!ntSuccess(status)) {
       this.#log("error", header, { note: `NtAcceptConnectPort: ${describeStatus(status)}` });
@@ -568,10 +584,21 @@ export class LpcServer implements Disposable {
       `connection ${header.clientId.process}.${header.clientId.thread}`,
       closerOf(this.#nt),
     );
+    const remote = readRemotePortView(clientView);
+    const view = remote === null ? null : new PortView(
+      remote.base,
+      Number(remote.size),
+      null,
+      port,
+      `view of client ${header.clientId.process}.${header.clientId.thread}`,
+    );
     // The client is already connected: NtAcceptConnectPort released it (AlpcpAcceptConnectPort.c),
     // so a failing NtCompleteConnectPort is logged and the connection kept.
-    this.#connections.set(id, { context: id, clientId: header.clientId, connectInfo, port });
-    this.#log("accept", header, { context: `0x${id.toString(16)}` });
+    this.#connections.set(id, { context: id, clientId: header.clientId, connectInfo, port, view });
+    this.#log("accept", header, {
+      context: `0x${id.toString(16)}`,
+      ...(view ? { note: `client view of ${view.size} bytes` } : {}),
+    });
     const complete = this.#nt.NtCompleteConnectPort(port.unsafePointer);
     if (!ntSuccess(complete)) {
       this.#log("error", header, {
@@ -623,6 +650,15 @@ function hardErrorResponseName(response: number): string {
   return e ? e[0] : `0x${response.toString(16)}`;
 }
 
+/** The section calls, from the given table or the real ntdll. */
+function sectionSymbols(
+  nt: LpcSymbols & Partial<Pick<NtdllSymbols, "NtCreateSection">>,
+): SectionSymbols {
+  return nt.NtCreateSection
+    ? { NtCreateSection: nt.NtCreateSection, NtClose: nt.NtClose }
+    : ntdll();
+}
+
 /** Options for {@link LpcClient.connect}. */
 export interface ConnectOptions {
   /** How far the server may impersonate us (default `Impersonation`). */
@@ -636,8 +672,15 @@ export interface ConnectOptions {
    * server then receives that many bytes, the rest zero.
    */
   connectInfoCapacity?: number;
+  /**
+   * Connect with a port view of `size` bytes (rounded up to pages): the client creates a
+   * page-file section (or uses `section`), names it in the PORT_VIEW, and the kernel maps it here
+   * and in the server. The client's own section handle is closed once connected (the mapping keeps
+   * the section: AlpcpCreateSection.c references it); a given `section` stays the caller's.
+   */
+  view?: { size: number; section?: Section };
   /** The ntdll symbols (default: the real ones). */
-  nt?: LpcSymbols;
+  nt?: LpcSymbols & Partial<Pick<NtdllSymbols, "NtCreateSection">>;
 }
 
 /**
@@ -661,17 +704,24 @@ export class LpcClient implements Disposable {
   readonly maxMessageLength: number;
   /** The connection information the server returned. */
   readonly connectInfo: Uint8Array;
+  /** The client's port view (`view` option), mapped here; `remoteBase` is the server's address. */
+  readonly view: PortView | null;
+  /** The server's port view, if the server gave one at accept. */
+  readonly serverView: PortView | null;
 
   private constructor(
     port: NtHandle<"port">,
     nt: LpcSymbols,
     maxMessageLength: number,
     connectInfo: Uint8Array,
+    views: { view: PortView | null; serverView: PortView | null },
   ) {
     this.#port = port;
     this.#nt = nt;
     this.maxMessageLength = maxMessageLength;
     this.connectInfo = connectInfo;
+    this.view = views.view;
+    this.serverView = views.serverView;
   }
 
   /** Connects to a named port (`NtConnectPort`). Throws `NtError` (e.g. refused, not found). */
@@ -692,17 +742,47 @@ export class LpcClient implements Disposable {
     const infoLength = new Uint32Array([capacity]);
     const maxMessage = new Uint32Array(1);
     const cell = handleCell();
-    check(
-      nt.NtConnectPort(cell, portName.struct, qos, null, null, maxMessage, info, infoLength),
-      "NtConnectPort",
-      name,
-    );
-    return new LpcClient(
-      NtHandle.fromCell("port", cell, `client port ${name}`, closerOf(nt)),
-      nt,
-      maxMessage[0]!,
-      info.slice(0, infoLength[0]!),
-    );
+    const serverView = remotePortViewStruct();
+    const asked = options.view;
+    const size = asked ? roundToPages(asked.size) : 0;
+    if (asked && (!Number.isSafeInteger(asked.size) || asked.size < 1)) {
+      throw new RangeError(`view size ${asked.size} is not a positive byte count`);
+    }
+    let owned: Section | undefined;
+    let clientView: Uint8Array<ArrayBuffer> | null = null;
+    try {
+      if (asked) {
+        const section = asked.section ?? (owned = Section.create(size, { nt: sectionSymbols(nt) }));
+        clientView = portViewStruct(section.handle.unsafeValue, size);
+      }
+      check(
+        nt.NtConnectPort(
+          cell,
+          portName.struct,
+          qos,
+          clientView,
+          serverView,
+          maxMessage,
+          info,
+          infoLength,
+        ),
+        "NtConnectPort",
+        name,
+      );
+    } finally {
+      owned?.close();
+    }
+    const port = NtHandle.fromCell("port", cell, `client port ${name}`, closerOf(nt));
+    const mine = clientView ? readPortView(clientView) : null;
+    const theirs = readRemotePortView(serverView);
+    return new LpcClient(port, nt, maxMessage[0]!, info.slice(0, infoLength[0]!), {
+      view: mine && mine.base !== 0n
+        ? new PortView(mine.base, Number(mine.size), mine.remoteBase, port, `view of ${name}`)
+        : null,
+      serverView: theirs
+        ? new PortView(theirs.base, Number(theirs.size), null, port, `server view of ${name}`)
+        : null,
+    });
   }
 
   #encode(data: Uint8Array): Uint8Array<ArrayBuffer> {

@@ -48,6 +48,7 @@ export type HandleCloser = (handle: Deno.PointerValue) => number;
  * - `"symlink"`: an object-manager symbolic link;
  * - `"connection-port"`: the named port a server listens on (`NtCreatePort`);
  * - `"port"`: one end of a connection (`NtConnectPort`, `NtAcceptConnectPort`);
+ * - `"section"`: a section object, memory two processes can map (`NtCreateSection`);
  * - `"process"`, `"thread"`, `"token"`, `"job"`: what the names say.
  */
 export type HandleKind =
@@ -59,7 +60,8 @@ export type HandleKind =
   | "process"
   | "thread"
   | "token"
-  | "job";
+  | "job"
+  | "section";
 
 /**
  * Owns one kernel handle and closes it (`NtClose`) exactly once: on `close()`, or at the end of a

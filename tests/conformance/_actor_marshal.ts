@@ -19,9 +19,10 @@ import type { Arg } from "./types.ts";
 
 /** An argument in JSON: as {@link Arg}, with a pointer's value and a buffer's bytes as text. */
 export type HostArg =
-  | Exclude<Arg, { kind: "pointer" } | { kind: "buffer" }>
+  | Exclude<Arg, { kind: "pointer" } | { kind: "buffer" } | { kind: "memory" }>
   | { kind: "pointer"; value: string }
-  | { kind: "buffer"; name: string; size?: number; bytes?: string };
+  | { kind: "buffer"; name: string; size?: number; bytes?: string }
+  | { kind: "memory"; name: string; address: string; length: number; bytes?: string };
 
 /** A call in JSON, with the values of the handles it names (decimal strings). */
 export interface HostCall {
@@ -80,6 +81,10 @@ export function toHostCall(
         ? { kind: "buffer", name: a.name, size: a.init }
         : { kind: "buffer", name: a.name, bytes: toBase64(a.init) };
     }
+    if (a.kind === "memory") {
+      const m = { kind: "memory", name: a.name, address: a.address.toString(), length: a.length };
+      return a.init === undefined ? m as HostArg : { ...m, bytes: toBase64(a.init) } as HostArg;
+    }
     return a;
   });
   return { name, args: host, handles: used };
@@ -117,6 +122,11 @@ export class Memory {
 export function attachMemory(call: HostCall, memory: Memory): WireCall {
   const shared: Record<string, SharedArrayBuffer> = {};
   const args = call.args.map((a): HostArg => {
+    if (a !== null && typeof a === "object" && a.kind === "memory") {
+      // The copy the call leaves of the memory goes to a shared buffer of that name.
+      shared[a.name] = memory.get(a.name, { size: a.length });
+      return a;
+    }
     if (a === null || typeof a === "number" || a.kind !== "buffer") return a;
     const init = a.bytes !== undefined
       ? { bytes: fromBase64(a.bytes) }
@@ -135,6 +145,10 @@ export function workerMemory(call: WireCall): { args: Arg[]; memory: ProcessMemo
     if (a === null || typeof a === "number") return a;
     if (a.kind === "pointer") return { kind: "pointer", value: BigInt(a.value) };
     if (a.kind === "buffer") return { kind: "buffer", name: a.name };
+    if (a.kind === "memory") {
+      const m = { kind: "memory", name: a.name, address: BigInt(a.address), length: a.length };
+      return a.bytes === undefined ? m as Arg : { ...m, init: fromBase64(a.bytes) } as Arg;
+    }
     return a;
   });
   const memory: ProcessMemory = {

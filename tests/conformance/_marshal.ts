@@ -74,6 +74,7 @@ export function marshal(name: CallName, args: readonly Arg[], memory: ProcessMem
   }
   const pins: unknown[] = [];
   const outs: [string, Uint8Array][] = [];
+  const memories: [string, Uint8Array][] = [];
   const handle = (h: string): bigint => {
     const v = memory.handles.get(h);
     if (v === undefined) {
@@ -137,6 +138,17 @@ export function marshal(name: CallName, args: readonly Arg[], memory: ProcessMem
         case "currentThread":
           value = 0xfffffffffffffffen;
           break;
+        case "memory": {
+          const p = Deno.UnsafePointer.create(a.address);
+          if (p === null || a.length <= 0) {
+            throw new Error(`${name}: memory ${JSON.stringify(a.name)} at 0 or of no length`);
+          }
+          const live = new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(p, a.length));
+          if (a.init !== undefined) live.set(a.init.subarray(0, a.length));
+          memories.push([a.name, live]);
+          value = live;
+          break;
+        }
       }
     }
     pins.push(value);
@@ -148,6 +160,13 @@ export function marshal(name: CallName, args: readonly Arg[], memory: ProcessMem
       void pins;
       for (const [h, cell] of outs) {
         memory.handles.set(h, new DataView(cell.buffer, cell.byteOffset).getBigUint64(0, true));
+      }
+      // A memory argument's bytes as they are after the call, into the buffer of its name (the
+      // process's shared buffer when the call ran on a Worker: attachMemory made it).
+      for (const [n, live] of memories) {
+        const dst = memory.buffers.get(n);
+        if (dst && dst.byteLength === live.byteLength) dst.set(live);
+        else memory.buffers.set(n, live.slice());
       }
     },
   };

@@ -33,7 +33,11 @@ export type Arg =
   | { kind: "qos"; level: number; dynamic: boolean; length?: number } // SECURITY_QUALITY_OF_SERVICE
   | { kind: "timeout"; ms: number } // a pointer to a relative LARGE_INTEGER timeout (-ms * 10_000)
   | { kind: "pointer"; value: bigint } // a raw pointer value (e.g. a PortContext)
-  | { kind: "currentThread" }; // NtCurrentThread(), the pseudo-handle -2
+  | { kind: "currentThread" } // NtCurrentThread(), the pseudo-handle -2
+  // `length` bytes of the calling process's memory at `address` (a mapped view), as a buffer or
+  // pointer argument: `init` is written there before the call; afterwards buffer `name` holds a
+  // copy of those bytes, so a case reads them back with `read(name)`.
+  | { kind: "memory"; name: string; address: bigint; length: number; init?: Uint8Array };
 
 /** Argument constructors, so cases read like C. */
 export const arg = {
@@ -55,14 +59,23 @@ export const arg = {
   timeout: (ms: number): Arg => ({ kind: "timeout", ms }),
   ptr: (value: bigint): Arg => ({ kind: "pointer", value }),
   self: (): Arg => ({ kind: "currentThread" }),
+  mem: (name: string, address: bigint, length: number, init?: Uint8Array): Arg =>
+    init === undefined
+      ? { kind: "memory", name, address, length }
+      : { kind: "memory", name, address, length, init },
 } as const;
 
 /**
  * The ntdll functions a case may call: the LPC code's symbol table ({@link LpcSymbols}),
- * `NtSetInformationProcess` (the exception port) and the ALPC functions ({@link AlpcCallName};
- * a case calling them `needs` "alpc"). The fake implements exactly these.
+ * `NtSetInformationProcess` (the exception port), `NtCreateSection` (port views) and the ALPC
+ * functions ({@link AlpcCallName}; a case calling them `needs` "alpc"). The fake implements exactly
+ * these.
  */
-export type CallName = keyof LpcSymbols | "NtSetInformationProcess" | AlpcCallName;
+export type CallName =
+  | keyof LpcSymbols
+  | "NtSetInformationProcess"
+  | "NtCreateSection"
+  | AlpcCallName;
 
 /** A blocking call in flight on its own thread. */
 export interface Pending {

@@ -64,6 +64,7 @@ const HANDLE_OUT: Readonly<Record<string, number>> = {
   NtCreatePort: 0,
   NtConnectPort: 0,
   NtAcceptConnectPort: 0,
+  NtCreateSection: 0,
 };
 
 /** Where a process's threads and buffers are: here, or in a child. */

@@ -88,6 +88,7 @@ Deno.test("READ request and reply round trip, within one legacy message", () => 
     reason: "",
     stage: "served",
     impersonated: false,
+    inView: false,
   });
   const refusal = decodeReadReply(encodeReadReply(0xc0000022, undefined, "no", "open", true));
   assertEquals([refusal.stage, refusal.impersonated, refusal.reason], ["open", true, "no"]);

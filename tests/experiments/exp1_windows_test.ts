@@ -361,6 +361,22 @@ windowsTest(
   },
 );
 
+windowsTest(
+  "exp1.ts --length 1048576: the read goes through the connection's port view, and the SHA-256 the server replied matches the client's view",
+  LPC_WHY,
+  async () => {
+    const r = await exp1("--length", "1048576");
+    assertStrictEquals(r.code, 0, r.stderr);
+    assertStrictEquals(r.run.findings!.serverStatus, "STATUS_SUCCESS");
+    const view = r.run.findings!.view;
+    assert(view !== undefined, "the answer came through the view");
+    assertStrictEquals(view.matches, true, `SHA-256 ${view.sha256}`);
+    assertStrictEquals(view.length, r.run.findings!.servedBytes);
+    assert(view.length > 0);
+    assertStrictEquals(r.run.findings!.probesRefused, r.run.findings!.probes);
+  },
+);
+
 /** Both modes: the hostile junction request was made and refused, by the open or the final path. */
 function assertJunctionRefused(doc: Exp1Run, impersonated: boolean): void {
   const j = doc.findings!.junction;
