@@ -23,8 +23,11 @@
  * the close message (`LPC_PORT_CLOSED`) at a port's last handle, `AlpcBasicInformation`,
  * impersonation (by message, with or without a security context; of the connected port),
  * security contexts, port sections and views (the view attribute; a delivered view is mapped
- * anew for the receiving port, `FakeKernel.alpcViews(pid)` counts a process's views). Views are
- * addresses only: no memory behind them. Not modelled: completion lists, resource reserves, a
+ * anew for the receiving port, `FakeKernel.alpcViews(pid)` counts a process's views). Each port
+ * section owns one shared memory object (tests/fake_shared_memory.ts) and every view of it is a
+ * mapping of its region of that memory, at an address of its own (the sender's and the receiver's
+ * differ, as on Windows), so the library's pointer reads and writes of a view work here. Not
+ * modelled: completion lists, resource reserves, a
  * caller's own section in `NtAlpcCreatePortSection`, the handle, token, direct and work-on-behalf
  * attributes (never marked valid), a message's MessageContext, 32-bit callers, the connect's
  * timeout (it waits), the cancelling of queued messages by `NtAlpcDisconnectPort`
@@ -47,6 +50,7 @@ import type { NtdllSymbols } from "../ffi/ntdll.ts";
 import { LpcMessageFlag, LpcMessageType as T } from "../ffi/port_message.ts";
 import { NTSTATUS } from "../ffi/status.ts";
 import { decodeUtf16 } from "../ffi/strings.ts";
+import { createSharedMemory, type SharedMemory } from "./fake_shared_memory.ts";
 import { attributeOffset, attributesSize } from "./conformance/_alpc.ts";
 import { message, rawHeader } from "./conformance/_util.ts";
 import type {
@@ -110,14 +114,24 @@ interface SecurityContext {
   deleted: boolean;
 }
 
-/** A port section (NtAlpcCreatePortSection.c): its size and the part its views take. */
+/** A port section (NtAlpcCreatePortSection.c): its size, its memory and its regions. */
 interface Section {
   handle: bigint;
   port: Port;
   pid: number;
   size: bigint;
-  used: bigint;
+  /** The memory every view of it maps (`size` bytes). */
+  memory: SharedMemory;
+  /** Its regions, by offset (AlpcpCreateRegion.c keeps them in the section's list). */
+  regions: Region[];
   deleted: boolean;
+}
+
+/** A region of a port section (AlpcpCreateRegion.c): where in the section, how large. */
+interface Region {
+  offset: bigint;
+  /** The size rounded up to the region granularity. */
+  size: bigint;
 }
 
 /** A view of a port section mapped in one process, a resource of the port (AlpcpCreateView.c). */
@@ -127,10 +141,8 @@ interface View {
   pid: number;
   base: bigint;
   size: bigint;
-  /** The size of the region it maps (AlpcpCreateRegion.c rounds to the region granularity). */
-  region: bigint;
   /** Its region: every mapping of one region (AlpcpCreateView.c) shares it. */
-  regionKey: object;
+  region: Region;
   /** Made by NtAlpcCreateSectionView (else mapped for a delivery). */
   own: boolean;
 }
@@ -238,7 +250,6 @@ export class AlpcRules {
   #sections = new Map<bigint, Section>();
   #views: View[] = [];
   #nextAlpcHandle = 0x10n;
-  #nextViewBase = 0x7ff7_0000_0000n;
 
   constructor(readonly k: KernelInternals) {}
 
@@ -517,37 +528,64 @@ export class AlpcRules {
     dv.setUint32(at + CTX.offsets.CallbackId, msg.callbackId, true);
   }
 
-  #newViewBase(size: bigint): bigint {
-    const base = this.#nextViewBase;
-    this.#nextViewBase += (size + 0xffffn) & ~0xffffn;
-    return base;
+  /**
+   * AlpcpCreateRegion.c (SectionOffset 0, as NtAlpcCreateSectionView.c passes it): `size` rounded
+   * up to the region granularity; walking the section's regions by offset, the first gap of exactly
+   * that size, else the smallest larger gap, else after the last region if the section has room
+   * (else STATUS_INSUFFICIENT_RESOURCES). Returns the region, inserted in order, or a status.
+   */
+  #createRegion(s: Section, size: bigint): Region | number {
+    const need = (size + REGION_GRANULARITY - 1n) & ~(REGION_GRANULARITY - 1n);
+    let at = 0n;
+    let best: { offset: bigint; gap: bigint } | null = null;
+    for (const r of s.regions) {
+      const gap = r.offset - at;
+      if (gap === need) {
+        best = { offset: at, gap };
+        break;
+      }
+      if (gap > need && (!best || best.gap > gap)) best = { offset: at, gap };
+      at = r.offset + r.size;
+    }
+    const offset = best ? best.offset : at;
+    if (!best && s.size - at < need) return S.STATUS_INSUFFICIENT_RESOURCES;
+    const region: Region = { offset, size: need };
+    s.regions.push(region);
+    s.regions.sort((a, b) => (a.offset < b.offset ? -1 : a.offset > b.offset ? 1 : 0));
+    return region;
   }
 
   /**
    * The view a message carries, as its target port gets it (AlpcpCompleteDispatchMessage.c →
    * AlpcpExposeViewAttributeInSenderContext.c): the target port's own view of the region when it
    * has one (AlpcpLocateView.c), else a new mapping in the target port's process
-   * (AlpcpCreateView.c), a resource of the target port, of the same size.
+   * (AlpcpCreateView.c), a resource of the target port, of the same size. AlpcpCreateView.c maps
+   * a non-secure section with MmMapViewOfSection and PAGE_READWRITE (4), so the receiver may write
+   * it too (a secure one, through MmMapSecureViewOfSection: the fake does not model that). The new
+   * mapping maps the region's part of the section's memory again, at another address.
    */
   #deliverView(v: View | undefined, target: Port): View | undefined {
     if (!v) return undefined;
     const mine = this.#views.find((x) =>
-      x.section === v.section && x.port === target &&
-      x.region === v.region && (x.own ? x.base === v.base : true)
+      x.section === v.section && x.port === target && x.region === v.region
     );
     if (mine) return mine;
     const mapped: View = {
       section: v.section,
       port: target,
       pid: target.ownerPid,
-      base: this.#newViewBase(v.region),
+      base: v.section.memory.map(Number(v.region.offset), Number(v.size)),
       size: v.size,
       region: v.region,
-      regionKey: v.regionKey,
       own: false,
     };
     this.#views.push(mapped);
     return mapped;
+  }
+
+  /** A deleted section's memory is closed with its last view (mappings keep it until then). */
+  #closeSection(s: Section): void {
+    if (s.deleted && !this.#views.some((v) => v.section === s)) s.memory.close();
   }
 
   /** How many views are mapped in process `pid` (its own and those mapped for deliveries). */
@@ -1423,12 +1461,16 @@ export class AlpcRules {
       if (want === 0n) return L(S.STATUS_INVALID_PARAMETER);
       if (this.stateOf(port).disconnected) return L(S.STATUS_PORT_DISCONNECTED);
       const actual = (want + REGION_GRANULARITY - 1n) & ~(REGION_GRANULARITY - 1n);
+      if (actual > 64n * 1024n * 1024n) {
+        throw new Error("fake kernel: ALPC port sections above 64 MiB are not modelled");
+      }
       const section: Section = {
         handle: this.#newAlpcHandle(),
         port,
         pid: this.k.current().pid,
         size: actual,
-        used: 0n,
+        memory: createSharedMemory(Number(actual)),
+        regions: [],
         deleted: false,
       };
       this.#sections.set(section.handle, section);
@@ -1450,6 +1492,7 @@ export class AlpcRules {
       }
       s.deleted = true;
       this.#sections.delete(s.handle);
+      this.#closeSection(s);
       return L(S.STATUS_SUCCESS);
     },
 
@@ -1478,18 +1521,17 @@ export class AlpcRules {
         return L(S.STATUS_INVALID_HANDLE);
       }
       if (s.pid !== this.k.current().pid) return L(S.STATUS_ACCESS_DENIED);
-      const region = (size + REGION_GRANULARITY - 1n) & ~(REGION_GRANULARITY - 1n);
-      if (s.size - s.used < region) return L(S.STATUS_INSUFFICIENT_RESOURCES);
-      s.used += region;
+      const region = this.#createRegion(s, size);
+      if (typeof region === "number") return L(region);
       const pageSize = (size + 0xfffn) & ~0xfffn;
+      // The view maps the section's memory at the region's offset (AlpcpCreateView.c).
       const v: View = {
         section: s,
         port,
         pid: this.k.current().pid,
-        base: this.#newViewBase(region),
+        base: s.memory.map(Number(region.offset), Number(pageSize)),
         size: pageSize,
         region,
-        regionKey: {},
         own: true,
       };
       this.#views.push(v);
@@ -1509,7 +1551,9 @@ export class AlpcRules {
       const at = this.#views.findIndex((v) => v.base === base && v.port === port);
       if (at < 0) return L(ALPC_STATUS.STATUS_INVALID_ADDRESS);
       const [v] = this.#views.splice(at, 1);
-      if (v!.own) v!.section.used -= v!.region;
+      if (v!.own) v!.section.regions.splice(v!.section.regions.indexOf(v!.region), 1);
+      v!.section.memory.unmap(v!.base, Number(v!.size));
+      this.#closeSection(v!.section);
       return L(S.STATUS_SUCCESS);
     },
 
