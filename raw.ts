@@ -129,6 +129,7 @@ export {
   AlpcInformationClass,
   AlpcMessageFlags,
   AlpcPortFlags,
+  AlpcViewFlags,
 } from "./ffi/alpc/constants.ts";
 export {
   ALPC_ATTRIBUTE_FLAGS_ALL,

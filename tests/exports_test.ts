@@ -108,6 +108,7 @@ const RAW = [
   "AlpcPortFlags",
   "AlpcSecuritySymbols",
   "AlpcSymbols",
+  "AlpcViewFlags",
   "AlpcViewSymbols",
   "CREATE_NO_WINDOW",
   "ClientDiedMessage",

@@ -54,6 +54,16 @@ export const AlpcPortFlags = {
   SYSTEM_PROCESS: 0x100000,
 } as const;
 
+/** `ALPC_DATA_VIEW_ATTR.Flags` (phnt `ALPC_VIEWFLG_*`), as a receiver sees them. */
+export const AlpcViewFlags = {
+  /**
+   * A secure view: AlpcpExposeViewAttribute.c reports it for a view whose region is secure, and
+   * AlpcpCreateView.c maps such a section for the receiver with MmMapSecureViewOfSection, not the
+   * read-write MmMapViewOfSection of any other view.
+   */
+  SECURE_VIEW: 0x40000,
+} as const;
+
 /**
  * `ALPC_PORT_INFORMATION_CLASS` values NtAlpcQueryInformation.c dispatches on: 0 basic
  * (AlpcpPortQueryBasicInfo.c), 3 the connected SID (AlpcpPortQueryConnectedSidInfo.c), 4 the

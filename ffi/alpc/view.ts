@@ -14,6 +14,7 @@ import type { NtHandle } from "../nt/handle.ts";
 import { ntdll } from "../ntdll.ts";
 import { check, NtError } from "../status.ts";
 import type { ViewAttribute } from "./attributes.ts";
+import { AlpcViewFlags } from "./constants.ts";
 import type { AlpcSymbols } from "./port.ts";
 
 const VIEW = LAYOUTS.ALPC_DATA_VIEW_ATTR;
@@ -233,6 +234,28 @@ export class ReceivedView {
   read(offset = 0, length: number = this.size - offset): Uint8Array<ArrayBuffer> {
     span(this.size, offset, length, "read");
     return readNative(this.unsafeBase, offset, length);
+  }
+
+  /** Whether the receiver may write it: not a secure view (`flags` without 0x40000). */
+  get writable(): boolean {
+    return (this.flags & AlpcViewFlags.SECURE_VIEW) === 0;
+  }
+
+  /**
+   * Copies `bytes` into the view at `offset` (bounds checked), for the sender to read once it has
+   * the reply: AlpcpCreateView.c maps a non-secure section for the receiver with
+   * MmMapViewOfSection and PAGE_READWRITE, the same memory as the sender's view. A secure view
+   * (AlpcpExposeViewAttribute.c reports Flags 0x40000 for one; AlpcpCreateView.c maps it with
+   * MmMapSecureViewOfSection) is refused with a `TypeError` before anything is written.
+   */
+  write(bytes: Uint8Array, offset = 0): void {
+    if (!this.writable) {
+      throw new TypeError("a secure view (Flags 0x40000) is not the receiver's to write");
+    }
+    span(this.size, offset, bytes.byteLength, "write");
+    if (bytes.byteLength === 0) return;
+    const p = Deno.UnsafePointer.create(this.unsafeBase)!;
+    new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(p, bytes.byteLength, offset)).set(bytes);
   }
 
   /**

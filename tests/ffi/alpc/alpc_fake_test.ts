@@ -7,9 +7,10 @@
 
 import { assert, assertEquals, assertStrictEquals, assertThrows } from "@std/assert";
 import { AlpcClient } from "../../../ffi/alpc/client.ts";
-import { AlpcPortFlags } from "../../../ffi/alpc/constants.ts";
+import { AlpcPortFlags, AlpcViewFlags } from "../../../ffi/alpc/constants.ts";
 import { createAlpcPort, queryAlpcBasicInformation } from "../../../ffi/alpc/port.ts";
 import { type AlpcEvent, type AlpcHandler, AlpcServer } from "../../../ffi/alpc/server.ts";
+import { ReceivedView } from "../../../ffi/alpc/view.ts";
 import { createConnectionPort, LpcClient, LpcServer } from "../../../ffi/lpc/port.ts";
 import { sidFromString, sidToString } from "../../../ffi/nt/tokens.ts";
 import { NtError } from "../../../ffi/status.ts";
@@ -201,6 +202,40 @@ Deno.test("a view's bytes: written by the client, read by the server (the fake b
   k.as(A, () => a.close());
   assertStrictEquals(k.alpcViews(A.pid) + k.alpcViews(SERVER.pid), 0, "no view left mapped");
   stop();
+});
+
+Deno.test("a view's bytes the other way: the server writes into the view the client sent (mapped read-write for it: AlpcpCreateView.c), the client reads them in its own view once replied", () => {
+  let base = 0n;
+  const { k, connect, stop } = lab({
+    request: (r) => {
+      assert(r.view!.writable, "not a secure view");
+      r.view!.write(bytes("from the server"), 0x8000);
+      base = r.view!.unsafeBase;
+      assertThrows(() => r.view!.write(new Uint8Array(2), r.view!.size - 1), RangeError);
+      return new Uint8Array(0);
+    },
+  });
+  const a = connect(A);
+  const view = k.as(A, () => a.createView(0x10000));
+  k.as(A, () => a.request(new Uint8Array(0), { view }));
+  assertStrictEquals(text(view.read(0x8000, 15)), "from the server");
+  assert(base !== 0n && base !== view.unsafeBase, "the server wrote through a mapping of its own");
+  assertStrictEquals(k.alpcViews(SERVER.pid), 0, "the server released its mapping");
+  k.as(A, () => a.close());
+  assertStrictEquals(k.alpcViews(A.pid), 0);
+  stop();
+});
+
+Deno.test("ReceivedView.write: a secure view (Flags 0x40000) is refused before anything is written", () => {
+  const memory = new Uint8Array(0x1000);
+  const at = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(memory)));
+  const attr = { flags: 0, sectionHandle: 0n, viewBase: at, viewSize: 0x1000n };
+  const secure = new ReceivedView({ ...attr, flags: AlpcViewFlags.SECURE_VIEW });
+  assertStrictEquals(secure.writable, false);
+  assertThrows(() => secure.write(bytes("x")), TypeError, "secure view");
+  assertStrictEquals(memory[0], 0);
+  new ReceivedView(attr).write(bytes("x"), 7);
+  assertStrictEquals(memory[7], 0x78);
 });
 
 Deno.test("disconnect: the client's next request fails; the server sees LPC_PORT_CLOSED only when the client's port closes", () => {
