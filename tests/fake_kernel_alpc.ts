@@ -76,6 +76,7 @@ const S = NTSTATUS;
 /** ALPC statuses `ffi/status.ts` does not name yet (mingw-w64 ntstatus.h values). */
 export const ALPC_STATUS = {
   STATUS_INVALID_VIEW_SIZE: 0xc000001f,
+  STATUS_QUOTA_EXCEEDED: 0xc0000044,
   STATUS_INVALID_PARAMETER_2: 0xc00000f0,
   STATUS_INVALID_CONNECTION: 0xc0000140,
   STATUS_INVALID_ADDRESS: 0xc0000141,
@@ -155,6 +156,8 @@ export interface AlpcPortState {
   flags: number;
   /** The port's SECURITY_QUALITY_OF_SERVICE. */
   qos: { level: number; dynamic: boolean };
+  /** `PortAttributes.MaxViewSize` (0: no limit; AlpcpValidateAndSetPortAttributes.c). */
+  maxViewSize: bigint;
   /** SequenceNo: messages sent with this port as their communication port. */
   seq: number;
   /** PortContext (a client port: its handle; a server port: the accept's context). */
@@ -168,6 +171,17 @@ export interface AlpcPortState {
   /** Client port: the process whose token it captured at connect. */
   clientPid?: number;
 }
+
+/** Port attributes as AlpcpValidateAndSetPortAttributes.c keeps them (the parts the fake reads). */
+interface PortAttributes {
+  flags: number;
+  max: number;
+  qos: { level: number; dynamic: boolean };
+  maxView: bigint;
+}
+
+/** AlpcpCreateView.c: a view larger than its port's non-zero MaxViewSize. */
+const tooLarge = (s: AlpcPortState, size: bigint) => s.maxViewSize !== 0n && s.maxViewSize < size;
 
 /** What the ALPC rules keep for a message. */
 interface AlpcMessage {
@@ -277,6 +291,7 @@ export class AlpcRules {
     }
     s = {
       legacy: true,
+      maxViewSize: 0n,
       flags,
       qos: port.qos ?? { level: 2, dynamic: false },
       seq: 0,
@@ -307,9 +322,10 @@ export class AlpcRules {
     b: Uint8Array | null,
     kind: Port["kind"],
     connection?: Port,
-  ): { flags: number; max: number; qos: { level: number; dynamic: boolean } } | number {
+  ): PortAttributes | number {
     let flags = 0;
     let max = 512;
+    let maxView = 0n; // NULL attributes: MaxViewSize 0, no limit
     let level = 0;
     let tracking = 1;
     if (b) {
@@ -323,6 +339,7 @@ export class AlpcRules {
       max = Number(given);
       level = dv.getUint32(PA.offsets.SecurityQos + QOS.offsets.ImpersonationLevel, true);
       tracking = dv.getUint8(PA.offsets.SecurityQos + QOS.offsets.ContextTrackingMode);
+      maxView = dv.getBigUint64(PA.offsets.MaxViewSize, true);
     }
     if (kind === "connection") flags |= P.ALLOW_LPC_REQUESTS;
     else if (kind === "client") {
@@ -331,12 +348,12 @@ export class AlpcRules {
     } else flags &= ~P.ALLOW_LPC_REQUESTS;
     if (level > 3) return S.STATUS_BAD_IMPERSONATION_LEVEL;
     if (tracking > 1) return S.STATUS_INVALID_PARAMETER;
-    return { flags, max, qos: { level, dynamic: tracking === 1 } };
+    return { flags, max, qos: { level, dynamic: tracking === 1 }, maxView };
   }
 
   #newPort(
     kind: Port["kind"],
-    a: { flags: number; max: number; qos: { level: number; dynamic: boolean } },
+    a: PortAttributes,
     extra: Partial<Port> = {},
   ): Port {
     const port: Port = {
@@ -357,6 +374,7 @@ export class AlpcRules {
       legacy: false,
       flags: a.flags,
       qos: a.qos,
+      maxViewSize: a.maxView,
       seq: 0,
       portContext: 0n,
       connecting: false,
@@ -570,6 +588,10 @@ export class AlpcRules {
       x.section === v.section && x.port === target && x.region === v.region
     );
     if (mine) return mine;
+    // AlpcpCreateView.c refuses a view above the target port's MaxViewSize
+    // (STATUS_QUOTA_EXCEEDED); AlpcpExposeViewAttributeInSenderContext.c then clears the message's
+    // view (+144) and AlpcpCompleteDispatchMessage.c delivers it all the same, without its view.
+    if (tooLarge(this.stateOf(target), v.size)) return undefined;
     const mapped: View = {
       section: v.section,
       port: target,
@@ -1521,9 +1543,11 @@ export class AlpcRules {
         return L(S.STATUS_INVALID_HANDLE);
       }
       if (s.pid !== this.k.current().pid) return L(S.STATUS_ACCESS_DENIED);
+      const pageSize = (size + 0xfffn) & ~0xfffn;
+      // AlpcpCreateView.c (after AlpcpCreateRegion.c): a view above the port's MaxViewSize.
+      if (tooLarge(this.stateOf(port), pageSize)) return L(ALPC_STATUS.STATUS_QUOTA_EXCEEDED);
       const region = this.#createRegion(s, size);
       if (typeof region === "number") return L(region);
-      const pageSize = (size + 0xfffn) & ~0xfffn;
       // The view maps the section's memory at the region's offset (AlpcpCreateView.c).
       const v: View = {
         section: s,

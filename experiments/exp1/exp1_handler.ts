@@ -9,10 +9,16 @@
  * @module
  */
 
-import { type AlpcHandler, type LpcHandler, NtFile, type NtHandle } from "../../mod.ts";
+import {
+  type AlpcHandler,
+  type LpcHandler,
+  NtFile,
+  type NtHandle,
+  type ReceivedView,
+} from "../../mod.ts";
 import { decodeReadReply, type OpenedFile, serveRead } from "./exp1_protocol.ts";
 import { portInfoOf } from "../_transport.ts";
-import { isViewRequest, serveViewRead, type ViewWindow } from "./exp1_view.ts";
+import { isViewRequest, receivedWindow, serveViewRead, type ViewWindow } from "./exp1_view.ts";
 
 /** The handler's options (sent to the Worker). */
 export interface Exp1HandlerOptions {
@@ -61,18 +67,20 @@ export function serveFromRoot(
 export function createHandler(options: Exp1HandlerOptions): LpcHandler & AlpcHandler {
   NtFile.openDirectory(options.root).close();
   return {
-    // An LPC request and an ALPC one alike: the payload, and impersonation of its sender. The
-    // legacy connection's port view (READ_VIEW) is an LPC one: an ALPC connection has none here.
+    // An LPC request and an ALPC one alike: the payload, and impersonation of its sender. READ_VIEW
+    // writes into the legacy connection's port view, or into the view an ALPC request carried
+    // (the server's own mapping of it, released by AlpcServer after the reply).
     request: (req: {
       data: Uint8Array;
       impersonate<T>(fn: () => T): T;
       connection: { view?: ViewWindow | null };
+      view?: ReceivedView;
     }) => {
       const data = serveFromRoot(
         options.root,
         req.data,
         options.impersonate ? req.impersonate : undefined,
-        req.connection.view ?? null,
+        req.connection.view ?? (req.view ? receivedWindow(req.view) : null),
       );
       const reply = decodeReadReply(data);
       return {

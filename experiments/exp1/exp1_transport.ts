@@ -13,9 +13,17 @@
  * @module
  */
 
-import { AlpcClient, AlpcServerWorker, LpcClient, type LpcEvent, ServerWorker } from "../../mod.ts";
-import type { ImpersonationLevelName } from "../../raw.ts";
+import {
+  AlpcClient,
+  AlpcServerWorker,
+  type AlpcView,
+  LpcClient,
+  type LpcEvent,
+  ServerWorker,
+} from "../../mod.ts";
+import type { AlpcSymbols, ImpersonationLevelName } from "../../raw.ts";
 import type { Exp1HandlerOptions } from "./exp1_handler.ts";
+import { isViewRequest } from "./exp1_view.ts";
 import { type PortInfo, portInfoOf, type Transport } from "../_transport.ts";
 
 /** The running server, whatever the transport: who it is, its timeline, and how it stops. */
@@ -38,7 +46,11 @@ export interface Exp1Connection extends Disposable {
   request(data: Uint8Array): Uint8Array;
   /** What `NtAlpcQueryInformation` shows of the client's own port. */
   portInfo(): PortInfo;
-  /** The connection's port view (asked with `viewSize`; LPC only), where READ_VIEW answers. */
+  /**
+   * The connection's view (asked with `viewSize`), where READ_VIEW answers: over LPC the
+   * connection's port view, over ALPC a view of a section on the client's port that goes with
+   * each READ_VIEW request.
+   */
   readonly view: { readonly size: number; read(offset: number, length: number): Uint8Array } | null;
 }
 
@@ -62,7 +74,8 @@ export interface Exp1Transport {
   startServer(o: Exp1ServerOptions): Promise<Exp1Server>;
   /**
    * Connects a client to `port`, allowing the server `level`; with `viewSize`, the LPC client
-   * connects with a port view of that many bytes (exp1_view.ts), the ALPC one has none.
+   * connects with a port view of that many bytes (exp1_view.ts), the ALPC one makes a view of that
+   * many bytes on its port and sends it with every READ_VIEW request.
    */
   connect(port: string, o: { level: ImpersonationLevelName; viewSize?: number }): Exp1Connection;
 }
@@ -131,16 +144,40 @@ export const ALPC_TRANSPORT: Exp1Transport = {
         ...(o.onEvent ? { onEvent: o.onEvent } : {}),
       }),
     ),
-  connect(port, o) {
-    const client = AlpcClient.connect(port, { impersonationLevel: o.level });
-    return {
-      request: (data) => client.request(data).data,
-      portInfo: () => portInfoOf(client.port),
-      view: null,
-      [Symbol.dispose]: () => client.close(),
-    };
-  },
+  connect: (port, o) => connectAlpc(port, o),
 };
+
+/**
+ * The ALPC client's side of {@link ALPC_TRANSPORT} (`nt`: the symbols, for the fake kernel's tests).
+ *
+ * @param port the connection port's name
+ * @param o the level the server may impersonate, the view's size, the symbols
+ */
+export function connectAlpc(
+  port: string,
+  o: { level: ImpersonationLevelName; viewSize?: number; nt?: AlpcSymbols },
+): Exp1Connection {
+  const client = AlpcClient.connect(port, {
+    impersonationLevel: o.level,
+    ...(o.nt ? { nt: o.nt } : {}),
+  });
+  // The server writes into its mapping of this view (AlpcpCreateView.c maps a non-secure view
+  // read-write for the receiver) and releases it after its reply; ours goes with close().
+  const view = ((): AlpcView | null => {
+    try {
+      return o.viewSize ? client.createView(o.viewSize) : null;
+    } catch (e) {
+      client.close();
+      throw e;
+    }
+  })();
+  return {
+    request: (data) => client.request(data, view && isViewRequest(data) ? { view } : {}).data,
+    portInfo: () => portInfoOf(client.port),
+    view: view && { size: view.size, read: (offset, length) => view.read(offset, length) },
+    [Symbol.dispose]: () => client.close(),
+  };
+}
 
 /** The implementation of `t`. */
 export function exp1Transport(t: Transport): Exp1Transport {

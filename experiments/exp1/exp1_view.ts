@@ -1,8 +1,10 @@
 /**
  * Experiment 1's large reads: `READ_VIEW { path, offset, length, viewOffset }` asks the server to
- * put up to 1 MiB of the file into the connection's port view at `viewOffset` (a legacy message
- * holds at most 456 bytes of a reply), and the reply says where, how much, and the SHA-256 of
- * what the server read, so the client checks what it finds in its view.
+ * put up to 1 MiB of the file into the client's view at `viewOffset` (a legacy message holds at
+ * most 456 bytes of a reply), and the reply says where, how much, and the SHA-256 of what the
+ * server read, so the client checks what it finds in its view. Over LPC the view is the
+ * connection's port view; over ALPC it is a view of a section on the client's port, sent with the
+ * request (the view attribute), which the server writes through its own mapping.
  *
  * ```
  * request (32 + path bytes): "DLPC" | version u8 | op u8 (2) | flags u16 | offset u64 | length u32
@@ -133,6 +135,16 @@ export interface ViewWindow {
   write(offset: number, bytes: Uint8Array): void;
 }
 
+/**
+ * A view an ALPC request carried (`ReceivedView`: the server's mapping of the client's view) as
+ * the window READ_VIEW writes into.
+ */
+export function receivedWindow(
+  v: { readonly size: number; write(bytes: Uint8Array, offset: number): void },
+): ViewWindow {
+  return { size: v.size, write: (offset, bytes) => v.write(bytes, offset) };
+}
+
 /** Why `[offset, offset + length)` is not inside a view of `size` bytes, or null when it is. */
 function rangeProblem(offset: number, length: number, size: number): string | null {
   if (offset > size) return `offset ${offset} is beyond the view's ${size} bytes`;
@@ -158,7 +170,8 @@ export function serveViewRead(
     if (ctx.view === null) {
       throw new Refusal(
         NTSTATUS.STATUS_INVALID_PARAMETER,
-        "this connection has no port view (connect with one to read more than one reply holds)",
+        "no view: neither a port view of the connection (LPC) nor a view sent with the request " +
+          "(ALPC), which a read of more than one reply holds needs",
         "view",
       );
     }

@@ -92,7 +92,12 @@ export interface AlpcPortAttributes {
   maxPoolUsage?: number;
   /** `MaxSectionSize` (default 0x4000, the kernel's default for a port made without attributes). */
   maxSectionSize?: number;
-  /** `MaxViewSize` (default 0x4000, as `MaxSectionSize`). */
+  /**
+   * `MaxViewSize` (default 0: no limit, the kernel's default for a port made without attributes,
+   * AlpcpValidateAndSetPortAttributes.c). A non-zero one bounds every view made for the port:
+   * AlpcpCreateView.c refuses a larger one with STATUS_QUOTA_EXCEEDED, for `NtAlpcCreateSectionView`
+   * and for a view a message delivers to it (which then arrives without its view).
+   */
   maxViewSize?: number;
   /** `MaxTotalSectionSize` (default 0x20000 as the kernel's). */
   maxTotalSectionSize?: number;
@@ -139,7 +144,7 @@ export function encodeAlpcPortAttributes(attrs: AlpcPortAttributes = {}): Uint8A
     ["MemoryBandwidth", attrs.memoryBandwidth, 0],
     ["MaxPoolUsage", attrs.maxPoolUsage, 0x4000],
     ["MaxSectionSize", attrs.maxSectionSize, 0x4000],
-    ["MaxViewSize", attrs.maxViewSize, 0x4000],
+    ["MaxViewSize", attrs.maxViewSize, 0],
     ["MaxTotalSectionSize", attrs.maxTotalSectionSize, 0x20000],
   ];
   const b = new Uint8Array(PA.size);

@@ -12,7 +12,7 @@ import { requireSymbol } from "../_loader.ts";
 import { LAYOUTS } from "../layouts.ts";
 import type { NtHandle } from "../nt/handle.ts";
 import { ntdll } from "../ntdll.ts";
-import { check, NtError } from "../status.ts";
+import { check, NtError, ntSuccess } from "../status.ts";
 import type { ViewAttribute } from "./attributes.ts";
 import { AlpcViewFlags } from "./constants.ts";
 import type { AlpcSymbols } from "./port.ts";
@@ -117,7 +117,7 @@ export class AlpcView implements Disposable {
     dv.setBigUint64(VIEW.offsets.SectionHandle, section[0]!, true);
     dv.setBigUint64(VIEW.offsets.ViewSize, BigInt(size), true);
     const status = createView(port.unsafePointer, 0, attr);
-    if (status < 0) {
+    if (!ntSuccess(status)) {
       requireSymbol(nt.NtAlpcDeletePortSection, "ntdll!NtAlpcDeletePortSection")(
         port.unsafePointer,
         0,

@@ -226,6 +226,36 @@ Deno.test("a view's bytes the other way: the server writes into the view the cli
   stop();
 });
 
+Deno.test("MaxViewSize (AlpcpCreateView.c): the client's own view above its port's is STATUS_QUOTA_EXCEEDED; one above the connection port's arrives without its view; the default (0) has no limit", () => {
+  const k = new FakeKernel();
+  const port = k.as(SERVER, () => createAlpcPort(PORT, { nt: k.symbols, maxViewSize: 0x4000 }));
+  const seen: (number | undefined)[] = [];
+  const server = new AlpcServer(port, {
+    request: (r) => {
+      seen.push(r.view?.size);
+      return new Uint8Array(0);
+    },
+  }, { nt: k.symbols, now: () => 0 });
+  k.actor(SERVER, () => server.step(0));
+  const small = k.as(
+    A,
+    () => AlpcClient.connect(PORT, { nt: k.symbols, portAttributes: { maxViewSize: 0x4000 } }),
+  );
+  const e = assertThrows(() => k.as(A, () => small.createView(0x5000)), NtError);
+  assertStrictEquals(e.code, 0xc0000044, e.message);
+  const a = k.as(A, () => AlpcClient.connect(PORT, { nt: k.symbols }));
+  const fits = k.as(A, () => a.createView(0x4000));
+  const big = k.as(A, () => a.createView(0x10_0000));
+  k.as(A, () => a.request(new Uint8Array(0), { view: fits }));
+  k.as(A, () => a.request(new Uint8Array(0), { view: big }));
+  assertEquals(seen, [0x4000, undefined], "the 1 MiB view did not reach the server");
+  assertStrictEquals(k.alpcViews(SERVER.pid), 0);
+  k.as(A, () => small.close());
+  k.as(A, () => a.close());
+  assertStrictEquals(k.alpcViews(A.pid), 0);
+  k.as(SERVER, () => server[Symbol.dispose]());
+});
+
 Deno.test("ReceivedView.write: a secure view (Flags 0x40000) is refused before anything is written", () => {
   const memory = new Uint8Array(0x1000);
   const at = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(memory)));
