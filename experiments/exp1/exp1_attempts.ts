@@ -233,7 +233,7 @@ export function runClient(o: {
       doc.direct = failed(e);
     }
   }
-  // More than one reply holds: through a port view of the connection (exp1_view.ts).
+  // More than one reply holds: through a view (LPC: the connection's; ALPC: sent with READ_VIEW).
   const big = o.length > MAX_READ_LENGTH;
   using client = exp1Transport(o.transport).connect(o.port, {
     level: o.level,

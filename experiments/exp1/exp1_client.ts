@@ -78,8 +78,9 @@ Usage: deno run --allow-ffi experiments/exp1/exp1_client.ts --port <name> --path
       min: 1,
       max: MAX_VIEW_READ_LENGTH,
       default: 32,
-      help: "how many bytes: up to 456 come in the reply, more (up to 1 MiB) through a port " +
-        "view of the connection (LPC), checked against the SHA-256 the server replies",
+      help: "how many bytes: up to 456 come in the reply, more (up to 1 MiB) through a view " +
+        "(LPC: the connection's port view; ALPC: one sent with the request), checked against " +
+        "the SHA-256 the server replies",
     },
     level: {
       kind: "choice",

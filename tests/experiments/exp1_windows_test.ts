@@ -377,6 +377,30 @@ windowsTest(
   },
 );
 
+/** Why ALPC cannot run here, or null. */
+const ALPC_WHY = ON_WINDOWS_BUILD ? alpcUnavailable() : NOT_WINDOWS;
+
+windowsTest(
+  "exp1.ts --transport alpc --length 1048576: the read goes through a view the client sent with its request, the server wrote it through its own mapping, and the SHA-256 it replied matches the client's view",
+  ALPC_WHY,
+  async () => {
+    const r = await exp1("--transport", "alpc", "--length", "1048576");
+    assertStrictEquals(r.code, 0, r.stderr);
+    assertStrictEquals(r.run.transport, "alpc");
+    assertStrictEquals(r.run.findings!.serverStatus, "STATUS_SUCCESS");
+    const view = r.run.findings!.view;
+    assert(view !== undefined, "the answer came through the view");
+    assertStrictEquals(view.matches, true, `SHA-256 ${view.sha256}`);
+    assertStrictEquals(view.length, r.run.findings!.servedBytes);
+    assert(view.length > 0);
+    // The server released the view each READ_VIEW carried (AlpcServer's view-released event).
+    const events = r.run.server!.events.map((e) => e.event);
+    assert(events.includes("view-released"), events.join(" "));
+    assert(!events.includes("error"), events.join(" "));
+    assertStrictEquals(r.run.findings!.probesRefused, r.run.findings!.probes);
+  },
+);
+
 /** Both modes: the hostile junction request was made and refused, by the open or the final path. */
 function assertJunctionRefused(doc: Exp1Run, impersonated: boolean): void {
   const j = doc.findings!.junction;
