@@ -1729,6 +1729,81 @@ export const cases: Case[] = [
     },
   },
 
+  // MaxViewSize. AlpcpValidateAndSetPortAttributes.c keeps the given MaxViewSize (the port's
+  // +304). AlpcpCreateView.c refuses a view larger than its port's non-zero MaxViewSize with
+  // STATUS_QUOTA_EXCEEDED (0xC0000044): for NtAlpcCreateSectionView on the client's port
+  // (AlpcpCreateSectionView.c), and for the view a message delivers to the connection port
+  // (AlpcpExposeViewAttributeInSenderContext.c), which then clears the message's view: the request
+  // arrives all the same (AlpcpCompleteDispatchMessage.c ignores the failure), without VIEW.
+  {
+    name:
+      "MaxViewSize: a view above the client port's is STATUS_QUOTA_EXCEEDED; a view above the connection port's is dropped: the request arrives without a VIEW attribute",
+    sources: [
+      "AlpcpValidateAndSetPortAttributes.c",
+      "AlpcpCreateSectionView.c",
+      "AlpcpCreateView.c",
+      "AlpcpExposeViewAttributeInSenderContext.c",
+      "AlpcpCompleteDispatchMessage.c",
+    ],
+    needs: ALPC,
+    async run(k) {
+      const link = await alpcConnected(k, "maxview", {
+        portAttrs: { maxViewSize: 0x1000n },
+        clientAttrs: { maxViewSize: 0x2000n },
+      });
+      const c = link.client;
+      await c.call(
+        "NtAlpcCreatePortSection",
+        arg.h("cli"),
+        0,
+        null,
+        0x10000,
+        arg.buf("mvsh", 8),
+        arg.buf("mvss", 8),
+      );
+      const sh = readUint(await c.read("mvsh"), 0, 8) as bigint;
+      const makeView = (label: string, size: bigint) =>
+        c.call(
+          "NtAlpcCreateSectionView",
+          arg.h("cli"),
+          0,
+          arg.buf(label, viewAttr({ section: sh, size })),
+        );
+      const tooBig = st(await makeView("mvva1", 0x3000n));
+      const made = st(await makeView("mvva2", 0x2000n));
+      const VA = LAYOUTS.ALPC_DATA_VIEW_ATTR.offsets;
+      const base = readUint(await c.read("mvva2"), VA.ViewBase, 8) as bigint;
+      const pr = alpcRequest(c, "cli", alpcMessage("view"), fresh("mvrep"), {
+        sendAttrs: arg.buf(
+          fresh("mvsva"),
+          messageAttributes(A.VIEW, A.VIEW, [{
+            flag: A.VIEW,
+            bytes: viewAttr({ section: sh, base, size: 0x2000n }),
+          }]),
+        ),
+      });
+      const r = await alpcReceive(link.server, "conn", { attributes: (A.VIEW | A.CONTEXT) >>> 0 });
+      await alpcSend(link.server, "conn", F.RELEASE_MESSAGE, alpcReply(r, "ok"));
+      const client = st(await pr.result(3000));
+      return {
+        expected: {
+          tooBig: st(0xc0000044),
+          made: "STATUS_SUCCESS",
+          received: "STATUS_SUCCESS",
+          valid: hex(A.CONTEXT),
+          client: "STATUS_SUCCESS",
+        },
+        observed: {
+          tooBig,
+          made,
+          received: r.status,
+          valid: hex(validAttributes(r.attrs!)),
+          client,
+        },
+      };
+    },
+  },
+
   // NtAlpcDeleteSectionView.c: Flags must be 0; the view at ViewBase among the port's resources,
   // else 0xC0000141 (so a second delete). NtAlpcDeleteSecurityContext.c: the context is looked up
   // in the communication's table (unknown: 0xC0000008) and must have been made on this very port
