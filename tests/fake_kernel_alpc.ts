@@ -930,7 +930,8 @@ export class AlpcRules {
   /**
    * AlpcpProcessSynchronousRequest.c: the send, then the wait for the reply
    * (AlpcpReceiveSynchronousReply.c: a request cancelled or flushed is STATUS_MESSAGE_LOST). A
-   * reply longer than `*BufferLength` gives STATUS_BUFFER_TOO_SMALL and the required length;
+   * reply longer than `*BufferLength` gives STATUS_BUFFER_TOO_SMALL and the required length, and
+   * waits on the receive port for the next receive;
    * else the reply is copied, `*BufferLength` set to its length and its attributes exposed.
    */
   #syncRequest(
@@ -968,8 +969,29 @@ export class AlpcRules {
     const h = rawHeader(reply);
     const required = PM.size + h.dataLength;
     if (lenB && BigInt(required) > view(lenB).getBigUint64(0, true)) {
+      // AlpcpProcessSynchronousRequest.c → AlpcpReturnMessageOnInsufficientBuffer.c: the reply
+      // is queued on the receive port (the requesting port; a server port's connection port),
+      // first in line, for the next receive there; `*BufferLength` = the required length and the
+      // context attribute is exposed (AlpcpExposeCapturedContextAttribute.c: ValidAttributes 0).
+      const at = port.kind === "server" && port.connection ? port.connection : port;
+      const i = this.#info(msg);
+      msg.bytes = reply;
+      msg.kind = "datagram";
+      msg.state = "queued";
+      msg.queuedOn = at;
+      i.type = r.type;
+      i.noReply = true;
+      i.isReply = true;
+      i.security = r.security;
+      i.view = r.view;
+      at.queue.unshift(msg);
       view(lenB).setBigUint64(0, BigInt(required), true);
-      this.k.free(msg);
+      if (attrs) {
+        const allocated = view(attrs).getUint32(MA.offsets.AllocatedAttributes, true);
+        if (allocated & A.CONTEXT) this.#exposeContext(msg, attrs, allocated);
+        view(attrs).setUint32(MA.offsets.ValidAttributes, 0, true);
+      }
+      this.k.changed();
       return S.STATUS_BUFFER_TOO_SMALL;
     }
     this.#copyOut(msg, reply, r.type, recv, port);

@@ -1809,6 +1809,55 @@ export const cases: Case[] = [
     },
   },
 
+  // AlpcpProcessSynchronousRequest.c: a reply longer than `*BufferLength` →
+  // AlpcpReturnMessageOnInsufficientBuffer.c queues it on the receive port (the client port here),
+  // `*BufferLength` = the required length, 0xC0000023; the client's next receive there gets it.
+  {
+    name:
+      "A synchronous ALPC request whose reply does not fit *BufferLength is STATUS_BUFFER_TOO_SMALL with the required length; the reply waits on the client port for its next receive",
+    sources: [
+      "AlpcpProcessSynchronousRequest.c",
+      "AlpcpReturnMessageOnInsufficientBuffer.c",
+      "AlpcpExposeCapturedContextAttribute.c",
+      "AlpcpReceiveMessagePort.c",
+    ],
+    needs: ALPC,
+    async run(k) {
+      const link = await alpcConnected(k, "sync-small");
+      const reply = fresh("arep");
+      const pr = alpcRequest(link.client, "cli", alpcMessage("q"), reply, {
+        length: BigInt(HEADER),
+      });
+      const r = await alpcReceive(link.server, "conn");
+      const replied = st(
+        await alpcSend(link.server, "conn", F.RELEASE_MESSAGE, alpcReply(r, "a long reply")),
+      );
+      const client = st(await pr.result(3000));
+      const length = readUint(await link.client.read(`${reply}.len`), 0, 8);
+      const next = await alpcReceive(link.client, "cli");
+      return {
+        expected: {
+          replied: "STATUS_SUCCESS",
+          client: "STATUS_BUFFER_TOO_SMALL",
+          length: hex(HEADER + 12),
+          next: { status: "STATUS_SUCCESS", type: hex(T.LPC_REPLY), messageId: r.header.messageId },
+          data: "a long reply",
+        },
+        observed: {
+          replied,
+          client,
+          length: hex(length),
+          next: {
+            status: next.status,
+            type: hex(next.header.type & 0xff),
+            messageId: next.header.messageId,
+          },
+          data: text(next.data),
+        },
+      };
+    },
+  },
+
   // SequenceNo (AlpcpPortQueryBasicInfo.c reads it): AlpcpDispatchConnectionRequest.c counts the
   // connection request on the connection port; AlpcpDispatchReplyToWaitingThread.c counts the
   // connection reply on the client port (the requester's); AlpcpDispatchNewMessage.c counts each
