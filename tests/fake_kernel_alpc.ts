@@ -771,7 +771,9 @@ export class AlpcRules {
     const dv = view(bytes);
     dv.setUint32(PM.offsets.MessageId, msg.messageId, true);
     dv.setUint32(PM.offsets.CallbackId, msg.callbackId, true);
-    if (!i.sync && msg.kind === "request") {
+    // AlpcpSendMessage.c: a message without a waiting thread takes its reply on the requester's
+    // port (AlpcpDispatchReplyToPort.c), an asynchronous connect's too.
+    if (!i.sync && (msg.kind === "request" || msg.kind === "connect")) {
       return this.#replyToPort(port, msg, bytes, release, captured);
     }
     // AlpcpDispatchReplyToWaitingThread.c: a reply longer than the requester's port takes →
@@ -1214,9 +1216,16 @@ export class AlpcRules {
       }
       const status = this.k.block(
         "NtAlpcConnectPort",
-        () => msg.connect !== undefined || msg.failure !== undefined || msg.state === "freed",
+        () =>
+          msg.connect !== undefined || msg.state === "replied" || msg.failure !== undefined ||
+          msg.state === "freed",
         () => {
-          if (msg.connect !== "accepted") {
+          // AlpcpProcessConnectionRequest.c returns 0 for any reply AlpcpReceiveSynchronousReply.c
+          // gets: an accept's LPC_CONNECTION_REPLY, or a plain reply (NtAlpcSendWaitReceivePort
+          // with the request's MessageId: AlpcpDispatchReplyToWaitingThread.c), which leaves the
+          // client port "connecting" (it clears 8 only for Type 11), so its sends are then
+          // STATUS_LPC_REQUESTS_NOT_ALLOWED.
+          if (msg.connect !== "accepted" && msg.state !== "replied") {
             this.#closeHandle(handle);
             // AlpcpProcessConnectionRequest.c: a refused port → STATUS_PORT_CONNECTION_REFUSED;
             // AlpcpReceiveSynchronousReply.c: otherwise the request was lost.

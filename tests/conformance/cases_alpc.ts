@@ -21,7 +21,7 @@ import { sidFromString } from "../../ffi/nt/tokens.ts";
 import { ALPC_STATUS } from "../fake_kernel_alpc.ts";
 import { arg } from "./types.ts";
 import type { Case, Json } from "./types.ts";
-import { HEADER, hex, readUint, st, u64, utf8 } from "./_util.ts";
+import { HEADER, hex, rawHeader, readUint, st, u64, utf8 } from "./_util.ts";
 import {
   attributeField,
   messageAttributes,
@@ -1853,6 +1853,67 @@ export const cases: Case[] = [
             messageId: next.header.messageId,
           },
           data: text(next.data),
+        },
+      };
+    },
+  },
+
+  // AlpcpSendMessage.c: a reply to the connection request (its MessageId) through
+  // NtAlpcSendWaitReceivePort wakes the connecting thread (AlpcpDispatchReplyToWaitingThread.c,
+  // which clears the client port's 8 only for Type 11); AlpcpProcessConnectionRequest.c returns 0
+  // with the handle and the reply's data. The client port is still "connecting":
+  // AlpcpSendMessage.c → 0xC0000707 for its sends.
+  {
+    name:
+      "Replying to an ALPC connection request with NtAlpcSendWaitReceivePort instead of accepting: the connect returns STATUS_SUCCESS with the reply, and the client port's sends are STATUS_LPC_REQUESTS_NOT_ALLOWED",
+    sources: [
+      "AlpcpSendMessage.c",
+      "AlpcpDispatchReplyToWaitingThread.c",
+      "AlpcpProcessConnectionRequest.c",
+    ],
+    needs: ALPC,
+    async run(k) {
+      const server = k.self.main;
+      const client = await k.self.thread();
+      const name = await alpcListen(k, server, "conn-replied");
+      const cm = fresh("acm");
+      const pc = client.start(
+        "NtAlpcConnectPort",
+        arg.out("cli"),
+        arg.us(name),
+        null,
+        null,
+        F.SYNC_REQUEST,
+        null,
+        arg.buf(cm, alpcMessage("hello", { size: ALPC_BUFFER })),
+        arg.buf(`${cm}.len`, u64(BigInt(ALPC_BUFFER))),
+        null,
+        null,
+        null,
+      );
+      const rq = await alpcReceive(server, "conn");
+      const replied = st(await alpcSend(server, "conn", F.RELEASE_MESSAGE, alpcReply(rq, "plain")));
+      const connect = st(await pc.result(3000));
+      const got = await client.read(cm);
+      const h = rawHeader(got);
+      const send = connect === "STATUS_SUCCESS"
+        ? st(await alpcSend(client, "cli", F.RELEASE_MESSAGE, alpcMessage("x")))
+        : "-";
+      return {
+        expected: {
+          replied: "STATUS_SUCCESS",
+          connect: "STATUS_SUCCESS",
+          reply: { type: hex(T.LPC_REPLY), data: "plain" },
+          send: "STATUS_LPC_REQUESTS_NOT_ALLOWED",
+        },
+        observed: {
+          replied,
+          connect,
+          reply: {
+            type: hex(h.type & 0xff),
+            data: text([...got.subarray(HEADER, HEADER + h.dataLength)]),
+          },
+          send,
         },
       };
     },
