@@ -1317,9 +1317,6 @@ export class AlpcRules {
       if (typeof a === "number") return L(a);
       const captured = this.#capture(conn, u8(msgAttrB));
       if (typeof captured === "number") return L(captured);
-      // AlpcpDispatchReplyToWaitingThread.c / AlpcpDispatchReplyToPort.c: the connection reply must
-      // fit the client port (else STATUS_BUFFER_TOO_SMALL, and the new server port is closed).
-      if (PM.size + h.dataLength > client.maxMessage) return L(S.STATUS_BUFFER_TOO_SMALL);
       const server = this.#newPort("server", a, { connection: conn, peer: client });
       client.peer = server;
       const handle = this.k.newHandle({ type: "port", port: server, pid: this.k.current().pid });
@@ -1328,6 +1325,15 @@ export class AlpcRules {
       ss.portContext = ctxP === null ? handle : ptrValue(ctxP);
       server.context = ss.portContext;
       view(u8(cellB)!).setBigUint64(0, handle, true);
+      // AlpcpAcceptConnectPort.c: the server port is linked and its handle written before
+      // AlpcpDispatchMessage.c; a connection reply the client port cannot take
+      // (AlpcpDispatchReplyToWaitingThread.c / AlpcpDispatchReplyToPort.c:
+      // STATUS_BUFFER_TOO_SMALL) leaves the request waiting and closes that handle (NtClose.c, so
+      // AlpcpClosePort.c runs for the server port).
+      if (PM.size + h.dataLength > client.maxMessage) {
+        this.#closeHandle(handle);
+        return L(S.STATUS_BUFFER_TOO_SMALL);
+      }
       // The reply: LPC_CONNECTION_REPLY with the accept's data, released
       // (AlpcpDispatchReplyToWaitingThread.c clears the client's "connecting" state for Type 11).
       const type = T.LPC_CONNECTION_REPLY;

@@ -1919,6 +1919,69 @@ export const cases: Case[] = [
     },
   },
 
+  // AlpcpAcceptConnectPort.c: the server port is made, linked and its handle written to
+  // *PortHandle before AlpcpDispatchMessage.c; a connection reply longer than the client port's
+  // MaxMessageLength fails there (AlpcpDispatchReplyToWaitingThread.c: 0xC0000023) and the
+  // handle is closed (NtClose), so the value written names no handle.
+  {
+    name:
+      "An ALPC accept whose connection reply exceeds the client port's MaxMessageLength is STATUS_BUFFER_TOO_SMALL; the server port handle it wrote is already closed (STATUS_INVALID_HANDLE)",
+    sources: [
+      "AlpcpAcceptConnectPort.c",
+      "AlpcpDispatchMessage.c",
+      "AlpcpDispatchReplyToWaitingThread.c",
+      "NtClose.c",
+    ],
+    needs: ALPC,
+    async run(k) {
+      const server = k.self.main;
+      const client = await k.self.thread();
+      const name = await alpcListen(k, server, "accept-long");
+      const cm = fresh("acm");
+      const pc = client.start(
+        "NtAlpcConnectPort",
+        arg.out("cli"),
+        arg.us(name),
+        null,
+        arg.buf(fresh("pa"), portAttributes({ maxMessageLength: 0x30 })),
+        F.SYNC_REQUEST,
+        null,
+        arg.buf(cm, alpcMessage("hello", { size: ALPC_BUFFER })),
+        arg.buf(`${cm}.len`, u64(BigInt(ALPC_BUFFER))),
+        null,
+        null,
+        null,
+      );
+      const rq = await alpcReceive(server, "conn");
+      const accept = st(
+        await server.call(
+          "NtAlpcAcceptConnectPort",
+          arg.out("al.srv"),
+          arg.h("conn"),
+          0,
+          null,
+          null,
+          arg.ptr(ALPC_CTX),
+          arg.buf(fresh("aacc"), alpcReply(rq, "a reply longer than 8 bytes")),
+          null,
+          1,
+        ),
+      );
+      const written = server.handleValue("al.srv") !== 0n;
+      const close = st(await server.call("NtClose", arg.h("al.srv")));
+      await server.call("NtClose", arg.h("conn"));
+      await pc.result(3000);
+      return {
+        expected: {
+          accept: "STATUS_BUFFER_TOO_SMALL",
+          written: true,
+          close: "STATUS_INVALID_HANDLE",
+        },
+        observed: { accept, written, close },
+      };
+    },
+  },
+
   // SequenceNo (AlpcpPortQueryBasicInfo.c reads it): AlpcpDispatchConnectionRequest.c counts the
   // connection request on the connection port; AlpcpDispatchReplyToWaitingThread.c counts the
   // connection reply on the client port (the requester's); AlpcpDispatchNewMessage.c counts each
