@@ -599,7 +599,11 @@ export class FakeKernel {
     if (entry.type !== "port") return;
     const port = entry.port;
     port.handles--;
-    if (port.handles > 0) return; // AlpcpClosePort.c: only the last handle cleans up
+    // AlpcpClosePort.c cleans up (AlpcpDoPortCleanup.c, AlpcpSendCloseMessage.c) when the closing
+    // process's handle count reaches 1 and it is the port's owner (or the port has 0x100000).
+    // Here a port's handles all live in the process that made it, its owner (no handle is
+    // duplicated or inherited), so the port's own count stands for both tests.
+    if (port.handles > 0) return;
     port.closed = true;
     this.views.portClosed(port);
     if (port.name && this.#names.get(port.name) === port) this.#names.delete(port.name); // ObpDecrementHandleCount.c

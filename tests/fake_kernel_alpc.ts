@@ -27,10 +27,15 @@
  * addresses only: no memory behind them. Not modelled: completion lists, resource reserves, a
  * caller's own section in `NtAlpcCreatePortSection`, the handle, token, direct and work-on-behalf
  * attributes (never marked valid), a message's MessageContext, 32-bit callers, the connect's
- * timeout (it waits), the cancelling of queued messages by `NtAlpcDisconnectPort`
- * (AlpcpCancelMessagesByRequestor.c) and `AlpcpWalkConnectionList.c` for a connection port, ALPC
- * calls on legacy ports other than `NtAlpcQueryInformation` (they return STATUS_NOT_IMPLEMENTED),
- * information classes other than basic (STATUS_NOT_IMPLEMENTED).
+ * timeout (it waits), what AlpcpDisconnectPort.c does beyond marking the port disconnected (for
+ * `NtAlpcDisconnectPort` and at a port's last close: Flags bit 0's 0x80,
+ * `AlpcpWalkConnectionList.c` for a connection port, and AlpcpCancelMessagesByRequestor.c, which
+ * cancels the messages this port sent that still wait in the other side's queues, wakes their
+ * waiting senders and returns the others as LPC_CANCELED to this side's receive port (a client port
+ * itself, a server port's connection port); no conformance case disconnects or closes a port with
+ * messages outstanding), ALPC calls on legacy ports other than `NtAlpcQueryInformation` (they
+ * return STATUS_NOT_IMPLEMENTED), and information classes other than basic
+ * (STATUS_NOT_IMPLEMENTED).
  *
  * @module
  */
