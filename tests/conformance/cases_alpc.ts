@@ -1919,6 +1919,59 @@ export const cases: Case[] = [
     },
   },
 
+  // AlpcpSendMessage.c: a reply to a message no thread waits on goes to
+  // AlpcpDispatchReplyToPort.c, an asynchronous connect's too: it is queued on the requester, the
+  // client port (its 8 cleared only for Type 11, so its sends stay 0xC0000707).
+  {
+    name:
+      "A plain reply to an asynchronous ALPC connect's request is queued on the client port as LPC_REPLY; the client port's sends stay STATUS_LPC_REQUESTS_NOT_ALLOWED",
+    sources: [
+      "AlpcpSendMessage.c",
+      "AlpcpDispatchReplyToPort.c",
+      "AlpcpProcessConnectionRequest.c",
+    ],
+    needs: ALPC,
+    async run(k) {
+      const server = k.self.main;
+      const client = await k.self.thread();
+      const name = await alpcListen(k, server, "async-replied");
+      const connect = st(
+        await client.call(
+          "NtAlpcConnectPort",
+          arg.out("cli"),
+          arg.us(name),
+          null,
+          null,
+          0,
+          null,
+          null,
+          null,
+          null,
+          null,
+          null,
+        ),
+      );
+      const rq = await alpcReceive(server, "conn");
+      const replied = st(await alpcSend(server, "conn", F.RELEASE_MESSAGE, alpcReply(rq, "plain")));
+      const got = await alpcReceive(client, "cli");
+      const send = st(await alpcSend(client, "cli", F.RELEASE_MESSAGE, alpcMessage("x")));
+      return {
+        expected: {
+          connect: "STATUS_SUCCESS",
+          replied: "STATUS_SUCCESS",
+          got: { status: "STATUS_SUCCESS", type: hex(T.LPC_REPLY), data: "plain" },
+          send: "STATUS_LPC_REQUESTS_NOT_ALLOWED",
+        },
+        observed: {
+          connect,
+          replied,
+          got: { status: got.status, type: hex(got.header.type & 0xff), data: text(got.data) },
+          send,
+        },
+      };
+    },
+  },
+
   // AlpcpAcceptConnectPort.c: the server port is made, linked and its handle written to
   // *PortHandle before AlpcpDispatchMessage.c; a connection reply longer than the client port's
   // MaxMessageLength fails there (AlpcpDispatchReplyToWaitingThread.c: 0xC0000023) and the
