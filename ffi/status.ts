@@ -66,12 +66,15 @@ export const NTSTATUS = {
   STATUS_CANT_OPEN_ANONYMOUS: 0xc00000a6,
   STATUS_FILE_IS_A_DIRECTORY: 0xc00000ba,
   STATUS_NOT_SUPPORTED: 0xc00000bb,
+  STATUS_INVALID_PARAMETER_2: 0xc00000f0,
   STATUS_INVALID_PARAMETER_3: 0xc00000f1,
   STATUS_INVALID_PARAMETER_4: 0xc00000f2,
   STATUS_NOT_A_DIRECTORY: 0xc0000103,
   STATUS_PROCESS_IS_TERMINATING: 0xc000010a,
   STATUS_CANCELLED: 0xc0000120,
   STATUS_CONTROL_C_EXIT: 0xc000013a,
+  STATUS_INVALID_CONNECTION: 0xc0000140,
+  STATUS_INVALID_ADDRESS: 0xc0000141,
   STATUS_PIPE_BROKEN: 0xc000014b,
   STATUS_REPLY_MESSAGE_MISMATCH: 0xc000021f,
   STATUS_NOT_FOUND: 0xc0000225,
@@ -79,11 +82,15 @@ export const NTSTATUS = {
   STATUS_NOT_A_REPARSE_POINT: 0xc0000275,
   STATUS_IO_REPARSE_DATA_INVALID: 0xc0000278,
   STATUS_SERVER_SID_MISMATCH: 0xc00002a0,
+  STATUS_OBJECTID_NOT_FOUND: 0xc00002f0,
   STATUS_PORT_NOT_SET: 0xc0000353,
   STATUS_DEBUGGER_INACTIVE: 0xc0000354,
   STATUS_REPARSE_POINT_ENCOUNTERED: 0xc000050b,
   STATUS_PORT_CLOSED: 0xc0000700,
+  STATUS_MESSAGE_LOST: 0xc0000701,
   STATUS_INVALID_MESSAGE: 0xc0000702,
+  STATUS_REQUEST_CANCELED: 0xc0000703,
+  STATUS_LPC_RECEIVE_BUFFER_EXPECTED: 0xc0000705,
   STATUS_LPC_REQUESTS_NOT_ALLOWED: 0xc0000707,
   STATUS_PROCESS_IS_PROTECTED: 0xc0000712,
 } as const;
@@ -138,6 +145,15 @@ const NOT_ON_THIS_SYSTEM =
 const ELEVATE = "run from an elevated (Administrator) prompt";
 
 const NT_HINTS: Partial<Record<NtStatusName, string>> = {
+  STATUS_INVALID_ADDRESS:
+    "nothing is mapped at that address (ALPC: no view of this port is there; release a delivered view on the port it arrived on)",
+  STATUS_MESSAGE_LOST:
+    "the request was cancelled before its reply came (the other side closed or disconnected)",
+  STATUS_REQUEST_CANCELED:
+    "the request this reply answers was cancelled (its sender gave up or died)",
+  STATUS_LPC_RECEIVE_BUFFER_EXPECTED:
+    "a synchronous ALPC request needs a receive buffer (and its length) for the reply",
+  STATUS_INVALID_CONNECTION: "the port is not connected (yet, or any more)",
   STATUS_ACCESS_DENIED:
     "the caller's token lacks the access this object's DACL requires; check the security descriptor, or " +
     ELEVATE,

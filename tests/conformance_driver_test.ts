@@ -36,6 +36,7 @@ import {
 } from "./conformance/run.ts";
 import { alpcUnavailable } from "../ffi/nt/capabilities.ts";
 import { arg, type Case, type Kernel, type Process } from "./conformance/types.ts";
+import { CASES } from "./conformance/cases.ts";
 import { REPO_ROOT, run } from "./_helpers.ts";
 
 const OA = LAYOUTS.OBJECT_ATTRIBUTES;
@@ -305,7 +306,7 @@ async function capture(args: string[], cases: Case[], log: string[] = []) {
   return { code, out: out.join("\n"), err: err.join("\n") };
 }
 
-Deno.test("runner: --json prints one deno-lpc/conformance@1 document; a throwing case fails with its error", async () => {
+Deno.test("runner: --json prints one deno-lpc/conformance@2 document (each case with its transport); a throwing case fails with its error", async () => {
   const log: string[] = [];
   const r = await capture(["--kernel", "fake", "--json"], CASES_FOR_TEST, log);
   assertStrictEquals(r.code, 1);
@@ -323,7 +324,7 @@ Deno.test("runner: --json prints one deno-lpc/conformance@1 document; a throwing
   for (const c of doc.cases) {
     assertEquals(
       Object.keys(c).filter((k) => k !== "error").sort(),
-      ["expected", "kernel", "ms", "name", "observed", "passed", "sources"],
+      ["expected", "kernel", "ms", "name", "observed", "passed", "sources", "transport"],
     );
     assertStrictEquals(typeof c.ms, "number");
   }
@@ -354,7 +355,7 @@ Deno.test("runner: the table, the summary, --filter, and exit 0 when all passed"
   assertMatch(r.out, /^case +kernel +passed$/m);
   assertMatch(r.out, /^a rule that holds +fake +yes$/m);
   assertNotMatch(r.out, /does not/);
-  assertMatch(r.out, /: 1 passed, 0 failed, 1 cases$/);
+  assertMatch(r.out, /: 1 passed, 0 failed, 1 cases \(0 ALPC\)$/);
 });
 
 Deno.test("runner: bad usage exits 2, --help 0, an empty suite 1", async () => {
@@ -416,7 +417,8 @@ Deno.test("runner: an ALPC case on a Windows kernel without NtAlpcCreatePort is 
   if (why !== null) {
     const doc = await runSuite([alpc, CASES_FOR_TEST[0]!], "windows", countingKernel(log));
     assertEquals([doc.passed, doc.failed, doc.skipped], [1, 0, 1]);
-    assertMatch(summary(doc), /1 passed, 0 failed, 1 skipped, 2 cases$/);
+    assertMatch(summary(doc), /1 passed, 0 failed, 1 skipped, 2 cases \(1 ALPC\)$/);
+    assertEquals(doc.cases.map((c) => c.transport).sort(), ["alpc", "lpc"]);
     assertMatch(formatTable(doc), /an ALPC rule +windows +skipped: /);
   }
 });
@@ -436,7 +438,7 @@ Deno.test("runner: deno task conformance's permissions are enough to start it (-
   const flags = [...words.slice(2, -1), `${REPO_ROOT}${words.at(-1)}`];
   const help = await run(Deno.execPath(), ["run", ...flags, "--help"]);
   assertStrictEquals(help.code, 0, help.stderr);
-  assertMatch(help.stdout, /deno-lpc\/conformance@1/);
+  assertMatch(help.stdout, /deno-lpc\/conformance@2/);
   const none = await run(Deno.execPath(), [
     "run",
     ...flags,
@@ -447,4 +449,15 @@ Deno.test("runner: deno task conformance's permissions are enough to start it (-
   ]);
   assertStrictEquals(none.code, 2, none.stderr);
   assertMatch(none.stderr, /no case matches/);
+});
+
+Deno.test("the suite: at least 20 ALPC cases, each citing the Alpcp*/NtAlpc* functions it is read from (tests/conformance_test.ts runs each against the fake)", () => {
+  const alpcCases = CASES.filter((c) => (c.needs ?? []).includes("alpc"));
+  assert(alpcCases.length >= 20, `${alpcCases.length} ALPC cases`);
+  for (const c of alpcCases) {
+    assert(
+      c.sources.some((s) => /^(NtAlpc|Alpcp?)\w+\.c$/.test(s)),
+      `${c.name}: cites no ALPC function (${c.sources.join(", ")})`,
+    );
+  }
 });

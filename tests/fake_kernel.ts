@@ -184,6 +184,11 @@ export interface ThreadState {
    * with SeTcbPrivilege, what `grantTcb` gives), or null (the process token).
    */
   impersonating: number | "system" | null;
+  /**
+   * The impersonation level of an ALPC impersonation (PsImpersonateClient.c), undefined
+   * otherwise; SecurityAnonymous (0) makes NtOpenThreadTokenEx.c refuse the token.
+   */
+  impersonationLevel?: number | undefined;
 }
 
 /** A process; exported for the ALPC rules. */
@@ -323,6 +328,17 @@ export class FakeKernel {
     const m = new Map<number, number>();
     for (const t of this.#threads.values()) {
       if (typeof t.impersonating === "number") m.set(t.tid, t.impersonating);
+    }
+    return m;
+  }
+
+  /** Threads impersonating through an ALPC call: tid -> the impersonation level (0 anonymous). */
+  get impersonationLevels(): ReadonlyMap<number, number> {
+    const m = new Map<number, number>();
+    for (const t of this.#threads.values()) {
+      if (typeof t.impersonating === "number" && t.impersonationLevel !== undefined) {
+        m.set(t.tid, t.impersonationLevel);
+      }
     }
     return m;
   }
@@ -583,7 +599,11 @@ export class FakeKernel {
     if (entry.type !== "port") return;
     const port = entry.port;
     port.handles--;
-    if (port.handles > 0) return; // AlpcpClosePort.c: only the last handle cleans up
+    // AlpcpClosePort.c cleans up (AlpcpDoPortCleanup.c, AlpcpSendCloseMessage.c) when the closing
+    // process's handle count reaches 1 and it is the port's owner (or the port has 0x100000).
+    // Here a port's handles all live in the process that made it, its owner (no handle is
+    // duplicated or inherited), so the port's own count stands for both tests.
+    if (port.handles > 0) return;
     port.closed = true;
     this.views.portClosed(port);
     if (port.name && this.#names.get(port.name) === port) this.#names.delete(port.name); // ObpDecrementHandleCount.c
@@ -1404,6 +1424,7 @@ export class FakeKernel {
         return this.#log("NtImpersonateClientOfPort", S.STATUS_ACCESS_DENIED);
       }
       this.#thread(this.current).impersonating = msg.from.pid;
+      this.#thread(this.current).impersonationLevel = undefined;
       return this.#log("NtImpersonateClientOfPort", S.STATUS_SUCCESS);
     },
 
@@ -1416,6 +1437,7 @@ export class FakeKernel {
       if (length !== 8) return this.#log("NtSetInformationThread", S.STATUS_INFO_LENGTH_MISMATCH);
       const token = view(u8(infoB)!).getBigUint64(0, true);
       const t = this.#thread(this.current);
+      t.impersonationLevel = undefined;
       if (token === 0n) {
         t.impersonating = null;
         return this.#log("NtSetInformationThread", S.STATUS_SUCCESS);
@@ -1439,6 +1461,10 @@ export class FakeKernel {
       const t = this.#thread(this.current);
       if (t.impersonating === null) {
         return this.#log("NtOpenThreadToken", S.STATUS_NO_TOKEN);
+      }
+      // NtOpenThreadTokenEx.c: an anonymous-level impersonation → STATUS_CANT_OPEN_ANONYMOUS.
+      if (t.impersonationLevel === 0) {
+        return this.#log("NtOpenThreadToken", S.STATUS_CANT_OPEN_ANONYMOUS);
       }
       const h = this.#newHandle({ type: "token", client: t.impersonating, pid: this.current.pid });
       view(u8(cellB)!).setBigUint64(0, h, true);

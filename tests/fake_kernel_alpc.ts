@@ -30,11 +30,15 @@
  * modelled: completion lists, resource reserves, a
  * caller's own section in `NtAlpcCreatePortSection`, the handle, token, direct and work-on-behalf
  * attributes (never marked valid), a message's MessageContext, 32-bit callers, the connect's
- * timeout (it waits), the cancelling of queued messages by `NtAlpcDisconnectPort`
- * (AlpcpCancelMessagesByRequestor.c) and `AlpcpWalkConnectionList.c` for a connection port, ALPC
- * calls on legacy ports other than `NtAlpcQueryInformation` (they return STATUS_NOT_IMPLEMENTED),
- * impersonation through a connection port handle without a message (STATUS_NOT_IMPLEMENTED) and
- * information classes other than basic (STATUS_NOT_IMPLEMENTED).
+ * timeout (it waits), what AlpcpDisconnectPort.c does beyond marking the port disconnected (for
+ * `NtAlpcDisconnectPort` and at a port's last close: Flags bit 0's 0x80,
+ * `AlpcpWalkConnectionList.c` for a connection port, and AlpcpCancelMessagesByRequestor.c, which
+ * cancels the messages this port sent that still wait in the other side's queues, wakes their
+ * waiting senders and returns the others as LPC_CANCELED to this side's receive port (a client port
+ * itself, a server port's connection port); no conformance case disconnects or closes a port with
+ * messages outstanding), ALPC calls on legacy ports other than `NtAlpcQueryInformation` (they
+ * return STATUS_NOT_IMPLEMENTED), and information classes other than basic
+ * (STATUS_NOT_IMPLEMENTED).
  *
  * @module
  */
@@ -83,6 +87,7 @@ export const ALPC_STATUS = {
   STATUS_MESSAGE_LOST: 0xc0000701,
   STATUS_REQUEST_CANCELED: 0xc0000703,
   STATUS_LPC_RECEIVE_BUFFER_EXPECTED: 0xc0000705,
+  STATUS_OBJECTID_NOT_FOUND: 0xc00002f0,
 } as const;
 
 /** The ALPC functions of ntdll the fake implements. */
@@ -316,7 +321,8 @@ export class AlpcRules {
    * dynamic tracking. A connection port always gets ALLOW_LPC_REQUESTS (0x20000); a client port
    * with NULL attributes gets ALLOW_IMPERSONATION, and at most the connection port's
    * MaxMessageLength; a server port loses 0x20000. The QoS is checked by SeValidateSecurityQos.c
-   * (level above 3: STATUS_BAD_IMPERSONATION_LEVEL; tracking above 1: STATUS_INVALID_PARAMETER).
+   * (tracking above 1: STATUS_INVALID_PARAMETER, checked first; level above 3:
+   * STATUS_BAD_IMPERSONATION_LEVEL).
    */
   #attributes(
     b: Uint8Array | null,
@@ -345,9 +351,16 @@ export class AlpcRules {
     else if (kind === "client") {
       if (!b) flags |= P.ALLOW_IMPERSONATION;
       if (connection && max > connection.maxMessage) max = connection.maxMessage;
+      // AlpcpCreateClientPort.c: a connection port with Flags 0x1000000 gives its client ports
+      // that flag and its own MaxMessageLength.
+      if (connection && (this.stateOf(connection).flags & 0x1000000) !== 0) {
+        flags |= 0x1000000;
+        max = connection.maxMessage;
+      }
     } else flags &= ~P.ALLOW_LPC_REQUESTS;
-    if (level > 3) return S.STATUS_BAD_IMPERSONATION_LEVEL;
+    // SeValidateSecurityQos.c: the tracking mode first, then the level.
     if (tracking > 1) return S.STATUS_INVALID_PARAMETER;
+    if (level > 3) return S.STATUS_BAD_IMPERSONATION_LEVEL;
     return { flags, max, qos: { level, dynamic: tracking === 1 }, maxView };
   }
 
@@ -439,7 +452,7 @@ export class AlpcRules {
    * (STATUS_INVALID_PARAMETER); the security attribute (AlpcpCaptureSecurityAttributeInternal.c:
    * Flags within 0x30000 and not both bits, else STATUS_INVALID_PARAMETER; ContextHandle -2 makes a
    * context of the sender now, else it must be one of the port's (STATUS_INVALID_HANDLE; another
-   * port's: STATUS_ACCESS_DENIED); 0x10000 deletes it after the capture) and the view attribute
+   * port's: STATUS_ACCESS_DENIED); 0x10000 deletes it and the message carries no context) and the view attribute
    * (AlpcpCaptureViewAttributeInternal.c: a view of the sender's process).
    */
   #capture(
@@ -473,8 +486,10 @@ export class AlpcRules {
           return S.STATUS_INVALID_HANDLE;
         }
         if (ctx.port !== port) return S.STATUS_ACCESS_DENIED;
+        // AlpcpCaptureSecurityAttributeInternal.c: with 0x10000 the context is deleted and the
+        // message carries none (`v13 = 0` before `*(a5 + 32) = v13`).
         if (flags & SEC_RELEASE) this.#deleteSecurityContext(ctx);
-        out.security = ctx;
+        else out.security = ctx;
       }
     }
     if (valid & A.VIEW) {
@@ -688,19 +703,26 @@ export class AlpcRules {
       return { status: S.STATUS_INVALID_PARAMETER };
     }
     if (PM.size + h.dataLength > buf.byteLength) return { status: S.STATUS_ACCESS_VIOLATION }; // harness guard
+    if (h.dataInfoOffset !== 0) {
+      const invalid = validateDataInformation(buf);
+      if (invalid !== 0) return { status: invalid };
+    }
     const release = (flags & F.RELEASE_MESSAGE) !== 0;
     const id = h.messageId | 0;
     // The Type: the caller's low byte is ignored; a reply (MessageId > 0) is LPC_REPLY with
     // RELEASE_MESSAGE, else LPC_REQUEST; a new message is LPC_DATAGRAM with RELEASE_MESSAGE, else
-    // LPC_REQUEST; the caller's high byte stays, without 0x1000.
+    // LPC_REQUEST; of the caller's high byte only 0x6F00 stays (AlpcpSendMessage.c, user-mode
+    // branch: `Type & 0x7FFF`, then `(Type & 0xFF00) & 0xEFFF`: 0x8000 and 0x1000 dropped).
     let type = id > 0
       ? (release ? T.LPC_REPLY : T.LPC_REQUEST)
       : (release ? T.LPC_DATAGRAM : T.LPC_REQUEST);
-    type |= h.type & 0xff00 & 0xefff;
+    type |= h.type & 0x6f00;
     // A new message's ClientId must be zero (STATUS_INVALID_MESSAGE).
     if (id === 0 && (h.pid !== 0 || h.tid !== 0)) return { status: S.STATUS_INVALID_MESSAGE };
     if (h.totalLength > port.maxMessage) return { status: S.STATUS_PORT_MESSAGE_TOO_LONG };
-    if (id < 0) return { status: S.STATUS_INVALID_MESSAGE }; // reserve blobs: not modelled
+    // AlpcpLookupMessage.c: a negative MessageId names a resource reserve; no reserve is ever
+    // made here, so the lookup finds none: STATUS_OBJECTID_NOT_FOUND (0xC00002F0).
+    if (id < 0) return { status: ALPC_STATUS.STATUS_OBJECTID_NOT_FOUND };
     if (id > 0) return { status: this.#reply(port, flags, buf, type, attrs) };
     const captured = this.#capture(port, attrs);
     if (typeof captured === "number") return { status: captured };
@@ -769,7 +791,7 @@ export class AlpcRules {
   /**
    * A reply (AlpcpSendMessage.c with a MessageId): the message is looked up (AlpcpLookupMessage.c);
    * a cancelled one (its sender gone) answers STATUS_REQUEST_CANCELED, one that takes no reply is
-   * answered with success and nothing sent; it must have been received, through this port or
+   * answered with success, nothing sent, and freed; it must have been received, through this port or
    * (a server port) its connection port, else STATUS_ACCESS_DENIED. A waiting sender gets it
    * (AlpcpDispatchReplyToWaitingThread.c: the replier's ClientId, the same MessageId and
    * CallbackId); an asynchronous request's reply is queued on the requester's port
@@ -796,7 +818,13 @@ export class AlpcRules {
     if (!through || msg.state !== "received") return S.STATUS_ACCESS_DENIED;
     const captured = this.#capture(port, attrs);
     if (typeof captured === "number") return captured;
-    if (i.noReply) return S.STATUS_SUCCESS;
+    if (i.noReply) {
+      // AlpcpSendMessage.c: a reply to a message with 0x200 (no reply) answers 0, releases the
+      // attributes and cancels the message (AlpcpCancelMessage.c, 0x10000): it is gone, and a
+      // second reply fails its lookup (AlpcpLookupMessage.c: 0xC0000702).
+      this.#cancel(msg);
+      return S.STATUS_SUCCESS;
+    }
     const release = (flags & F.RELEASE_MESSAGE) !== 0;
     const replyType = release ? type & ~CONTINUATION : type | CONTINUATION;
     const bytes = this.#bytes(
@@ -808,7 +836,9 @@ export class AlpcRules {
     const dv = view(bytes);
     dv.setUint32(PM.offsets.MessageId, msg.messageId, true);
     dv.setUint32(PM.offsets.CallbackId, msg.callbackId, true);
-    if (!i.sync && msg.kind === "request") {
+    // AlpcpSendMessage.c: a message without a waiting thread takes its reply on the requester's
+    // port (AlpcpDispatchReplyToPort.c), an asynchronous connect's too.
+    if (!i.sync && (msg.kind === "request" || msg.kind === "connect")) {
       return this.#replyToPort(port, msg, bytes, release, captured);
     }
     // AlpcpDispatchReplyToWaitingThread.c: a reply longer than the requester's port takes →
@@ -937,14 +967,21 @@ export class AlpcRules {
         return S.STATUS_BUFFER_TOO_SMALL;
       }
       port.queue.splice(port.queue.indexOf(msg), 1);
-      this.#copyOut(msg, msg.bytes, i.type, recv, port);
-      this.#expose(msg, port, attrs);
+      // AlpcpReceiveMessagePort.c: a message that takes no reply is kept (Type |= 0x2000, the
+      // pending queue) when the receiver allocated an attribute it carries (security 0x80000000,
+      // view 0x40000000, handle 0x10000000), else Type &= ~0x2000 and it is dropped; the header
+      // is copied out after that.
+      let keep = !i.noReply;
       if (i.noReply) {
         const asked = attrs ? view(attrs).getUint32(MA.offsets.AllocatedAttributes, true) : 0;
         const carries = (i.security ? A.SECURITY : 0) | (i.view ? A.VIEW : 0);
-        if ((asked & carries) !== 0) msg.state = "received";
-        else this.k.free(msg);
-      } else msg.state = "received";
+        keep = (asked & carries) !== 0;
+        i.type = keep ? i.type | CONTINUATION : i.type & ~CONTINUATION;
+      }
+      this.#copyOut(msg, msg.bytes, i.type, recv, port);
+      this.#expose(msg, port, attrs);
+      if (keep) msg.state = "received";
+      else this.k.free(msg);
       this.k.changed();
       return S.STATUS_SUCCESS;
     };
@@ -960,7 +997,8 @@ export class AlpcRules {
   /**
    * AlpcpProcessSynchronousRequest.c: the send, then the wait for the reply
    * (AlpcpReceiveSynchronousReply.c: a request cancelled or flushed is STATUS_MESSAGE_LOST). A
-   * reply longer than `*BufferLength` gives STATUS_BUFFER_TOO_SMALL and the required length;
+   * reply longer than `*BufferLength` gives STATUS_BUFFER_TOO_SMALL and the required length, and
+   * waits on the receive port for the next receive;
    * else the reply is copied, `*BufferLength` set to its length and its attributes exposed.
    */
   #syncRequest(
@@ -998,8 +1036,29 @@ export class AlpcRules {
     const h = rawHeader(reply);
     const required = PM.size + h.dataLength;
     if (lenB && BigInt(required) > view(lenB).getBigUint64(0, true)) {
+      // AlpcpProcessSynchronousRequest.c → AlpcpReturnMessageOnInsufficientBuffer.c: the reply
+      // is queued on the receive port (the requesting port; a server port's connection port),
+      // first in line, for the next receive there; `*BufferLength` = the required length and the
+      // context attribute is exposed (AlpcpExposeCapturedContextAttribute.c: ValidAttributes 0).
+      const at = port.kind === "server" && port.connection ? port.connection : port;
+      const i = this.#info(msg);
+      msg.bytes = reply;
+      msg.kind = "datagram";
+      msg.state = "queued";
+      msg.queuedOn = at;
+      i.type = r.type;
+      i.noReply = true;
+      i.isReply = true;
+      i.security = r.security;
+      i.view = r.view;
+      at.queue.unshift(msg);
       view(lenB).setBigUint64(0, BigInt(required), true);
-      this.k.free(msg);
+      if (attrs) {
+        const allocated = view(attrs).getUint32(MA.offsets.AllocatedAttributes, true);
+        if (allocated & A.CONTEXT) this.#exposeContext(msg, attrs, allocated);
+        view(attrs).setUint32(MA.offsets.ValidAttributes, 0, true);
+      }
+      this.k.changed();
       return S.STATUS_BUFFER_TOO_SMALL;
     }
     this.#copyOut(msg, reply, r.type, recv, port);
@@ -1075,8 +1134,33 @@ export class AlpcRules {
     return port.kind === "connection" ? port : port.peer;
   }
 
-  #impersonate(pid: number): number {
-    this.k.thread(this.k.current()).impersonating = pid;
+  /**
+   * The port's 0x400 state: AlpcpCreateClientPort.c sets it only on a client port whose QoS
+   * ContextTrackingMode is 1 (dynamic); server and connection ports never have it.
+   */
+  #dynamic(port: Port): boolean {
+    return port.kind === "client" && this.stateOf(port).qos.dynamic;
+  }
+
+  /**
+   * A port's client context (its +64 SECURITY_CLIENT_CONTEXT): a client port's is the token
+   * captured at connect with its QoS (AlpcpCreateClientPort.c → SeCreateClientSecurity.c); any
+   * other port's is the zeroed one AlpcpCreatePort.c leaves (no token, level 0).
+   */
+  #clientContext(port: Port): { pid: number | null; level: number } {
+    const s = this.stateOf(port);
+    if (port.kind !== "client") return { pid: null, level: 0 };
+    return { pid: s.clientPid ?? port.ownerPid, level: s.qos.level };
+  }
+
+  /**
+   * PsImpersonateClient.c: a NULL token reverts the thread to its process token (success); else
+   * the thread impersonates the token at the level given (SecurityAnonymous is 0).
+   */
+  #impersonate(pid: number | null, level: number): number {
+    const t = this.k.thread(this.k.current());
+    t.impersonating = pid;
+    t.impersonationLevel = pid === null ? undefined : level;
     return S.STATUS_SUCCESS;
   }
 
@@ -1197,9 +1281,16 @@ export class AlpcRules {
       }
       const status = this.k.block(
         "NtAlpcConnectPort",
-        () => msg.connect !== undefined || msg.failure !== undefined || msg.state === "freed",
+        () =>
+          msg.connect !== undefined || msg.state === "replied" || msg.failure !== undefined ||
+          msg.state === "freed",
         () => {
-          if (msg.connect !== "accepted") {
+          // AlpcpProcessConnectionRequest.c returns 0 for any reply AlpcpReceiveSynchronousReply.c
+          // gets: an accept's LPC_CONNECTION_REPLY, or a plain reply (NtAlpcSendWaitReceivePort
+          // with the request's MessageId: AlpcpDispatchReplyToWaitingThread.c), which leaves the
+          // client port "connecting" (it clears 8 only for Type 11), so its sends are then
+          // STATUS_LPC_REQUESTS_NOT_ALLOWED.
+          if (msg.connect !== "accepted" && msg.state !== "replied") {
             this.#closeHandle(handle);
             // AlpcpProcessConnectionRequest.c: a refused port → STATUS_PORT_CONNECTION_REFUSED;
             // AlpcpReceiveSynchronousReply.c: otherwise the request was lost.
@@ -1291,9 +1382,6 @@ export class AlpcRules {
       if (typeof a === "number") return L(a);
       const captured = this.#capture(conn, u8(msgAttrB));
       if (typeof captured === "number") return L(captured);
-      // AlpcpDispatchReplyToWaitingThread.c / AlpcpDispatchReplyToPort.c: the connection reply must
-      // fit the client port (else STATUS_BUFFER_TOO_SMALL, and the new server port is closed).
-      if (PM.size + h.dataLength > client.maxMessage) return L(S.STATUS_BUFFER_TOO_SMALL);
       const server = this.#newPort("server", a, { connection: conn, peer: client });
       client.peer = server;
       const handle = this.k.newHandle({ type: "port", port: server, pid: this.k.current().pid });
@@ -1302,6 +1390,15 @@ export class AlpcRules {
       ss.portContext = ctxP === null ? handle : ptrValue(ctxP);
       server.context = ss.portContext;
       view(u8(cellB)!).setBigUint64(0, handle, true);
+      // AlpcpAcceptConnectPort.c: the server port is linked and its handle written before
+      // AlpcpDispatchMessage.c; a connection reply the client port cannot take
+      // (AlpcpDispatchReplyToWaitingThread.c / AlpcpDispatchReplyToPort.c:
+      // STATUS_BUFFER_TOO_SMALL) leaves the request waiting and closes that handle (NtClose.c, so
+      // AlpcpClosePort.c runs for the server port).
+      if (PM.size + h.dataLength > client.maxMessage) {
+        this.#closeHandle(handle);
+        return L(S.STATUS_BUFFER_TOO_SMALL);
+      }
       // The reply: LPC_CONNECTION_REPLY with the accept's data, released
       // (AlpcpDispatchReplyToWaitingThread.c clears the client's "connecting" state for Type 11).
       const type = T.LPC_CONNECTION_REPLY;
@@ -1423,27 +1520,28 @@ export class AlpcRules {
       const port = this.k.port(p);
       if (typeof port === "number") return L(port);
       if (!h) {
-        // No message: the connected port's context, which needs ALLOW_IMPERSONATION and static
-        // tracking (else STATUS_ACCESS_DENIED).
+        // NtAlpcImpersonateClientOfPort.c without a message: the connected port
+        // (AlpcpReferenceConnectedPort.c; a connection port is its own) needs ALLOW_IMPERSONATION
+        // and no dynamic tracking (0x400), else STATUS_ACCESS_DENIED; a requested level above the
+        // context's is STATUS_ACCESS_DENIED; then SeImpersonateClientEx.c on its client context.
         const connected = this.#connected(port);
-        if (!connected || port.kind === "connection") return L(S.STATUS_NOT_IMPLEMENTED);
+        if (!connected) return L(S.STATUS_ACCESS_DENIED);
         const cs = this.stateOf(connected);
-        if ((cs.flags & P.ALLOW_IMPERSONATION) === 0 || cs.qos.dynamic) {
+        if ((cs.flags & P.ALLOW_IMPERSONATION) === 0 || this.#dynamic(connected)) {
           return L(S.STATUS_ACCESS_DENIED);
         }
-        if (useLevel && level > cs.qos.level) return L(S.STATUS_ACCESS_DENIED);
-        if (connected.kind !== "client" || cs.clientPid === undefined) {
-          return L(S.STATUS_NOT_IMPLEMENTED);
-        }
-        return L(this.#impersonate(cs.clientPid));
+        const ctx = this.#clientContext(connected);
+        if (useLevel && level > ctx.level) return L(S.STATUS_ACCESS_DENIED);
+        return L(this.#impersonate(ctx.pid, useLevel ? level : ctx.level));
       }
       const found = this.#lookup(port, h.messageId, h.callbackId);
       if (typeof found === "number") return L(found);
       const msg = found;
       const i = this.#info(msg);
-      // AlpcpImpersonateMessage.c: a received message waiting for its reply, without
-      // LPC_NO_IMPERSONATE, through its port or (a server port) that port's connection port.
-      if (msg.state !== "received" || i.noReply || (i.type & NO_IMPERSONATE) !== 0) {
+      // AlpcpImpersonateMessage.c: a received message (state 3; a kept datagram too: 0x200 is
+      // not tested), without LPC_NO_IMPERSONATE, through its port or (a server port) that port's
+      // connection port.
+      if (msg.state !== "received" || (i.type & NO_IMPERSONATE) !== 0) {
         return L(S.STATUS_ACCESS_DENIED);
       }
       const through = port === msg.queuedOn ||
@@ -1453,17 +1551,21 @@ export class AlpcRules {
         // The message's security context (captured from the sender's thread).
         if (i.security.deleted) return L(S.STATUS_ACCESS_DENIED);
         if (useLevel && level > i.security.level) return L(S.STATUS_ACCESS_DENIED);
-        return L(this.#impersonate(i.security.pid));
+        return L(this.#impersonate(i.security.pid, useLevel ? level : i.security.level));
       }
-      // Without one: the connected port must allow impersonation; static tracking uses the
-      // context captured at connect, dynamic tracking the waiting sender's thread.
+      // Without one: the connected port must allow impersonation; static tracking uses its
+      // client context (captured at connect), dynamic tracking (0x400) a context of the waiting
+      // sender's thread made with the connected port's QoS (SeCreateClientSecurity.c).
       const connected = this.#connected(port);
-      if (!connected || port.kind === "connection") return L(S.STATUS_NOT_IMPLEMENTED);
+      if (!connected) return L(S.STATUS_ACCESS_DENIED);
       const cs = this.stateOf(connected);
       if ((cs.flags & P.ALLOW_IMPERSONATION) === 0) return L(S.STATUS_ACCESS_DENIED);
-      if (cs.qos.dynamic && !i.sync) return L(S.STATUS_ACCESS_DENIED);
-      if (useLevel && level > cs.qos.level) return L(S.STATUS_ACCESS_DENIED);
-      return L(this.#impersonate(cs.qos.dynamic ? msg.from.pid : cs.clientPid ?? msg.from.pid));
+      const ctx = this.#dynamic(connected)
+        ? (i.sync ? { pid: msg.from.pid as number | null, level: cs.qos.level } : null)
+        : this.#clientContext(connected);
+      if (!ctx) return L(S.STATUS_ACCESS_DENIED);
+      if (useLevel && level > ctx.level) return L(S.STATUS_ACCESS_DENIED);
+      return L(this.#impersonate(ctx.pid, useLevel ? level : ctx.level));
     },
 
     // NtAlpcCreatePortSection.c: Flags other than 0x40000 (secure), or 0x40000 with a section
@@ -1657,6 +1759,23 @@ export class AlpcRules {
   #closeHandle(handle: bigint): void {
     this.k.close(handle);
   }
+}
+
+/**
+ * AlpcpValidateDataInformation.c (AlpcpSendMessage.c calls it for a user-mode send with a
+ * non-zero DataInfoOffset): the offset must be at least 0x28 and at most TotalLength - 24, else
+ * STATUS_INVALID_PARAMETER; the ULONG there (the entry count) must be at most
+ * (TotalLength - offset - 8) / 16, else STATUS_INVALID_PARAMETER; a misaligned ULONG raises
+ * (ExRaiseDatatypeMisalignment: STATUS_DATATYPE_MISALIGNMENT).
+ */
+function validateDataInformation(buf: Uint8Array): number {
+  const h = rawHeader(buf);
+  const at = h.dataInfoOffset;
+  if (at < 0x28 || at > h.totalLength - 24) return S.STATUS_INVALID_PARAMETER;
+  const address = Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf)) + BigInt(at);
+  if ((address & 3n) !== 0n) return S.STATUS_DATATYPE_MISALIGNMENT;
+  const count = view(buf).getUint32(at, true);
+  return ((h.totalLength - at - 8) >>> 4) < count ? S.STATUS_INVALID_PARAMETER : 0;
 }
 
 /** The name in an OBJECT_ATTRIBUTES, undefined when unnamed, or the status that refuses it. */

@@ -21,7 +21,7 @@ import { sidFromString } from "../../ffi/nt/tokens.ts";
 import { ALPC_STATUS } from "../fake_kernel_alpc.ts";
 import { arg } from "./types.ts";
 import type { Case, Json } from "./types.ts";
-import { HEADER, hex, readUint, st, u64, utf8 } from "./_util.ts";
+import { HEADER, hex, rawHeader, readUint, st, u64, utf8 } from "./_util.ts";
 import {
   attributeField,
   messageAttributes,
@@ -29,6 +29,7 @@ import {
   validAttributes,
   viewAttr,
 } from "./_alpc.ts";
+import { portAttributes } from "./_alpc.ts";
 import {
   ALPC_BUFFER,
   ALPC_CTX,
@@ -1437,6 +1438,599 @@ export const cases: Case[] = [
           second: "STATUS_INVALID_MESSAGE",
         },
         observed: { first, client, second },
+      };
+    },
+  },
+
+  // AlpcpSendMessage.c, user-mode branch: `v16 = Type & 0x7FFF`, then
+  // `Type = v21 | (v16 & 0xFF00) & 0xEFFF`: of the caller's high byte 0x8000
+  // (LPC_KERNELMODE_MESSAGE) and 0x1000 are dropped; AlpcpDispatchNewMessage.c clears 0x2000 for
+  // a datagram.
+  {
+    name:
+      "An ALPC send drops the caller's Type bits 0x8000 and 0x1000: a datagram sent with Type 0x9000 arrives as LPC_DATAGRAM (3)",
+    sources: ["AlpcpSendMessage.c", "AlpcpDispatchNewMessage.c"],
+    needs: ALPC,
+    async run(k) {
+      const link = await alpcConnected(k, "type-bits");
+      const sent = st(
+        await alpcSend(link.client, "cli", F.RELEASE_MESSAGE, alpcMessage("t", { type: 0x9000 })),
+      );
+      const r = await alpcReceive(link.server, "conn");
+      return {
+        expected: { sent: "STATUS_SUCCESS", type: hex(T.LPC_DATAGRAM) },
+        observed: { sent, type: hex(r.header.type) },
+      };
+    },
+  },
+
+  // AlpcpReceiveMessagePort.c: a message without reply (0x200) that carries an attribute the
+  // receiver allocated (a security context: 0x80000000) is kept, `Type |= 0x2000`, on the
+  // pending queue. AlpcpImpersonateMessage.c tests only the state (3), LPC_NO_IMPERSONATE and the
+  // port, not 0x200: it can be impersonated. AlpcpSendMessage.c: a reply to it answers 0 and
+  // cancels it (AlpcpCancelMessage.c), so a second reply fails its lookup
+  // (AlpcpLookupMessage.c: 0xC0000702).
+  {
+    name:
+      "An ALPC datagram with a security context, received with SECURITY allocated, is kept with 0x2000, can be impersonated, takes one reply (STATUS_SUCCESS) and then is gone (STATUS_INVALID_MESSAGE)",
+    sources: [
+      "AlpcpCaptureSecurityAttributeInternal.c",
+      "AlpcpReceiveMessagePort.c",
+      "AlpcpImpersonateMessage.c",
+      "AlpcpSendMessage.c",
+      "AlpcpCancelMessage.c",
+      "AlpcpLookupMessage.c",
+    ],
+    needs: ALPC,
+    async run(k) {
+      const link = await alpcConnected(k, "kept-dgram", { clientAttrs: { flags: 0 } });
+      const attrs = messageAttributes(A.SECURITY, A.SECURITY, [{
+        flag: A.SECURITY,
+        bytes: securityAttr(0xfffffffffffffffen),
+      }]);
+      const sent = st(
+        await alpcSend(
+          link.client,
+          "cli",
+          F.RELEASE_MESSAGE,
+          alpcMessage("dg"),
+          arg.buf("kd.sa", attrs),
+        ),
+      );
+      const r = await alpcReceive(link.server, "conn", { attributes: A.SECURITY | A.CONTEXT });
+      const imp = st(
+        await link.server.call(
+          "NtAlpcImpersonateClientOfPort",
+          arg.h("srv"),
+          arg.buf(r.buffer),
+          null,
+        ),
+      );
+      await link.server.call("NtSetInformationThread", arg.self(), 5, arg.buf("kd.nt", 8), 8);
+      const first = st(await alpcSend(link.server, "conn", F.RELEASE_MESSAGE, alpcReply(r, "1")));
+      const second = st(await alpcSend(link.server, "conn", F.RELEASE_MESSAGE, alpcReply(r, "2")));
+      return {
+        expected: {
+          sent: "STATUS_SUCCESS",
+          type: hex(0x2000 | T.LPC_DATAGRAM),
+          valid: hex((A.SECURITY | A.CONTEXT) >>> 0),
+          impersonate: "STATUS_SUCCESS",
+          first: "STATUS_SUCCESS",
+          second: "STATUS_INVALID_MESSAGE",
+        },
+        observed: {
+          sent,
+          type: hex(r.header.type),
+          valid: hex(validAttributes(r.attrs!)),
+          impersonate: imp,
+          first,
+          second,
+        },
+      };
+    },
+  },
+
+  // AlpcpCaptureSecurityAttributeInternal.c, an existing ContextHandle with Flags 0x10000: the
+  // context is deleted (AlpcpDeleteBlob) and `v13 = 0` before `*(a5 + 32) = v13`, so the message
+  // carries no context: AlpcpExposeAttributes.c marks no SECURITY valid.
+  {
+    name:
+      "An ALPC send with the security attribute's RELEASE flag (0x10000) on an existing context deletes it and the message carries none: the receiver sees only CONTEXT valid",
+    sources: [
+      "NtAlpcCreateSecurityContext.c",
+      "AlpcpCaptureSecurityAttributeInternal.c",
+      "AlpcpExposeAttributes.c",
+    ],
+    needs: ALPC,
+    async run(k) {
+      const link = await alpcConnected(k, "sec-release");
+      const created = st(
+        await link.client.call(
+          "NtAlpcCreateSecurityContext",
+          arg.h("cli"),
+          0,
+          arg.buf("sr.sc", securityAttr()),
+        ),
+      );
+      const handle = readUint(await link.client.read("sr.sc"), SEC.offsets.ContextHandle, 8);
+      const attrs = messageAttributes(A.SECURITY, A.SECURITY, [{
+        flag: A.SECURITY,
+        bytes: securityAttr(handle as bigint, 0x10000),
+      }]);
+      const sent = st(
+        await alpcSend(
+          link.client,
+          "cli",
+          F.RELEASE_MESSAGE,
+          alpcMessage("r"),
+          arg.buf("sr.a", attrs),
+        ),
+      );
+      const r = await alpcReceive(link.server, "conn", { attributes: A.SECURITY | A.CONTEXT });
+      const again = st(
+        await link.client.call(
+          "NtAlpcDeleteSecurityContext",
+          arg.h("cli"),
+          0,
+          arg.ptr(handle as bigint),
+        ),
+      );
+      return {
+        expected: {
+          created: "STATUS_SUCCESS",
+          sent: "STATUS_SUCCESS",
+          type: hex(T.LPC_DATAGRAM),
+          valid: hex(A.CONTEXT),
+          deleteAgain: "STATUS_INVALID_HANDLE",
+        },
+        observed: {
+          created,
+          sent,
+          type: hex(r.header.type),
+          valid: hex(validAttributes(r.attrs!)),
+          deleteAgain: again,
+        },
+      };
+    },
+  },
+
+  // SeValidateSecurityQos.c: `if (ContextTrackingMode >= 2) return 0xC000000D; return
+  // ImpersonationLevel > 3 ? 0xC00000A5 : 0`: with both bad, the tracking mode wins.
+  {
+    name:
+      "NtAlpcCreatePort with a QoS whose tracking mode (2) and level (4) are both bad is STATUS_INVALID_PARAMETER (the tracking mode is checked first); the level alone is STATUS_BAD_IMPERSONATION_LEVEL",
+    sources: ["AlpcpValidateAndSetPortAttributes.c", "SeValidateSecurityQos.c"],
+    needs: ALPC,
+    async run(k) {
+      const t = k.self.main;
+      const QOS = LAYOUTS.SECURITY_QUALITY_OF_SERVICE.offsets;
+      const PA = LAYOUTS.ALPC_PORT_ATTRIBUTES.offsets;
+      const create = async (level: number, tracking: number) => {
+        const pa = portAttributes({ level });
+        new DataView(pa.buffer).setUint8(PA.SecurityQos + QOS.ContextTrackingMode, tracking);
+        return st(
+          await t.call("NtAlpcCreatePort", arg.out(fresh("p")), null, arg.buf(fresh("pa"), pa)),
+        );
+      };
+      return {
+        expected: { both: "STATUS_INVALID_PARAMETER", level: "STATUS_BAD_IMPERSONATION_LEVEL" },
+        observed: { both: await create(4, 2), level: await create(4, 0) },
+      };
+    },
+  },
+
+  // AlpcpSendMessage.c: a non-zero MessageId is looked up (AlpcpLookupMessage.c); a negative one
+  // names a resource reserve in the communication's table: none there → 0xC00002F0
+  // (STATUS_OBJECTID_NOT_FOUND).
+  {
+    name:
+      "An ALPC send with a negative MessageId (a reserve the port has not made) is STATUS_OBJECTID_NOT_FOUND",
+    sources: ["AlpcpSendMessage.c", "AlpcpLookupMessage.c"],
+    needs: ALPC,
+    async run(k) {
+      const link = await alpcConnected(k, "reserve-id");
+      const s = st(
+        await alpcSend(
+          link.client,
+          "cli",
+          F.RELEASE_MESSAGE,
+          alpcMessage("r", { messageId: 0x80000004 }),
+        ),
+      );
+      return {
+        expected: { status: st(ALPC_STATUS.STATUS_OBJECTID_NOT_FOUND) },
+        observed: { status: s },
+      };
+    },
+  },
+
+  // AlpcpSendMessage.c, user-mode branch: a non-zero DataInfoOffset → AlpcpValidateDataInformation.c:
+  // the offset must be >= 0x28 and <= TotalLength - 24, and the ULONG there at most
+  // (TotalLength - offset - 8) / 16, else 0xC000000D.
+  {
+    name:
+      "An ALPC send validates a non-zero DataInfoOffset: below 0x28, past TotalLength - 24, or with a count over (TotalLength - offset - 8) / 16 is STATUS_INVALID_PARAMETER",
+    sources: ["AlpcpSendMessage.c", "AlpcpValidateDataInformation.c"],
+    needs: ALPC,
+    async run(k) {
+      const link = await alpcConnected(k, "datainfo");
+      const send = async (offset: number, count: number, dataLength = 24) => {
+        const data = new Uint8Array(dataLength);
+        if (offset >= HEADER && offset - HEADER + 4 <= dataLength) {
+          new DataView(data.buffer).setUint32(offset - HEADER, count, true);
+        }
+        const m = alpcMessage(data);
+        new DataView(m.buffer).setUint16(PM.offsets.DataInfoOffset, offset, true);
+        return st(await alpcSend(link.client, "cli", F.RELEASE_MESSAGE, m));
+      };
+      // TotalLength 64: offsets 0x28..40 pass; (64 - 40 - 8) / 16 = 1 entry at most.
+      const below = await send(0x24, 0);
+      const past = await send(0x2c, 0);
+      const one = await send(0x28, 1);
+      const two = await send(0x28, 2);
+      return {
+        expected: {
+          below: "STATUS_INVALID_PARAMETER",
+          past: "STATUS_INVALID_PARAMETER",
+          one: "STATUS_SUCCESS",
+          two: "STATUS_INVALID_PARAMETER",
+        },
+        observed: { below, past, one, two },
+      };
+    },
+  },
+
+  // AlpcpCreateClientPort.c: `if (connection->Flags & 0x1000000) { client->Flags |= 0x1000000;
+  // client->MaxMessageLength = connection->MaxMessageLength; }` (after
+  // AlpcpValidateAndSetPortAttributes.c capped it); AlpcpPortQueryBasicInfo.c shows the flag.
+  {
+    name:
+      "A connection port with Flags 0x1000000 passes the flag and its MaxMessageLength to its client ports",
+    sources: [
+      "AlpcpCreateClientPort.c",
+      "AlpcpValidateAndSetPortAttributes.c",
+      "AlpcpPortQueryBasicInfo.c",
+    ],
+    needs: ALPC,
+    async run(k) {
+      const link = await alpcConnected(k, "inherit", {
+        portAttrs: { flags: 0x1000000, maxMessageLength: 0x400 },
+        clientAttrs: { flags: 0, maxMessageLength: 0x100 },
+      });
+      const info = await basicInfo(link.client, "cli");
+      const big = st(
+        await alpcSend(link.client, "cli", F.RELEASE_MESSAGE, alpcMessage(new Uint8Array(0x200))),
+      );
+      return {
+        expected: { flags: hex(0x1000000), big: "STATUS_SUCCESS" },
+        observed: { flags: info.flags!, big },
+      };
+    },
+  },
+
+  // NtAlpcImpersonateClientOfPort.c without a message: AlpcpReferenceConnectedPort.c gives a
+  // connection port itself; its Flags need 0x10000 and no 0x400 (else 0xC0000022), then
+  // SeImpersonateClientEx.c on its client context, which AlpcpCreatePort.c zeroed (no token):
+  // PsImpersonateClient.c with a NULL token reverts the thread and returns 0.
+  // AlpcpCreateClientPort.c sets 0x400 only on a client port with dynamic tracking, so a client
+  // impersonating through its own port reaches its server port's (empty) context the same way,
+  // whatever the server port's QoS says.
+  {
+    name:
+      "NtAlpcImpersonateClientOfPort without a message through a connection port, or through a client port toward a server port with dynamic tracking: STATUS_ACCESS_DENIED without ALLOW_IMPERSONATION, else STATUS_SUCCESS (an empty context: the thread is not impersonating)",
+    sources: [
+      "NtAlpcImpersonateClientOfPort.c",
+      "AlpcpReferenceConnectedPort.c",
+      "AlpcpCreatePort.c",
+      "AlpcpCreateClientPort.c",
+      "SeImpersonateClientEx.c",
+      "PsImpersonateClient.c",
+      "NtOpenThreadTokenEx.c",
+    ],
+    needs: ALPC,
+    async run(k) {
+      const t = k.self.main;
+      await alpcListen(k, t, "imp-conn-a", {}, "ica");
+      await alpcListen(k, t, "imp-conn-b", { flags: P.ALLOW_IMPERSONATION }, "icb");
+      const imp = async (th: typeof t, h: string) =>
+        st(await th.call("NtAlpcImpersonateClientOfPort", arg.h(h), null, null));
+      const token = async (th: typeof t) =>
+        st(await th.call("NtOpenThreadToken", arg.self(), 8, 1, arg.out(fresh("tok"))));
+      const plain = await imp(t, "ica");
+      const allowing = await imp(t, "icb");
+      const afterConnection = await token(t);
+      const link = await alpcConnected(k, "imp-srvport", {
+        serverAttrs: { flags: P.ALLOW_IMPERSONATION, dynamic: true },
+      });
+      const throughClient = await imp(link.client, "cli");
+      const afterClient = await token(link.client);
+      return {
+        expected: {
+          plain: "STATUS_ACCESS_DENIED",
+          allowing: "STATUS_SUCCESS",
+          afterConnection: "STATUS_NO_TOKEN",
+          throughClient: "STATUS_SUCCESS",
+          afterClient: "STATUS_NO_TOKEN",
+        },
+        observed: { plain, allowing, afterConnection, throughClient, afterClient },
+      };
+    },
+  },
+
+  // AlpcpImpersonateMessage.c: without a security context, a client port with static tracking
+  // gives its client context, captured at connect with its QoS (level 2 here); one with dynamic
+  // tracking (NULL attributes: AlpcpValidateAndSetPortAttributes.c gives QoS level 0,
+  // SecurityAnonymous) gets a context of the waiting thread made with that QoS
+  // (SeCreateClientSecurity.c), and PsImpersonateClient.c impersonates at level 0.
+  // NtOpenThreadTokenEx.c: an anonymous-level token → 0xC00000A6.
+  {
+    name:
+      "ALPC impersonation keeps the client's QoS level: a static client (SecurityImpersonation) gives a thread token that opens, a NULL-attributes client (SecurityAnonymous) one that is STATUS_CANT_OPEN_ANONYMOUS",
+    sources: [
+      "AlpcpValidateAndSetPortAttributes.c",
+      "AlpcpImpersonateMessage.c",
+      "PsImpersonateClient.c",
+      "NtOpenThreadTokenEx.c",
+    ],
+    needs: ALPC,
+    async run(k) {
+      const run = async (label: string, clientAttrs: { flags: number } | null) => {
+        const link = await alpcConnected(k, label, { clientAttrs });
+        const pr = alpcRequest(link.client, "cli", alpcMessage("who"));
+        const r = await alpcReceive(link.server, "conn");
+        const imp = st(
+          await link.server.call(
+            "NtAlpcImpersonateClientOfPort",
+            arg.h("srv"),
+            arg.buf(r.buffer),
+            null,
+          ),
+        );
+        const cell = fresh("tok");
+        const open = st(
+          await link.server.call("NtOpenThreadToken", arg.self(), 8, 1, arg.out(cell)),
+        );
+        if (open === "STATUS_SUCCESS") await link.server.call("NtClose", arg.h(cell));
+        await link.server.call("NtSetInformationThread", arg.self(), 5, arg.buf(fresh("nt"), 8), 8);
+        await alpcSend(link.server, "conn", F.RELEASE_MESSAGE, alpcReply(r, "ok"));
+        await pr.result(3000);
+        return { impersonate: imp, open };
+      };
+      return {
+        expected: {
+          static: { impersonate: "STATUS_SUCCESS", open: "STATUS_SUCCESS" },
+          anonymous: { impersonate: "STATUS_SUCCESS", open: "STATUS_CANT_OPEN_ANONYMOUS" },
+        },
+        observed: {
+          static: await run("imp-lvl-s", { flags: P.ALLOW_IMPERSONATION }),
+          anonymous: await run("imp-lvl-a", null),
+        },
+      };
+    },
+  },
+
+  // AlpcpProcessSynchronousRequest.c: a reply longer than `*BufferLength` →
+  // AlpcpReturnMessageOnInsufficientBuffer.c queues it on the receive port (the client port here),
+  // `*BufferLength` = the required length, 0xC0000023; the client's next receive there gets it.
+  {
+    name:
+      "A synchronous ALPC request whose reply does not fit *BufferLength is STATUS_BUFFER_TOO_SMALL with the required length; the reply waits on the client port for its next receive",
+    sources: [
+      "AlpcpProcessSynchronousRequest.c",
+      "AlpcpReturnMessageOnInsufficientBuffer.c",
+      "AlpcpExposeCapturedContextAttribute.c",
+      "AlpcpReceiveMessagePort.c",
+    ],
+    needs: ALPC,
+    async run(k) {
+      const link = await alpcConnected(k, "sync-small");
+      const reply = fresh("arep");
+      const pr = alpcRequest(link.client, "cli", alpcMessage("q"), reply, {
+        length: BigInt(HEADER),
+      });
+      const r = await alpcReceive(link.server, "conn");
+      const replied = st(
+        await alpcSend(link.server, "conn", F.RELEASE_MESSAGE, alpcReply(r, "a long reply")),
+      );
+      const client = st(await pr.result(3000));
+      const length = readUint(await link.client.read(`${reply}.len`), 0, 8);
+      const next = await alpcReceive(link.client, "cli");
+      return {
+        expected: {
+          replied: "STATUS_SUCCESS",
+          client: "STATUS_BUFFER_TOO_SMALL",
+          length: hex(HEADER + 12),
+          next: { status: "STATUS_SUCCESS", type: hex(T.LPC_REPLY), messageId: r.header.messageId },
+          data: "a long reply",
+        },
+        observed: {
+          replied,
+          client,
+          length: hex(length),
+          next: {
+            status: next.status,
+            type: hex(next.header.type & 0xff),
+            messageId: next.header.messageId,
+          },
+          data: text(next.data),
+        },
+      };
+    },
+  },
+
+  // AlpcpSendMessage.c: a reply to the connection request (its MessageId) through
+  // NtAlpcSendWaitReceivePort wakes the connecting thread (AlpcpDispatchReplyToWaitingThread.c,
+  // which clears the client port's 8 only for Type 11); AlpcpProcessConnectionRequest.c returns 0
+  // with the handle and the reply's data. The client port is still "connecting":
+  // AlpcpSendMessage.c → 0xC0000707 for its sends.
+  {
+    name:
+      "Replying to an ALPC connection request with NtAlpcSendWaitReceivePort instead of accepting: the connect returns STATUS_SUCCESS with the reply, and the client port's sends are STATUS_LPC_REQUESTS_NOT_ALLOWED",
+    sources: [
+      "AlpcpSendMessage.c",
+      "AlpcpDispatchReplyToWaitingThread.c",
+      "AlpcpProcessConnectionRequest.c",
+    ],
+    needs: ALPC,
+    async run(k) {
+      const server = k.self.main;
+      const client = await k.self.thread();
+      const name = await alpcListen(k, server, "conn-replied");
+      const cm = fresh("acm");
+      const pc = client.start(
+        "NtAlpcConnectPort",
+        arg.out("cli"),
+        arg.us(name),
+        null,
+        null,
+        F.SYNC_REQUEST,
+        null,
+        arg.buf(cm, alpcMessage("hello", { size: ALPC_BUFFER })),
+        arg.buf(`${cm}.len`, u64(BigInt(ALPC_BUFFER))),
+        null,
+        null,
+        null,
+      );
+      const rq = await alpcReceive(server, "conn");
+      const replied = st(await alpcSend(server, "conn", F.RELEASE_MESSAGE, alpcReply(rq, "plain")));
+      const connect = st(await pc.result(3000));
+      const got = await client.read(cm);
+      const h = rawHeader(got);
+      const send = connect === "STATUS_SUCCESS"
+        ? st(await alpcSend(client, "cli", F.RELEASE_MESSAGE, alpcMessage("x")))
+        : "-";
+      return {
+        expected: {
+          replied: "STATUS_SUCCESS",
+          connect: "STATUS_SUCCESS",
+          reply: { type: hex(T.LPC_REPLY), data: "plain" },
+          send: "STATUS_LPC_REQUESTS_NOT_ALLOWED",
+        },
+        observed: {
+          replied,
+          connect,
+          reply: {
+            type: hex(h.type & 0xff),
+            data: text([...got.subarray(HEADER, HEADER + h.dataLength)]),
+          },
+          send,
+        },
+      };
+    },
+  },
+
+  // AlpcpSendMessage.c: a reply to a message no thread waits on goes to
+  // AlpcpDispatchReplyToPort.c, an asynchronous connect's too: it is queued on the requester, the
+  // client port (its 8 cleared only for Type 11, so its sends stay 0xC0000707).
+  {
+    name:
+      "A plain reply to an asynchronous ALPC connect's request is queued on the client port as LPC_REPLY; the client port's sends stay STATUS_LPC_REQUESTS_NOT_ALLOWED",
+    sources: [
+      "AlpcpSendMessage.c",
+      "AlpcpDispatchReplyToPort.c",
+      "AlpcpProcessConnectionRequest.c",
+    ],
+    needs: ALPC,
+    async run(k) {
+      const server = k.self.main;
+      const client = await k.self.thread();
+      const name = await alpcListen(k, server, "async-replied");
+      const connect = st(
+        await client.call(
+          "NtAlpcConnectPort",
+          arg.out("cli"),
+          arg.us(name),
+          null,
+          null,
+          0,
+          null,
+          null,
+          null,
+          null,
+          null,
+          null,
+        ),
+      );
+      const rq = await alpcReceive(server, "conn");
+      const replied = st(await alpcSend(server, "conn", F.RELEASE_MESSAGE, alpcReply(rq, "plain")));
+      const got = await alpcReceive(client, "cli");
+      const send = st(await alpcSend(client, "cli", F.RELEASE_MESSAGE, alpcMessage("x")));
+      return {
+        expected: {
+          connect: "STATUS_SUCCESS",
+          replied: "STATUS_SUCCESS",
+          got: { status: "STATUS_SUCCESS", type: hex(T.LPC_REPLY), data: "plain" },
+          send: "STATUS_LPC_REQUESTS_NOT_ALLOWED",
+        },
+        observed: {
+          connect,
+          replied,
+          got: { status: got.status, type: hex(got.header.type & 0xff), data: text(got.data) },
+          send,
+        },
+      };
+    },
+  },
+
+  // AlpcpAcceptConnectPort.c: the server port is made, linked and its handle written to
+  // *PortHandle before AlpcpDispatchMessage.c; a connection reply longer than the client port's
+  // MaxMessageLength fails there (AlpcpDispatchReplyToWaitingThread.c: 0xC0000023) and the
+  // handle is closed (NtClose), so the value written names no handle.
+  {
+    name:
+      "An ALPC accept whose connection reply exceeds the client port's MaxMessageLength is STATUS_BUFFER_TOO_SMALL; the server port handle it wrote is already closed (STATUS_INVALID_HANDLE)",
+    sources: [
+      "AlpcpAcceptConnectPort.c",
+      "AlpcpDispatchMessage.c",
+      "AlpcpDispatchReplyToWaitingThread.c",
+      "NtClose.c",
+    ],
+    needs: ALPC,
+    async run(k) {
+      const server = k.self.main;
+      const client = await k.self.thread();
+      const name = await alpcListen(k, server, "accept-long");
+      const cm = fresh("acm");
+      const pc = client.start(
+        "NtAlpcConnectPort",
+        arg.out("cli"),
+        arg.us(name),
+        null,
+        arg.buf(fresh("pa"), portAttributes({ maxMessageLength: 0x30 })),
+        F.SYNC_REQUEST,
+        null,
+        arg.buf(cm, alpcMessage("hello", { size: ALPC_BUFFER })),
+        arg.buf(`${cm}.len`, u64(BigInt(ALPC_BUFFER))),
+        null,
+        null,
+        null,
+      );
+      const rq = await alpcReceive(server, "conn");
+      const accept = st(
+        await server.call(
+          "NtAlpcAcceptConnectPort",
+          arg.out("al.srv"),
+          arg.h("conn"),
+          0,
+          null,
+          null,
+          arg.ptr(ALPC_CTX),
+          arg.buf(fresh("aacc"), alpcReply(rq, "a reply longer than 8 bytes")),
+          null,
+          1,
+        ),
+      );
+      const written = server.handleValue("al.srv") !== 0n;
+      const close = st(await server.call("NtClose", arg.h("al.srv")));
+      await server.call("NtClose", arg.h("conn"));
+      await pc.result(3000);
+      return {
+        expected: {
+          accept: "STATUS_BUFFER_TOO_SMALL",
+          written: true,
+          close: "STATUS_INVALID_HANDLE",
+        },
+        observed: { accept, written, close },
       };
     },
   },

@@ -32,7 +32,7 @@ import {
 } from "../../experiments/_cli.ts";
 
 /** The document's schema name. */
-export const SCHEMA = "deno-lpc/conformance@1";
+export const SCHEMA = "deno-lpc/conformance@2";
 
 /** Which kernel. */
 export type KernelName = Kernel["name"];
@@ -40,6 +40,8 @@ export type KernelName = Kernel["name"];
 /** One case's result. */
 export interface CaseResult {
   name: string;
+  /** The transport the case drives: `"alpc"` when it needs ALPC (`Case.needs`), else `"lpc"`. */
+  transport: "lpc" | "alpc";
   sources: string[];
   kernel: KernelName;
   /** What the kernel's code says (null when the case threw before it said). */
@@ -95,6 +97,11 @@ async function timed<T>(p: PromiseLike<T>, ms: number, what: string): Promise<T>
   }
 }
 
+/** A case's transport, as its document reports it. */
+function transportOf(c: Case): "lpc" | "alpc" {
+  return (c.needs ?? []).includes("alpc") ? "alpc" : "lpc";
+}
+
 /**
  * Runs one case on a fresh kernel, within `timeoutMs`, and disposes the kernel on every path
  * (also after a timeout: disposing ends the threads the case left waiting).
@@ -110,6 +117,7 @@ export async function runCase(
   if (skip !== null) {
     return {
       name: c.name,
+      transport: transportOf(c),
       sources: [...c.sources],
       kernel: kernelName,
       expected: null,
@@ -148,6 +156,7 @@ export async function runCase(
   }
   const result: CaseResult = {
     name: c.name,
+    transport: transportOf(c),
     sources: [...c.sources],
     kernel: kernelName,
     expected,
@@ -228,13 +237,13 @@ export function formatTable(doc: ConformanceDocument): string {
   return lines.join("\n");
 }
 
-/** One line: how many passed and failed, on which kernel. */
+/** One line: how many passed and failed, on which kernel, and how many cases drive ALPC. */
 export function summary(doc: ConformanceDocument): string {
   return `conformance (${doc.kernel}, ${doc.system.os}${
     doc.system.build ? ` build ${doc.system.build}` : ""
   }): ${doc.passed} passed, ${doc.failed} failed, ${
     doc.skipped ? `${doc.skipped} skipped, ` : ""
-  }${doc.cases.length} cases`;
+  }${doc.cases.length} cases (${doc.cases.filter((c) => c.transport === "alpc").length} ALPC)`;
 }
 
 /** The command line, declared once (parser and `--help`). */
