@@ -23,20 +23,31 @@ export interface SharedMemory {
 }
 
 const LINUX = {
+  // int memfd_create(const char *name, unsigned int flags);
   memfd_create: { parameters: ["buffer", "u32"], result: "i32" },
+  // int ftruncate(int fd, off_t length);
   ftruncate: { parameters: ["i32", "i64"], result: "i32" },
+  // void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset);
   mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
+  // int munmap(void *addr, size_t length);
   munmap: { parameters: ["pointer", "usize"], result: "i32" },
+  // int close(int fd);
   close: { parameters: ["i32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 const WINDOWS = {
+  // HANDLE CreateFileMappingW(HANDLE hFile, LPSECURITY_ATTRIBUTES lpAttributes, DWORD flProtect,
+  //   DWORD dwMaximumSizeHigh, DWORD dwMaximumSizeLow, LPCWSTR lpName);
   CreateFileMappingW: {
     parameters: ["pointer", "pointer", "u32", "u32", "u32", "pointer"],
     result: "pointer",
   },
+  // LPVOID MapViewOfFile(HANDLE hFileMappingObject, DWORD dwDesiredAccess,
+  //   DWORD dwFileOffsetHigh, DWORD dwFileOffsetLow, SIZE_T dwNumberOfBytesToMap);
   MapViewOfFile: { parameters: ["pointer", "u32", "u32", "u32", "usize"], result: "pointer" },
+  // BOOL UnmapViewOfFile(LPCVOID lpBaseAddress);
   UnmapViewOfFile: { parameters: ["pointer"], result: "i32" },
+  // BOOL CloseHandle(HANDLE hObject);
   CloseHandle: { parameters: ["pointer"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
@@ -63,9 +74,9 @@ function onLinux(size: number): SharedMemory {
     size,
     map(offset, length) {
       const p = c.mmap(null, BigInt(length), PROT_READ_WRITE, MAP_SHARED, fd, BigInt(offset));
-      const a = Deno.UnsafePointer.value(p);
+      const a = BigInt(Deno.UnsafePointer.value(p));
       if (a === 0n || a === MAP_FAILED) throw new Error("fake kernel: mmap failed");
-      return BigInt(a);
+      return a;
     },
     unmap(address, length) {
       c.munmap(Deno.UnsafePointer.create(address), BigInt(length));
