@@ -57,9 +57,12 @@ export const AlpcPortFlags = {
 /** `ALPC_DATA_VIEW_ATTR.Flags` (phnt `ALPC_VIEWFLG_*`), as a receiver sees them. */
 export const AlpcViewFlags = {
   /**
-   * A secure view: AlpcpExposeViewAttribute.c reports it for a view whose region is secure, and
-   * AlpcpCreateView.c maps such a section for the receiver with MmMapSecureViewOfSection, not the
-   * read-write MmMapViewOfSection of any other view.
+   * A secure view: AlpcpExposeViewAttribute.c reports it for a view whose region is secure. The
+   * kernel guards such a region's writes as it passes between the sides
+   * (AlpcpExposeViewAttributeInSenderContext.c: MmSecureVirtualMemoryAgainstWrites on the other
+   * mapping) and maps a secure section for a receiver with MmMapSecureViewOfSection
+   * (AlpcpCreateView.c), not the read-write MmMapViewOfSection of any other view; the library
+   * does not write one it received.
    */
   SECURE_VIEW: 0x40000,
 } as const;

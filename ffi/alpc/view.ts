@@ -200,7 +200,7 @@ export class ReceivedView {
   readonly #base: bigint;
   /** The view's size in bytes. */
   readonly size: number;
-  /** The attribute's `Flags` (0x40000: a secure view, read-only for the receiver). */
+  /** The attribute's `Flags` (0x40000: a secure view, which {@link write} refuses). */
   readonly flags: number;
   #released = false;
 
@@ -245,8 +245,8 @@ export class ReceivedView {
    * Copies `bytes` into the view at `offset` (bounds checked), for the sender to read once it has
    * the reply: AlpcpCreateView.c maps a non-secure section for the receiver with
    * MmMapViewOfSection and PAGE_READWRITE, the same memory as the sender's view. A secure view
-   * (AlpcpExposeViewAttribute.c reports Flags 0x40000 for one; AlpcpCreateView.c maps it with
-   * MmMapSecureViewOfSection) is refused with a `TypeError` before anything is written.
+   * ({@link AlpcViewFlags}.SECURE_VIEW, whose writes the kernel guards) is refused with a
+   * `TypeError` before anything is written.
    */
   write(bytes: Uint8Array, offset = 0): void {
     if (!this.writable) {
