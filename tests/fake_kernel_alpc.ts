@@ -77,19 +77,6 @@ const BASIC = LAYOUTS.ALPC_BASIC_INFORMATION;
 const US = LAYOUTS.UNICODE_STRING;
 const S = NTSTATUS;
 
-/** ALPC statuses `ffi/status.ts` does not name yet (mingw-w64 ntstatus.h values). */
-export const ALPC_STATUS = {
-  STATUS_INVALID_VIEW_SIZE: 0xc000001f,
-  STATUS_QUOTA_EXCEEDED: 0xc0000044,
-  STATUS_INVALID_PARAMETER_2: 0xc00000f0,
-  STATUS_INVALID_CONNECTION: 0xc0000140,
-  STATUS_INVALID_ADDRESS: 0xc0000141,
-  STATUS_MESSAGE_LOST: 0xc0000701,
-  STATUS_REQUEST_CANCELED: 0xc0000703,
-  STATUS_LPC_RECEIVE_BUFFER_EXPECTED: 0xc0000705,
-  STATUS_OBJECTID_NOT_FOUND: 0xc00002f0,
-} as const;
-
 /** The ALPC functions of ntdll the fake implements. */
 export type AlpcCallName =
   | "NtAlpcCreatePort"
@@ -504,11 +491,11 @@ export class AlpcRules {
       const handle = dv.getBigUint64(at + VIEW.offsets.SectionHandle, true);
       if (handle !== 0n) {
         const base = dv.getBigUint64(at + VIEW.offsets.ViewBase, true);
-        if (base === 0n) return ALPC_STATUS.STATUS_INVALID_ADDRESS;
+        if (base === 0n) return S.STATUS_INVALID_ADDRESS;
         const section = this.#sections.get(handle);
         if (!section || section.deleted) return S.STATUS_INVALID_HANDLE;
         const v = this.#views.find((x) => x.base === base && x.port === port);
-        if (!v || v.section !== section) return ALPC_STATUS.STATUS_INVALID_ADDRESS;
+        if (!v || v.section !== section) return S.STATUS_INVALID_ADDRESS;
         out.view = v;
       }
     }
@@ -722,7 +709,7 @@ export class AlpcRules {
     if (h.totalLength > port.maxMessage) return { status: S.STATUS_PORT_MESSAGE_TOO_LONG };
     // AlpcpLookupMessage.c: a negative MessageId names a resource reserve; no reserve is ever
     // made here, so the lookup finds none: STATUS_OBJECTID_NOT_FOUND (0xC00002F0).
-    if (id < 0) return { status: ALPC_STATUS.STATUS_OBJECTID_NOT_FOUND };
+    if (id < 0) return { status: S.STATUS_OBJECTID_NOT_FOUND };
     if (id > 0) return { status: this.#reply(port, flags, buf, type, attrs) };
     const captured = this.#capture(port, attrs);
     if (typeof captured === "number") return { status: captured };
@@ -811,7 +798,7 @@ export class AlpcRules {
     const i = this.#info(msg);
     if (msg.state === "cancelled") {
       this.k.free(msg);
-      return ALPC_STATUS.STATUS_REQUEST_CANCELED;
+      return S.STATUS_REQUEST_CANCELED;
     }
     const through = port === msg.queuedOn ||
       (port.kind === "server" && port.connection === msg.queuedOn);
@@ -1031,7 +1018,7 @@ export class AlpcRules {
     const r = this.#replies.get(msg);
     if (!reply || !r) {
       this.k.free(msg);
-      return ALPC_STATUS.STATUS_MESSAGE_LOST;
+      return S.STATUS_MESSAGE_LOST;
     }
     const h = rawHeader(reply);
     const required = PM.size + h.dataLength;
@@ -1294,7 +1281,7 @@ export class AlpcRules {
             this.#closeHandle(handle);
             // AlpcpProcessConnectionRequest.c: a refused port → STATUS_PORT_CONNECTION_REFUSED;
             // AlpcpReceiveSynchronousReply.c: otherwise the request was lost.
-            return cs.refused ? S.STATUS_PORT_CONNECTION_REFUSED : ALPC_STATUS.STATUS_MESSAGE_LOST;
+            return cs.refused ? S.STATUS_PORT_CONNECTION_REFUSED : S.STATUS_MESSAGE_LOST;
           }
           const reply = msg.reply!;
           const r = this.#replies.get(msg)!;
@@ -1339,7 +1326,7 @@ export class AlpcRules {
       // AlpcpAcceptConnectPort.c: MessageId 0 → STATUS_REPLY_MESSAGE_MISMATCH; a NULL connection
       // port handle → STATUS_INVALID_CONNECTION (only kernel callers may omit it).
       if (h.messageId === 0) return L(S.STATUS_REPLY_MESSAGE_MISMATCH);
-      if (connP === null) return L(ALPC_STATUS.STATUS_INVALID_CONNECTION);
+      if (connP === null) return L(S.STATUS_INVALID_CONNECTION);
       const connection = this.k.port(connP);
       if (typeof connection === "number") return L(connection);
       const found = this.#lookup(connection, h.messageId, h.callbackId);
@@ -1348,7 +1335,7 @@ export class AlpcRules {
       const client = this.#connects.get(msg);
       if (msg.state === "cancelled") {
         this.k.free(msg);
-        return L(ALPC_STATUS.STATUS_REQUEST_CANCELED);
+        return L(S.STATUS_REQUEST_CANCELED);
       }
       if (msg.kind !== "connect" || !client) return L(S.STATUS_REPLY_MESSAGE_MISMATCH);
       const through = msg.queuedOn === connection ||
@@ -1442,16 +1429,16 @@ export class AlpcRules {
       const recv = u8(recvB);
       if (flags & F.SYNC_REQUEST) {
         if (!send || (flags & F.RELEASE_MESSAGE) || (flags & DIRECT_RECEIVE)) {
-          return L(ALPC_STATUS.STATUS_INVALID_PARAMETER_2);
+          return L(S.STATUS_INVALID_PARAMETER_2);
         }
-        if (!recv) return L(ALPC_STATUS.STATUS_LPC_RECEIVE_BUFFER_EXPECTED);
+        if (!recv) return L(S.STATUS_LPC_RECEIVE_BUFFER_EXPECTED);
         return L(
           this.#syncRequest(port, flags, send, u8(sendAttrB), recv, u8(lenB), u8(recvAttrB)),
         );
       }
       let status: number = S.STATUS_SUCCESS;
       if (send) {
-        if (flags & DIRECT_RECEIVE) return L(ALPC_STATUS.STATUS_INVALID_PARAMETER_2);
+        if (flags & DIRECT_RECEIVE) return L(S.STATUS_INVALID_PARAMETER_2);
         status = this.#send(port, flags, send, u8(sendAttrB)).status;
         if (status !== S.STATUS_SUCCESS) return L(status);
       }
@@ -1647,7 +1634,7 @@ export class AlpcRules {
       if (s.pid !== this.k.current().pid) return L(S.STATUS_ACCESS_DENIED);
       const pageSize = (size + 0xfffn) & ~0xfffn;
       // AlpcpCreateView.c (after AlpcpCreateRegion.c): a view above the port's MaxViewSize.
-      if (tooLarge(this.stateOf(port), pageSize)) return L(ALPC_STATUS.STATUS_QUOTA_EXCEEDED);
+      if (tooLarge(this.stateOf(port), pageSize)) return L(S.STATUS_QUOTA_EXCEEDED);
       const region = this.#createRegion(s, size);
       if (typeof region === "number") return L(region);
       // The view maps the section's memory at the region's offset (AlpcpCreateView.c).
@@ -1675,7 +1662,7 @@ export class AlpcRules {
       if (typeof port === "number") return L(port);
       const base = ptrValue(baseP);
       const at = this.#views.findIndex((v) => v.base === base && v.port === port);
-      if (at < 0) return L(ALPC_STATUS.STATUS_INVALID_ADDRESS);
+      if (at < 0) return L(S.STATUS_INVALID_ADDRESS);
       const [v] = this.#views.splice(at, 1);
       if (v!.own) v!.section.regions.splice(v!.section.regions.indexOf(v!.region), 1);
       v!.section.memory.unmap(v!.base, Number(v!.size));

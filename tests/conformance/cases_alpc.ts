@@ -18,7 +18,6 @@ import { LAYOUTS } from "../../ffi/layouts.ts";
 import { LpcMessageType as T } from "../../ffi/port_message.ts";
 import { NTSTATUS } from "../../ffi/status.ts";
 import { sidFromString } from "../../ffi/nt/tokens.ts";
-import { ALPC_STATUS } from "../fake_kernel_alpc.ts";
 import { arg } from "./types.ts";
 import type { Case, Json } from "./types.ts";
 import { HEADER, hex, rawHeader, readUint, st, u64, utf8 } from "./_util.ts";
@@ -845,9 +844,9 @@ export const cases: Case[] = [
         );
       return {
         expected: {
-          noMessage: st(ALPC_STATUS.STATUS_INVALID_PARAMETER_2),
-          release: st(ALPC_STATUS.STATUS_INVALID_PARAMETER_2),
-          noReceive: st(ALPC_STATUS.STATUS_LPC_RECEIVE_BUFFER_EXPECTED),
+          noMessage: st(NTSTATUS.STATUS_INVALID_PARAMETER_2),
+          release: st(NTSTATUS.STATUS_INVALID_PARAMETER_2),
+          noReceive: st(NTSTATUS.STATUS_LPC_RECEIVE_BUFFER_EXPECTED),
         },
         observed: {
           noMessage: await call(F.SYNC_REQUEST, false, true),
@@ -1638,7 +1637,7 @@ export const cases: Case[] = [
         ),
       );
       return {
-        expected: { status: st(ALPC_STATUS.STATUS_OBJECTID_NOT_FOUND) },
+        expected: { status: st(NTSTATUS.STATUS_OBJECTID_NOT_FOUND) },
         observed: { status: s },
       };
     },
@@ -2301,7 +2300,7 @@ export const cases: Case[] = [
       return {
         expected: {
           made: "STATUS_SUCCESS",
-          noBase: st(ALPC_STATUS.STATUS_INVALID_ADDRESS),
+          noBase: st(NTSTATUS.STATUS_INVALID_ADDRESS),
           received: "STATUS_SUCCESS",
           valid: hex((A.VIEW | A.CONTEXT) >>> 0),
           anotherMapping: true,
@@ -2447,7 +2446,7 @@ export const cases: Case[] = [
         expected: {
           viewFlags: "STATUS_INVALID_PARAMETER",
           view: "STATUS_SUCCESS",
-          viewAgain: st(ALPC_STATUS.STATUS_INVALID_ADDRESS),
+          viewAgain: st(NTSTATUS.STATUS_INVALID_ADDRESS),
           contextThroughServer: "STATUS_ACCESS_DENIED",
           contextUnknown: "STATUS_INVALID_HANDLE",
           context: "STATUS_SUCCESS",
