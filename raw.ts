@@ -65,6 +65,11 @@ export {
   setHardErrorResponse,
   setReturnedStatus,
 } from "./ffi/port_message.ts";
+export type {
+  ExceptionEventFields,
+  HardErrorEventFields,
+  ServerEvent,
+} from "./ffi/server_events.ts";
 export {
   type DebugEvent,
   DebugEventCode,

@@ -94,37 +94,12 @@ export const LPC_TRANSPORT: Exp2Transport = {
 };
 
 /**
- * How the ALPC server notes an exception it answered (ffi/alpc/server.ts): `<code> at <address>,
- * <first|second> chance: <verdict>`, the code and the verdict as `describeStatus` gives them.
- */
-const EXCEPTION_NOTE = /^(.+) at (0x[0-9a-f]+), (first|second) chance: (.+)$/i;
-
-/** How it notes an `LPC_CLIENT_DIED`: `CreateTime <ISO 8601>` (the dying thread's). */
-const DIED_NOTE = /^CreateTime (\d{4}-\d\d-\d\dT[\d:.]+Z)$/;
-
-/**
- * An ALPC server's event in the shape the experiments read (the LPC server's): the same fields;
- * for `LPC_EXCEPTION` the exception and for `LPC_CLIENT_DIED` the thread's CreateTime, read from
- * the server's note. What the ALPC timeline does not carry (a hard error's parameters) stays
- * absent.
+ * An ALPC server's event in the shape the experiments read (the LPC server's): the same typed
+ * fields (`createTime`, `exception`, `hardError`, `client`...: ffi/server_events.ts), with the
+ * ALPC-only ones (sequence, attributes, viewSize, callbackId) kept.
  */
 export function fromAlpcEvent(e: AlpcEvent): LpcEvent {
-  const out: LpcEvent = { ...e };
-  const died = e.event === "LPC_CLIENT_DIED" ? DIED_NOTE.exec(e.note ?? "") : null;
-  if (died) out.createTime = died[1]!;
-  const m = e.event === "LPC_EXCEPTION" ? EXCEPTION_NOTE.exec(e.note ?? "") : null;
-  if (m) {
-    out.exception = {
-      apiNumber: 0, // DbgKmExceptionApi
-      returnedStatus: "",
-      code: m[1]!,
-      address: m[2]!.toLowerCase(),
-      parameters: [],
-      firstChance: m[3]!.toLowerCase() === "first",
-      verdict: m[4]!,
-    };
-  }
-  return out;
+  return { ...e };
 }
 
 /**

@@ -17,20 +17,21 @@ import { handleCell, NtHandle } from "../nt/handle.ts";
 import { ntdll } from "../ntdll.ts";
 import {
   type ClientId,
-  decodeClientDied,
-  decodeExceptionMessage,
-  decodeHardErrorMessage,
   decodePortMessage,
   type ExceptionMessage,
   type HardErrorMessage,
-  HardErrorResponse,
   LpcMessageType,
   messageTypeName,
   type PortMessageHeader,
-  setHardErrorResponse,
-  setReturnedStatus,
 } from "../port_message.ts";
 import { check, describeStatus, NtError, NTSTATUS, ntSuccess, toUnsigned } from "../status.ts";
+import {
+  answerException,
+  answerHardError,
+  clientDiedEventFields,
+  headerEventFields,
+  type ServerEvent,
+} from "../server_events.ts";
 import { type AlpcAttributeName, MessageAttributes } from "./attributes.ts";
 import { AlpcMessageFlags } from "./constants.ts";
 import { impersonateSender } from "./_impersonation.ts";
@@ -129,31 +130,19 @@ export interface AlpcHandler {
   hardError?(message: HardErrorMessage, attributes: MessageAttributes): number;
 }
 
-/** An event of the ALPC server's timeline. */
-export interface AlpcEvent {
-  /** Milliseconds since the server started. */
-  t: number;
-  /** When it happened, as Unix epoch milliseconds. */
-  at: number;
+/**
+ * An event of the ALPC server's timeline: the fields every server's timeline has
+ * ({@link ServerEvent}, shared with the LPC server's: the header's, `context`, `client`,
+ * `createTime`, `exception`, `hardError`, `note`), and what only ALPC has.
+ */
+export interface AlpcEvent extends ServerEvent {
   /**
    * What happened: the message type name, or `accept`, `refuse`, `reply`, `reply-failed`,
    * `released` (a datagram), `view-released`, `disconnect`, `receive-buffer-grown`, `error`.
    */
   event: string;
-  /** The sender (for messages). */
-  pid?: number;
-  /** The sending thread. */
-  tid?: number;
-  /** The raw `Type`, flags included. */
-  rawType?: number;
-  /** `MessageId`. */
-  messageId?: number;
   /** `CallbackId`. */
   callbackId?: number;
-  /** `DataLength`. */
-  dataLength?: number;
-  /** `TotalLength`. */
-  totalLength?: number;
   /** The PortContext of the context attribute, hex (`0x0` = none: the connection port's own). */
   context?: string;
   /** The context attribute's sequence number. */
@@ -162,10 +151,6 @@ export interface AlpcEvent {
   attributes?: string[];
   /** The size of the view the message carried. */
   viewSize?: number;
-  /** The client of the connection the PortContext names (as recorded at accept). */
-  client?: { pid: number; tid: number };
-  /** Extra detail. */
-  note?: string;
 }
 
 /** Options for {@link AlpcServer}. */
@@ -267,14 +252,8 @@ export class AlpcServer implements Disposable {
     };
     if (header) {
       const ctx = this.#attrs.rawContext;
-      Object.assign(e, {
-        pid: header.clientId.process,
-        tid: header.clientId.thread,
-        rawType: header.rawType,
-        messageId: header.messageId,
+      Object.assign(e, headerEventFields(header), {
         callbackId: header.callbackId,
-        dataLength: header.dataLength,
-        totalLength: header.totalLength,
         attributes: this.#attrs.validNames,
       });
       if (ctx) {
@@ -395,16 +374,7 @@ export class AlpcServer implements Disposable {
       }
       case LpcMessageType.LPC_CLIENT_DIED: {
         // A registered client thread ended (PspExitThread.c): the connection stays.
-        let note: string;
-        try {
-          const died = decodeClientDied(this.#receive);
-          note = Number.isFinite(died.createdAt.getTime())
-            ? `CreateTime ${died.createdAt.toISOString()}`
-            : `CreateTime FILETIME ${died.createTime}`;
-        } catch (e) {
-          note = e instanceof Error ? e.message : String(e);
-        }
-        this.#log(messageTypeName(header.type), header, { note });
+        this.#log(messageTypeName(header.type), header, clientDiedEventFields(this.#receive));
         try {
           if (connection) this.#handler.clientDied?.(connection, header.clientId);
         } catch (e) {
@@ -413,7 +383,8 @@ export class AlpcServer implements Disposable {
         return;
       }
       case LpcMessageType.LPC_PORT_CLOSED: {
-        this.#log(messageTypeName(header.type), header);
+        // An LPC_CLIENT_DIED_MSG too: AlpcpSendCloseMessage.c writes a CreateTime (DataLength 8).
+        this.#log(messageTypeName(header.type), header, clientDiedEventFields(this.#receive));
         if (connection) {
           this.#connections.delete(context);
           try {
@@ -442,27 +413,10 @@ export class AlpcServer implements Disposable {
    */
   #kernelRequest(header: PortMessageHeader): void {
     const reply = this.#receive.slice(0, header.totalLength);
-    const exception = header.type === LpcMessageType.LPC_EXCEPTION;
-    let note: string;
-    try {
-      if (exception) {
-        const m = decodeExceptionMessage(this.#receive);
-        const verdict = this.#handler.exception?.(m, this.#attrs) ??
-          NTSTATUS.DBG_EXCEPTION_NOT_HANDLED;
-        setReturnedStatus(reply, verdict);
-        note = `${describeStatus(m.record.code)} at 0x${m.record.address.toString(16)}, ` +
-          `${m.firstChance ? "first" : "second"} chance: ${describeStatus(verdict)}`;
-      } else {
-        const m = decodeHardErrorMessage(this.#receive);
-        const response = this.#handler.hardError?.(m, this.#attrs) ??
-          HardErrorResponse.ResponseReturnToCaller;
-        setHardErrorResponse(reply, response);
-        note = `${describeStatus(m.status)}: response ${response}`;
-      }
-    } catch (e) {
-      note = e instanceof Error ? e.message : String(e);
-    }
-    this.#log(messageTypeName(header.type), header, { note });
+    const fields = header.type === LpcMessageType.LPC_EXCEPTION
+      ? answerException(this.#receive, reply, (m) => this.#handler.exception?.(m, this.#attrs))
+      : answerHardError(this.#receive, reply, (m) => this.#handler.hardError?.(m, this.#attrs));
+    this.#log(messageTypeName(header.type), header, fields);
     // A user-mode reply leaves Type to the kernel (AlpcpSendMessage.c sets it).
     new DataView(reply.buffer).setUint16(PM.offsets.Type, 0, true);
     this.#sendReply(header, reply, "");

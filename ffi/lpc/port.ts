@@ -22,14 +22,10 @@ import {
 } from "../nt/object_attributes.ts";
 import {
   type ClientId,
-  decodeClientDied,
-  decodeExceptionMessage,
-  decodeHardErrorMessage,
   decodePortMessage,
   encodePortMessage,
   type ExceptionMessage,
   type HardErrorMessage,
-  HardErrorResponse,
   LARGEST_KERNEL_MESSAGE,
   LPC_LEGACY_MAX_MESSAGE_LENGTH,
   LpcMessageType,
@@ -39,10 +35,15 @@ import {
   PortMessageError,
   type PortMessageHeader,
   rewriteAsReply,
-  setHardErrorResponse,
-  setReturnedStatus,
 } from "../port_message.ts";
 import { check, describeStatus, NTSTATUS, ntSuccess, toUnsigned } from "../status.ts";
+import {
+  answerException,
+  answerHardError,
+  clientDiedEventFields,
+  headerEventFields,
+  type ServerEvent,
+} from "../server_events.ts";
 import { roundToPages, Section, type SectionSymbols } from "../nt/sections.ts";
 import {
   PortView,
@@ -186,60 +187,11 @@ export interface LpcRequest {
   impersonate<T>(fn: () => T): T;
 }
 
-/** An event of the server's timeline. */
-export interface LpcEvent {
-  /** Milliseconds since the server started. */
-  t: number;
-  /** When it happened, as Unix epoch milliseconds (to merge timelines of several processes). */
-  at: number;
-  /** What happened: the message type name, or `accept`, `refuse`, `reply`, `reply-failed`, `error`. */
-  event: string;
-  /** The sender (for messages). */
-  pid?: number;
-  /** The sending thread. */
-  tid?: number;
-  /** The raw `Type`, flags included. */
-  rawType?: number;
-  /** `MessageId`. */
-  messageId?: number;
-  /** `DataLength`. */
-  dataLength?: number;
-  /** `TotalLength`. */
-  totalLength?: number;
-  /** The PortContext the message arrived with (0 = none: a kernel message to the connection port). */
-  context?: string;
-  /** Extra detail. */
-  note?: string;
-  /**
-   * The client of the connection this message's PortContext names (as recorded at accept). The
-   * only way to attribute `LPC_PORT_CLOSED`, whose ClientId the kernel zeroes
-   * (AlpcpSendCloseMessage.c).
-   */
-  client?: { pid: number; tid: number };
-  /**
-   * For LPC_CLIENT_DIED: the dying thread's creation time, ISO 8601. For LPC_PORT_CLOSED: the
-   * creation time of whatever process was current when the client port was deleted (possibly
-   * this server's), not the client's.
-   */
-  createTime?: string;
-  /** For LPC_ERROR_EVENT: the decoded hard error and the Response replied. */
-  hardError?: {
-    status: string;
-    numberOfParameters: number;
-    parameters: string[];
-    response: string;
-  };
-  /** For LPC_EXCEPTION: the decoded DBGKM_APIMSG and the verdict replied. */
-  exception?: {
-    apiNumber: number;
-    returnedStatus: string;
-    code: string;
-    address: string;
-    parameters: string[];
-    firstChance: boolean;
-    verdict: string;
-  };
-}
+/**
+ * An event of the server's timeline: the fields every server's timeline has
+ * ({@link ServerEvent}, shared with the ALPC server's).
+ */
+export type LpcEvent = ServerEvent;
 
 /** What the server does with each kind of message. */
 export interface LpcHandler {
@@ -357,13 +309,7 @@ export class LpcServer implements Disposable {
       event,
     };
     if (header) {
-      Object.assign(e, {
-        pid: header.clientId.process,
-        tid: header.clientId.thread,
-        rawType: header.rawType,
-        messageId: header.messageId,
-        dataLength: header.dataLength,
-        totalLength: header.totalLength,
+      Object.assign(e, headerEventFields(header), {
         context: `0x${this.#context[0]!.toString(16)}`,
       });
       const c = this.#connections.get(this.#context[0]!);
@@ -457,16 +403,7 @@ export class LpcServer implements Disposable {
         return; // never replied to
       case LpcMessageType.LPC_PORT_CLOSED:
       case LpcMessageType.LPC_CLIENT_DIED: {
-        let extra: Partial<LpcEvent>;
-        try {
-          const died = decodeClientDied(this.#receive);
-          const iso = Number.isFinite(died.createdAt.getTime())
-            ? died.createdAt.toISOString()
-            : `FILETIME ${died.createTime}`;
-          extra = { createTime: iso, note: `CreateTime ${iso}` };
-        } catch (e) {
-          extra = { note: e instanceof Error ? e.message : String(e) };
-        }
+        const extra = clientDiedEventFields(this.#receive);
         this.#log(messageTypeName(header.type), header, extra);
         if (header.type === LpcMessageType.LPC_PORT_CLOSED && connection) {
           this.#connections.delete(context);
@@ -475,56 +412,26 @@ export class LpcServer implements Disposable {
         return;
       }
       case LpcMessageType.LPC_EXCEPTION: {
-        let verdict: number = NTSTATUS.DBG_EXCEPTION_NOT_HANDLED;
-        try {
-          const exc = decodeExceptionMessage(this.#receive);
-          verdict = this.#handler.exception?.(exc) ?? NTSTATUS.DBG_EXCEPTION_NOT_HANDLED;
-          const hex = (v: bigint | number) => `0x${v.toString(16)}`;
-          this.#log(messageTypeName(header.type), header, {
-            exception: {
-              apiNumber: exc.apiNumber,
-              returnedStatus: describeStatus(exc.returnedStatus),
-              code: describeStatus(exc.record.code),
-              address: hex(exc.record.address),
-              parameters: exc.record.parameters.map(hex),
-              firstChance: exc.firstChance,
-              verdict: describeStatus(verdict),
-            },
-          });
-        } catch (e) {
-          this.#log(messageTypeName(header.type), header, {
-            note: e instanceof Error ? e.message : String(e),
-          });
-        }
         // The faulting thread waits for this reply: send the message back with the verdict.
         const reply = this.#receive.slice(0, header.totalLength);
-        try {
-          setReturnedStatus(reply, verdict);
-        } catch { /* malformed: reply unchanged */ }
+        const fields = answerException(
+          this.#receive,
+          reply,
+          this.#handler.exception?.bind(this.#handler),
+        );
+        this.#log(messageTypeName(header.type), header, fields);
         this.#pendingReply = reply;
         return;
       }
       case LpcMessageType.LPC_ERROR_EVENT: {
         // A hard error (ExpRaiseHardError.c): a request the raising thread waits on.
-        let response: number = HardErrorResponse.ResponseReturnToCaller;
         const reply = this.#receive.slice(0, header.totalLength);
-        try {
-          const he = decodeHardErrorMessage(this.#receive);
-          response = this.#handler.hardError?.(he) ?? HardErrorResponse.ResponseReturnToCaller;
-          setHardErrorResponse(reply, response);
-          this.#log(messageTypeName(header.type), header, {
-            hardError: {
-              status: describeStatus(he.status),
-              numberOfParameters: he.parameters.length,
-              parameters: he.parameters.map((v) => `0x${v.toString(16)}`),
-              response: hardErrorResponseName(response),
-            },
-          });
-        } catch (e) {
-          this.#log(messageTypeName(header.type), header, {
-            note: e instanceof Error ? e.message : String(e),
-          });
-        }
+        const fields = answerHardError(
+          this.#receive,
+          reply,
+          this.#handler.hardError?.bind(this.#handler),
+        );
+        this.#log(messageTypeName(header.type), header, fields);
         this.#pendingReply = reply;
         return;
       }
@@ -642,12 +549,6 @@ export class LpcServer implements Disposable {
     this.#connections.clear();
     this.#port.close();
   }
-}
-
-/** The name of a `HARDERROR_RESPONSE` value. */
-function hardErrorResponseName(response: number): string {
-  const e = Object.entries(HardErrorResponse).find(([, v]) => v === response);
-  return e ? e[0] : `0x${response.toString(16)}`;
 }
 
 /** The section calls, from the given table or the real ntdll. */

@@ -100,12 +100,13 @@ Deno.test("exp2 over ALPC: the exception arrives on the ALPC connection port, is
   // LPC_EXCEPTION: on the connection port itself (PortContext 0), from the faulting thread.
   const exc = events.find((e) => e.event === "LPC_EXCEPTION")!;
   assertEquals([exc.pid, exc.tid, exc.context], [CLIENT.pid, 705, "0x0"]);
+  // The typed fields of the ALPC server's event (ffi/server_events.ts), as the LPC server's.
   assertEquals(exc.exception, {
     apiNumber: 0,
-    returnedStatus: "",
+    returnedStatus: "STATUS_PENDING (0x00000103)",
     code: "0xE0000001",
     address: "0x7ff600001000",
-    parameters: [],
+    parameters: ["0x1234", "0x2bc"],
     firstChance: false,
     verdict: "DBG_CONTINUE (0x00010002)",
   });
@@ -117,7 +118,7 @@ Deno.test("exp2 over ALPC: the exception arrives on the ALPC connection port, is
   const vias = new Set(a.deaths.map((d) => d.via));
   assert(
     a.deaths.every((d) => d.createTime !== undefined),
-    "each death's CreateTime, from its note",
+    "each death's CreateTime, a typed field",
   );
   assert(vias.has("exception port"), JSON.stringify(a.deaths));
   assert(vias.has("termination port"), JSON.stringify(a.deaths));
@@ -165,28 +166,28 @@ Deno.test("the report of exp2 over ALPC: its diagram, and what each message arri
   );
 });
 
-Deno.test("fromAlpcEvent(): the exception and the CreateTime from the ALPC server's notes; other events unchanged", () => {
+Deno.test("fromAlpcEvent(): the typed fields pass as they are, a note is never read back", () => {
   const base = { t: 1, at: 2, pid: 7, tid: 8, context: "0x0" };
-  assertEquals(
-    fromAlpcEvent({
-      ...base,
-      event: "LPC_EXCEPTION",
-      note: "STATUS_BREAKPOINT (0x80000003) at 0x7FFA00001000, first chance: " +
-        "DBG_EXCEPTION_NOT_HANDLED (0x80010001)",
-    }).exception,
-    {
-      apiNumber: 0,
-      returnedStatus: "",
-      code: "STATUS_BREAKPOINT (0x80000003)",
-      address: "0x7ffa00001000",
-      parameters: [],
-      firstChance: true,
-      verdict: "DBG_EXCEPTION_NOT_HANDLED (0x80010001)",
-    },
-  );
-  const died = { ...base, event: "LPC_CLIENT_DIED", note: "CreateTime 2026-12-02T18:00:00.123Z" };
-  assertEquals(fromAlpcEvent(died), { ...died, createTime: "2026-12-02T18:00:00.123Z" });
-  const other = { ...base, event: "LPC_REQUEST", note: "x at 0x1, first chance: y" };
-  assertEquals(fromAlpcEvent(other), other, "only LPC_EXCEPTION and LPC_CLIENT_DIED are read");
-  assertStrictEquals(fromAlpcEvent({ ...base, event: "LPC_EXCEPTION" }).exception, undefined);
+  const exception = {
+    apiNumber: 0,
+    returnedStatus: "STATUS_PENDING (0x00000103)",
+    code: "STATUS_BREAKPOINT (0x80000003)",
+    address: "0x7ffa00001000",
+    parameters: [],
+    firstChance: true,
+    verdict: "DBG_EXCEPTION_NOT_HANDLED (0x80010001)",
+  };
+  const exc = { ...base, event: "LPC_EXCEPTION", sequence: 3, attributes: ["CONTEXT"], exception };
+  assertEquals(fromAlpcEvent(exc), exc, "the ALPC-only fields kept");
+  const died = { ...base, event: "LPC_CLIENT_DIED", createTime: "2026-12-02T18:00:00.123Z" };
+  assertEquals(fromAlpcEvent(died), died);
+  // Issue 13: no parsing of a note's text. A note that reads like an exception stays a note.
+  const noted = {
+    ...base,
+    event: "LPC_EXCEPTION",
+    note: "STATUS_BREAKPOINT (0x80000003) at 0x7FFA00001000, first chance: x",
+  };
+  assertStrictEquals(fromAlpcEvent(noted).exception, undefined);
+  const diedNote = { ...base, event: "LPC_CLIENT_DIED", note: "CreateTime 2026-12-02T18:00:00Z" };
+  assertStrictEquals(fromAlpcEvent(diedNote).createTime, undefined);
 });

@@ -341,7 +341,17 @@ Deno.test("an ALPC connection port as a process's exception port: LPC_EXCEPTION 
   assertStrictEquals(result, 0x10001, "the raise returned the handler's verdict");
   assertEquals(seen, ["0xe0000001 false"]);
   const e = server.events.find((e) => e.event === "LPC_EXCEPTION")!;
-  assert(e.note?.includes("DBG_EXCEPTION_HANDLED"), e.note);
+  // The same typed fields as the LPC server's (ffi/server_events.ts), no note to parse.
+  assertEquals(e.exception, {
+    apiNumber: 0, // DbgKmExceptionApi
+    returnedStatus: "STATUS_PENDING (0x00000103)",
+    code: "0xE0000001",
+    address: "0x7ff600001000",
+    parameters: ["0x7"],
+    firstChance: false,
+    verdict: "DBG_EXCEPTION_HANDLED (0x00010001)",
+  });
+  assertStrictEquals(e.note, undefined);
   assertEquals(server.events.at(-1)?.event, "reply");
   stop();
 });
@@ -392,12 +402,19 @@ Deno.test("impersonation at a level: a lower one than the client's QoS is grante
   stop();
 });
 
+/** A creation time, and the FILETIME the kernel writes for it (100 ns since 1601). */
+const BORN = "2024-01-02T03:04:05.678Z";
+function fileTime(iso: string): bigint {
+  return BigInt(Date.parse(iso)) * 10_000n + 116_444_736_000_000_000n;
+}
+
 Deno.test("a registered client thread's exit: LPC_CLIENT_DIED with the connection's PortContext; the connection stays until the port closes", () => {
   const died: string[] = [];
   const { k, server, stop } = lab({
     clientDied: (c, t) => died.push(`${c.context}:${t.process}.${t.thread}`),
   });
   const t2 = k.spawnThread(A.pid);
+  k.setCreateTime(t2.tid, fileTime(BORN));
   const a = k.as(A, () => AlpcClient.connect(PORT, { nt: k.symbols }));
   k.as(t2, () => a.registerThreadTerminatePort());
   k.exitThread(t2);
@@ -405,10 +422,19 @@ Deno.test("a registered client thread's exit: LPC_CLIENT_DIED with the connectio
   assertEquals(died, [`1:${A.pid}.${t2.tid}`]);
   const e = server.events.find((e) => e.event === "LPC_CLIENT_DIED")!;
   assertEquals([e.context, e.tid], ["0x1", t2.tid]);
+  assertEquals(e.client, { pid: A.pid, tid: A.tid }, "the connection's client, from its context");
+  // PspExitThread.c: the data is the dying thread's CreateTime; the event carries it typed.
+  assertStrictEquals(e.createTime, BORN);
   assertStrictEquals(server.connections.size, 1, "a thread's death does not end the connection");
   k.as(A, () => a.close());
   while (k.as(SERVER, () => server.step(0)));
   assertStrictEquals(server.connections.size, 0);
+  const closed = server.events.find((e) => e.event === "LPC_PORT_CLOSED")!;
+  // AlpcpSendCloseMessage.c: ClientId zeroed, the CreateTime of the process current at the close
+  // (the client's here, which closed its own port).
+  assertEquals([closed.pid, closed.tid, closed.context], [0, 0, "0x1"]);
+  assertEquals(closed.client, { pid: A.pid, tid: A.tid });
+  assert(Number.isFinite(Date.parse(closed.createTime ?? "")), closed.createTime);
   stop();
 });
 
