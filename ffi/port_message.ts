@@ -328,16 +328,47 @@ export function encodePortMessage(
   init: PortMessageInit,
   into?: Uint8Array<ArrayBuffer>,
 ): Uint8Array<ArrayBuffer> {
-  const data = init.data ?? new Uint8Array(0);
   const max = init.maxTotalLength ?? PORT_MAXIMUM_MESSAGE_LENGTH;
+  return writePortMessage(init, { max, ceiling: 0x7fff, into });
+}
+
+/** How {@link writePortMessage} bounds a message and where it writes it. */
+export interface PortMessageLimits {
+  /** The largest `TotalLength` allowed (the one the error names). */
+  max: number;
+  /** The transport's own ceiling on `TotalLength` (LPC 0x7FFF, ALPC 0xFFFF). */
+  ceiling: number;
+  /** The buffer to write into (at least `TotalLength` bytes). */
+  into?: Uint8Array<ArrayBuffer> | undefined;
+  /** Without `into`: the new buffer's size, when larger than the message (default: the message). */
+  capacity?: number | undefined;
+}
+
+/**
+ * The one `PORT_MESSAGE` encoder, behind {@link encodePortMessage} and ALPC's
+ * `encodeAlpcMessage`: `DataLength` = payload size, `TotalLength` = 40 + payload,
+ * `DataInfoOffset` 0, then `Type`, `ClientId`, `MessageId`, `CallbackId` and the payload. Throws
+ * {@link PortMessageError} (`too-long`) past `limits.max` or `limits.ceiling`, (`short-buffer`)
+ * when `limits.into` cannot hold the message. `init.maxTotalLength` is not read: the caller turns
+ * it into `limits.max`.
+ *
+ * @param init the fields
+ * @param limits the bounds, and the buffer (or its size)
+ */
+export function writePortMessage(
+  init: PortMessageInit,
+  limits: PortMessageLimits,
+): Uint8Array<ArrayBuffer> {
+  const data = init.data ?? new Uint8Array(0);
+  const { max, ceiling } = limits;
   const total = PM.size + data.byteLength;
-  if (total > max || total > 0x7fff) {
+  if (total > max || total > ceiling) {
     throw new PortMessageError(
       "too-long",
       `TotalLength ${total} (40 + ${data.byteLength} bytes of data) exceeds the maximum ${max}`,
     );
   }
-  const buf = into ?? new Uint8Array(total);
+  const buf = limits.into ?? new Uint8Array(Math.max(total, limits.capacity ?? 0));
   if (buf.byteLength < total) {
     throw new PortMessageError(
       "short-buffer",

@@ -20,7 +20,7 @@ import {
   type SecurityDescriptor,
   securityQos,
 } from "../nt/object_attributes.ts";
-import { type ClientId, PortMessageError } from "../port_message.ts";
+import { type ClientId, writePortMessage } from "../port_message.ts";
 import { check } from "../status.ts";
 import {
   ALPC_BASIC_INFORMATION_FLAG_MASK,
@@ -28,8 +28,6 @@ import {
   AlpcPortFlags,
 } from "./constants.ts";
 
-const PM = LAYOUTS.PORT_MESSAGE;
-const CID = LAYOUTS.CLIENT_ID;
 const PA = LAYOUTS.ALPC_PORT_ATTRIBUTES;
 const BI = LAYOUTS.ALPC_BASIC_INFORMATION;
 
@@ -347,35 +345,8 @@ export interface AlpcMessageInit {
  * ```
  */
 export function encodeAlpcMessage(init: AlpcMessageInit): Uint8Array<ArrayBuffer> {
-  const data = init.data ?? new Uint8Array(0);
   const max = Math.min(init.maxTotalLength ?? ALPC_MESSAGE_LENGTH_LIMITS.max, 0xffff);
-  const total = PM.size + data.byteLength;
-  if (total > max) {
-    throw new PortMessageError(
-      "too-long",
-      `TotalLength ${total} (40 + ${data.byteLength} bytes of data) exceeds the maximum ${max}`,
-    );
-  }
-  const buf = new Uint8Array(Math.max(total, init.capacity ?? 0));
-  const dv = new DataView(buf.buffer);
-  dv.setUint16(PM.offsets.DataLength, data.byteLength, true);
-  dv.setUint16(PM.offsets.TotalLength, total, true);
-  if (init.clientId) {
-    dv.setBigUint64(
-      PM.offsets.ClientId + CID.offsets.UniqueProcess,
-      BigInt(init.clientId.process),
-      true,
-    );
-    dv.setBigUint64(
-      PM.offsets.ClientId + CID.offsets.UniqueThread,
-      BigInt(init.clientId.thread),
-      true,
-    );
-  }
-  dv.setUint32(PM.offsets.MessageId, init.messageId ?? 0, true);
-  dv.setUint32(PM.offsets.CallbackId, init.callbackId ?? 0, true);
-  buf.set(data, PM.size);
-  return buf;
+  return writePortMessage({ ...init, type: 0 }, { max, ceiling: 0xffff, capacity: init.capacity });
 }
 
 /** A relative NT timeout (`LARGE_INTEGER`, 100 ns units, negative) for `ms` milliseconds. */

@@ -8,9 +8,8 @@
 
 import type { AlpcEvent, AlpcServer } from "./server.ts";
 import type { AlpcPortAttributes } from "./port.ts";
-import { deserializeError, type SerializedError } from "../_errors_wire.ts";
-import type { AlpcServerInit } from "./_server_worker_entry.ts";
-import { callMailbox, createMailbox, markMailboxDead, watchWorker } from "../_mailbox.ts";
+import { ServerWorkerHost } from "../_server_worker.ts";
+import type { AlpcServerInitFields } from "./_server_worker_entry.ts";
 
 /**
  * What a handler module's `command(request, ctx)` receives besides the request: the server it
@@ -45,12 +44,6 @@ export interface AlpcServerWorkerOptions {
   readyTimeoutMs?: number;
 }
 
-type FromWorker =
-  | { kind: "ready"; tid: number; pid: number }
-  | { kind: "event"; event: AlpcEvent }
-  | { kind: "error"; error: SerializedError }
-  | { kind: "stopped" };
-
 /**
  * An {@link AlpcServer} on its own Worker thread, serving a handler module, with its timeline of
  * events. Receive, accept, reply, impersonate, revert and view releases all run synchronously on
@@ -72,93 +65,27 @@ type FromWorker =
  * ```
  */
 export class AlpcServerWorker implements AsyncDisposable {
-  readonly #worker: Worker;
-  readonly #stop: Int32Array;
-  readonly #stopped: Promise<void>;
-  readonly #control = createMailbox();
-  #error: Error | undefined;
+  readonly #host: ServerWorkerHost<AlpcEvent>;
   /** The server thread's id. */
-  threadId = 0;
+  threadId: number;
   /** The server's process id. */
-  processId = 0;
+  processId: number;
   /** Every event so far. */
-  readonly events: AlpcEvent[] = [];
+  readonly events: AlpcEvent[];
 
-  private constructor(worker: Worker, stop: Int32Array, stopped: Promise<void>) {
-    this.#worker = worker;
-    this.#stop = stop;
-    this.#stopped = stopped;
+  private constructor(host: ServerWorkerHost<AlpcEvent>) {
+    this.#host = host;
+    this.threadId = host.threadId;
+    this.processId = host.processId;
+    this.events = host.events;
   }
 
   /** Starts the Worker and waits until its port exists (rejects with the server's error). */
   static async start(options: AlpcServerWorkerOptions): Promise<AlpcServerWorker> {
-    const worker = new Worker(new URL("./_server_worker_entry.ts", import.meta.url), {
-      type: "module",
-    });
-    const stopBuffer = new SharedArrayBuffer(4);
-    let ready!: (v: { tid: number; pid: number }) => void;
-    let failed!: (e: Error) => void;
-    const readyP = new Promise<{ tid: number; pid: number }>((res, rej) => {
-      ready = res;
-      failed = rej;
-    });
-    let done!: () => void;
-    const stopped = new Promise<void>((res) => (done = res));
-    const self = new AlpcServerWorker(worker, new Int32Array(stopBuffer), stopped);
-    watchWorker(worker, self.#control, "ALPC server worker");
-    worker.onmessage = (ev: MessageEvent<FromWorker>) => {
-      const m = ev.data;
-      if (m.kind === "ready") ready({ tid: m.tid, pid: m.pid });
-      else if (m.kind === "event") {
-        self.events.push(m.event);
-        options.onEvent?.(m.event);
-      } else if (m.kind === "error") {
-        self.#error = deserializeError(m.error);
-        markMailboxDead(self.#control, self.#error);
-        failed(self.#error);
-      } else if (m.kind === "stopped") {
-        markMailboxDead(self.#control, new Error("the ALPC server worker has stopped"));
-        failed(new Error("the ALPC server stopped before it was ready"));
-        done();
-      }
-    };
-    worker.onerror = (ev) => {
-      ev.preventDefault();
-      self.#error = new Error(`ALPC server worker: ${ev.message}`);
-      failed(self.#error);
-      done();
-    };
-    const init: AlpcServerInit = {
-      portName: options.portName,
-      ...(options.sddl ? { sddl: options.sddl } : {}),
-      portAttributes: options.portAttributes ?? {},
-      handlerModule: String(options.handlerModule),
-      handlerOptions: options.handlerOptions ?? null,
-      stop: stopBuffer,
-      control: self.#control,
-      pollMs: options.pollMs ?? 100,
-    };
-    worker.postMessage(init);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      const who = await Promise.race([
-        readyP,
-        new Promise<never>((_, rej) => {
-          timer = setTimeout(
-            () => rej(new Error("the ALPC server did not become ready in time")),
-            options.readyTimeoutMs ?? 30_000,
-          );
-        }),
-      ]);
-      self.threadId = who.tid;
-      self.processId = who.pid;
-      return self;
-    } catch (e) {
-      await self.stop();
-      throw e;
-    } finally {
-      clearTimeout(timer);
-    }
+    const entry = new URL("./_server_worker_entry.ts", import.meta.url);
+    const init: AlpcServerInitFields = { portAttributes: options.portAttributes ?? {} };
+    const host = await ServerWorkerHost.start({ entry, what: "ALPC server", init }, options);
+    return new AlpcServerWorker(host);
   }
 
   /**
@@ -166,25 +93,17 @@ export class AlpcServerWorker implements AsyncDisposable {
    * returns its result; rejects with the error it threw.
    */
   command(request: unknown, timeoutMs = 30_000): Promise<unknown> {
-    return callMailbox(this.#control, request, { timeoutMs, failed: () => this.#error });
+    return this.#host.command(request, timeoutMs);
   }
 
   /** The error the server thread ended with, if any. */
   get error(): Error | undefined {
-    return this.#error;
+    return this.#host.error;
   }
 
   /** Asks the server to stop, waits for it (up to 10 s), then ends the Worker. */
-  async stop(): Promise<void> {
-    Atomics.store(this.#stop, 0, 1);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      this.#stopped,
-      new Promise<void>((res) => (timer = setTimeout(res, 10_000))),
-    ]);
-    clearTimeout(timer);
-    this.#worker.terminate();
-    markMailboxDead(this.#control, new Error("the ALPC server worker has stopped"));
+  stop(): Promise<void> {
+    return this.#host.stop();
   }
 
   /** Stops the server. */

@@ -1,5 +1,5 @@
 /**
- * Runs an LPC server on its own Worker thread (see `lpc_server_worker.ts`) and collects its
+ * Runs an LPC server on its own Worker thread (entry `_server_worker_entry.ts`) and collects its
  * timeline. `await using` stops it: the stop flag is set, the server's receive times out, it
  * closes every handle, and the Worker ends.
  *
@@ -7,9 +7,8 @@
  */
 
 import type { LpcEvent, LpcServer } from "./port.ts";
-import { deserializeError, type SerializedError } from "../_errors_wire.ts";
-import type { ServerInit } from "./_server_worker_entry.ts";
-import { callMailbox, createMailbox, markMailboxDead, watchWorker } from "../_mailbox.ts";
+import { ServerWorkerHost } from "../_server_worker.ts";
+import type { LpcServerInitFields } from "./_server_worker_entry.ts";
 
 /**
  * What a handler module's `command(request, ctx)` receives besides the request: the server it
@@ -40,12 +39,6 @@ export interface ServerWorkerOptions {
   readyTimeoutMs?: number;
 }
 
-type FromWorker =
-  | { kind: "ready"; tid: number; pid: number }
-  | { kind: "event"; event: LpcEvent }
-  | { kind: "error"; error: SerializedError }
-  | { kind: "stopped" };
-
 /**
  * An {@link LpcServer} on its own Worker thread, serving a handler module (which exports
  * `createHandler(options)`, optionally `prepare(options)` and `command(request, ctx)`), with its
@@ -66,94 +59,26 @@ type FromWorker =
  * ```
  */
 export class ServerWorker implements AsyncDisposable {
-  readonly #worker: Worker;
-  readonly #stop: Int32Array;
-  readonly #stopped: Promise<void>;
-  readonly #control = createMailbox();
-  #error: Error | undefined;
+  readonly #host: ServerWorkerHost<LpcEvent>;
   /** The server thread's id (the `ClientId.UniqueThread` of its replies). */
-  threadId = 0;
+  threadId: number;
   /** The server's process id. */
-  processId = 0;
+  processId: number;
   /** Every event so far. */
-  readonly events: LpcEvent[] = [];
+  readonly events: LpcEvent[];
 
-  private constructor(worker: Worker, stop: Int32Array, stopped: Promise<void>) {
-    this.#worker = worker;
-    this.#stop = stop;
-    this.#stopped = stopped;
+  private constructor(host: ServerWorkerHost<LpcEvent>) {
+    this.#host = host;
+    this.threadId = host.threadId;
+    this.processId = host.processId;
+    this.events = host.events;
   }
 
   /** Starts the Worker and waits until its port exists (rejects with the server's error). */
   static async start(options: ServerWorkerOptions): Promise<ServerWorker> {
-    const worker = new Worker(new URL("./_server_worker_entry.ts", import.meta.url), {
-      type: "module",
-    });
-    const stopBuffer = new SharedArrayBuffer(4);
-    let ready!: (v: { tid: number; pid: number }) => void;
-    let failed!: (e: Error) => void;
-    const readyP = new Promise<{ tid: number; pid: number }>((res, rej) => {
-      ready = res;
-      failed = rej;
-    });
-    let done!: () => void;
-    const stopped = new Promise<void>((res) => (done = res));
-    const self = new ServerWorker(worker, new Int32Array(stopBuffer), stopped);
-    // A Worker that dies mid-command wakes the command, which rejects with its error.
-    watchWorker(worker, self.#control, "server worker");
-    worker.onmessage = (ev: MessageEvent<FromWorker>) => {
-      const m = ev.data;
-      if (m.kind === "ready") ready({ tid: m.tid, pid: m.pid });
-      else if (m.kind === "event") {
-        self.events.push(m.event);
-        options.onEvent?.(m.event);
-      } else if (m.kind === "error") {
-        self.#error = deserializeError(m.error);
-        markMailboxDead(self.#control, self.#error);
-        failed(self.#error);
-      } else if (m.kind === "stopped") {
-        markMailboxDead(self.#control, new Error("the server worker has stopped"));
-        failed(new Error("the server stopped before it was ready"));
-        done();
-      }
-    };
-    worker.onerror = (ev) => {
-      ev.preventDefault();
-      self.#error = new Error(`server worker: ${ev.message}`);
-      failed(self.#error);
-      done();
-    };
-    const init: ServerInit = {
-      portName: options.portName,
-      ...(options.sddl ? { sddl: options.sddl } : {}),
-      maxMessageLength: options.maxMessageLength ?? 512,
-      handlerModule: String(options.handlerModule),
-      handlerOptions: options.handlerOptions ?? null,
-      stop: stopBuffer,
-      control: self.#control,
-      pollMs: options.pollMs ?? 100,
-    };
-    worker.postMessage(init);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      const who = await Promise.race([
-        readyP,
-        new Promise<never>((_, rej) => {
-          timer = setTimeout(
-            () => rej(new Error("the server did not become ready in time")),
-            options.readyTimeoutMs ?? 30_000,
-          );
-        }),
-      ]);
-      self.threadId = who.tid;
-      self.processId = who.pid;
-      return self;
-    } catch (e) {
-      await self.stop();
-      throw e;
-    } finally {
-      clearTimeout(timer);
-    }
+    const entry = new URL("./_server_worker_entry.ts", import.meta.url);
+    const init: LpcServerInitFields = { maxMessageLength: options.maxMessageLength ?? 512 };
+    return new ServerWorker(await ServerWorkerHost.start({ entry, what: "server", init }, options));
   }
 
   /**
@@ -161,25 +86,17 @@ export class ServerWorker implements AsyncDisposable {
    * returns its result; rejects with the error it threw.
    */
   command(request: unknown, timeoutMs = 30_000): Promise<unknown> {
-    return callMailbox(this.#control, request, { timeoutMs, failed: () => this.#error });
+    return this.#host.command(request, timeoutMs);
   }
 
   /** The error the server thread ended with, if any. */
   get error(): Error | undefined {
-    return this.#error;
+    return this.#host.error;
   }
 
   /** Asks the server to stop, waits for it (up to 10 s), then ends the Worker. */
-  async stop(): Promise<void> {
-    Atomics.store(this.#stop, 0, 1);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      this.#stopped,
-      new Promise<void>((res) => (timer = setTimeout(res, 10_000))),
-    ]);
-    clearTimeout(timer);
-    this.#worker.terminate();
-    markMailboxDead(this.#control, new Error("the server worker has stopped"));
+  stop(): Promise<void> {
+    return this.#host.stop();
   }
 
   /** Stops the server. */

@@ -12,6 +12,7 @@ import {
   PortMessageError,
   rewriteAsReply,
   setReturnedStatus,
+  writePortMessage,
 } from "../../ffi/port_message.ts";
 import { LAYOUTS } from "../../ffi/layouts.ts";
 import { NTSTATUS } from "../../ffi/status.ts";
@@ -72,6 +73,28 @@ Deno.test("encodePortMessage() refuses payloads over the port's maximum", () => 
     () => encodePortMessage({ data: new Uint8Array(100), maxTotalLength: 100 }),
     PortMessageError,
   );
+});
+
+Deno.test("writePortMessage() (LPC's and ALPC's one encoder): the ceiling bounds past max, capacity pads, into is checked", () => {
+  const fields = { data: new Uint8Array([5, 6]), type: 1, messageId: 3, callbackId: 2 };
+  // The same bytes as encodePortMessage, padded with zeros to the capacity.
+  const padded = writePortMessage(fields, { max: 512, ceiling: 0x7fff, capacity: 64 });
+  assertStrictEquals(padded.byteLength, 64);
+  assertEquals(padded.subarray(0, 42), encodePortMessage(fields));
+  assertEquals(padded.subarray(42), new Uint8Array(22));
+  // LPC's ceiling holds even when max would allow more; ALPC's is higher.
+  const big = { data: new Uint8Array(0x7fff - 39) };
+  const e = assertThrows(
+    () => writePortMessage(big, { max: 0xffff, ceiling: 0x7fff }),
+    PortMessageError,
+  );
+  assertStrictEquals(e.fault, "too-long");
+  assertStrictEquals(writePortMessage(big, { max: 0xffff, ceiling: 0xffff }).byteLength, 0x8000);
+  const short = assertThrows(
+    () => writePortMessage(fields, { max: 512, ceiling: 0x7fff, into: new Uint8Array(41) }),
+    PortMessageError,
+  );
+  assertStrictEquals(short.fault, "short-buffer");
 });
 
 Deno.test("Type is compared after & 0xFF and the flag bits are kept apart", () => {

@@ -9,6 +9,7 @@ import { AlpcClient } from "../../../ffi/alpc/client.ts";
 import { AlpcMessageFlags, AlpcPortFlags } from "../../../ffi/alpc/constants.ts";
 import {
   ALPC_MESSAGE_LENGTH_LIMITS,
+  type AlpcMessageInit,
   alpcPortFlagNames,
   type AlpcSymbols,
   createAlpcPort,
@@ -20,7 +21,12 @@ import {
 import { LAYOUTS } from "../../../ffi/layouts.ts";
 import { NtHandle } from "../../../ffi/nt/handle.ts";
 import { sidFromString } from "../../../ffi/nt/tokens.ts";
-import { decodePortMessageHeader, PortMessageError } from "../../../ffi/port_message.ts";
+import {
+  decodePortMessageHeader,
+  encodePortMessage,
+  LpcMessageType,
+  PortMessageError,
+} from "../../../ffi/port_message.ts";
 import { NtError, NTSTATUS, UnsupportedError } from "../../../ffi/status.ts";
 
 const PA = LAYOUTS.ALPC_PORT_ATTRIBUTES;
@@ -115,6 +121,19 @@ Deno.test("encodeAlpcMessage: TotalLength = DataLength + 40, Type 0, up to the l
   );
   assertStrictEquals(e.fault, "too-long");
   assertThrows(() => encodeAlpcMessage({ data: new Uint8Array(0xffff - 39) }), PortMessageError);
+});
+
+Deno.test("encodeAlpcMessage writes what encodePortMessage writes for the same fields (one encoder), Type always 0", () => {
+  const fields = {
+    data: new Uint8Array([1, 2, 3]),
+    messageId: 7,
+    callbackId: 8,
+    clientId: { process: 12, thread: 13 },
+  };
+  assertEquals(encodeAlpcMessage(fields), encodePortMessage(fields));
+  // A `type` from an untyped caller is not written: ALPC's Type is the kernel's to set.
+  const typed = { ...fields, type: LpcMessageType.LPC_DATAGRAM } as AlpcMessageInit;
+  assertStrictEquals(decodePortMessageHeader(encodeAlpcMessage(typed)).rawType, 0);
 });
 
 Deno.test("basic information: decoded fields and flag names (unnamed bits in hex)", () => {
