@@ -162,5 +162,11 @@ export { ALPC_SERVER_RECEIVE_ATTRIBUTES } from "./ffi/alpc/server.ts";
 export { type AlpcViewSymbols } from "./ffi/alpc/view.ts";
 export { type AlpcSecuritySymbols } from "./ffi/alpc/security.ts";
 export { RAISE_STUB, type RaiseSystem, type RaiseThread } from "./ffi/debug/raise_exception.ts";
-export { PAGE_SIZE, Section, type SectionOptions, type SectionSymbols } from "./ffi/nt/sections.ts";
+export {
+  PAGE_SIZE,
+  Section,
+  type SectionOptions,
+  type SectionSymbols,
+  viewRangeProblem,
+} from "./ffi/nt/sections.ts";
 export { PortView, type ViewOwner } from "./ffi/lpc/port_view.ts";

@@ -428,6 +428,11 @@ export function rewriteAsReply(
   return buf;
 }
 
+/** A relative NT timeout (`LARGE_INTEGER`, 100 ns units, negative) for `ms` milliseconds. */
+export function relativeTimeout(ms: number): BigInt64Array<ArrayBuffer> {
+  return new BigInt64Array([BigInt(-Math.max(0, Math.round(ms * 10_000)))]);
+}
+
 /** Converts a FILETIME (100 ns since 1601-01-01 UTC) to a `Date`. */
 export function fileTimeToDate(fileTime: bigint): Date {
   return new Date(Number((fileTime - 116444736000000000n) / 10000n));

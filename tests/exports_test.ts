@@ -228,6 +228,7 @@ const RAW = [
   "sidToString",
   "statusName",
   "toUnsigned",
+  "viewRangeProblem",
   "wideString",
   "win32ErrorName",
   "wineProbeSymbols",

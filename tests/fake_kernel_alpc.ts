@@ -50,6 +50,7 @@ import {
   AlpcMessageFlags as F,
   AlpcPortFlags as P,
 } from "../ffi/alpc/constants.ts";
+import type { AlpcSymbols as LibraryAlpcSymbols } from "../ffi/alpc/port.ts";
 import type { NtdllSymbols } from "../ffi/ntdll.ts";
 import { LpcMessageFlag, LpcMessageType as T } from "../ffi/port_message.ts";
 import { NTSTATUS } from "../ffi/status.ts";
@@ -77,21 +78,12 @@ const BASIC = LAYOUTS.ALPC_BASIC_INFORMATION;
 const US = LAYOUTS.UNICODE_STRING;
 const S = NTSTATUS;
 
-/** The ALPC functions of ntdll the fake implements. */
+/**
+ * The ALPC functions of ntdll the fake implements: every `NtAlpc*` call the library binds
+ * (`AlpcSymbols` in ffi/alpc/port.ts, the one list), and ntdll's two attribute helpers.
+ */
 export type AlpcCallName =
-  | "NtAlpcCreatePort"
-  | "NtAlpcConnectPort"
-  | "NtAlpcAcceptConnectPort"
-  | "NtAlpcSendWaitReceivePort"
-  | "NtAlpcDisconnectPort"
-  | "NtAlpcQueryInformation"
-  | "NtAlpcImpersonateClientOfPort"
-  | "NtAlpcCreatePortSection"
-  | "NtAlpcDeletePortSection"
-  | "NtAlpcCreateSectionView"
-  | "NtAlpcDeleteSectionView"
-  | "NtAlpcCreateSecurityContext"
-  | "NtAlpcDeleteSecurityContext"
+  | Extract<keyof LibraryAlpcSymbols, `NtAlpc${string}`>
   | "AlpcInitializeMessageAttribute"
   | "AlpcGetMessageAttribute";
 

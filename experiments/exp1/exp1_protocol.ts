@@ -35,8 +35,10 @@ export const PROTOCOL_VERSION = 1;
 /** Operation codes: READ answers in the reply, READ_VIEW in the connection's view (exp1_view.ts). */
 export const Op = { READ: 1, READ_VIEW: 2 } as const;
 
-const MAGIC = [0x44, 0x4c, 0x50, 0x43]; // "DLPC"
-const REQ = {
+/** Every message of the protocol starts with these bytes: "DLPC". */
+export const MAGIC: readonly number[] = [0x44, 0x4c, 0x50, 0x43];
+/** The request header both operations share (READ_VIEW adds its fields after it). */
+export const REQUEST_HEADER = {
   magic: 0,
   version: 4,
   op: 5,
@@ -45,8 +47,8 @@ const REQ = {
   length: 16,
   pathBytes: 20,
   reserved: 22,
-  path: 24,
 } as const;
+const REQ = { ...REQUEST_HEADER, path: 24 } as const;
 const REP = {
   magic: 0,
   version: 4,

@@ -19,15 +19,17 @@
  * @module
  */
 
-import { decodeUtf16, encodeUtf16, NTSTATUS } from "../../raw.ts";
+import { decodeUtf16, encodeUtf16, NTSTATUS, viewRangeProblem } from "../../raw.ts";
 import {
   encodeReadReply,
+  MAGIC,
   MAX_PATH_CHARS,
   MAX_PAYLOAD,
   Op,
   PROTOCOL_VERSION,
   type ReadReply,
   Refusal,
+  REQUEST_HEADER,
 } from "./exp1_protocol.ts";
 import { readConfined, type ReadContext, validateRelativePath } from "./exp1_confinement.ts";
 import { sha256, toHex } from "./_sha256.ts";
@@ -35,19 +37,7 @@ import { sha256, toHex } from "./_sha256.ts";
 /** The most bytes one READ_VIEW reads (1 MiB). */
 export const MAX_VIEW_READ_LENGTH = 0x10_0000;
 
-const MAGIC = [0x44, 0x4c, 0x50, 0x43]; // "DLPC"
-const REQ = {
-  version: 4,
-  op: 5,
-  flags: 6,
-  offset: 8,
-  length: 16,
-  pathBytes: 20,
-  reserved: 22,
-  viewOffset: 24,
-  reserved2: 28,
-  path: 32,
-} as const;
+const REQ = { ...REQUEST_HEADER, viewOffset: 24, reserved2: 28, path: 32 } as const;
 const DIGEST = 32;
 const ANSWER = 8 + DIGEST;
 
@@ -71,7 +61,7 @@ export function encodeViewReadRequest(r: ViewReadRequest): Uint8Array<ArrayBuffe
   }
   const buf = new Uint8Array(REQ.path + path.byteLength);
   const dv = new DataView(buf.buffer);
-  buf.set(MAGIC, 0);
+  buf.set(MAGIC, REQ.magic);
   dv.setUint8(REQ.version, PROTOCOL_VERSION);
   dv.setUint8(REQ.op, Op.READ_VIEW);
   dv.setBigUint64(REQ.offset, r.offset, true);
@@ -94,7 +84,9 @@ export function decodeViewReadRequest(buf: Uint8Array): ViewReadRequest {
   if (buf.byteLength < REQ.path) {
     throw invalid(`request of ${buf.byteLength} bytes is shorter than its ${REQ.path}-byte header`);
   }
-  if (MAGIC.some((b, i) => buf[i] !== b)) throw invalid("bad magic (not a DLPC request)");
+  if (MAGIC.some((b, i) => buf[REQ.magic + i] !== b)) {
+    throw invalid("bad magic (not a DLPC request)");
+  }
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const version = dv.getUint8(REQ.version);
   if (version !== PROTOCOL_VERSION) {
@@ -145,15 +137,6 @@ export function receivedWindow(
   return { size: v.size, write: (offset, bytes) => v.write(bytes, offset) };
 }
 
-/** Why `[offset, offset + length)` is not inside a view of `size` bytes, or null when it is. */
-function rangeProblem(offset: number, length: number, size: number): string | null {
-  if (offset > size) return `offset ${offset} is beyond the view's ${size} bytes`;
-  if (length > size - offset) {
-    return `offset ${offset} + length ${length} exceeds the view's ${size} bytes`;
-  }
-  return null;
-}
-
 /**
  * The server side of READ_VIEW: the request in, the reply out; the bytes go to `view`. Never
  * throws. The view's range is checked before anything is opened.
@@ -175,7 +158,7 @@ export function serveViewRead(
         "view",
       );
     }
-    const problem = rangeProblem(req.viewOffset, req.length, ctx.view.size);
+    const problem = viewRangeProblem(req.viewOffset, req.length, ctx.view.size);
     if (problem) {
       throw new Refusal(
         NTSTATUS.STATUS_INVALID_VIEW_SIZE,

@@ -6,15 +6,11 @@
  */
 
 import { requireSymbol } from "../_loader.ts";
-import { currentThread, handleCell, type NtHandle } from "../nt/handle.ts";
+import type { NtHandle } from "../nt/handle.ts";
+import { withThreadTokenRestored } from "../nt/_thread_token.ts";
 import { ImpersonationLevel, type ImpersonationLevelName } from "../nt/object_attributes.ts";
-import { check, NTSTATUS, toUnsigned } from "../status.ts";
+import { check } from "../status.ts";
 import type { AlpcSymbols } from "./port.ts";
-
-/** `ThreadImpersonationToken`: set a token handle (or NULL: revert to self). */
-const ThreadImpersonationToken = 5;
-/** `TOKEN_IMPERSONATE`: what setting the token back needs. */
-const TOKEN_IMPERSONATE = 0x4;
 
 /**
  * Runs `fn` while this thread impersonates the sender of `message`
@@ -43,13 +39,7 @@ export function impersonateSender<T>(
     nt.NtAlpcImpersonateClientOfPort,
     "ntdll!NtAlpcImpersonateClientOfPort",
   );
-  // The token this thread has now (a thread running as SYSTEM has one), to put back after.
-  const saved = handleCell();
-  const open = nt.NtOpenThreadToken(currentThread(), TOKEN_IMPERSONATE, 1, saved);
-  const noToken = toUnsigned(open) === NTSTATUS.STATUS_NO_TOKEN;
-  if (!noToken) check(open, "NtOpenThreadToken");
-  const restore = noToken ? new BigUint64Array(1) : saved;
-  try {
+  return withThreadTokenRestored(nt, () => {
     const flags = level === undefined ? null : Deno.UnsafePointer.create(
       BigInt((ImpersonationLevel[level] << 2) | 2),
     );
@@ -58,16 +48,5 @@ export function impersonateSender<T>(
       "NtAlpcImpersonateClientOfPort",
       level === undefined ? undefined : `at level ${level}`,
     );
-    return fn();
-  } finally {
-    try {
-      check(
-        nt.NtSetInformationThread(currentThread(), ThreadImpersonationToken, restore, 8),
-        "NtSetInformationThread",
-        noToken ? "revert to self" : "back to the thread's own token",
-      );
-    } finally {
-      if (!noToken) nt.NtClose(Deno.UnsafePointer.create(saved[0]!));
-    }
-  }
+  }, fn);
 }

@@ -21,6 +21,7 @@ import {
   securityQos,
 } from "../nt/object_attributes.ts";
 import { type ClientId, writePortMessage } from "../port_message.ts";
+export { relativeTimeout } from "../port_message.ts";
 import { check } from "../status.ts";
 import {
   ALPC_BASIC_INFORMATION_FLAG_MASK,
@@ -62,7 +63,7 @@ export function alpcCloser(nt: Pick<AlpcSymbols, "NtClose">): HandleCloser {
  * The smallest and largest `MaxMessageLength` a port may have (AlpcpValidateAndSetPortAttributes.c
  * refuses below 0x28, the header, and above 0xFFFF with STATUS_INVALID_PARAMETER).
  */
-export const ALPC_MESSAGE_LENGTH_LIMITS = { min: 0x28, max: 0xffff } as const;
+export const ALPC_MESSAGE_LENGTH_LIMITS = { min: LAYOUTS.PORT_MESSAGE.size, max: 0xffff } as const;
 
 /** The `MaxMessageLength` the toolkit asks for unless told otherwise. */
 export const ALPC_DEFAULT_MAX_MESSAGE_LENGTH = 0x1000;
@@ -345,11 +346,7 @@ export interface AlpcMessageInit {
  * ```
  */
 export function encodeAlpcMessage(init: AlpcMessageInit): Uint8Array<ArrayBuffer> {
-  const max = Math.min(init.maxTotalLength ?? ALPC_MESSAGE_LENGTH_LIMITS.max, 0xffff);
-  return writePortMessage({ ...init, type: 0 }, { max, ceiling: 0xffff, capacity: init.capacity });
-}
-
-/** A relative NT timeout (`LARGE_INTEGER`, 100 ns units, negative) for `ms` milliseconds. */
-export function relativeTimeout(ms: number): BigInt64Array<ArrayBuffer> {
-  return new BigInt64Array([BigInt(-Math.max(0, Math.round(ms * 10_000)))]);
+  const ceiling = ALPC_MESSAGE_LENGTH_LIMITS.max;
+  const max = Math.min(init.maxTotalLength ?? ceiling, ceiling);
+  return writePortMessage({ ...init, type: 0 }, { max, ceiling, capacity: init.capacity });
 }

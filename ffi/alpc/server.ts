@@ -51,9 +51,6 @@ const PM = LAYOUTS.PORT_MESSAGE;
 /** The largest receive buffer the server grows to (a TotalLength is 16 bits). */
 const RECEIVE_BUFFER_MOST = 0x10000;
 
-/** NtAlpcDeleteSectionView.c: no view at that address among the port's resources. */
-const STATUS_INVALID_ADDRESS = 0xc0000141;
-
 /** The attributes an {@link AlpcServer} asks the kernel for on each receive, by default. */
 export const ALPC_SERVER_RECEIVE_ATTRIBUTES: readonly AlpcAttributeName[] = [
   "SECURITY",
@@ -488,8 +485,11 @@ export class AlpcServer implements Disposable {
         return;
       } catch (e) {
         last = e instanceof Error ? e.message : String(e);
-        // Not among this port's views (still mapped): try the next port; anything else is final.
-        if (!(e instanceof NtError && e.code === STATUS_INVALID_ADDRESS)) break;
+        // Not among this port's views (NtAlpcDeleteSectionView.c: STATUS_INVALID_ADDRESS): try the
+        // next port; anything else is final.
+        if (!(e instanceof NtError && toUnsigned(e.code) === NTSTATUS.STATUS_INVALID_ADDRESS)) {
+          break;
+        }
       }
     }
     this.#log("error", header, { note: `view not released: ${last}` });

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { viewRangeProblem } from "../nt/sections.ts";
 import { requireSymbol } from "../_loader.ts";
 import { LAYOUTS } from "../layouts.ts";
 import type { NtHandle } from "../nt/handle.ts";
@@ -28,12 +29,9 @@ export type AlpcViewSymbols = Pick<
   | "NtAlpcDeleteSectionView"
 >;
 
-/** Checks `offset..offset+length` against a view's size. */
+/** Checks `offset..offset+length` against a view's size (one rule for every view). */
 function span(size: number, offset: number, length: number, what: string): void {
-  if (
-    !Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 ||
-    offset + length > size
-  ) {
+  if (viewRangeProblem(offset, length, size) !== null) {
     throw new RangeError(`${what}: ${length} bytes at ${offset} outside the ${size}-byte view`);
   }
 }

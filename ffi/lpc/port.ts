@@ -9,7 +9,7 @@
  * @module
  */
 
-import { currentThread, handleCell, type HandleCloser, NtHandle } from "../nt/handle.ts";
+import { handleCell, type HandleCloser, NtHandle } from "../nt/handle.ts";
 import { requireSymbol } from "../_loader.ts";
 import { LAYOUTS } from "../layouts.ts";
 import { ntdll, type NtdllSymbols } from "../ntdll.ts";
@@ -34,6 +34,7 @@ import {
   PORT_TOTAL_MAXIMUM_MESSAGE_LENGTH,
   PortMessageError,
   type PortMessageHeader,
+  relativeTimeout,
   rewriteAsReply,
 } from "../port_message.ts";
 import { check, describeStatus, NTSTATUS, ntSuccess, toUnsigned } from "../status.ts";
@@ -45,6 +46,7 @@ import {
   type ServerEvent,
 } from "../server_events.ts";
 import { roundToPages, Section, type SectionSymbols } from "../nt/sections.ts";
+import { withThreadTokenRestored } from "../nt/_thread_token.ts";
 import {
   PortView,
   portViewStruct,
@@ -72,11 +74,6 @@ export type LpcSymbols = Pick<
   | "NtOpenThreadToken"
   | "NtClose"
 >;
-
-/** `ThreadImpersonationToken`: set a token handle (or NULL: revert to self). */
-const ThreadImpersonationToken = 5;
-/** `TOKEN_IMPERSONATE`: what setting the token back needs. */
-const TOKEN_IMPERSONATE = 0x4;
 
 function closerOf(nt: LpcSymbols): HandleCloser {
   return (h) => nt.NtClose(h);
@@ -329,7 +326,7 @@ export class LpcServer implements Disposable {
       this.#nt.NtReplyWaitReceivePortEx,
       "ntdll!NtReplyWaitReceivePortEx",
     );
-    const timeout = new BigInt64Array([BigInt(-Math.max(0, Math.round(timeoutMs * 10_000)))]);
+    const timeout = relativeTimeout(timeoutMs);
     const reply = this.#pendingReply;
     this.#pendingReply = null;
     this.#context[0] = 0n;
@@ -519,28 +516,12 @@ export class LpcServer implements Disposable {
       this.#nt.NtImpersonateClientOfPort,
       "ntdll!NtImpersonateClientOfPort",
     );
-    // The token this thread has now (a thread running as SYSTEM has one), to put back after.
-    const saved = handleCell();
-    const open = this.#nt.NtOpenThreadToken(currentThread(), TOKEN_IMPERSONATE, 1, saved);
-    if (toUnsigned(open) !== NTSTATUS.STATUS_NO_TOKEN) check(open, "NtOpenThreadToken");
-    const restore = toUnsigned(open) === NTSTATUS.STATUS_NO_TOKEN ? new BigUint64Array(1) : saved;
-    try {
+    return withThreadTokenRestored(this.#nt, () => {
       check(
         impersonate(connection.port.unsafePointer, this.#receive),
         "NtImpersonateClientOfPort",
       );
-      return fn();
-    } finally {
-      try {
-        check(
-          this.#nt.NtSetInformationThread(currentThread(), ThreadImpersonationToken, restore, 8),
-          "NtSetInformationThread",
-          restore === saved ? "back to the thread's own token" : "revert to self",
-        );
-      } finally {
-        if (restore === saved) this.#nt.NtClose(Deno.UnsafePointer.create(saved[0]!));
-      }
-    }
+    }, fn);
   }
 
   /** Closes every connection's port, then the connection port. */

@@ -16,6 +16,8 @@
  * @module
  */
 
+import { viewRangeProblem } from "../nt/sections.ts";
+export { viewRangeProblem };
 import { LAYOUTS } from "../layouts.ts";
 
 const PV = LAYOUTS.PORT_VIEW;
@@ -58,28 +60,6 @@ export function readRemotePortView(b: Uint8Array): { base: bigint; size: bigint 
   const base = v.getBigUint64(RPV.offsets.ViewBase, true);
   if (v.getUint32(RPV.offsets.Length, true) !== RPV.size || base === 0n) return null;
   return { base, size: v.getBigUint64(RPV.offsets.ViewSize, true) };
-}
-
-/**
- * Why `[offset, offset + length)` is not inside a view of `size` bytes, or null when it is.
- *
- * @example
- * ```ts
- * import { viewRangeProblem } from "./port_view.ts";
- * import { assertEquals } from "jsr:@std/assert@^1.0.19";
- *
- * assertEquals(viewRangeProblem(0, 4096, 4096), null);
- * assertEquals(viewRangeProblem(4000, 100, 4096), "offset 4000 + length 100 exceeds the view's 4096 bytes");
- * ```
- */
-export function viewRangeProblem(offset: number, length: number, size: number): string | null {
-  if (!Number.isSafeInteger(offset) || offset < 0) return `offset ${offset} is not a byte offset`;
-  if (!Number.isSafeInteger(length) || length < 0) return `length ${length} is not a byte count`;
-  if (offset > size) return `offset ${offset} is beyond the view's ${size} bytes`;
-  if (length > size - offset) {
-    return `offset ${offset} + length ${length} exceeds the view's ${size} bytes`;
-  }
-  return null;
 }
 
 /** What a view belongs to: the port whose cleanup unmaps it. */

@@ -115,3 +115,25 @@ export class Section implements Disposable {
 export function roundToPages(n: number): number {
   return Math.ceil(n / PAGE_SIZE) * PAGE_SIZE;
 }
+
+/**
+ * Why `[offset, offset + length)` is not inside a view of `size` bytes, or null when it is.
+ *
+ * @example
+ * ```ts
+ * import { viewRangeProblem } from "./sections.ts";
+ * import { assertEquals } from "jsr:@std/assert@^1.0.19";
+ *
+ * assertEquals(viewRangeProblem(0, 4096, 4096), null);
+ * assertEquals(viewRangeProblem(4000, 100, 4096), "offset 4000 + length 100 exceeds the view's 4096 bytes");
+ * ```
+ */
+export function viewRangeProblem(offset: number, length: number, size: number): string | null {
+  if (!Number.isSafeInteger(offset) || offset < 0) return `offset ${offset} is not a byte offset`;
+  if (!Number.isSafeInteger(length) || length < 0) return `length ${length} is not a byte count`;
+  if (offset > size) return `offset ${offset} is beyond the view's ${size} bytes`;
+  if (length > size - offset) {
+    return `offset ${offset} + length ${length} exceeds the view's ${size} bytes`;
+  }
+  return null;
+}
