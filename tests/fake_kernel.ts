@@ -28,7 +28,8 @@
  *   driver uses this, so a case can run two threads as on Windows).
  * - Processes and threads: `spawnProcess()`, `spawnThread(pid)`, `exitThread(who)`,
  *   `killProcess(pid, exitCode)`; `createTime(tid)`, `exitCode(pid)`; `grantTcb(tid)` gives a
- *   thread SeTcbPrivilege (what `becomeSystem` does on Windows); `openProcess(who, pid, access)`.
+ *   thread SeTcbPrivilege (what `becomeSystem` does on Windows); `openProcess(who, pid, access)`,
+ *   `openThread(who, tid, access)`; `sessionIds` (a process's session, 1 unless set).
  * - Kernel-originated messages: `raiseException(who, code, parameters)` (second chance through
  *   the exception port), `raiseHardError(who, status)`.
  * - For assertions: `calls`, `openHandles(pid)`, `impersonating`, `deniedConnect`.
@@ -112,7 +113,10 @@ type PortKind = "connection" | "server" | "client";
 export interface Port {
   id: number;
   kind: PortKind;
+  /** Its name, lower-cased (the lookup key: the object manager compares names case-blind). */
   name?: string;
+  /** Its name as created (what ObQueryNameStringMode.c gives back). */
+  fullName?: string;
   maxMessage: number;
   queue: Message[];
   /** Communication ports: their connection port. */
@@ -205,6 +209,7 @@ export interface ProcessState {
 export type HandleEntry =
   | { type: "port"; port: Port; pid: number }
   | { type: "process"; target: number; access: number; pid: number }
+  | { type: "thread"; target: number; access: number; pid: number }
   | { type: "token"; client: number | "system"; pid: number }
   | { type: "section"; section: FakeSection; pid: number };
 
@@ -288,6 +293,8 @@ export class FakeKernel {
    * AlpcpCheckConnectionSecurity.c); {@link DEFAULT_USER_SID} when not set.
    */
   readonly userSids = new Map<number, Uint8Array>();
+  /** Each process's session (what `AlpcServerSessionInformation` reports); 1 when not set. */
+  readonly sessionIds = new Map<number, number>();
 
   /** The ALPC rules (tests/fake_kernel_alpc.ts), on this kernel's ports, handles and messages. */
   readonly #alpc: AlpcRules = new AlpcRules({
@@ -298,6 +305,8 @@ export class FakeKernel {
     names: this.#names,
     nextPortId: () => this.#nextPortId++,
     message: (id) => this.#messages.get(id),
+    messages: () => this.#messages.values(),
+    sessionId: (pid) => this.sessionIds.get(pid) ?? 1,
     allocMessage: (m) => this.#allocMessage(m),
     free: (m) => this.#free(m),
     enqueue: (port, m) => this.#enqueue(port, m),
@@ -432,6 +441,12 @@ export class FakeKernel {
   openProcess(who: Identity, target: number, access: number): bigint {
     if (!this.#processes.get(target)?.alive) throw new Error(`openProcess: no process ${target}`);
     return this.#newHandle({ type: "process", target, access, pid: who.pid });
+  }
+
+  /** Opens thread `tid` from `who`'s process with `access`; returns the handle value. */
+  openThread(who: Identity, tid: number, access: number): bigint {
+    if (!this.#threads.get(tid)?.alive) throw new Error(`openThread: no thread ${tid}`);
+    return this.#newHandle({ type: "thread", target: tid, access, pid: who.pid });
   }
 
   /** Runs `fn` as `who`. */
@@ -1063,7 +1078,7 @@ export class FakeKernel {
       const port: Port = {
         id: this.#nextPortId++,
         kind: "connection",
-        ...(key ? { name: key } : {}),
+        ...(key ? { name: key, fullName: name! } : {}),
         maxMessage,
         queue: [],
         context: 0n,

@@ -20,7 +20,7 @@
  * attributes), accept and refuse with a PortContext, new messages (requests, synchronous requests,
  * datagrams) and replies (to a waiting thread or, for an asynchronous request, to the requester's
  * port), receive (timeout, buffer too small, the context and security attributes), disconnect,
- * the close message (`LPC_PORT_CLOSED`) at a port's last handle, `AlpcBasicInformation`,
+ * the close message (`LPC_PORT_CLOSED`) at a port's last handle, `AlpcBasicInformation`, `AlpcServerInformation` (a thread waiting in a synchronous request) and `AlpcServerSessionInformation`,
  * impersonation (by message, with or without a security context; of the connected port),
  * security contexts, port sections and views (the view attribute; a delivered view is mapped
  * anew for the receiving port, `FakeKernel.alpcViews(pid)` counts a process's views). Each port
@@ -37,14 +37,17 @@
  * waiting senders and returns the others as LPC_CANCELED to this side's receive port (a client port
  * itself, a server port's connection port); no conformance case disconnects or closes a port with
  * messages outstanding), ALPC calls on legacy ports other than `NtAlpcQueryInformation` (they
- * return STATUS_NOT_IMPLEMENTED), and information classes other than basic
- * (STATUS_NOT_IMPLEMENTED).
+ * return STATUS_NOT_IMPLEMENTED), information classes other than basic, server (4; waits in an
+ * ALPC synchronous request only) and server session (12) (STATUS_NOT_IMPLEMENTED), and
+ * sessions beyond a number per process (`FakeKernel.sessionIds`).
  *
  * @module
  */
 
 import { LAYOUTS } from "../ffi/layouts.ts";
 import {
+  ALPC_SERVER_INFORMATION_SIZES,
+  ALPC_SERVER_INFORMATION_THREAD_ACCESS,
   AlpcAttributeFlags as A,
   AlpcInformationClass,
   AlpcMessageFlags as F,
@@ -54,7 +57,7 @@ import type { AlpcSymbols as LibraryAlpcSymbols } from "../ffi/alpc/port.ts";
 import type { NtdllSymbols } from "../ffi/ntdll.ts";
 import { LpcMessageFlag, LpcMessageType as T } from "../ffi/port_message.ts";
 import { NTSTATUS } from "../ffi/status.ts";
-import { decodeUtf16 } from "../ffi/strings.ts";
+import { decodeUtf16, encodeUtf16 } from "../ffi/strings.ts";
 import { createSharedMemory, type SharedMemory } from "./fake_shared_memory.ts";
 import { attributeOffset, attributesSize } from "./conformance/_alpc.ts";
 import { message, rawHeader } from "./conformance/_util.ts";
@@ -75,6 +78,13 @@ const CTX = LAYOUTS.ALPC_CONTEXT_ATTR;
 const SEC = LAYOUTS.ALPC_SECURITY_ATTR;
 const VIEW = LAYOUTS.ALPC_DATA_VIEW_ATTR;
 const BASIC = LAYOUTS.ALPC_BASIC_INFORMATION;
+const SI = LAYOUTS.ALPC_SERVER_INFORMATION;
+const SSI = LAYOUTS.ALPC_SERVER_SESSION_INFORMATION;
+const SI_SIZES = ALPC_SERVER_INFORMATION_SIZES;
+/** NtCurrentThread(): the pseudo-handle ObReferenceObjectByHandle.c takes for the caller. */
+const CURRENT_THREAD = 0xfffffffffffffffen;
+/** `THREAD_QUERY_INFORMATION`, what AlpcpPortQueryServerInfo.c references the thread with. */
+const THREAD_QUERY_INFORMATION = ALPC_SERVER_INFORMATION_THREAD_ACCESS;
 const US = LAYOUTS.UNICODE_STRING;
 const S = NTSTATUS;
 
@@ -196,6 +206,10 @@ export interface KernelInternals {
   names: Map<string, Port>;
   nextPortId(): number;
   message(id: number): Message | undefined;
+  /** Every message the kernel holds (the ports' queues and the received ones). */
+  messages(): Iterable<Message>;
+  /** A process's session id (MmGetSessionIdEx.c). */
+  sessionId(pid: number): number;
   allocMessage(m: Omit<Message, "messageId" | "callbackId">): Message;
   free(msg: Message): void;
   enqueue(port: Port, msg: Message): boolean;
@@ -1103,6 +1117,118 @@ export class AlpcRules {
     this.k.enqueue(target, msg);
   }
 
+  // ---------------------------------------------------------------- server information
+
+  /**
+   * AlpcpPortQueryServerSessionInfo.c (class 12): a NULL port → STATUS_INVALID_PARAMETER; the
+   * connected port (AlpcpReferenceConnectedPort.c: a client port's server port, a server port's
+   * client port, a connection port itself) must exist and still have its owner (AlpcpDoPortCleanup.c
+   * lets the owner go, bit 0 of the owner field, at the port's last close), else
+   * STATUS_INVALID_PARAMETER; then fewer than 8 bytes → STATUS_INFO_LENGTH_MISMATCH, else the
+   * owner's SessionId (MmGetSessionIdEx.c) and ProcessId; ReturnLength 8 either way.
+   */
+  #serverSessionInformation(
+    port: Port | null,
+    info: Uint8Array,
+    length: number,
+    ret: Uint8Array | null,
+  ): number {
+    if (!port) return S.STATUS_INVALID_PARAMETER;
+    const connected = this.#connected(port);
+    if (!connected || connected.closed || connected.deleted) return S.STATUS_INVALID_PARAMETER;
+    const pid = connected.ownerPid;
+    let status: number = S.STATUS_SUCCESS;
+    if (length < SSI.size) status = S.STATUS_INFO_LENGTH_MISMATCH;
+    else {
+      const dv = view(info);
+      dv.setUint32(SSI.offsets.SessionId, this.k.sessionId(pid), true);
+      dv.setUint32(SSI.offsets.ProcessId, pid, true);
+    }
+    if (ret) view(ret).setUint32(0, SSI.size, true);
+    return status;
+  }
+
+  /**
+   * AlpcpPortQueryServerInfo.c (class 4): a non-NULL port or fewer than 8 bytes →
+   * STATUS_INVALID_PARAMETER; the first 8 bytes are a thread handle, referenced with
+   * THREAD_QUERY_INFORMATION (0x40; ObReferenceObjectByHandle.c: not a handle of this process →
+   * STATUS_INVALID_HANDLE, not a thread → STATUS_OBJECT_TYPE_MISMATCH, without the access →
+   * STATUS_ACCESS_DENIED; NtCurrentThread() is the caller with every right). Then the message the
+   * thread waits on (AlpcpReferenceMessageByWaitingThread.c; its STATUS_NOT_FOUND becomes success,
+   * not blocked); when it is the one the thread waits for a reply to, the answer: ThreadBlocked,
+   * ConnectedProcessId (the owner of the connection port when the message went out on a client or
+   * connection port, of the client port when it went out on a server port; nothing when that port's
+   * owner is let go) and the connection port's name (AlpcpGetPortNameInformation.c,
+   * ObQueryNameStringMode.c: MaximumLength = Length + 2, copied at offset 32, Buffer pointing
+   * there). Size needed: 32 plus MaximumLength; fewer → STATUS_INFO_LENGTH_MISMATCH. ReturnLength
+   * on success and on that status. Only `ThreadBlocked`'s byte is written at offset 0.
+   *
+   * Modelled waits: a thread in an ALPC synchronous request (queued or received, not yet
+   * answered). Not modelled: legacy `NtRequestWaitReplyPort` and kernel messages (exceptions,
+   * hard errors), and a connect in progress (each is a message with a waiting thread on Windows).
+   */
+  #serverInformation(
+    port: Port | null,
+    info: Uint8Array,
+    length: number,
+    ret: Uint8Array | null,
+  ): number {
+    if (port || length < SI_SIZES.minimum) return S.STATUS_INVALID_PARAMETER;
+    const handle = view(info).getBigUint64(SI.offsets.ThreadHandle, true);
+    let tid: number;
+    if (handle === CURRENT_THREAD) tid = this.k.current().tid;
+    else {
+      const entry = [...this.k.handles()].find(([h]) => h === handle)?.[1];
+      if (!entry || entry.pid !== this.k.current().pid) return S.STATUS_INVALID_HANDLE;
+      if (entry.type !== "thread") return S.STATUS_OBJECT_TYPE_MISMATCH;
+      if ((entry.access & THREAD_QUERY_INFORMATION) === 0) return S.STATUS_ACCESS_DENIED;
+      tid = entry.target;
+    }
+    const msg = [...this.k.messages()].find((m) => this.#waitsForReply(m, tid));
+    let answer: { pid: number; name: string } | null = null;
+    if (msg) {
+      const i = this.#info(msg);
+      const connection = i.comm.kind === "connection" ? i.comm : i.comm.connection;
+      const other = i.requester.kind === "server" ? i.requester.peer : connection;
+      if (connection && !connection.deleted && other && !other.closed && !other.deleted) {
+        answer = { pid: other.ownerPid, name: connection.fullName ?? "" };
+      }
+    }
+    const name = answer ? encodeUtf16(answer.name) : new Uint8Array(0);
+    const maximumLength = answer && name.byteLength > 0 ? name.byteLength + 2 : 0;
+    const needed = SI.size + maximumLength;
+    let status: number = S.STATUS_SUCCESS;
+    if (length < needed) status = S.STATUS_INFO_LENGTH_MISMATCH;
+    else {
+      const dv = view(info);
+      dv.setUint8(SI.offsets.ThreadBlocked, answer ? 1 : 0);
+      dv.setBigUint64(SI.offsets.ConnectedProcessId, BigInt(answer?.pid ?? 0), true);
+      const us = SI.offsets.ConnectionPortName;
+      if (answer) {
+        dv.setUint16(us + US.offsets.Length, name.byteLength, true);
+        dv.setUint16(us + US.offsets.MaximumLength, maximumLength, true);
+        const base = Deno.UnsafePointer.value(Deno.UnsafePointer.of(info));
+        dv.setBigUint64(us + US.offsets.Buffer, BigInt(base) + BigInt(SI.size), true);
+        info.fill(0, SI.size, SI.size + maximumLength);
+        info.set(name, SI.size);
+      } else {
+        dv.setUint32(us, 0, true);
+        dv.setBigUint64(us + US.offsets.Buffer, 0n, true);
+      }
+    }
+    if (ret) view(ret).setUint32(0, needed, true);
+    return status;
+  }
+
+  /** A message thread `tid` waits in its send for the reply to (an unanswered ALPC sync request). */
+  #waitsForReply(msg: Message, tid: number): boolean {
+    if (msg.from.tid !== tid || msg.kind !== "request") return false;
+    if (msg.state !== "queued" && msg.state !== "received") return false;
+    if (msg.reply !== undefined || msg.failure !== undefined) return false;
+    const i = this.#msgs.get(msg);
+    return i !== undefined && i.sync && !i.noReply;
+  }
+
   // ---------------------------------------------------------------- impersonation
 
   /**
@@ -1158,7 +1284,7 @@ export class AlpcRules {
       if (key && this.k.names.has(key)) {
         return this.k.log("NtAlpcCreatePort", S.STATUS_OBJECT_NAME_COLLISION);
       }
-      const port = this.#newPort("connection", a, key ? { name: key } : {});
+      const port = this.#newPort("connection", a, key ? { name: key, fullName: name! } : {});
       if (key) this.k.names.set(key, port);
       const h = this.k.newHandle({ type: "port", port, pid: this.k.current().pid });
       view(u8(cellB)!).setBigUint64(0, h, true);
@@ -1468,6 +1594,12 @@ export class AlpcRules {
       }
       const known = Object.values(AlpcInformationClass) as number[];
       if (!known.includes(cls)) return L(S.STATUS_INVALID_PARAMETER);
+      if (cls === AlpcInformationClass.AlpcServerInformation) {
+        return L(this.#serverInformation(port, info, length, u8(retB)));
+      }
+      if (cls === AlpcInformationClass.AlpcServerSessionInformation) {
+        return L(this.#serverSessionInformation(port, info, length, u8(retB)));
+      }
       if (cls !== AlpcInformationClass.AlpcBasicInformation) return L(S.STATUS_NOT_IMPLEMENTED);
       if (!port) return L(S.STATUS_INVALID_PARAMETER);
       const ret = u8(retB);

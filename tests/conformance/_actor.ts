@@ -97,6 +97,15 @@ function openProcess(pid: number, access: number): OpenReply {
   return { status, handle: (cell[0] ?? 0n).toString() };
 }
 
+function openThread(tid: number, access: number): OpenReply {
+  const cell = new BigUint64Array(1);
+  const oa = new ObjectAttributes(null, { attributes: 0 });
+  const cid = new Uint8Array(CID.size);
+  new DataView(cid.buffer).setBigUint64(CID.offsets.UniqueThread, BigInt(tid), true);
+  const status = ntdll().NtOpenThread(cell, access >>> 0, oa.struct, cid);
+  return { status, handle: (cell[0] ?? 0n).toString() };
+}
+
 function hardError(errorStatus: number): HardErrorReply {
   const response = new Uint32Array(1);
   const status = ntdll().NtRaiseHardError(errorStatus | 0, 0, 0, null, OptionOk, response);
@@ -109,6 +118,8 @@ async function run(m: WorkerOp): Promise<unknown> {
       return call(m);
     case "openProcess":
       return openProcess(m.pid, m.access);
+    case "openThread":
+      return openThread(m.tid, m.access);
     case "hardError":
       return hardError(m.status);
     case "becomeSystem": {

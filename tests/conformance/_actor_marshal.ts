@@ -170,6 +170,7 @@ export type ThreadOp =
   | ({ op: "call" } & HostCall)
   | { op: "becomeSystem" }
   | { op: "openProcess"; pid: number; access: number }
+  | { op: "openThread"; tid: number; access: number }
   | { op: "raise"; code: number; parameters: string[]; ms: number }
   | { op: "hardError"; status: number };
 
@@ -184,7 +185,7 @@ export interface CallReply {
   outs: Record<string, string>;
 }
 
-/** What `openProcess` answers. */
+/** What `openProcess` and `openThread` answer. */
 export interface OpenReply {
   status: number;
   handle: string;

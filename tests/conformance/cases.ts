@@ -10,6 +10,7 @@ import { cases as messages } from "./cases_messages.ts";
 import { cases as death } from "./cases_death.ts";
 import { cases as exceptions } from "./cases_exceptions.ts";
 import { cases as alpc } from "./cases_alpc.ts";
+import { cases as alpcQuery } from "./cases_alpc_query.ts";
 import { cases as views } from "./cases_views.ts";
 
 /** The whole suite. */
@@ -19,5 +20,6 @@ export const CASES: readonly Case[] = [
   ...death,
   ...exceptions,
   ...alpc,
+  ...alpcQuery,
   ...views,
 ];

@@ -126,6 +126,12 @@ class FakeThread implements Thread {
     return Promise.resolve(0);
   }
 
+  openThread(target: Thread, access: number, name: string): Promise<number> {
+    const h = this.k.openThread(this.who, target.tid, access);
+    this.process.memory.handles.set(name, h);
+    return Promise.resolve(0);
+  }
+
   async raise(code: number, parameters: bigint[], ms: number): Promise<RaiseOutcome> {
     const p = this.k.begin(this.who, () => this.k.raiseException(this.who, code, parameters));
     const r = await within(p.promise, ms);

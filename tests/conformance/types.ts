@@ -116,6 +116,11 @@ export interface Thread {
    */
   openProcess(target: Process, access: number, name: string): Promise<number>;
   /**
+   * Opens thread `target` from this thread's process with `access` (`NtOpenThread` by its
+   * ClientId); the handle is remembered as `name`. Returns the status.
+   */
+  openThread(target: Thread, access: number, name: string): Promise<number>;
+  /**
    * Raises a noncontinuable-safe, second-chance exception (`NtRaiseException(..., FALSE)`) with
    * `code` on this thread, and waits up to `ms` for what it comes to.
    */

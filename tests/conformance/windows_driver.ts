@@ -553,6 +553,12 @@ class WinThread implements Thread {
     return r.status;
   }
 
+  async openThread(target: Thread, access: number, name: string): Promise<number> {
+    const r = (await this.#request({ op: "openThread", tid: target.tid, access })) as OpenReply;
+    this.process.remember(name, BigInt(r.handle), ntSuccess(r.status));
+    return r.status;
+  }
+
   async raise(code: number, parameters: bigint[], ms: number): Promise<RaiseOutcome> {
     const remote = this.process.remote;
     if (!remote) {

@@ -8,7 +8,15 @@
 import { assert, assertEquals, assertStrictEquals, assertThrows } from "@std/assert";
 import { AlpcClient } from "../../../ffi/alpc/client.ts";
 import { AlpcPortFlags, AlpcViewFlags } from "../../../ffi/alpc/constants.ts";
-import { createAlpcPort, queryAlpcBasicInformation } from "../../../ffi/alpc/port.ts";
+import {
+  alpcCloser,
+  type AlpcServerInformation,
+  createAlpcPort,
+  queryAlpcBasicInformation,
+  queryAlpcServerInformation,
+  queryAlpcServerSession,
+} from "../../../ffi/alpc/port.ts";
+import { NtHandle } from "../../../ffi/nt/handle.ts";
 import { type AlpcEvent, type AlpcHandler, AlpcServer } from "../../../ffi/alpc/server.ts";
 import { ReceivedView } from "../../../ffi/alpc/view.ts";
 import { createConnectionPort, LpcClient, LpcServer } from "../../../ffi/lpc/port.ts";
@@ -311,6 +319,73 @@ Deno.test("basic information: an ALPC connection port and a legacy one both show
   assertStrictEquals(serverSide.portContext, 1n);
   k.as(A, () => a.close());
   k.as(SERVER, () => legacy.close());
+  stop();
+});
+
+Deno.test("queryAlpcServerInformation: while the server handles its request the client's thread is blocked on the server's port (the server's pid, the port's name); after the reply it is not", () => {
+  const seen: AlpcServerInformation[] = [];
+  const probe: { watch?: () => AlpcServerInformation } = {};
+  const { k, connect, stop } = lab({
+    request: () => {
+      if (probe.watch) seen.push(probe.watch()); // on the server's thread, with the client waiting
+      return bytes("ok");
+    },
+  });
+  const a = connect(A);
+  const thread = new NtHandle(
+    "thread",
+    k.openThread(SERVER, A.tid, 0x40), // THREAD_QUERY_INFORMATION
+    "client A's thread",
+    alpcCloser(k.symbols),
+  );
+  const watch = () => queryAlpcServerInformation(thread, { nt: k.symbols });
+  probe.watch = watch;
+  k.as(A, () => a.request(bytes("who waits?")));
+  assertEquals(seen, [{ blocked: true, connectedProcessId: SERVER.pid, connectionPortName: PORT }]);
+  assertEquals(k.as(SERVER, watch), { blocked: false });
+  const limited = new NtHandle(
+    "thread",
+    k.openThread(SERVER, A.tid, 0x800),
+    "A",
+    alpcCloser(k.symbols),
+  );
+  const e = assertThrows(
+    () => k.as(SERVER, () => queryAlpcServerInformation(limited, { nt: k.symbols })),
+    NtError,
+  );
+  assert(e.is("STATUS_ACCESS_DENIED"), e.message);
+  k.as(SERVER, () => {
+    thread.close();
+    limited.close();
+  });
+  k.as(A, () => a.close());
+  stop();
+});
+
+Deno.test("queryAlpcServerSession: the client port names the server (its session too), the server's port the client, the connection port the server; a closed client leaves the server's port nothing to name", () => {
+  const { k, server, connect, stop } = lab();
+  k.sessionIds.set(SERVER.pid, 3);
+  k.sessionIds.set(A.pid, 5);
+  const a = connect(A);
+  const conn = server.connections.get(1n)!;
+  assertEquals(k.as(A, () => queryAlpcServerSession(a.port, { nt: k.symbols })), {
+    sessionId: 3,
+    processId: SERVER.pid,
+  });
+  assertEquals(k.as(SERVER, () => queryAlpcServerSession(conn.port, { nt: k.symbols })), {
+    sessionId: 5,
+    processId: A.pid,
+  });
+  assertEquals(k.as(SERVER, () => queryAlpcServerSession(server.port, { nt: k.symbols })), {
+    sessionId: 3,
+    processId: SERVER.pid,
+  });
+  k.as(A, () => a.close());
+  const e = assertThrows(
+    () => k.as(SERVER, () => queryAlpcServerSession(conn.port, { nt: k.symbols })),
+    NtError,
+  );
+  assert(e.is("STATUS_INVALID_PARAMETER"), e.message);
   stop();
 });
 

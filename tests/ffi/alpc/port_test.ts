@@ -14,10 +14,15 @@ import {
   type AlpcSymbols,
   createAlpcPort,
   decodeAlpcBasicInformation,
+  decodeAlpcServerInformation,
+  decodeAlpcServerSessionInformation,
   encodeAlpcMessage,
   encodeAlpcPortAttributes,
   queryAlpcBasicInformation,
+  queryAlpcServerInformation,
+  queryAlpcServerSession,
 } from "../../../ffi/alpc/port.ts";
+import { encodeUtf16 } from "../../../ffi/strings.ts";
 import { LAYOUTS } from "../../../ffi/layouts.ts";
 import { NtHandle } from "../../../ffi/nt/handle.ts";
 import { sidFromString } from "../../../ffi/nt/tokens.ts";
@@ -173,6 +178,149 @@ Deno.test("queryAlpcBasicInformation passes class 0 and 16 bytes; a failure is a
     UnsupportedError,
     "ntdll!NtAlpcQueryInformation",
   );
+});
+
+const SI = LAYOUTS.ALPC_SERVER_INFORMATION;
+const SSI = LAYOUTS.ALPC_SERVER_SESSION_INFORMATION;
+
+/** An `ALPC_SERVER_INFORMATION` answer as AlpcpPortQueryServerInfo.c writes it into `buf`. */
+function serverAnswer(buf: Uint8Array, pid: bigint, name: string): void {
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const n = encodeUtf16(name);
+  const us = SI.offsets.ConnectionPortName;
+  dv.setUint8(SI.offsets.ThreadBlocked, 1);
+  dv.setBigUint64(SI.offsets.ConnectedProcessId, pid, true);
+  dv.setUint16(us + LAYOUTS.UNICODE_STRING.offsets.Length, n.byteLength, true);
+  dv.setUint16(us + LAYOUTS.UNICODE_STRING.offsets.MaximumLength, n.byteLength + 2, true);
+  dv.setBigUint64(us + LAYOUTS.UNICODE_STRING.offsets.Buffer, 0x7ff0_0000_0020n, true);
+  buf.set(n, SI.size);
+  buf[SI.size + n.byteLength] = 0; // the NUL MaximumLength counts
+  buf[SI.size + n.byteLength + 1] = 0;
+}
+
+Deno.test("server session information: SessionId at 0, ProcessId at 4; fewer than 8 bytes is a RangeError", () => {
+  const buf = new Uint8Array(SSI.size);
+  const dv = new DataView(buf.buffer);
+  dv.setUint32(SSI.offsets.SessionId, 2, true);
+  dv.setUint32(SSI.offsets.ProcessId, 0x1234, true);
+  assertEquals(decodeAlpcServerSessionInformation(buf), { sessionId: 2, processId: 0x1234 });
+  assertThrows(() => decodeAlpcServerSessionInformation(new Uint8Array(7)), RangeError);
+});
+
+Deno.test("server information: a blocked thread's pid and the name copied at offset 32; only ThreadBlocked's byte decides", () => {
+  const name = "\\RPC Control\\Ünïcode-port";
+  const buf = new Uint8Array(SI.size + 2 * name.length + 2 + 8); // room to spare
+  serverAnswer(buf, 0x1f40n, name);
+  assertEquals(decodeAlpcServerInformation(buf), {
+    blocked: true,
+    connectedProcessId: 0x1f40,
+    connectionPortName: name,
+  });
+  // A thread waiting on nothing: the kernel writes byte 0 only, so the input handle's other bytes
+  // (here NtCurrentThread()'s 0xFF...) stay; they do not make it blocked.
+  const idle = new Uint8Array(SI.size);
+  new DataView(idle.buffer).setBigUint64(SI.offsets.ThreadHandle, 0xfffffffffffffffen, true);
+  idle[SI.offsets.ThreadBlocked] = 0;
+  assertEquals(decodeAlpcServerInformation(idle), { blocked: false });
+  // An empty (unnamed) connection port's name.
+  const unnamed = new Uint8Array(SI.size);
+  serverAnswer(unnamed, 8n, "");
+  assertEquals(decodeAlpcServerInformation(unnamed), {
+    blocked: true,
+    connectedProcessId: 8,
+    connectionPortName: "",
+  });
+});
+
+Deno.test("server information: a buffer under 32 bytes, a name longer than what follows the structure, an odd Length are RangeErrors", () => {
+  assertThrows(() => decodeAlpcServerInformation(new Uint8Array(SI.size - 1)), RangeError);
+  const buf = new Uint8Array(SI.size + 10);
+  serverAnswer(buf, 4n, "abcde");
+  const dv = new DataView(buf.buffer);
+  const length = SI.offsets.ConnectionPortName + LAYOUTS.UNICODE_STRING.offsets.Length;
+  dv.setUint16(length, 12, true); // 12 bytes do not fit in the 10 after the structure
+  assertThrows(() => decodeAlpcServerInformation(buf), RangeError, "does not fit");
+  dv.setUint16(length, 9, true);
+  assertThrows(() => decodeAlpcServerInformation(buf), RangeError);
+  dv.setUint16(length, 10, true);
+  assertStrictEquals(
+    (decodeAlpcServerInformation(buf) as { connectionPortName: string }).connectionPortName,
+    "abcde",
+  );
+});
+
+Deno.test("queryAlpcServerInformation: NULL port, class 4, the thread handle in the first 8 bytes, retried at the size the kernel asks for; a failure is an NtError", () => {
+  const name = "\\RPC Control\\" + "x".repeat(400); // more than the first try's room
+  const needed = SI.size + 2 * name.length + 2;
+  const seen: { port: bigint; cls: number; len: number; handle: bigint }[] = [];
+  const { nt } = stub({
+    NtAlpcQueryInformation: (
+      p: Deno.PointerValue,
+      cls: number,
+      buf: Uint8Array,
+      len: number,
+      ret: Uint32Array,
+    ) => {
+      const handle = new DataView(buf.buffer).getBigUint64(SI.offsets.ThreadHandle, true);
+      seen.push({ port: p === null ? 0n : Deno.UnsafePointer.value(p), cls, len, handle });
+      ret[0] = needed;
+      if (len < needed) return S.STATUS_INFO_LENGTH_MISMATCH | 0;
+      serverAnswer(buf, 0x99n, name);
+      return 0;
+    },
+  });
+  const thread = new NtHandle("thread", 0x2c4n, "a thread", () => 0);
+  assertEquals(queryAlpcServerInformation(thread, { nt }), {
+    blocked: true,
+    connectedProcessId: 0x99,
+    connectionPortName: name,
+  });
+  assertEquals(seen.map((s) => [s.port, s.cls, s.handle]), [[0n, 4, 0x2c4n], [0n, 4, 0x2c4n]]);
+  assert(seen[0]!.len < needed, `the first try (${seen[0]!.len}) is too small on purpose`);
+  assertStrictEquals(seen[1]!.len, needed);
+  const denied = stub({ NtAlpcQueryInformation: () => S.STATUS_ACCESS_DENIED | 0 }).nt;
+  const e = assertThrows(() => queryAlpcServerInformation(thread, { nt: denied }), NtError);
+  assertStrictEquals(e.symbol, "STATUS_ACCESS_DENIED");
+  assertStrictEquals(e.context, "AlpcServerInformation of a thread");
+  // A kernel that keeps asking for more (the name keeps growing) ends in the NtError.
+  let grow = SI.size;
+  const growing = stub({
+    NtAlpcQueryInformation: (
+      _p: unknown,
+      _c: number,
+      _b: Uint8Array,
+      len: number,
+      r: Uint32Array,
+    ) => {
+      r[0] = grow = Math.max(grow, len) + 2;
+      return S.STATUS_INFO_LENGTH_MISMATCH | 0;
+    },
+  }).nt;
+  const g = assertThrows(() => queryAlpcServerInformation(thread, { nt: growing }), NtError);
+  assertStrictEquals(g.symbol, "STATUS_INFO_LENGTH_MISMATCH");
+});
+
+Deno.test("queryAlpcServerSession: the port, class 12 and 8 bytes; STATUS_INVALID_PARAMETER says what it means here", () => {
+  const seen: number[] = [];
+  const { nt } = stub({
+    NtAlpcQueryInformation: (_h: unknown, cls: number, buf: Uint8Array, len: number) => {
+      seen.push(cls, len);
+      new DataView(buf.buffer).setUint32(SSI.offsets.SessionId, 1, true);
+      new DataView(buf.buffer).setUint32(SSI.offsets.ProcessId, 640, true);
+      return 0;
+    },
+  });
+  const port = new NtHandle("port", 0x10n, "a port", () => 0);
+  assertEquals(queryAlpcServerSession(port, { nt }), { sessionId: 1, processId: 640 });
+  assertEquals(seen, [12, 8]);
+  const gone = stub({ NtAlpcQueryInformation: () => S.STATUS_INVALID_PARAMETER | 0 }).nt;
+  const e = assertThrows(() => queryAlpcServerSession(port, { nt: gone }), NtError);
+  assertStrictEquals(e.symbol, "STATUS_INVALID_PARAMETER");
+  assert(e.message.includes("no connected port with a live owner"), e.message);
+  assert(e.hint !== undefined, "the status's hint is kept");
+  const denied = stub({ NtAlpcQueryInformation: () => S.STATUS_ACCESS_DENIED | 0 }).nt;
+  const d = assertThrows(() => queryAlpcServerSession(port, { nt: denied }), NtError);
+  assertStrictEquals(d.context, "AlpcServerSessionInformation of a port");
 });
 
 Deno.test("createAlpcPort: the attributes reach the call; the handle is owned and closed through nt", () => {
