@@ -139,6 +139,30 @@ windowsTest(
 );
 
 windowsTest(
+  "windows driver: openThread opens the named thread (GetThreadId of the handle is its tid), from another process too",
+  WINDOWS_ONLY,
+  async () => {
+    await using k = await createWindowsKernel();
+    const child = await k.spawn();
+    const t = await k.self.thread();
+    const THREAD_QUERY_INFORMATION = 0x40;
+    assertStrictEquals(await k.self.main.openThread(t, THREAD_QUERY_INFORMATION, "th"), 0);
+    assertStrictEquals(
+      await k.self.main.openThread(child.main, THREAD_QUERY_INFORMATION, "kid"),
+      0,
+    );
+    // The suite's process is this one: its handles can be asked about here.
+    const tidOf = (name: string) =>
+      kernel32().GetThreadId(Deno.UnsafePointer.create(k.self.main.handleValue(name)));
+    assertStrictEquals(tidOf("th"), t.tid);
+    assertStrictEquals(tidOf("kid"), child.main.tid);
+    assertNotStrictEquals(t.tid, child.main.tid);
+    assertStrictEquals(await k.self.main.call("NtClose", arg.h("th")), 0);
+    assertStrictEquals(await k.self.main.call("NtClose", arg.h("kid")), 0);
+  },
+);
+
+windowsTest(
   "windows driver: exit() ends the OS thread (the kernel signals it), later calls fail",
   WINDOWS_ONLY,
   async () => {
