@@ -5,12 +5,16 @@
  * Walks the object manager namespace (what WinObj shows) and lists the LPC port objects: type
  * `ALPC Port` on Vista and later, `Port` / `WaitablePort` on older systems. With `--servers` it also
  * names the process serving each port, the way NtObjectManager's `Get-NtAlpcServer` does: list the
- * system handle table, keep the port handles, duplicate each one and ask its name.
+ * system handle table, keep the port handles, duplicate each one and ask its name. With `--graph`
+ * it adds who talks to whom (`port_graph.ts`): each named port's server, the client processes
+ * connected to it, and with `--waits` the threads blocked on a port; printed as a Mermaid
+ * flowchart (or DOT with `--dot`), or in the document (schema `deno-lpc/ports@2`) with `--json`.
  *
  * ```sh
  * deno run --allow-ffi experiments/ports/list_ports.ts                  # ports below \
  * deno run --allow-ffi experiments/ports/list_ports.ts --root "\RPC Control" --servers
  * deno run --allow-ffi experiments/ports/list_ports.ts --all --json     # every object, as JSON
+ * deno run --allow-ffi experiments/ports/list_ports.ts --graph --waits  # who talks to whom (Mermaid)
  * ```
  *
  * @module
@@ -29,6 +33,13 @@ import {
 import { type DirectorySource, PORT_TYPES } from "../../raw.ts";
 import { type Cli, type CliValues, EXIT, UsageError } from "../_cli.ts";
 import { runScript } from "../_runner.ts";
+import {
+  buildPortGraph,
+  type GraphSource,
+  kernelGraphSource,
+  type PortGraph,
+} from "./port_graph.ts";
+import { toDot, toMermaid } from "./graph_format.ts";
 
 /** The command line, declared once (parser and `--help`). */
 export const CLI = {
@@ -62,12 +73,24 @@ Usage: deno run --allow-ffi experiments/ports/list_ports.ts [options]`,
       help: "how directories are read: auto (batch, single-entry where batch is missing), " +
         "batch (Wine has no batch mode: exit 3), single",
     },
+    graph: {
+      kind: "flag",
+      help: "who talks to whom: each port's server (AlpcServerSessionInformation, else handle " +
+        "duplication: `via`), the clients connected to it, unknown edges with why; printed as a " +
+        "Mermaid flowchart instead of the table",
+    },
+    waits: {
+      kind: "flag",
+      help: "with --graph: every thread waiting for a reply, the port it waits on and its server " +
+        "(AlpcServerInformation)",
+    },
+    dot: { kind: "flag", help: "with --graph: print Graphviz DOT instead of Mermaid" },
     json: {
       kind: "flag",
-      help: "print one JSON document (schema deno-lpc/ports@1) instead of a table",
+      help: "print one JSON document (schema deno-lpc/ports@2) instead of a table or graph",
     },
   },
-  schema: "deno-lpc/ports@1",
+  schema: "deno-lpc/ports@2",
 } as const satisfies Cli;
 
 /** A listed object, with its server when known. */
@@ -76,10 +99,10 @@ export interface PortListing extends NamespaceObject {
   server?: { pid: number; image: string | null };
 }
 
-/** The `--json` document. */
+/** The `--json` document (`@2` added the optional parts: `graph`). */
 export interface PortsDocument {
-  /** Always `deno-lpc/ports@1`. */
-  schema: "deno-lpc/ports@1";
+  /** Always `deno-lpc/ports@2`. */
+  schema: "deno-lpc/ports@2";
   /** Where the walk started. */
   root: string;
   /** The objects listed (ports, the `--type` types, or everything with `--all`). */
@@ -95,6 +118,8 @@ export interface PortsDocument {
     unattributed: Record<string, number>;
     skipped?: string;
   };
+  /** With `--graph`: who talks to whom, or why the graph could not be built. */
+  graph?: PortGraph | { skipped: string };
 }
 
 /** Options of {@link listPorts}. */
@@ -111,6 +136,8 @@ export interface ListPortsOptions {
   mode: QueryMode;
   /** Where directories are read from (default: the kernel; tests pass a fake). */
   source?: DirectorySource;
+  /** Build the port graph (`--graph`); `waits`: with the waiting threads. */
+  graph?: { waits: boolean; source?: GraphSource };
 }
 
 /** Walks the namespace and builds the document (Windows only). */
@@ -140,7 +167,7 @@ export function listPorts(options: ListPortsOptions): PortsDocument {
     }
   }
   const doc: PortsDocument = {
-    schema: "deno-lpc/ports@1",
+    schema: "deno-lpc/ports@2",
     root: options.root,
     objects,
     errors,
@@ -175,7 +202,23 @@ export function listPorts(options: ListPortsOptions): PortsDocument {
       };
     }
   }
+  if (options.graph) doc.graph = portGraph(objects, options.graph);
   return doc;
+}
+
+/** The graph (`--graph`), or why it could not be built (Wine: no ports, no handle table). */
+function portGraph(
+  objects: PortListing[],
+  o: { waits: boolean; source?: GraphSource },
+): PortGraph | { skipped: string } {
+  try {
+    return buildPortGraph(o.source ?? kernelGraphSource(), {
+      waits: o.waits,
+      names: objects.filter((x) => PORT_TYPES.includes(x.type)).map((x) => x.path),
+    });
+  } catch (e) {
+    return { skipped: e instanceof Error ? e.message : String(e) };
+  }
 }
 
 /** The human-readable table. */
@@ -218,6 +261,7 @@ function run(v: Values): PortsDocument {
     all: v.all,
     servers: v.servers,
     mode: v.mode,
+    ...(v.graph ? { graph: { waits: v.waits } } : {}),
   });
   // A stub status (Wine has no batch mode) means "not supported", not "unreadable".
   const stub = doc.errors.find((e) => e.name === "STATUS_NOT_IMPLEMENTED");
@@ -230,25 +274,53 @@ function run(v: Values): PortsDocument {
   return doc;
 }
 
-/** Exit 1 when the root itself could not be read (the listing is printed all the same). */
+/**
+ * Exit 1 when the root itself could not be read, 3 when the graph asked for could not be built
+ * (the document or listing is printed all the same, then the reason).
+ */
 function exitCode(doc: PortsDocument): number {
   const root = doc.errors.find((e) => e.path === doc.root);
-  if (root === undefined) return EXIT.OK;
-  console.error(`list_ports: cannot read ${root.path}: ${root.name} (${root.status})`);
-  return EXIT.FAILURE;
+  if (root !== undefined) {
+    console.error(`list_ports: cannot read ${root.path}: ${root.name} (${root.status})`);
+    return EXIT.FAILURE;
+  }
+  if (doc.graph && "skipped" in doc.graph) {
+    console.error(`list_ports: not supported here: --graph: ${doc.graph.skipped}`);
+    return EXIT.UNSUPPORTED;
+  }
+  return EXIT.OK;
+}
+
+/** The output without `--json`: the graph (Mermaid, or DOT) with `--graph`, else the table. */
+export function formatOutput(doc: PortsDocument, dot: boolean): string {
+  if (!doc.graph) return formatTable(doc);
+  if ("skipped" in doc.graph) return `${dot ? "//" : "%%"} graph skipped: ${doc.graph.skipped}`;
+  return dot ? toDot(doc.graph) : toMermaid(doc.graph);
+}
+
+/** The combinations the options cannot say themselves. */
+export function checkOptions(v: Values): void {
+  if (!v.root.startsWith("\\")) {
+    throw new UsageError(`--root must be an absolute object path such as \\RPC Control`);
+  }
+  if (v.waits && !v.graph) {
+    throw new UsageError("--waits adds the waiting threads to the graph: use it with --graph");
+  }
+  if (v.dot && !v.graph) throw new UsageError("--dot prints the graph: use it with --graph");
+  if (v.dot && v.json) {
+    throw new UsageError("--dot and --json are two outputs: choose one (the graph is in the JSON)");
+  }
 }
 
 if (import.meta.main) {
   await runScript(import.meta.url, {
     cli: CLI,
     prerequisites: (v) => {
-      if (!v.root.startsWith("\\")) {
-        throw new UsageError(`--root must be an absolute object path such as \\RPC Control`);
-      }
+      checkOptions(v);
       assertWindows("list_ports");
     },
     run,
-    print: (doc) => console.log(formatTable(doc)),
+    print: (doc, v) => console.log(formatOutput(doc, v.dot)),
     exitCode,
   });
 }
