@@ -15,7 +15,7 @@ import type { GraphConnection, GraphProcess, GraphWait, PortGraph } from "./port
  * the characters that would end the label or be read as markup.
  */
 export function mermaidText(s: string): string {
-  return s.replace(/[#"<>&|\[\]{}()]/g, (c) => `#${c.charCodeAt(0)};`).replace(/\r?\n/g, " ");
+  return s.replace(/[#"<>&|]/g, (c) => `#${c.charCodeAt(0)};`).replace(/\r?\n/g, " ");
 }
 
 /** Escapes text for a DOT double-quoted string (a backslash stays a backslash in the label). */
@@ -87,11 +87,13 @@ function layout(g: PortGraph): Drawn {
   const comments = [
     `${s.processes} processes, ${s.ports} named ports (${s.attributed} with a server), ` +
     `${s.connections} connections, from ${s.portHandles} port handles` +
-    (s.waits !== undefined ? `, ${s.waits} threads waiting` : ""),
+    (s.waits !== undefined ? `, ${s.waits} thread${s.waits === 1 ? "" : "s"} waiting` : ""),
     g.sessionInfo.available
       ? "servers and connections from AlpcServerSessionInformation"
       : `AlpcServerSessionInformation unavailable: ${g.sessionInfo.reason ?? "?"}`,
-    ...Object.entries(g.unknown).map(([why, n]) => `unknown: ${n} handles: ${why}`),
+    ...Object.entries(g.unknown).map(([why, n]) =>
+      `unknown: ${n} handle${n === 1 ? "" : "s"}: ${why}`
+    ),
     ...Object.entries(g.waits?.unknown ?? {}).map(([why, n]) => `waits unknown: ${n}: ${why}`),
   ];
   return { nodes, edges, comments };

@@ -703,3 +703,32 @@ Deno.test({
     assertMatch(probe.stdout, /Usage/);
   },
 });
+
+Deno.test({
+  name:
+    `list_ports: --waits and --dot need --graph, --dot and --json exclude each other; --help lists them${
+      ON_LINUX ? "" : " (ignored: run by the Linux suite)"
+    }`,
+  ignore: !ON_LINUX,
+  async fn() {
+    const cases: [string[], RegExp][] = [
+      [
+        ["--waits"],
+        /^list_ports: --waits adds the waiting threads to the graph: use it with --graph/,
+      ],
+      [["--dot"], /^list_ports: --dot prints the graph: use it with --graph/],
+      [["--graph", "--dot", "--json"], /^list_ports: --dot and --json are two outputs: choose one/],
+    ];
+    for (const [args, re] of cases) {
+      const r = await deno("experiments/ports/list_ports.ts", args);
+      assertStrictEquals(r.code, 2, show(args.join(" "), r));
+      assertMatch(oneLine(args.join(" "), r), re);
+    }
+    const help = await deno("experiments/ports/list_ports.ts", ["--help"]);
+    assertStrictEquals(help.code, 0, show("--help", help));
+    for (const o of ["--graph", "--waits", "--dot", "--json"]) {
+      assertMatch(help.stdout, new RegExp(`^ {2}${o}\\b`, "m"), o);
+    }
+    assertMatch(help.stdout, /deno-lpc\/ports@2/);
+  },
+});

@@ -285,3 +285,39 @@ windowsTest(
     );
   },
 );
+
+windowsTest(
+  [
+    "list_ports --graph --json (and with --waits) prints the ports@2 document: under Wine exit 3 naming why (no ports), on Windows exit 0 with servers",
+    "list_ports --graph --json prints the document with the graph or why not",
+  ],
+  WINDOWS_ONLY,
+  async () => {
+    for (const extra of [[], ["--waits"]]) {
+      const r = await listPortsJson("--root", "\\Windows", "--graph", ...extra);
+      const what = `--graph ${extra.join(" ")}: exit ${r.code}, stderr ${r.stderr}`;
+      assert(r.doc, `stdout is the document (${what})`);
+      assertStrictEquals(r.doc.schema, "deno-lpc/ports@2");
+      const g = r.doc.graph;
+      assert(g, what);
+      if (UNDER_WINE || !REAL_WINDOWS) {
+        // Wine has no ALPC and no ports: the port-type probe (NtCreatePort) fails.
+        assertStrictEquals(r.code, 3, what);
+        assert("skipped" in g, what);
+        assertMatch(g.skipped, /NtCreatePort/);
+        assertStrictEquals(
+          r.stderr.trim(),
+          `list_ports: not supported here: --graph: ${g.skipped}`,
+        );
+      } else {
+        assertStrictEquals(r.code, 0, what);
+        assert(!("skipped" in g), what);
+        assert(g.summary.portHandles > 0, "the handle table has port handles");
+        assert(g.ports.some((p) => p.server !== null), "some named port has a server");
+        assert(g.ports.every((p) => p.server !== null || p.why), "an unknown server says why");
+        if (extra.length) assert(g.waits, "--waits adds the waits");
+        else assertStrictEquals(g.waits, undefined);
+      }
+    }
+  },
+);
