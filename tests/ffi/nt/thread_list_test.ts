@@ -1,11 +1,22 @@
 /**
  * decodeThreadList() on a `SystemProcessInformation` buffer built here from LAYOUTS: the thread
- * entries after each process entry, the chain, and a count larger than the buffer holds.
+ * entries after each process entry, the chain, and a count larger than the buffer holds; on
+ * Windows (and Wine) the real list against this process's own threads.
  */
 
-import { assertEquals } from "@std/assert";
+import { assert, assertEquals, assertStrictEquals, assertThrows } from "@std/assert";
 import { LAYOUTS } from "../../../ffi/layouts.ts";
-import { decodeThreadList, type ThreadEntry } from "../../../ffi/nt/processes.ts";
+import {
+  currentThreadId,
+  decodeThreadList,
+  listProcessesAndThreads,
+  openThread,
+  THREAD_QUERY_INFORMATION,
+  type ThreadEntry,
+} from "../../../ffi/nt/processes.ts";
+import { NtError } from "../../../ffi/status.ts";
+import { wineVersion } from "../../../ffi/ntdll.ts";
+import { WINDOWS_ONLY, windowsTest } from "../../_helpers.ts";
 
 const SPI = LAYOUTS.SYSTEM_PROCESS_INFORMATION;
 const STI = LAYOUTS.SYSTEM_THREAD_INFORMATION;
@@ -66,3 +77,23 @@ Deno.test("decodeThreadList() stops at the buffer's end when NumberOfThreads cla
   assertEquals(decodeThreadList(buf), [{ pid: 77, tid: 78, state: 5, waitReason: 17 }]);
   assertEquals(decodeThreadList(new Uint8Array(10)), []);
 });
+
+windowsTest(
+  "listProcessesAndThreads() lists this process with as many threads as it claims, the calling thread among them; openThread() opens it",
+  WINDOWS_ONLY,
+  () => {
+    const { processes, threads } = listProcessesAndThreads();
+    const me = processes.find((p) => p.pid === Deno.pid);
+    assert(me, "this process is listed");
+    const mine = threads.filter((t) => t.pid === Deno.pid);
+    assertStrictEquals(mine.length, me.threads);
+    const tid = currentThreadId();
+    const self = mine.find((t) => t.tid === tid);
+    assert(self, `the calling thread ${tid} is among ${mine.map((t) => t.tid)}`);
+    // Wine 8 reports ThreadState 0 for the calling thread (measured); Windows says Running (2).
+    assertStrictEquals(self.state, wineVersion() === null ? 2 : 0, "the calling thread's state");
+    using thread = openThread(tid, THREAD_QUERY_INFORMATION);
+    assertStrictEquals(thread.kind, "thread");
+    assertThrows(() => openThread(0x7ffffff0, THREAD_QUERY_INFORMATION), NtError);
+  },
+);
