@@ -275,20 +275,18 @@ function run(v: Values): PortsDocument {
 }
 
 /**
- * Exit 1 when the root itself could not be read, 3 when the graph asked for could not be built
- * (the document or listing is printed all the same, then the reason).
+ * Exit 1 when the root itself could not be read (the listing is printed all the same). A graph
+ * that could not be built is, like a skipped `--servers`, an observation: its reason is in the
+ * document (`graph.skipped`) and on stderr, and the walk's exit code stands.
  */
 function exitCode(doc: PortsDocument): number {
-  const root = doc.errors.find((e) => e.path === doc.root);
-  if (root !== undefined) {
-    console.error(`list_ports: cannot read ${root.path}: ${root.name} (${root.status})`);
-    return EXIT.FAILURE;
-  }
   if (doc.graph && "skipped" in doc.graph) {
-    console.error(`list_ports: not supported here: --graph: ${doc.graph.skipped}`);
-    return EXIT.UNSUPPORTED;
+    console.error(`list_ports: --graph not built: ${doc.graph.skipped}`);
   }
-  return EXIT.OK;
+  const root = doc.errors.find((e) => e.path === doc.root);
+  if (root === undefined) return EXIT.OK;
+  console.error(`list_ports: cannot read ${root.path}: ${root.name} (${root.status})`);
+  return EXIT.FAILURE;
 }
 
 /** The output without `--json`: the graph (Mermaid, or DOT) with `--graph`, else the table. */
