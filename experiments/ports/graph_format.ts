@@ -189,3 +189,64 @@ export function restrictGraph(g: PortGraph, keep: (name: string) => boolean): Po
   }
   return out;
 }
+
+/**
+ * The problems of a flowchart as {@link toMermaid} writes it (the subset of Mermaid it uses):
+ * `flowchart LR`, then `%%` comments, nodes `id["label"]` / `id(["label"])`, and edges
+ * `a -->|"label"| b` (`-.->`, `---`) between declared nodes, no raw `"` in a label.
+ *
+ * @param text the flowchart
+ * @returns one line per problem (empty: it is well formed)
+ */
+export function checkFlowchart(text: string): string[] {
+  const problems: string[] = [];
+  const lines = text.split("\n").filter((l) => l.trim() !== "");
+  if (lines[0]?.trim() !== "flowchart LR") {
+    problems.push(`line 1: expected "flowchart LR", got ${JSON.stringify(lines[0])}`);
+  }
+  const ids = new Set<string>();
+  lines.slice(1).forEach((raw, i) => {
+    const line = raw.trim();
+    const n = i + 2;
+    let m: RegExpExecArray | null;
+    if (line.startsWith("%% ")) return;
+    if ((m = /^([pn]\d+)(?:\["([^"]+)"\]|\(\["([^"]+)"\]\))$/.exec(line))) {
+      if (ids.has(m[1]!)) problems.push(`line ${n}: node ${m[1]} declared twice`);
+      ids.add(m[1]!);
+      return;
+    }
+    if ((m = /^([pn]\d+) (?:-->|-\.->|---)\|"([^"]+)"\| ([pn]\d+)$/.exec(line))) {
+      for (const id of [m[1]!, m[3]!]) {
+        if (!ids.has(id)) problems.push(`line ${n}: undeclared node ${id}`);
+      }
+      return;
+    }
+    problems.push(`line ${n}: not a node, an edge or a comment: ${line}`);
+  });
+  return problems;
+}
+
+/** The lab's own ports: `deno-lpc-*` names (the experiments name their ports so). */
+export const LAB_PORT = /\\deno-lpc-[^\\]*$/i;
+
+/**
+ * The lab report's graph: the lab's own ports and their neighbours as a Mermaid flowchart, or
+ * why there is none.
+ *
+ * @param graph the document's `graph` part, if it has one
+ */
+export function labGraph(
+  graph: PortGraph | { skipped: string } | undefined,
+): { mermaid: string } | { missing: string } {
+  if (graph === undefined) return { missing: "the graph was not asked for (list_ports --graph)" };
+  if ("skipped" in graph) return { missing: `the graph was not built: ${graph.skipped}` };
+  const lab = restrictGraph(graph, (name) => LAB_PORT.test(name));
+  if (lab.ports.length === 0) {
+    return {
+      missing: `no deno-lpc-* port existed while list_ports ran (the walk runs before the ` +
+        `experiments start their servers); the whole graph: ${graph.summary.processes} ` +
+        `processes, ${graph.summary.ports} named ports, ${graph.summary.connections} connections`,
+    };
+  }
+  return { mermaid: toMermaid(lab) };
+}

@@ -6,9 +6,12 @@
  * is); and the graph cut down to the lab's ports.
  */
 
-import { assert, assertEquals, assertStrictEquals } from "@std/assert";
+import { assert, assertEquals, assertMatch, assertStrictEquals } from "@std/assert";
 import {
+  checkFlowchart,
   dotText,
+  LAB_PORT,
+  labGraph,
   mermaidText,
   restrictGraph,
   toDot,
@@ -138,4 +141,35 @@ Deno.test("restrictGraph() keeps the lab's ports, their server and clients, and 
   });
   const none = restrictGraph(GRAPH, () => false);
   assertEquals([none.ports, none.processes, none.connections], [[], [], []]);
+});
+
+Deno.test("checkFlowchart() passes toMermaid()'s output and names what is wrong otherwise", () => {
+  assertEquals(checkFlowchart(toMermaid(GRAPH)), []);
+  const bad = [
+    "graph TD",
+    '  p1["a"]',
+    '  p1["again"]',
+    '  p1 -->|"x"| n9',
+    '  n2(["say "hi""])',
+  ].join("\n");
+  assertEquals(checkFlowchart(bad), [
+    'line 1: expected "flowchart LR", got "graph TD"',
+    "line 3: node p1 declared twice",
+    "line 4: undeclared node n9",
+    'line 5: not a node, an edge or a comment: n2(["say "hi""])',
+  ]);
+});
+
+Deno.test("labGraph(): the lab's ports as Mermaid, or why not (not asked, not built, none there)", () => {
+  const g = labGraph(GRAPH);
+  assert(
+    "mermaid" in g && g.mermaid.includes("deno-lpc-exp1-1a2b") && !g.mermaid.includes("ApiPort"),
+  );
+  assertEquals(labGraph(undefined), {
+    missing: "the graph was not asked for (list_ports --graph)",
+  });
+  assertEquals(labGraph({ skipped: "no ports" }), { missing: "the graph was not built: no ports" });
+  const none = labGraph({ ...GRAPH, ports: GRAPH.ports.filter((p) => !LAB_PORT.test(p.name)) });
+  assert("missing" in none);
+  assertMatch(none.missing, /^no deno-lpc-\* port existed while list_ports ran/);
 });
