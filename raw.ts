@@ -139,6 +139,9 @@ export { Disposition, FileAccess, FileOptions } from "./ffi/nt/files.ts";
 export { type LpcSymbols } from "./ffi/lpc/port.ts";
 export {
   ALPC_BASIC_INFORMATION_FLAG_MASK,
+  ALPC_QUERY_PORT_ACCESS,
+  ALPC_SERVER_INFORMATION_SIZES,
+  ALPC_SERVER_INFORMATION_THREAD_ACCESS,
   AlpcAttributeFlags,
   AlpcInformationClass,
   AlpcMessageFlags,
@@ -162,10 +165,16 @@ export {
   ALPC_MESSAGE_LENGTH_LIMITS,
   type AlpcMessageInit,
   alpcPortFlagNames,
+  type AlpcServerInformation,
+  type AlpcServerSession,
   type AlpcSymbols,
   decodeAlpcBasicInformation,
+  decodeAlpcServerInformation,
+  decodeAlpcServerSessionInformation,
   encodeAlpcMessage,
   encodeAlpcPortAttributes,
+  queryAlpcServerInformation,
+  queryAlpcServerSession,
 } from "./ffi/alpc/port.ts";
 export { ALPC_SERVER_RECEIVE_ATTRIBUTES } from "./ffi/alpc/server.ts";
 export { type AlpcViewSymbols } from "./ffi/alpc/view.ts";

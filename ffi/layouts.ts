@@ -407,6 +407,22 @@ export const LAYOUTS = {
     size: 16, // AlpcpPortQueryBasicInfo.c: needs 0x10 bytes, writes Flags, SequenceNo, PortContext
     offsets: { Flags: 0, SequenceNo: 4, PortContext: 8 },
   },
+  ALPC_SERVER_INFORMATION: {
+    // A union: In.ThreadHandle, or Out.{ThreadBlocked, ConnectedProcessId, ConnectionPortName}.
+    // AlpcpPortQueryServerInfo.c reads the handle at 0 and writes the BOOLEAN at 0, the id at 8,
+    // the UNICODE_STRING at 16 (its Buffer at 24 points at the name it copies to offset 32).
+    size: 32,
+    offsets: {
+      ThreadHandle: 0, // In.ThreadHandle
+      ThreadBlocked: 0, // Out.ThreadBlocked
+      ConnectedProcessId: 8, // Out.ConnectedProcessId (HANDLE)
+      ConnectionPortName: 16, // Out.ConnectionPortName (UNICODE_STRING)
+    },
+  },
+  ALPC_SERVER_SESSION_INFORMATION: {
+    size: 8, // AlpcpPortQueryServerSessionInfo.c: needs 8 bytes, writes SessionId at 0, ProcessId at 4
+    offsets: { SessionId: 0, ProcessId: 4 },
+  },
 } as const satisfies Record<string, Layout>;
 
 /** The C struct names that have a layout. */

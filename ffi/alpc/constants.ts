@@ -77,8 +77,16 @@ export const AlpcViewFlags = {
 export const AlpcInformationClass = {
   AlpcBasicInformation: 0,
   AlpcConnectedSIDInformation: 3,
+  /**
+   * The port a thread waits on (AlpcpPortQueryServerInfo.c): the port handle must be NULL, the
+   * buffer's first 8 bytes hold the thread's handle, and out comes `ALPC_SERVER_INFORMATION`.
+   */
   AlpcServerInformation: 4,
   AlpcWaitForPortReferences: 11,
+  /**
+   * The session and process id of the owner of a port's connected port
+   * (AlpcpPortQueryServerSessionInfo.c, AlpcpReferenceConnectedPort.c); `ALPC_SERVER_SESSION_INFORMATION`.
+   */
   AlpcServerSessionInformation: 12,
 } as const;
 
@@ -87,3 +95,25 @@ export const AlpcInformationClass = {
  * copies the port object's flags masked with `0x3FF0000`.
  */
 export const ALPC_BASIC_INFORMATION_FLAG_MASK = 0x3FF0000;
+
+/**
+ * The access `NtAlpcQueryInformation` references a port handle with, for every class that takes
+ * one: `READ_CONTROL` (NtAlpcQueryInformation.c, `ObReferenceObjectByHandle(Handle, 0x20000,
+ * AlpcPortObjectType, ...)`).
+ */
+export const ALPC_QUERY_PORT_ACCESS = 0x20000;
+
+/**
+ * The access `AlpcServerInformation` references its thread handle with: `THREAD_QUERY_INFORMATION`
+ * (0x40; AlpcpPortQueryServerInfo.c). `THREAD_QUERY_LIMITED_INFORMATION` (0x800) is not enough.
+ */
+export const ALPC_SERVER_INFORMATION_THREAD_ACCESS = 0x40;
+
+/**
+ * The sizes `AlpcServerInformation` (class 4) works with (AlpcpPortQueryServerInfo.c): fewer than
+ * `minimum` bytes (room for the input's thread handle) is `STATUS_INVALID_PARAMETER`; the answer
+ * needs `fixed` bytes (the x64 `ALPC_SERVER_INFORMATION`) plus the port name's `MaximumLength`,
+ * which the kernel copies right after the structure and points `ConnectionPortName.Buffer` at;
+ * fewer is `STATUS_INFO_LENGTH_MISMATCH` with the needed size in `ReturnLength`.
+ */
+export const ALPC_SERVER_INFORMATION_SIZES = { minimum: 8, fixed: 32 } as const;

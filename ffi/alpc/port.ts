@@ -22,15 +22,20 @@ import {
 } from "../nt/object_attributes.ts";
 import { type ClientId, writePortMessage } from "../port_message.ts";
 export { relativeTimeout } from "../port_message.ts";
-import { check } from "../status.ts";
+import { check, NtError, NTSTATUS, toUnsigned } from "../status.ts";
+import { decodeUtf16 } from "../strings.ts";
 import {
   ALPC_BASIC_INFORMATION_FLAG_MASK,
+  ALPC_SERVER_INFORMATION_SIZES,
   AlpcInformationClass,
   AlpcPortFlags,
 } from "./constants.ts";
 
 const PA = LAYOUTS.ALPC_PORT_ATTRIBUTES;
 const BI = LAYOUTS.ALPC_BASIC_INFORMATION;
+const SI = LAYOUTS.ALPC_SERVER_INFORMATION;
+const SSI = LAYOUTS.ALPC_SERVER_SESSION_INFORMATION;
+const US = LAYOUTS.UNICODE_STRING;
 
 /** The ntdll functions the ALPC code calls (the real table, or a fake with the same signatures). */
 export type AlpcSymbols = Pick<
@@ -307,6 +312,203 @@ export function queryAlpcBasicInformation(
     `AlpcBasicInformation of ${port.what}`,
   );
   return decodeAlpcBasicInformation(buf);
+}
+
+/** `ALPC_SERVER_SESSION_INFORMATION`, decoded: who owns the port a port is connected to. */
+export interface AlpcServerSession {
+  /** `SessionId`: the owner process's session. */
+  sessionId: number;
+  /** `ProcessId`: the owner process's id. */
+  processId: number;
+}
+
+/** Decodes an 8-byte `ALPC_SERVER_SESSION_INFORMATION`. */
+export function decodeAlpcServerSessionInformation(buf: Uint8Array): AlpcServerSession {
+  if (buf.byteLength < SSI.size) {
+    throw new RangeError(
+      `ALPC_SERVER_SESSION_INFORMATION needs ${SSI.size} bytes, got ${buf.byteLength}`,
+    );
+  }
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  return {
+    sessionId: dv.getUint32(SSI.offsets.SessionId, true),
+    processId: dv.getUint32(SSI.offsets.ProcessId, true),
+  };
+}
+
+/**
+ * The session and process of the owner of the port `port` is connected to
+ * (`NtAlpcQueryInformation(port, AlpcServerSessionInformation)`, Windows 10 19H2 and later), with
+ * no handle duplicated. What it names (AlpcpPortQueryServerSessionInfo.c through
+ * AlpcpReferenceConnectedPort.c): for a client communication port, the server's process (the
+ * owner of its server communication port); for a server communication port, the client's; for a
+ * connection port, the port itself, so its creator, the server.
+ *
+ * Throws `NtError` otherwise: `STATUS_INVALID_PARAMETER` when there is no connected port (the
+ * other end was never accepted or is gone) or its owner has let it go (AlpcpDoPortCleanup.c marks
+ * the owner released), and the same status on a Windows that does not know class 12
+ * (NtAlpcQueryInformation.c refuses an unknown class so); `STATUS_ACCESS_DENIED` without
+ * `READ_CONTROL` on the handle.
+ *
+ * @param port any port handle with `READ_CONTROL` (a creator's or connector's handle has it)
+ * @param options `nt`, the symbols
+ * @returns the owner's session and process id
+ * @example The decoder runs anywhere (the call needs Windows)
+ * ```ts
+ * import { decodeAlpcServerSessionInformation } from "@deno-lpc/deno-lpc/raw";
+ * import { assertEquals } from "jsr:@std/assert@^1.0.19";
+ *
+ * const buf = new Uint8Array(8);
+ * new DataView(buf.buffer).setUint32(0, 1, true); // SessionId
+ * new DataView(buf.buffer).setUint32(4, 4242, true); // ProcessId
+ * assertEquals(decodeAlpcServerSessionInformation(buf), { sessionId: 1, processId: 4242 });
+ * ```
+ * @example Who serves the port a client is connected to (Windows only: not run here)
+ * ```ts ignore
+ * import { AlpcClient } from "@deno-lpc/deno-lpc";
+ * import { queryAlpcServerSession } from "@deno-lpc/deno-lpc/raw";
+ *
+ * using client = AlpcClient.connect("\\RPC Control\\some-alpc-server");
+ * console.log(queryAlpcServerSession(client.port).processId); // the server's pid
+ * ```
+ */
+export function queryAlpcServerSession(
+  port: NtHandle<"port" | "connection-port">,
+  options: { nt?: Pick<AlpcSymbols, "NtAlpcQueryInformation"> } = {},
+): AlpcServerSession {
+  const nt = options.nt ?? ntdll();
+  const query = requireSymbol(nt.NtAlpcQueryInformation, "ntdll!NtAlpcQueryInformation");
+  const buf = new Uint8Array(SSI.size);
+  const returned = new Uint32Array(1);
+  const status = query(
+    port.unsafePointer,
+    AlpcInformationClass.AlpcServerSessionInformation,
+    buf,
+    buf.byteLength,
+    returned,
+  );
+  const context = `AlpcServerSessionInformation of ${port.what}`;
+  if (toUnsigned(status) === NTSTATUS.STATUS_INVALID_PARAMETER) {
+    throw new NtError(
+      "NtAlpcQueryInformation",
+      status,
+      "ntstatus",
+      `${context} (no connected port with a live owner, or a Windows before 10 19H2)`,
+    );
+  }
+  check(status, "NtAlpcQueryInformation", context);
+  return decodeAlpcServerSessionInformation(buf);
+}
+
+/**
+ * `ALPC_SERVER_INFORMATION`, decoded: whether a thread waits for a reply on a port, and if so the
+ * process at the port's other end and the connection port's name.
+ */
+export type AlpcServerInformation =
+  | { blocked: false }
+  | {
+    blocked: true;
+    /**
+     * `ConnectedProcessId`: for a thread whose request went out on a client port, the server
+     * (the connection port's owner); for a server thread waiting on its own request to a client,
+     * that client (AlpcpPortQueryServerInfo.c).
+     */
+    connectedProcessId: number;
+    /** `ConnectionPortName`: the connection port's full object name (`""` for an unnamed port). */
+    connectionPortName: string;
+  };
+
+/**
+ * Decodes the `ALPC_SERVER_INFORMATION` output of `AlpcServerInformation`: the 32-byte structure
+ * and the name the kernel copies right after it (AlpcpPortQueryServerInfo.c points
+ * `ConnectionPortName.Buffer` at offset 32 of the caller's buffer, so the name is read from there).
+ * A `ThreadBlocked` of 0 decodes as `{ blocked: false }`.
+ */
+export function decodeAlpcServerInformation(buf: Uint8Array): AlpcServerInformation {
+  if (buf.byteLength < SI.size) {
+    throw new RangeError(`ALPC_SERVER_INFORMATION needs ${SI.size} bytes, got ${buf.byteLength}`);
+  }
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (dv.getUint8(SI.offsets.ThreadBlocked) === 0) return { blocked: false };
+  const name = SI.offsets.ConnectionPortName;
+  const length = dv.getUint16(name + US.offsets.Length, true);
+  if (length % 2 !== 0 || SI.size + length > buf.byteLength) {
+    throw new RangeError(
+      `ALPC_SERVER_INFORMATION: a ${length}-byte ConnectionPortName does not fit after the ` +
+        `structure in ${buf.byteLength} bytes`,
+    );
+  }
+  return {
+    blocked: true,
+    connectedProcessId: Number(dv.getBigUint64(SI.offsets.ConnectedProcessId, true)),
+    connectionPortName: decodeUtf16(buf.subarray(SI.size, SI.size + length)),
+  };
+}
+
+/** The name room `queryAlpcServerInformation` starts with (the kernel says when it needs more). */
+const SERVER_INFORMATION_FIRST_SIZE = ALPC_SERVER_INFORMATION_SIZES.fixed + 512;
+
+/**
+ * Which port a thread is blocked on (`NtAlpcQueryInformation(NULL, AlpcServerInformation,
+ * {ThreadHandle})`; AlpcpPortQueryServerInfo.c): the kernel looks for a message the thread waits
+ * on in every port's queues (AlpcpReferenceMessageByWaitingThread.c) and, when it is the message
+ * the thread is waiting for a reply to, answers with the process at the other end and the
+ * connection port's name. A thread that waits on no port (the search's `STATUS_NOT_FOUND` is
+ * turned into success) gives `{ blocked: false }`.
+ *
+ * The buffer is retried with the size the kernel asks for when the name does not fit
+ * (`STATUS_INFO_LENGTH_MISMATCH` with the size in `ReturnLength`). Throws `NtError` otherwise:
+ * `STATUS_ACCESS_DENIED` when the handle lacks `THREAD_QUERY_INFORMATION`
+ * (`ALPC_SERVER_INFORMATION_THREAD_ACCESS`), `STATUS_OBJECT_TYPE_MISMATCH` for a handle that is
+ * not a thread.
+ *
+ * @param thread a thread handle with `THREAD_QUERY_INFORMATION`
+ * @param options `nt`, the symbols
+ * @returns whether it is blocked, and on what
+ * @example The decoder runs anywhere (the call needs Windows)
+ * ```ts
+ * import { decodeAlpcServerInformation, encodeUtf16 } from "@deno-lpc/deno-lpc/raw";
+ * import { assertEquals } from "jsr:@std/assert@^1.0.19";
+ *
+ * const name = encodeUtf16("\\RPC Control\\demo");
+ * const buf = new Uint8Array(32 + name.byteLength);
+ * const dv = new DataView(buf.buffer);
+ * dv.setUint8(0, 1); // ThreadBlocked
+ * dv.setBigUint64(8, 4242n, true); // ConnectedProcessId
+ * dv.setUint16(16, name.byteLength, true); // ConnectionPortName.Length
+ * buf.set(name, 32); // where the kernel copies the name
+ * assertEquals(decodeAlpcServerInformation(buf), {
+ *   blocked: true,
+ *   connectedProcessId: 4242,
+ *   connectionPortName: "\\RPC Control\\demo",
+ * });
+ * assertEquals(decodeAlpcServerInformation(new Uint8Array(32)), { blocked: false });
+ * ```
+ */
+export function queryAlpcServerInformation(
+  thread: NtHandle<"thread">,
+  options: { nt?: Pick<AlpcSymbols, "NtAlpcQueryInformation"> } = {},
+): AlpcServerInformation {
+  const nt = options.nt ?? ntdll();
+  const query = requireSymbol(nt.NtAlpcQueryInformation, "ntdll!NtAlpcQueryInformation");
+  const context = `AlpcServerInformation of ${thread.what}`;
+  let size: number = SERVER_INFORMATION_FIRST_SIZE;
+  // The name can change between two calls (the thread moves on): a few tries, then the error.
+  for (let attempt = 0;; attempt++) {
+    const buf = new Uint8Array(size);
+    new DataView(buf.buffer).setBigUint64(SI.offsets.ThreadHandle, thread.unsafeValue, true);
+    const returned = new Uint32Array(1);
+    const status = query(null, AlpcInformationClass.AlpcServerInformation, buf, size, returned);
+    const needed = returned[0]!;
+    if (
+      toUnsigned(status) === NTSTATUS.STATUS_INFO_LENGTH_MISMATCH && needed > size && attempt < 3
+    ) {
+      size = needed;
+      continue;
+    }
+    check(status, "NtAlpcQueryInformation", context);
+    return decodeAlpcServerInformation(buf);
+  }
 }
 
 /** What {@link encodeAlpcMessage} writes. */
