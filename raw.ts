@@ -115,7 +115,6 @@ export {
   type ProcessEntry,
   ProcessInfoClass,
   SystemProcessInformation,
-  THREAD_QUERY_INFORMATION,
   THREAD_STATE_WAITING,
   type ThreadEntry,
   WAIT_REASON_WR_LPC_REPLY,

@@ -176,7 +176,6 @@ const RAW = [
   "SystemExtendedHandleInformation",
   "SystemHandle",
   "SystemProcessInformation",
-  "THREAD_QUERY_INFORMATION",
   "THREAD_STATE_WAITING",
   "ThreadEntry",
   "TokenAccess",

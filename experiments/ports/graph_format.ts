@@ -80,6 +80,11 @@ function layout(g: PortGraph): Drawn {
     });
   }
   for (const w of g.waits?.blocked ?? []) {
+    if (w.role === "server") {
+      const label = `thread ${w.tid} waits for its client`;
+      edges.push({ from: `p${w.pid}`, to: `p${w.peer}`, label, style: "dotted" });
+      continue;
+    }
     const to = portId.get(w.port.toLowerCase()) ?? `p${w.server}`;
     edges.push({ from: `p${w.pid}`, to, label: `thread ${w.tid} waits`, style: "dotted" });
   }
@@ -166,7 +171,7 @@ export function restrictGraph(g: PortGraph, keep: (name: string) => boolean): Po
   const pids = new Set([
     ...servers,
     ...connections.flatMap((c) => [c.client, c.server]),
-    ...blocked.flatMap((w) => [w.pid, w.server]),
+    ...blocked.flatMap((w) => [w.pid, w.server, w.peer]),
   ]);
   const processes = g.processes.filter((p) => pids.has(p.pid));
   const out: PortGraph = {

@@ -18,33 +18,29 @@
 
 import { NtError, type NtHandle, openProcess } from "../../mod.ts";
 import {
+  ALPC_SERVER_INFORMATION_THREAD_ACCESS,
+  type AlpcServerInformation,
+  type AlpcServerSession,
   duplicatePortHandle,
   listProcessesAndThreads,
   objectName,
   openThread,
   portTypeIndex,
   ProcessAccess,
+  queryAlpcServerInformation,
+  queryAlpcServerSession,
   type SystemHandle,
   systemHandles,
-  THREAD_QUERY_INFORMATION,
   THREAD_STATE_WAITING,
   type ThreadEntry,
   WAIT_REASON_WR_LPC_REPLY,
 } from "../../raw.ts";
-import { queryServerInformation, queryServerSession } from "./_alpc_queries.ts";
 
-/** What `AlpcServerSessionInformation` (class 12) returns. */
-export interface ServerSession {
-  /** The session of the process at the other end. */
-  sessionId: number;
-  /** That process's id. */
-  processId: number;
-}
+/** What `AlpcServerSessionInformation` (class 12) returns: the process at the other end. */
+export type ServerSession = AlpcServerSession;
 
 /** What `AlpcServerInformation` (class 4) returns for a thread. */
-export type ServerInformation =
-  | { blocked: false }
-  | { blocked: true; connectedProcessId: number; connectionPortName: string };
+export type ServerInformation = AlpcServerInformation;
 
 /**
  * Where the graph's facts come from. Each call throws (an `NtError` on Windows) when the system
@@ -67,7 +63,7 @@ export interface GraphSource {
   objectName(port: Disposable): string;
   /** `NtAlpcQueryInformation(port, AlpcServerSessionInformation)`. */
   serverSession(port: Disposable): ServerSession;
-  /** Opens a thread for `THREAD_QUERY_INFORMATION`. */
+  /** Opens a thread for `THREAD_QUERY_INFORMATION` (`ALPC_SERVER_INFORMATION_THREAD_ACCESS`). */
   openThread(tid: number): Disposable;
   /** `NtAlpcQueryInformation(NULL, AlpcServerInformation, {thread})`. */
   serverInformation(thread: Disposable): ServerInformation;
@@ -130,10 +126,17 @@ export interface GraphWait {
   pid: number;
   /** The thread id. */
   tid: number;
-  /** The connection port it waits on. */
+  /** The connection port it waits on (`""`: an unnamed one). */
   port: string;
   /** The process serving that port. */
   server: number;
+  /**
+   * `client`: the thread's request went to the server; `server`: the thread is the port's server
+   * waiting for a reply from its client `peer` (class 4 then names the client: AlpcpPortQueryServerInfo.c).
+   */
+  role: "client" | "server";
+  /** Class 4's `ConnectedProcessId`: the process at the other end. */
+  peer: number;
   /** Always `server-information` (class 4). */
   via: "server-information";
 }
@@ -350,11 +353,15 @@ export function buildPortGraph(source: GraphSource, options: GraphOptions): Port
         wm("no longer waiting on a port");
         continue;
       }
+      // The port's own server waiting on a request it sent to a client: class 4 names the client.
+      const serves = ports.get(info.connectionPortName.toLowerCase())?.server === t.pid;
       blocked.push({
         pid: t.pid,
         tid: t.tid,
         port: info.connectionPortName,
-        server: info.connectedProcessId,
+        server: serves ? t.pid : info.connectedProcessId,
+        role: serves ? "server" : "client",
+        peer: info.connectedProcessId,
         via: "server-information",
       });
     }
@@ -387,6 +394,7 @@ export function buildPortGraph(source: GraphSource, options: GraphOptions): Port
   }
   const waitOn = new Map<string, Set<string>>();
   for (const w of waits?.blocked ?? []) {
+    if (w.role === "server") continue;
     const k = `${w.pid}>${w.server}`;
     (waitOn.get(k) ?? waitOn.set(k, new Set()).get(k)!).add(w.port);
   }
@@ -443,6 +451,7 @@ export function buildPortGraph(source: GraphSource, options: GraphOptions): Port
   for (const w of waits?.blocked ?? []) {
     node(w.pid);
     node(w.server);
+    node(w.peer);
   }
   for (const p of ports.values()) if (p.server !== null) node(p.server);
 
@@ -504,8 +513,8 @@ export function kernelGraphSource(): GraphSource {
     duplicate: (process, handle, pid) =>
       duplicatePortHandle(process as NtHandle<"process">, handle, pid),
     objectName: (port) => objectName(port as NtHandle),
-    serverSession: (port) => queryServerSession(port as NtHandle<"port">),
-    openThread: (tid) => openThread(tid, THREAD_QUERY_INFORMATION),
-    serverInformation: (thread) => queryServerInformation(thread as NtHandle<"thread">),
+    serverSession: (port) => queryAlpcServerSession(port as NtHandle<"port">),
+    openThread: (tid) => openThread(tid, ALPC_SERVER_INFORMATION_THREAD_ACCESS),
+    serverInformation: (thread) => queryAlpcServerInformation(thread as NtHandle<"thread">),
   };
 }

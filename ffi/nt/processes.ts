@@ -786,14 +786,11 @@ export function listProcessesAndThreads(): { processes: ProcessEntry[]; threads:
   return { processes: decodeProcessList(buf, base), threads: decodeThreadList(buf) };
 }
 
-/** `THREAD_QUERY_INFORMATION`: the access `AlpcpPortQueryServerInfo.c` references the thread with. */
-export const THREAD_QUERY_INFORMATION = 0x40;
-
 /**
  * Opens a thread by id (`NtOpenThread`); throws `NtError`.
  *
  * @param tid the thread id
- * @param access the rights wanted (e.g. {@link THREAD_QUERY_INFORMATION})
+ * @param access the rights wanted (e.g. `ALPC_SERVER_INFORMATION_THREAD_ACCESS` in `./raw`)
  */
 export function openThread(tid: number, access: number): NtHandle<"thread"> {
   const cell = handleCell();

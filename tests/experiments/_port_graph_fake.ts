@@ -155,6 +155,15 @@ export const SYSTEM: Record<number, FakeProcess> = {
   800: {
     image: "svc.exe",
     ports: [{ name: "\\RPC Control\\deno-lpc-x", other: 800 }, { other: 900 }],
+    threads: [{
+      // The server waiting on a request it sent to its client: class 4 names the client.
+      tid: 801,
+      answer: {
+        blocked: true,
+        connectedProcessId: 900,
+        connectionPortName: "\\RPC Control\\deno-lpc-x",
+      },
+    }],
   },
   900: {
     image: "client.exe",

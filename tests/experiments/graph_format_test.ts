@@ -1,6 +1,6 @@
 /**
  * The port graph drawn from a recorded document (tests/fixtures/ports_graph_fake.json, recorded
- * from the fake system of _port_graph_fake.ts through listPorts(): no Windows was at hand), as
+ * by _record_ports_graph.ts from the fake system of _port_graph_fake.ts: no Windows was at hand), as
  * Mermaid and DOT; the escaping of port names with backslashes, spaces, quotes, `#`, `<`, `|`;
  * the DOT checked by Graphviz itself where it is installed (its SVG must show every name as it
  * is); and the graph cut down to the lab's ports.
@@ -51,8 +51,8 @@ Deno.test("toMermaid(): a flowchart whose ids are made here and whose labels car
   const m = toMermaid(GRAPH);
   const lines = m.split("\n");
   assertStrictEquals(lines[0], "flowchart LR");
-  const node = /^  ([pn]\d+)(\["|\(\[")([^"]*)("\]|"\]\))$/;
-  const edge = /^  ([pn]\d+) (-->|-\.->|---)\|"([^"]*)"\| ([pn]\d+)$/;
+  const node = /^ {2}([pn]\d+)(\["|\(\[")([^"]*)("\]|"\]\))$/;
+  const edge = /^ {2}([pn]\d+) (-->|-\.->|---)\|"([^"]*)"\| ([pn]\d+)$/;
   const labels = new Map<string, string>();
   for (const line of lines.slice(1)) {
     if (line.startsWith("  %% ")) continue;
@@ -75,6 +75,7 @@ Deno.test("toMermaid(): a flowchart whose ids are made here and whose labels car
   assert(lines.includes('  p2100 -->|"connects, 1 handle, port unknown"| p500'));
   assert(lines.includes('  p2000 ---|"connected, 1 handle, direction unknown"| p500'));
   assert(lines.includes('  p2100 -.->|"thread 2104 waits"| n0'));
+  assert(lines.includes('  p2000 -.->|"thread 2001 waits for its client"| p2100'));
   assert(lines.includes("  %% unknown: 1 handle: protected process"));
   assert(
     lines.includes(
@@ -130,14 +131,14 @@ Deno.test("restrictGraph() keeps the lab's ports, their server and clients, and 
   assertEquals(lab.ports.map((p) => p.name), ["\\RPC Control\\deno-lpc-exp1-1a2b"]);
   assertEquals(lab.processes.map((p) => p.pid), [2000, 2100]);
   assertEquals(lab.connections.map((c) => [c.client, c.server]), [[2100, 2000]]);
-  assertEquals(lab.waits?.blocked.map((w) => w.tid), [2104]);
+  assertEquals(lab.waits?.blocked.map((w) => w.tid), [2001, 2104]);
   assertEquals(lab.summary, {
     portHandles: GRAPH.summary.portHandles,
     processes: 2,
     ports: 1,
     attributed: 1,
     connections: 1,
-    waits: 1,
+    waits: 2,
   });
   const none = restrictGraph(GRAPH, () => false);
   assertEquals([none.ports, none.processes, none.connections], [[], [], []]);

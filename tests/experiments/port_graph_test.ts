@@ -77,14 +77,24 @@ Deno.test("buildPortGraph() with waits: only WrLpcReply waiters asked; a protect
   const src = fakeSystem(SYSTEM);
   const g = buildPortGraph(src, { waits: true });
   assertStrictEquals(src.state.open, src.state.closed);
-  assertEquals(src.state.asked, [901, 902], "the running thread is not asked");
+  assertEquals(src.state.asked, [801, 901, 902], "the running thread is not asked");
   assertEquals(g.waits, {
-    candidates: 2,
+    candidates: 3,
     blocked: [{
+      pid: 800,
+      tid: 801,
+      port: "\\RPC Control\\deno-lpc-x",
+      server: 800,
+      role: "server",
+      peer: 900,
+      via: "server-information",
+    }, {
       pid: 900,
       tid: 901,
       port: "\\Windows\\ApiPort",
       server: 500,
+      role: "client",
+      peer: 500,
       via: "server-information",
     }],
     unknown: { "no longer waiting on a port": 1 },
@@ -97,7 +107,10 @@ Deno.test("buildPortGraph() with waits: only WrLpcReply waiters asked; a protect
   });
   const toCsrss = g.connections.find((c) => c.server === 500)!;
   assertEquals([toCsrss.client, toCsrss.port, toCsrss.why], [900, "\\Windows\\ApiPort", undefined]);
-  assertStrictEquals(g.summary.waits, 1);
+  assertStrictEquals(g.summary.waits, 2);
+  // The server's own wait does not turn the connection around.
+  const toSvc = g.connections.find((c) => c.server === 800)!;
+  assertEquals([toSvc.client, toSvc.direction], [900, "known"]);
 });
 
 Deno.test("buildPortGraph() throws where there are no ports; listPorts() records it as skipped", () => {

@@ -11,10 +11,10 @@ import {
   decodeThreadList,
   listProcessesAndThreads,
   openThread,
-  THREAD_QUERY_INFORMATION,
   type ThreadEntry,
 } from "../../../ffi/nt/processes.ts";
 import { NtError } from "../../../ffi/status.ts";
+import { ALPC_SERVER_INFORMATION_THREAD_ACCESS } from "../../../ffi/alpc/constants.ts";
 import { wineVersion } from "../../../ffi/ntdll.ts";
 import { WINDOWS_ONLY, windowsTest } from "../../_helpers.ts";
 
@@ -92,8 +92,8 @@ windowsTest(
     assert(self, `the calling thread ${tid} is among ${mine.map((t) => t.tid)}`);
     // Wine 8 reports ThreadState 0 for the calling thread (measured); Windows says Running (2).
     assertStrictEquals(self.state, wineVersion() === null ? 2 : 0, "the calling thread's state");
-    using thread = openThread(tid, THREAD_QUERY_INFORMATION);
+    using thread = openThread(tid, ALPC_SERVER_INFORMATION_THREAD_ACCESS);
     assertStrictEquals(thread.kind, "thread");
-    assertThrows(() => openThread(0x7ffffff0, THREAD_QUERY_INFORMATION), NtError);
+    assertThrows(() => openThread(0x7ffffff0, ALPC_SERVER_INFORMATION_THREAD_ACCESS), NtError);
   },
 );
