@@ -125,7 +125,12 @@ export {
   type SystemHandle,
   systemHandles,
 } from "./ffi/nt/system_handles.ts";
-export { duplicatePortHandle, objectName, portTypeIndex } from "./ffi/lpc/port_servers.ts";
+export {
+  duplicatePortHandle,
+  enableDebugPrivilege,
+  objectName,
+  portTypeIndex,
+} from "./ffi/lpc/port_servers.ts";
 export {
   PRIVILEGE_LUIDS,
   sidFromString,

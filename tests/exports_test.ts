@@ -216,6 +216,7 @@ const RAW = [
   "decodeUtf16",
   "describeStatus",
   "duplicatePortHandle",
+  "enableDebugPrivilege",
   "encodeAlpcMessage",
   "encodeAlpcPortAttributes",
   "encodeUtf16",

@@ -93,6 +93,7 @@ function layout(g: PortGraph): Drawn {
     `${s.processes} processes, ${s.ports} named ports (${s.attributed} with a server), ` +
     `${s.connections} connections, from ${s.portHandles} port handles` +
     (s.waits !== undefined ? `, ${s.waits} thread${s.waits === 1 ? "" : "s"} waiting` : ""),
+    ...(g.debugPrivilege ? [] : ["SeDebugPrivilege not enabled: fewer processes could be read"]),
     g.sessionInfo.available
       ? "servers and connections from AlpcServerSessionInformation"
       : `AlpcServerSessionInformation unavailable: ${g.sessionInfo.reason ?? "?"}`,
@@ -175,6 +176,7 @@ export function restrictGraph(g: PortGraph, keep: (name: string) => boolean): Po
   ]);
   const processes = g.processes.filter((p) => pids.has(p.pid));
   const out: PortGraph = {
+    debugPrivilege: g.debugPrivilege,
     sessionInfo: g.sessionInfo,
     processes,
     ports,

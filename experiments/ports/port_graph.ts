@@ -22,6 +22,7 @@ import {
   type AlpcServerInformation,
   type AlpcServerSession,
   duplicatePortHandle,
+  enableDebugPrivilege,
   listProcessesAndThreads,
   objectName,
   openThread,
@@ -47,6 +48,8 @@ export type ServerInformation = AlpcServerInformation;
  * refuses; what is opened is a `Disposable` the builder closes.
  */
 export interface GraphSource {
+  /** Enables SeDebugPrivilege where the token holds it; whether it is enabled. */
+  debugPrivilege(): boolean;
   /** This process's id (its own handles are left out). */
   currentPid(): number;
   /** The handle-table type index of ports (throws where the system has no ports: Wine). */
@@ -143,6 +146,8 @@ export interface GraphWait {
 
 /** The graph in the ports document (`graph`, schema `deno-lpc/ports@2`). */
 export interface PortGraph {
+  /** Whether SeDebugPrivilege was enabled (without it, far fewer processes can be opened). */
+  debugPrivilege: boolean;
   /** Whether this system answers class 12, and if not, why it is taken to be missing. */
   sessionInfo: { available: boolean; reason?: string };
   /** The processes holding port handles, or named as a server or client. */
@@ -230,6 +235,7 @@ interface Pair {
 export function buildPortGraph(source: GraphSource, options: GraphOptions): PortGraph {
   const me = source.currentPid();
   const typeIndex = source.portTypeIndex();
+  const debugPrivilege = source.debugPrivilege();
   const { processes: list, threads } = source.processes();
   const images = new Map(list.map((p) => [p.pid, p.image]));
   const byPid = new Map<number, SystemHandle[]>();
@@ -470,6 +476,7 @@ export function buildPortGraph(source: GraphSource, options: GraphOptions): Port
 
   const portList = [...ports.values()].sort((a, b) => a.name.localeCompare(b.name));
   const graph: PortGraph = {
+    debugPrivilege,
     sessionInfo,
     processes: [...processes.values()].sort((a, b) => a.pid - b.pid),
     ports: portList,
@@ -505,6 +512,7 @@ function countBy(reasons: string[]): string {
  */
 export function kernelGraphSource(): GraphSource {
   return {
+    debugPrivilege: () => enableDebugPrivilege(),
     currentPid: () => Deno.pid, // GetCurrentProcessId on Windows
     portTypeIndex: () => portTypeIndex(),
     handles: () => systemHandles(),

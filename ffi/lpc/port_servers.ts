@@ -73,6 +73,17 @@ export function objectName(handle: NtHandle): string {
 }
 
 /**
+ * Enables SeDebugPrivilege in this process's token when the token holds it
+ * (`RtlAdjustPrivilege`); nothing else is changed.
+ *
+ * @returns whether it is enabled now
+ */
+export function enableDebugPrivilege(): boolean {
+  const was = new Uint8Array(1);
+  return ntSuccess(ntdll().RtlAdjustPrivilege(PRIVILEGE_LUIDS.SeDebugPrivilege!, 1, 0, was));
+}
+
+/**
  * Duplicates a port handle of another process into this one (`NtDuplicateObject`, same access);
  * throws `NtError`.
  *
@@ -122,10 +133,7 @@ function reasonOf(e: unknown): string {
  * ```
  */
 export function findPortServers(): PortServerReport {
-  const was = new Uint8Array(1);
-  const debugPrivilege = ntSuccess(
-    ntdll().RtlAdjustPrivilege(PRIVILEGE_LUIDS.SeDebugPrivilege!, 1, 0, was),
-  );
+  const debugPrivilege = enableDebugPrivilege();
   const typeIndex = portTypeIndex();
   const handles = systemHandles();
   const me = currentProcessId();

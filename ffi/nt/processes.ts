@@ -741,11 +741,13 @@ export interface ThreadEntry {
   waitReason: number;
 }
 
-/** `KTHREAD_STATE` Waiting. */
+/** `KTHREAD_STATE` Waiting (Initialized 0, Ready 1, Running 2, Standby 3, Terminated 4, Waiting 5). */
 export const THREAD_STATE_WAITING = 5;
 /**
  * `KWAIT_REASON` WrLpcReply: the reason a thread waiting for the reply to its request waits with
- * (`AlpcpReceiveSynchronousReply.c` passes it to `AlpcpSignalAndWait` and `AlpcpWaitForSingleObject`).
+ * (`AlpcpReceiveSynchronousReply.c` passes it to `AlpcpSignalAndWait` and `AlpcpWaitForSingleObject`;
+ * its value, 0x11 on Windows 10 and 11, from the public `_KWAIT_REASON` type dumps, e.g.
+ * can1357/selene `resources/sdk/nt/kwait_reason_t.hpp`).
  */
 export const WAIT_REASON_WR_LPC_REPLY = 17;
 

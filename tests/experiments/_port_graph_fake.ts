@@ -77,6 +77,7 @@ export function fakeSystem(
   }
   handles.push({ pid: ME, handle: 8n, object: 0n, access: 1, typeIndex: PORT_TYPE, attributes: 0 });
   const source: GraphSource = {
+    debugPrivilege: () => true,
     currentPid: () => ME,
     portTypeIndex: () => {
       if (options.noPorts) {

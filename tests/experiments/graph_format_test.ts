@@ -77,6 +77,12 @@ Deno.test("toMermaid(): a flowchart whose ids are made here and whose labels car
   assert(lines.includes('  p2100 -.->|"thread 2104 waits"| n0'));
   assert(lines.includes('  p2000 -.->|"thread 2001 waits for its client"| p2100'));
   assert(lines.includes("  %% unknown: 1 handle: protected process"));
+  assert(!m.includes("SeDebugPrivilege"));
+  assert(
+    toMermaid({ ...GRAPH, debugPrivilege: false }).includes(
+      "  %% SeDebugPrivilege not enabled: fewer processes could be read",
+    ),
+  );
   assert(
     lines.includes(
       '  p500["csrss.exe (500)<br/><i>handles unread: protected process</i>"]',

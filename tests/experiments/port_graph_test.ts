@@ -16,6 +16,7 @@ Deno.test("buildPortGraph(): servers via session-info, a client of two servers, 
   assertStrictEquals(src.state.open, src.state.closed, "every process and duplicate closed");
   assert(src.state.open > 0);
   assertEquals(g.sessionInfo, { available: true });
+  assertStrictEquals(g.debugPrivilege, true);
   const port = (name: string) => g.ports.find((p) => p.name === name);
   assertEquals(port("\\RPC Control\\deno-lpc-x"), {
     name: "\\RPC Control\\deno-lpc-x",
