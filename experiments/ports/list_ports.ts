@@ -33,13 +33,8 @@ import {
 import { type DirectorySource, PORT_TYPES } from "../../raw.ts";
 import { type Cli, type CliValues, EXIT, UsageError } from "../_cli.ts";
 import { runScript } from "../_runner.ts";
-import {
-  buildPortGraph,
-  type GraphSource,
-  kernelGraphSource,
-  type PortGraph,
-} from "./port_graph.ts";
-import { toDot, toMermaid } from "./graph_format.ts";
+import type { GraphSource, PortGraph } from "./port_graph.ts";
+import { checkGraphOptions, GRAPH_OPTIONS, graphOutput, portGraph } from "./list_ports_graph.ts";
 
 /** The command line, declared once (parser and `--help`). */
 export const CLI = {
@@ -73,18 +68,7 @@ Usage: deno run --allow-ffi experiments/ports/list_ports.ts [options]`,
       help: "how directories are read: auto (batch, single-entry where batch is missing), " +
         "batch (Wine has no batch mode: exit 3), single",
     },
-    graph: {
-      kind: "flag",
-      help: "who talks to whom: each port's server (AlpcServerSessionInformation, else handle " +
-        "duplication: `via`), the clients connected to it, unknown edges with why; printed as a " +
-        "Mermaid flowchart instead of the table",
-    },
-    waits: {
-      kind: "flag",
-      help: "with --graph: every thread waiting for a reply, the port it waits on and its server " +
-        "(AlpcServerInformation)",
-    },
-    dot: { kind: "flag", help: "with --graph: print Graphviz DOT instead of Mermaid" },
+    ...GRAPH_OPTIONS,
     json: {
       kind: "flag",
       help: "print one JSON document (schema deno-lpc/ports@2) instead of a table or graph",
@@ -206,21 +190,6 @@ export function listPorts(options: ListPortsOptions): PortsDocument {
   return doc;
 }
 
-/** The graph (`--graph`), or why it could not be built (Wine: no ports, no handle table). */
-function portGraph(
-  objects: PortListing[],
-  o: { waits: boolean; source?: GraphSource },
-): PortGraph | { skipped: string } {
-  try {
-    return buildPortGraph(o.source ?? kernelGraphSource(), {
-      waits: o.waits,
-      names: objects.filter((x) => PORT_TYPES.includes(x.type)).map((x) => x.path),
-    });
-  } catch (e) {
-    return { skipped: e instanceof Error ? e.message : String(e) };
-  }
-}
-
 /** The human-readable table. */
 export function formatTable(doc: PortsDocument): string {
   const rows = doc.objects.map((o) => [
@@ -291,9 +260,7 @@ function exitCode(doc: PortsDocument): number {
 
 /** The output without `--json`: the graph (Mermaid, or DOT) with `--graph`, else the table. */
 export function formatOutput(doc: PortsDocument, dot: boolean): string {
-  if (!doc.graph) return formatTable(doc);
-  if ("skipped" in doc.graph) return `${dot ? "//" : "%%"} graph skipped: ${doc.graph.skipped}`;
-  return dot ? toDot(doc.graph) : toMermaid(doc.graph);
+  return doc.graph ? graphOutput(doc.graph, dot) : formatTable(doc);
 }
 
 /** The combinations the options cannot say themselves. */
@@ -301,13 +268,7 @@ export function checkOptions(v: Values): void {
   if (!v.root.startsWith("\\")) {
     throw new UsageError(`--root must be an absolute object path such as \\RPC Control`);
   }
-  if (v.waits && !v.graph) {
-    throw new UsageError("--waits adds the waiting threads to the graph: use it with --graph");
-  }
-  if (v.dot && !v.graph) throw new UsageError("--dot prints the graph: use it with --graph");
-  if (v.dot && v.json) {
-    throw new UsageError("--dot and --json are two outputs: choose one (the graph is in the JSON)");
-  }
+  checkGraphOptions(v);
 }
 
 if (import.meta.main) {
