@@ -108,16 +108,29 @@ export {
 export {
   CREATE_NO_WINDOW,
   decodeProcessList,
+  decodeThreadList,
+  listProcessesAndThreads,
+  openThread,
   ProcessAccess,
   type ProcessEntry,
   ProcessInfoClass,
   SystemProcessInformation,
+  THREAD_STATE_WAITING,
+  type ThreadEntry,
+  WAIT_REASON_WR_LPC_REPLY,
 } from "./ffi/nt/processes.ts";
 export {
   decodeSystemHandles,
   SystemExtendedHandleInformation,
   type SystemHandle,
+  systemHandles,
 } from "./ffi/nt/system_handles.ts";
+export {
+  duplicatePortHandle,
+  enableDebugPrivilege,
+  objectName,
+  portTypeIndex,
+} from "./ffi/lpc/port_servers.ts";
 export {
   PRIVILEGE_LUIDS,
   sidFromString,

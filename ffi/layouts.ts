@@ -203,6 +203,22 @@ export const LAYOUTS = {
       SessionId: 100,
     },
   },
+  SYSTEM_THREAD_INFORMATION: {
+    size: 80, // NumberOfThreads of these follow each SYSTEM_PROCESS_INFORMATION
+    offsets: {
+      KernelTime: 0,
+      UserTime: 8,
+      CreateTime: 16,
+      WaitTime: 24,
+      StartAddress: 32,
+      ClientId: 40, // CLIENT_ID
+      Priority: 56,
+      BasePriority: 60,
+      ContextSwitches: 64,
+      ThreadState: 68, // KTHREAD_STATE
+      WaitReason: 72, // KWAIT_REASON
+    },
+  },
   SYSTEM_HANDLE_INFORMATION_EX: {
     size: 56, // with one entry
     offsets: { NumberOfHandles: 0, Reserved: 8, Handles: 16 },

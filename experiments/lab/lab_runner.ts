@@ -23,7 +23,10 @@ const ROOT = new URL("../../", import.meta.url);
 
 /** What each experiment runs; its permissions are its shebang's (`_permissions.ts`). */
 const COMMANDS: Record<ExperimentKey, { script: string; args: (o: RunOptions) => string[] }> = {
-  ports: { script: "ports/list_ports.ts", args: () => ["--all", "--servers", "--json"] },
+  ports: {
+    script: "ports/list_ports.ts",
+    args: () => ["--all", "--servers", "--graph", "--waits", "--json"],
+  },
   exp1: { script: "exp1/exp1.ts", args: (o) => ["--json", "--transport", o.transport] },
   exp2: { script: "exp2/exp2.ts", args: (o) => ["--json", "--transport", o.transport] },
   exp3: {

@@ -39,6 +39,17 @@ export function htmlOf(v: ReportView): string {
         ...shown.observations.map(([a, b]) => `<tr><td>${h(a)}</td><td>${h(b)}</td></tr>`),
         "</table>",
       );
+      const g = shown.graph;
+      if (g) {
+        parts.push(
+          `<h3>${h(g.title)}</h3>`,
+          "mermaid" in g
+            ? `<p>Mermaid source (paste into a Mermaid viewer to draw it):</p><pre class="mermaid">${
+              h(g.mermaid)
+            }</pre>`
+            : `<p class="missing"><em>${h(g.missing)}</em></p>`,
+        );
+      }
     }
   }
   const side = v.sideBySide;

@@ -6,6 +6,7 @@
  */
 
 import { checkMermaid, toMermaid } from "./lab_diagram.ts";
+import { checkFlowchart } from "../ports/graph_format.ts";
 import type { ReportView } from "./report_view.ts";
 import { TRANSPORT_LABEL } from "../_transport.ts";
 
@@ -31,6 +32,11 @@ export function markdownOf(v: ReportView): string {
         "| --- | --- |",
         ...shown.observations.map(([a, b]) => `| ${cell(a)} | ${cell(b)} |`),
       );
+      const g = shown.graph;
+      if (g) {
+        out.push("", `### ${g.title}`, "");
+        out.push(..."mermaid" in g ? ["```mermaid", g.mermaid, "```"] : [`_${g.missing}_`]);
+      }
     }
   }
   const side = v.sideBySide;
@@ -61,11 +67,15 @@ export function markdownOf(v: ReportView): string {
   return out.join("\n") + "\n";
 }
 
-/** Every Mermaid block of a Markdown text, checked; returns the problems. */
+/** Every Mermaid block of a Markdown text (sequence diagrams and flowcharts), checked. */
 export function checkMarkdownDiagrams(md: string): { blocks: number; problems: string[] } {
   const blocks = [...md.matchAll(/```mermaid\n([\s\S]*?)```/g)].map((m) => m[1]!);
   return {
     blocks: blocks.length,
-    problems: blocks.flatMap((b, i) => checkMermaid(b).map((p) => `block ${i + 1}: ${p}`)),
+    problems: blocks.flatMap((b, i) =>
+      (b.startsWith("flowchart") ? checkFlowchart(b) : checkMermaid(b)).map((p) =>
+        `block ${i + 1}: ${p}`
+      )
+    ),
   };
 }

@@ -38,6 +38,8 @@ export interface PartOf<D> {
   diagram(run: D): Diagram | undefined;
   /** A run's key observations, when it ran far enough to have them; `e` for what did not run. */
   observations(run: D, e: Outcomes): Rows | undefined;
+  /** A run's graph (a Mermaid flowchart), or why it has none. */
+  graph?(run: D): ShownGraph;
   /**
    * Its evidence for question 3: `about` names it when missing, `evidence` gives it (from one
    * run) when this run has it.
@@ -53,7 +55,12 @@ export interface Shown {
   diagram: Diagram;
   /** Its observations. */
   observations: Rows;
+  /** Its graph, or why it has none (the ports walk: who talks to whom). */
+  graph?: ShownGraph;
 }
+
+/** A graph in the report: a Mermaid flowchart and its heading, or why there is none. */
+export type ShownGraph = { title: string } & ({ mermaid: string } | { missing: string });
 
 /** The runs of an experiment's document: by transport, or the document itself. */
 function runsIn<D>(def: PartOf<D>, doc: unknown): [Transport | undefined, D][] {
@@ -80,6 +87,7 @@ export function experimentPart<D>(def: PartOf<D>): ExperimentPart {
         ...(transport ? { transport } : {}),
         diagram,
         observations: def.observations(r, e) ?? [],
+        ...(def.graph ? { graph: def.graph(r) } : {}),
       }];
     });
   const part: ExperimentPart = {

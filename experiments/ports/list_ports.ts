@@ -5,12 +5,16 @@
  * Walks the object manager namespace (what WinObj shows) and lists the LPC port objects: type
  * `ALPC Port` on Vista and later, `Port` / `WaitablePort` on older systems. With `--servers` it also
  * names the process serving each port, the way NtObjectManager's `Get-NtAlpcServer` does: list the
- * system handle table, keep the port handles, duplicate each one and ask its name.
+ * system handle table, keep the port handles, duplicate each one and ask its name. With `--graph`
+ * it adds who talks to whom (`port_graph.ts`): each named port's server, the client processes
+ * connected to it, and with `--waits` the threads blocked on a port; printed as a Mermaid
+ * flowchart (or DOT with `--dot`), or in the document (schema `deno-lpc/ports@2`) with `--json`.
  *
  * ```sh
  * deno run --allow-ffi experiments/ports/list_ports.ts                  # ports below \
  * deno run --allow-ffi experiments/ports/list_ports.ts --root "\RPC Control" --servers
  * deno run --allow-ffi experiments/ports/list_ports.ts --all --json     # every object, as JSON
+ * deno run --allow-ffi experiments/ports/list_ports.ts --graph --waits  # who talks to whom (Mermaid)
  * ```
  *
  * @module
@@ -29,6 +33,8 @@ import {
 import { type DirectorySource, PORT_TYPES } from "../../raw.ts";
 import { type Cli, type CliValues, EXIT, UsageError } from "../_cli.ts";
 import { runScript } from "../_runner.ts";
+import type { GraphSource, PortGraph } from "./port_graph.ts";
+import { checkGraphOptions, GRAPH_OPTIONS, graphOutput, portGraph } from "./list_ports_graph.ts";
 
 /** The command line, declared once (parser and `--help`). */
 export const CLI = {
@@ -62,12 +68,13 @@ Usage: deno run --allow-ffi experiments/ports/list_ports.ts [options]`,
       help: "how directories are read: auto (batch, single-entry where batch is missing), " +
         "batch (Wine has no batch mode: exit 3), single",
     },
+    ...GRAPH_OPTIONS,
     json: {
       kind: "flag",
-      help: "print one JSON document (schema deno-lpc/ports@1) instead of a table",
+      help: "print one JSON document (schema deno-lpc/ports@2) instead of a table or graph",
     },
   },
-  schema: "deno-lpc/ports@1",
+  schema: "deno-lpc/ports@2",
 } as const satisfies Cli;
 
 /** A listed object, with its server when known. */
@@ -76,10 +83,10 @@ export interface PortListing extends NamespaceObject {
   server?: { pid: number; image: string | null };
 }
 
-/** The `--json` document. */
+/** The `--json` document (`@2` added the optional parts: `graph`). */
 export interface PortsDocument {
-  /** Always `deno-lpc/ports@1`. */
-  schema: "deno-lpc/ports@1";
+  /** Always `deno-lpc/ports@2`. */
+  schema: "deno-lpc/ports@2";
   /** Where the walk started. */
   root: string;
   /** The objects listed (ports, the `--type` types, or everything with `--all`). */
@@ -95,6 +102,8 @@ export interface PortsDocument {
     unattributed: Record<string, number>;
     skipped?: string;
   };
+  /** With `--graph`: who talks to whom, or why the graph could not be built. */
+  graph?: PortGraph | { skipped: string };
 }
 
 /** Options of {@link listPorts}. */
@@ -111,6 +120,8 @@ export interface ListPortsOptions {
   mode: QueryMode;
   /** Where directories are read from (default: the kernel; tests pass a fake). */
   source?: DirectorySource;
+  /** Build the port graph (`--graph`); `waits`: with the waiting threads. */
+  graph?: { waits: boolean; source?: GraphSource };
 }
 
 /** Walks the namespace and builds the document (Windows only). */
@@ -140,7 +151,7 @@ export function listPorts(options: ListPortsOptions): PortsDocument {
     }
   }
   const doc: PortsDocument = {
-    schema: "deno-lpc/ports@1",
+    schema: "deno-lpc/ports@2",
     root: options.root,
     objects,
     errors,
@@ -175,6 +186,7 @@ export function listPorts(options: ListPortsOptions): PortsDocument {
       };
     }
   }
+  if (options.graph) doc.graph = portGraph(objects, options.graph);
   return doc;
 }
 
@@ -218,6 +230,7 @@ function run(v: Values): PortsDocument {
     all: v.all,
     servers: v.servers,
     mode: v.mode,
+    ...(v.graph ? { graph: { waits: v.waits } } : {}),
   });
   // A stub status (Wine has no batch mode) means "not supported", not "unreadable".
   const stub = doc.errors.find((e) => e.name === "STATUS_NOT_IMPLEMENTED");
@@ -230,25 +243,43 @@ function run(v: Values): PortsDocument {
   return doc;
 }
 
-/** Exit 1 when the root itself could not be read (the listing is printed all the same). */
+/**
+ * Exit 1 when the root itself could not be read (the listing is printed all the same). A graph
+ * that could not be built is, like a skipped `--servers`, an observation: its reason is in the
+ * document (`graph.skipped`) and on stderr, and the walk's exit code stands.
+ */
 function exitCode(doc: PortsDocument): number {
+  if (doc.graph && "skipped" in doc.graph) {
+    console.error(`list_ports: --graph not built: ${doc.graph.skipped}`);
+  }
   const root = doc.errors.find((e) => e.path === doc.root);
   if (root === undefined) return EXIT.OK;
   console.error(`list_ports: cannot read ${root.path}: ${root.name} (${root.status})`);
   return EXIT.FAILURE;
 }
 
+/** The output without `--json`: the graph (Mermaid, or DOT) with `--graph`, else the table. */
+export function formatOutput(doc: PortsDocument, dot: boolean): string {
+  return doc.graph ? graphOutput(doc.graph, dot) : formatTable(doc);
+}
+
+/** The combinations the options cannot say themselves. */
+export function checkOptions(v: Values): void {
+  if (!v.root.startsWith("\\")) {
+    throw new UsageError(`--root must be an absolute object path such as \\RPC Control`);
+  }
+  checkGraphOptions(v);
+}
+
 if (import.meta.main) {
   await runScript(import.meta.url, {
     cli: CLI,
     prerequisites: (v) => {
-      if (!v.root.startsWith("\\")) {
-        throw new UsageError(`--root must be an absolute object path such as \\RPC Control`);
-      }
+      checkOptions(v);
       assertWindows("list_ports");
     },
     run,
-    print: (doc) => console.log(formatTable(doc)),
+    print: (doc, v) => console.log(formatOutput(doc, v.dot)),
     exitCode,
   });
 }

@@ -11,6 +11,7 @@ import type { Answer, Outcomes } from "../lab/report_schema.ts";
 import { type ExperimentPart, experimentPart, type Rows } from "../lab/report_view.ts";
 import { notRun, ran, withoutTableHint } from "../lab/report_outcomes.ts";
 import { notObservedAnswer, QUESTIONS, REFERENCE } from "../lab/questions.ts";
+import { labGraph } from "./graph_format.ts";
 
 const PORT_TYPES = ["ALPC Port", "Port", "WaitablePort"];
 
@@ -123,4 +124,5 @@ export const PORTS_PART: ExperimentPart = experimentPart<PortsDocument>({
   title: "Ports (question 1)",
   diagram,
   observations,
+  graph: (p) => ({ title: "Who talks to whom (the lab's ports)", ...labGraph(p.graph) }),
 });

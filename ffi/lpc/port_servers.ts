@@ -11,7 +11,7 @@ import { addressOf, currentProcess, handleCell, NtHandle } from "../nt/handle.ts
 import { LAYOUTS } from "../layouts.ts";
 import { ntdll } from "../ntdll.ts";
 import { currentProcessId, openProcess, ProcessAccess, processImagePath } from "../nt/processes.ts";
-import { describeStatus, NtError, ntSuccess, statusName } from "../status.ts";
+import { NtError, ntSuccess } from "../status.ts";
 import { readCountedUnicodeString } from "../nt/object_attributes.ts";
 import { handleTypeIndex, type SystemHandle, systemHandles } from "../nt/system_handles.ts";
 import { PRIVILEGE_LUIDS } from "../nt/tokens.ts";
@@ -72,6 +72,46 @@ export function objectName(handle: NtHandle): string {
   return readCountedUnicodeString(buf, ONI.offsets.Name, addressOf(buf));
 }
 
+/**
+ * Enables SeDebugPrivilege in this process's token when the token holds it
+ * (`RtlAdjustPrivilege`); nothing else is changed.
+ *
+ * @returns whether it is enabled now
+ */
+export function enableDebugPrivilege(): boolean {
+  const was = new Uint8Array(1);
+  return ntSuccess(ntdll().RtlAdjustPrivilege(PRIVILEGE_LUIDS.SeDebugPrivilege!, 1, 0, was));
+}
+
+/**
+ * Duplicates a port handle of another process into this one (`NtDuplicateObject`, same access);
+ * throws `NtError`.
+ *
+ * @param process that process, opened with `PROCESS_DUP_HANDLE`
+ * @param handle the handle value in that process (from the system handle table)
+ * @param pid its id, for the handle's description
+ */
+export function duplicatePortHandle(
+  process: NtHandle<"process">,
+  handle: bigint,
+  pid: number,
+): NtHandle<"port"> {
+  const cell = handleCell();
+  const status = ntdll().NtDuplicateObject(
+    process.unsafePointer,
+    Deno.UnsafePointer.create(handle),
+    currentProcess(),
+    cell,
+    0,
+    0,
+    DUPLICATE_SAME_ACCESS,
+  );
+  if (!ntSuccess(status)) {
+    throw new NtError("NtDuplicateObject", status, "ntstatus", `port handle of pid ${pid}`);
+  }
+  return NtHandle.fromCell("port", cell, `port handle of pid ${pid}`);
+}
+
 function reasonOf(e: unknown): string {
   if (e instanceof NtError) return e.symbol ?? e.hex;
   return e instanceof Error ? e.message : String(e);
@@ -93,10 +133,7 @@ function reasonOf(e: unknown): string {
  * ```
  */
 export function findPortServers(): PortServerReport {
-  const was = new Uint8Array(1);
-  const debugPrivilege = ntSuccess(
-    ntdll().RtlAdjustPrivilege(PRIVILEGE_LUIDS.SeDebugPrivilege!, 1, 0, was),
-  );
+  const debugPrivilege = enableDebugPrivilege();
   const typeIndex = portTypeIndex();
   const handles = systemHandles();
   const me = currentProcessId();
@@ -132,21 +169,14 @@ export function findPortServers(): PortServerReport {
       image = processImagePath(process).split("\\").at(-1) ?? null;
     } catch { /* image unknown */ }
     for (const h of list) {
-      const cell = handleCell();
-      const status = ntdll().NtDuplicateObject(
-        process.unsafePointer,
-        Deno.UnsafePointer.create(h.handle),
-        currentProcess(),
-        cell,
-        0,
-        0,
-        DUPLICATE_SAME_ACCESS,
-      );
-      if (!ntSuccess(status)) {
-        miss(`duplicate: ${statusName(status) ?? describeStatus(status)}`);
+      let dup: NtHandle<"port">;
+      try {
+        dup = duplicatePortHandle(process, h.handle, pid);
+      } catch (e) {
+        miss(`duplicate: ${reasonOf(e)}`);
         continue;
       }
-      using dup = NtHandle.fromCell("port", cell, `port handle of ${pid}`);
+      using _dup = dup;
       try {
         const name = objectName(dup);
         if (name) servers.set(name.toLowerCase(), { pid, image });

@@ -699,8 +699,8 @@ export function decodeProcessList(buf: Uint8Array, base: bigint): ProcessEntry[]
 /** `SystemProcessInformation`. */
 export const SystemProcessInformation = 5;
 
-/** Every process on the system (`NtQuerySystemInformation(SystemProcessInformation)`). */
-export function listProcesses(): ProcessEntry[] {
+/** The `SystemProcessInformation` bytes and their address (names point into them). */
+function querySystemProcesses(): { buf: Uint8Array; base: bigint } {
   let size = 1 << 18;
   const needed = new Uint32Array(1);
   for (let attempt = 0; attempt < 8; attempt++) {
@@ -711,12 +711,95 @@ export function listProcesses(): ProcessEntry[] {
       continue;
     }
     check(status, "NtQuerySystemInformation", "SystemProcessInformation");
-    return decodeProcessList(buf, addressOf(buf));
+    return { buf, base: addressOf(buf) };
   }
   check(
     NTSTATUS.STATUS_INFO_LENGTH_MISMATCH,
     "NtQuerySystemInformation",
     "SystemProcessInformation",
   );
-  return [];
+  throw new Error("unreachable");
+}
+
+/** Every process on the system (`NtQuerySystemInformation(SystemProcessInformation)`). */
+export function listProcesses(): ProcessEntry[] {
+  const { buf, base } = querySystemProcesses();
+  return decodeProcessList(buf, base);
+}
+
+const STI = LAYOUTS.SYSTEM_THREAD_INFORMATION;
+
+/** One thread from {@link listThreads}: whose it is, and what it is doing. */
+export interface ThreadEntry {
+  /** The owning process id. */
+  pid: number;
+  /** The thread id. */
+  tid: number;
+  /** `KTHREAD_STATE` (5 = Waiting). */
+  state: number;
+  /** `KWAIT_REASON` while it waits (17 = WrLpcReply). */
+  waitReason: number;
+}
+
+/** `KTHREAD_STATE` Waiting (Initialized 0, Ready 1, Running 2, Standby 3, Terminated 4, Waiting 5). */
+export const THREAD_STATE_WAITING = 5;
+/**
+ * `KWAIT_REASON` WrLpcReply: the reason a thread waiting for the reply to its request waits with
+ * (`AlpcpReceiveSynchronousReply.c` passes it to `AlpcpSignalAndWait` and `AlpcpWaitForSingleObject`;
+ * its value, 0x11 on Windows 10 and 11, from the public `_KWAIT_REASON` type dumps, e.g.
+ * can1357/selene `resources/sdk/nt/kwait_reason_t.hpp`).
+ */
+export const WAIT_REASON_WR_LPC_REPLY = 17;
+
+/**
+ * Decodes the thread entries of a `SystemProcessInformation` buffer: `NumberOfThreads`
+ * `SYSTEM_THREAD_INFORMATION` entries follow each process entry (clamped to the buffer).
+ *
+ * @param buf the bytes the kernel returned
+ */
+export function decodeThreadList(buf: Uint8Array): ThreadEntry[] {
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const out: ThreadEntry[] = [];
+  for (let at = 0; at + SPI.size <= buf.byteLength;) {
+    const pid = Number(dv.getBigUint64(at + SPI.offsets.UniqueProcessId, true));
+    const n = dv.getUint32(at + SPI.offsets.NumberOfThreads, true);
+    for (let i = 0; i < n; i++) {
+      const t = at + SPI.size + i * STI.size;
+      if (t + STI.size > buf.byteLength) break;
+      out.push({
+        pid,
+        tid: Number(
+          dv.getBigUint64(t + STI.offsets.ClientId + LAYOUTS.CLIENT_ID.offsets.UniqueThread, true),
+        ),
+        state: dv.getUint32(t + STI.offsets.ThreadState, true),
+        waitReason: dv.getUint32(t + STI.offsets.WaitReason, true),
+      });
+    }
+    const next = dv.getUint32(at + SPI.offsets.NextEntryOffset, true);
+    if (next === 0) break;
+    at += next;
+  }
+  return out;
+}
+
+/** Every process and every thread, from one snapshot (`SystemProcessInformation`). */
+export function listProcessesAndThreads(): { processes: ProcessEntry[]; threads: ThreadEntry[] } {
+  const { buf, base } = querySystemProcesses();
+  return { processes: decodeProcessList(buf, base), threads: decodeThreadList(buf) };
+}
+
+/**
+ * Opens a thread by id (`NtOpenThread`); throws `NtError`.
+ *
+ * @param tid the thread id
+ * @param access the rights wanted (e.g. `ALPC_SERVER_INFORMATION_THREAD_ACCESS` in `./raw`)
+ */
+export function openThread(tid: number, access: number): NtHandle<"thread"> {
+  const cell = handleCell();
+  const oa = new Uint8Array(LAYOUTS.OBJECT_ATTRIBUTES.size);
+  new DataView(oa.buffer).setUint32(LAYOUTS.OBJECT_ATTRIBUTES.offsets.Length, oa.byteLength, true);
+  const cid = new Uint8Array(LAYOUTS.CLIENT_ID.size);
+  new DataView(cid.buffer).setBigUint64(LAYOUTS.CLIENT_ID.offsets.UniqueThread, BigInt(tid), true);
+  check(ntdll().NtOpenThread(cell, access >>> 0, oa, cid), "NtOpenThread", `tid ${tid}`);
+  return NtHandle.fromCell("thread", cell, `thread ${tid}`);
 }

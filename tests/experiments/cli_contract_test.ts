@@ -559,7 +559,7 @@ Deno.test({
     });
     assertStrictEquals(wine.code, 0, show(command, wine));
     const doc = JSON.parse(wine.stdout);
-    assertStrictEquals(doc.schema, "deno-lpc/ports@1");
+    assertStrictEquals(doc.schema, "deno-lpc/ports@2");
     assertStrictEquals(doc.root, "\\Windows");
   },
 });
@@ -690,7 +690,7 @@ Deno.test({
     ]);
     assertStrictEquals(r.code, 1, show("list_ports --root \\deno-lpc-none", r));
     const doc = JSON.parse(r.stdout);
-    assertStrictEquals(doc.schema, "deno-lpc/ports@1");
+    assertStrictEquals(doc.schema, "deno-lpc/ports@2");
     assertStrictEquals(doc.errors[0].name, "STATUS_OBJECT_NAME_NOT_FOUND");
 
     const bad = await deno("experiments/exp3/exp3.ts", ["--hold", "-5", "--json"]);
@@ -701,5 +701,34 @@ Deno.test({
     const probe = await deno("experiments/lab/lab_probe.ts", ["--help"]);
     assertStrictEquals(probe.code, 0, show("lab_probe --help", probe));
     assertMatch(probe.stdout, /Usage/);
+  },
+});
+
+Deno.test({
+  name:
+    `list_ports: --waits and --dot need --graph, --dot and --json exclude each other; --help lists them${
+      ON_LINUX ? "" : " (ignored: run by the Linux suite)"
+    }`,
+  ignore: !ON_LINUX,
+  async fn() {
+    const cases: [string[], RegExp][] = [
+      [
+        ["--waits"],
+        /^list_ports: --waits adds the waiting threads to the graph: use it with --graph/,
+      ],
+      [["--dot"], /^list_ports: --dot prints the graph: use it with --graph/],
+      [["--graph", "--dot", "--json"], /^list_ports: --dot and --json are two outputs: choose one/],
+    ];
+    for (const [args, re] of cases) {
+      const r = await deno("experiments/ports/list_ports.ts", args);
+      assertStrictEquals(r.code, 2, show(args.join(" "), r));
+      assertMatch(oneLine(args.join(" "), r), re);
+    }
+    const help = await deno("experiments/ports/list_ports.ts", ["--help"]);
+    assertStrictEquals(help.code, 0, show("--help", help));
+    for (const o of ["--graph", "--waits", "--dot", "--json"]) {
+      assertMatch(help.stdout, new RegExp(`^ {2}${o}\\b`, "m"), o);
+    }
+    assertMatch(help.stdout, /deno-lpc\/ports@2/);
   },
 });

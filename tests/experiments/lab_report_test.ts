@@ -541,3 +541,45 @@ Deno.test("an interrupted experiment (Ctrl-C) is valid with its reason, and repo
   assertMatch(toHtml(r), /<td>exp3<\/td><td>interrupted<\/td><td>Ctrl-C after 3\.9 s/);
   assertMatch(r.answers.q3.missing.join(" "), /interrupted/, "Q3 says exp3's evidence is missing");
 });
+
+Deno.test("the ports part shows the lab's graph (Mermaid in report.md, its source in report.html), or why there is none", async () => {
+  // The recorded Wine run predates --graph: the report says it was not asked for.
+  const md0 = toMarkdown(rebuild(wine.experiments));
+  assertMatch(
+    md0,
+    /### Who talks to whom \(the lab's ports\)\n\n_the graph was not asked for \(list_ports --graph\)_/,
+  );
+  const withGraph = JSON.parse(
+    await Deno.readTextFile(`${REPO_ROOT}tests/fixtures/ports_graph_fake.json`),
+  );
+  const report = rebuild({
+    ...wine.experiments,
+    ports: { status: "ran", result: withGraph, seconds: 1 },
+  });
+  assertEquals(validateLabReport(report), []);
+  const md = toMarkdown(report);
+  const { blocks, problems } = checkMarkdownDiagrams(md);
+  assertEquals(problems, []);
+  assertStrictEquals(blocks, 3, "two sequence diagrams and the flowchart");
+  const flow = /```mermaid\n(flowchart LR\n[\s\S]*?)```/.exec(md)![1]!;
+  // Only the lab's port and its neighbours: not csrss's port, not the odd one.
+  assertMatch(flow, /n0\(\["\\RPC Control\\deno-lpc-exp1-1a2b"\]\)/);
+  assert(!/ApiPort|say #34;hi/.test(flow), flow);
+  assertMatch(flow, /p2100 -\.->\|"thread 2104 waits"\| n0/);
+  const html = toHtml(report);
+  assertMatch(html, /<pre class="mermaid">flowchart LR\n/);
+  assert(html.includes("deno-lpc-exp1-1a2b"));
+  // A graph that was not built says why.
+  const skipped = rebuild({
+    ...wine.experiments,
+    ports: {
+      status: "ran",
+      result: { ...withGraph, graph: { skipped: "NtCreatePort failed: STATUS_NOT_IMPLEMENTED" } },
+      seconds: 1,
+    },
+  });
+  assertMatch(
+    toMarkdown(skipped),
+    /_the graph was not built: NtCreatePort failed: STATUS_NOT_IMPLEMENTED_/,
+  );
+});

@@ -81,7 +81,7 @@ windowsTest(
     const [ours, theirs] = [await listPortsJson("--all"), await cLister()];
     assertStrictEquals(ours.code, 0, ours.stderr);
     const doc = ours.doc!;
-    assertStrictEquals(doc.schema, "deno-lpc/ports@1");
+    assertStrictEquals(doc.schema, "deno-lpc/ports@2");
     const pairs = doc.objects.map((o) =>
       `${o.path}\t${o.type}${o.target !== undefined ? `\t${o.target}` : ""}`
     );
@@ -283,5 +283,38 @@ windowsTest(
       byCsrss.length > 0 || (doc.servers.unattributed["protected process"] ?? 0) > 0,
       JSON.stringify(doc.servers),
     );
+  },
+);
+
+windowsTest(
+  [
+    "list_ports --graph --json (and with --waits) prints the ports@2 document, exit 0: under Wine with why there is no graph (no ports), on Windows with servers",
+    "list_ports --graph --json prints the document with the graph or why not",
+  ],
+  WINDOWS_ONLY,
+  async () => {
+    for (const extra of [[], ["--waits"]]) {
+      const r = await listPortsJson("--root", "\\Windows", "--graph", ...extra);
+      const what = `--graph ${extra.join(" ")}: exit ${r.code}, stderr ${r.stderr}`;
+      assert(r.doc, `stdout is the document (${what})`);
+      assertStrictEquals(r.doc.schema, "deno-lpc/ports@2");
+      const g = r.doc.graph;
+      assert(g, what);
+      if (UNDER_WINE || !REAL_WINDOWS) {
+        // Wine has no ALPC and no ports: the port-type probe (NtCreatePort) fails.
+        assertStrictEquals(r.code, 0, what);
+        assert("skipped" in g, what);
+        assertMatch(g.skipped, /^NtCreatePort .*STATUS_NOT_IMPLEMENTED/);
+        assertStrictEquals(r.stderr.trim(), `list_ports: --graph not built: ${g.skipped}`);
+      } else {
+        assertStrictEquals(r.code, 0, what);
+        assert(!("skipped" in g), what);
+        assert(g.summary.portHandles > 0, "the handle table has port handles");
+        assert(g.ports.some((p) => p.server !== null), "some named port has a server");
+        assert(g.ports.every((p) => p.server !== null || p.why), "an unknown server says why");
+        if (extra.length) assert(g.waits, "--waits adds the waits");
+        else assertStrictEquals(g.waits, undefined);
+      }
+    }
   },
 );
