@@ -92,7 +92,15 @@ function reasonOf(e: unknown): string {
  * assert(report.portHandles >= report.servers.size);
  * ```
  */
-export function findPortServers(): PortServerReport {
+export function findPortServers(
+  options: {
+    /**
+     * Called with each named port handle while its duplicate is open in this process (the handle
+     * is closed when the call returns; do not keep it). `--security` reads descriptors here.
+     */
+    visit?: (name: string, port: NtHandle<"port">, server: PortServer) => void;
+  } = {},
+): PortServerReport {
   const was = new Uint8Array(1);
   const debugPrivilege = ntSuccess(
     ntdll().RtlAdjustPrivilege(PRIVILEGE_LUIDS.SeDebugPrivilege!, 1, 0, was),
@@ -147,12 +155,16 @@ export function findPortServers(): PortServerReport {
         continue;
       }
       using dup = NtHandle.fromCell("port", cell, `port handle of ${pid}`);
+      let name: string;
       try {
-        const name = objectName(dup);
-        if (name) servers.set(name.toLowerCase(), { pid, image });
+        name = objectName(dup);
       } catch (e) {
         miss(`name query: ${reasonOf(e)}`);
+        continue;
       }
+      if (!name) continue;
+      servers.set(name.toLowerCase(), { pid, image });
+      options.visit?.(name, dup, { pid, image });
     }
   }
   return { servers, debugPrivilege, portHandles, unattributed };
