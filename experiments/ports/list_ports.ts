@@ -29,6 +29,16 @@ import {
 import { type DirectorySource, PORT_TYPES } from "../../raw.ts";
 import { type Cli, type CliValues, EXIT, UsageError } from "../_cli.ts";
 import { runScript } from "../_runner.ts";
+import {
+  formatScopes,
+  formatSecurity,
+  kernelSecurityProbe,
+  namespaceScopes,
+  portSecurity,
+  type ScopeSummary,
+  type SecurityProbe,
+  type SecuritySection,
+} from "./port_security.ts";
 
 /** The command line, declared once (parser and `--help`). */
 export const CLI = {
@@ -55,6 +65,17 @@ Usage: deno run --allow-ffi experiments/ports/list_ports.ts [options]`,
       help: "name the process serving each port (enables SeDebugPrivilege when held; protected " +
         "processes such as csrss cannot be opened and are counted, not named)",
     },
+    security: {
+      kind: "flag",
+      help: "the security descriptor (SDDL) of each named port, read through its server's " +
+        "handle (protected servers cannot be read: the reason is given instead)",
+    },
+    access: {
+      kind: "flag",
+      help: "with the descriptors: may each token connect (this process's, a restricted " +
+        "Medium copy, a Low copy, an AppContainer copy)? NtAccessCheck for PORT_CONNECT with " +
+        "the port type's generic mapping",
+    },
     mode: {
       kind: "choice",
       choices: ["auto", "batch", "single"],
@@ -64,10 +85,10 @@ Usage: deno run --allow-ffi experiments/ports/list_ports.ts [options]`,
     },
     json: {
       kind: "flag",
-      help: "print one JSON document (schema deno-lpc/ports@1) instead of a table",
+      help: "print one JSON document (schema deno-lpc/ports@2) instead of a table",
     },
   },
-  schema: "deno-lpc/ports@1",
+  schema: "deno-lpc/ports@2",
 } as const satisfies Cli;
 
 /** A listed object, with its server when known. */
@@ -78,8 +99,8 @@ export interface PortListing extends NamespaceObject {
 
 /** The `--json` document. */
 export interface PortsDocument {
-  /** Always `deno-lpc/ports@1`. */
-  schema: "deno-lpc/ports@1";
+  /** Always `deno-lpc/ports@2`. */
+  schema: "deno-lpc/ports@2";
   /** Where the walk started. */
   root: string;
   /** The objects listed (ports, the `--type` types, or everything with `--all`). */
@@ -95,6 +116,10 @@ export interface PortsDocument {
     unattributed: Record<string, number>;
     skipped?: string;
   };
+  /** Ports and unreadable directories per scope: global, each session, each AppContainer. */
+  scopes?: ScopeSummary[];
+  /** With `--security` / `--access`: each named port's descriptor and who may connect. */
+  security?: SecuritySection;
 }
 
 /** Options of {@link listPorts}. */
@@ -111,6 +136,12 @@ export interface ListPortsOptions {
   mode: QueryMode;
   /** Where directories are read from (default: the kernel; tests pass a fake). */
   source?: DirectorySource;
+  /** Read each named port's security descriptor. */
+  security?: boolean;
+  /** Check who may connect (implies `security`). */
+  access?: boolean;
+  /** Where descriptors and tokens come from (default: the kernel; tests pass a recorded one). */
+  securityProbe?: SecurityProbe;
 }
 
 /** Walks the namespace and builds the document (Windows only). */
@@ -140,7 +171,7 @@ export function listPorts(options: ListPortsOptions): PortsDocument {
     }
   }
   const doc: PortsDocument = {
-    schema: "deno-lpc/ports@1",
+    schema: "deno-lpc/ports@2",
     root: options.root,
     objects,
     errors,
@@ -175,6 +206,13 @@ export function listPorts(options: ListPortsOptions): PortsDocument {
       };
     }
   }
+  doc.scopes = namespaceScopes(objects, errors);
+  if (options.security || options.access) {
+    doc.security = portSecurity(objects, {
+      access: options.access ?? false,
+      probe: options.securityProbe ?? kernelSecurityProbe(),
+    });
+  }
   return doc;
 }
 
@@ -191,6 +229,7 @@ export function formatTable(doc: PortsDocument): string {
     `${r[0]!.padEnd(width[0]!)}  ${r[1]!.padEnd(width[1]!)}  ${r[2]}`.trimEnd();
   const out = [line(head), ...rows.map(line)];
   for (const e of doc.errors) out.push(`! ${e.path}: ${e.name} (${e.status})`);
+  out.push(...formatScopes(doc.scopes ?? []));
   const s = doc.summary;
   out.push(
     `${s.objects} listed below ${doc.root}; ${s.ports} port objects; ${s.errors} unreadable` +
@@ -205,6 +244,7 @@ export function formatTable(doc: PortsDocument): string {
           (doc.servers.debugPrivilege ? "" : "; SeDebugPrivilege not enabled")
         : ""),
   );
+  if (doc.security) out.push(...formatSecurity(doc.security));
   return out.join("\n");
 }
 
@@ -218,6 +258,8 @@ function run(v: Values): PortsDocument {
     all: v.all,
     servers: v.servers,
     mode: v.mode,
+    security: v.security,
+    access: v.access,
   });
   // A stub status (Wine has no batch mode) means "not supported", not "unreadable".
   const stub = doc.errors.find((e) => e.name === "STATUS_NOT_IMPLEMENTED");

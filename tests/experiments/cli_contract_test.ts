@@ -559,7 +559,7 @@ Deno.test({
     });
     assertStrictEquals(wine.code, 0, show(command, wine));
     const doc = JSON.parse(wine.stdout);
-    assertStrictEquals(doc.schema, "deno-lpc/ports@1");
+    assertStrictEquals(doc.schema, "deno-lpc/ports@2");
     assertStrictEquals(doc.root, "\\Windows");
   },
 });
@@ -690,7 +690,7 @@ Deno.test({
     ]);
     assertStrictEquals(r.code, 1, show("list_ports --root \\deno-lpc-none", r));
     const doc = JSON.parse(r.stdout);
-    assertStrictEquals(doc.schema, "deno-lpc/ports@1");
+    assertStrictEquals(doc.schema, "deno-lpc/ports@2");
     assertStrictEquals(doc.errors[0].name, "STATUS_OBJECT_NAME_NOT_FOUND");
 
     const bad = await deno("experiments/exp3/exp3.ts", ["--hold", "-5", "--json"]);

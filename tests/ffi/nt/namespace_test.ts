@@ -163,7 +163,7 @@ Deno.test("decodeDirectoryBuffer() reads entries whose strings are absolute addr
   assertThrows(() => decodeDirectoryBuffer(buf, base + 0x100000n), RangeError);
 });
 
-Deno.test("listPorts() builds the deno-lpc/ports@1 document; formatTable() shows errors and counts", () => {
+Deno.test("listPorts() builds the deno-lpc/ports@2 document; formatTable() shows errors and counts", () => {
   const src = fakeSource(NAMESPACE, { "\\??": "\\GLOBAL??" }, {
     "\\Secret": NTSTATUS.STATUS_ACCESS_DENIED,
   });
@@ -175,7 +175,7 @@ Deno.test("listPorts() builds the deno-lpc/ports@1 document; formatTable() shows
     mode: "auto",
     source: src,
   });
-  assertStrictEquals(doc.schema, "deno-lpc/ports@1");
+  assertStrictEquals(doc.schema, "deno-lpc/ports@2");
   assertEquals(doc.summary, { objects: 6, ports: 6, attributed: 0, errors: 1 });
   assert(doc.objects.every((o) => ["ALPC Port", "Port", "WaitablePort"].includes(o.type)));
   const all = listPorts({

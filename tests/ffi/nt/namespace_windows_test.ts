@@ -81,7 +81,7 @@ windowsTest(
     const [ours, theirs] = [await listPortsJson("--all"), await cLister()];
     assertStrictEquals(ours.code, 0, ours.stderr);
     const doc = ours.doc!;
-    assertStrictEquals(doc.schema, "deno-lpc/ports@1");
+    assertStrictEquals(doc.schema, "deno-lpc/ports@2");
     const pairs = doc.objects.map((o) =>
       `${o.path}\t${o.type}${o.target !== undefined ? `\t${o.target}` : ""}`
     );
