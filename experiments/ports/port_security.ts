@@ -276,7 +276,7 @@ export interface SecuritySection {
     ports: number;
     withSddl: number;
     withoutSddl: Record<string, number>;
-    /** With `--access`: token → ports it may connect to. */
+    /** With `--access`: each token made → the ports it may connect to. */
     connectable?: Partial<Record<TokenName, number>>;
   };
 }
@@ -325,7 +325,7 @@ export function portSecurity(
   const tokens = options.probe.tokens(stack);
   section.tokens = tokens.map((t) => "facts" in t ? t.facts : t);
   const connectable: Partial<Record<TokenName, number>> = {};
-  for (const t of tokens) connectable["facts" in t ? t.facts.name : t.name] = 0;
+  for (const t of tokens) if ("facts" in t) connectable[t.facts.name] = 0;
   for (const p of ports) {
     p.access = {};
     const hit = survey.byPath.get(p.path.toLowerCase());

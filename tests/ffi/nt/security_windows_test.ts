@@ -35,6 +35,7 @@ import {
 } from "../../_helpers.ts";
 
 const UNDER_WINE = ON_WINDOWS_BUILD && wineVersion() !== null;
+const ORACLES = ON_WINDOWS_BUILD ? Deno.env.get("DENO_LPC_ORACLES") : undefined;
 const REAL_WINDOWS = ON_WINDOWS_BUILD && !UNDER_WINE;
 const MAPPING = ALPC_PORT_MAPPING_CONSTANT.mapping;
 const OGD = SecurityInformation.OWNER_SECURITY_INFORMATION |
@@ -231,5 +232,46 @@ windowsTest(
       assertStrictEquals(s.mapping!.validAccessMask, "0x001F0001");
       for (const p of s.ports) assert(p.sddl !== undefined || p.reason, p.path);
     }
+  },
+);
+
+windowsTest(
+  [
+    "accessCheck() agrees with Win32 AccessCheck in a C program (access_oracle.c) on every SDDL, for this process's token and a restricted copy",
+    "accessCheck() agrees with the C AccessCheck oracle",
+  ],
+  ORACLES
+    ? null
+    : ON_WINDOWS_BUILD
+    ? "the C oracles are built by the Wine harness only"
+    : NOT_WINDOWS,
+  async () => {
+    const cases = [
+      "O:BAG:BAD:(A;;0x1;;;WD)",
+      "O:BAG:BAD:(D;;0x1;;;WD)(A;;0x1;;;WD)",
+      "O:BAG:BAD:(A;;0x1;;;S-1-5-21-1-2-3-4)",
+      "O:BAG:BAD:(A;;0x1;;;BA)",
+      "O:SYG:SYD:(A;;0x1f0001;;;SY)(A;;0x20001;;;WD)",
+      "O:BAG:BAD:(A;;0x10000;;;WD)",
+      "O:BAG:BAD:(A;;0x1;;;AU)(D;;0x1;;;BA)",
+    ];
+    const r = await run(`${ORACLES}/access_oracle.exe`, cases);
+    assertStrictEquals(r.code, 0, r.stderr + r.stdout);
+    const theirs = r.stdout.trim().split(/\r?\n/);
+    using me = Token.open(TokenAccess.TOKEN_QUERY | TokenAccess.TOKEN_DUPLICATE);
+    using process = me.duplicate({ primary: false, level: "Identification" });
+    using restricted = me.restricted({ denyOnly: [WellKnownSid.Administrators] });
+    using restrictedCopy = restricted.duplicate({ primary: false, level: "Identification" });
+    const ours = cases.flatMap((sddl, i) =>
+      ([["process", process], ["restricted", restrictedCopy]] as const).map(([name, t]) => {
+        const v = accessCheck(sddlToSecurityDescriptor(sddl), t, 1, MAPPING);
+        return `${i}\t${name}\t${v.granted ? 1 : 0}\t0x${
+          v.grantedAccess.toString(16).padStart(8, "0")
+        }`;
+      })
+    );
+    assertEquals(ours, theirs);
+    // Not one answer for all: the cases tell grants from denials.
+    assert(ours.some((l) => l.includes("\t1\t")) && ours.some((l) => l.includes("\t0\t")));
   },
 );
