@@ -29,16 +29,14 @@ import {
 import { type DirectorySource, PORT_TYPES } from "../../raw.ts";
 import { type Cli, type CliValues, EXIT, UsageError } from "../_cli.ts";
 import { runScript } from "../_runner.ts";
+import { formatScopes, namespaceScopes, type ScopeSummary } from "./port_scopes.ts";
 import {
-  formatScopes,
   formatSecurity,
-  kernelSecurityProbe,
-  namespaceScopes,
   portSecurity,
-  type ScopeSummary,
   type SecurityProbe,
   type SecuritySection,
 } from "./port_security.ts";
+import { kernelSecurityProbe } from "./port_security_probe.ts";
 
 /** The command line, declared once (parser and `--help`). */
 export const CLI = {

@@ -19,17 +19,16 @@ import {
   chooseMapping,
   CONNECT_RIGHT_SOURCE,
   type DescriptorSurvey,
-  namespaceScopes,
   PORT_CONNECT,
   type PortDescriptor,
   portSecurity,
   type ProbeToken,
-  scopeOf,
   type SecurityProbe,
   TOKEN_NAMES,
   type TokenMissing,
   type TokenName,
 } from "../../experiments/ports/port_security.ts";
+import { namespaceScopes, scopeOf } from "../../experiments/ports/port_scopes.ts";
 import { formatTable, listPorts } from "../../experiments/ports/list_ports.ts";
 import type { AccessCheckResult, GenericMapping } from "../../ffi/nt/security.ts";
 import type { DirectoryEntry, DirectorySource } from "../../ffi/nt/namespace.ts";

@@ -18,12 +18,12 @@ import { NtError, UnsupportedError } from "../../../ffi/status.ts";
 import { wineVersion } from "../../../ffi/ntdll.ts";
 import {
   ALPC_PORT_MAPPING_CONSTANT,
-  kernelSecurityProbe,
   PACKAGE_SID,
   type ProbeToken,
   TOKEN_NAMES,
   type TokenMissing,
 } from "../../../experiments/ports/port_security.ts";
+import { kernelSecurityProbe } from "../../../experiments/ports/port_security_probe.ts";
 import type { PortsDocument } from "../../../experiments/ports/list_ports.ts";
 import {
   NOT_WINDOWS,
