@@ -66,7 +66,8 @@ Usage: deno run --allow-ffi experiments/ports/list_ports.ts [options]`,
     security: {
       kind: "flag",
       help: "the security descriptor (SDDL) of each named port, read through its server's " +
-        "handle (protected servers cannot be read: the reason is given instead)",
+        "handle as --servers finds it (SeDebugPrivilege enabled when held; a protected server " +
+        "cannot be read: the reason is given instead)",
     },
     access: {
       kind: "flag",
