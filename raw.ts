@@ -140,6 +140,23 @@ export {
   WellKnownSid,
 } from "./ffi/nt/tokens.ts";
 export { Disposition, FileAccess, FileOptions } from "./ffi/nt/files.ts";
+export {
+  accessCheck,
+  type AccessCheckResult,
+  createLowBoxToken,
+  decodeObjectTypeInformation,
+  encodeGenericMapping,
+  GenericAccess,
+  type GenericMapping,
+  mapGenericMask,
+  type ObjectTypeFacts,
+  objectTypeInformation,
+  querySecurityDescriptor,
+  READ_CONTROL_INFORMATION,
+  sddlToSecurityDescriptor,
+  securityDescriptorToSddl,
+  SecurityInformation,
+} from "./ffi/nt/security.ts";
 export { type LpcSymbols } from "./ffi/lpc/port.ts";
 export {
   ALPC_BASIC_INFORMATION_FLAG_MASK,

@@ -423,6 +423,28 @@ export const LAYOUTS = {
     size: 8, // AlpcpPortQueryServerSessionInfo.c: needs 8 bytes, writes SessionId at 0, ProcessId at 4
     offsets: { SessionId: 0, ProcessId: 4 },
   },
+  // ---- object types and access masks (winnt.h, winternl.h) ----
+  GENERIC_MAPPING: {
+    size: 16,
+    offsets: { GenericRead: 0, GenericWrite: 4, GenericExecute: 8, GenericAll: 12 },
+  },
+  OBJECT_TYPE_INFORMATION: {
+    // ObQueryTypeInfo.c writes these offsets (the name's characters follow at 104).
+    size: 104,
+    offsets: {
+      TypeName: 0,
+      TotalNumberOfObjects: 16,
+      TotalNumberOfHandles: 20,
+      InvalidAttributes: 64,
+      GenericMapping: 68,
+      ValidAccessMask: 84,
+      SecurityRequired: 88,
+      MaintainHandleCount: 89,
+      PoolType: 92,
+      DefaultPagedPoolCharge: 96,
+      DefaultNonPagedPoolCharge: 100,
+    },
+  },
 } as const satisfies Record<string, Layout>;
 
 /** The C struct names that have a layout. */

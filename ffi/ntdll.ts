@@ -419,6 +419,21 @@ export const ntdllSymbols = {
     parameters: ["pointer", "u32", "buffer", "u32", "buffer"],
     result: "i32",
   },
+  // NTSTATUS NtAccessCheck(PSECURITY_DESCRIPTOR SecurityDescriptor, HANDLE ClientToken,
+  //   ACCESS_MASK DesiredAccess, PGENERIC_MAPPING GenericMapping, PPRIVILEGE_SET PrivilegeSet,
+  //   PULONG PrivilegeSetLength, PACCESS_MASK GrantedAccess, PNTSTATUS AccessStatus);
+  NtAccessCheck: {
+    parameters: ["buffer", "pointer", "u32", "buffer", "buffer", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
+  // NTSTATUS NtCreateLowBoxToken(PHANDLE TokenHandle, HANDLE ExistingTokenHandle,
+  //   ACCESS_MASK DesiredAccess, POBJECT_ATTRIBUTES ObjectAttributes, PSID PackageSid,
+  //   ULONG CapabilityCount, PSID_AND_ATTRIBUTES Capabilities, ULONG HandleCount,
+  //   HANDLE *Handles);
+  NtCreateLowBoxToken: {
+    parameters: ["buffer", "pointer", "u32", "buffer", "buffer", "u32", "buffer", "u32", "buffer"],
+    result: "i32",
+  },
 
   // ---------------- exceptions and debugging (phnt ntxcapi.h, ntdbg.h, ntrtl.h) ----------------
 

@@ -34,7 +34,11 @@ import { type DirectorySource, PORT_TYPES } from "../../raw.ts";
 import { type Cli, type CliValues, EXIT, UsageError } from "../_cli.ts";
 import { runScript } from "../_runner.ts";
 import type { GraphSource, PortGraph } from "./port_graph.ts";
-import { checkGraphOptions, GRAPH_OPTIONS, graphOutput, portGraph } from "./list_ports_graph.ts";
+import { checkGraphOptions, GRAPH_OPTIONS, portGraph } from "./list_ports_graph.ts";
+import { namespaceScopes, type ScopeSummary } from "./port_scopes.ts";
+import { portSecurity, type SecurityProbe, type SecuritySection } from "./port_security.ts";
+import { formatOutput } from "./ports_table.ts";
+import { kernelSecurityProbe } from "./port_security_probe.ts";
 
 /** The command line, declared once (parser and `--help`). */
 export const CLI = {
@@ -60,6 +64,18 @@ Usage: deno run --allow-ffi experiments/ports/list_ports.ts [options]`,
       kind: "flag",
       help: "name the process serving each port (enables SeDebugPrivilege when held; protected " +
         "processes such as csrss cannot be opened and are counted, not named)",
+    },
+    security: {
+      kind: "flag",
+      help: "the security descriptor (SDDL) of each named port, read through its server's " +
+        "handle as --servers finds it (SeDebugPrivilege enabled when held; a protected server " +
+        "cannot be read: the reason is given instead)",
+    },
+    access: {
+      kind: "flag",
+      help: "with the descriptors: may each token connect (this process's, a restricted " +
+        "Medium copy, a Low copy, an AppContainer copy)? NtAccessCheck for PORT_CONNECT with " +
+        "the port type's generic mapping",
     },
     mode: {
       kind: "choice",
@@ -104,6 +120,10 @@ export interface PortsDocument {
   };
   /** With `--graph`: who talks to whom, or why the graph could not be built. */
   graph?: PortGraph | { skipped: string };
+  /** Ports and unreadable directories per scope: global, each session, each AppContainer. */
+  scopes?: ScopeSummary[];
+  /** With `--security` / `--access`: each named port's descriptor and who may connect. */
+  security?: SecuritySection;
 }
 
 /** Options of {@link listPorts}. */
@@ -122,6 +142,12 @@ export interface ListPortsOptions {
   source?: DirectorySource;
   /** Build the port graph (`--graph`); `waits`: with the waiting threads. */
   graph?: { waits: boolean; source?: GraphSource };
+  /** Read each named port's security descriptor. */
+  security?: boolean;
+  /** Check who may connect (implies `security`). */
+  access?: boolean;
+  /** Where descriptors and tokens come from (default: the kernel; tests pass a recorded one). */
+  securityProbe?: SecurityProbe;
 }
 
 /** Walks the namespace and builds the document (Windows only). */
@@ -187,37 +213,14 @@ export function listPorts(options: ListPortsOptions): PortsDocument {
     }
   }
   if (options.graph) doc.graph = portGraph(objects, options.graph);
+  doc.scopes = namespaceScopes(objects, errors);
+  if (options.security || options.access) {
+    doc.security = portSecurity(objects, {
+      access: options.access ?? false,
+      probe: options.securityProbe ?? kernelSecurityProbe(),
+    });
+  }
   return doc;
-}
-
-/** The human-readable table. */
-export function formatTable(doc: PortsDocument): string {
-  const rows = doc.objects.map((o) => [
-    o.path + (o.target !== undefined ? ` -> ${o.target}` : ""),
-    o.type,
-    o.server ? `${o.server.pid} ${o.server.image ?? "?"}` : "",
-  ]);
-  const head = ["PATH", "TYPE", doc.servers ? "SERVER" : ""];
-  const width = [0, 1].map((i) => Math.max(head[i]!.length, ...rows.map((r) => r[i]!.length)));
-  const line = (r: string[]) =>
-    `${r[0]!.padEnd(width[0]!)}  ${r[1]!.padEnd(width[1]!)}  ${r[2]}`.trimEnd();
-  const out = [line(head), ...rows.map(line)];
-  for (const e of doc.errors) out.push(`! ${e.path}: ${e.name} (${e.status})`);
-  const s = doc.summary;
-  out.push(
-    `${s.objects} listed below ${doc.root}; ${s.ports} port objects; ${s.errors} unreadable` +
-      (doc.servers
-        ? `; ${s.attributed} attributed` +
-          (doc.servers.skipped ? ` (attribution skipped: ${doc.servers.skipped})` : "") +
-          (Object.keys(doc.servers.unattributed).length
-            ? `; not attributed: ${
-              Object.entries(doc.servers.unattributed).map(([k, v]) => `${v} ${k}`).join(", ")
-            }`
-            : "") +
-          (doc.servers.debugPrivilege ? "" : "; SeDebugPrivilege not enabled")
-        : ""),
-  );
-  return out.join("\n");
 }
 
 type Values = CliValues<typeof CLI.options>;
@@ -231,6 +234,8 @@ function run(v: Values): PortsDocument {
     servers: v.servers,
     mode: v.mode,
     ...(v.graph ? { graph: { waits: v.waits } } : {}),
+    security: v.security,
+    access: v.access,
   });
   // A stub status (Wine has no batch mode) means "not supported", not "unreadable".
   const stub = doc.errors.find((e) => e.name === "STATUS_NOT_IMPLEMENTED");
@@ -256,11 +261,6 @@ function exitCode(doc: PortsDocument): number {
   if (root === undefined) return EXIT.OK;
   console.error(`list_ports: cannot read ${root.path}: ${root.name} (${root.status})`);
   return EXIT.FAILURE;
-}
-
-/** The output without `--json`: the graph (Mermaid, or DOT) with `--graph`, else the table. */
-export function formatOutput(doc: PortsDocument, dot: boolean): string {
-  return doc.graph ? graphOutput(doc.graph, dot) : formatTable(doc);
 }
 
 /** The combinations the options cannot say themselves. */

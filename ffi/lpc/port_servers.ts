@@ -132,7 +132,15 @@ function reasonOf(e: unknown): string {
  * assert(report.portHandles >= report.servers.size);
  * ```
  */
-export function findPortServers(): PortServerReport {
+export function findPortServers(
+  options: {
+    /**
+     * Called with each named port handle while its duplicate is open in this process (the handle
+     * is closed when the call returns; do not keep it). `--security` reads descriptors here.
+     */
+    visit?: (name: string, port: NtHandle<"port">, server: PortServer) => void;
+  } = {},
+): PortServerReport {
   const debugPrivilege = enableDebugPrivilege();
   const typeIndex = portTypeIndex();
   const handles = systemHandles();
@@ -177,12 +185,16 @@ export function findPortServers(): PortServerReport {
         continue;
       }
       using _dup = dup;
+      let name: string;
       try {
-        const name = objectName(dup);
-        if (name) servers.set(name.toLowerCase(), { pid, image });
+        name = objectName(dup);
       } catch (e) {
         miss(`name query: ${reasonOf(e)}`);
+        continue;
       }
+      if (!name) continue;
+      servers.set(name.toLowerCase(), { pid, image });
+      options.visit?.(name, dup, { pid, image });
     }
   }
   return { servers, debugPrivilege, portHandles, unattributed };

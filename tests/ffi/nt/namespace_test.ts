@@ -12,7 +12,8 @@ import {
 import { NtError, NTSTATUS } from "../../../ffi/status.ts";
 import { LAYOUTS } from "../../../ffi/layouts.ts";
 import { encodeUtf16 } from "../../../ffi/strings.ts";
-import { formatTable, listPorts } from "../../../experiments/ports/list_ports.ts";
+import { listPorts } from "../../../experiments/ports/list_ports.ts";
+import { formatTable } from "../../../experiments/ports/ports_table.ts";
 
 /** A namespace as a map from directory path to entries; links map to targets. */
 function fakeSource(
