@@ -236,7 +236,7 @@ export class AlpcServer implements Disposable {
   readonly #request: AlpcRequest;
   #header: PortMessageHeaderView;
   #payloads: Uint8Array[] = [];
-  #timeoutMs = NaN;
+  #timeoutMs = -1; // a small integer field: a double one costs a HeapNumber per step
   #timeout = relativeTimeout(0);
   /** Every event so far. */
   readonly events: AlpcEvent[] = [];
@@ -334,7 +334,8 @@ export class AlpcServer implements Disposable {
     check(status, "NtAlpcSendWaitReceivePort", `receive on ${this.#port.what}`);
     // STATUS_TIMEOUT, or another success code with no message (an alert, an APC).
     if (status !== 0) return toUnsigned(status) !== NTSTATUS.STATUS_TIMEOUT;
-    this.#dispatch();
+    // Not through #dispatch: its closures give it a context, allocated on every call.
+    if (!this.#dispatchInto()) this.#dispatch();
     return true;
   }
 
@@ -497,7 +498,6 @@ export class AlpcServer implements Disposable {
   }
 
   #dispatch(): void {
-    if (this.#dispatchInto()) return;
     let msg;
     try {
       msg = decodePortMessage(this.#receive);

@@ -291,7 +291,7 @@ export class LpcServer implements Disposable {
   readonly #replyPayload: Uint8Array;
   readonly #payloads: Uint8Array[] = [];
   readonly #request: LpcRequest;
-  #timeoutMs = NaN;
+  #timeoutMs = -1; // a small integer field: a double one costs a HeapNumber per step
   #timeout = relativeTimeout(0);
   /** Every event so far. */
   readonly events: LpcEvent[] = [];
@@ -400,7 +400,8 @@ export class LpcServer implements Disposable {
       check(status, "NtReplyWaitReceivePortEx", this.#port.what);
     }
     if (toUnsigned(status) === NTSTATUS.STATUS_TIMEOUT) return false;
-    this.#dispatch();
+    // Not through #dispatch: its closures give it a context, allocated on every call.
+    if (!this.#dispatchInto()) this.#dispatch();
     return true;
   }
 
@@ -459,8 +460,9 @@ export class LpcServer implements Disposable {
     }
     // The reply is the request's header (MessageId, CallbackId, ClientId, Type: what
     // rewriteAsReply keeps) with the new lengths.
-    this.#replyBuffer.set(this.#requestHeader);
     const dv = this.#replyView;
+    const from = header.dataView;
+    for (let at = 0; at < PM.size; at += 4) dv.setUint32(at, from.getUint32(at, true), true);
     dv.setUint16(PM.offsets.DataLength, length, true);
     dv.setUint16(PM.offsets.TotalLength, PM.size + length, true);
     dv.setUint16(PM.offsets.DataInfoOffset, 0, true);
@@ -472,7 +474,6 @@ export class LpcServer implements Disposable {
   }
 
   #dispatch(): void {
-    if (this.#dispatchInto()) return;
     let msg;
     try {
       msg = decodePortMessage(this.#receive);
