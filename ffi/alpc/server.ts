@@ -236,7 +236,7 @@ export class AlpcServer implements Disposable {
   readonly #request: AlpcRequest;
   #header: PortMessageHeaderView;
   #payloads: Uint8Array[] = [];
-  #timeoutMs = -1; // a small integer field: a double one costs a HeapNumber per step
+  #timeoutMs = -1; // none yet
   #timeout = relativeTimeout(0);
   /** Every event so far. */
   readonly events: AlpcEvent[] = [];

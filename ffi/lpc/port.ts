@@ -291,7 +291,7 @@ export class LpcServer implements Disposable {
   readonly #replyPayload: Uint8Array;
   readonly #payloads: Uint8Array[] = [];
   readonly #request: LpcRequest;
-  #timeoutMs = -1; // a small integer field: a double one costs a HeapNumber per step
+  #timeoutMs = -1; // none yet
   #timeout = relativeTimeout(0);
   /** Every event so far. */
   readonly events: LpcEvent[] = [];
