@@ -12,12 +12,15 @@
  * @module
  */
 
-import type { LpcSymbols } from "../../ffi/lpc/port.ts";
-import type { AlpcSymbols } from "../../ffi/alpc/port.ts";
-import { ALPC_SERVER_RECEIVE_ATTRIBUTES } from "../../ffi/alpc/server.ts";
-import { MessageAttributes } from "../../ffi/alpc/attributes.ts";
-import { encodePortMessage, LpcMessageType, writePortMessage } from "../../ffi/port_message.ts";
-import { NTSTATUS } from "../../ffi/status.ts";
+import { encodePortMessage, LpcMessageType } from "../../mod.ts";
+import {
+  ALPC_SERVER_RECEIVE_ATTRIBUTES,
+  type AlpcSymbols,
+  type LpcSymbols,
+  MessageAttributes,
+  NTSTATUS,
+  writePortMessage,
+} from "../../raw.ts";
 
 /** What a stand-in saw: the replies the server sent and their bytes. */
 export interface StandInStats {

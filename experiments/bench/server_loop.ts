@@ -23,11 +23,12 @@
  * @module
  */
 
-import { LpcServer } from "../../ffi/lpc/port.ts";
-import { AlpcServer } from "../../ffi/alpc/server.ts";
-import { ALPC_MESSAGE_LENGTH_LIMITS } from "../../ffi/alpc/port.ts";
-import { LPC_LEGACY_MAX_MESSAGE_LENGTH, PORT_MESSAGE_HEADER_SIZE } from "../../ffi/port_message.ts";
-import { NtHandle } from "../../ffi/nt/handle.ts";
+import { AlpcServer, LpcServer, NtHandle } from "../../mod.ts";
+import {
+  ALPC_MESSAGE_LENGTH_LIMITS,
+  LPC_LEGACY_MAX_MESSAGE_LENGTH,
+  PORT_MESSAGE_HEADER_SIZE,
+} from "../../raw.ts";
 import { alpcStandIn, lpcStandIn, type StandInStats } from "./_standin.ts";
 
 /** The transports the loop is measured for. */

@@ -15,8 +15,8 @@ import { assert, assertEquals, assertGreaterOrEqual, assertLess } from "@std/ass
 import {
   collectionsInRounds,
   type LoopCase,
-  type LoopPlan,
   loopPayloads,
+  type LoopPlan,
   type LoopResult,
   measureLoop,
 } from "../../experiments/bench/server_loop.ts";
