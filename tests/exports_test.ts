@@ -156,6 +156,8 @@ const RAW = [
   "PORT_TYPES",
   "PRIVILEGE_LUIDS",
   "PortMessageFault",
+  "PortMessageHeaderView",
+  "PortMessageLimits",
   "PortView",
   "ProcessAccess",
   "ProcessEntry",
@@ -188,6 +190,7 @@ const RAW = [
   "alpcAttributeOffset",
   "alpcPortFlagNames",
   "check",
+  "checkPortMessageHeader",
   "checkWin32",
   "checkWin32Pointer",
   "currentProcess",
@@ -232,6 +235,7 @@ const RAW = [
   "wideString",
   "win32ErrorName",
   "wineProbeSymbols",
+  "writePortMessage",
 ];
 
 /** The names `deno doc --json` lists for one entry point, sorted. */

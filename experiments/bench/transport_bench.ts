@@ -12,8 +12,6 @@
  * @module
  */
 
-import { fromFileUrl } from "jsr:@std/path@^1.1.6/from-file-url";
-import { join } from "jsr:@std/path@^1.1.6/join";
 import {
   AlpcClient,
   AlpcServerWorker,
@@ -34,6 +32,7 @@ import {
 import { runPortName } from "../_setup.ts";
 import type { Log } from "../_runner.ts";
 import type { BenchHandlerOptions } from "./_bench_handler.ts";
+import { buildC, cRow, type CSide, side } from "./native_bench.ts";
 
 const PM = LAYOUTS.PORT_MESSAGE;
 
@@ -97,14 +96,6 @@ function alpcMaxMessage(c: TransportCase): number {
   return c.kind === "inline" && c.bytes + PM.size > 0x1000
     ? ALPC_MESSAGE_LENGTH_LIMITS.max
     : 0x1000;
-}
-
-function side(ns: number, bytes: number): SideResult {
-  return {
-    nsPerRoundTrip: Math.round(ns * 10) / 10,
-    roundTripsPerSecond: Math.round(1e9 / ns),
-    mbPerSecond: Math.round((bytes / ns) * 1e9 / 1e6 * 10) / 10,
-  };
 }
 
 /** A message header (DataLength, TotalLength) written into a reused buffer, as the C client does. */
@@ -196,63 +187,6 @@ async function denoRow(c: TransportCase, trips: number, warmup: number): Promise
   return side(((performance.now() - t0) * 1e6) / trips, c.bytes);
 }
 
-/** Where MinGW gcc may be: PATH first, then the runner images' and MSYS2's folders. */
-export const GCC_CANDIDATES = [
-  "gcc",
-  "x86_64-w64-mingw32-gcc",
-  "C:\\mingw64\\bin\\gcc.exe",
-  "C:\\msys64\\mingw64\\bin\\gcc.exe",
-  "C:\\msys64\\ucrt64\\bin\\gcc.exe",
-] as const;
-
-/** The first compiler that answers `--version`: its path and first line, or why none did. */
-async function findGcc(): Promise<{ cc: string; version: string } | { reason: string }> {
-  const tried: string[] = [];
-  for (const cc of GCC_CANDIDATES) {
-    try {
-      const out = await new Deno.Command(cc, {
-        args: ["--version"],
-        stdout: "piped",
-        stderr: "null",
-      })
-        .output();
-      if (out.success) {
-        return { cc, version: new TextDecoder().decode(out.stdout).split(/\r?\n/)[0]!.trim() };
-      }
-      tried.push(`${cc} (exit ${out.code})`);
-    } catch (e) {
-      tried.push(`${cc} (${e instanceof Deno.errors.NotFound ? "not found" : String(e)})`);
-    }
-  }
-  return { reason: `no MinGW gcc found: tried ${tried.join(", ")}` };
-}
-
-/** What the C side is: the compiler used, or why there is no C column. */
-export type CSide = { ran: true; compiler: string } | { ran: false; reason: string };
-
-/** One run of the C program for a row. */
-async function cRow(
-  exe: string,
-  c: TransportCase,
-  trips: number,
-  warmup: number,
-): Promise<SideResult | { error: string }> {
-  const out = await new Deno.Command(exe, {
-    args: [c.transport, c.kind, String(c.bytes), String(trips), String(warmup)],
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(300_000),
-  }).output();
-  const line = new TextDecoder().decode(out.stdout).trim().split(/\r?\n/).at(-1) ?? "";
-  try {
-    const r = JSON.parse(line) as { ok: boolean; ns?: number; call?: string; status?: string };
-    if (r.ok && typeof r.ns === "number") return side(r.ns, c.bytes);
-    return { error: `${r.call}: ${r.status ?? "missing"}` };
-  } catch {
-    return { error: `exit ${out.code}: ${line || new TextDecoder().decode(out.stderr).trim()}` };
-  }
-}
-
 /** The transport part's document. */
 export type TransportPart =
   | { ran: false; reason: string }
@@ -284,23 +218,7 @@ export async function runTransportBench(
   const warmup = Math.max(100, Math.round(o.roundTrips / 10));
   const tmp = await Deno.makeTempDir({ prefix: "deno-lpc-bench-" });
   try {
-    let cside: CSide;
-    let exe = "";
-    const gcc = await findGcc();
-    if ("reason" in gcc) cside = { ran: false, reason: gcc.reason };
-    else {
-      exe = join(tmp, "bench_c.exe");
-      const src = fromFileUrl(new URL("./native/bench_c.c", import.meta.url));
-      const built = await new Deno.Command(gcc.cc, {
-        args: ["-O2", "-o", exe, src, "-lntdll"],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      cside = built.success ? { ran: true, compiler: `${gcc.cc}: ${gcc.version}` } : {
-        ran: false,
-        reason: `${gcc.cc} failed: ${new TextDecoder().decode(built.stderr).trim().slice(0, 500)}`,
-      };
-    }
+    const { side: cside, exe } = await buildC(tmp);
     const rows: TransportRow[] = [];
     for (const c of transportCases()) {
       const missing = unavailable(c.transport);
