@@ -73,7 +73,11 @@ export interface TransportRow extends TransportCase {
   goalMet: boolean | null;
 }
 
-/** The largest inline payload: LPC 648 - 40, ALPC 0xFFFF - 40 (AlpcpValidateAndSetPortAttributes.c). */
+/**
+ * The largest inline payload: LPC 648 - 40 (`LpcLegacyMaxMessageLength`), ALPC 0xFFFF - 40 (a
+ * port's MaxMessageLength is at most 0xFFFF: AlpcpValidateAndSetPortAttributes.c; a message's
+ * DataLength + 40 must fit the 16-bit TotalLength: AlpcpValidateMessage.c).
+ */
 export const INLINE_MAX = {
   lpc: LPC_LEGACY_MAX_MESSAGE_LENGTH - PM.size,
   alpc: ALPC_MESSAGE_LENGTH_LIMITS.max - PM.size,
