@@ -73,6 +73,12 @@ Usage: deno run --allow-ffi --allow-read --allow-write --allow-run experiments/b
     "round that starts right after gc(), in a child Deno with --expose-gc and --trace-gc); a " +
     "steady-state server loop allocates none (tests/bench/server_loop_test.ts keeps it so).",
   schema: BENCH_SCHEMA,
+  exitCodes: `Exit codes:
+  0  success: every part asked for ran (a missing C column is said in the table, not an error)
+  1  failure (the message names what failed)
+  2  bad usage (one line: the option and what it accepts)
+  3  the transport part was asked for (--part all, the default, or transport) and this system has
+     neither LPC nor ALPC (Linux, Wine 8.0): the loop part was printed first, then this reason`,
 } as const satisfies Cli;
 
 type Values = CliValues<typeof CLI.options>;
