@@ -95,6 +95,9 @@ export function transportCases(): TransportCase[] {
   return out;
 }
 
+/** The ALPC ports' section and view limits (bench_c.c's alpc_port_attributes: the same). */
+const SECTION_LIMIT = 0x1000_0000;
+
 /** The ALPC port's message limit for a row (the C program picks the same). */
 function alpcMaxMessage(c: TransportCase): number {
   return c.kind === "inline" && c.bytes + PM.size > 0x1000
@@ -146,14 +149,21 @@ async function denoRow(c: TransportCase, trips: number, warmup: number): Promise
     return side(((performance.now() - t0) * 1e6) / trips, c.bytes);
   }
   const maxMessageLength = alpcMaxMessage(c);
+  // The section limits the C program sets too (the defaults, 0x4000 and 0x20000, refuse 1 MiB).
+  const portAttributes = {
+    maxMessageLength,
+    maxSectionSize: SECTION_LIMIT,
+    maxViewSize: SECTION_LIMIT,
+    maxTotalSectionSize: SECTION_LIMIT,
+  };
   await using _server = await AlpcServerWorker.start({
     portName,
     handlerModule,
     handlerOptions,
-    portAttributes: { maxMessageLength },
+    portAttributes,
     logRequests: false,
   });
-  using client = AlpcClient.connect(portName, { portAttributes: { maxMessageLength } });
+  using client = AlpcClient.connect(portName, { portAttributes });
   const view = c.kind === "view" ? client.createView(c.bytes) : null;
   const attrs = view ? new MessageAttributes(["VIEW"]) : null;
   const send = nt.NtAlpcSendWaitReceivePort;

@@ -101,6 +101,7 @@ static void alpc_port_attributes(ALPC_PORT_ATTRS *pa) {
   pa->Flags = PORFLG_ALLOW_IMPERSONATION;
   pa->SecurityQos.Length = sizeof pa->SecurityQos;
   pa->SecurityQos.ImpersonationLevel = SecurityImpersonation;
+  pa->SecurityQos.ContextTrackingMode = SECURITY_DYNAMIC_TRACKING; /* as the toolkit's default */
   pa->MaxMessageLength = g_max;
   pa->MaxPoolUsage = 0x4000;
   pa->MaxSectionSize = pa->MaxViewSize = pa->MaxTotalSectionSize = 0x10000000;
