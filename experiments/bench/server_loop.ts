@@ -214,6 +214,9 @@ function runHere(cases: LoopCase[], plan: LoopPlan, gc: Gc): Omit<LoopResult, "g
   return out;
 }
 
+/** Collections the child makes at its end: their ~150-byte lines are more than a stdio buffer. */
+const FLUSH_GCS = 64;
+
 /** The V8 flags of the child: gc(), a 64 MB young generation, and a line per collection. */
 export const LOOP_V8_FLAGS =
   "--expose-gc,--trace-gc,--min-semi-space-size=64,--max-semi-space-size=64";
@@ -265,8 +268,9 @@ export async function measureLoop(
     throw new Error(`the server-loop child exited ${out.code}: ${stderr.trim().slice(-2000)}`);
   }
   const results = (JSON.parse(line) as { results: Omit<LoopResult, "gcInRounds">[] }).results;
-  const gcs = collectionsInRounds(stdout);
   const rounds = results.reduce((n, r) => n + r.heapBytesPerRound.length, 0);
+  // The child's flush calls (FLUSH_GCS) pair into rounds of their own, after the real ones.
+  const gcs = collectionsInRounds(stdout).slice(0, rounds);
   if (gcs.length !== rounds) {
     throw new Error(`--trace-gc showed ${gcs.length} rounds, the child ran ${rounds}`);
   }
@@ -281,5 +285,9 @@ if (import.meta.main) {
   const gc = (globalThis as { gc?: Gc }).gc;
   if (!gc) throw new Error(`run with --v8-flags=${LOOP_V8_FLAGS}`);
   const { cases, plan } = JSON.parse(Deno.args[0] ?? "{}") as { cases: LoopCase[]; plan: LoopPlan };
-  console.error(JSON.stringify({ results: runHere(cases, plan, gc) }));
+  const results = runHere(cases, plan, gc);
+  // V8 prints --trace-gc through the C runtime's buffered stdout, which Windows does not flush at
+  // exit: lines of collections after the rounds push the rounds' lines out.
+  for (let i = 0; i < FLUSH_GCS; i++) gc();
+  console.error(JSON.stringify({ results }));
 }

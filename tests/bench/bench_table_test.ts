@@ -6,6 +6,7 @@
  */
 
 import { assert, assertEquals, assertMatch, assertStrictEquals } from "@std/assert";
+import { fromFileUrl } from "@std/path";
 import {
   BENCH_SCHEMA,
   type BenchDocument,
@@ -87,7 +88,7 @@ Deno.test("transport rows: the ratio, the goal on inline rows only, a missing C 
 });
 
 Deno.test("the lab's --bench: the tables end report.md; a missing or foreign file is said", async () => {
-  const ok = await labBench(FIXTURE.pathname, "/r");
+  const ok = await labBench(fromFileUrl(FIXTURE), "/r");
   assertEquals(ok.files.map(([p]) => p), ["/r/bench.json", "/r/bench.md"]);
   assertMatch(ok.markdown, /## Benchmark \(/);
   const missing = await labBench("/no/such/bench.json", "/r");
