@@ -39,6 +39,7 @@ export {
 } from "./ffi/status.ts";
 export { decodeUtf16, encodeUtf16, readWideZ, wideString } from "./ffi/strings.ts";
 export {
+  checkPortMessageHeader,
   type ClientDiedMessage,
   decodeClientDied,
   decodeExceptionMessage,
@@ -61,9 +62,12 @@ export {
   PORT_MESSAGE_HEADER_SIZE,
   PORT_TOTAL_MAXIMUM_MESSAGE_LENGTH,
   type PortMessageFault,
+  PortMessageHeaderView,
+  type PortMessageLimits,
   rewriteAsReply,
   setHardErrorResponse,
   setReturnedStatus,
+  writePortMessage,
 } from "./ffi/port_message.ts";
 export type {
   ExceptionEventFields,

@@ -216,17 +216,43 @@ function viewOf(buf: Uint8Array): DataView {
  * @param buf the received bytes (at least the header)
  */
 export function decodePortMessageHeader(buf: Uint8Array): PortMessageHeader {
+  const dv = checkPortMessageHeader(buf);
+  const cid = PM.offsets.ClientId;
+  return {
+    dataLength: dv.getUint16(PM.offsets.DataLength, true),
+    totalLength: dv.getUint16(PM.offsets.TotalLength, true),
+    rawType: dv.getUint16(PM.offsets.Type, true),
+    type: dv.getUint16(PM.offsets.Type, true) & 0xff,
+    flags: dv.getUint16(PM.offsets.Type, true) & 0xff00,
+    dataInfoOffset: dv.getUint16(PM.offsets.DataInfoOffset, true),
+    clientId: {
+      process: Number(dv.getBigUint64(cid + CID.offsets.UniqueProcess, true)),
+      thread: Number(dv.getBigUint64(cid + CID.offsets.UniqueThread, true)),
+    },
+    messageId: dv.getUint32(PM.offsets.MessageId, true),
+    clientViewSize: dv.getBigUint64(PM.offsets.ClientViewSize, true),
+    callbackId: dv.getUint32(PM.offsets.CallbackId, true),
+  };
+}
+
+/**
+ * The checks of {@link decodePortMessageHeader}, building nothing (a server's per-message path
+ * calls it on every receive): throws {@link PortMessageError}, else returns a view of `buf`.
+ *
+ * @param buf the received bytes (at least the header)
+ * @param dv a DataView of `buf` to reuse (one is made otherwise)
+ */
+export function checkPortMessageHeader(buf: Uint8Array, dv?: DataView): DataView {
   if (buf.byteLength < PM.size) {
     throw new PortMessageError(
       "short-buffer",
       `${buf.byteLength} bytes, a header needs ${PM.size}`,
     );
   }
-  const dv = viewOf(buf);
-  const dataLength = dv.getUint16(PM.offsets.DataLength, true);
-  const totalLength = dv.getUint16(PM.offsets.TotalLength, true);
-  const rawType = dv.getUint16(PM.offsets.Type, true);
-  const dataInfoOffset = dv.getUint16(PM.offsets.DataInfoOffset, true);
+  const view = dv ?? viewOf(buf);
+  const dataLength = view.getUint16(PM.offsets.DataLength, true);
+  const totalLength = view.getUint16(PM.offsets.TotalLength, true);
+  const dataInfoOffset = view.getUint16(PM.offsets.DataInfoOffset, true);
   if (totalLength < PM.size) {
     throw new PortMessageError(
       "total-below-header",
@@ -253,7 +279,7 @@ export function decodePortMessageHeader(buf: Uint8Array): PortMessageHeader {
         `DataInfoOffset ${dataInfoOffset} (must be 0, or 8-aligned, >= ${PM.size} and inside TotalLength ${totalLength})`,
       );
     }
-    const count = dv.getUint32(dataInfoOffset + PDI.offsets.CountDataEntries, true);
+    const count = view.getUint32(dataInfoOffset + PDI.offsets.CountDataEntries, true);
     if (tableEnd + count * PDE.size > totalLength) {
       throw new PortMessageError(
         "bad-data-info-offset",
@@ -261,22 +287,86 @@ export function decodePortMessageHeader(buf: Uint8Array): PortMessageHeader {
       );
     }
   }
-  const cid = PM.offsets.ClientId;
-  return {
-    dataLength,
-    totalLength,
-    rawType,
-    type: rawType & 0xff,
-    flags: rawType & 0xff00,
-    dataInfoOffset,
-    clientId: {
-      process: Number(dv.getBigUint64(cid + CID.offsets.UniqueProcess, true)),
-      thread: Number(dv.getBigUint64(cid + CID.offsets.UniqueThread, true)),
-    },
-    messageId: dv.getUint32(PM.offsets.MessageId, true),
-    clientViewSize: dv.getBigUint64(PM.offsets.ClientViewSize, true),
-    callbackId: dv.getUint32(PM.offsets.CallbackId, true),
-  };
+  return view;
+}
+
+/** A 64-bit little-endian field as a number (ids and lengths; no BigInt is made). */
+function u64(dv: DataView, at: number): number {
+  return dv.getUint32(at, true) + dv.getUint32(at + 4, true) * 0x1_0000_0000;
+}
+
+/**
+ * A {@link PortMessageHeader} read from a buffer on each access, for a server's per-message path:
+ * one object for every message received into that buffer, so reading a field allocates nothing
+ * (but `clientViewSize`, a BigInt). It says what the buffer holds now: after the next receive it
+ * describes the next message. {@link snapshot} makes a copy that stays.
+ */
+export class PortMessageHeaderView implements PortMessageHeader {
+  readonly #buf: Uint8Array;
+  readonly #dv: DataView;
+  readonly #clientId: ClientId = { process: 0, thread: 0 };
+
+  /**
+   * Reads headers out of `buf` (check each with {@link checkPortMessageHeader} first).
+   *
+   * @param buf the receive buffer
+   */
+  constructor(buf: Uint8Array) {
+    this.#buf = buf;
+    this.#dv = viewOf(buf);
+  }
+
+  /** The DataView of the buffer (for {@link checkPortMessageHeader}). */
+  get dataView(): DataView {
+    return this.#dv;
+  }
+  /** `DataLength`. */
+  get dataLength(): number {
+    return this.#dv.getUint16(PM.offsets.DataLength, true);
+  }
+  /** `TotalLength`. */
+  get totalLength(): number {
+    return this.#dv.getUint16(PM.offsets.TotalLength, true);
+  }
+  /** The raw `Type`. */
+  get rawType(): number {
+    return this.#dv.getUint16(PM.offsets.Type, true);
+  }
+  /** `Type & 0xFF`. */
+  get type(): number {
+    return this.rawType & 0xff;
+  }
+  /** `Type & 0xFF00`. */
+  get flags(): number {
+    return this.rawType & 0xff00;
+  }
+  /** `DataInfoOffset`. */
+  get dataInfoOffset(): number {
+    return this.#dv.getUint16(PM.offsets.DataInfoOffset, true);
+  }
+  /** The sender: one object, updated on each read. */
+  get clientId(): ClientId {
+    const cid = PM.offsets.ClientId;
+    this.#clientId.process = u64(this.#dv, cid + CID.offsets.UniqueProcess);
+    this.#clientId.thread = u64(this.#dv, cid + CID.offsets.UniqueThread);
+    return this.#clientId;
+  }
+  /** `MessageId`. */
+  get messageId(): number {
+    return this.#dv.getUint32(PM.offsets.MessageId, true);
+  }
+  /** `ClientViewSize` (a new BigInt on each read). */
+  get clientViewSize(): bigint {
+    return this.#dv.getBigUint64(PM.offsets.ClientViewSize, true);
+  }
+  /** `CallbackId`. */
+  get callbackId(): number {
+    return this.#dv.getUint32(PM.offsets.CallbackId, true);
+  }
+  /** A plain copy of the header as it is now (for a timeline event, or to keep). */
+  snapshot(): PortMessageHeader {
+    return decodePortMessageHeader(this.#buf);
+  }
 }
 
 /**

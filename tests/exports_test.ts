@@ -165,6 +165,8 @@ const RAW = [
   "PORT_TYPES",
   "PRIVILEGE_LUIDS",
   "PortMessageFault",
+  "PortMessageHeaderView",
+  "PortMessageLimits",
   "PortView",
   "ProcessAccess",
   "ProcessEntry",
@@ -203,6 +205,7 @@ const RAW = [
   "alpcAttributeOffset",
   "alpcPortFlagNames",
   "check",
+  "checkPortMessageHeader",
   "checkWin32",
   "checkWin32Pointer",
   "createLowBoxToken",
@@ -267,6 +270,7 @@ const RAW = [
   "wideString",
   "win32ErrorName",
   "wineProbeSymbols",
+  "writePortMessage",
 ];
 
 /** The names `deno doc --json` lists for one entry point, sorted. */

@@ -37,6 +37,7 @@ import { CLI as EXP3_CLI } from "../exp3/exp3.ts";
 import { type Cli, type CliValues, EXIT, toJson, UsageError } from "../_cli.ts";
 import { INTERRUPTED_EXIT_CODE } from "../_deadline.ts";
 import { runScript } from "../_runner.ts";
+import { BENCH_OPTION, labBench } from "./lab_bench.ts";
 import {
   interruptOnSigint,
   NEEDS,
@@ -76,6 +77,7 @@ Windows build of Deno under Wine, preparing it first (as deno task test:wine doe
       value: "list",
       help: `run only these, comma-separated: ${EXPERIMENTS.join(",")}`,
     },
+    bench: BENCH_OPTION,
   },
   notes:
     `Exit: 0 when the report was written and no experiment failed (skipped ones are fine), 1 when an
@@ -197,9 +199,11 @@ async function runLab(v: Values): Promise<LabRun> {
   const stamp = report.generatedAt.replace(/[:.]/g, "-");
   const dir = `${v.out}/${stamp}`;
   await Deno.mkdir(dir, { recursive: true });
+  const bench = v.bench === undefined ? undefined : await labBench(v.bench, dir);
   const files: [string, string][] = [
     [`${dir}/report.json`, toJson(report)],
-    [`${dir}/report.md`, toMarkdown(report)],
+    [`${dir}/report.md`, toMarkdown(report) + (bench?.markdown ?? "")],
+    ...(bench?.files ?? []),
     ...(v.html ? [[`${dir}/report.html`, toHtml(report)] as [string, string]] : []),
   ];
   for (const [path, text] of files) await Deno.writeTextFile(path, text);

@@ -17,6 +17,8 @@ import { type AlpcHandler, AlpcServer } from "./server.ts";
 export interface AlpcServerInitFields {
   /** The connection port's attributes (also each accepted connection's). */
   portAttributes: AlpcPortAttributes;
+  /** Log every request and reply on the timeline (`AlpcServerOptions.logRequests`). */
+  logRequests: boolean;
 }
 
 /** What the host sends to start the server. */
@@ -31,5 +33,9 @@ serveServerThread({
     });
   },
   server: (port, handler: AlpcHandler, init, onEvent) =>
-    new AlpcServer(port, handler, { portAttributes: init.portAttributes, onEvent }),
+    new AlpcServer(port, handler, {
+      portAttributes: init.portAttributes,
+      logRequests: init.logRequests,
+      onEvent,
+    }),
 });

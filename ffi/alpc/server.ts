@@ -16,6 +16,7 @@ import type { ImpersonationLevelName } from "../nt/object_attributes.ts";
 import { handleCell, NtHandle } from "../nt/handle.ts";
 import { ntdll } from "../ntdll.ts";
 import {
+  checkPortMessageHeader,
   type ClientId,
   decodePortMessage,
   type ExceptionMessage,
@@ -23,6 +24,7 @@ import {
   LpcMessageType,
   messageTypeName,
   type PortMessageHeader,
+  PortMessageHeaderView,
 } from "../port_message.ts";
 import { check, describeStatus, NtError, NTSTATUS, ntSuccess, toUnsigned } from "../status.ts";
 import {
@@ -32,8 +34,8 @@ import {
   headerEventFields,
   type ServerEvent,
 } from "../server_events.ts";
-import { type AlpcAttributeName, MessageAttributes } from "./attributes.ts";
-import { AlpcMessageFlags } from "./constants.ts";
+import { type AlpcAttributeName, alpcAttributeOffset, MessageAttributes } from "./attributes.ts";
+import { AlpcAttributeFlags, AlpcMessageFlags } from "./constants.ts";
 import { impersonateSender } from "./_impersonation.ts";
 import {
   alpcCloser,
@@ -105,9 +107,21 @@ export interface AlpcHandler {
   ): boolean | { accept: boolean; data?: Uint8Array };
   /**
    * The reply payload for a synchronous request, optionally with a note for the timeline's `reply`
-   * event. Throwing sends an empty reply and logs an `error` event.
+   * event. Throwing sends an empty reply and logs an `error` event. Give this or
+   * {@link requestInto}.
    */
-  request(req: AlpcRequest): Uint8Array | { data: Uint8Array; note: string };
+  request?(req: AlpcRequest): Uint8Array | { data: Uint8Array; note: string };
+  /**
+   * The request path that allocates nothing (preferred over {@link request} when both are given):
+   * write the reply payload into `reply` (the reply buffer's payload, the port's
+   * `maxMessageLength` - 40 bytes) and return its length. `req` and everything in it (`header`,
+   * `data`, a view of the receive buffer) is one object the server reuses: valid until this
+   * returns, so copy what you keep. A message that carries a view still gets `req.view` (made for
+   * it, released after). Throwing, or a length outside 0..`reply.byteLength`, sends an empty reply
+   * and logs an `error` event. With the server's `logRequests: false` an inline request costs no
+   * allocation at all.
+   */
+  requestInto?(req: AlpcRequest, reply: Uint8Array): number;
   /** A datagram (never replied to). */
   datagram?(req: AlpcRequest): void;
   /** A connection ended: `LPC_PORT_CLOSED` arrived for it (its client's port closed). */
@@ -165,6 +179,12 @@ export interface AlpcServerOptions {
   onEvent?: (e: AlpcEvent) => void;
   /** The clock for event times (default `performance.now`). */
   now?: () => number;
+  /**
+   * Log an `LPC_REQUEST` and a `reply` event for every request (default true). False keeps the
+   * timeline to connections, views, kernel messages and errors: what a server that must not
+   * allocate per message (a {@link AlpcHandler.requestInto} handler, a benchmark) needs.
+   */
+  logRequests?: boolean;
 }
 
 /**
@@ -201,6 +221,23 @@ export class AlpcServer implements Disposable {
   readonly #t0: number;
   readonly #connections = new Map<bigint, AlpcConnection>();
   #nextContext = 1n;
+  // The per-message path's reused parts (requestInto): nothing below is allocated per message.
+  readonly #logRequests: boolean;
+  readonly #portPointer: Deno.PointerObject;
+  readonly #byNumber = new Map<number, AlpcConnection>();
+  /** Where the context attribute's PortContext is in the attribute buffer (null: not asked for). */
+  readonly #contextAt: number | null;
+  readonly #attrsView: DataView;
+  readonly #length = new BigUint64Array(1);
+  readonly #lengthWords = new Uint32Array(this.#length.buffer);
+  readonly #replyBuffer: Uint8Array<ArrayBuffer>;
+  readonly #replyView: DataView;
+  readonly #replyPayload: Uint8Array;
+  readonly #request: AlpcRequest;
+  #header: PortMessageHeaderView;
+  #payloads: Uint8Array[] = [];
+  #timeoutMs = -1; // none yet
+  #timeout = relativeTimeout(0);
   /** Every event so far. */
   readonly events: AlpcEvent[] = [];
 
@@ -228,6 +265,27 @@ export class AlpcServer implements Disposable {
     this.#onEvent = options.onEvent ?? (() => {});
     this.#now = options.now ?? (() => performance.now());
     this.#t0 = this.#now();
+    if (!handler.request && !handler.requestInto) {
+      throw new TypeError("an AlpcHandler needs request() or requestInto()");
+    }
+    this.#logRequests = options.logRequests ?? true;
+    this.#portPointer = port.unsafePointer;
+    const ctxAt = alpcAttributeOffset(this.#attrs.allocated, AlpcAttributeFlags.CONTEXT);
+    this.#contextAt = ctxAt === null ? null : ctxAt + LAYOUTS.ALPC_CONTEXT_ATTR.offsets.PortContext;
+    this.#attrsView = new DataView(this.#attrs.buffer.buffer, this.#attrs.buffer.byteOffset);
+    this.#header = new PortMessageHeaderView(this.#receive);
+    this.#replyBuffer = new Uint8Array(this.#maxMessage);
+    this.#replyView = new DataView(this.#replyBuffer.buffer);
+    this.#replyPayload = this.#replyBuffer.subarray(PM.size);
+    const request: AlpcRequest = {
+      header: this.#header,
+      data: this.#replyPayload.subarray(0, 0),
+      connection: undefined as unknown as AlpcConnection,
+      attributes: this.#attrs,
+      impersonate: (fn, options) =>
+        impersonateSender(this.#nt, request.connection.port, this.#receive, fn, options?.level),
+    };
+    this.#request = request;
   }
 
   /** The connection port, borrowed: the server closes it, do not. */
@@ -276,7 +334,8 @@ export class AlpcServer implements Disposable {
     check(status, "NtAlpcSendWaitReceivePort", `receive on ${this.#port.what}`);
     // STATUS_TIMEOUT, or another success code with no message (an alert, an APC).
     if (status !== 0) return toUnsigned(status) !== NTSTATUS.STATUS_TIMEOUT;
-    this.#dispatch();
+    // Not through #dispatch: its closures give it a context, allocated on every call.
+    if (!this.#dispatchInto()) this.#dispatch();
     return true;
   }
 
@@ -288,18 +347,25 @@ export class AlpcServer implements Disposable {
     );
     this.#attrs.reset();
     this.#receive.fill(0, 0, PM.size);
-    const length = new BigUint64Array([BigInt(this.#receive.byteLength)]);
+    if (timeoutMs !== this.#timeoutMs) {
+      this.#timeout = relativeTimeout(timeoutMs);
+      this.#timeoutMs = timeoutMs;
+    }
+    const length = this.#lengthWords;
+    length[0] = this.#receive.byteLength;
+    length[1] = 0;
     const status = receive(
-      this.#port.unsafePointer,
+      // The pointer made once; a closed port still throws (unsafePointer).
+      this.#port.closed ? this.#port.unsafePointer : this.#portPointer,
       0,
       null,
       null,
       this.#receive,
-      length,
+      this.#length,
       this.#attrs.buffer,
-      relativeTimeout(timeoutMs),
+      this.#timeout,
     );
-    const need = Number(length[0]);
+    const need = length[0]! + length[1]! * 0x1_0000_0000;
     if (
       toUnsigned(status) === NTSTATUS.STATUS_BUFFER_TOO_SMALL && need > this.#receive.byteLength &&
       need <= RECEIVE_BUFFER_MOST
@@ -307,6 +373,8 @@ export class AlpcServer implements Disposable {
       // AlpcpReceiveMessage.c writes the length needed; AlpcpReturnMessageOnInsufficientBuffer.c
       // keeps the message (the large-message queue) for a receive with a buffer that large.
       this.#receive = new Uint8Array(need);
+      this.#header = new PortMessageHeaderView(this.#receive);
+      this.#payloads = [];
       this.#log("receive-buffer-grown", undefined, { totalLength: need });
       return "grown";
     }
@@ -316,6 +384,117 @@ export class AlpcServer implements Disposable {
   /** Loops {@link step} until `shouldStop()` returns true (checked at least every `pollMs`). */
   run(shouldStop: () => boolean, pollMs = 100): void {
     while (!shouldStop()) this.step(pollMs);
+  }
+
+  /**
+   * The connection a message came on, by its context attribute's PortContext: our contexts are
+   * small numbers, so the lookup makes no BigInt.
+   */
+  #connectionOf(): AlpcConnection | undefined {
+    const at = this.#contextAt;
+    if (at === null) return undefined;
+    const dv = this.#attrsView;
+    const high = dv.getUint32(at + 4, true);
+    return high === 0
+      ? this.#byNumber.get(dv.getUint32(at, true))
+      : this.#connections.get(dv.getBigUint64(at, true));
+  }
+
+  /**
+   * The per-message path of a `requestInto` handler: an `LPC_REQUEST` on a known connection,
+   * served from reused objects into the reply buffer. False: not such a message (the general path
+   * takes it, malformed ones included).
+   */
+  #dispatchInto(): boolean {
+    const into = this.#handler.requestInto;
+    if (!into) return false;
+    const header = this.#header;
+    try {
+      checkPortMessageHeader(this.#receive, header.dataView);
+    } catch {
+      return false;
+    }
+    if (header.type !== LpcMessageType.LPC_REQUEST) return false;
+    const connection = this.#connectionOf();
+    if (!connection) return false;
+    const view = this.#attrs.isValid("VIEW") ? this.#receivedView(header.snapshot()) : undefined;
+    if (this.#logRequests || view) {
+      this.#log(
+        messageTypeName(header.type),
+        header.snapshot(),
+        view ? { viewSize: view.size } : {},
+      );
+    }
+    const dataLength = header.dataLength;
+    const req = this.#request;
+    req.connection = connection;
+    req.data = this.#payloads[dataLength] ??= this.#receive.subarray(
+      PM.size,
+      PM.size + dataLength,
+    );
+    if (view) req.view = view;
+    else delete req.view;
+    let length = 0;
+    try {
+      try {
+        length = into.call(this.#handler, req, this.#replyPayload);
+        if (!Number.isInteger(length) || length < 0 || length > this.#replyPayload.byteLength) {
+          this.#log("error", header.snapshot(), {
+            note:
+              `requestInto returned ${length}, not a length in 0..${this.#replyPayload.byteLength}`,
+          });
+          length = 0;
+        }
+      } catch (e) {
+        this.#log("error", header.snapshot(), {
+          note: e instanceof Error ? e.message : String(e),
+        });
+        length = 0;
+      }
+      this.#sendReplyInto(length);
+    } finally {
+      if (view) this.#releaseView(view, connection, header.snapshot());
+    }
+    return true;
+  }
+
+  /**
+   * Sends the reply in the reply buffer: `length` payload bytes after the request's MessageId,
+   * CallbackId and ClientId (what {@link encodeAlpcMessage} writes for a reply; Type 0).
+   */
+  #sendReplyInto(length: number): void {
+    const send = requireSymbol(
+      this.#nt.NtAlpcSendWaitReceivePort,
+      "ntdll!NtAlpcSendWaitReceivePort",
+    );
+    const dv = this.#replyView;
+    const from = this.#header.dataView;
+    const cid = PM.offsets.ClientId;
+    this.#replyBuffer.fill(0, 0, PM.size);
+    dv.setUint16(PM.offsets.DataLength, length, true);
+    dv.setUint16(PM.offsets.TotalLength, PM.size + length, true);
+    for (let at = cid; at < cid + 16; at += 4) dv.setUint32(at, from.getUint32(at, true), true);
+    dv.setUint32(PM.offsets.MessageId, from.getUint32(PM.offsets.MessageId, true), true);
+    dv.setUint32(PM.offsets.CallbackId, from.getUint32(PM.offsets.CallbackId, true), true);
+    // A final reply: AlpcpDispatchReplyToWaitingThread.c clears the continuation bit for it.
+    const status = send(
+      this.#port.closed ? this.#port.unsafePointer : this.#portPointer,
+      AlpcMessageFlags.RELEASE_MESSAGE,
+      this.#replyBuffer,
+      null,
+      null,
+      null,
+      null,
+      null,
+    );
+    if (!ntSuccess(status)) {
+      this.#log("reply-failed", this.#header.snapshot(), { note: describeStatus(status) });
+    } else if (this.#logRequests) {
+      this.#log("reply", this.#header.snapshot(), {
+        dataLength: length,
+        totalLength: PM.size + length,
+      });
+    }
   }
 
   #dispatch(): void {
@@ -340,7 +519,7 @@ export class AlpcServer implements Disposable {
           if (header.type === LpcMessageType.LPC_DATAGRAM) {
             try {
               if (connection) {
-                this.#handler.datagram?.(this.#request(header, data, connection, view));
+                this.#handler.datagram?.(this.#requestOf(header, data, connection, view));
               }
             } finally {
               this.#releaseDatagram(header);
@@ -354,7 +533,10 @@ export class AlpcServer implements Disposable {
           let payload: Uint8Array;
           let note: string | undefined;
           try {
-            const r = this.#handler.request(this.#request(header, data, connection, view));
+            const req = this.#requestOf(header, data, connection, view);
+            const r = this.#handler.request
+              ? this.#handler.request(req)
+              : this.#replyPayload.slice(0, this.#handler.requestInto!(req, this.#replyPayload));
             if (r instanceof Uint8Array) payload = r;
             else ({ data: payload, note } = r);
           } catch (e) {
@@ -384,6 +566,7 @@ export class AlpcServer implements Disposable {
         this.#log(messageTypeName(header.type), header, clientDiedEventFields(this.#receive));
         if (connection) {
           this.#connections.delete(context);
+          this.#byNumber.delete(Number(context));
           try {
             this.#handler.closed?.(connection);
           } catch (e) {
@@ -495,7 +678,7 @@ export class AlpcServer implements Disposable {
     this.#log("error", header, { note: `view not released: ${last}` });
   }
 
-  #request(
+  #requestOf(
     header: PortMessageHeader,
     data: Uint8Array,
     connection: AlpcConnection,
@@ -612,7 +795,9 @@ export class AlpcServer implements Disposable {
       `ALPC connection ${header.clientId.process}.${header.clientId.thread}`,
       alpcCloser(this.#nt),
     );
-    this.#connections.set(id, { context: id, clientId: header.clientId, connectInfo, port });
+    const connection = { context: id, clientId: header.clientId, connectInfo, port };
+    this.#connections.set(id, connection);
+    this.#byNumber.set(Number(id), connection);
     this.#log("accept", header, { context: `0x${id.toString(16)}` });
   }
 
@@ -628,6 +813,7 @@ export class AlpcServer implements Disposable {
       throw new RangeError(`no connection with PortContext 0x${context.toString(16)}`);
     }
     this.#connections.delete(context);
+    this.#byNumber.delete(Number(context));
     try {
       check(
         requireSymbol(this.#nt.NtAlpcDisconnectPort, "ntdll!NtAlpcDisconnectPort")(
@@ -649,6 +835,7 @@ export class AlpcServer implements Disposable {
       for (const c of this.#connections.values()) c.port.close();
     } finally {
       this.#connections.clear();
+      this.#byNumber.clear();
       this.#port.close();
     }
   }

@@ -29,6 +29,11 @@ export interface AlpcServerWorkerOptions {
   /** The connection port's attributes (also each accepted connection's). */
   portAttributes?: AlpcPortAttributes;
   /**
+   * Log every request and reply on the timeline (default true); false for a server that must not
+   * allocate or post an event per message (`AlpcServerOptions.logRequests`).
+   */
+  logRequests?: boolean;
+  /**
    * The handler module (a URL): it exports `createHandler(options)` returning an `AlpcHandler`,
    * and optionally `prepare(options)` (run first, on the server's thread) and
    * `command(request, ctx)`.
@@ -83,7 +88,10 @@ export class AlpcServerWorker implements AsyncDisposable {
   /** Starts the Worker and waits until its port exists (rejects with the server's error). */
   static async start(options: AlpcServerWorkerOptions): Promise<AlpcServerWorker> {
     const entry = new URL("./_server_worker_entry.ts", import.meta.url);
-    const init: AlpcServerInitFields = { portAttributes: options.portAttributes ?? {} };
+    const init: AlpcServerInitFields = {
+      portAttributes: options.portAttributes ?? {},
+      logRequests: options.logRequests ?? true,
+    };
     const host = await ServerWorkerHost.start({ entry, what: "ALPC server", init }, options);
     return new AlpcServerWorker(host);
   }

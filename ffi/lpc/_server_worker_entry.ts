@@ -16,6 +16,8 @@ import { type ServerThreadInit, serveServerThread } from "../_server_thread.ts";
 export interface LpcServerInitFields {
   /** The port's maximum message length. */
   maxMessageLength: number;
+  /** Log every request and reply on the timeline (`LpcServerOptions.logRequests`). */
+  logRequests: boolean;
 }
 
 /** What the host sends to start the server. */
@@ -30,5 +32,9 @@ serveServerThread({
     });
   },
   server: (port, handler: LpcHandler, init, onEvent) =>
-    new LpcServer(port, handler, { maxMessageLength: init.maxMessageLength, onEvent }),
+    new LpcServer(port, handler, {
+      maxMessageLength: init.maxMessageLength,
+      logRequests: init.logRequests,
+      onEvent,
+    }),
 });

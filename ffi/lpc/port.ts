@@ -21,6 +21,7 @@ import {
   UnicodeString,
 } from "../nt/object_attributes.ts";
 import {
+  checkPortMessageHeader,
   type ClientId,
   decodePortMessage,
   encodePortMessage,
@@ -34,6 +35,7 @@ import {
   PORT_TOTAL_MAXIMUM_MESSAGE_LENGTH,
   PortMessageError,
   type PortMessageHeader,
+  PortMessageHeaderView,
   relativeTimeout,
   rewriteAsReply,
 } from "../port_message.ts";
@@ -196,9 +198,18 @@ export interface LpcHandler {
   accept?(clientId: ClientId, connectInfo: Uint8Array): boolean;
   /**
    * The reply payload for a request, optionally with a note for the timeline's `reply` event.
-   * Throwing sends an empty reply and logs an `error` event.
+   * Throwing sends an empty reply and logs an `error` event. Give this or {@link requestInto}.
    */
-  request(req: LpcRequest): Uint8Array | { data: Uint8Array; note: string };
+  request?(req: LpcRequest): Uint8Array | { data: Uint8Array; note: string };
+  /**
+   * The request path that allocates nothing (preferred over {@link request} when both are given):
+   * write the reply payload into `reply` (the reply buffer's payload, `maxMessageLength` - 40
+   * bytes) and return its length. `req` and everything in it (`header`, `data`, a view of the
+   * receive buffer) is one object the server reuses: valid until this returns, so copy what you
+   * keep. Throwing, or a length outside 0..`reply.byteLength`, sends an empty reply and logs an
+   * `error` event. With the server's `logRequests: false` a request costs no allocation at all.
+   */
+  requestInto?(req: LpcRequest, reply: Uint8Array): number;
   /** A datagram (never replied to). */
   datagram?(header: PortMessageHeader, data: Uint8Array, connection: Connection | undefined): void;
   /**
@@ -224,6 +235,12 @@ export interface LpcServerOptions {
   onEvent?: (e: LpcEvent) => void;
   /** The clock for event times (default `performance.now`). */
   now?: () => number;
+  /**
+   * Log an `LPC_REQUEST` and a `reply` event for every request (default true). False keeps the
+   * timeline to connections, kernel messages and errors: what a server that must not allocate per
+   * message (a {@link LpcHandler.requestInto} handler, a benchmark) needs.
+   */
+  logRequests?: boolean;
 }
 
 /**
@@ -259,8 +276,23 @@ export class LpcServer implements Disposable {
   readonly #connections = new Map<bigint, Connection>();
   readonly #receive = new Uint8Array(PORT_TOTAL_MAXIMUM_MESSAGE_LENGTH);
   readonly #context = new BigUint64Array(1);
+  /** The PortContext's two halves, read without making a BigInt. */
+  readonly #contextWords = new Uint32Array(this.#context.buffer);
   #pendingReply: Uint8Array<ArrayBuffer> | null = null;
   #nextContext = 1n;
+  // The per-message path's reused parts (requestInto): nothing below is allocated per message.
+  readonly #logRequests: boolean;
+  readonly #portPointer: Deno.PointerObject;
+  readonly #byNumber = new Map<number, Connection>();
+  readonly #header = new PortMessageHeaderView(this.#receive);
+  readonly #replyBuffer = new Uint8Array(PORT_TOTAL_MAXIMUM_MESSAGE_LENGTH);
+  readonly #replyView = new DataView(this.#replyBuffer.buffer);
+  readonly #requestHeader = this.#receive.subarray(0, PM.size);
+  readonly #replyPayload: Uint8Array;
+  readonly #payloads: Uint8Array[] = [];
+  readonly #request: LpcRequest;
+  #timeoutMs = -1; // none yet
+  #timeout = relativeTimeout(0);
   /** Every event so far. */
   readonly events: LpcEvent[] = [];
 
@@ -283,6 +315,22 @@ export class LpcServer implements Disposable {
     this.#onEvent = options.onEvent ?? (() => {});
     this.#now = options.now ?? (() => performance.now());
     this.#t0 = this.#now();
+    if (!handler.request && !handler.requestInto) {
+      throw new TypeError("an LpcHandler needs request() or requestInto()");
+    }
+    this.#logRequests = options.logRequests ?? true;
+    this.#portPointer = port.unsafePointer;
+    this.#replyPayload = this.#replyBuffer.subarray(
+      PM.size,
+      Math.min(this.#maxMessage, this.#replyBuffer.byteLength),
+    );
+    const request: LpcRequest = {
+      header: this.#header,
+      data: this.#requestHeader.subarray(0, 0),
+      connection: undefined as unknown as Connection,
+      impersonate: (fn) => this.#impersonate(request.connection, fn),
+    };
+    this.#request = request;
   }
 
   /**
@@ -326,12 +374,18 @@ export class LpcServer implements Disposable {
       this.#nt.NtReplyWaitReceivePortEx,
       "ntdll!NtReplyWaitReceivePortEx",
     );
-    const timeout = relativeTimeout(timeoutMs);
+    if (timeoutMs !== this.#timeoutMs) {
+      this.#timeout = relativeTimeout(timeoutMs);
+      this.#timeoutMs = timeoutMs;
+    }
+    const timeout = this.#timeout;
     const reply = this.#pendingReply;
     this.#pendingReply = null;
-    this.#context[0] = 0n;
+    this.#contextWords[0] = 0;
+    this.#contextWords[1] = 0;
     const status = receiveEx(
-      this.#port.unsafePointer,
+      // The pointer made once; a closed port still throws (unsafePointer).
+      this.#port.closed ? this.#port.unsafePointer : this.#portPointer,
       this.#context,
       reply,
       this.#receive,
@@ -346,13 +400,77 @@ export class LpcServer implements Disposable {
       check(status, "NtReplyWaitReceivePortEx", this.#port.what);
     }
     if (toUnsigned(status) === NTSTATUS.STATUS_TIMEOUT) return false;
-    this.#dispatch();
+    // Not through #dispatch: its closures give it a context, allocated on every call.
+    if (!this.#dispatchInto()) this.#dispatch();
     return true;
   }
 
   /** Loops {@link step} until `shouldStop()` returns true (checked at least every `pollMs`). */
   run(shouldStop: () => boolean, pollMs = 100): void {
     while (!shouldStop()) this.step(pollMs);
+  }
+
+  /**
+   * The connection a message came on, by the PortContext the kernel handed back: our contexts are
+   * small numbers, so the lookup makes no BigInt.
+   */
+  #connectionOf(): Connection | undefined {
+    const w = this.#contextWords;
+    return w[1] === 0 ? this.#byNumber.get(w[0]!) : this.#connections.get(this.#context[0]!);
+  }
+
+  /**
+   * The per-message path of a `requestInto` handler: an `LPC_REQUEST` on a known connection,
+   * served from reused objects into the reply buffer. False: not such a message (the general path
+   * takes it, malformed ones included).
+   */
+  #dispatchInto(): boolean {
+    const into = this.#handler.requestInto;
+    if (!into) return false;
+    const header = this.#header;
+    try {
+      checkPortMessageHeader(this.#receive, header.dataView);
+    } catch {
+      return false;
+    }
+    if (header.type !== LpcMessageType.LPC_REQUEST) return false;
+    const connection = this.#connectionOf();
+    if (!connection) return false;
+    if (this.#logRequests) this.#log(messageTypeName(header.type), header.snapshot());
+    const dataLength = header.dataLength;
+    const req = this.#request;
+    req.connection = connection;
+    req.data = this.#payloads[dataLength] ??= this.#receive.subarray(
+      PM.size,
+      PM.size + dataLength,
+    );
+    let length = 0;
+    try {
+      length = into.call(this.#handler, req, this.#replyPayload);
+      if (!Number.isInteger(length) || length < 0 || length > this.#replyPayload.byteLength) {
+        this.#log("error", header.snapshot(), {
+          note:
+            `requestInto returned ${length}, not a length in 0..${this.#replyPayload.byteLength}`,
+        });
+        length = 0;
+      }
+    } catch (e) {
+      this.#log("error", header.snapshot(), { note: e instanceof Error ? e.message : String(e) });
+      length = 0;
+    }
+    // The reply is the request's header (MessageId, CallbackId, ClientId, Type: what
+    // rewriteAsReply keeps) with the new lengths.
+    const dv = this.#replyView;
+    const from = header.dataView;
+    for (let at = 0; at < PM.size; at += 4) dv.setUint32(at, from.getUint32(at, true), true);
+    dv.setUint16(PM.offsets.DataLength, length, true);
+    dv.setUint16(PM.offsets.TotalLength, PM.size + length, true);
+    dv.setUint16(PM.offsets.DataInfoOffset, 0, true);
+    this.#pendingReply = this.#replyBuffer;
+    if (this.#logRequests) {
+      this.#log("reply", header.snapshot(), { dataLength: length, totalLength: PM.size + length });
+    }
+    return true;
   }
 
   #dispatch(): void {
@@ -379,6 +497,21 @@ export class LpcServer implements Disposable {
         let payload: Uint8Array;
         let note: string | undefined;
         try {
+          if (!this.#handler.request) {
+            // A requestInto handler whose request the fast path did not take.
+            const length = this.#handler.requestInto!(
+              {
+                header,
+                data,
+                connection,
+                impersonate: (fn) => this.#impersonate(connection, fn),
+              },
+              this.#replyPayload,
+            );
+            payload = this.#replyPayload.slice(0, length);
+            this.#queueReply(payload, header);
+            return;
+          }
           const r = this.#handler.request({
             header,
             data,
@@ -404,6 +537,7 @@ export class LpcServer implements Disposable {
         this.#log(messageTypeName(header.type), header, extra);
         if (header.type === LpcMessageType.LPC_PORT_CLOSED && connection) {
           this.#connections.delete(context);
+          this.#byNumber.delete(Number(context));
           connection.port.close();
         }
         return;
@@ -498,7 +632,9 @@ export class LpcServer implements Disposable {
     );
     // The client is already connected: NtAcceptConnectPort released it (AlpcpAcceptConnectPort.c),
     // so a failing NtCompleteConnectPort is logged and the connection kept.
-    this.#connections.set(id, { context: id, clientId: header.clientId, connectInfo, port, view });
+    const connection = { context: id, clientId: header.clientId, connectInfo, port, view };
+    this.#connections.set(id, connection);
+    this.#byNumber.set(Number(id), connection);
     this.#log("accept", header, {
       context: `0x${id.toString(16)}`,
       ...(view ? { note: `client view of ${view.size} bytes` } : {}),
@@ -528,6 +664,7 @@ export class LpcServer implements Disposable {
   [Symbol.dispose](): void {
     for (const c of this.#connections.values()) c.port.close();
     this.#connections.clear();
+    this.#byNumber.clear();
     this.#port.close();
   }
 }

@@ -27,6 +27,11 @@ export interface ServerWorkerOptions {
   sddl?: string;
   /** The port's maximum message length (default 512). */
   maxMessageLength?: number;
+  /**
+   * Log every request and reply on the timeline (default true); false for a server that must not
+   * allocate or post an event per message (`LpcServerOptions.logRequests`).
+   */
+  logRequests?: boolean;
   /** The handler module (a URL; it exports `createHandler` and optionally `prepare`). */
   handlerModule: string | URL;
   /** Options passed to the handler module on the server's thread. */
@@ -77,7 +82,10 @@ export class ServerWorker implements AsyncDisposable {
   /** Starts the Worker and waits until its port exists (rejects with the server's error). */
   static async start(options: ServerWorkerOptions): Promise<ServerWorker> {
     const entry = new URL("./_server_worker_entry.ts", import.meta.url);
-    const init: LpcServerInitFields = { maxMessageLength: options.maxMessageLength ?? 512 };
+    const init: LpcServerInitFields = {
+      maxMessageLength: options.maxMessageLength ?? 512,
+      logRequests: options.logRequests ?? true,
+    };
     return new ServerWorker(await ServerWorkerHost.start({ entry, what: "server", init }, options));
   }
 

@@ -1,0 +1,293 @@
+/**
+ * The toolkit's own per-message work, measured: the server loops' receive, dispatch and reply
+ * (`LpcServer.step`, `AlpcServer.step`) against the zero-cost kernel of `_standin.ts`, beside the
+ * stand-in alone (the baseline), so what shows is the toolkit's cost.
+ *
+ * Two measures, per case (transport, handler path, payload):
+ * - time: nanoseconds per message, the best of several rounds of `messages` steps each
+ *   (`performance.now()`; a loaded machine makes it larger, never smaller);
+ * - allocation: V8 heap bytes allocated per message. Each round starts right after a full `gc()`
+ *   and reads `Deno.memoryUsage().heapUsed` before and after its steps; with nothing collected in
+ *   between the difference is every byte allocated on the V8 heap (young and old), including the
+ *   compiler's and the round's own fixed cost of a few kB, so a case that allocates nothing per
+ *   message reads well under one byte per message (a JS object is at least 16 bytes). A collection
+ *   inside a round would hide bytes: the child runs with a 64 MB young generation (no scavenge
+ *   before that much is allocated) and `--trace-gc`, and the parent counts every collection V8
+ *   reports between a round's two `gc()` calls (`gcInRounds`, which must be 0).
+ *
+ * The allocation half needs V8 flags, so it runs in a child Deno ({@link measureLoop}); that child
+ * is this module (`import.meta.main`), given its cases as JSON. Buffers outside the V8 heap
+ * (ArrayBuffer backing stores) are not counted by `heapUsed`; the server loop allocates none per
+ * message either (every typed array it uses is made once).
+ *
+ * @module
+ */
+
+import { AlpcServer, LpcServer, NtHandle } from "../../mod.ts";
+import {
+  ALPC_MESSAGE_LENGTH_LIMITS,
+  LPC_LEGACY_MAX_MESSAGE_LENGTH,
+  PORT_MESSAGE_HEADER_SIZE,
+} from "../../raw.ts";
+import { alpcStandIn, lpcStandIn, type StandInStats } from "./_standin.ts";
+
+/** The transports the loop is measured for. */
+export type LoopTransport = "lpc" | "alpc";
+/**
+ * What serves each message: `baseline` the stand-in alone (no server), `requestInto` the
+ * allocation-free handler path with `logRequests: false`, `request` the general path (a
+ * `request()` handler returning its reply, every request and reply logged on the timeline),
+ * `allocating` the `requestInto` path with a handler that keeps one small array per message (the
+ * case the zero-allocation test must catch).
+ */
+export type LoopPath = "baseline" | "requestInto" | "request" | "allocating";
+
+/** One measured case. */
+export interface LoopCase {
+  /** The transport. */
+  transport: LoopTransport;
+  /** The handler path. */
+  path: LoopPath;
+  /** The request's payload bytes (the reply echoes it). */
+  payload: number;
+}
+
+/** The largest inline payload of each transport: LPC 648 - 40 (LpcLegacyMaxMessageLength), ALPC 0xFFFF - 40. */
+export const LOOP_MAX_PAYLOAD: Record<LoopTransport, number> = {
+  lpc: LPC_LEGACY_MAX_MESSAGE_LENGTH - PORT_MESSAGE_HEADER_SIZE,
+  // AlpcpValidateAndSetPortAttributes.c: MaxMessageLength 0x28..0xFFFF.
+  alpc: ALPC_MESSAGE_LENGTH_LIMITS.max - PORT_MESSAGE_HEADER_SIZE,
+};
+
+/** The payloads of the inline rows: 0, 256 and the maximum. */
+export function loopPayloads(transport: LoopTransport): number[] {
+  return [0, 256, LOOP_MAX_PAYLOAD[transport]];
+}
+
+/** The cases `deno task bench` measures on Linux: per transport and payload, baseline, requestInto, request. */
+export function defaultLoopCases(): LoopCase[] {
+  const out: LoopCase[] = [];
+  for (const transport of ["lpc", "alpc"] as const) {
+    for (const payload of loopPayloads(transport)) {
+      for (const path of ["baseline", "requestInto", "request"] as const) {
+        out.push({ transport, path, payload });
+      }
+    }
+  }
+  return out;
+}
+
+/** A case, opened: one message per `step()`. */
+interface Stepper extends Disposable {
+  step(): void;
+  stats: StandInStats;
+}
+
+/** Where the allocating handler keeps its array (so no compiler can drop the allocation). */
+export let allocationSink: unknown = null;
+
+const echo = {
+  request: ({ data }: { data: Uint8Array }) => data,
+  requestInto: ({ data }: { data: Uint8Array }, reply: Uint8Array): number => {
+    reply.set(data);
+    return data.byteLength;
+  },
+  allocating: ({ data }: { data: Uint8Array }, reply: Uint8Array): number => {
+    allocationSink = [data.byteLength];
+    reply.set(data);
+    return data.byteLength;
+  },
+};
+
+function handlerFor(path: LoopPath) {
+  if (path === "request") return { request: echo.request };
+  return { requestInto: path === "allocating" ? echo.allocating : echo.requestInto };
+}
+
+/** Opens a case; its server (if any) has accepted the stand-in's one connection. */
+export function openCase(c: LoopCase): Stepper {
+  const logRequests = c.path === "request";
+  if (c.transport === "lpc") {
+    const s = lpcStandIn(c.payload);
+    if (c.path === "baseline") return { step: s.baseline, stats: s.stats, [Symbol.dispose]() {} };
+    const port = NtHandle.fromCell(
+      "connection-port",
+      new BigUint64Array([0x1f4n]),
+      "stand-in port",
+      () => 0,
+    );
+    const server = new LpcServer(port, handlerFor(c.path), {
+      nt: s.nt,
+      maxMessageLength: LPC_LEGACY_MAX_MESSAGE_LENGTH,
+      logRequests,
+    });
+    server.step(100); // the connection
+    return {
+      step: () => void server.step(100),
+      stats: s.stats,
+      [Symbol.dispose]: () => server[Symbol.dispose](),
+    };
+  }
+  const maxMessageLength = c.payload + PORT_MESSAGE_HEADER_SIZE > 0x1000
+    ? ALPC_MESSAGE_LENGTH_LIMITS.max
+    : 0x1000;
+  const s = alpcStandIn(c.payload, maxMessageLength);
+  if (c.path === "baseline") return { step: s.baseline, stats: s.stats, [Symbol.dispose]() {} };
+  const port = NtHandle.fromCell(
+    "connection-port",
+    new BigUint64Array([0x1f4n]),
+    "stand-in port",
+    () => 0,
+  );
+  const server = new AlpcServer(port, handlerFor(c.path), {
+    nt: s.nt,
+    portAttributes: { maxMessageLength },
+    logRequests,
+  });
+  server.step(100); // the connection
+  return {
+    step: () => void server.step(100),
+    stats: s.stats,
+    [Symbol.dispose]: () => server[Symbol.dispose](),
+  };
+}
+
+/** How much to run. */
+export interface LoopPlan {
+  /** Steps before anything is measured (the compilers settle). */
+  warmup: number;
+  /** Steps per round. */
+  messages: number;
+  /** Rounds (the best time and the smallest allocation are kept). */
+  rounds: number;
+}
+
+/** The default plan: enough to be stable on a loaded 2-core machine, a few seconds in all. */
+export const DEFAULT_LOOP_PLAN: LoopPlan = { warmup: 20_000, messages: 20_000, rounds: 5 };
+
+/** What one case measured. */
+export interface LoopResult extends LoopCase {
+  /** Steps per round. */
+  messages: number;
+  /** Nanoseconds per message, the best round. */
+  nsPerMessage: number;
+  /** V8 heap bytes allocated per message, the smallest round (see the module's notes). */
+  heapBytesPerMessage: number;
+  /** The heap bytes of each round (before dividing). */
+  heapBytesPerRound: number[];
+  /** Collections V8 reported inside the rounds (counted by the parent from --trace-gc; must be 0). */
+  gcInRounds: number;
+  /** Replies the stand-in received in all (one per message for a server). */
+  replies: number;
+}
+
+type Gc = () => void;
+
+/** Runs the cases in this process (needs `gc`: --expose-gc); each round between two `gc()` calls. */
+function runHere(cases: LoopCase[], plan: LoopPlan, gc: Gc): Omit<LoopResult, "gcInRounds">[] {
+  const out: Omit<LoopResult, "gcInRounds">[] = [];
+  for (const c of cases) {
+    using s = openCase(c);
+    for (let i = 0; i < plan.warmup; i++) s.step();
+    let best = Infinity;
+    const heap: number[] = [];
+    for (let r = 0; r < plan.rounds; r++) {
+      gc();
+      const h0 = Deno.memoryUsage().heapUsed;
+      const t0 = performance.now();
+      for (let i = 0; i < plan.messages; i++) s.step();
+      const t1 = performance.now();
+      const h1 = Deno.memoryUsage().heapUsed;
+      gc();
+      heap.push(h1 - h0);
+      best = Math.min(best, ((t1 - t0) * 1e6) / plan.messages);
+    }
+    out.push({
+      ...c,
+      messages: plan.messages,
+      nsPerMessage: Math.round(best * 10) / 10,
+      heapBytesPerMessage: Math.round((Math.min(...heap) / plan.messages) * 1000) / 1000,
+      heapBytesPerRound: heap,
+      replies: s.stats.replies,
+    });
+  }
+  return out;
+}
+
+/** Collections the child makes at its end: their ~150-byte lines are more than a stdio buffer. */
+const FLUSH_GCS = 64;
+
+/** The V8 flags of the child: gc(), a 64 MB young generation, and a line per collection. */
+export const LOOP_V8_FLAGS =
+  "--expose-gc,--trace-gc,--min-semi-space-size=64,--max-semi-space-size=64";
+
+/**
+ * Counts, per round, the collections V8 reported between the round's two `gc()` calls (the
+ * "testing" lines): rounds are the lines between testing lines 2k and 2k+1.
+ */
+export function collectionsInRounds(traceGc: string): number[] {
+  const lines = traceGc.split(/\r?\n/).filter((l) => /\bms: [A-Z][\w-]+/.test(l));
+  const rounds: number[] = [];
+  let testing = 0;
+  for (const l of lines) {
+    if (/\btesting\b/.test(l)) {
+      testing++;
+      if (testing % 2 === 1) rounds.push(0);
+    } else if (testing % 2 === 1) rounds[rounds.length - 1]!++;
+  }
+  return rounds;
+}
+
+/**
+ * Measures `cases` in a child Deno with {@link LOOP_V8_FLAGS} (this module as its main): the
+ * results, with each case's collections inside its rounds.
+ */
+export async function measureLoop(
+  cases: LoopCase[] = defaultLoopCases(),
+  plan: LoopPlan = DEFAULT_LOOP_PLAN,
+): Promise<LoopResult[]> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-config",
+      "--allow-ffi", // Deno.UnsafePointer.create (the port handle as a pointer); nothing is loaded
+      `--v8-flags=${LOOP_V8_FLAGS}`,
+      new URL(import.meta.url).href,
+      JSON.stringify({ cases, plan }),
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const td = new TextDecoder();
+  const stdout = td.decode(out.stdout);
+  const stderr = td.decode(out.stderr);
+  const line = stderr.split(/\r?\n/).findLast((l) => l.startsWith("{"));
+  if (out.code !== 0 || line === undefined) {
+    throw new Error(`the server-loop child exited ${out.code}: ${stderr.trim().slice(-2000)}`);
+  }
+  const results = (JSON.parse(line) as { results: Omit<LoopResult, "gcInRounds">[] }).results;
+  const rounds = results.reduce((n, r) => n + r.heapBytesPerRound.length, 0);
+  // The child's flush calls (FLUSH_GCS) pair into rounds of their own, after the real ones.
+  const gcs = collectionsInRounds(stdout).slice(0, rounds);
+  if (gcs.length !== rounds) {
+    throw new Error(`--trace-gc showed ${gcs.length} rounds, the child ran ${rounds}`);
+  }
+  let at = 0;
+  return results.map((r) => {
+    const mine = gcs.slice(at, at += r.heapBytesPerRound.length);
+    return { ...r, gcInRounds: mine.reduce((a, b) => a + b, 0) };
+  });
+}
+
+if (import.meta.main) {
+  const gc = (globalThis as { gc?: Gc }).gc;
+  if (!gc) throw new Error(`run with --v8-flags=${LOOP_V8_FLAGS}`);
+  const { cases, plan } = JSON.parse(Deno.args[0] ?? "{}") as { cases: LoopCase[]; plan: LoopPlan };
+  const results = runHere(cases, plan, gc);
+  // V8 prints --trace-gc through the C runtime's buffered stdout, which Windows does not flush at
+  // exit: lines of collections after the rounds push the rounds' lines out.
+  for (let i = 0; i < FLUSH_GCS; i++) gc();
+  console.error(JSON.stringify({ results }));
+}
