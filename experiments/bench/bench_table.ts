@@ -39,7 +39,7 @@ export interface BenchDocument {
   at: string;
   machine: BenchMachine;
   /** The parts asked for (`--part`). */
-  part: "loop" | "transport" | "all";
+  part: "loop" | "transport" | "all" | "auto";
   loop: LoopPart | null;
   transport: TransportPart | null;
 }
