@@ -249,7 +249,12 @@ export function labGraph(
   beacon?: { started: true; ports: { name: string }[] } | { started: false; reason: string },
 ): { mermaid: string } | { missing: string } {
   if (graph === undefined) return { missing: "the graph was not asked for (list_ports --graph)" };
-  if ("skipped" in graph) return { missing: `the graph was not built: ${graph.skipped}` };
+  if ("skipped" in graph) {
+    const also = beacon?.started === false
+      ? `; and no lab port existed: the lab's beacon did not start: ${beacon.reason}`
+      : "";
+    return { missing: `the graph was not built: ${graph.skipped}${also}` };
+  }
   const lab = restrictGraph(graph, (name) => LAB_PORT.test(name));
   if (lab.ports.length === 0) {
     const whole = `the whole graph: ${graph.summary.processes} processes, ` +

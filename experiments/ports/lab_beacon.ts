@@ -158,7 +158,7 @@ if (import.meta.main) {
     prerequisites: () => {
       assertWindows("lab_beacon");
       const why = unavailable("lpc");
-      if (why !== null) throw new UnsupportedError(`lab_beacon: ${why}`);
+      if (why !== null) throw new UnsupportedError(why);
     },
     run: async (v) => v.client ? (await beClient(v), null) : await beServer(v),
     // The ready line was the output; nothing more is printed.

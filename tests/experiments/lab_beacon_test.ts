@@ -34,7 +34,8 @@ const READY = JSON.stringify({
   ports: [{ name: "\\RPC Control\\deno-lpc-lab-beacon-lpc-5000-x", transport: "lpc" }],
   alpc: null,
 });
-const WINE_WHY = "lab_beacon: ntdll!NtCreatePort returned STATUS_NOT_IMPLEMENTED (a Wine stub): " +
+const WINE_WHY =
+  "lab_beacon: not supported here: ntdll!NtCreatePort returned STATUS_NOT_IMPLEMENTED (a Wine stub): " +
   "real LPC needs Windows";
 const FAILURE = JSON.stringify({
   schema: BEACON_SCHEMA,
@@ -198,6 +199,23 @@ Deno.test("the report: a beacon that did not start is why there is no lab port",
         "the whole graph:",
     ),
     md,
+  );
+  // Under Wine the graph is not built at all: both reasons are given.
+  const wineRun = rebuild({
+    ...wine.experiments,
+    ports: {
+      status: "ran",
+      result: { ...noLab, graph: { skipped: "NtCreatePort failed: STATUS_NOT_IMPLEMENTED" } },
+      seconds: 1,
+      beacon: { started: false, reason: WINE_WHY },
+    },
+  });
+  assert(
+    toMarkdown(wineRun).includes(
+      "_the graph was not built: NtCreatePort failed: STATUS_NOT_IMPLEMENTED; and no lab port " +
+        `existed: the lab's beacon did not start: ${WINE_WHY}_`,
+    ),
+    toMarkdown(wineRun),
   );
   // Without a beacon (an older report), the sentence says that none ran.
   assertMatch(

@@ -72,7 +72,10 @@ const PROBES: Record<string, Probe> = {
   "experiments/ports/lab_beacon.ts": {
     // Its prerequisite is LPC itself (an unnamed port, made and closed), before any Worker.
     args: () => ["--seconds", "1"],
-    wine: { code: 3, output: /lab_beacon: ntdll!NtCreatePort .*STATUS_NOT_IMPLEMENTED/ },
+    wine: {
+      code: 3,
+      output: /lab_beacon: not supported here: ntdll!NtCreatePort .*STATUS_NOT_IMPLEMENTED/,
+    },
     windows: [0],
   },
   "experiments/exp1/exp1.ts": {
