@@ -132,7 +132,7 @@ async function beServer(v: Values): Promise<BeaconReady> {
   await until(
     "the beacon client's connections",
     () => accepted.every((events) => events.some((e) => e.event === "accept" && e.pid === pid)),
-    60_000,
+    30_000, // within the lab's wait for the ready line (lab_beacon_run.ts), so its reason arrives
   );
   const ready: BeaconReady = {
     schema: BEACON_SCHEMA,
