@@ -160,7 +160,7 @@ async function runLab(v: Values): Promise<LabRun> {
   const progress = (s: string) => console.error(`[lab ${elapsed()}] ${s}`);
   using interrupt = interruptOnSigint(progress);
   const { signal } = interrupt;
-  const { run, how } = await prepareRunner(progress, signal);
+  const { run, how, beacon } = await prepareRunner(progress, signal);
   const probed = await probePrerequisites(run, signal, progress, only);
   const probe = probed.probe;
   const transports = transportReasons(probed);
@@ -169,6 +169,7 @@ async function runLab(v: Values): Promise<LabRun> {
   progress(`transports: ${transport}${transports.alpc ? ` (ALPC: ${transports.alpc})` : ""}`);
   const experiments = await runExperiments(run, signal, progress, {
     only,
+    ...(beacon ? { beacon } : {}),
     hold: v.hold,
     transport,
   });

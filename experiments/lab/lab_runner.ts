@@ -11,6 +11,13 @@ import type { ProbeDocument } from "./lab_probe.ts";
 import { scriptFlags } from "../_permissions.ts";
 import { INTERRUPTED_EXIT_CODE, outputWithDeadline } from "../_deadline.ts";
 import type { TransportChoice } from "../_transport.ts";
+import {
+  type BeaconStarter,
+  type BeaconStatus,
+  runnerStarter,
+  spawnStarter,
+  withBeacon,
+} from "./lab_beacon_run.ts";
 
 /** Runs one child (`deno` arguments) until it ends, its deadline passes or `signal` aborts. */
 export type Runner = (
@@ -34,6 +41,9 @@ const COMMANDS: Record<ExperimentKey, { script: string; args: (o: RunOptions) =>
     args: (o) => ["--json", "--hold", String(o.hold), "--transport", o.transport],
   },
 };
+
+/** The beacon the lab starts around the ports walk (its ports and a connected client). */
+const BEACON = { script: "ports/lab_beacon.ts", args: ["--seconds", "900"] };
 
 /** What the lab passes its experiments. */
 interface RunOptions {
@@ -64,19 +74,27 @@ async function runArgs(script: string, args: string[]): Promise<string[]> {
 /** Each child of the lab (the probe, each experiment) is killed after this long; the lab goes on. */
 const CHILD_DEADLINE_MS = 300_000;
 
-export function windowsRunner(): { run: Runner; how: string } {
+/** How the lab runs its children, and starts the beacon (a child that runs beside the walk). */
+export interface LabRunner {
+  run: Runner;
+  how: string;
+  /** Starts the beacon; without it the walk runs alone. */
+  beacon?: BeaconStarter;
+}
+
+export function windowsRunner(): LabRunner {
   const run: Runner = (args, signal) =>
     outputWithDeadline(Deno.execPath(), args, {
       cwd: ROOT,
       deadlineMs: CHILD_DEADLINE_MS,
       signal,
     });
-  return { run, how: `Windows, Deno ${Deno.version.deno}` };
+  return { run, how: `Windows, Deno ${Deno.version.deno}`, beacon: spawnStarter(ROOT) };
 }
 
 export async function wineRunner(
   progress: (s: string) => void,
-): Promise<{ run: Runner; how: string }> {
+): Promise<LabRunner> {
   progress(
     "Linux: running the lab with the Windows build of Deno under Wine (preparing it as `deno task test:wine` does)",
   );
@@ -90,7 +108,9 @@ export async function wineRunner(
       deadlineMs: CHILD_DEADLINE_MS,
       signal,
     });
-  return { run, how: "Linux, the Windows Deno under Wine" };
+  // Each run ends the prefix's processes, so the beacon is run to its end (there is no LPC under
+  // Wine: it exits 3 at once, with its reason).
+  return { run, how: "Linux, the Windows Deno under Wine", beacon: runnerStarter(run) };
 }
 
 export function lastLine(s: string): string {
@@ -151,8 +171,8 @@ export const NEEDS: Record<ExperimentKey, string> = {
 export async function prepareRunner(
   progress: (s: string) => void,
   signal: AbortSignal,
-): Promise<{ run: Runner; how: string }> {
-  let runner: { run: Runner; how: string } | undefined;
+): Promise<LabRunner> {
+  let runner: LabRunner | undefined;
   try {
     runner = Deno.build.os === "windows" ? windowsRunner() : await wineRunner(progress);
   } catch (e) {
@@ -213,7 +233,7 @@ export async function runExperiments(
   run: Runner,
   signal: AbortSignal,
   progress: (s: string) => void,
-  o: { only: readonly string[] } & RunOptions,
+  o: { only: readonly string[]; beacon?: BeaconStarter } & RunOptions,
 ): Promise<Record<ExperimentKey, Outcome>> {
   const experiments = {} as Record<ExperimentKey, Outcome>;
   for (const k of EXPERIMENTS) {
@@ -230,8 +250,16 @@ export async function runExperiments(
     const started = performance.now();
     const ticker = setInterval(() => progress(`${k}: still running`), 10_000);
     let outcome: Outcome;
+    let beacon: BeaconStatus | undefined;
     try {
-      const r = await run(await runArgs(c.script, c.args(o)), signal);
+      const args = await runArgs(c.script, c.args(o));
+      // The ports walk runs with the beacon up (the lab's own ports), where it can start.
+      const r = k === "ports" && o.beacon
+        ? await withBeacon(o.beacon, await runArgs(BEACON.script, BEACON.args), {
+          signal,
+          progress,
+        }, () => run(args, signal)).then((b) => ((beacon = b.beacon), b.value))
+        : await run(args, signal);
       const seconds = Math.round((performance.now() - started) / 100) / 10;
       outcome = r.interrupted
         ? {
@@ -245,7 +273,7 @@ export async function runExperiments(
     } finally {
       clearInterval(ticker);
     }
-    experiments[k] = outcome;
+    experiments[k] = beacon ? { ...outcome, beacon } : outcome;
     progress(
       `${k}: ${outcome.status}${outcome.reason ? ` (${outcome.reason})` : ""} in ${
         outcome.seconds ?? "?"

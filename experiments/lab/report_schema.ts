@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { BeaconStatus } from "./lab_beacon_run.ts";
+
 /** The experiments, in the order the lab runs them. */
 export const EXPERIMENTS = ["ports", "exp1", "exp2", "exp3"] as const;
 /** An experiment's key. */
@@ -24,6 +26,11 @@ export interface Outcome {
   result?: unknown;
   /** How long it took (s). */
   seconds?: number;
+  /**
+   * The ports walk only: the lab's beacon (`lab_beacon.ts`) that ran beside it, its ports and
+   * processes, or why it did not start.
+   */
+  beacon?: BeaconStatus;
 }
 
 /** Every experiment's outcome, by key. */

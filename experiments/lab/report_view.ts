@@ -38,8 +38,8 @@ export interface PartOf<D> {
   diagram(run: D): Diagram | undefined;
   /** A run's key observations, when it ran far enough to have them; `e` for what did not run. */
   observations(run: D, e: Outcomes): Rows | undefined;
-  /** A run's graph (a Mermaid flowchart), or why it has none. */
-  graph?(run: D): ShownGraph;
+  /** A run's graph (a Mermaid flowchart), or why it has none; `e` for what ran beside it. */
+  graph?(run: D, e: Outcomes): ShownGraph;
   /**
    * Its evidence for question 3: `about` names it when missing, `evidence` gives it (from one
    * run) when this run has it.
@@ -87,7 +87,7 @@ export function experimentPart<D>(def: PartOf<D>): ExperimentPart {
         ...(transport ? { transport } : {}),
         diagram,
         observations: def.observations(r, e) ?? [],
-        ...(def.graph ? { graph: def.graph(r) } : {}),
+        ...(def.graph ? { graph: def.graph(r, e) } : {}),
       }];
     });
   const part: ExperimentPart = {

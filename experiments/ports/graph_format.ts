@@ -233,7 +233,7 @@ export function checkFlowchart(text: string): string[] {
   return problems;
 }
 
-/** The lab's own ports: `deno-lpc-*` names (the experiments name their ports so). */
+/** The lab's own ports: `deno-lpc-*` names (the experiments and the lab's beacon name them so). */
 export const LAB_PORT = /\\deno-lpc-[^\\]*$/i;
 
 /**
@@ -241,19 +241,33 @@ export const LAB_PORT = /\\deno-lpc-[^\\]*$/i;
  * why there is none.
  *
  * @param graph the document's `graph` part, if it has one
+ * @param beacon the lab's beacon that ran beside the walk (`lab_beacon_run.ts`): its ports, or
+ *   why it did not start (then that is why there is no lab port)
  */
 export function labGraph(
   graph: PortGraph | { skipped: string } | undefined,
+  beacon?: { started: true; ports: { name: string }[] } | { started: false; reason: string },
 ): { mermaid: string } | { missing: string } {
   if (graph === undefined) return { missing: "the graph was not asked for (list_ports --graph)" };
-  if ("skipped" in graph) return { missing: `the graph was not built: ${graph.skipped}` };
+  if ("skipped" in graph) {
+    const also = beacon?.started === false
+      ? `; and no lab port existed: the lab's beacon did not start: ${beacon.reason}`
+      : "";
+    return { missing: `the graph was not built: ${graph.skipped}${also}` };
+  }
   const lab = restrictGraph(graph, (name) => LAB_PORT.test(name));
   if (lab.ports.length === 0) {
-    return {
-      missing: `no deno-lpc-* port existed while list_ports ran (the walk runs before the ` +
-        `experiments start their servers); the whole graph: ${graph.summary.processes} ` +
-        `processes, ${graph.summary.ports} named ports, ${graph.summary.connections} connections`,
-    };
+    const whole = `the whole graph: ${graph.summary.processes} processes, ` +
+      `${graph.summary.ports} named ports, ${graph.summary.connections} connections`;
+    const why = beacon === undefined
+      ? "no deno-lpc-* port existed while list_ports ran (the walk runs before the experiments " +
+        "start their servers, and no beacon ran)"
+      : beacon.started
+      ? `the lab's beacon was up (${
+        beacon.ports.map((p) => p.name).join(", ")
+      }), but the walk did not list its ports`
+      : `no lab port existed while list_ports ran: the lab's beacon did not start: ${beacon.reason}`;
+    return { missing: `${why}; ${whole}` };
   }
   return { mermaid: toMermaid(lab) };
 }

@@ -124,5 +124,8 @@ export const PORTS_PART: ExperimentPart = experimentPart<PortsDocument>({
   title: "Ports (question 1)",
   diagram,
   observations,
-  graph: (p) => ({ title: "Who talks to whom (the lab's ports)", ...labGraph(p.graph) }),
+  graph: (p, e) => ({
+    title: "Who talks to whom (the lab's ports)",
+    ...labGraph(p.graph, e.ports.beacon),
+  }),
 });

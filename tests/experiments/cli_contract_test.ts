@@ -63,6 +63,7 @@ const TO_WINDOWS: Record<string, string[]> = {
   "experiments/exp3/exp3_client.ts": ["--seconds", "1"],
   "experiments/lab/lab_probe.ts": [],
   "experiments/ports/list_ports.ts": ["--root", "\\Windows"],
+  "experiments/ports/lab_beacon.ts": ["--seconds", "1"],
   "tests/bench/namespace_walk.ts": [],
 };
 /** Runnable scripts that start without Windows (the lab prepares Wine; the runners). */

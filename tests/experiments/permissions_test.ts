@@ -69,6 +69,15 @@ const PROBES: Record<string, Probe> = {
     wine: { code: 0, output: /listed below \\Windows/ },
     windows: [0],
   },
+  "experiments/ports/lab_beacon.ts": {
+    // Its prerequisite is LPC itself (an unnamed port, made and closed), before any Worker.
+    args: () => ["--seconds", "1"],
+    wine: {
+      code: 3,
+      output: /lab_beacon: not supported here: ntdll!NtCreatePort .*STATUS_NOT_IMPLEMENTED/,
+    },
+    windows: [0],
+  },
   "experiments/exp1/exp1.ts": {
     args: () => [],
     worker: true, // the server Worker creates the port: that is the probe
