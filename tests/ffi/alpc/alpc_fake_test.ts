@@ -479,8 +479,9 @@ Deno.test("requestInto after the receive buffer grew: the handler's header and d
     1,
     kinds(server.events).join(),
   );
-  // A reply carries its request's MessageId and CallbackId (AlpcpDispatchReplyToWaitingThread.c),
-  // taken from the receive buffer: what the client got back is the oracle for the handler's view.
+  // The client's reply keeps its request's MessageId and CallbackId: the kernel writes the reply
+  // into the waiting message, lengths, Type and ClientId only (AlpcpDispatchReplyToWaitingThread.c).
+  // That oracle is independent of the handler's view of the receive buffer.
   const n = (i: number) => sent[i]!.byteLength;
   assertEquals(seen, replies.map((r, i) => [r.header.messageId, r.header.callbackId, n(i), n(i)]));
   // MessageId slots are reused (AlpcpAllocateMessage.c), CallbackIds are not: four messages.
