@@ -13,7 +13,14 @@
  *   message reads well under one byte per message (a JS object is at least 16 bytes). A collection
  *   inside a round would hide bytes: the child runs with a 64 MB young generation (no scavenge
  *   before that much is allocated) and `--trace-gc`, and the parent counts every collection V8
- *   reports between a round's two `gc()` calls (`gcInRounds`, which must be 0).
+ *   reports between a round's two `gc()` calls (`gcInRounds`, which must be 0). The warm-up runs
+ *   as rounds of the same loop ({@link WARMUP_ROUNDS}), so that the compilers, which allocate on
+ *   the heap too, are done with it and with the server's code before the measured rounds. The
+ *   result is amortised over a round: a single allocation now and then is under a byte a message.
+ * - what was answered: the stand-in's count of replies and of their bytes.
+ *
+ * The stand-in is JavaScript: the FFI boundary (a real ntdll call through Deno's FFI) is not
+ * measured here.
  *
  * The allocation half needs V8 flags, so it runs in a child Deno ({@link measureLoop}); that child
  * is this module (`import.meta.main`), given its cases as JSON. Buffers outside the V8 heap
@@ -23,134 +30,18 @@
  * @module
  */
 
-import { AlpcServer, LpcServer, NtHandle } from "../../mod.ts";
-import {
-  ALPC_MESSAGE_LENGTH_LIMITS,
-  LPC_LEGACY_MAX_MESSAGE_LENGTH,
-  PORT_MESSAGE_HEADER_SIZE,
-} from "../../raw.ts";
-import { alpcStandIn, lpcStandIn, type StandInStats } from "./_standin.ts";
+import { defaultLoopCases, type LoopCase, openCase, type Stepper } from "./_loop_cases.ts";
 
-/** The transports the loop is measured for. */
-export type LoopTransport = "lpc" | "alpc";
-/**
- * What serves each message: `baseline` the stand-in alone (no server), `requestInto` the
- * allocation-free handler path with `logRequests: false`, `request` the general path (a
- * `request()` handler returning its reply, every request and reply logged on the timeline),
- * `allocating` the `requestInto` path with a handler that keeps one small array per message (the
- * case the zero-allocation test must catch).
- */
-export type LoopPath = "baseline" | "requestInto" | "request" | "allocating";
-
-/** One measured case. */
-export interface LoopCase {
-  /** The transport. */
-  transport: LoopTransport;
-  /** The handler path. */
-  path: LoopPath;
-  /** The request's payload bytes (the reply echoes it). */
-  payload: number;
-}
-
-/** The largest inline payload of each transport: LPC 648 - 40 (LpcLegacyMaxMessageLength), ALPC 0xFFFF - 40. */
-export const LOOP_MAX_PAYLOAD: Record<LoopTransport, number> = {
-  lpc: LPC_LEGACY_MAX_MESSAGE_LENGTH - PORT_MESSAGE_HEADER_SIZE,
-  // AlpcpValidateAndSetPortAttributes.c: MaxMessageLength 0x28..0xFFFF.
-  alpc: ALPC_MESSAGE_LENGTH_LIMITS.max - PORT_MESSAGE_HEADER_SIZE,
-};
-
-/** The payloads of the inline rows: 0, 256 and the maximum. */
-export function loopPayloads(transport: LoopTransport): number[] {
-  return [0, 256, LOOP_MAX_PAYLOAD[transport]];
-}
-
-/** The cases `deno task bench` measures on Linux: per transport and payload, baseline, requestInto, request. */
-export function defaultLoopCases(): LoopCase[] {
-  const out: LoopCase[] = [];
-  for (const transport of ["lpc", "alpc"] as const) {
-    for (const payload of loopPayloads(transport)) {
-      for (const path of ["baseline", "requestInto", "request"] as const) {
-        out.push({ transport, path, payload });
-      }
-    }
-  }
-  return out;
-}
-
-/** A case, opened: one message per `step()`. */
-interface Stepper extends Disposable {
-  step(): void;
-  stats: StandInStats;
-}
-
-/** Where the allocating handler keeps its array (so no compiler can drop the allocation). */
-export let allocationSink: unknown = null;
-
-const echo = {
-  request: ({ data }: { data: Uint8Array }) => data,
-  requestInto: ({ data }: { data: Uint8Array }, reply: Uint8Array): number => {
-    reply.set(data);
-    return data.byteLength;
-  },
-  allocating: ({ data }: { data: Uint8Array }, reply: Uint8Array): number => {
-    allocationSink = [data.byteLength];
-    reply.set(data);
-    return data.byteLength;
-  },
-};
-
-function handlerFor(path: LoopPath) {
-  if (path === "request") return { request: echo.request };
-  return { requestInto: path === "allocating" ? echo.allocating : echo.requestInto };
-}
-
-/** Opens a case; its server (if any) has accepted the stand-in's one connection. */
-export function openCase(c: LoopCase): Stepper {
-  const logRequests = c.path === "request";
-  if (c.transport === "lpc") {
-    const s = lpcStandIn(c.payload);
-    if (c.path === "baseline") return { step: s.baseline, stats: s.stats, [Symbol.dispose]() {} };
-    const port = NtHandle.fromCell(
-      "connection-port",
-      new BigUint64Array([0x1f4n]),
-      "stand-in port",
-      () => 0,
-    );
-    const server = new LpcServer(port, handlerFor(c.path), {
-      nt: s.nt,
-      maxMessageLength: LPC_LEGACY_MAX_MESSAGE_LENGTH,
-      logRequests,
-    });
-    server.step(100); // the connection
-    return {
-      step: () => void server.step(100),
-      stats: s.stats,
-      [Symbol.dispose]: () => server[Symbol.dispose](),
-    };
-  }
-  const maxMessageLength = c.payload + PORT_MESSAGE_HEADER_SIZE > 0x1000
-    ? ALPC_MESSAGE_LENGTH_LIMITS.max
-    : 0x1000;
-  const s = alpcStandIn(c.payload, maxMessageLength);
-  if (c.path === "baseline") return { step: s.baseline, stats: s.stats, [Symbol.dispose]() {} };
-  const port = NtHandle.fromCell(
-    "connection-port",
-    new BigUint64Array([0x1f4n]),
-    "stand-in port",
-    () => 0,
-  );
-  const server = new AlpcServer(port, handlerFor(c.path), {
-    nt: s.nt,
-    portAttributes: { maxMessageLength },
-    logRequests,
-  });
-  server.step(100); // the connection
-  return {
-    step: () => void server.step(100),
-    stats: s.stats,
-    [Symbol.dispose]: () => server[Symbol.dispose](),
-  };
-}
+export {
+  allocationSink,
+  defaultLoopCases,
+  LOOP_MAX_PAYLOAD,
+  type LoopCase,
+  type LoopPath,
+  loopPayloads,
+  type LoopTransport,
+  openCase,
+} from "./_loop_cases.ts";
 
 /** How much to run. */
 export interface LoopPlan {
@@ -179,28 +70,57 @@ export interface LoopResult extends LoopCase {
   gcInRounds: number;
   /** Replies the stand-in received in all (one per message for a server). */
   replies: number;
+  /**
+   * The sum of those replies' TotalLengths: with the echo handlers, `replies` times the header
+   * (40 bytes) plus the payload, which shows the measured path answered every message in full.
+   */
+  replyBytes: number;
 }
 
 type Gc = () => void;
+
+/** One round's measure: the heap bytes and milliseconds of `messages` steps. */
+const measured = { heap: 0, ms: 0 };
+
+/**
+ * Runs `messages` steps between two `gc()` calls into {@link measured}. The warm-up runs through
+ * here too, so that the compilers have settled this loop as well as the server's code: a loop
+ * first run (or first optimised on the stack) inside a round would add its compilation there.
+ */
+function round(s: Stepper, messages: number, gc: Gc): void {
+  gc();
+  const h0 = Deno.memoryUsage().heapUsed;
+  const t0 = performance.now();
+  for (let i = 0; i < messages; i++) s.step();
+  const t1 = performance.now();
+  const h1 = Deno.memoryUsage().heapUsed;
+  gc();
+  measured.heap = h1 - h0;
+  measured.ms = t1 - t0;
+}
+
+/**
+ * The warm-up's rounds: {@link round} itself is optimised (first on the stack, then as a whole)
+ * over several calls, and its compilations must be over before the measured rounds.
+ */
+const WARMUP_ROUNDS = 4;
 
 /** Runs the cases in this process (needs `gc`: --expose-gc); each round between two `gc()` calls. */
 function runHere(cases: LoopCase[], plan: LoopPlan, gc: Gc): Omit<LoopResult, "gcInRounds">[] {
   const out: Omit<LoopResult, "gcInRounds">[] = [];
   for (const c of cases) {
     using s = openCase(c);
-    for (let i = 0; i < plan.warmup; i++) s.step();
+    for (let w = 0; w < WARMUP_ROUNDS; w++) {
+      // plan.warmup steps in all, the remainder spread over the first rounds.
+      const n = Math.floor(plan.warmup / WARMUP_ROUNDS) + (w < plan.warmup % WARMUP_ROUNDS ? 1 : 0);
+      round(s, n, gc);
+    }
     let best = Infinity;
     const heap: number[] = [];
     for (let r = 0; r < plan.rounds; r++) {
-      gc();
-      const h0 = Deno.memoryUsage().heapUsed;
-      const t0 = performance.now();
-      for (let i = 0; i < plan.messages; i++) s.step();
-      const t1 = performance.now();
-      const h1 = Deno.memoryUsage().heapUsed;
-      gc();
-      heap.push(h1 - h0);
-      best = Math.min(best, ((t1 - t0) * 1e6) / plan.messages);
+      round(s, plan.messages, gc);
+      heap.push(measured.heap);
+      best = Math.min(best, (measured.ms * 1e6) / plan.messages);
     }
     out.push({
       ...c,
@@ -209,6 +129,7 @@ function runHere(cases: LoopCase[], plan: LoopPlan, gc: Gc): Omit<LoopResult, "g
       heapBytesPerMessage: Math.round((Math.min(...heap) / plan.messages) * 1000) / 1000,
       heapBytesPerRound: heap,
       replies: s.stats.replies,
+      replyBytes: s.stats.replyBytes,
     });
   }
   return out;
@@ -268,7 +189,8 @@ export async function measureLoop(
     throw new Error(`the server-loop child exited ${out.code}: ${stderr.trim().slice(-2000)}`);
   }
   const results = (JSON.parse(line) as { results: Omit<LoopResult, "gcInRounds">[] }).results;
-  const rounds = results.reduce((n, r) => n + r.heapBytesPerRound.length, 0);
+  // Each case's warm-up rounds are pairs of gc() calls too (not measured), before its rounds.
+  const rounds = results.reduce((n, r) => n + WARMUP_ROUNDS + r.heapBytesPerRound.length, 0);
   // The child's flush calls (FLUSH_GCS) pair into rounds of their own, after the real ones.
   const gcs = collectionsInRounds(stdout).slice(0, rounds);
   if (gcs.length !== rounds) {
@@ -276,6 +198,7 @@ export async function measureLoop(
   }
   let at = 0;
   return results.map((r) => {
+    at += WARMUP_ROUNDS;
     const mine = gcs.slice(at, at += r.heapBytesPerRound.length);
     return { ...r, gcInRounds: mine.reduce((a, b) => a + b, 0) };
   });

@@ -374,6 +374,10 @@ export class AlpcServer implements Disposable {
       // keeps the message (the large-message queue) for a receive with a buffer that large.
       this.#receive = new Uint8Array(need);
       this.#header = new PortMessageHeaderView(this.#receive);
+      // Every view over the old buffer goes with it: the reused request's header (requestInto
+      // handlers read it), and the payload views (made again over the new buffer as needed).
+      this.#request.header = this.#header;
+      this.#request.data = this.#replyPayload.subarray(0, 0);
       this.#payloads = [];
       this.#log("receive-buffer-grown", undefined, { totalLength: need });
       return "grown";

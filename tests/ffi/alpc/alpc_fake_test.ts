@@ -454,6 +454,43 @@ Deno.test("a request larger than the server's receive buffer: STATUS_BUFFER_TOO_
   k.as(SERVER, () => server[Symbol.dispose]());
 });
 
+Deno.test("requestInto after the receive buffer grew: the handler's header and data are the new buffer's, on that message and the next ones", () => {
+  const k = new FakeKernel();
+  const port = k.as(
+    SERVER,
+    () => createAlpcPort(PORT, { maxMessageLength: 0x1000, nt: k.symbols }),
+  );
+  const seen: number[][] = [];
+  // A server told a smaller limit than its port's: the first large request grows its buffer.
+  const server = new AlpcServer(port, {
+    requestInto: (r, reply) => {
+      const h = r.header;
+      seen.push([h.messageId, h.callbackId, h.dataLength, r.data.byteLength]);
+      reply.set(r.data.subarray(0, 4));
+      return Math.min(4, r.data.byteLength);
+    },
+  }, { nt: k.symbols, portAttributes: { maxMessageLength: 0x100 }, logRequests: false });
+  k.actor(SERVER, () => server.step(0));
+  const a = k.as(A, () => AlpcClient.connect(PORT, { nt: k.symbols }));
+  const sent = [bytes("small"), new Uint8Array(0x800).fill(7), bytes("next"), bytes("last")];
+  const replies = sent.map((data) => k.as(A, () => a.request(data)));
+  assertStrictEquals(
+    kinds(server.events).filter((e) => e === "receive-buffer-grown").length,
+    1,
+    kinds(server.events).join(),
+  );
+  // The client's reply keeps its request's MessageId and CallbackId: the kernel writes the reply
+  // into the waiting message, lengths, Type and ClientId only (AlpcpDispatchReplyToWaitingThread.c).
+  // That oracle is independent of the handler's view of the receive buffer.
+  const n = (i: number) => sent[i]!.byteLength;
+  assertEquals(seen, replies.map((r, i) => [r.header.messageId, r.header.callbackId, n(i), n(i)]));
+  // MessageId slots are reused (AlpcpAllocateMessage.c), CallbackIds are not: four messages.
+  assertEquals(new Set(seen.map(([, cb]) => cb)).size, 4, `CallbackIds: ${seen.join(" ")}`);
+  assertEquals(replies.map((r) => [...r.data]), sent.map((d) => [...d.subarray(0, 4)]));
+  k.as(A, () => a.close());
+  k.as(SERVER, () => server[Symbol.dispose]());
+});
+
 Deno.test("impersonation at a level: a lower one than the client's QoS is granted, a higher one refused", () => {
   const results: string[] = [];
   const { k, connect, stop } = lab({
