@@ -275,6 +275,23 @@ Deno.test("portSecurity() with --access: a descriptor read without its label lea
   });
 });
 
+Deno.test("README's --access example: its Low verdict is what the label rules give its SDDL", () => {
+  // SepMandatoryIntegrityCheck.c: no label means SepDefaultMandatorySid (Medium) with no-write-up;
+  // a lower token keeps the mapping's read and execute rights | 0x120000, and the write rights are
+  // removed only where the read mapping does not hold them: PORT_CONNECT is in read (0x20001), so
+  // Low connects. A no-read-up label at Medium takes the read rights too.
+  const readme = Deno.readTextFileSync(`${REPO_ROOT}/README.md`);
+  const block = readme.slice(readme.indexOf('"path": "\\\\RPC Control\\\\example"'));
+  let sddl = JSON.parse(`"${/"sddl": "([^"]*)"/.exec(block)![1]}"`) as string;
+  const shown = /"access": \{ "low": \{ "connect": (true|false)/.exec(block)![1] === "true";
+  const mapping = { read: 0x20001, write: 0x10001, execute: 0, all: 0x1f0001 };
+  sddl = sddl.replaceAll(";CC;", ";0x1;"); // SDDL's name for 0x1; the fake reads hex
+  const r = fakeCheck(sddl, TOKENS.low, PORT_CONNECT, mapping);
+  assertStrictEquals(shown, r.granted, "the example's verdict");
+  assertStrictEquals(r.granted, true);
+  assert(!/S:/.test(sddl), "the example has no label");
+});
+
 Deno.test("readDescriptor(): without the label only on STATUS_ACCESS_DENIED; any other failure is thrown", () => {
   const refuse = (status: number) => (_: null, info: number) => {
     if (info & SecurityInformation.LABEL_SECURITY_INFORMATION) {
