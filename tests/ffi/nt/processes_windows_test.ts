@@ -13,12 +13,15 @@ import {
   listProcesses,
   openProcess,
   ProcessAccess,
+  processProtection,
+  PS_PROTECTED_TYPE_MASK,
   spawnCaptured,
   waitFor,
 } from "../../../ffi/nt/processes.ts";
 import { kernel32 } from "../../../ffi/kernel32.ts";
 import type { NtHandle } from "../../../ffi/nt/handle.ts";
 import { WINDOWS_ONLY, windowsTest } from "../../_helpers.ts";
+import { wineVersion } from "../../../ffi/ntdll.ts";
 
 /** Starts a read of `pipe`; resolves true at end of pipe (every write end closed). */
 function readToEnd(pipe: NtHandle<"file">): Promise<boolean> {
@@ -157,3 +160,19 @@ async function childOf(parentPid: number, ms: number): Promise<number> {
   }
   throw new Error(`no child of pid ${parentPid} within ${ms} ms`);
 }
+
+windowsTest(
+  "processProtection(): 0 for this process; csrss's PS_PROTECTION type bits are set (Windows)",
+  WINDOWS_ONLY,
+  () => {
+    // NtQueryInformationProcess.c (case 61) copies the PS_PROTECTION byte; PsIsProtectedProcess.c
+    // tests its low three bits.
+    using me = openProcess(Deno.pid, ProcessAccess.PROCESS_QUERY_LIMITED_INFORMATION);
+    assertStrictEquals(processProtection(me), 0);
+    if (wineVersion() !== null) return; // Wine has no protected processes
+    const csrss = listProcesses().find((p) => p.image.toLowerCase() === "csrss.exe");
+    assert(csrss, "csrss.exe is running");
+    using h = openProcess(csrss.pid, ProcessAccess.PROCESS_QUERY_LIMITED_INFORMATION);
+    assert((processProtection(h) & PS_PROTECTED_TYPE_MASK) !== 0, "csrss is protected");
+  },
+);
