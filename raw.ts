@@ -118,6 +118,8 @@ export {
   ProcessAccess,
   type ProcessEntry,
   ProcessInfoClass,
+  processProtection,
+  PS_PROTECTED_TYPE_MASK,
   SystemProcessInformation,
   THREAD_STATE_WAITING,
   type ThreadEntry,
@@ -134,6 +136,7 @@ export {
   enableDebugPrivilege,
   objectName,
   portTypeIndex,
+  SYSTEM_PROCESS_SKIPPED,
 } from "./ffi/lpc/port_servers.ts";
 export {
   PRIVILEGE_LUIDS,

@@ -25,6 +25,7 @@ import {
   objectName,
   openThread,
   portTypeIndex,
+  processProtection,
   queryAlpcServerInformation,
   queryAlpcServerSession,
   systemHandles,
@@ -64,13 +65,12 @@ export function buildPortGraph(source: GraphSource, options: GraphOptions): Port
   const me = source.currentPid();
   const typeIndex = source.portTypeIndex();
   const debugPrivilege = source.debugPrivilege();
+  // The handle table before the process list: a process that starts in between is then only in
+  // the list (no handles to read), and one that exits fails its open with a "gone" status.
+  const handles = source.handles().filter((h) => h.typeIndex === typeIndex && h.pid !== me);
   const { processes: list, threads } = source.processes();
   const images = new Map(list.map((p) => [p.pid, p.image]));
-  const f = readHandles(
-    source,
-    source.handles().filter((h) => h.typeIndex === typeIndex && h.pid !== me),
-    images,
-  );
+  const f = readHandles(source, handles, images);
   const { processes, ports } = f;
   const node = (pid: number): GraphProcess => {
     let p = processes.get(pid);
@@ -82,7 +82,8 @@ export function buildPortGraph(source: GraphSource, options: GraphOptions): Port
   };
   let waits: PortGraph["waits"];
   if (options.waits) {
-    waits = readWaits(source, threads.filter((t) => t.pid !== me), ports);
+    const unread = new Set([...processes.values()].filter((p) => p.unreadable).map((p) => p.pid));
+    waits = readWaits(source, threads.filter((t) => t.pid !== me), ports, unread);
     for (const w of waits.blocked) {
       const key = w.port.toLowerCase();
       if (w.port && !ports.has(key)) {
@@ -238,6 +239,7 @@ export function kernelGraphSource(): GraphSource {
     handles: () => systemHandles(),
     processes: () => listProcessesAndThreads(),
     openProcess: (pid, access) => openProcess(pid, access),
+    protection: (process) => processProtection(process as NtHandle<"process">),
     duplicate: (process, handle, pid) =>
       duplicatePortHandle(process as NtHandle<"process">, handle, pid),
     objectName: (port) => objectName(port as NtHandle),

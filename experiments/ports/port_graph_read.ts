@@ -10,6 +10,8 @@
 import { NtError } from "../../mod.ts";
 import {
   ProcessAccess,
+  PS_PROTECTED_TYPE_MASK,
+  SYSTEM_PROCESS_SKIPPED,
   type SystemHandle,
   THREAD_STATE_WAITING,
   type ThreadEntry,
@@ -35,18 +37,37 @@ export function statusOf(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/** Why a process could not be opened for duplication, in the graph's words. */
-function openFailure(source: GraphSource, pid: number, e: unknown, alive: boolean): string {
+/**
+ * The System process: its port handles are never duplicated (`SYSTEM_PROCESS_SKIPPED` says why,
+ * citing `AlpcpClosePort.c`), only counted.
+ */
+export const SYSTEM_PID = 4;
+
+/**
+ * Why a process could not be opened for duplication, in the graph's words. "protected process"
+ * only when `ProcessProtectionInformation` says so: the PS_PROTECTION byte's type bits (`& 7`, as
+ * `PsIsProtectedProcess.c` tests them; `NtQueryInformationProcess.c` class 61 copies that byte).
+ * Otherwise the status is given: a non-elevated run against an
+ * elevated process of the same user is refused too, and is not protected.
+ */
+function openFailure(source: GraphSource, pid: number, e: unknown): string {
   const s = statusOf(e);
-  if (!alive || GONE.has(s)) return "process exited";
-  if (DENIED.has(s)) {
-    try {
-      source.openProcess(pid, ProcessAccess.PROCESS_QUERY_LIMITED_INFORMATION)[Symbol.dispose]();
-      return "protected process";
-    } catch { /* not even limited query access */ }
-    return "access denied";
+  if (GONE.has(s)) return "process exited";
+  if (!DENIED.has(s)) return `open process: ${s}`;
+  let limited: Disposable;
+  try {
+    limited = source.openProcess(pid, ProcessAccess.PROCESS_QUERY_LIMITED_INFORMATION);
+  } catch {
+    /* not even limited query access */
+    return `access denied (${s})`;
   }
-  return `open process: ${s}`;
+  using _limited = limited;
+  try {
+    if ((source.protection(limited) & PS_PROTECTED_TYPE_MASK) !== 0) return "protected process";
+  } catch (q) {
+    return `access denied (${s}; ProcessProtectionInformation: ${statusOf(q)})`;
+  }
+  return `access denied (${s}, not protected)`;
 }
 
 /** A holder's communication ports whose other end is one process. */
@@ -105,6 +126,11 @@ export function readHandles(
   for (const [pid, list] of byPid) {
     const p: GraphProcess = { pid, image: images.get(pid) ?? null, portHandles: list.length };
     f.processes.set(pid, p);
+    if (pid === SYSTEM_PID) {
+      p.unreadable = SYSTEM_PROCESS_SKIPPED;
+      miss(p.unreadable, list.length);
+      continue;
+    }
     let process: Disposable;
     try {
       process = source.openProcess(
@@ -112,7 +138,7 @@ export function readHandles(
         ProcessAccess.PROCESS_DUP_HANDLE | ProcessAccess.PROCESS_QUERY_LIMITED_INFORMATION,
       );
     } catch (e) {
-      p.unreadable = openFailure(source, pid, e, images.has(pid));
+      p.unreadable = openFailure(source, pid, e);
       miss(p.unreadable, list.length);
       continue;
     }
@@ -177,11 +203,14 @@ export function readHandles(
  * @param source where the facts come from
  * @param threads the other processes' threads
  * @param ports the named ports known so far (a waiter that is its port's server is told apart)
+ * @param unread the processes whose handles could not be read (a waiter there on a port whose
+ *   server is not known may be that server: it is counted, not given a role)
  */
 export function readWaits(
   source: GraphSource,
   threads: ThreadEntry[],
   ports: Map<string, GraphPort>,
+  unread: Set<number> = new Set(),
 ): NonNullable<PortGraph["waits"]> {
   const candidates = threads.filter((t) =>
     t.state === THREAD_STATE_WAITING && t.waitReason === WAIT_REASON_WR_LPC_REPLY
@@ -210,8 +239,17 @@ export function readWaits(
       miss("no longer waiting on a port");
       continue;
     }
-    // The port's own server waiting on a request it sent to a client: class 4 names the client.
-    const serves = ports.get(info.connectionPortName.toLowerCase())?.server === t.pid;
+    // The port's own server waiting on a request it sent to a client: class 4 names the client
+    // (AlpcpPortQueryServerInfo.c). Which one this is needs the port's server from the handles.
+    const known = ports.get(info.connectionPortName.toLowerCase())?.server ?? null;
+    if (known === null && unread.has(t.pid)) {
+      miss(
+        "waits on a port whose server is not known, in a process whose handles could not be " +
+          "read: the other end class 4 names is the server for a client, the client for a server",
+      );
+      continue;
+    }
+    const serves = known === t.pid;
     blocked.push({
       pid: t.pid,
       tid: t.tid,

@@ -35,6 +35,11 @@ export interface GraphSource {
   processes(): { processes: { pid: number; image: string }[]; threads: ThreadEntry[] };
   /** Opens a process with `access` (`PROCESS_DUP_HANDLE`, `PROCESS_QUERY_LIMITED_INFORMATION`). */
   openProcess(pid: number, access: number): Disposable;
+  /**
+   * `NtQueryInformationProcess(ProcessProtectionInformation)`: the PS_PROTECTION byte of a process
+   * opened with `PROCESS_QUERY_LIMITED_INFORMATION` (0: not protected).
+   */
+  protection(process: Disposable): number;
   /** Duplicates `handle` of the opened process into this one. */
   duplicate(process: Disposable, handle: bigint, pid: number): Disposable;
   /** The object name of a duplicated port (`""` for a communication port). */

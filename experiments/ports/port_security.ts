@@ -48,6 +48,17 @@ import {
 
 export * from "./port_security_types.ts";
 
+/** The tokens below Medium integrity (a lowbox token is Low): the label decides for them. */
+const LABELLED: readonly TokenName[] = ["low", "appcontainer"];
+/**
+ * Why a Low or AppContainer verdict is unknown without the label: `SepMandatoryIntegrityCheck.c`
+ * takes `SepDefaultMandatorySid` (Medium, `SepInitializationPhase0.c`) with no-write-up only when
+ * the descriptor has no label, so checking a descriptor read without one would answer for a
+ * label the port may not have.
+ */
+const NO_LABEL = "the label was not read (LABEL_SECURITY_INFORMATION refused): " +
+  "a check without it would assume the default Medium label (SepMandatoryIntegrityCheck.c)";
+
 /** Chooses the mapping: the one read at run time where there is one, else the constant. */
 export function chooseMapping(
   type: DescriptorSurvey["type"],
@@ -137,6 +148,8 @@ export function portSecurity(
         p.access[name] = { connect: null, reason: `no token: ${t.reason}` };
       } else if (!descriptor) {
         p.access[name] = { connect: null, reason: `no descriptor: ${p.reason}` };
+      } else if (LABELLED.includes(name) && !descriptor.parts.includes("label")) {
+        p.access[name] = { connect: null, reason: NO_LABEL };
       } else {
         try {
           const r = options.probe.check(descriptor, t.token, PORT_CONNECT, mapping);

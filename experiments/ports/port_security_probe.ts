@@ -49,20 +49,35 @@ function reasonOf(e: unknown): string {
   return message(e);
 }
 
-/** Owner, group, DACL and label of an open handle; without the label if that is refused. */
-function readDescriptor(port: Parameters<typeof querySecurityDescriptor>[0]): PortDescriptor {
+/**
+ * Owner, group, DACL and label of an open handle; without the label only when reading it is
+ * refused (STATUS_ACCESS_DENIED: the label needs more than READ_CONTROL). Any other failure is
+ * thrown: a descriptor silently read without its label would be checked with the default Medium
+ * label. `port_security.ts` leaves the Low and AppContainer verdicts unknown when the label is
+ * missing.
+ *
+ * @param port the open handle
+ * @param query `NtQuerySecurityObject` (tests pass a fake)
+ * @param toSddl the SDDL of what was read (tests pass a fake)
+ */
+export function readDescriptor<P>(
+  port: P,
+  query: (port: P, info: number) => Uint8Array<ArrayBuffer>,
+  toSddl: (sd: Uint8Array<ArrayBuffer>, info: number) => string,
+): PortDescriptor {
   const noLabel = READ_CONTROL_INFORMATION & ~SecurityInformation.LABEL_SECURITY_INFORMATION;
   let info = READ_CONTROL_INFORMATION;
   let sd: Uint8Array<ArrayBuffer>;
   try {
-    sd = querySecurityDescriptor(port, info);
-  } catch {
+    sd = query(port, info);
+  } catch (e) {
+    if (!(e instanceof NtError) || e.symbol !== "STATUS_ACCESS_DENIED") throw e;
     info = noLabel;
-    sd = querySecurityDescriptor(port, info);
+    sd = query(port, info);
   }
   return {
     sd,
-    sddl: securityDescriptorToSddl(sd, info),
+    sddl: toSddl(sd, info),
     parts: PARTS.filter(([bit]) => info & bit).map(([, n]) => n),
   };
 }
@@ -116,7 +131,10 @@ export function kernelSecurityProbe(): SecurityProbe {
               }
             }
             try {
-              byPath.set(name.toLowerCase(), { server, descriptor: readDescriptor(port) });
+              byPath.set(name.toLowerCase(), {
+                server,
+                descriptor: readDescriptor(port, querySecurityDescriptor, securityDescriptorToSddl),
+              });
             } catch (e) {
               byPath.set(name.toLowerCase(), { server, reason: reasonOf(e) });
             }

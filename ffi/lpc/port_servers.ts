@@ -10,7 +10,14 @@
 import { addressOf, currentProcess, handleCell, NtHandle } from "../nt/handle.ts";
 import { LAYOUTS } from "../layouts.ts";
 import { ntdll } from "../ntdll.ts";
-import { currentProcessId, openProcess, ProcessAccess, processImagePath } from "../nt/processes.ts";
+import {
+  currentProcessId,
+  openProcess,
+  ProcessAccess,
+  processImagePath,
+  processProtection,
+  PS_PROTECTED_TYPE_MASK,
+} from "../nt/processes.ts";
 import { NtError, ntSuccess } from "../status.ts";
 import { readCountedUnicodeString } from "../nt/object_attributes.ts";
 import { handleTypeIndex, type SystemHandle, systemHandles } from "../nt/system_handles.ts";
@@ -118,9 +125,44 @@ function reasonOf(e: unknown): string {
 }
 
 /**
+ * Why the System process's port handles are not duplicated: `AlpcpClosePort.c` runs
+ * `AlpcpDoPortCleanup` and `AlpcpSendCloseMessage` when the closing process's last handle goes and
+ * the closer owns the port or its flags have 0x100000 (settable only from kernel mode:
+ * `AlpcpValidateAndSetPortAttributes.c`). Closing our duplicate of such a port could clean up a
+ * kernel component's port.
+ */
+export const SYSTEM_PROCESS_SKIPPED: string =
+  "System process: not duplicated (closing a duplicate may " +
+  "clean up a kernel port: AlpcpClosePort.c)";
+
+/** Why `PROCESS_DUP_HANDLE` was refused: protected only if PS_PROTECTION says so. */
+function refusal(pid: number, e: unknown): string {
+  const why = reasonOf(e);
+  if (!(e instanceof NtError) || !/ACCESS_DENIED/.test(e.symbol ?? "")) {
+    return `open process: ${why}`;
+  }
+  let limited: NtHandle<"process">;
+  try {
+    limited = openProcess(pid, ProcessAccess.PROCESS_QUERY_LIMITED_INFORMATION);
+  } catch {
+    return `access denied (${why})`;
+  }
+  using _limited = limited;
+  try {
+    return (processProtection(limited) & PS_PROTECTED_TYPE_MASK) !== 0
+      ? "protected process"
+      : `access denied (${why}, not protected)`;
+  } catch (q) {
+    return `access denied (${why}; ProcessProtectionInformation: ${reasonOf(q)})`;
+  }
+}
+
+/**
  * Attributes named ports to the processes that hold their connection port handles. Enables
  * SeDebugPrivilege when the token holds it. Protected processes (csrss, lsass with PPL, ...) refuse
- * `PROCESS_DUP_HANDLE` even then; they are counted under "protected process".
+ * `PROCESS_DUP_HANDLE` even then; they are counted under "protected process" when their
+ * PS_PROTECTION byte says so (`PsIsProtectedProcess.c`), else under "access denied" with why.
+ * The System process (pid 4) is never duplicated from: see `SYSTEM_PROCESS_SKIPPED`.
  *
  * @returns named port path → serving process, with what could not be attributed and why
  * @example Who serves the ports (Windows only, not run here: it reads every process's handles)
@@ -156,6 +198,10 @@ export function findPortServers(
   let portHandles = 0;
   for (const [pid, list] of byPid) {
     portHandles += list.length;
+    if (pid === 4) {
+      miss(SYSTEM_PROCESS_SKIPPED, list.length);
+      continue;
+    }
     let process: NtHandle<"process">;
     try {
       process = openProcess(
@@ -163,12 +209,7 @@ export function findPortServers(
         ProcessAccess.PROCESS_DUP_HANDLE | ProcessAccess.PROCESS_QUERY_LIMITED_INFORMATION,
       );
     } catch (e) {
-      let why = `open process: ${reasonOf(e)}`;
-      try {
-        openProcess(pid, ProcessAccess.PROCESS_QUERY_LIMITED_INFORMATION).close();
-        why = "protected process";
-      } catch { /* not even query access */ }
-      miss(why, list.length);
+      miss(refusal(pid, e), list.length);
       continue;
     }
     using _process = process;

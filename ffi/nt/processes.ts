@@ -47,7 +47,15 @@ export const ProcessInfoClass = {
   ProcessDebugPort: 7,
   ProcessExceptionPort: 8,
   ProcessHandleCount: 20,
+  /** One byte, PS_PROTECTION (`NtQueryInformationProcess.c`, case 61). */
+  ProcessProtectionInformation: 61,
 } as const;
+
+/**
+ * The type bits of PS_PROTECTION (0: none, 1: protected light, 2: protected); the signer is in the
+ * high nibble. `PsIsProtectedProcess.c` calls a process protected when these bits are non-zero.
+ */
+export const PS_PROTECTED_TYPE_MASK = 0x7;
 
 /** `CREATE_NO_WINDOW`: a console child gets no window of its own. */
 export const CREATE_NO_WINDOW = 0x08000000;
@@ -514,6 +522,29 @@ export function hasDebugPort(process: NtHandle<"process">): boolean {
     "ProcessDebugPort",
   );
   return out[0] !== 0n;
+}
+
+/**
+ * A process's PS_PROTECTION byte (`ProcessProtectionInformation`, 1 byte): `NtQueryInformationProcess.c`
+ * (case 61) copies the byte `PsGetProcessProtection.c` returns. Asked on a handle opened with
+ * `PROCESS_QUERY_LIMITED_INFORMATION` (what a protected process grants); the decompiled reference
+ * call there does not show the access it asks, so a refusal is reported, not assumed. Protected
+ * when `(byte & PS_PROTECTED_TYPE_MASK) !== 0` (`PsIsProtectedProcess.c`).
+ */
+export function processProtection(process: NtHandle<"process">): number {
+  const out = new Uint8Array(1);
+  check(
+    ntdll().NtQueryInformationProcess(
+      process.unsafePointer,
+      ProcessInfoClass.ProcessProtectionInformation,
+      out,
+      1,
+      null,
+    ),
+    "NtQueryInformationProcess",
+    "ProcessProtectionInformation",
+  );
+  return out[0]!;
 }
 
 /** This process's id. */

@@ -26,8 +26,11 @@ export interface FakePort {
 export interface FakeProcess {
   image: string;
   ports: FakePort[];
-  /** How opening it fails: protected (limited query works), denied (nothing works). */
-  refuse?: "protected" | "denied";
+  /**
+   * How opening it fails: protected (limited query works, PS_PROTECTION 0x61), elevated (limited
+   * query works, PS_PROTECTION 0: refused but not protected), denied (nothing works).
+   */
+  refuse?: "protected" | "elevated" | "denied";
   /** Listed in the handle table but gone from the process list. */
   exited?: boolean;
   threads?: (Omit<ThreadEntry, "pid" | "state" | "waitReason"> & {
@@ -40,8 +43,22 @@ export interface FakeProcess {
 export function fakeSystem(
   procs: Record<number, FakeProcess>,
   options: { noClass12?: boolean; noPorts?: boolean } = {},
-): GraphSource & { state: { open: number; closed: number; asked: number[] } } {
-  const state = { open: 0, closed: 0, asked: [] as number[] };
+): GraphSource & {
+  state: {
+    open: number;
+    closed: number;
+    asked: number[];
+    duplicatedFrom: number[];
+    calls: string[];
+  };
+} {
+  const state = {
+    open: 0,
+    closed: 0,
+    asked: [] as number[],
+    duplicatedFrom: [] as number[],
+    calls: [] as string[],
+  };
   const opened = <T extends object>(o: T): T & Disposable => {
     state.open++;
     let done = false;
@@ -85,8 +102,12 @@ export function fakeSystem(
       }
       return PORT_TYPE;
     },
-    handles: () => handles,
+    handles: () => {
+      state.calls.push("handles");
+      return handles;
+    },
     processes: () => {
+      state.calls.push("processes");
       const live = Object.entries(procs).filter(([, p]) => !p.exited);
       return {
         processes: [
@@ -109,13 +130,18 @@ export function fakeSystem(
     openProcess: (pid, access) => {
       const p = procs[pid];
       if (!p || p.exited) throw new NtError("OpenProcess", ERROR_INVALID_PARAMETER, "win32");
-      if (p.refuse === "denied" || (p.refuse === "protected" && access !== 0x1000)) {
+      if (p.refuse === "denied" || (p.refuse && access !== 0x1000)) {
         throw new NtError("OpenProcess", ERROR_ACCESS_DENIED, "win32", `pid ${pid}`);
       }
       return opened({ pid });
     },
+    protection: (process) => {
+      const { pid } = process as unknown as { pid: number };
+      return procs[pid]!.refuse === "protected" ? 0x61 : 0;
+    },
     duplicate: (process, handle) => {
       const { pid } = process as unknown as { pid: number };
+      state.duplicatedFrom.push(pid);
       const port = procs[pid]!.ports[Number(handle) / 4 - 1]!;
       return opened({ port });
     },

@@ -25,14 +25,21 @@ Deno.test("buildPortGraph(): servers via session-info, a client of two servers, 
   });
   // csrss's own handles are unreadable: its port is listed (from the walk) with the reason.
   assertStrictEquals(port("\\Windows\\ApiPort")?.server, null);
-  assertMatch(port("\\Nobody")!.why!, /1 protected process, 1 access denied, 1 process exited/);
+  assertMatch(
+    port("\\Nobody")!.why!,
+    /1 protected process, 1 access denied \(ERROR_ACCESS_DENIED\), 1 process exited/,
+  );
   assertStrictEquals(port("\\RPC Control\\lsasspirpc"), undefined, "not readable, not walked");
   const unreadable = Object.fromEntries(g.processes.map((p) => [p.pid, p.unreadable]));
   assertEquals(unreadable[500], "protected process");
-  assertEquals(unreadable[600], "access denied");
+  assertEquals(unreadable[600], "access denied (ERROR_ACCESS_DENIED)");
   assertEquals(unreadable[700], "process exited");
   assertStrictEquals(g.processes.find((p) => p.pid === 700)?.image, null);
-  assertEquals(g.unknown, { "protected process": 2, "access denied": 1, "process exited": 1 });
+  assertEquals(g.unknown, {
+    "protected process": 2,
+    "access denied (ERROR_ACCESS_DENIED)": 1,
+    "process exited": 1,
+  });
   // The client holds no connection port: it is the client of both, both ends counted for svc.
   const edges = g.connections.map((c) => [c.client, c.server, c.port, c.handles, c.direction]);
   assertEquals(edges, [
@@ -112,6 +119,62 @@ Deno.test("buildPortGraph() with waits: only WrLpcReply waiters asked; a protect
   // The server's own wait does not turn the connection around.
   const toSvc = g.connections.find((c) => c.server === 800)!;
   assertEquals([toSvc.client, toSvc.direction], [900, "known"]);
+});
+
+Deno.test("buildPortGraph(): the System process's handles are counted, never duplicated", () => {
+  // AlpcpClosePort.c: closing the last handle of a kernel-flagged port cleans it up.
+  const src = fakeSystem({
+    4: { image: "System", ports: [{ name: "\\Kernel\\Port", other: 4 }, { other: 900 }] },
+    900: { image: "client.exe", ports: [{ other: 4 }] },
+  });
+  const g = buildPortGraph(src, { waits: false });
+  assertEquals(src.state.duplicatedFrom, [900], "nothing duplicated out of pid 4");
+  assertStrictEquals(src.state.open, src.state.closed);
+  const system = g.processes.find((p) => p.pid === 4)!;
+  assertMatch(system.unreadable!, /System process: not duplicated .*AlpcpClosePort\.c/);
+  assertStrictEquals(g.unknown[system.unreadable!], 2);
+  assertStrictEquals(g.ports.length, 0, "the System process's port name is not read");
+});
+
+Deno.test("buildPortGraph(): protected only when PS_PROTECTION says so; the handle table first", () => {
+  const src = fakeSystem({
+    500: { image: "csrss.exe", refuse: "protected", ports: [{}] },
+    510: { image: "elevated.exe", refuse: "elevated", ports: [{}] },
+    // In the handle table, gone from the process list: its open says why (not the list).
+    520: { image: "gone.exe", exited: true, ports: [{}] },
+  });
+  const g = buildPortGraph(src, { waits: false });
+  assertStrictEquals(src.state.open, src.state.closed, "the limited handles are closed too");
+  assertEquals(src.state.calls, ["handles", "processes"], "handle table read before processes");
+  const why = Object.fromEntries(g.processes.map((p) => [p.pid, p.unreadable]));
+  assertEquals(why[500], "protected process");
+  assertEquals(why[510], "access denied (ERROR_ACCESS_DENIED, not protected)");
+  assertEquals(why[520], "process exited");
+});
+
+Deno.test("buildPortGraph() with waits: an unreadable process waiting on a port of unknown server gets no role", () => {
+  // 500's handles cannot be read; its thread waits on its own port for its client 900 (class 4
+  // then names 900): calling 500 a client of 900 would make 900 the port's server.
+  const src = fakeSystem({
+    500: {
+      image: "csrss.exe",
+      refuse: "protected",
+      ports: [{}],
+      threads: [{
+        tid: 501,
+        answer: { blocked: true, connectedProcessId: 900, connectionPortName: "\\Windows\\X" },
+      }],
+    },
+    900: { image: "client.exe", ports: [{ other: 500 }] },
+  });
+  const g = buildPortGraph(src, { waits: true });
+  assertStrictEquals(src.state.open, src.state.closed);
+  assertEquals(g.waits!.blocked, []);
+  assertEquals(Object.values(g.waits!.unknown), [1]);
+  assertMatch(Object.keys(g.waits!.unknown)[0]!, /server is not known.*could not be read/);
+  assertStrictEquals(g.ports.find((p) => p.name === "\\Windows\\X"), undefined, "no server");
+  // The connection keeps its direction from the handles: 900 holds no connection port.
+  assertEquals(g.connections.map((c) => [c.client, c.server]), [[900, 500]]);
 });
 
 Deno.test("buildPortGraph() throws where there are no ports; listPorts() records it as skipped", () => {

@@ -13,6 +13,7 @@ import {
   assertMatch,
   assertStrictEquals,
   assertStringIncludes,
+  assertThrows,
 } from "@std/assert";
 import {
   ALPC_PORT_MAPPING_CONSTANT,
@@ -34,6 +35,8 @@ import { formatTable } from "../../experiments/ports/ports_table.ts";
 import type { AccessCheckResult, GenericMapping } from "../../ffi/nt/security.ts";
 import type { DirectoryEntry, DirectorySource } from "../../ffi/nt/namespace.ts";
 import { NtError, NTSTATUS } from "../../ffi/status.ts";
+import { readDescriptor } from "../../experiments/ports/port_security_probe.ts";
+import { READ_CONTROL_INFORMATION, SecurityInformation } from "../../raw.ts";
 import { conditionalTest, ON_LINUX, REPO_ROOT, run } from "../_helpers.ts";
 
 // ---- a fake checker: the DACL of an SDDL string, evaluated for a token's facts ----
@@ -170,12 +173,8 @@ const DESCRIPTORS: Record<string, string> = {
 
 const enc = new TextEncoder();
 
-function descriptor(sddl: string): PortDescriptor {
-  return {
-    sddl,
-    sd: enc.encode(sddl) as Uint8Array<ArrayBuffer>,
-    parts: ["owner", "group", "dacl"],
-  };
+function descriptor(sddl: string, parts = ["owner", "group", "dacl", "label"]): PortDescriptor {
+  return { sddl, sd: enc.encode(sddl) as Uint8Array<ArrayBuffer>, parts };
 }
 
 /** A recorded probe: the survey, which tokens can be made, the fake checker; counts disposals. */
@@ -244,6 +243,78 @@ const PORTS = [
 const OBJECTS = [...PORTS, { path: "\\RPC Control", type: "Directory" }];
 
 // ---- tests ----
+
+Deno.test("portSecurity() with --access: a descriptor read without its label leaves Low and AppContainer unknown", () => {
+  const byPath: DescriptorSurvey["byPath"] = new Map([[
+    "\\rpc control\\everyone",
+    {
+      server: { pid: 700, image: "svc.exe" },
+      // Read without LABEL_SECURITY_INFORMATION: the port may have a Low label not shown.
+      descriptor: descriptor(DESCRIPTORS["\\RPC Control\\everyone"]!, ["owner", "group", "dacl"]),
+    },
+  ]]);
+  const probe = recordedProbe({ survey: { byPath } });
+  const s = portSecurity([{ path: "\\RPC Control\\everyone", type: "ALPC Port" }], {
+    access: true,
+    probe,
+  });
+  const access = s.ports[0]!.access!;
+  assertEquals(access.process, { connect: true, granted: "0x00000001", status: "STATUS_SUCCESS" });
+  assertStrictEquals(access["restricted-medium"]!.connect, true);
+  for (const name of ["low", "appcontainer"] as const) {
+    const v = access[name]!;
+    assertStrictEquals(v.connect, null, name);
+    assertMatch("reason" in v ? v.reason : "", /label was not read.*SepMandatoryIntegrityCheck\.c/);
+  }
+  assertEquals(probe.checks.map(([t]) => t), ["process", "restricted-medium"], "not checked");
+  assertEquals(s.summary.connectable, {
+    process: 1,
+    "restricted-medium": 1,
+    low: 0,
+    appcontainer: 0,
+  });
+});
+
+Deno.test("README's --access example: its Low verdict is what the label rules give its SDDL", () => {
+  // SepMandatoryIntegrityCheck.c: no label means SepDefaultMandatorySid (Medium) with no-write-up;
+  // a lower token keeps the mapping's read and execute rights | 0x120000, and the write rights are
+  // removed only where the read mapping does not hold them: PORT_CONNECT is in read (0x20001), so
+  // Low connects. A no-read-up label at Medium takes the read rights too.
+  const readme = Deno.readTextFileSync(`${REPO_ROOT}/README.md`);
+  const block = readme.slice(readme.indexOf('"path": "\\\\RPC Control\\\\example"'));
+  let sddl = JSON.parse(`"${/"sddl": "([^"]*)"/.exec(block)![1]}"`) as string;
+  const shown = /"access": \{ "low": \{ "connect": (true|false)/.exec(block)![1] === "true";
+  const mapping = { read: 0x20001, write: 0x10001, execute: 0, all: 0x1f0001 };
+  sddl = sddl.replaceAll(";CC;", ";0x1;"); // SDDL's name for 0x1; the fake reads hex
+  const r = fakeCheck(sddl, TOKENS.low, PORT_CONNECT, mapping);
+  assertStrictEquals(shown, r.granted, "the example's verdict");
+  assertStrictEquals(r.granted, true);
+  assert(!/S:/.test(sddl), "the example has no label");
+});
+
+Deno.test("readDescriptor(): without the label only on STATUS_ACCESS_DENIED; any other failure is thrown", () => {
+  const refuse = (status: number) => (_: null, info: number) => {
+    if (info & SecurityInformation.LABEL_SECURITY_INFORMATION) {
+      throw new NtError("NtQuerySecurityObject", status, "ntstatus", "fake");
+    }
+    return enc.encode(`read ${info}`) as Uint8Array<ArrayBuffer>;
+  };
+  const sddl = (_: Uint8Array, info: number) => `sddl ${info}`;
+  const denied = readDescriptor(null, refuse(NTSTATUS.STATUS_ACCESS_DENIED), sddl);
+  assertEquals(denied.parts, ["owner", "group", "dacl"]);
+  assertStrictEquals(denied.sddl, `sddl ${READ_CONTROL_INFORMATION & ~0x10}`);
+  const err = assertThrows(
+    () => readDescriptor(null, refuse(NTSTATUS.STATUS_INVALID_PARAMETER), sddl),
+    NtError,
+  );
+  assertStrictEquals(err.symbol, "STATUS_INVALID_PARAMETER");
+  const all = readDescriptor(
+    null,
+    (_: null, i) => enc.encode(`${i}`) as Uint8Array<ArrayBuffer>,
+    sddl,
+  );
+  assertEquals(all.parts, ["owner", "group", "dacl", "label"]);
+});
 
 Deno.test("chooseMapping(): the mapping read at run time when there is one, else the AlpcpInitSystem.c constant, and why", () => {
   const runtime = chooseMapping({

@@ -188,6 +188,44 @@ windowsTest(
 );
 
 windowsTest(
+  "NtAccessCheck for the Low and AppContainer tokens: the label rules and the lowbox's package ACE, as the kernel applies them",
+  REAL_WINDOWS
+    ? null
+    : UNDER_WINE
+    ? "Wine keeps a lowered integrity level and its NtCreateLowBoxToken returns no handle: neither token can be made"
+    : NOT_WINDOWS,
+  () => {
+    using stack = new DisposableStack();
+    const by = Object.fromEntries(
+      kernelSecurityProbe().tokens(stack).map((t) => ["facts" in t ? t.facts.name : t.name, t]),
+    );
+    const low = (by.low as ProbeToken).token as Token;
+    const ac = (by.appcontainer as ProbeToken).token as Token;
+    const connect = (sddl: string, t: Token) =>
+      accessCheck(sddlToSecurityDescriptor(sddl), t, 1, MAPPING).granted;
+    // SepMandatoryIntegrityCheck.c: no label is SepDefaultMandatorySid (Medium) with no-write-up;
+    // a lower token keeps the read mapping's rights, and the port mapping's read holds
+    // PORT_CONNECT: Low connects. A no-read-up label at Medium takes the read rights too.
+    assertStrictEquals(connect("O:BAG:BAD:(A;;0x1;;;WD)", low), true, "no label");
+    assertStrictEquals(connect("O:BAG:BAD:(A;;0x1;;;WD)S:(ML;;NW;;;LW)", low), true, "Low label");
+    assertStrictEquals(
+      connect("O:BAG:BAD:(A;;0x1;;;WD)S:(ML;;NRNW;;;ME)", low),
+      false,
+      "NR at Medium",
+    );
+    // SepAccessCheck.c evaluates a lowbox token (token flag 0x4000) apart: Everyone alone is not
+    // enough, its package SID or ALL APPLICATION PACKAGES must be granted too.
+    assertStrictEquals(connect("O:BAG:BAD:(A;;0x1;;;WD)", ac), false, "no AC or package ACE");
+    assertStrictEquals(connect("O:BAG:BAD:(A;;0x1;;;WD)(A;;0x1;;;AC)", ac), true, "AC ACE");
+    assertStrictEquals(
+      connect(`O:BAG:BAD:(A;;0x1;;;WD)(A;;0x1;;;${PACKAGE_SID})`, ac),
+      true,
+      "package ACE",
+    );
+  },
+);
+
+windowsTest(
   "createLowBoxToken() under Wine is UnsupportedError (success with no handle), not a token",
   UNDER_WINE ? null : ON_WINDOWS_BUILD ? "Windows makes the token" : NOT_WINDOWS,
   () => {
