@@ -320,6 +320,18 @@ export class PortMessageHeaderView implements PortMessageHeader {
   get dataView(): DataView {
     return this.#dv;
   }
+  /**
+   * Whether the buffer holds a well-formed `LPC_REQUEST` ({@link checkPortMessageHeader} passes
+   * and the type is a request): the only message a server's allocation-free path takes.
+   */
+  isWellFormedRequest(): boolean {
+    try {
+      checkPortMessageHeader(this.#buf, this.#dv);
+    } catch {
+      return false;
+    }
+    return this.type === LpcMessageType.LPC_REQUEST;
+  }
   /** `DataLength`. */
   get dataLength(): number {
     return this.#dv.getUint16(PM.offsets.DataLength, true);

@@ -16,7 +16,6 @@ import type { ImpersonationLevelName } from "../nt/object_attributes.ts";
 import { handleCell, NtHandle } from "../nt/handle.ts";
 import { ntdll } from "../ntdll.ts";
 import {
-  checkPortMessageHeader,
   type ClientId,
   decodePortMessage,
   type ExceptionMessage,
@@ -47,6 +46,7 @@ import {
   relativeTimeout,
 } from "./port.ts";
 import { ReceivedView } from "./view.ts";
+import { callRequestInto } from "../_request_into.ts";
 
 const PM = LAYOUTS.PORT_MESSAGE;
 
@@ -298,6 +298,10 @@ export class AlpcServer implements Disposable {
     return this.#connections;
   }
 
+  /** A `requestInto` handler's error, logged against the message being served (made once). */
+  readonly #intoError = (note: string): void =>
+    this.#log("error", this.#header.snapshot(), { note });
+
   #log(event: string, header?: PortMessageHeader, extra: Partial<AlpcEvent> = {}): void {
     const now = this.#now();
     const e: AlpcEvent = {
@@ -413,12 +417,7 @@ export class AlpcServer implements Disposable {
     const into = this.#handler.requestInto;
     if (!into) return false;
     const header = this.#header;
-    try {
-      checkPortMessageHeader(this.#receive, header.dataView);
-    } catch {
-      return false;
-    }
-    if (header.type !== LpcMessageType.LPC_REQUEST) return false;
+    if (!header.isWellFormedRequest()) return false;
     const connection = this.#connectionOf();
     if (!connection) return false;
     const view = this.#attrs.isValid("VIEW") ? this.#receivedView(header.snapshot()) : undefined;
@@ -438,24 +437,10 @@ export class AlpcServer implements Disposable {
     );
     if (view) req.view = view;
     else delete req.view;
-    let length = 0;
     try {
-      try {
-        length = into.call(this.#handler, req, this.#replyPayload);
-        if (!Number.isInteger(length) || length < 0 || length > this.#replyPayload.byteLength) {
-          this.#log("error", header.snapshot(), {
-            note:
-              `requestInto returned ${length}, not a length in 0..${this.#replyPayload.byteLength}`,
-          });
-          length = 0;
-        }
-      } catch (e) {
-        this.#log("error", header.snapshot(), {
-          note: e instanceof Error ? e.message : String(e),
-        });
-        length = 0;
-      }
-      this.#sendReplyInto(length);
+      this.#sendReplyInto(
+        callRequestInto(this.#handler, into, req, this.#replyPayload, this.#intoError),
+      );
     } finally {
       if (view) this.#releaseView(view, connection, header.snapshot());
     }

@@ -21,7 +21,6 @@ import {
   UnicodeString,
 } from "../nt/object_attributes.ts";
 import {
-  checkPortMessageHeader,
   type ClientId,
   decodePortMessage,
   encodePortMessage,
@@ -49,6 +48,7 @@ import {
 } from "../server_events.ts";
 import { roundToPages, Section, type SectionSymbols } from "../nt/sections.ts";
 import { withThreadTokenRestored } from "../nt/_thread_token.ts";
+import { callRequestInto } from "../_request_into.ts";
 import {
   PortView,
   portViewStruct,
@@ -346,6 +346,10 @@ export class LpcServer implements Disposable {
     return this.#connections;
   }
 
+  /** A `requestInto` handler's error, logged against the message being served (made once). */
+  readonly #intoError = (note: string): void =>
+    this.#log("error", this.#header.snapshot(), { note });
+
   #log(event: string, header?: PortMessageHeader, extra: Partial<LpcEvent> = {}): void {
     const now = this.#now();
     const e: LpcEvent = {
@@ -428,12 +432,7 @@ export class LpcServer implements Disposable {
     const into = this.#handler.requestInto;
     if (!into) return false;
     const header = this.#header;
-    try {
-      checkPortMessageHeader(this.#receive, header.dataView);
-    } catch {
-      return false;
-    }
-    if (header.type !== LpcMessageType.LPC_REQUEST) return false;
+    if (!header.isWellFormedRequest()) return false;
     const connection = this.#connectionOf();
     if (!connection) return false;
     if (this.#logRequests) this.#log(messageTypeName(header.type), header.snapshot());
@@ -444,20 +443,7 @@ export class LpcServer implements Disposable {
       PM.size,
       PM.size + dataLength,
     );
-    let length = 0;
-    try {
-      length = into.call(this.#handler, req, this.#replyPayload);
-      if (!Number.isInteger(length) || length < 0 || length > this.#replyPayload.byteLength) {
-        this.#log("error", header.snapshot(), {
-          note:
-            `requestInto returned ${length}, not a length in 0..${this.#replyPayload.byteLength}`,
-        });
-        length = 0;
-      }
-    } catch (e) {
-      this.#log("error", header.snapshot(), { note: e instanceof Error ? e.message : String(e) });
-      length = 0;
-    }
+    const length = callRequestInto(this.#handler, into, req, this.#replyPayload, this.#intoError);
     // The reply is the request's header (MessageId, CallbackId, ClientId, Type: what
     // rewriteAsReply keeps) with the new lengths.
     const dv = this.#replyView;

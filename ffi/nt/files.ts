@@ -7,7 +7,6 @@
  * @module
  */
 
-import { advapi32 } from "../advapi32.ts";
 import { checkWin32, handleCell, type HandleCloser, NtHandle } from "./handle.ts";
 import { kernel32 } from "../kernel32.ts";
 import { ntdll } from "../ntdll.ts";
@@ -18,8 +17,13 @@ import {
   type SecurityDescriptor,
 } from "./object_attributes.ts";
 import { check, NTSTATUS, toUnsigned } from "../status.ts";
-import { decodeUtf16, encodeUtf16, readWideZ } from "../strings.ts";
+import { decodeUtf16, encodeUtf16 } from "../strings.ts";
 import { LAYOUTS } from "../layouts.ts";
+import {
+  querySecurityDescriptor,
+  securityDescriptorToSddl,
+  SecurityInformation,
+} from "./security.ts";
 
 const IOSB = LAYOUTS.IO_STATUS_BLOCK;
 const RDB = LAYOUTS.REPARSE_DATA_BUFFER;
@@ -297,37 +301,15 @@ export function createJunction(junctionWin32Path: string, targetWin32Path: strin
   }
 }
 
-/** `DACL_SECURITY_INFORMATION`. */
-const DACL_SECURITY_INFORMATION = 0x4;
-/** `LABEL_SECURITY_INFORMATION`. */
-const LABEL_SECURITY_INFORMATION = 0x10;
-
 /**
  * The DACL (and mandatory label, when `label`) of an object as SDDL, as stored
  * (`NtQuerySecurityObject`, then `ConvertSecurityDescriptorToStringSecurityDescriptorW`). The
  * handle needs `READ_CONTROL`.
  */
 export function securitySddl(handle: NtHandle, label = false): string {
-  const info = DACL_SECURITY_INFORMATION | (label ? LABEL_SECURITY_INFORMATION : 0);
-  let sd = new Uint8Array(512);
-  const needed = new Uint32Array(1);
-  let status = ntdll().NtQuerySecurityObject(handle.unsafePointer, info, sd, sd.byteLength, needed);
-  if (toUnsigned(status) === NTSTATUS.STATUS_BUFFER_TOO_SMALL) {
-    sd = new Uint8Array(needed[0]!);
-    status = ntdll().NtQuerySecurityObject(handle.unsafePointer, info, sd, sd.byteLength, needed);
-  }
-  check(status, "NtQuerySecurityObject", handle.what);
-  const out = new BigUint64Array(1);
-  checkWin32(
-    advapi32().ConvertSecurityDescriptorToStringSecurityDescriptorW(sd, 1, info, out, null),
-    "ConvertSecurityDescriptorToStringSecurityDescriptorW",
-  );
-  const p = Deno.UnsafePointer.create(out[0]!);
-  try {
-    return readWideZ(p);
-  } finally {
-    kernel32().LocalFree(p);
-  }
+  const info = SecurityInformation.DACL_SECURITY_INFORMATION |
+    (label ? SecurityInformation.LABEL_SECURITY_INFORMATION : 0);
+  return securityDescriptorToSddl(querySecurityDescriptor(handle, info), info);
 }
 
 /**
