@@ -136,6 +136,7 @@ export {
   enableDebugPrivilege,
   objectName,
   portTypeIndex,
+  SYSTEM_PROCESS_ID,
   SYSTEM_PROCESS_SKIPPED,
 } from "./ffi/lpc/port_servers.ts";
 export {

@@ -176,6 +176,7 @@ const RAW = [
   "READ_CONTROL_INFORMATION",
   "RaiseSystem",
   "RaiseThread",
+  "SYSTEM_PROCESS_ID",
   "SYSTEM_PROCESS_SKIPPED",
   "Section",
   "SectionOptions",

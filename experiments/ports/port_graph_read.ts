@@ -11,6 +11,7 @@ import { NtError } from "../../mod.ts";
 import {
   ProcessAccess,
   PS_PROTECTED_TYPE_MASK,
+  SYSTEM_PROCESS_ID,
   SYSTEM_PROCESS_SKIPPED,
   type SystemHandle,
   THREAD_STATE_WAITING,
@@ -36,12 +37,6 @@ export function statusOf(e: unknown): string {
   if (e instanceof NtError) return e.symbol ?? e.hex;
   return e instanceof Error ? e.message : String(e);
 }
-
-/**
- * The System process: its port handles are never duplicated (`SYSTEM_PROCESS_SKIPPED` says why,
- * citing `AlpcpClosePort.c`), only counted.
- */
-export const SYSTEM_PID = 4;
 
 /**
  * Why a process could not be opened for duplication, in the graph's words. "protected process"
@@ -126,7 +121,7 @@ export function readHandles(
   for (const [pid, list] of byPid) {
     const p: GraphProcess = { pid, image: images.get(pid) ?? null, portHandles: list.length };
     f.processes.set(pid, p);
-    if (pid === SYSTEM_PID) {
+    if (pid === SYSTEM_PROCESS_ID) {
       p.unreadable = SYSTEM_PROCESS_SKIPPED;
       miss(p.unreadable, list.length);
       continue;

@@ -124,6 +124,9 @@ function reasonOf(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+/** The System process's id: its port handles are never duplicated ({@link SYSTEM_PROCESS_SKIPPED}). */
+export const SYSTEM_PROCESS_ID = 4;
+
 /**
  * Why the System process's port handles are not duplicated: `AlpcpClosePort.c` runs
  * `AlpcpDoPortCleanup` and `AlpcpSendCloseMessage` when the closing process's last handle goes and
@@ -198,7 +201,7 @@ export function findPortServers(
   let portHandles = 0;
   for (const [pid, list] of byPid) {
     portHandles += list.length;
-    if (pid === 4) {
+    if (pid === SYSTEM_PROCESS_ID) {
       miss(SYSTEM_PROCESS_SKIPPED, list.length);
       continue;
     }
