@@ -272,11 +272,12 @@ export function accessCheck(
   const privilegesLength = new Uint32Array([privileges.byteLength]);
   const granted = new Uint32Array(1);
   const accessStatus = new Int32Array(1);
+  const want = mapGenericMask(desired, mapping);
   check(
     ntdll().NtAccessCheck(
       sd,
       token.unsafePointer,
-      mapGenericMask(desired, mapping),
+      want,
       encodeGenericMapping(mapping),
       privileges,
       privilegesLength,
@@ -287,7 +288,6 @@ export function accessCheck(
     token.what,
   );
   const s = toUnsigned(accessStatus[0]!);
-  const want = mapGenericMask(desired, mapping);
   return {
     granted: s === 0 && (granted[0]! & want) === want,
     grantedAccess: granted[0]!,
