@@ -133,6 +133,7 @@ export {
 } from "./ffi/nt/system_handles.ts";
 export {
   duplicatePortHandle,
+  dupOpenRefusal,
   enableDebugPrivilege,
   objectName,
   portTypeIndex,

@@ -230,6 +230,7 @@ const RAW = [
   "decodeThreadList",
   "decodeUtf16",
   "describeStatus",
+  "dupOpenRefusal",
   "duplicatePortHandle",
   "enableDebugPrivilege",
   "encodeAlpcMessage",

@@ -9,8 +9,8 @@
 
 import { NtError } from "../../mod.ts";
 import {
+  dupOpenRefusal,
   ProcessAccess,
-  PS_PROTECTED_TYPE_MASK,
   SYSTEM_PROCESS_ID,
   SYSTEM_PROCESS_SKIPPED,
   type SystemHandle,
@@ -38,31 +38,15 @@ export function statusOf(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/**
- * Why a process could not be opened for duplication, in the graph's words. "protected process"
- * only when `ProcessProtectionInformation` says so: the PS_PROTECTION byte's type bits (`& 7`, as
- * `PsIsProtectedProcess.c` tests them; `NtQueryInformationProcess.c` class 61 copies that byte).
- * Otherwise the status is given: a non-elevated run against an
- * elevated process of the same user is refused too, and is not protected.
- */
+/** Why a process could not be opened for duplication: exited, else `dupOpenRefusal`'s words. */
 function openFailure(source: GraphSource, pid: number, e: unknown): string {
-  const s = statusOf(e);
-  if (GONE.has(s)) return "process exited";
-  if (!DENIED.has(s)) return `open process: ${s}`;
-  let limited: Disposable;
-  try {
-    limited = source.openProcess(pid, ProcessAccess.PROCESS_QUERY_LIMITED_INFORMATION);
-  } catch {
-    /* not even limited query access */
-    return `access denied (${s})`;
-  }
-  using _limited = limited;
-  try {
-    if ((source.protection(limited) & PS_PROTECTED_TYPE_MASK) !== 0) return "protected process";
-  } catch (q) {
-    return `access denied (${s}; ProcessProtectionInformation: ${statusOf(q)})`;
-  }
-  return `access denied (${s}, not protected)`;
+  if (GONE.has(statusOf(e))) return "process exited";
+  return dupOpenRefusal(
+    pid,
+    e,
+    (p, access) => source.openProcess(p, access),
+    (process) => source.protection(process),
+  );
 }
 
 /** A holder's communication ports whose other end is one process. */

@@ -138,21 +138,37 @@ export const SYSTEM_PROCESS_SKIPPED: string =
   "System process: not duplicated (closing a duplicate may " +
   "clean up a kernel port: AlpcpClosePort.c)";
 
-/** Why `PROCESS_DUP_HANDLE` was refused: protected only if PS_PROTECTION says so. */
-function refusal(pid: number, e: unknown): string {
+/**
+ * Why opening a process for `PROCESS_DUP_HANDLE` was refused, in the reports' words: "protected
+ * process" only when its PS_PROTECTION byte's type bits say so (`PsIsProtectedProcess.c`), read on
+ * a `PROCESS_QUERY_LIMITED_INFORMATION` handle; else "access denied" with the status (a
+ * non-elevated run against an elevated process of the same user is refused too, and is not
+ * protected), or the open's failure.
+ *
+ * @param pid the process
+ * @param e what the open threw
+ * @param open opens a process (`openProcess`; the port graph passes its source's)
+ * @param protection the PS_PROTECTION byte of an open process (`processProtection`)
+ */
+export function dupOpenRefusal<P extends Disposable>(
+  pid: number,
+  e: unknown,
+  open: (pid: number, access: number) => P,
+  protection: (process: P) => number,
+): string {
   const why = reasonOf(e);
   if (!(e instanceof NtError) || !/ACCESS_DENIED/.test(e.symbol ?? "")) {
     return `open process: ${why}`;
   }
-  let limited: NtHandle<"process">;
+  let limited: P;
   try {
-    limited = openProcess(pid, ProcessAccess.PROCESS_QUERY_LIMITED_INFORMATION);
+    limited = open(pid, ProcessAccess.PROCESS_QUERY_LIMITED_INFORMATION);
   } catch {
     return `access denied (${why})`;
   }
   using _limited = limited;
   try {
-    return (processProtection(limited) & PS_PROTECTED_TYPE_MASK) !== 0
+    return (protection(limited) & PS_PROTECTED_TYPE_MASK) !== 0
       ? "protected process"
       : `access denied (${why}, not protected)`;
   } catch (q) {
@@ -212,7 +228,7 @@ export function findPortServers(
         ProcessAccess.PROCESS_DUP_HANDLE | ProcessAccess.PROCESS_QUERY_LIMITED_INFORMATION,
       );
     } catch (e) {
-      miss(refusal(pid, e), list.length);
+      miss(dupOpenRefusal(pid, e, openProcess, processProtection), list.length);
       continue;
     }
     using _process = process;
