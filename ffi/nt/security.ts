@@ -25,9 +25,9 @@ import { kernel32 } from "../kernel32.ts";
 import { LAYOUTS } from "../layouts.ts";
 import { ntdll } from "../ntdll.ts";
 import { check, formatHex, NTSTATUS, statusName, toUnsigned, UnsupportedError } from "../status.ts";
-import { readWideZ, wideString } from "../strings.ts";
+import { readWideZ } from "../strings.ts";
 import { addressOf, checkWin32, handleCell, type NtHandle } from "./handle.ts";
-import { readCountedUnicodeString } from "./object_attributes.ts";
+import { readCountedUnicodeString, SecurityDescriptor } from "./object_attributes.ts";
 import { sidFromString, Token, TokenAccess } from "./tokens.ts";
 
 const GM = LAYOUTS.GENERIC_MAPPING;
@@ -218,27 +218,12 @@ export function securityDescriptorToSddl(
 
 /**
  * A self-relative descriptor's bytes from SDDL
- * (`ConvertStringSecurityDescriptorToSecurityDescriptorW`, copied out and freed).
+ * (`SecurityDescriptor.fromSddl`, copied out and freed).
  */
 export function sddlToSecurityDescriptor(sddl: string): Uint8Array<ArrayBuffer> {
-  const out = new BigUint64Array(1);
-  const size = new Uint32Array(1);
-  checkWin32(
-    advapi32().ConvertStringSecurityDescriptorToSecurityDescriptorW(
-      wideString(sddl),
-      1,
-      out,
-      size,
-    ),
-    "ConvertStringSecurityDescriptorToSecurityDescriptorW",
-    JSON.stringify(sddl),
-  );
-  const p = Deno.UnsafePointer.create(out[0]!);
-  try {
-    return new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(p!, size[0]!).slice(0));
-  } finally {
-    kernel32().LocalFree(p);
-  }
+  using sd = SecurityDescriptor.fromSddl(sddl);
+  const p = Deno.UnsafePointer.create(sd.unsafeAddress)!;
+  return new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(p, sd.size).slice(0));
 }
 
 /** What {@link accessCheck} found. */
