@@ -18,7 +18,7 @@ import {
 import { kernel32 } from "../kernel32.ts";
 import { LAYOUTS } from "../layouts.ts";
 import { ntdll } from "../ntdll.ts";
-import { readCountedUnicodeString } from "./object_attributes.ts";
+import { ObjectAttributes, readCountedUnicodeString } from "./object_attributes.ts";
 import { check, NTSTATUS, toUnsigned } from "../status.ts";
 import { decodeUtf16, wideString } from "../strings.ts";
 
@@ -827,10 +827,9 @@ export function listProcessesAndThreads(): { processes: ProcessEntry[]; threads:
  */
 export function openThread(tid: number, access: number): NtHandle<"thread"> {
   const cell = handleCell();
-  const oa = new Uint8Array(LAYOUTS.OBJECT_ATTRIBUTES.size);
-  new DataView(oa.buffer).setUint32(LAYOUTS.OBJECT_ATTRIBUTES.offsets.Length, oa.byteLength, true);
+  const oa = new ObjectAttributes(null, { attributes: 0 });
   const cid = new Uint8Array(LAYOUTS.CLIENT_ID.size);
   new DataView(cid.buffer).setBigUint64(LAYOUTS.CLIENT_ID.offsets.UniqueThread, BigInt(tid), true);
-  check(ntdll().NtOpenThread(cell, access >>> 0, oa, cid), "NtOpenThread", `tid ${tid}`);
+  check(ntdll().NtOpenThread(cell, access >>> 0, oa.struct, cid), "NtOpenThread", `tid ${tid}`);
   return NtHandle.fromCell("thread", cell, `thread ${tid}`);
 }
