@@ -81,7 +81,10 @@ const BASIC = LAYOUTS.ALPC_BASIC_INFORMATION;
 const SI = LAYOUTS.ALPC_SERVER_INFORMATION;
 const SSI = LAYOUTS.ALPC_SERVER_SESSION_INFORMATION;
 const SI_SIZES = ALPC_SERVER_INFORMATION_SIZES;
-/** NtCurrentThread(): the pseudo-handle ObReferenceObjectByHandle.c takes for the caller. */
+/**
+ * NtCurrentThread(): the pseudo-handle ObpReferenceObjectByHandleWithTag.c takes for the caller
+ * when the type asked for is PsThreadType (granted 0x1FFFFF; another type: type mismatch).
+ */
 const CURRENT_THREAD = 0xfffffffffffffffen;
 /** `THREAD_QUERY_INFORMATION`, what AlpcpPortQueryServerInfo.c references the thread with. */
 const THREAD_QUERY_INFORMATION = ALPC_SERVER_INFORMATION_THREAD_ACCESS;
@@ -1151,7 +1154,8 @@ export class AlpcRules {
   /**
    * AlpcpPortQueryServerInfo.c (class 4): a non-NULL port or fewer than 8 bytes →
    * STATUS_INVALID_PARAMETER; the first 8 bytes are a thread handle, referenced with
-   * THREAD_QUERY_INFORMATION (0x40; ObReferenceObjectByHandle.c: not a handle of this process →
+   * THREAD_QUERY_INFORMATION (0x40; ObReferenceObjectByHandle.c through
+   * ObpReferenceObjectByHandleWithTag.c: not a handle of this process →
    * STATUS_INVALID_HANDLE, not a thread → STATUS_OBJECT_TYPE_MISMATCH, without the access →
    * STATUS_ACCESS_DENIED; NtCurrentThread() is the caller with every right). Then the message the
    * thread waits on (AlpcpReferenceMessageByWaitingThread.c; its STATUS_NOT_FOUND becomes success,

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { LAYOUTS } from "../layouts.ts";
+
 /**
  * Flags of `NtAlpcSendWaitReceivePort` (and of `NtAlpcConnectPort`). NtAlpcSendWaitReceivePort.c
  * keeps only `Flags & 0xFFFF0000`. A synchronous request needs a send message (else `0xC00000F0`,
@@ -116,4 +118,7 @@ export const ALPC_SERVER_INFORMATION_THREAD_ACCESS = 0x40;
  * which the kernel copies right after the structure and points `ConnectionPortName.Buffer` at;
  * fewer is `STATUS_INFO_LENGTH_MISMATCH` with the needed size in `ReturnLength`.
  */
-export const ALPC_SERVER_INFORMATION_SIZES = { minimum: 8, fixed: 32 } as const;
+export const ALPC_SERVER_INFORMATION_SIZES = {
+  minimum: 8,
+  fixed: LAYOUTS.ALPC_SERVER_INFORMATION.size,
+} as const;

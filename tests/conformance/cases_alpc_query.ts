@@ -11,6 +11,7 @@ import {
   ALPC_SERVER_INFORMATION_THREAD_ACCESS,
   AlpcInformationClass as C,
   AlpcMessageFlags as F,
+  AlpcPortFlags as P,
 } from "../../ffi/alpc/constants.ts";
 import { LAYOUTS } from "../../ffi/layouts.ts";
 import { NTSTATUS } from "../../ffi/status.ts";
@@ -158,6 +159,38 @@ export const cases: Case[] = [
     },
   },
 
+  // AlpcpPortQueryServerInfo.c references the thread through ObReferenceObjectByHandle.c
+  // (ObpReferenceObjectByHandleWithTag.c): a value that is no handle in the caller's table (here
+  // a thread handle already closed) is STATUS_INVALID_HANDLE, and no ReturnLength is written.
+  {
+    name:
+      "AlpcServerInformation with a closed thread handle is STATUS_INVALID_HANDLE, writing no ReturnLength (the handle worked before)",
+    sources: [
+      "AlpcpPortQueryServerInfo.c",
+      "ObReferenceObjectByHandle.c",
+      "ObpReferenceObjectByHandleWithTag.c",
+    ],
+    needs: ALPC,
+    async run(k) {
+      const t = k.self.main;
+      const other = await k.self.thread();
+      const opened = st(await t.openThread(other, THREAD_QUERY, "th.closed"));
+      const value = t.handleValue("th.closed");
+      const before = await serverInfo(t, value);
+      const closed = st(await t.call("NtClose", arg.h("th.closed")));
+      const after = await serverInfo(t, value);
+      return {
+        expected: {
+          opened: "STATUS_SUCCESS",
+          before: "STATUS_SUCCESS",
+          closed: "STATUS_SUCCESS",
+          after: { status: "STATUS_INVALID_HANDLE", returnLength: 0 },
+        },
+        observed: { opened, before: before.status!, closed, after },
+      };
+    },
+  },
+
   // AlpcpReferenceMessageByWaitingThread.c returns 0xC0000225 when no port holds a message the
   // thread waits on; AlpcpPortQueryServerInfo.c turns that into success with ThreadBlocked 0,
   // ConnectedProcessId 0, an empty ConnectionPortName (Length/MaximumLength 0, Buffer NULL) and a
@@ -240,6 +273,64 @@ export const cases: Case[] = [
           after: NOT_BLOCKED,
         },
         observed: { opened, received: r.status, blocked, short, replied, client, after },
+      };
+    },
+  },
+
+  // AlpcpPortQueryServerInfo.c: the message's port (its sender's) is a server communication port
+  // (flags & 6 == 6, as AlpcpReferenceConnectedPort.c reads the type), so the other end is the
+  // communication info's client port and ConnectedProcessId its owner, the client; the name is
+  // still the connection port's.
+  {
+    name:
+      "AlpcServerInformation of a server thread in a synchronous request to its client: ThreadBlocked 1, ConnectedProcessId the client's, the connection port's name",
+    sources: [
+      "AlpcpPortQueryServerInfo.c",
+      "AlpcpReferenceConnectedPort.c",
+      "AlpcpReferenceMessageByWaitingThread.c",
+      "AlpcpGetPortNameInformation.c",
+    ],
+    needs: ["alpc", "process"],
+    async run(k) {
+      const other = await k.spawn();
+      const link = await alpcConnected(k, "q4-srv", {
+        server: other.main,
+        clientAttrs: { flags: P.ALLOW_LPC_REQUESTS }, // AlpcpDispatchNewMessage.c
+      });
+      const t = k.self.main;
+      const opened = st(await t.openThread(other.main, THREAD_QUERY, "th"));
+      const pr = alpcRequest(link.server, "srv", alpcMessage("server asks"));
+      const r = await alpcReceive(link.client, "cli");
+      const blocked = await serverInfo(t, t.handleValue("th"));
+      const replied = st(
+        await alpcSend(link.client, "cli", F.RELEASE_MESSAGE, alpcReply(r, "answered")),
+      );
+      const server = st(await pr.result(3000));
+      return {
+        expected: {
+          opened: "STATUS_SUCCESS",
+          received: "STATUS_SUCCESS",
+          blocked: {
+            status: "STATUS_SUCCESS",
+            threadBlocked: 1,
+            connectedProcessId: k.self.pid,
+            name: link.name,
+          },
+          replied: "STATUS_SUCCESS",
+          server: "STATUS_SUCCESS",
+        },
+        observed: {
+          opened,
+          received: r.status,
+          blocked: {
+            status: blocked.status!,
+            threadBlocked: blocked.threadBlocked ?? null,
+            connectedProcessId: blocked.connectedProcessId ?? null,
+            name: blocked.name ?? null,
+          },
+          replied,
+          server,
+        },
       };
     },
   },
