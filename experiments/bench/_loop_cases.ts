@@ -44,11 +44,21 @@ export interface LoopCase {
 /** The largest inline payload of each transport: LPC 648 - 40 (LpcLegacyMaxMessageLength), ALPC 0xFFFF - 40. */
 export const LOOP_MAX_PAYLOAD: Record<LoopTransport, number> = {
   lpc: LPC_LEGACY_MAX_MESSAGE_LENGTH - PORT_MESSAGE_HEADER_SIZE,
-  // AlpcpValidateAndSetPortAttributes.c: MaxMessageLength 0x28..0xFFFF.
+  // AlpcpValidateAndSetPortAttributes.c: MaxMessageLength 0x28..0xFFFF; a message's DataLength + 40
+  // must fit the 16-bit TotalLength (AlpcpValidateMessage.c).
   alpc: ALPC_MESSAGE_LENGTH_LIMITS.max - PORT_MESSAGE_HEADER_SIZE,
 };
 
-/** The payloads of the inline rows: 0, 256 and the maximum. */
+/**
+ * The ALPC port's MaxMessageLength for an inline payload: 0x1000, or the most a port allows
+ * ({@link ALPC_MESSAGE_LENGTH_LIMITS}) when the message does not fit in 0x1000 (bench_c.c picks the
+ * same).
+ */
+export function alpcMaxMessageLength(payload: number): number {
+  return payload + PORT_MESSAGE_HEADER_SIZE > 0x1000 ? ALPC_MESSAGE_LENGTH_LIMITS.max : 0x1000;
+}
+
+/** The payloads of the inline rows (the loop's and the transport table's): 0, 256 and the maximum. */
 export function loopPayloads(transport: LoopTransport): number[] {
   return [0, 256, LOOP_MAX_PAYLOAD[transport]];
 }
@@ -121,9 +131,7 @@ export function openCase(c: LoopCase): Stepper {
     });
     return serverStepper(server, s.stats);
   }
-  const maxMessageLength = c.payload + PORT_MESSAGE_HEADER_SIZE > 0x1000
-    ? ALPC_MESSAGE_LENGTH_LIMITS.max
-    : 0x1000;
+  const maxMessageLength = alpcMaxMessageLength(c.payload);
   const s = alpcStandIn(c.payload, maxMessageLength);
   if (c.path === "baseline") return baselineStepper(s);
   const server = new AlpcServer(standInPort(), handlerFor(c.path), {
