@@ -7,6 +7,24 @@
  * @module
  */
 
+import type { PortMessageHeaderView } from "./port_message.ts";
+
+/**
+ * The connection of a message the allocation-free path takes: `connection` (the one its
+ * PortContext names) when the message is a well-formed `LPC_REQUEST`
+ * ({@link PortMessageHeaderView.isWellFormedRequest}); undefined for any other message (the general
+ * path takes it, malformed ones included).
+ *
+ * @param header the receive buffer's header view
+ * @param connection the connection the message's PortContext names (undefined: none)
+ */
+export function requestIntoConnection<C>(
+  header: PortMessageHeaderView,
+  connection: C | undefined,
+): C | undefined {
+  return connection !== undefined && header.isWellFormedRequest() ? connection : undefined;
+}
+
 /**
  * Calls `into` on `handler` and returns the reply's payload length (0 after an error).
  *

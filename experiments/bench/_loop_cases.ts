@@ -6,13 +6,19 @@
  * @module
  */
 
-import { AlpcServer, LpcServer, NtHandle } from "../../mod.ts";
+import { AlpcServer, LpcServer } from "../../mod.ts";
 import {
   ALPC_MESSAGE_LENGTH_LIMITS,
   LPC_LEGACY_MAX_MESSAGE_LENGTH,
   PORT_MESSAGE_HEADER_SIZE,
 } from "../../raw.ts";
-import { alpcStandIn, lpcStandIn, type StandInStats } from "./_standin.ts";
+import {
+  alpcStandIn,
+  lpcStandIn,
+  type StandIn,
+  standInPort,
+  type StandInStats,
+} from "./_standin.ts";
 
 /** The transports the loop is measured for. */
 export type LoopTransport = "lpc" | "alpc";
@@ -38,11 +44,21 @@ export interface LoopCase {
 /** The largest inline payload of each transport: LPC 648 - 40 (LpcLegacyMaxMessageLength), ALPC 0xFFFF - 40. */
 export const LOOP_MAX_PAYLOAD: Record<LoopTransport, number> = {
   lpc: LPC_LEGACY_MAX_MESSAGE_LENGTH - PORT_MESSAGE_HEADER_SIZE,
-  // AlpcpValidateAndSetPortAttributes.c: MaxMessageLength 0x28..0xFFFF.
+  // AlpcpValidateAndSetPortAttributes.c: MaxMessageLength 0x28..0xFFFF; a message's DataLength + 40
+  // must fit the 16-bit TotalLength (AlpcpValidateMessage.c).
   alpc: ALPC_MESSAGE_LENGTH_LIMITS.max - PORT_MESSAGE_HEADER_SIZE,
 };
 
-/** The payloads of the inline rows: 0, 256 and the maximum. */
+/**
+ * The ALPC port's MaxMessageLength for an inline payload: 0x1000, or the most a port allows
+ * ({@link ALPC_MESSAGE_LENGTH_LIMITS}) when the message does not fit in 0x1000 (bench_c.c picks the
+ * same).
+ */
+export function alpcMaxMessageLength(payload: number): number {
+  return payload + PORT_MESSAGE_HEADER_SIZE > 0x1000 ? ALPC_MESSAGE_LENGTH_LIMITS.max : 0x1000;
+}
+
+/** The payloads of the inline rows (the loop's and the transport table's): 0, 256 and the maximum. */
 export function loopPayloads(transport: LoopTransport): number[] {
   return [0, 256, LOOP_MAX_PAYLOAD[transport]];
 }
@@ -87,50 +103,41 @@ function handlerFor(path: LoopPath) {
   return { requestInto: path === "allocating" ? echo.allocating : echo.requestInto };
 }
 
+/** A stand-in alone: its baseline per step. */
+function baselineStepper(s: StandIn<unknown>): Stepper {
+  return { step: s.baseline, stats: s.stats, [Symbol.dispose]() {} };
+}
+
+/** A server over a stand-in, past the stand-in's one connection. */
+function serverStepper(server: LpcServer | AlpcServer, stats: StandInStats): Stepper {
+  server.step(100); // the connection
+  return {
+    step: () => void server.step(100),
+    stats,
+    [Symbol.dispose]: () => server[Symbol.dispose](),
+  };
+}
+
 /** Opens a case; its server (if any) has accepted the stand-in's one connection. */
 export function openCase(c: LoopCase): Stepper {
   const logRequests = c.path === "request";
   if (c.transport === "lpc") {
     const s = lpcStandIn(c.payload);
-    if (c.path === "baseline") return { step: s.baseline, stats: s.stats, [Symbol.dispose]() {} };
-    const port = NtHandle.fromCell(
-      "connection-port",
-      new BigUint64Array([0x1f4n]),
-      "stand-in port",
-      () => 0,
-    );
-    const server = new LpcServer(port, handlerFor(c.path), {
+    if (c.path === "baseline") return baselineStepper(s);
+    const server = new LpcServer(standInPort(), handlerFor(c.path), {
       nt: s.nt,
       maxMessageLength: LPC_LEGACY_MAX_MESSAGE_LENGTH,
       logRequests,
     });
-    server.step(100); // the connection
-    return {
-      step: () => void server.step(100),
-      stats: s.stats,
-      [Symbol.dispose]: () => server[Symbol.dispose](),
-    };
+    return serverStepper(server, s.stats);
   }
-  const maxMessageLength = c.payload + PORT_MESSAGE_HEADER_SIZE > 0x1000
-    ? ALPC_MESSAGE_LENGTH_LIMITS.max
-    : 0x1000;
+  const maxMessageLength = alpcMaxMessageLength(c.payload);
   const s = alpcStandIn(c.payload, maxMessageLength);
-  if (c.path === "baseline") return { step: s.baseline, stats: s.stats, [Symbol.dispose]() {} };
-  const port = NtHandle.fromCell(
-    "connection-port",
-    new BigUint64Array([0x1f4n]),
-    "stand-in port",
-    () => 0,
-  );
-  const server = new AlpcServer(port, handlerFor(c.path), {
+  if (c.path === "baseline") return baselineStepper(s);
+  const server = new AlpcServer(standInPort(), handlerFor(c.path), {
     nt: s.nt,
     portAttributes: { maxMessageLength },
     logRequests,
   });
-  server.step(100); // the connection
-  return {
-    step: () => void server.step(100),
-    stats: s.stats,
-    [Symbol.dispose]: () => server[Symbol.dispose](),
-  };
+  return serverStepper(server, s.stats);
 }

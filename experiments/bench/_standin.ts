@@ -12,7 +12,7 @@
  * @module
  */
 
-import { encodePortMessage, LpcMessageType } from "../../mod.ts";
+import { encodePortMessage, LpcMessageType, NtHandle } from "../../mod.ts";
 import {
   ALPC_SERVER_RECEIVE_ATTRIBUTES,
   type AlpcSymbols,
@@ -65,8 +65,42 @@ function totalLength(message: Uint8Array): number {
   return message[2]! | (message[3]! << 8);
 }
 
+/** The connection port a server over a stand-in is made on: the made-up handle; closing it does nothing. */
+export function standInPort(): NtHandle<"connection-port"> {
+  return new NtHandle("connection-port", HANDLE[0]!, "stand-in port", () => 0);
+}
+
 function notImplemented(): number {
   return NOT_IMPLEMENTED;
+}
+
+/** Counts a reply the server sent (`null`: none with this call). */
+function countReply(stats: StandInStats, reply: unknown): void {
+  if (reply === null) return;
+  stats.replies++;
+  stats.replyBytes += totalLength(reply as Uint8Array);
+}
+
+/**
+ * The receive side of both stand-ins: the connection request on the first call, `request` on
+ * every later one. True when it handed back the request.
+ */
+function cannedReceive(request: Uint8Array): (receive: unknown) => boolean {
+  const connect = encodePortMessage({
+    type: LpcMessageType.LPC_CONNECTION_REQUEST,
+    clientId: CLIENT,
+    messageId: 1,
+  });
+  let connected = false;
+  return (receive) => {
+    if (!connected) {
+      connected = true;
+      (receive as Uint8Array).set(connect);
+      return false;
+    }
+    (receive as Uint8Array).set(request);
+    return true;
+  };
 }
 
 /**
@@ -79,12 +113,7 @@ function notImplemented(): number {
 export function lpcStandIn(payload: number, maxTotalLength = 648): StandIn<LpcSymbols> {
   const stats: StandInStats = { replies: 0, replyBytes: 0 };
   const request = cannedRequest(payload, maxTotalLength);
-  const connect = encodePortMessage({
-    type: LpcMessageType.LPC_CONNECTION_REQUEST,
-    clientId: CLIENT,
-    messageId: 1,
-  });
-  let connected = false;
+  const receiveNext = cannedReceive(request);
   const replyWaitReceive = (
     _port: unknown,
     context: unknown,
@@ -92,17 +121,8 @@ export function lpcStandIn(payload: number, maxTotalLength = 648): StandIn<LpcSy
     receive: unknown,
     _timeout: unknown,
   ): number => {
-    if (reply !== null) {
-      stats.replies++;
-      stats.replyBytes += totalLength(reply as Uint8Array);
-    }
-    if (!connected) {
-      connected = true;
-      (receive as Uint8Array).set(connect);
-      return 0;
-    }
-    (receive as Uint8Array).set(request);
-    (context as BigUint64Array).set(CONTEXT_ONE);
+    countReply(stats, reply);
+    if (receiveNext(receive)) (context as BigUint64Array).set(CONTEXT_ONE);
     return 0;
   };
   const nt = {
@@ -144,15 +164,10 @@ export function lpcStandIn(payload: number, maxTotalLength = 648): StandIn<LpcSy
 export function alpcStandIn(payload: number, maxTotalLength = 0x1000): StandIn<AlpcSymbols> {
   const stats: StandInStats = { replies: 0, replyBytes: 0 };
   const request = cannedRequest(payload, maxTotalLength);
-  const connect = encodePortMessage({
-    type: LpcMessageType.LPC_CONNECTION_REQUEST,
-    clientId: CLIENT,
-    messageId: 1,
-  });
+  const receiveNext = cannedReceive(request);
   const attributes = new MessageAttributes(ALPC_SERVER_RECEIVE_ATTRIBUTES);
   attributes.setContext({ portContext: 1n, sequence: 1, messageId: 7 });
   const cannedAttributes = attributes.buffer;
-  let connected = false;
   const sendWaitReceive = (
     _port: unknown,
     _flags: unknown,
@@ -163,18 +178,9 @@ export function alpcStandIn(payload: number, maxTotalLength = 0x1000): StandIn<A
     receiveAttributes: unknown,
     _timeout: unknown,
   ): number => {
-    if (send !== null) {
-      stats.replies++;
-      stats.replyBytes += totalLength(send as Uint8Array);
-    }
+    countReply(stats, send);
     if (receive === null) return 0;
-    if (!connected) {
-      connected = true;
-      (receive as Uint8Array).set(connect);
-      return 0;
-    }
-    (receive as Uint8Array).set(request);
-    (receiveAttributes as Uint8Array).set(cannedAttributes);
+    if (receiveNext(receive)) (receiveAttributes as Uint8Array).set(cannedAttributes);
     return 0;
   };
   const nt = {

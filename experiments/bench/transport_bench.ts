@@ -21,7 +21,6 @@ import {
   UnsupportedError,
 } from "../../mod.ts";
 import {
-  ALPC_MESSAGE_LENGTH_LIMITS,
   AlpcMessageFlags,
   check,
   LAYOUTS,
@@ -33,6 +32,7 @@ import { runPortName } from "../_setup.ts";
 import type { Log } from "../_runner.ts";
 import type { BenchHandlerOptions } from "./_bench_handler.ts";
 import { buildC, cRow, type CSide, side } from "./native_bench.ts";
+import { alpcMaxMessageLength, loopPayloads } from "./_loop_cases.ts";
 
 const PM = LAYOUTS.PORT_MESSAGE;
 
@@ -73,21 +73,11 @@ export interface TransportRow extends TransportCase {
   goalMet: boolean | null;
 }
 
-/**
- * The largest inline payload: LPC 648 - 40 (`LpcLegacyMaxMessageLength`), ALPC 0xFFFF - 40 (a
- * port's MaxMessageLength is at most 0xFFFF: AlpcpValidateAndSetPortAttributes.c; a message's
- * DataLength + 40 must fit the 16-bit TotalLength: AlpcpValidateMessage.c).
- */
-export const INLINE_MAX = {
-  lpc: LPC_LEGACY_MAX_MESSAGE_LENGTH - PM.size,
-  alpc: ALPC_MESSAGE_LENGTH_LIMITS.max - PM.size,
-} as const;
-
 /** Every row, in table order. */
 export function transportCases(): TransportCase[] {
   const out: TransportCase[] = [];
   for (const transport of ["lpc", "alpc"] as const) {
-    for (const bytes of [0, 256, INLINE_MAX[transport]]) {
+    for (const bytes of loopPayloads(transport)) {
       out.push({ transport, kind: "inline", bytes });
     }
     for (const bytes of [64 * 1024, 1024 * 1024]) out.push({ transport, kind: "view", bytes });
@@ -100,9 +90,7 @@ const SECTION_LIMIT = 0x1000_0000;
 
 /** The ALPC port's message limit for a row (the C program picks the same). */
 function alpcMaxMessage(c: TransportCase): number {
-  return c.kind === "inline" && c.bytes + PM.size > 0x1000
-    ? ALPC_MESSAGE_LENGTH_LIMITS.max
-    : 0x1000;
+  return alpcMaxMessageLength(c.kind === "inline" ? c.bytes : 0);
 }
 
 /** A message header (DataLength, TotalLength) written into a reused buffer, as the C client does. */

@@ -46,7 +46,7 @@ import {
   relativeTimeout,
 } from "./port.ts";
 import { ReceivedView } from "./view.ts";
-import { callRequestInto } from "../_request_into.ts";
+import { callRequestInto, requestIntoConnection } from "../_request_into.ts";
 
 const PM = LAYOUTS.PORT_MESSAGE;
 
@@ -417,8 +417,7 @@ export class AlpcServer implements Disposable {
     const into = this.#handler.requestInto;
     if (!into) return false;
     const header = this.#header;
-    if (!header.isWellFormedRequest()) return false;
-    const connection = this.#connectionOf();
+    const connection = requestIntoConnection(header, this.#connectionOf());
     if (!connection) return false;
     const view = this.#attrs.isValid("VIEW") ? this.#receivedView(header.snapshot()) : undefined;
     if (this.#logRequests || view) {

@@ -48,7 +48,7 @@ import {
 } from "../server_events.ts";
 import { roundToPages, Section, type SectionSymbols } from "../nt/sections.ts";
 import { withThreadTokenRestored } from "../nt/_thread_token.ts";
-import { callRequestInto } from "../_request_into.ts";
+import { callRequestInto, requestIntoConnection } from "../_request_into.ts";
 import {
   PortView,
   portViewStruct,
@@ -432,8 +432,7 @@ export class LpcServer implements Disposable {
     const into = this.#handler.requestInto;
     if (!into) return false;
     const header = this.#header;
-    if (!header.isWellFormedRequest()) return false;
-    const connection = this.#connectionOf();
+    const connection = requestIntoConnection(header, this.#connectionOf());
     if (!connection) return false;
     if (this.#logRequests) this.#log(messageTypeName(header.type), header.snapshot());
     const dataLength = header.dataLength;
