@@ -47,8 +47,8 @@ export interface BenchDocument {
 /** How the loop part measures (the document's `loop.method`). */
 export const LOOP_METHOD =
   "ns: best of 5 rounds, performance.now(); heap bytes: V8 heapUsed after - before a round, " +
-  "each round right after gc(), in a child Deno with --expose-gc, a 64 MB young generation and " +
-  "--trace-gc (a round with a collection inside is counted in gcInRounds and its bytes are a " +
+  "each round right after gc(), in a child Deno with --expose-gc, a 64 MB young generation, " +
+  "--single-threaded and --trace-gc (a round with a collection inside is counted in gcInRounds and its bytes are a " +
   "lower bound); against the zero-cost ntdll stand-in (experiments/bench/_standin.ts)";
 
 const num = (n: number, digits = 1) =>

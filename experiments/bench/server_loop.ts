@@ -138,9 +138,13 @@ function runHere(cases: LoopCase[], plan: LoopPlan, gc: Gc): Omit<LoopResult, "g
 /** Collections the child makes at its end: their ~150-byte lines are more than a stdio buffer. */
 const FLUSH_GCS = 64;
 
-/** The V8 flags of the child: gc(), a 64 MB young generation, and a line per collection. */
+/**
+ * The V8 flags of the child: gc(), a 64 MB young generation, no background threads (compiles then
+ * run on the measuring thread, before they are needed, not finished inside a round), and a line
+ * per collection.
+ */
 export const LOOP_V8_FLAGS =
-  "--expose-gc,--trace-gc,--min-semi-space-size=64,--max-semi-space-size=64";
+  "--expose-gc,--trace-gc,--min-semi-space-size=64,--max-semi-space-size=64,--single-threaded";
 
 /**
  * Counts, per round, the collections V8 reported between the round's two `gc()` calls (the
